@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['*/test/**/*.test.ts'],
+    globalSetup: ['test/src/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration suites start real servers; two cores are all we have.
+    maxWorkers: 2,
+  },
+});
