@@ -1,0 +1,28 @@
+/**
+ * The one seam between the product and Postgres. Two implementations: `PgDatabase` (a real
+ * server through `pg`) and `PgliteDatabase` (the embedded default). Queries are plain SQL with
+ * `$n` parameters, so both run exactly the same statements.
+ */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Subscribes to NOTIFY on `channel`. `onResync` runs whenever notifications may have been
+   * missed (the listening connection was lost and re-established): callers drop caches then.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onResync?: () => void): Promise<() => Promise<void>>;
+  /** Runs a multi-statement SQL script without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** A single connection speaking `pg`'s client API, for the migration runner. */
+  migrationClient(): Promise<MigrationClient>;
+  close(): Promise<void>;
+}
+
+export interface MigrationClient {
+  query(text: string | { text: string; values?: unknown[] }, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  release(): Promise<void>;
+}

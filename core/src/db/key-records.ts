@@ -1,0 +1,65 @@
+import type { Queryable } from './database.ts';
+
+export type Routing = 'PlanWithFailover' | 'PlanOnly' | 'BedrockOnly';
+export type BedrockApi = 'Converse' | 'InvokeModel';
+
+/** What the proxy knows about an authenticated access key. */
+export interface KeyRecord {
+  readonly accessKeyId: string;
+  readonly userId: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly userName: string;
+  readonly keyPrefix: string;
+  readonly routing: Routing;
+  readonly bedrock: {
+    readonly region: string | null;
+    readonly api: BedrockApi;
+    readonly model: string | null;
+    readonly modelMap: Readonly<Record<string, string>>;
+  };
+}
+
+interface KeyRow {
+  access_key_id: string;
+  user_id: string;
+  namespace: string;
+  name: string;
+  user_name: string;
+  key_prefix: string;
+  routing: Routing;
+  bedrock_region: string | null;
+  bedrock_api: BedrockApi;
+  bedrock_model: string | null;
+  bedrock_model_map: Record<string, string>;
+}
+
+/**
+ * The key that authenticates with `keyHash`, if any: active, its user not suspended, and either
+ * the current key or a rotated-out one still inside its grace period.
+ */
+export async function findKeyByHash(db: Queryable, keyHash: string): Promise<KeyRecord | undefined> {
+  const rows = await db.query<KeyRow>(
+    `SELECT k.id::text AS access_key_id, u.id::text AS user_id, k.namespace, k.name, u.name AS user_name,
+            k.key_prefix, k.routing, k.bedrock_region, k.bedrock_api, k.bedrock_model, k.bedrock_model_map
+       FROM access_keys k JOIN users u ON u.id = k.user_id
+      WHERE (k.key_hash = $1 OR (k.previous_key_hash = $1 AND k.previous_key_expires_at > now()))
+        AND k.status = 'active' AND NOT u.suspended`,
+    [keyHash],
+  );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return {
+    accessKeyId: row.access_key_id,
+    userId: row.user_id,
+    namespace: row.namespace,
+    name: row.name,
+    userName: row.user_name,
+    keyPrefix: row.key_prefix,
+    routing: row.routing,
+    bedrock: { region: row.bedrock_region, api: row.bedrock_api, model: row.bedrock_model, modelMap: row.bedrock_model_map },
+  };
+}
+
+/** Channel on which every change to users/access_keys is announced (see the initial migration). */
+export const keyChangesChannel = 'ccproxy_keys';

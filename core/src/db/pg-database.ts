@@ -1,0 +1,137 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Database, MigrationClient, Queryable } from './database.ts';
+
+export interface PgDatabaseOptions {
+  url: string;
+  logger: Logger;
+  maxConnections?: number;
+  /** Delay before re-establishing a lost LISTEN connection. */
+  reconnectDelayMs?: number;
+}
+
+export class PgDatabase implements Database {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+  readonly #options: PgDatabaseOptions;
+  readonly #listeners = new Set<{ stop(): Promise<void> }>();
+
+  constructor(options: PgDatabaseOptions) {
+    this.#options = options;
+    this.#pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, connectionTimeoutMillis: 5_000 });
+    // An idle client losing its server must not crash the process; the pool replaces it.
+    this.#pool.on('error', (error) => options.logger.warn({ err: error }, 'idle postgres connection failed'));
+  }
+
+  async query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    const result = await this.#pool.query<R>(sql, params as unknown[]);
+    return result.rows;
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.#pool.query(sql);
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const tx: Queryable = {
+        query: async <R extends object>(sql: string, params: readonly unknown[] = []) => (await client.query<R>(sql, params as unknown[])).rows,
+      };
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
+    const listener = new NotificationListener(this.#options, channel, onNotify, onResync ?? (() => undefined));
+    await listener.start();
+    this.#listeners.add(listener);
+    return async () => {
+      this.#listeners.delete(listener);
+      await listener.stop();
+    };
+  }
+
+  async migrationClient(): Promise<MigrationClient> {
+    const client = await this.#pool.connect();
+    return {
+      query: (text, values) => client.query(text, values),
+      release: async () => client.release(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#listeners].map((listener) => listener.stop()));
+    await this.#pool.end();
+  }
+}
+
+/** A dedicated connection holding LISTEN, re-established (with a resync) whenever it drops. */
+class NotificationListener {
+  #client: pg.Client | undefined;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #options: PgDatabaseOptions;
+  readonly #channel: string;
+  readonly #onNotify: (payload: string) => void;
+  readonly #onResync: () => void;
+
+  constructor(options: PgDatabaseOptions, channel: string, onNotify: (payload: string) => void, onResync: () => void) {
+    this.#options = options;
+    this.#channel = channel;
+    this.#onNotify = onNotify;
+    this.#onResync = onResync;
+  }
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#options.url, connectionTimeoutMillis: 5_000 });
+    client.on('notification', (message) => {
+      if (message.channel === this.#channel) this.#onNotify(message.payload ?? '');
+    });
+    client.on('error', (error) => {
+      this.#options.logger.warn({ err: error, channel: this.#channel }, 'postgres LISTEN connection lost');
+      this.#reconnectSoon();
+    });
+    client.on('end', () => this.#reconnectSoon());
+    await client.connect();
+    await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+    this.#client = client;
+  }
+
+  #reconnectSoon(): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    const old = this.#client;
+    this.#client = undefined;
+    old?.removeAllListeners();
+    old?.end().catch(() => undefined);
+    // Anything may have changed while we were deaf.
+    this.#onResync();
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#stopped) return;
+      this.start().then(
+        () => this.#onResync(),
+        () => this.#reconnectSoon(),
+      );
+    }, this.#options.reconnectDelayMs ?? 500);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const client = this.#client;
+    this.#client = undefined;
+    client?.removeAllListeners();
+    client?.on('error', () => undefined);
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,96 @@
+import type { Queryable } from './database.ts';
+import type { BedrockApi, Routing } from './key-records.ts';
+
+/** Writes done by reconcilers: each resource becomes one row, keyed by namespace/name. */
+
+export interface ObjectRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+export interface UserRow extends ObjectRef {
+  readonly displayName: string;
+  readonly description: string;
+  readonly suspended: boolean;
+}
+
+export async function upsertUser(db: Queryable, user: UserRow): Promise<string> {
+  const rows = await db.query<{ id: string }>(
+    `INSERT INTO users (namespace, name, uid, display_name, description, suspended)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (namespace, name) DO UPDATE
+       SET uid = EXCLUDED.uid, display_name = EXCLUDED.display_name, description = EXCLUDED.description,
+           suspended = EXCLUDED.suspended, updated_at = now()
+       WHERE (users.uid, users.display_name, users.description, users.suspended)
+             IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.display_name, EXCLUDED.description, EXCLUDED.suspended)
+     RETURNING id::text`,
+    [user.namespace, user.name, user.uid, user.displayName, user.description, user.suspended],
+  );
+  return rows[0]?.id ?? (await findUserId(db, user.namespace, user.name)) ?? failMissing('user', user);
+}
+
+export async function findUserId(db: Queryable, namespace: string, name: string): Promise<string | undefined> {
+  const rows = await db.query<{ id: string }>('SELECT id::text FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
+  return rows[0]?.id;
+}
+
+export interface AccessKeyRow extends ObjectRef {
+  readonly userId: string;
+  readonly keyHash: string;
+  readonly keyPrefix: string;
+  readonly revoked: boolean;
+  readonly routing: Routing;
+  readonly bedrock: { region: string | null; api: BedrockApi; model: string | null; modelMap: Record<string, string> };
+}
+
+/**
+ * Upserts the key. When the hash changes (rotation), the old hash stays valid for
+ * `rotationGraceSeconds`; unchanged rows are not rewritten, so level-triggered reconciles
+ * do not wake every proxy for nothing.
+ */
+export async function upsertAccessKey(db: Queryable, key: AccessKeyRow, rotationGraceSeconds: number): Promise<void> {
+  await db.query(
+    `INSERT INTO access_keys (namespace, name, uid, user_id, key_hash, key_prefix, status, routing,
+                              bedrock_region, bedrock_api, bedrock_model, bedrock_model_map)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (namespace, name) DO UPDATE SET
+       uid = EXCLUDED.uid, user_id = EXCLUDED.user_id, key_hash = EXCLUDED.key_hash, key_prefix = EXCLUDED.key_prefix,
+       status = EXCLUDED.status, routing = EXCLUDED.routing, bedrock_region = EXCLUDED.bedrock_region,
+       bedrock_api = EXCLUDED.bedrock_api, bedrock_model = EXCLUDED.bedrock_model, bedrock_model_map = EXCLUDED.bedrock_model_map,
+       previous_key_hash = CASE WHEN access_keys.key_hash <> EXCLUDED.key_hash THEN access_keys.key_hash ELSE access_keys.previous_key_hash END,
+       previous_key_expires_at = CASE WHEN access_keys.key_hash <> EXCLUDED.key_hash
+                                      THEN now() + make_interval(secs => $13) ELSE access_keys.previous_key_expires_at END,
+       updated_at = now()
+     WHERE (access_keys.uid, access_keys.user_id, access_keys.key_hash, access_keys.key_prefix, access_keys.status, access_keys.routing,
+            access_keys.bedrock_region, access_keys.bedrock_api, access_keys.bedrock_model, access_keys.bedrock_model_map)
+           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.user_id, EXCLUDED.key_hash, EXCLUDED.key_prefix, EXCLUDED.status, EXCLUDED.routing,
+            EXCLUDED.bedrock_region, EXCLUDED.bedrock_api, EXCLUDED.bedrock_model, EXCLUDED.bedrock_model_map)`,
+    [
+      key.namespace, key.name, key.uid, key.userId, key.keyHash, key.keyPrefix, key.revoked ? 'revoked' : 'active', key.routing,
+      key.bedrock.region, key.bedrock.api, key.bedrock.model, JSON.stringify(key.bedrock.modelMap), rotationGraceSeconds,
+    ],
+  );
+}
+
+/** Marks a key revoked (used before a resource disappears, and for revocation). */
+export async function revokeAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
+  await db.query(`UPDATE access_keys SET status = 'revoked', updated_at = now() WHERE namespace = $1 AND name = $2 AND status <> 'revoked'`, [namespace, name]);
+}
+
+export async function deleteAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
+  await db.query('DELETE FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+}
+
+export async function deleteUser(db: Queryable, namespace: string, name: string): Promise<void> {
+  await db.query('DELETE FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
+}
+
+/** namespace/name of every row of a table, to find rows whose resource is gone. */
+export async function listRefs(db: Queryable, table: 'users' | 'access_keys'): Promise<Array<{ namespace: string; name: string }>> {
+  return db.query<{ namespace: string; name: string }>(`SELECT namespace, name FROM ${table}`);
+}
+
+function failMissing(kind: string, ref: ObjectRef): never {
+  throw new Error(`${kind} ${ref.namespace}/${ref.name} vanished during upsert`);
+}

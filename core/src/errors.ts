@@ -1,0 +1,78 @@
+/**
+ * One error model for the whole product. Every failure the proxy reports is a `ProxyError`
+ * with a stable `code`; the wire shape (Anthropic's `{"type":"error",...}`) is produced once,
+ * by `toAnthropicErrorBody`, so handlers never hand-craft error JSON.
+ */
+
+/** Anthropic's error `type` values (https://docs.claude.com/en/api/errors). */
+export type AnthropicErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'request_too_large'
+  | 'rate_limit_error'
+  | 'api_error'
+  | 'timeout_error'
+  | 'overloaded_error';
+
+interface ErrorSpec {
+  readonly type: AnthropicErrorType;
+  readonly status: number;
+  readonly message: string;
+}
+
+/** The table of every error the proxy itself can raise, keyed by stable code. */
+export const errorCodes = {
+  PRX_KEY_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Unknown or revoked access key.' },
+  PRX_ROUTE_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Not found.' },
+  PRX_BODY_TOO_LARGE: { type: 'request_too_large', status: 413, message: 'Request body is larger than the proxy accepts.' },
+  PRX_INVALID_JSON: { type: 'invalid_request_error', status: 400, message: 'Request body is not valid JSON.' },
+  PRX_INVALID_REQUEST: { type: 'invalid_request_error', status: 400, message: 'Invalid request.' },
+  PRX_UPSTREAM_UNREACHABLE: { type: 'api_error', status: 502, message: 'The upstream API could not be reached.' },
+  PRX_UPSTREAM_TIMEOUT: { type: 'timeout_error', status: 504, message: 'The upstream API did not answer in time.' },
+  PRX_UPSTREAM_BROKEN: { type: 'api_error', status: 502, message: 'The upstream API broke off the response.' },
+  PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
+  PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  readonly type: AnthropicErrorType;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = errorCodes[code];
+    super(message ?? spec.message, options);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.type = spec.type;
+    this.status = spec.status;
+  }
+}
+
+export interface AnthropicErrorBody {
+  type: 'error';
+  error: { type: AnthropicErrorType; message: string };
+  request_id: string;
+}
+
+/**
+ * Maps anything thrown to the Anthropic error body. Never throws; errors that are not
+ * `ProxyError`s are hidden behind a generic message so internals never reach a client.
+ */
+export function toAnthropicError(error: unknown, requestId: string): { status: number; body: AnthropicErrorBody } {
+  const known = error instanceof ProxyError ? error : new ProxyError('PRX_INTERNAL');
+  return {
+    status: known.status,
+    body: { type: 'error', error: { type: known.type, message: known.message }, request_id: requestId },
+  };
+}
+
+/** The SSE frame that ends a stream which broke after bytes were already sent. */
+export function toAnthropicErrorEvent(error: unknown, requestId: string): string {
+  const { body } = toAnthropicError(error, requestId);
+  return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
+}

@@ -1,0 +1,17 @@
+export { generateAccessKey, keyPrefix, createKeyHasher, type KeyHasher } from './access-key.ts';
+export { loadConfig, envField, describeConfig, ConfigError, type ConfigOf, type EnvField, type EnvFields } from './config.ts';
+export { commonFields, proxyFields, adminFields, localFields } from './settings.ts';
+export { ProxyError, errorCodes, toAnthropicError, toAnthropicErrorEvent, type AnthropicErrorType, type AnthropicErrorBody, type ErrorCode } from './errors.ts';
+export { createLogger, redactKeyInUrl, type Logger, type LoggerOptions } from './logger.ts';
+export { createMetricsRegistry } from './metrics.ts';
+export { ensureLocalSecret } from './local-secret.ts';
+export type { Database, Queryable, MigrationClient } from './db/database.ts';
+export { PgDatabase } from './db/pg-database.ts';
+export { PgliteDatabase } from './db/pglite-database.ts';
+export { openDatabase } from './db/open-database.ts';
+export { migrate } from './db/migrate.ts';
+export { findKeyByHash, keyChangesChannel, type KeyRecord, type Routing, type BedrockApi } from './db/key-records.ts';
+export {
+  upsertUser, findUserId, upsertAccessKey, revokeAccessKey, deleteAccessKey, deleteUser, listRefs,
+  type ObjectRef, type UserRow, type AccessKeyRow,
+} from './db/resource-rows.ts';

@@ -1,0 +1,44 @@
+import { Type } from 'typebox';
+import { envField } from './config.ts';
+
+/** The environment contract of DESIGN.md, one field set per concern; each process picks the sets it needs. */
+
+const port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback });
+const url = (fallback?: string) =>
+  fallback === undefined
+    ? Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' }))
+    : Type.String({ pattern: '^https?://[^\\s]+$', default: fallback });
+const millis = (fallback: number) => Type.Integer({ minimum: 1, maximum: 86_400_000, default: fallback });
+
+export const commonFields = {
+  host: envField('CCPROXY_HOST', Type.String({ minLength: 1, default: '127.0.0.1' }), 'listen address'),
+  logLevel: envField(
+    'CCPROXY_LOG_LEVEL',
+    Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+    'log level',
+  ),
+  dataDir: envField('CCPROXY_DATA_DIR', Type.String({ minLength: 1, default: '.data' }), 'local-mode data directory (PGlite, local keys, generated Secrets)'),
+  databaseUrl: envField('DATABASE_URL', Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })), 'Postgres URL; unset means the embedded PGlite under the data dir'),
+  keyHasherSecret: envField('CCPROXY_KEY_HASHER_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret for access keys; unset locally means generated into the data dir'),
+  publicUrl: envField('CCPROXY_PUBLIC_URL', url(), 'base URL users reach, written into generated Secrets'),
+} as const;
+
+export const proxyFields = {
+  port: envField('PORT', port(8080), 'proxy listen port'),
+  anthropicUpstreamUrl: envField('ANTHROPIC_UPSTREAM_URL', url('https://api.anthropic.com'), 'Plan upstream base URL'),
+  planApiKey: envField('CCPROXY_PLAN_API_KEY', Type.Optional(Type.String({ minLength: 1 })), 'default Plan API key, injected only when the client sends no credential'),
+  maxBodyBytes: envField('CCPROXY_MAX_BODY_BYTES', Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 32 * 1024 * 1024 }), 'largest request body accepted (Anthropic accepts 32 MB)'),
+  connectTimeoutMs: envField('CCPROXY_UPSTREAM_CONNECT_TIMEOUT_MS', millis(10_000), 'upstream TCP/TLS connect timeout'),
+  headersTimeoutMs: envField('CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS', millis(600_000), 'time allowed until upstream response headers (long non-streaming answers take minutes)'),
+  bodyTimeoutMs: envField('CCPROXY_UPSTREAM_BODY_TIMEOUT_MS', millis(300_000), 'longest silence allowed between upstream body chunks'),
+  keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
+} as const;
+
+export const adminFields = {
+  adminPort: envField('CCPROXY_ADMIN_PORT', port(8081), 'admin listen port'),
+} as const;
+
+export const localFields = {
+  manifestsDir: envField('CCPROXY_MANIFESTS_DIR', Type.String({ minLength: 1, default: 'examples/local' }), 'local-mode resource folder'),
+  rotationGraceSeconds: envField('CCPROXY_ROTATION_GRACE_SECONDS', Type.Integer({ minimum: 0, maximum: 30 * 86_400, default: 86_400 }), 'how long a rotated-out access key keeps working'),
+} as const;
