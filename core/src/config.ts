@@ -35,7 +35,7 @@ export function loadConfig<F extends EnvFields>(fields: F, env: Readonly<Record<
   for (const [key, field] of Object.entries(fields)) {
     const raw = env[field.env];
     const input = raw === undefined || raw === '' ? undefined : raw;
-    const value = Value.Default(field.schema, Value.Convert(field.schema, input));
+    const value = input === undefined ? Value.Default(field.schema, undefined) : Value.Convert(field.schema, input);
     if (value === undefined && !isOptional(field.schema)) {
       problems.push(`${field.env} is required (${field.description})`);
       continue;

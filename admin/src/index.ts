@@ -1,0 +1,1 @@
+export { buildAdminApp, type AdminDeps } from './app.ts';

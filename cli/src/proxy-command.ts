@@ -1,0 +1,31 @@
+import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, loadConfig, migrate, openDatabase } from '@ccproxy/core';
+import { buildApp, KeyResolver, loadProxyConfig } from '@ccproxy/proxy';
+import type { Running } from './running.ts';
+
+const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret } as const;
+
+/** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
+export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
+  const config = loadProxyConfig(env);
+  const cluster = loadConfig(clusterFields, env);
+  if (cluster.databaseUrl === undefined || cluster.keyHasherSecret === undefined) {
+    // Replicas must share one database and one hasher secret; the embedded default is `ccproxy local`.
+    throw new ConfigError(['`ccproxy proxy` needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET (use `ccproxy local` for the embedded default)']);
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const db = await openDatabase({ databaseUrl: cluster.databaseUrl, dataDir: '.', logger });
+  await migrate(db, logger);
+  const keys = new KeyResolver({ db, hashKey: createKeyHasher(cluster.keyHasherSecret), logger, ttlMs: config.keyCacheTtlMs });
+  await keys.start();
+  const app = await buildApp(config, { logger, registry: createMetricsRegistry(), keys });
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info({ address }, 'proxy listening');
+  return {
+    logger,
+    async stop() {
+      await app.close();
+      await keys.stop();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type Logger } from '@ccproxy/core';
+import type { ResourceStatus } from '../reconcile/conditions.ts';
+import { retrying } from '../reconcile/conditions.ts';
+import { refOf } from '../reconcile/object-ref.ts';
+import { reconcileAccessKey, baseUrlFor } from '../reconcile/reconcile-access-key.ts';
+import { reconcileUser } from '../reconcile/reconcile-user.ts';
+import { LocalSecretStore } from './local-secret-store.ts';
+import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
+
+export interface LocalOperatorOptions {
+  manifestsDir: string;
+  dataDir: string;
+  db: Database;
+  hashKey: KeyHasher;
+  logger: Logger;
+  rotationGraceSeconds: number;
+  publicUrl: string;
+  /** Full resync period, in case a file event was missed. */
+  resyncMs?: number;
+}
+
+export interface ReadyKey {
+  namespace: string;
+  name: string;
+  user: string;
+  baseUrl: string;
+}
+
+export interface SyncReport {
+  statuses: Map<string, ResourceStatus>;
+  readyKeys: ReadyKey[];
+  problems: string[];
+}
+
+/**
+ * Local mode's control plane: the manifests folder is the source of truth. Every sync is
+ * level-triggered (the whole folder is read and every resource reconciled; rows whose resource
+ * is gone are revoked, then deleted), so a missed or duplicated file event cannot leave drift.
+ */
+export class LocalOperator {
+  readonly #options: LocalOperatorOptions;
+  readonly #secrets: LocalSecretStore;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #running: Promise<SyncReport> | undefined;
+  #again = false;
+  #last: SyncReport = { statuses: new Map(), readyKeys: [], problems: [] };
+
+  constructor(options: LocalOperatorOptions) {
+    this.#options = options;
+    this.#secrets = new LocalSecretStore(options.dataDir);
+  }
+
+  get lastReport(): SyncReport {
+    return this.#last;
+  }
+
+  /** Syncs once, then follows the folder until `stop()`. */
+  async start(): Promise<SyncReport> {
+    const report = await this.sync();
+    this.#watcher = watch(this.#options.manifestsDir, { recursive: true }, () => this.#scheduleSync());
+    this.#watcher.on('error', (error) => this.#options.logger.warn({ err: error }, 'manifest folder watch failed; relying on periodic resync'));
+    this.#timer = setInterval(() => this.#scheduleSync(), this.#options.resyncMs ?? 10_000);
+    this.#timer.unref();
+    return report;
+  }
+
+  async stop(): Promise<void> {
+    this.#watcher?.close();
+    clearInterval(this.#timer);
+    clearTimeout(this.#debounce);
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** One sync at a time; a request during a sync runs one more right after it. */
+  sync(): Promise<SyncReport> {
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = this.#syncOnce().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.sync();
+      }
+    });
+    return this.#running;
+  }
+
+  #scheduleSync(): void {
+    // Editors write a file in several steps; one sync after the burst is enough.
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => {
+      this.sync().catch((error: unknown) => this.#options.logger.error({ err: error }, 'local sync failed'));
+    }, 50);
+  }
+
+  async #syncOnce(): Promise<SyncReport> {
+    const log = this.#options.logger;
+    const snapshot = await readManifestFolder(this.#options.manifestsDir);
+    for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
+    this.#secrets.useFolderSecrets(snapshot.secrets);
+    const report: SyncReport = { statuses: new Map(), readyKeys: [], problems: snapshot.problems };
+    await this.#reconcileAll(snapshot, report);
+    await this.#prune(snapshot);
+    this.#logTransitions(report);
+    this.#last = report;
+    return report;
+  }
+
+  async #reconcileAll(snapshot: ManifestSnapshot, report: SyncReport): Promise<void> {
+    const { db, hashKey, rotationGraceSeconds, publicUrl } = this.#options;
+    for (const user of snapshot.users) {
+      const ref = refOf(user);
+      report.statuses.set(`ProxyUser/${ref.namespace}/${ref.name}`, await this.#guard(() => reconcileUser(db, user)));
+    }
+    const deps = { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl };
+    for (const key of snapshot.accessKeys) {
+      const ref = refOf(key);
+      let outcome;
+      try {
+        outcome = await reconcileAccessKey(key, deps);
+      } catch (error) {
+        outcome = { status: this.#failed(error) };
+      }
+      report.statuses.set(`AccessKey/${ref.namespace}/${ref.name}`, outcome.status);
+      if (outcome.key !== undefined && isUserActive(snapshot, ref.namespace, key.spec.userRef.name)) {
+        report.readyKeys.push({ namespace: ref.namespace, name: ref.name, user: key.spec.userRef.name, baseUrl: baseUrlFor(publicUrl, outcome.key) });
+      }
+    }
+  }
+
+  async #prune(snapshot: ManifestSnapshot): Promise<void> {
+    const { db } = this.#options;
+    const keys = new Set(snapshot.accessKeys.map((key) => refKey(refOf(key))));
+    for (const row of await listRefs(db, 'access_keys')) {
+      if (keys.has(refKey(row))) continue;
+      // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
+      await revokeAccessKey(db, row.namespace, row.name);
+      await deleteAccessKey(db, row.namespace, row.name);
+    }
+    const users = new Set(snapshot.users.map((user) => refKey(refOf(user))));
+    for (const row of await listRefs(db, 'users')) {
+      if (!users.has(refKey(row))) await deleteUser(db, row.namespace, row.name);
+    }
+  }
+
+  async #guard(work: () => Promise<ResourceStatus>): Promise<ResourceStatus> {
+    try {
+      return await work();
+    } catch (error) {
+      return this.#failed(error);
+    }
+  }
+
+  #failed(error: unknown): ResourceStatus {
+    this.#options.logger.warn({ err: error }, 'reconcile failed; will retry');
+    return retrying('ReconcileError', error instanceof Error ? error.message : String(error));
+  }
+
+  #logTransitions(report: SyncReport): void {
+    for (const [id, status] of report.statuses) {
+      const before = this.#last.statuses.get(id);
+      const readyNow = status.conditions.find((c) => c.type === 'Ready');
+      const readyBefore = before?.conditions.find((c) => c.type === 'Ready');
+      if (readyNow?.status === readyBefore?.status && readyNow?.reason === readyBefore?.reason) continue;
+      this.#options.logger.info({ resource: id, ready: readyNow?.status, reason: readyNow?.reason, ...status.fields }, readyNow?.message ?? '');
+    }
+  }
+}
+
+const refKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
+
+function isUserActive(snapshot: ManifestSnapshot, namespace: string, name: string): boolean {
+  const user = snapshot.users.find((candidate) => refKey(refOf(candidate)) === `${namespace}/${name}`);
+  return user !== undefined && !user.spec.suspended;
+}

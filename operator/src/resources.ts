@@ -1,0 +1,102 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+
+/**
+ * The custom resources (group ccproxy.io, v1alpha1) as typebox schemas: one source of truth for
+ * validation here, the CRD YAML and the admin API. Kubernetes object names are DNS-1123 labels.
+ */
+export const group = 'ccproxy.io';
+export const version = 'v1alpha1';
+
+const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+const localRef = Type.Object({ name: dnsName }, { additionalProperties: false });
+
+const metadata = Type.Object({
+  name: dnsName,
+  namespace: Type.Optional(dnsName),
+  uid: Type.Optional(Type.String()),
+  generation: Type.Optional(Type.Integer()),
+  labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+  annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+export const proxyUserSpec = Type.Object(
+  {
+    displayName: Type.String({ maxLength: 200, default: '' }),
+    description: Type.String({ maxLength: 2000, default: '' }),
+    suspended: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const routing = Type.Union([Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')], { default: 'PlanWithFailover' });
+
+export const accessKeySpec = Type.Object(
+  {
+    userRef: localRef,
+    secretName: dnsName,
+    routing,
+    bedrock: Type.Optional(
+      Type.Object(
+        {
+          region: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
+          api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
+          model: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+          modelMap: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1, maxLength: 2048 }), { default: {} }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    revoked: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const bedrockKeySpec = Type.Object(
+  {
+    accessKeyRef: localRef,
+    secretRef: Type.Object({ name: dnsName, key: Type.String({ minLength: 1, default: 'apiKey' }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
+const kindSchema = <K extends string, S extends TSchema>(apiVersion: string, kind: K, spec: S) =>
+  Type.Object({ apiVersion: Type.Literal(apiVersion), kind: Type.Literal(kind), metadata, spec });
+
+export const proxyUserSchema = kindSchema(`${group}/${version}`, 'ProxyUser', proxyUserSpec);
+export const accessKeySchema = kindSchema(`${group}/${version}`, 'AccessKey', accessKeySpec);
+export const bedrockKeySchema = kindSchema(`${group}/${version}`, 'BedrockKey', bedrockKeySpec);
+export const secretSchema = Type.Object({
+  apiVersion: Type.Literal('v1'),
+  kind: Type.Literal('Secret'),
+  metadata,
+  data: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[A-Za-z0-9+/=\\s]*$' }))),
+  stringData: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+export type ProxyUser = Static<typeof proxyUserSchema>;
+export type AccessKey = Static<typeof accessKeySchema>;
+export type BedrockKey = Static<typeof bedrockKeySchema>;
+export type Secret = Static<typeof secretSchema>;
+export type Resource = ProxyUser | AccessKey | BedrockKey | Secret;
+
+const schemas = { ProxyUser: proxyUserSchema, AccessKey: accessKeySchema, BedrockKey: bedrockKeySchema, Secret: secretSchema } as const;
+
+/** Validates one object and fills defaults; returns every problem found, with its JSON path. */
+export function parseResource(input: unknown): { resource: Resource } | { problems: string[] } {
+  const kind = (input as { kind?: unknown } | null)?.kind;
+  if (typeof kind !== 'string' || !(kind in schemas)) {
+    return { problems: [`unsupported kind ${JSON.stringify(kind)} (expected ${Object.keys(schemas).join(', ')})`] };
+  }
+  const schema = schemas[kind as keyof typeof schemas];
+  const value = Value.Default(schema, Value.Clone(input));
+  if (Value.Check(schema, value)) return { resource: value as Resource };
+  return { problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`) };
+}
+
+/** Data of a Secret as strings: `data` is base64 (as Kubernetes stores it), `stringData` wins. */
+export function secretData(secret: Secret): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(secret.data ?? {})) out[key] = Buffer.from(value, 'base64').toString('utf8');
+  return { ...out, ...secret.stringData };
+}

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Agent, type Dispatcher } from 'undici';
+import type { Registry } from 'prom-client';
+import { ProxyError, redactKeyInUrl, toAnthropicError, type Logger } from '@ccproxy/core';
+import type { ProxyConfig } from './config.ts';
+import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from './metrics.ts';
+import type { KeyResolver } from './pipeline/key-resolver.ts';
+import { forwardToPlan, type ForwardResult } from './pipeline/plan-forward.ts';
+
+export interface ProxyDeps {
+  logger: Logger;
+  registry: Registry;
+  keys: KeyResolver;
+  /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
+  dispatcher?: Dispatcher;
+}
+
+/** Builds the proxy (no listen). Pipeline per request: auth → route → adapter → meter. */
+export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request is written by `meter`; fastify's own request lines would double it.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: () => randomUUID(),
+    bodyLimit: config.maxBodyBytes,
+    routerOptions: { maxParamLength: 512 },
+    // The proxy's own answers are small; upstream bodies bypass fastify entirely (hijack).
+    return503OnClosing: true,
+  });
+  const dispatcher = deps.dispatcher ?? createDispatcher(config);
+  const metrics = createProxyMetrics(deps.registry);
+  const upstream = new URL(config.anthropicUpstreamUrl);
+
+  // Bodies stay bytes: the Plan path forwards them unchanged and never parses them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error, request)));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('PRX_ROUTE_NOT_FOUND')));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => (deps.keys.listening ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
+  app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
+
+  app.all<{ Params: { key: string } }>('/ak/:key/*', async (request, reply) => {
+    const upstreamPath = stripKeyPrefix(request.url);
+    const route = routeLabel(upstreamPath);
+    const record = await authenticate(deps.keys, request.params.key);
+    request.log = request.log.child({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
+    let result: ForwardResult;
+    try {
+      result = await forwardToPlan(request, reply, upstreamPath, { dispatcher, upstream, planApiKey: config.planApiKey });
+    } catch (error) {
+      observe(metrics, request, reply, route, 'none', error);
+      throw error;
+    }
+    meter(metrics, request, reply, route, result);
+  });
+
+  app.addHook('onClose', async () => {
+    if (deps.dispatcher === undefined) await dispatcher.close();
+  });
+  return app;
+}
+
+async function authenticate(keys: KeyResolver, key: string) {
+  let record;
+  try {
+    record = await keys.resolve(key);
+  } catch (error) {
+    throw new ProxyError('PRX_UNAVAILABLE', 'Access keys cannot be checked right now; try again shortly.', { cause: error });
+  }
+  if (record === undefined) throw new ProxyError('PRX_KEY_NOT_FOUND');
+  return record;
+}
+
+function createDispatcher(config: ProxyConfig): Dispatcher {
+  return new Agent({
+    connect: { timeout: config.connectTimeoutMs, noDelay: true },
+    headersTimeout: config.headersTimeoutMs,
+    bodyTimeout: config.bodyTimeoutMs,
+    keepAliveTimeout: 30_000,
+    connections: 256,
+  });
+}
+
+/** `/ak/<key>/v1/messages?beta=true` → `/v1/messages?beta=true` (query string kept verbatim). */
+function stripKeyPrefix(url: string): string {
+  const slash = url.indexOf('/', '/ak/'.length);
+  return slash === -1 ? '/' : url.slice(slash);
+}
+
+function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, result: ForwardResult): void {
+  const labels = { route, upstream: 'plan', status_class: statusClass(result.status) };
+  metrics.requests.inc(labels);
+  metrics.duration.observe(labels, reply.elapsedTime / 1000);
+  metrics.ttfb.observe({ route, upstream: 'plan' }, result.ttfbMs / 1000);
+  if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream: 'plan', outcome: result.outcome });
+  request.log.info(
+    { route, upstream: 'plan', status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs) },
+    'request completed',
+  );
+}
+
+function observe(metrics: ProxyMetrics, _request: FastifyRequest, reply: FastifyReply, route: string, upstream: string, error: unknown): void {
+  const status = error instanceof ProxyError ? error.status : 500;
+  const labels = { route, upstream, status_class: statusClass(status) };
+  metrics.requests.inc(labels);
+  metrics.duration.observe(labels, reply.elapsedTime / 1000);
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError | Error): FastifyReply {
+  const { status, body } = toAnthropicError(error, request.id);
+  const level = status >= 500 ? 'warn' : 'info';
+  request.log[level](
+    { status, code: error instanceof ProxyError ? error.code : 'PRX_INTERNAL', url: redactKeyInUrl(request.url), err: status >= 500 ? error : undefined },
+    'request failed',
+  );
+  return reply.code(status).header('x-ccproxy-request-id', request.id).header('request-id', request.id).send(body);
+}
+
+/** fastify's own errors (body limits, bad content-length, ...) → our error model. */
+function fromFastifyError(error: FastifyError, request: FastifyRequest): ProxyError | Error {
+  if (error instanceof ProxyError) return error;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${request.routeOptions.bodyLimit ?? 0} bytes.`);
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ProxyError('PRX_INVALID_REQUEST', error.message);
+  }
+  return error;
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+

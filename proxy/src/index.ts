@@ -1,0 +1,3 @@
+export { buildApp, type ProxyDeps } from './app.ts';
+export { loadProxyConfig, proxyConfigFields, type ProxyConfig } from './config.ts';
+export { KeyResolver, type KeyResolverOptions } from './pipeline/key-resolver.ts';

@@ -1,0 +1,74 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import { toPlanRequest } from '../adapters/anthropic/request.ts';
+import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
+import { relayBody, type RelayOutcome } from './sse-relay.ts';
+import { fromUpstreamFailure } from './upstream-error.ts';
+
+export interface PlanForwardOptions {
+  dispatcher: Dispatcher;
+  upstream: URL;
+  planApiKey: string | undefined;
+}
+
+export interface ForwardResult {
+  status: number;
+  outcome: RelayOutcome;
+  /** ms from request start to the response head being written. */
+  ttfbMs: number;
+}
+
+const bodylessMethods = new Set(['GET', 'HEAD']);
+
+/**
+ * Sends the request to the Anthropic API unchanged and relays the answer. Throws a
+ * `ProxyError` when nothing has been sent to the client yet (so the caller can still answer,
+ * or fail over); after that, failures end the response in place.
+ */
+export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, options: PlanForwardOptions): Promise<ForwardResult> {
+  const body = bodylessMethods.has(request.method) ? undefined : (request.body as Buffer | undefined);
+  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), request.raw.rawHeaders, request.headers, body?.length ?? 0, options.planApiKey);
+  const res = reply.raw;
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort();
+  };
+  res.once('close', onClose);
+
+  let upstream: Dispatcher.ResponseData;
+  try {
+    upstream = await options.dispatcher.request({
+      origin: options.upstream.origin,
+      path: plan.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: plan.headers,
+      body: body !== undefined && body.length > 0 ? body : null,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    res.off('close', onClose);
+    throw fromUpstreamFailure(error);
+  }
+
+  reply.hijack();
+  const ttfbMs = reply.elapsedTime;
+  writeHead(res, upstream, request.id);
+  const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
+  const outcome = await relayBody(upstream.body, res, { sse, requestId: request.id, signal: controller.signal });
+  res.off('close', onClose);
+  if (outcome !== 'complete') upstream.body.destroy();
+  return { status: upstream.statusCode, outcome, ttfbMs };
+}
+
+function writeHead(res: ServerResponse, upstream: Dispatcher.ResponseData, requestId: string): void {
+  res.writeHead(upstream.statusCode, fromPlanResponseHeaders(upstream.headers, requestId));
+  // Send the head now: a client waiting on a slow first event should at least see the status.
+  res.flushHeaders();
+}
+
+/** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */
+function joinPath(base: URL, path: string): string {
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  return `${prefix}${path}`;
+}

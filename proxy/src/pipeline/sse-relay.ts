@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { toAnthropicErrorEvent } from '@ccproxy/core';
+import { fromUpstreamFailure } from './upstream-error.ts';
+
+export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed';
+
+/** Past this much data without an event boundary, forward anyway rather than hold it. */
+const maxHeldBytes = 1024 * 1024;
+
+/**
+ * Relays upstream body bytes to the client unchanged, with backpressure. For SSE it forwards
+ * only whole events (up to the last blank line seen) and holds a trailing partial event until
+ * its end arrives, so that when the upstream breaks mid-stream the client never holds half an
+ * event: it gets an Anthropic `event: error` and a cleanly ended stream. Non-SSE bodies that
+ * break are aborted (the socket is destroyed) so a truncated JSON body cannot pass as complete.
+ */
+export async function relayBody(body: Readable, res: ServerResponse, options: { sse: boolean; requestId: string; signal: AbortSignal }): Promise<RelayOutcome> {
+  let held: Buffer | undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let out = chunk;
+      if (options.sse) {
+        const joined = held === undefined ? chunk : Buffer.concat([held, chunk]);
+        const cut = eventBoundary(joined);
+        if (cut < joined.length && joined.length - cut < maxHeldBytes) {
+          held = joined.subarray(cut);
+          out = joined.subarray(0, cut);
+        } else {
+          held = undefined;
+          out = joined;
+        }
+        if (out.length === 0) continue;
+      }
+      if (!res.write(out)) await once(res, 'drain', { signal: options.signal });
+    }
+    res.end(held);
+    return 'complete';
+  } catch (error) {
+    if (options.signal.aborted || res.destroyed) return 'client_closed';
+    if (options.sse) res.end(toAnthropicErrorEvent(fromUpstreamFailure(error), options.requestId));
+    else res.destroy();
+    return 'upstream_failed';
+  }
+}
+
+/** Index just past the last blank line (`\n\n` or `\r\n\r\n`), 0 when there is none. */
+function eventBoundary(buffer: Buffer): number {
+  const lf = buffer.lastIndexOf('\n\n');
+  const crlf = buffer.lastIndexOf('\r\n\r\n');
+  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+}
