@@ -11,6 +11,8 @@ export interface EnvField<T extends TSchema = TSchema> {
   readonly env: string;
   readonly schema: T;
   readonly description: string;
+  /** Never echo the value back in an error message (keys, passwords, URLs with credentials). */
+  readonly secret: boolean;
 }
 
 export type EnvFields = Record<string, EnvField>;
@@ -25,8 +27,8 @@ export class ConfigError extends Error {
   }
 }
 
-export function envField<T extends TSchema>(env: string, schema: T, description: string): EnvField<T> {
-  return { env, schema, description };
+export function envField<T extends TSchema>(env: string, schema: T, description: string, options: { secret?: boolean } = {}): EnvField<T> {
+  return { env, schema, description, secret: options.secret ?? false };
 }
 
 export function loadConfig<F extends EnvFields>(fields: F, env: Readonly<Record<string, string | undefined>>): ConfigOf<F> {
@@ -42,7 +44,8 @@ export function loadConfig<F extends EnvFields>(fields: F, env: Readonly<Record<
     }
     if (value !== undefined && !Value.Check(field.schema, value)) {
       const [first] = Value.Errors(field.schema, value);
-      problems.push(`${field.env}=${JSON.stringify(raw)} is invalid: ${first?.message ?? 'wrong type'} (${field.description})`);
+      const shown = field.secret ? '(value hidden)' : JSON.stringify(raw);
+      problems.push(`${field.env}=${shown} is invalid: ${first?.message ?? 'wrong type'} (${field.description})`);
       continue;
     }
     result[key] = value;

@@ -18,15 +18,15 @@ export const commonFields = {
     'log level',
   ),
   dataDir: envField('CCPROXY_DATA_DIR', Type.String({ minLength: 1, default: '.data' }), 'local-mode data directory (PGlite, local keys, generated Secrets)'),
-  databaseUrl: envField('DATABASE_URL', Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })), 'Postgres URL; unset means the embedded PGlite under the data dir'),
-  keyHasherSecret: envField('CCPROXY_KEY_HASHER_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret for access keys; unset locally means generated into the data dir'),
+  databaseUrl: envField('DATABASE_URL', Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })), 'Postgres URL; unset means the embedded PGlite under the data dir', { secret: true }),
+  keyHasherSecret: envField('CCPROXY_KEY_HASHER_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret for access keys; unset locally means generated into the data dir', { secret: true }),
   publicUrl: envField('CCPROXY_PUBLIC_URL', url(), 'base URL users reach, written into generated Secrets'),
 } as const;
 
 export const proxyFields = {
   port: envField('PORT', port(8080), 'proxy listen port'),
   anthropicUpstreamUrl: envField('ANTHROPIC_UPSTREAM_URL', url('https://api.anthropic.com'), 'Plan upstream base URL'),
-  planApiKey: envField('CCPROXY_PLAN_API_KEY', Type.Optional(Type.String({ minLength: 1 })), 'default Plan API key, injected only when the client sends no credential'),
+  planApiKey: envField('CCPROXY_PLAN_API_KEY', Type.Optional(Type.String({ minLength: 1 })), 'default Plan API key, injected only when the client sends no credential', { secret: true }),
   maxBodyBytes: envField('CCPROXY_MAX_BODY_BYTES', Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 32 * 1024 * 1024 }), 'largest request body accepted (Anthropic accepts 32 MB)'),
   connectTimeoutMs: envField('CCPROXY_UPSTREAM_CONNECT_TIMEOUT_MS', millis(10_000), 'upstream TCP/TLS connect timeout'),
   headersTimeoutMs: envField('CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS', millis(600_000), 'time allowed until upstream response headers (long non-streaming answers take minutes)'),

@@ -1,0 +1,122 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createKeyHasher, createLogger, findKeyByHash, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
+import { LocalOperator } from '@ccproxy/operator';
+
+const hashKey = createKeyHasher('s'.repeat(32));
+const logger = createLogger({ level: 'silent' });
+
+const user = (name: string, extra = '') => `apiVersion: ccproxy.io/v1alpha1
+kind: ProxyUser
+metadata: { name: ${name}, namespace: team-a }
+spec: { displayName: ${name}${extra} }
+`;
+const accessKey = (name: string, userName: string, secretName: string, extra = '') => `apiVersion: ccproxy.io/v1alpha1
+kind: AccessKey
+metadata: { name: ${name}, namespace: team-a }
+spec: { userRef: { name: ${userName} }, secretName: ${secretName}${extra} }
+`;
+
+describe('local operator (manifests folder → Postgres)', () => {
+  let dir: string;
+  let db: Database;
+  let operator: LocalOperator;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ccproxy-local-'));
+    await mkdir(join(dir, 'manifests'));
+    db = await PgliteDatabase.open();
+    await migrate(db, logger);
+  });
+  afterEach(async () => {
+    await operator?.stop();
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = async () => {
+    operator = new LocalOperator({ manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
+    return operator.start();
+  };
+
+  it('generates a key, writes it as a kubectl-shaped Secret, and stores only its hash', async () => {
+    await writeFile(join(dir, 'manifests', 'alice.yaml'), `${user('alice')}---\n${accessKey('alice-laptop', 'alice', 'alice-laptop-key')}`);
+    const report = await start();
+    expect(report.readyKeys).toHaveLength(1);
+    const secret = parse(await readFile(join(dir, 'data', 'secrets', 'team-a', 'alice-laptop-key.yaml'), 'utf8'));
+    expect(secret).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-laptop-key', namespace: 'team-a' } });
+    const key = Buffer.from(secret.data.accessKey, 'base64').toString();
+    expect(key).toMatch(/^ak_/);
+    expect(Buffer.from(secret.data.ANTHROPIC_BASE_URL, 'base64').toString()).toBe(`http://127.0.0.1:8080/ak/${key}`);
+    expect(report.readyKeys[0]?.baseUrl).toBe(`http://127.0.0.1:8080/ak/${key}`);
+    const rows = await db.query<Record<string, unknown>>('SELECT * FROM access_keys');
+    expect(JSON.stringify(rows)).not.toContain(key);
+    expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ namespace: 'team-a', name: 'alice-laptop', routing: 'PlanWithFailover' });
+    // A second sync keeps the same key (the generated Secret is reused).
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+  });
+
+  it('adopts a key from a Secret in the folder (data base64 or stringData)', async () => {
+    const byo = 'ak_bring_your_own_key_0123456789abcdef';
+    const secret = `apiVersion: v1\nkind: Secret\nmetadata: { name: bob-key, namespace: team-a }\ndata: { accessKey: ${Buffer.from(byo).toString('base64')} }\n`;
+    const secret2 = `apiVersion: v1\nkind: Secret\nmetadata: { name: carol-key, namespace: team-a }\nstringData: { accessKey: ${byo}-carol }\n`;
+    await writeFile(join(dir, 'manifests', 'bob.yaml'), [user('bob'), accessKey('bob-key', 'bob', 'bob-key'), secret, accessKey('carol-key', 'bob', 'carol-key'), secret2].join('---\n'));
+    await start();
+    expect(await findKeyByHash(db, hashKey(byo))).toMatchObject({ name: 'bob-key' });
+    expect(await findKeyByHash(db, hashKey(`${byo}-carol`))).toMatchObject({ name: 'carol-key' });
+  });
+
+  it('follows edits: revoke, suspend, rotate with grace, delete', async () => {
+    const key1 = 'ak_first_key_0123456789abcdefghijklmnop';
+    const key2 = 'ak_second_key_0123456789abcdefghijklmno';
+    const secret = (key: string) => `apiVersion: v1\nkind: Secret\nmetadata: { name: k, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;
+    const file = join(dir, 'manifests', 'dev.yaml');
+    await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k'), secret(key1)].join('---\n'));
+    await start();
+    expect(await findKeyByHash(db, hashKey(key1))).toBeDefined();
+
+    await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k'), secret(key2)].join('---\n'));
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key2))).toBeDefined();
+    expect(await findKeyByHash(db, hashKey(key1)), 'rotated-out key works during the grace period').toBeDefined();
+
+    await writeFile(file, [user('dev', ', suspended: true'), accessKey('k', 'dev', 'k'), secret(key2)].join('---\n'));
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key2)), 'suspended user').toBeUndefined();
+
+    await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k', ', revoked: true'), secret(key2)].join('---\n'));
+    const report = await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key2)), 'revoked').toBeUndefined();
+    expect(report.statuses.get('AccessKey/team-a/k')?.conditions[0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Revoked' });
+
+    await writeFile(file, user('dev'));
+    await operator.sync();
+    expect(await db.query('SELECT 1 FROM access_keys')).toHaveLength(0);
+  });
+
+  it('reports invalid documents and unknown users without touching the rest', async () => {
+    await writeFile(join(dir, 'manifests', 'good.yaml'), `${user('alice')}---\n${accessKey('a', 'alice', 'a-key')}`);
+    await writeFile(join(dir, 'manifests', 'bad.yaml'), `${accessKey('b', 'alice', 'b-key', ', routing: Sometimes')}---\n${accessKey('c', 'nobody', 'c-key')}---\n: : not yaml [\n`);
+    const report = await start();
+    expect(report.problems.join('\n')).toMatch(/bad\.yaml \(document 1\): \/spec\/routing/);
+    expect(report.problems.join('\n')).toMatch(/bad\.yaml \(document 3\)/);
+    expect(report.statuses.get('AccessKey/team-a/c')?.conditions).toContainEqual(expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'UserNotFound' }));
+    expect(report.readyKeys.map((k) => k.name)).toEqual(['a']);
+  });
+
+  it('notices file changes by itself within a second', async () => {
+    const key = 'ak_watched_key_0123456789abcdefghijklmn';
+    const secret = `apiVersion: v1\nkind: Secret\nmetadata: { name: w, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;
+    const file = join(dir, 'manifests', 'w.yaml');
+    await writeFile(file, [user('w'), accessKey('w', 'w', 'w'), secret].join('---\n'));
+    await start();
+    expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+    await rm(file);
+    await expect.poll(() => findKeyByHash(db, hashKey(key)), { timeout: 1000, interval: 20 }).toBeUndefined();
+  });
+});
+
