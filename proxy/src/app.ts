@@ -43,7 +43,11 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   app.get('/readyz', async (_request, reply) => (deps.keys.listening ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
   app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
 
-  app.all<{ Params: { key: string } }>('/ak/:key/*', async (request, reply) => {
+  // `/ak/:key` alone too: Claude Code probes its base URL (HEAD) before the first request.
+  app.all<{ Params: { key: string } }>('/ak/:key', (request, reply) => handle(request, reply));
+  app.all<{ Params: { key: string } }>('/ak/:key/*', (request, reply) => handle(request, reply));
+
+  async function handle(request: FastifyRequest<{ Params: { key: string } }>, reply: FastifyReply): Promise<void> {
     const upstreamPath = stripKeyPrefix(request.url);
     const route = routeLabel(upstreamPath);
     const record = await authenticate(deps.keys, request.params.key);
@@ -56,7 +60,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
       throw error;
     }
     meter(metrics, request, reply, route, result);
-  });
+  }
 
   app.addHook('onClose', async () => {
     if (deps.dispatcher === undefined) await dispatcher.close();
@@ -87,8 +91,10 @@ function createDispatcher(config: ProxyConfig): Dispatcher {
 
 /** `/ak/<key>/v1/messages?beta=true` → `/v1/messages?beta=true` (query string kept verbatim). */
 function stripKeyPrefix(url: string): string {
-  const slash = url.indexOf('/', '/ak/'.length);
-  return slash === -1 ? '/' : url.slice(slash);
+  const rest = url.slice('/ak/'.length);
+  const end = rest.search(/[/?]/);
+  if (end === -1) return '/';
+  return rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
 }
 
 function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, result: ForwardResult): void {
