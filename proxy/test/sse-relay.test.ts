@@ -1,0 +1,94 @@
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { relayBody } from '../src/pipeline/sse-relay.ts';
+
+/**
+ * The relay between two real sockets: a client server whose response is fed by `relayBody`
+ * from an in-memory upstream stream split into arbitrary chunks.
+ */
+async function relayThroughServer(chunks: Buffer[], options: { sse: boolean; failAfter?: boolean }) {
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': options.sse ? 'text/event-stream' : 'application/json' });
+    const body = Readable.from(
+      (async function* () {
+        for (const chunk of chunks) {
+          yield chunk;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        if (options.failAfter === true) throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      })(),
+    );
+    void relayBody(body, res, { sse: options.sse, requestId: 'req-test', signal: new AbortController().signal });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const response: IncomingMessage = await new Promise((resolve, reject) => httpRequest({ port, host: '127.0.0.1' }, resolve).on('error', reject).end());
+    const received: Buffer[] = [];
+    let aborted = false;
+    response.on('data', (chunk: Buffer) => received.push(chunk));
+    await new Promise<void>((resolve) => {
+      response.on('end', resolve);
+      response.on('error', () => ((aborted = true), resolve()));
+      response.on('aborted', () => ((aborted = true), resolve()));
+    });
+    return { body: Buffer.concat(received), aborted };
+  } finally {
+    server.close();
+  }
+}
+
+function sse(events: Array<[string, unknown]>): Buffer {
+  return Buffer.from(events.map(([event, data]) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join(''));
+}
+
+function randomSplit(bytes: Buffer, seed: number): Buffer[] {
+  let state = seed;
+  const next = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff), state);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const size = 1 + (next() % 17);
+    chunks.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
+const stream = sse([
+  ['message_start', { type: 'message_start', message: { id: 'msg_1', content: [], usage: { input_tokens: 3, output_tokens: 1 } } }],
+  ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
+  ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '한국어 テキスト 🚀 ünïcödé' } }],
+  ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+  ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 9 } }],
+  ['message_stop', { type: 'message_stop' }],
+]);
+
+describe('relayBody', () => {
+
+  it('relays SSE byte for byte whatever the chunk boundaries, multi-byte characters split included', async () => {
+    for (let seed = 1; seed <= 25; seed += 1) {
+      const { body } = await relayThroughServer(randomSplit(stream, seed), { sse: true });
+      expect(body.equals(stream), `seed ${seed}`).toBe(true);
+    }
+  });
+
+  it('ends a broken SSE stream with whole events and then an Anthropic error event', async () => {
+    const cut = stream.indexOf('event: content_block_stop') + 10;
+    const { body, aborted } = await relayThroughServer(randomSplit(stream.subarray(0, cut), 7), { sse: true, failAfter: true });
+    expect(aborted).toBe(false);
+    const text = body.toString();
+    expect(text.startsWith(stream.subarray(0, stream.indexOf('event: content_block_stop')).toString())).toBe(true);
+    expect(text).not.toContain('event: content_block_stop');
+    expect(text.endsWith('event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The upstream API broke off the response."},"request_id":"req-test"}\n\n')).toBe(true);
+  });
+
+  it('aborts a broken non-streaming body instead of passing a truncated JSON as complete', async () => {
+    const { aborted, body } = await relayThroughServer([Buffer.from('{"id":"msg_1","content":[{"type":"te')], { sse: false, failAfter: true });
+    expect(aborted).toBe(true);
+    expect(body.toString()).toBe('{"id":"msg_1","content":[{"type":"te');
+  });
+});
