@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['*/test/**/*.test.ts'],
-    globalSetup: ['test/src/global-setup.ts'],
+    globalSetup: ['test/src/suite-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration suites start real servers; two cores are all we have.
