@@ -25,6 +25,9 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     genReqId: () => randomUUID(),
     bodyLimit: config.maxBodyBytes,
     routerOptions: { maxParamLength: 512 },
+    // A URL the router cannot even decode is, under /ak/, a malformed key: same 404 as any bad key.
+    frameworkErrors: (error, request, reply) =>
+      sendError(request, reply, request.url.startsWith('/ak/') ? new ProxyError('PRX_KEY_NOT_FOUND') : new ProxyError('PRX_INVALID_REQUEST', error.message)),
     // The proxy's own answers are small; upstream bodies bypass fastify entirely (hijack).
     return503OnClosing: true,
   });
