@@ -1,0 +1,81 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase, startAnthropicServer, startCcproxy, type AnthropicTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+
+const key = 'ak_replica_test_key_0123456789abcdefghijk';
+const manifest = (revoked: boolean) => `apiVersion: ccproxy.io/v1alpha1
+kind: ProxyUser
+metadata: { name: dana, namespace: team-r }
+spec: { displayName: Dana }
+---
+apiVersion: ccproxy.io/v1alpha1
+kind: AccessKey
+metadata: { name: dana-key, namespace: team-r }
+spec: { userRef: { name: dana }, secretName: dana-key, revoked: ${revoked} }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: dana-key, namespace: team-r }
+stringData: { accessKey: ${key} }
+`;
+
+/**
+ * Two real processes on one real Postgres: `ccproxy local` (reading the folder) and a second
+ * `ccproxy proxy` replica. A change in the folder must reach both within a second.
+ */
+describe('revocation across replicas', () => {
+  let dir: string;
+  let upstream: AnthropicTestServer;
+  let local: CcproxyProcess;
+  let replica: CcproxyProcess;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ccproxy-replicas-'));
+    await writeFile(join(dir, 'dana.yaml'), manifest(false));
+    upstream = await startAnthropicServer();
+    const env = { DATABASE_URL: await createTestDatabase(inject('postgresUrl')), CCPROXY_KEY_HASHER_SECRET: 'replica-test-hasher-secret-0123456789', ANTHROPIC_UPSTREAM_URL: upstream.url };
+    local = await startCcproxy(['local', '--manifests', dir], { ...env, CCPROXY_DATA_DIR: join(dir, '.data') });
+    replica = await startCcproxy(['proxy'], env);
+  });
+  afterAll(async () => {
+    await replica?.stop();
+    await local?.stop();
+    await upstream?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const status = async (proxy: CcproxyProcess) => {
+    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'sk-ant-x' } });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  const within1s = { timeout: 1000, interval: 10 };
+
+  it('serves the key on both processes', async () => {
+    expect(await status(local)).toBe(200);
+    expect(await status(replica)).toBe(200);
+  });
+
+  it('revoking in the folder refuses the key on both within a second', async () => {
+    await writeFile(join(dir, 'dana.yaml'), manifest(true));
+    await expect.poll(() => status(local), within1s).toBe(404);
+    await expect.poll(() => status(replica), within1s).toBe(404);
+  });
+
+  it('un-revoking brings it back; deleting the file refuses it on both within a second', async () => {
+    await writeFile(join(dir, 'dana.yaml'), manifest(false));
+    await expect.poll(() => status(replica), within1s).toBe(200);
+    await rm(join(dir, 'dana.yaml'));
+    await expect.poll(() => status(local), within1s).toBe(404);
+    await expect.poll(() => status(replica), within1s).toBe(404);
+  });
+
+  it('never wrote the key into a log line of either process (only the local start banner shows it)', () => {
+    const logLines = [...local.output, ...replica.output].filter((line) => line.startsWith('{'));
+    for (const line of logLines) expect(line).not.toContain(key);
+    expect([...local.output, ...replica.output].filter((line) => line.includes(key))).toEqual([`    export ANTHROPIC_BASE_URL=${local.url}/ak/${key}`]);
+    expect(replica.output.some((line) => line.includes('"msg":"request completed"'))).toBe(true);
+  });
+});
