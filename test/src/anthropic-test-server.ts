@@ -151,7 +151,8 @@ async function send(res: ServerResponse, reply: Reply, body: MessagesRequest, ou
 }
 
 function defaultReply(body: MessagesRequest): Reply {
-  const last = body.messages?.at(-1);
+  // Claude Code also puts `role: "system"` entries into `messages`; the turn is the last user one.
+  const last = body.messages?.findLast((message) => message.role === 'user');
   const blocks = typeof last?.content === 'string' ? [{ type: 'text', text: last.content }] : (last?.content ?? []);
   const toolResult = blocks.find((block) => block.type === 'tool_result');
   if (toolResult !== undefined) return { kind: 'message', content: [{ type: 'text', text: `Tool said: ${textOf(toolResult.content).trim()}` }] };
