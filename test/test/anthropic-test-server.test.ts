@@ -13,7 +13,7 @@ describe('Anthropic test server, checked with @anthropic-ai/sdk', () => {
   afterAll(() => server.close());
 
   it('answers a non-streaming create with a message the SDK types accept', async () => {
-    const message = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    const message = await client.messages.create({ model: 'claude-test-model', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
     expect(message).toMatchObject({ type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello from the test server' }] });
     expect(message.usage.input_tokens).toBe(25);
     const recorded = server.requests.at(-1);
@@ -21,7 +21,7 @@ describe('Anthropic test server, checked with @anthropic-ai/sdk', () => {
     // SDK 1.x sends the API key as a Bearer token.
     expect(recorded?.headers.authorization).toBe('Bearer sk-ant-test');
     expect(recorded?.headers['anthropic-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(JSON.parse(recorded?.body.toString() ?? '')).toEqual({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    expect(JSON.parse(recorded?.body.toString() ?? '')).toEqual({ model: 'claude-test-model', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
   });
 
   it('streams text and tool_use (input_json_delta) that the SDK assembles', async () => {
