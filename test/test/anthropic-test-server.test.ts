@@ -14,7 +14,7 @@ describe('Anthropic test server, checked with @anthropic-ai/sdk', () => {
 
   it('answers a non-streaming create with a message the SDK types accept', async () => {
     const message = await client.messages.create({ model: 'claude-test-model', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
-    expect(message).toMatchObject({ type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello from the test server' }] });
+    expect(message).toMatchObject({ type: 'message', role: 'assistant', model: 'claude-test-model', stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello from the test server' }] });
     expect(message.usage.input_tokens).toBe(25);
     const recorded = server.requests.at(-1);
     expect(recorded?.path).toBe('/v1/messages');
