@@ -39,6 +39,11 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  // Every answer carries the id its log line has (hijacked upstream responses set it in writeHead).
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-ccproxy-request-id', request.id);
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error, request)));
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('PRX_ROUTE_NOT_FOUND')));
 
@@ -126,7 +131,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyErr
     { status, code: error instanceof ProxyError ? error.code : 'PRX_INTERNAL', url: redactKeyInUrl(request.url), err: status >= 500 ? error : undefined },
     'request failed',
   );
-  return reply.code(status).header('x-ccproxy-request-id', request.id).header('request-id', request.id).send(body);
+  return reply.code(status).header('request-id', request.id).send(body);
 }
 
 /** fastify's own errors (body limits, bad content-length, ...) → our error model. */

@@ -10,16 +10,21 @@ export interface Queryable {
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
-  /**
-   * Subscribes to NOTIFY on `channel`. `onResync` runs whenever notifications may have been
-   * missed (the listening connection was lost and re-established): callers drop caches then.
-   */
-  listen(channel: string, onNotify: (payload: string) => void, onResync?: () => void): Promise<() => Promise<void>>;
+  /** Subscribes to NOTIFY on `channel`; resolves once listening, to a function that stops it. */
+  listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>>;
   /** Runs a multi-statement SQL script without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /** A single connection speaking `pg`'s client API, for the migration runner. */
   migrationClient(): Promise<MigrationClient>;
   close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  onNotify(payload: string): void;
+  /** The listening connection is gone: notifications may be missed until `onRestored`. */
+  onLost?(): void;
+  /** Listening again; anything may have changed meanwhile. */
+  onRestored?(): void;
 }
 
 export interface MigrationClient {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Database, MigrationClient, Queryable } from './database.ts';
+import type { Database, ListenHandlers, MigrationClient, Queryable } from './database.ts';
 
 export interface PgDatabaseOptions {
   url: string;
@@ -50,8 +50,8 @@ export class PgDatabase implements Database {
     }
   }
 
-  async listen(channel: string, onNotify: (payload: string) => void, onResync?: () => void): Promise<() => Promise<void>> {
-    const listener = new NotificationListener(this.#options, channel, onNotify, onResync ?? (() => undefined));
+  async listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
+    const listener = new NotificationListener(this.#options, channel, handlers);
     await listener.start();
     this.#listeners.add(listener);
     return async () => {
@@ -74,27 +74,25 @@ export class PgDatabase implements Database {
   }
 }
 
-/** A dedicated connection holding LISTEN, re-established (with a resync) whenever it drops. */
+/** A dedicated connection holding LISTEN, re-established whenever it drops. */
 class NotificationListener {
   #client: pg.Client | undefined;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #options: PgDatabaseOptions;
   readonly #channel: string;
-  readonly #onNotify: (payload: string) => void;
-  readonly #onResync: () => void;
+  readonly #handlers: ListenHandlers;
 
-  constructor(options: PgDatabaseOptions, channel: string, onNotify: (payload: string) => void, onResync: () => void) {
+  constructor(options: PgDatabaseOptions, channel: string, handlers: ListenHandlers) {
     this.#options = options;
     this.#channel = channel;
-    this.#onNotify = onNotify;
-    this.#onResync = onResync;
+    this.#handlers = handlers;
   }
 
   async start(): Promise<void> {
     const client = new pg.Client({ connectionString: this.#options.url, connectionTimeoutMillis: 5_000 });
     client.on('notification', (message) => {
-      if (message.channel === this.#channel) this.#onNotify(message.payload ?? '');
+      if (message.channel === this.#channel) this.#handlers.onNotify(message.payload ?? '');
     });
     client.on('error', (error) => {
       this.#options.logger.warn({ err: error, channel: this.#channel }, 'postgres LISTEN connection lost');
@@ -112,13 +110,12 @@ class NotificationListener {
     this.#client = undefined;
     old?.removeAllListeners();
     old?.end().catch(() => undefined);
-    // Anything may have changed while we were deaf.
-    this.#onResync();
+    this.#handlers.onLost?.();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#stopped) return;
       this.start().then(
-        () => this.#onResync(),
+        () => this.#handlers.onRestored?.(),
         () => this.#reconnectSoon(),
       );
     }, this.#options.reconnectDelayMs ?? 500);

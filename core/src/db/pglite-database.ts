@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Database, MigrationClient, Queryable } from './database.ts';
+import type { Database, ListenHandlers, MigrationClient, Queryable } from './database.ts';
 
 /** The embedded default: a WASM Postgres in this process, persisted under the data dir. */
 export class PgliteDatabase implements Database {
@@ -31,9 +31,9 @@ export class PgliteDatabase implements Database {
     );
   }
 
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    // In-process: notifications cannot be missed, so there is never a resync.
-    return this.#db.listen(channel, onNotify);
+  async listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
+    // In-process: the connection cannot be lost, so notifications cannot be missed.
+    return this.#db.listen(channel, (payload) => handlers.onNotify(payload));
   }
 
   async migrationClient(): Promise<MigrationClient> {

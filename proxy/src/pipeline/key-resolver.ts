@@ -16,9 +16,12 @@ export interface KeyResolverOptions {
 /**
  * Access key → key record. Every lookup does the same work whether or not the key exists:
  * hash, cache probe, and on a miss one indexed query; unknown keys are cached like known
- * ones. The cache is dropped on every `ccproxy_keys` notification (and whenever the LISTEN
- * connection had to be re-established), so a revocation reaches every replica within a round
- * trip; the TTL is only a safety net.
+ * ones. The cache is dropped on every `ccproxy_keys` notification, so a revocation reaches
+ * every replica within a round trip; the TTL is only a safety net.
+ *
+ * While the LISTEN connection is down the cache cannot be trusted, so every lookup asks
+ * Postgres again; only if Postgres cannot answer either is the cached answer used (nothing can
+ * be revoked in a database nobody can reach), which keeps known keys working through an outage.
  */
 export class KeyResolver {
   readonly #options: KeyResolverOptions;
@@ -26,23 +29,36 @@ export class KeyResolver {
   // Bumped on every invalidation; a lookup that raced an invalidation must not refill the cache.
   #generation = 0;
   #unlisten: (() => Promise<void>) | undefined;
+  #live = false;
 
   constructor(options: KeyResolverOptions) {
     this.#options = options;
     this.#cache = new LRUCache<string, CacheEntry>({ max: options.maxEntries ?? 50_000, ttl: options.ttlMs });
   }
 
+  /** Started (ready to serve); stays true through database outages, which cached keys survive. */
   get listening(): boolean {
     return this.#unlisten !== undefined;
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.#options.db.listen(keyChangesChannel, () => this.invalidate(), () => this.invalidate());
+    this.#unlisten = await this.#options.db.listen(keyChangesChannel, {
+      onNotify: () => this.invalidate(),
+      onLost: () => {
+        this.#live = false;
+      },
+      onRestored: () => {
+        this.invalidate();
+        this.#live = true;
+      },
+    });
+    this.#live = true;
   }
 
   async stop(): Promise<void> {
     await this.#unlisten?.();
     this.#unlisten = undefined;
+    this.#live = false;
   }
 
   invalidate(): void {
@@ -53,9 +69,15 @@ export class KeyResolver {
   async resolve(key: string): Promise<KeyRecord | undefined> {
     const hash = this.#options.hashKey(key);
     const cached = this.#cache.get(hash);
-    if (cached !== undefined) return cached === unknown ? undefined : cached;
+    if (cached !== undefined && this.#live) return cached === unknown ? undefined : cached;
     const generation = this.#generation;
-    const record = await findKeyByHash(this.#options.db, hash);
+    let record: KeyRecord | undefined;
+    try {
+      record = await findKeyByHash(this.#options.db, hash);
+    } catch (error) {
+      if (cached === undefined) throw error;
+      return cached === unknown ? undefined : cached;
+    }
     if (generation === this.#generation) this.#cache.set(hash, record ?? unknown);
     return record;
   }

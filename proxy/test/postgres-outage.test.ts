@@ -1,0 +1,55 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
+import { startAnthropicServer, startThrowawayPostgres, type AnthropicTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+
+/** Postgres going away and coming back, on a cluster of this file's own. */
+describe('key store outage', () => {
+  let postgres: ThrowawayPostgres;
+  let db: Database;
+  let writer: Database;
+  let upstream: AnthropicTestServer;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    postgres = await startThrowawayPostgres();
+    const logger = createLogger({ level: 'silent' });
+    db = new PgDatabase({ url: postgres.url, logger, reconnectDelayMs: 100 });
+    writer = new PgDatabase({ url: postgres.url, logger });
+    await migrate(db, logger);
+    upstream = await startAnthropicServer();
+    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    await Promise.all([db?.close(), writer?.close()]);
+    await postgres?.stop();
+  });
+
+  const status = async (key: string) => {
+    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'k' } });
+    const body = await response.body.text();
+    return { status: response.statusCode, body };
+  };
+
+  it('serves cached keys while Postgres is down, answers 503 for uncached ones, and resumes invalidation after', async () => {
+    const cached = await seedKey(writer);
+    const uncached = await seedKey(writer);
+    expect((await status(cached.key)).status).toBe(200);
+
+    await postgres.pause();
+    expect((await status(cached.key)).status, 'cached key keeps working').toBe(200);
+    const refused = await status(uncached.key);
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+
+    await postgres.resume();
+    // The LISTEN connection comes back by itself and drops the cache on reconnect.
+    await expect.poll(async () => (await status(uncached.key)).status, { timeout: 5000, interval: 50 }).toBe(200);
+    await expect.poll(() => proxy.keys.listening && db.kind, { timeout: 5000 }).toBe('postgres');
+    await revokeAccessKey(writer, cached.namespace, cached.name);
+    await expect.poll(async () => (await status(cached.key)).status, { timeout: 1000, interval: 20 }).toBe(404);
+  });
+});
