@@ -1,0 +1,101 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Client } from 'undici';
+import { timeJson, timeStream } from './drivers.ts';
+import { benchKey, killChildren, startProxy, startUpstream } from './processes.ts';
+import { fmt, summarize, type Summary } from './stats.ts';
+
+/**
+ * `npm run bench [-- --quick]`: the Plan path against a direct-to-upstream baseline, measured in
+ * the same run, interleaved round by round so machine drift hits both sides alike.
+ */
+const quick = process.argv.includes('--quick');
+const plan = quick ? { rounds: 5, json: 400, streams: 60, warmup: 500 } : { rounds: 10, json: 2000, streams: 300, warmup: 2000 };
+// A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
+const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
+const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
+
+interface Side {
+  name: 'direct' | 'ccproxy';
+  client: Client;
+  path: string;
+}
+
+async function main(): Promise<void> {
+  const upstream = await startUpstream();
+  const proxy = await startProxy(upstream.url);
+  const sides: Side[] = [
+    { name: 'direct', client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
+    { name: 'ccproxy', client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
+  ];
+  for (const side of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(side.client, side.path, body);
+
+  const json = { direct: [] as number[], ccproxy: [] as number[] };
+  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
+  const gaps = { direct: [] as number[], ccproxy: [] as number[] };
+  const roundAdded: number[] = [];
+  for (let round = 0; round < plan.rounds; round += 1) {
+    const order = round % 2 === 0 ? sides : [...sides].reverse();
+    const p50 = { direct: 0, ccproxy: 0 };
+    for (const side of order) {
+      const samples: number[] = [];
+      for (let i = 0; i < plan.json; i += 1) samples.push(await timeJson(side.client, side.path, body));
+      json[side.name].push(...samples);
+      p50[side.name] = summarize(samples).p50;
+      for (let i = 0; i < plan.streams; i += 1) {
+        const timing = await timeStream(side.client, `${side.path}?events=20&gapMs=2`, streamBody);
+        ttfb[side.name].push(timing.ttfb);
+        gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
+      }
+    }
+    roundAdded.push(p50.ccproxy - p50.direct);
+  }
+  await Promise.all(sides.map((side) => side.client.close()));
+
+  const results = {
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
+    plan: { ...plan, bodyBytes: body.length },
+    nonStreaming: compare(json),
+    nonStreamingAddedP50PerRound: { min: Math.min(...roundAdded), max: Math.max(...roundAdded) },
+    streamingTtfb: compare(ttfb),
+    streamingInterEventGap: compare(gaps),
+  };
+  print(results);
+  const out = fileURLToPath(new URL('../results/', import.meta.url));
+  await mkdir(out, { recursive: true });
+  await writeFile(`${out}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwritten: bench/results/latest.json`);
+}
+
+function compare(samples: { direct: number[]; ccproxy: number[] }) {
+  const direct = summarize(samples.direct);
+  const ccproxy = summarize(samples.ccproxy);
+  return { direct, ccproxy, added: { p50: ccproxy.p50 - direct.p50, p99: ccproxy.p99 - direct.p99 }, ratio: { p50: ccproxy.p50 / direct.p50, p99: ccproxy.p99 / direct.p99 } };
+}
+
+function print(results: { machine: object; nonStreaming: ReturnType<typeof compare>; nonStreamingAddedP50PerRound: { min: number; max: number }; streamingTtfb: ReturnType<typeof compare>; streamingInterEventGap: ReturnType<typeof compare> }): void {
+  console.log(`\nccproxy bench (${quick ? 'quick' : 'full'}) — ${JSON.stringify(results.machine)}\n`);
+  const row = (label: string, s: Summary) => `  ${label.padEnd(10)} p50 ${fmt(s.p50).padStart(10)}  p90 ${fmt(s.p90).padStart(10)}  p99 ${fmt(s.p99).padStart(10)}  max ${fmt(s.max).padStart(10)}  n=${s.n}`;
+  const section = (title: string, c: ReturnType<typeof compare>) => {
+    console.log(title);
+    console.log(row('direct', c.direct));
+    console.log(row('ccproxy', c.ccproxy));
+    console.log(`  added      p50 ${fmt(c.added.p50).padStart(10)}  p99 ${fmt(c.added.p99).padStart(10)}   ratio p50 ${c.ratio.p50.toFixed(2)}×  p99 ${c.ratio.p99.toFixed(2)}×\n`);
+  };
+  section('non-streaming latency, concurrency 1', results.nonStreaming);
+  console.log(`  added p50 per round: ${fmt(results.nonStreamingAddedP50PerRound.min)} … ${fmt(results.nonStreamingAddedP50PerRound.max)}\n`);
+  section('streaming time to first byte, concurrency 1', results.streamingTtfb);
+  section('streaming inter-event gap (upstream sends every 2 ms)', results.streamingInterEventGap);
+}
+
+process.on('SIGINT', () => {
+  killChildren();
+  process.exit(130);
+});
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(killChildren);

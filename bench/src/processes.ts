@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+export const benchKey = 'ak_bench_key_0123456789abcdefghijklmnopqrstu';
+
+const children = new Set<ChildProcess>();
+/** Children never outlive the benchmark, whatever ends it. */
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+export async function startUpstream(): Promise<{ url: string }> {
+  const child = spawn(process.execPath, [join(repo, 'bench/src/upstream-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  const [line] = (await once(child.stdout ?? child, 'data')) as [Buffer];
+  return { url: `http://127.0.0.1:${line.toString().trim()}` };
+}
+
+/** The real product (`ccproxy local`, the `npm start` path) with a known key, logging at info to /dev/null. */
+export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
+  await writeFile(
+    join(dir, 'bench.yaml'),
+    `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: bench, namespace: bench }\nspec: {}\n---\n` +
+      `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: bench, namespace: bench }\nspec: { userRef: { name: bench }, secretName: bench-key, routing: PlanOnly }\n---\n` +
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-key, namespace: bench }\nstringData: { accessKey: ${benchKey} }\n`,
+  );
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(repo, 'cli/src/main.ts'), 'local', '--manifests', dir], {
+    env: { PATH: process.env.PATH ?? '', CCPROXY_DATA_DIR: join(dir, '.data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i += 1) {
+    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { url, pid: child.pid ?? 0 };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('proxy did not become ready');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
