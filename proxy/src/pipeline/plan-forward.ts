@@ -62,9 +62,9 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
 }
 
 function writeHead(res: ServerResponse, upstream: Dispatcher.ResponseData, requestId: string): void {
+  // Not flushed on its own: Node sends the head with the first body chunk, one packet instead
+  // of two (a separate small head write costs a round of Nagle/delayed-ACK on the client side).
   res.writeHead(upstream.statusCode, fromPlanResponseHeaders(upstream.headers, requestId));
-  // Send the head now: a client waiting on a slow first event should at least see the status.
-  res.flushHeaders();
 }
 
 /** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */
