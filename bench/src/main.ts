@@ -11,7 +11,7 @@ import { fmt, summarize, type Summary } from './stats.ts';
  * the same run, interleaved round by round so machine drift hits both sides alike.
  */
 const quick = process.argv.includes('--quick');
-const plan = quick ? { rounds: 5, json: 400, streams: 60, warmup: 500 } : { rounds: 10, json: 2000, streams: 300, warmup: 2000 };
+const plan = quick ? { rounds: 5, json: 400, streams: 60, warmup: 500 } : { rounds: 10, json: 2000, streams: 150, warmup: 2000 };
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
 const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');

@@ -15,3 +15,4 @@ export {
   upsertUser, findUserId, upsertAccessKey, revokeAccessKey, deleteAccessKey, deleteUser, listRefs,
   type ObjectRef, type UserRow, type AccessKeyRow,
 } from './db/resource-rows.ts';
+export type * from './anthropic-types.ts';
