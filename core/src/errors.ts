@@ -32,6 +32,14 @@ export const errorCodes = {
   PRX_UPSTREAM_UNREACHABLE: { type: 'api_error', status: 502, message: 'The upstream API could not be reached.' },
   PRX_UPSTREAM_TIMEOUT: { type: 'timeout_error', status: 504, message: 'The upstream API did not answer in time.' },
   PRX_UPSTREAM_BROKEN: { type: 'api_error', status: 502, message: 'The upstream API broke off the response.' },
+  PRX_BEDROCK_INVALID_REQUEST: { type: 'invalid_request_error', status: 400, message: 'Bedrock rejected the request.' },
+  PRX_BEDROCK_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Bedrock does not know the model.' },
+  PRX_BEDROCK_RATE_LIMITED: { type: 'rate_limit_error', status: 429, message: 'Bedrock is rate limiting.' },
+  PRX_BEDROCK_OVERLOADED: { type: 'overloaded_error', status: 529, message: 'Bedrock is overloaded.' },
+  PRX_BEDROCK_TIMEOUT: { type: 'timeout_error', status: 504, message: 'Bedrock timed out.' },
+  PRX_BEDROCK_ERROR: { type: 'api_error', status: 500, message: 'Bedrock failed.' },
+  // Never 401/403: Claude Code would blame (and refresh) its own credential.
+  PRX_BEDROCK_MISCONFIGURED: { type: 'api_error', status: 500, message: 'The proxy could not use its Bedrock credentials or model; an administrator must fix its configuration.' },
   PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
   PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
 } as const satisfies Record<string, ErrorSpec>;

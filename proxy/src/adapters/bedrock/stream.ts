@@ -1,0 +1,188 @@
+import { ProxyError, toAnthropicErrorEvent, type Usage } from '@ccproxy/core';
+import type { ConverseStopReason, ConverseUsage } from './converse-types.ts';
+import { fromBedrockFailure } from './errors.ts';
+import { EventStreamFrames, type EventFrame } from './event-stream-frames.ts';
+import { fromConverseUsage, fromStopReason } from './response.ts';
+import type { ToolNameMap } from './tool-names.ts';
+
+type BlockKind = 'text' | 'thinking' | 'tool_use' | 'redacted_thinking';
+interface OpenBlock {
+  index: number;
+  kind: BlockKind;
+}
+
+interface Delta {
+  text?: string;
+  toolUse?: { input?: string };
+  reasoningContent?: { text?: string; signature?: string; redactedContent?: string };
+}
+
+export interface StreamContext {
+  model: string;
+  messageId: string;
+  requestId: string;
+  toolNames: ToolNameMap;
+}
+
+/**
+ * ConverseStream (AWS event-stream bytes) → Anthropic SSE, as the Anthropic SDK's MessageStream
+ * expects it: `message_start` + `ping`; a block's `content_block_start` deferred until its first
+ * delta says what it is (Bedrock starts text and reasoning blocks with a delta); contiguous
+ * indices of our own; every block closed before `message_delta`, which carries the stop reason
+ * and the whole usage from the trailing `metadata` event. The stream always ends with
+ * `message_stop` or `error`. Created per request; not thread-safe.
+ */
+export class ConverseStreamTranslator {
+  readonly #context: StreamContext;
+  readonly #frames = new EventStreamFrames();
+  readonly #blocks = new Map<number, OpenBlock>();
+  #nextIndex = 0;
+  #started = false;
+  #stopReason: ConverseStopReason | undefined;
+  #stopSequence: string | null = null;
+  #usage: Usage = fromConverseUsage(undefined);
+  #ended = false;
+
+  constructor(context: StreamContext) {
+    this.#context = context;
+  }
+
+  get usage(): Usage {
+    return this.#usage;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
+  push(chunk: Uint8Array): string {
+    if (this.#ended) return '';
+    let out = '';
+    try {
+      for (const frame of this.#frames.push(chunk)) {
+        out += this.#onFrame(frame);
+        if (this.#ended) break;
+      }
+    } catch (error) {
+      out += this.fail(error instanceof ProxyError ? error : new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent a malformed event stream.', { cause: error }));
+    }
+    return out;
+  }
+
+  /** Upstream ended. A stream cut short (no `messageStop`) ends with an error, never silently. */
+  finish(): string {
+    if (this.#ended) return '';
+    if (this.#stopReason === undefined || this.#frames.pending > 0) return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN'));
+    try {
+      return this.#complete();
+    } catch (error) {
+      return this.fail(error instanceof ProxyError ? error : new ProxyError('PRX_BEDROCK_ERROR', undefined, { cause: error }));
+    }
+  }
+
+  /** Ends the stream with an Anthropic `error` event. */
+  fail(error: ProxyError): string {
+    if (this.#ended) return '';
+    this.#ended = true;
+    return toAnthropicErrorEvent(error, this.#context.requestId);
+  }
+
+  #onFrame(frame: EventFrame): string {
+    if (frame.messageType !== 'event') {
+      const payload = frame.payload as { message?: string; originalStatusCode?: number };
+      return this.fail(fromBedrockFailure({ name: frame.name, message: payload.message, originalStatusCode: payload.originalStatusCode }));
+    }
+    const payload = frame.payload as Record<string, unknown>;
+    switch (frame.name) {
+      case 'messageStart':
+        return this.#start();
+      case 'contentBlockStart':
+        return this.#start() + this.#blockStart(payload);
+      case 'contentBlockDelta':
+        return this.#start() + this.#delta(payload.contentBlockIndex as number, (payload.delta ?? {}) as Delta);
+      case 'contentBlockStop':
+        return this.#close(payload.contentBlockIndex as number);
+      case 'messageStop':
+        this.#stopReason = payload.stopReason as ConverseStopReason;
+        this.#stopSequence = ((payload.additionalModelResponseFields as { stop_sequence?: string } | undefined)?.stop_sequence as string | undefined) ?? null;
+        return '';
+      case 'metadata':
+        this.#usage = fromConverseUsage(payload.usage as Partial<ConverseUsage> | undefined);
+        return this.#stopReason === undefined ? '' : this.#complete();
+      default:
+        return '';
+    }
+  }
+
+  #start(): string {
+    if (this.#started) return '';
+    this.#started = true;
+    const message = { id: this.#context.messageId, type: 'message', role: 'assistant', model: this.#context.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } };
+    return sse('message_start', { type: 'message_start', message }) + sse('ping', { type: 'ping' });
+  }
+
+  #blockStart(payload: Record<string, unknown>): string {
+    const toolUse = (payload.start as { toolUse?: { toolUseId: string; name: string } } | undefined)?.toolUse;
+    if (toolUse === undefined) return '';
+    return this.#open(payload.contentBlockIndex as number, 'tool_use', { type: 'tool_use', id: toolUse.toolUseId, name: this.#context.toolNames.fromBedrock(toolUse.name), input: {} });
+  }
+
+  #delta(bedrockIndex: number, delta: Delta): string {
+    if (delta.text !== undefined) return this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text });
+    if (delta.toolUse !== undefined) {
+      const open = this.#blocks.get(bedrockIndex);
+      if (open?.kind !== 'tool_use') throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
+      return this.#emitDelta(bedrockIndex, { type: 'input_json_delta', partial_json: delta.toolUse.input ?? '' });
+    }
+    const reasoning = delta.reasoningContent;
+    if (reasoning?.redactedContent !== undefined) return this.#open(bedrockIndex, 'redacted_thinking', { type: 'redacted_thinking', data: reasoning.redactedContent });
+    // A signature may be a thinking block's first (or only) delta, as with display "omitted".
+    let out = reasoning === undefined ? '' : this.#ensure(bedrockIndex, 'thinking');
+    if (reasoning?.text !== undefined) out += this.#emitDelta(bedrockIndex, { type: 'thinking_delta', thinking: reasoning.text });
+    if (reasoning?.signature !== undefined) out += this.#emitDelta(bedrockIndex, { type: 'signature_delta', signature: reasoning.signature });
+    return out;
+  }
+
+  #ensure(bedrockIndex: number, kind: 'text' | 'thinking'): string {
+    const open = this.#blocks.get(bedrockIndex);
+    if (open?.kind === kind) return '';
+    // A block that changes kind under the same Bedrock index is closed and a new one opened.
+    const closed = open === undefined ? '' : this.#close(bedrockIndex);
+    return closed + this.#open(bedrockIndex, kind, kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' });
+  }
+
+  #open(bedrockIndex: number, kind: BlockKind, contentBlock: Record<string, unknown>): string {
+    const index = this.#nextIndex++;
+    this.#blocks.set(bedrockIndex, { index, kind });
+    return sse('content_block_start', { type: 'content_block_start', index, content_block: contentBlock });
+  }
+
+  #emitDelta(bedrockIndex: number, delta: Record<string, unknown>): string {
+    const open = this.#blocks.get(bedrockIndex) as OpenBlock;
+    return sse('content_block_delta', { type: 'content_block_delta', index: open.index, delta });
+  }
+
+  #close(bedrockIndex: number): string {
+    const open = this.#blocks.get(bedrockIndex);
+    if (open === undefined) return '';
+    this.#blocks.delete(bedrockIndex);
+    return sse('content_block_stop', { type: 'content_block_stop', index: open.index });
+  }
+
+  #complete(): string {
+    let out = this.#start();
+    for (const bedrockIndex of [...this.#blocks.keys()]) out += this.#close(bedrockIndex);
+    const stopReason = fromStopReason(this.#stopReason);
+    this.#ended = true;
+    return (
+      out +
+      sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: this.#stopSequence }, usage: this.#usage }) +
+      sse('message_stop', { type: 'message_stop' })
+    );
+  }
+}
+
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
