@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
-  localFields, migrate, openDatabase, type Logger,
+  LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
 import { buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
 import { buildAdminApp } from '@ccproxy/admin';
@@ -26,7 +26,9 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   await migrate(db, logger);
 
   const publicUrl = config.publicUrl ?? `http://${displayHost(config.host)}:${config.port}`;
-  const operator = new LocalOperator({ manifestsDir, dataDir, db, hashKey, logger: logger.child({ component: 'local-operator' }), rotationGraceSeconds: config.rotationGraceSeconds, publicUrl });
+  // Local mode's stand-in for KMS: a 256-bit key file in the data dir (0600).
+  const wrapper = new LocalKeyWrapper(Buffer.from(await ensureLocalSecret(dataDir, 'envelope-key'), 'base64url'));
+  const operator = new LocalOperator({ manifestsDir, dataDir, db, hashKey, wrapper, logger: logger.child({ component: 'local-operator' }), rotationGraceSeconds: config.rotationGraceSeconds, publicUrl });
   const report = await operator.start();
 
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });

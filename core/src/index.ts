@@ -10,9 +10,11 @@ export { PgDatabase } from './db/pg-database.ts';
 export { PgliteDatabase } from './db/pglite-database.ts';
 export { openDatabase } from './db/open-database.ts';
 export { migrate } from './db/migrate.ts';
-export { findKeyByHash, keyChangesChannel, type KeyRecord, type Routing, type BedrockApi } from './db/key-records.ts';
+export { findKeyByHash, findBedrockCiphertext, keyChangesChannel, type KeyRecord, type Routing, type BedrockApi } from './db/key-records.ts';
 export {
   upsertUser, findUserId, upsertAccessKey, revokeAccessKey, deleteAccessKey, deleteUser, listRefs,
-  type ObjectRef, type UserRow, type AccessKeyRow,
+  upsertBedrockKey, deleteBedrockKey, findAccessKeyId,
+  type ObjectRef, type UserRow, type AccessKeyRow, type BedrockKeyRow,
 } from './db/resource-rows.ts';
 export type * from './anthropic-types.ts';
+export { encryptSecret, decryptSecret, secretFingerprint, LocalKeyWrapper, type KeyWrapper } from './envelope.ts';

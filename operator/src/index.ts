@@ -3,6 +3,7 @@ export { readManifestFolder, type ManifestSnapshot } from './local/manifest-fold
 export { LocalSecretStore } from './local/local-secret-store.ts';
 export { reconcileAccessKey, baseUrlFor, type AccessKeyDeps, type AccessKeyOutcome } from './reconcile/reconcile-access-key.ts';
 export { reconcileUser } from './reconcile/reconcile-user.ts';
+export { reconcileBedrockKey, type BedrockKeyDeps } from './reconcile/reconcile-bedrock-key.ts';
 export type { SecretStore } from './reconcile/secret-store.ts';
 export type { Condition, ResourceStatus } from './reconcile/conditions.ts';
 export { parseResource, secretData, group, version, type ProxyUser, type AccessKey, type BedrockKey, type Secret, type Resource } from './resources.ts';

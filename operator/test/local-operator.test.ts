@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createKeyHasher, createLogger, findKeyByHash, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
+import { randomBytes } from 'node:crypto';
+import { createKeyHasher, createLogger, decryptSecret, findBedrockCiphertext, findKeyByHash, LocalKeyWrapper, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
 import { LocalOperator } from '@ccproxy/operator';
 
 const hashKey = createKeyHasher('s'.repeat(32));
 const logger = createLogger({ level: 'silent' });
+const wrapper = new LocalKeyWrapper(randomBytes(32));
 
 const user = (name: string, extra = '') => `apiVersion: ccproxy.io/v1alpha1
 kind: ProxyUser
@@ -38,7 +40,7 @@ describe('local operator (manifests folder → Postgres)', () => {
   });
 
   const start = async () => {
-    operator = new LocalOperator({ manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
+    operator = new LocalOperator({ manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, wrapper, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
     return operator.start();
   };
 
@@ -106,6 +108,31 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(report.problems.join('\n')).toMatch(/bad\.yaml \(document 3\)/);
     expect(report.statuses.get('AccessKey/team-a/c')?.conditions).toContainEqual(expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'UserNotFound' }));
     expect(report.readyKeys.map((k) => k.name)).toEqual(['a']);
+  });
+
+  it('stores a BedrockKey encrypted, re-encrypts when its Secret changes, and drops it with the file', async () => {
+    const key = 'ak_bedrock_owner_key_0123456789abcdefghi';
+    const docs = (apiKey: string) => [
+      user('eve'),
+      accessKey('eve-key', 'eve', 'eve-secret'),
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: eve-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`,
+      `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: eve-bedrock, namespace: team-a }\nspec: { accessKeyRef: { name: eve-key }, secretRef: { name: team-bedrock, key: apiKey } }\n`,
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: team-bedrock, namespace: team-a }\nstringData: { apiKey: ${apiKey} }\n`,
+    ].join('---\n');
+    const file = join(dir, 'manifests', 'eve.yaml');
+    await writeFile(file, docs('bedrock-api-key-one'));
+    const report = await start();
+    expect(report.statuses.get('BedrockKey/team-a/eve-bedrock')?.fields?.fingerprint).toMatch(/^sha256:/);
+    const record = await findKeyByHash(db, hashKey(key));
+    const stored = await findBedrockCiphertext(db, record?.accessKeyId ?? '');
+    expect(stored?.toString()).not.toContain('bedrock-api-key-one');
+    expect(await decryptSecret(stored ?? Buffer.alloc(0), wrapper)).toBe('bedrock-api-key-one');
+    await writeFile(file, docs('bedrock-api-key-two'));
+    await operator.sync();
+    expect(await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) ?? Buffer.alloc(0), wrapper)).toBe('bedrock-api-key-two');
+    await writeFile(file, docs('x').split('---\n').slice(0, 3).join('---\n'));
+    await operator.sync();
+    expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toBeUndefined();
   });
 
   it('notices file changes by itself within a second', async () => {

@@ -63,3 +63,13 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
 
 /** Channel on which every change to users/access_keys is announced (see the initial migration). */
 export const keyChangesChannel = 'ccproxy_keys';
+
+/** The newest encrypted Bedrock API key bound to an access key, if any. */
+export async function findBedrockCiphertext(db: Queryable, accessKeyId: string): Promise<Buffer | undefined> {
+  const rows = await db.query<{ ciphertext: Buffer | Uint8Array }>(
+    'SELECT ciphertext FROM bedrock_keys WHERE access_key_id = $1 ORDER BY updated_at DESC LIMIT 1',
+    [accessKeyId],
+  );
+  const value = rows[0]?.ciphertext;
+  return value === undefined ? undefined : Buffer.from(value);
+}

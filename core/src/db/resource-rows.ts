@@ -86,8 +86,37 @@ export async function deleteUser(db: Queryable, namespace: string, name: string)
   await db.query('DELETE FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
 }
 
+export interface BedrockKeyRow extends ObjectRef {
+  readonly accessKeyId: string;
+  readonly ciphertext: Buffer;
+  readonly fingerprint: string;
+}
+
+/** Stores the envelope; rewritten only when the key changed (same fingerprint → row untouched). */
+export async function upsertBedrockKey(db: Queryable, key: BedrockKeyRow): Promise<void> {
+  await db.query(
+    `INSERT INTO bedrock_keys (namespace, name, uid, access_key_id, ciphertext, fingerprint)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (namespace, name) DO UPDATE SET
+       uid = EXCLUDED.uid, access_key_id = EXCLUDED.access_key_id, ciphertext = EXCLUDED.ciphertext,
+       fingerprint = EXCLUDED.fingerprint, updated_at = now()
+     WHERE (bedrock_keys.uid, bedrock_keys.access_key_id, bedrock_keys.fingerprint)
+           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.fingerprint)`,
+    [key.namespace, key.name, key.uid, key.accessKeyId, key.ciphertext, key.fingerprint],
+  );
+}
+
+export async function deleteBedrockKey(db: Queryable, namespace: string, name: string): Promise<void> {
+  await db.query('DELETE FROM bedrock_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+}
+
+export async function findAccessKeyId(db: Queryable, namespace: string, name: string): Promise<string | undefined> {
+  const rows = await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+  return rows[0]?.id;
+}
+
 /** namespace/name of every row of a table, to find rows whose resource is gone. */
-export async function listRefs(db: Queryable, table: 'users' | 'access_keys'): Promise<Array<{ namespace: string; name: string }>> {
+export async function listRefs(db: Queryable, table: 'users' | 'access_keys' | 'bedrock_keys'): Promise<Array<{ namespace: string; name: string }>> {
   return db.query<{ namespace: string; name: string }>(`SELECT namespace, name FROM ${table}`);
 }
 

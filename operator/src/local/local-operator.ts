@@ -1,10 +1,11 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type Logger } from '@ccproxy/core';
+import { deleteBedrockKey, deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
 import { reconcileAccessKey, baseUrlFor } from '../reconcile/reconcile-access-key.ts';
 import { reconcileUser } from '../reconcile/reconcile-user.ts';
+import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
 import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
 
@@ -13,6 +14,8 @@ export interface LocalOperatorOptions {
   dataDir: string;
   db: Database;
   hashKey: KeyHasher;
+  /** Encrypts Bedrock API keys (the local key file in local mode). */
+  wrapper: KeyWrapper;
   logger: Logger;
   rotationGraceSeconds: number;
   publicUrl: string;
@@ -131,6 +134,11 @@ export class LocalOperator {
         report.readyKeys.push({ namespace: ref.namespace, name: ref.name, user: key.spec.userRef.name, baseUrl: baseUrlFor(publicUrl, outcome.key) });
       }
     }
+    const bedrockDeps = { db, secrets: this.#secrets, wrapper: this.#options.wrapper };
+    for (const bedrockKey of snapshot.bedrockKeys) {
+      const ref = refOf(bedrockKey);
+      report.statuses.set(`BedrockKey/${ref.namespace}/${ref.name}`, await this.#guard(() => reconcileBedrockKey(bedrockKey, bedrockDeps)));
+    }
   }
 
   async #prune(snapshot: ManifestSnapshot): Promise<void> {
@@ -141,6 +149,10 @@ export class LocalOperator {
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
       await revokeAccessKey(db, row.namespace, row.name);
       await deleteAccessKey(db, row.namespace, row.name);
+    }
+    const bedrockKeys = new Set(snapshot.bedrockKeys.map((key) => refKey(refOf(key))));
+    for (const row of await listRefs(db, 'bedrock_keys')) {
+      if (!bedrockKeys.has(refKey(row))) await deleteBedrockKey(db, row.namespace, row.name);
     }
     const users = new Set(snapshot.users.map((user) => refKey(refOf(user))));
     for (const row of await listRefs(db, 'users')) {

@@ -1,0 +1,24 @@
+import { encryptSecret, findAccessKeyId, secretFingerprint, upsertBedrockKey, type KeyWrapper, type Queryable } from '@ccproxy/core';
+import type { BedrockKey } from '../resources.ts';
+import { ready, stalled, type ResourceStatus } from './conditions.ts';
+import { refOf } from './object-ref.ts';
+import type { SecretStore } from './secret-store.ts';
+
+export interface BedrockKeyDeps {
+  db: Queryable;
+  secrets: SecretStore;
+  wrapper: KeyWrapper;
+}
+
+/** BedrockKey → the referenced Secret's API key, envelope-encrypted into `bedrock_keys`. Status shows a fingerprint, never the key. */
+export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKeyDeps): Promise<ResourceStatus> {
+  const ref = refOf(resource);
+  const { secretRef, accessKeyRef } = resource.spec;
+  const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
+  if (accessKeyId === undefined) return stalled('AccessKeyNotFound', `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`);
+  const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.[secretRef.key];
+  if (apiKey === undefined || apiKey.trim() === '') return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
+  const fingerprint = secretFingerprint(apiKey.trim());
+  await upsertBedrockKey(deps.db, { ...ref, accessKeyId, ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper), fingerprint });
+  return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
+}
