@@ -4,7 +4,7 @@ import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
   LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
-import { buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
 import { buildAdminApp } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import type { Running } from './running.ts';
@@ -33,7 +33,9 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
 
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
   await keys.start();
-  const proxy = await buildApp(config, { logger, registry: createMetricsRegistry(), keys });
+  const credentials = new BedrockCredentials({ db, wrapper });
+  await credentials.start();
+  const proxy = await buildApp(config, { logger, registry: createMetricsRegistry(), keys, credentials });
   const admin = await buildAdminApp({ logger: logger.child({ component: 'admin' }) });
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
@@ -45,7 +47,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     async stop() {
       await operator.stop();
       await Promise.all([proxy.close(), admin.close()]);
-      await keys.stop();
+      await Promise.all([keys.stop(), credentials.stop()]);
       await db.close();
       await flush(logger);
     },

@@ -31,6 +31,7 @@ export const proxyFields = {
   connectTimeoutMs: envField('CCPROXY_UPSTREAM_CONNECT_TIMEOUT_MS', millis(10_000), 'upstream TCP/TLS connect timeout'),
   headersTimeoutMs: envField('CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS', millis(600_000), 'time allowed until upstream response headers (long non-streaming answers take minutes)'),
   bodyTimeoutMs: envField('CCPROXY_UPSTREAM_BODY_TIMEOUT_MS', millis(300_000), 'longest silence allowed between upstream body chunks'),
+  bedrockEndpoint: envField('AWS_ENDPOINT_URL_BEDROCK_RUNTIME', url(), 'Bedrock Runtime endpoint override (AWS SDK convention); unset → https://bedrock-runtime.{region}.amazonaws.com'),
   keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
 } as const;
 

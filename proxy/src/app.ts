@@ -6,12 +6,15 @@ import { ProxyError, redactKeyInUrl, toAnthropicError, type Logger } from '@ccpr
 import type { ProxyConfig } from './config.ts';
 import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from './metrics.ts';
 import type { KeyResolver } from './pipeline/key-resolver.ts';
-import { forwardToPlan, type ForwardResult } from './pipeline/plan-forward.ts';
+import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
+import { serve, type Served } from './pipeline/serve.ts';
 
 export interface ProxyDeps {
   logger: Logger;
   registry: Registry;
   keys: KeyResolver;
+  /** Decrypts Bedrock API keys; without it, requests bound for Bedrock fail with a configuration error. */
+  credentials?: BedrockCredentials;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
   dispatcher?: Dispatcher;
 }
@@ -33,7 +36,14 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   });
   const dispatcher = deps.dispatcher ?? createDispatcher(config);
   const metrics = createProxyMetrics(deps.registry);
-  const upstream = new URL(config.anthropicUpstreamUrl);
+  const serveDeps = {
+    dispatcher,
+    planUpstream: new URL(config.anthropicUpstreamUrl),
+    planApiKey: config.planApiKey,
+    bedrockEndpoint: config.bedrockEndpoint,
+    credentials: deps.credentials,
+    metrics,
+  };
 
   // Bodies stay bytes: the Plan path forwards them unchanged and never parses them.
   app.removeAllContentTypeParsers();
@@ -60,14 +70,14 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     const route = routeLabel(upstreamPath);
     const record = await authenticate(deps.keys, request.params.key);
     request.log = request.log.child({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
-    let result: ForwardResult;
+    let served: Served;
     try {
-      result = await forwardToPlan(request, reply, upstreamPath, { dispatcher, upstream, planApiKey: config.planApiKey });
+      served = await serve(request, reply, upstreamPath, record, serveDeps);
     } catch (error) {
       observe(metrics, request, reply, route, 'none', error);
       throw error;
     }
-    meter(metrics, request, reply, route, result);
+    meter(metrics, request, reply, route, served);
   }
 
   app.addHook('onClose', async () => {
@@ -105,14 +115,15 @@ function stripKeyPrefix(url: string): string {
   return rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
 }
 
-function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, result: ForwardResult): void {
-  const labels = { route, upstream: 'plan', status_class: statusClass(result.status) };
+function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, served: Served): void {
+  const { result, upstream, failover } = served;
+  const labels = { route, upstream, status_class: statusClass(result.status) };
   metrics.requests.inc(labels);
   metrics.duration.observe(labels, reply.elapsedTime / 1000);
-  metrics.ttfb.observe({ route, upstream: 'plan' }, result.ttfbMs / 1000);
-  if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream: 'plan', outcome: result.outcome });
+  metrics.ttfb.observe({ route, upstream }, result.ttfbMs / 1000);
+  if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream, outcome: result.outcome });
   request.log.info(
-    { route, upstream: 'plan', status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs) },
+    { route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs) },
     'request completed',
   );
 }

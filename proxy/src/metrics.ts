@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export type RouteLabel = 'messages' | 'count_tokens' | 'other';
-export type UpstreamLabel = 'plan' | 'none';
+export type UpstreamLabel = 'plan' | 'bedrock' | 'none';
 
 /** Every proxy metric, on the registry passed in. Labels come from small fixed sets only. */
 export function createProxyMetrics(registry: Registry) {
@@ -24,6 +24,12 @@ export function createProxyMetrics(registry: Registry) {
       help: 'Time from request received to the upstream response headers being sent to the client.',
       labelNames: ['route', 'upstream'] as const,
       buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    failovers: new Counter({
+      name: 'ccproxy_failovers_total',
+      help: 'Requests the Plan upstream could not serve that went to Bedrock, by why.',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     streamErrors: new Counter({

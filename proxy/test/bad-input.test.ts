@@ -22,7 +22,8 @@ describe('bad input and broken upstreams', () => {
     await migrate(db, createLogger({ level: 'silent' }));
     upstream = await startAnthropicServer();
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url, CCPROXY_MAX_BODY_BYTES: String(10 * 1024 * 1024), CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS: '400', CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '400' });
-    ({ key } = await seedKey(db));
+    // Plan-only: these are the Plan path's own failures; failover has its own tests.
+    ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
   });
   afterAll(async () => {
     process.off('unhandledRejection', onUnhandled);
@@ -131,6 +132,16 @@ describe('bad input and broken upstreams', () => {
     const next = await post(`/ak/${key}/v1/messages`, '{"model":"m","messages":[]}');
     expect(next.statusCode).toBe(200);
     await next.body.dump();
+  });
+
+  it('with failover but no usable Bedrock key, a 429 from Anthropic still reaches the client as it was', async () => {
+    const failover = await seedKey(db, { routing: 'PlanWithFailover' });
+    upstream.respondWith(() => ({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '9' } }));
+    const response = await post(`/ak/${failover.key}/v1/messages`, '{"model":"m","messages":[]}');
+    upstream.respondWith(undefined);
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['retry-after']).toBe('9');
+    expect(await response.body.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
   });
 
   it('left no unhandled rejection and no key in any log line', () => {

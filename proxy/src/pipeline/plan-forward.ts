@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
+import { PlanRejected } from './failover.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
@@ -10,7 +11,12 @@ export interface PlanForwardOptions {
   dispatcher: Dispatcher;
   upstream: URL;
   planApiKey: string | undefined;
+  /** When it returns true for the upstream status, the answer is held back as `PlanRejected` instead of relayed. */
+  holdBack?: (status: number) => boolean;
 }
+
+/** Failover-worthy answers are error bodies; more than this is relayed rather than held. */
+const maxHeldBody = 64 * 1024;
 
 export interface ForwardResult {
   status: number;
@@ -51,6 +57,10 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
     throw fromUpstreamFailure(error);
   }
 
+  if (options.holdBack?.(upstream.statusCode) === true) {
+    res.off('close', onClose);
+    throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
+  }
   reply.hijack();
   const ttfbMs = reply.elapsedTime;
   writeHead(res, upstream, request.id);
@@ -59,6 +69,20 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
   res.off('close', onClose);
   if (outcome !== 'complete') upstream.body.destroy();
   return { status: upstream.statusCode, outcome, ttfbMs };
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function writeHead(res: ServerResponse, upstream: Dispatcher.ResponseData, requestId: string): void {

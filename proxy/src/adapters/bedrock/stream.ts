@@ -42,6 +42,7 @@ export class ConverseStreamTranslator {
   #stopSequence: string | null = null;
   #usage: Usage = fromConverseUsage(undefined);
   #ended = false;
+  #failed = false;
 
   constructor(context: StreamContext) {
     this.#context = context;
@@ -53,6 +54,11 @@ export class ConverseStreamTranslator {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** Ended with an `error` event rather than `message_stop`. */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
@@ -85,6 +91,7 @@ export class ConverseStreamTranslator {
   fail(error: ProxyError): string {
     if (this.#ended) return '';
     this.#ended = true;
+    this.#failed = true;
     return toAnthropicErrorEvent(error, this.#context.requestId);
   }
 

@@ -1,0 +1,128 @@
+import { once } from 'node:events';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import { ProxyError, type KeyRecord, type MessagesRequest, type Usage } from '@ccproxy/core';
+import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
+import { fromBedrockFailure } from '../adapters/bedrock/errors.ts';
+import { bedrockEndpoint, bedrockModelFor, conversePath } from '../adapters/bedrock/model-ids.ts';
+import { toConverseRequest } from '../adapters/bedrock/request.ts';
+import { fromConverseResponse } from '../adapters/bedrock/response.ts';
+import { ConverseStreamTranslator } from '../adapters/bedrock/stream.ts';
+import type { BedrockCredentials } from './bedrock-credentials.ts';
+import type { ForwardResult } from './plan-forward.ts';
+import { fromUpstreamFailure } from './upstream-error.ts';
+
+export interface BedrockForwardOptions {
+  dispatcher: Dispatcher;
+  credentials: BedrockCredentials;
+  /** AWS_ENDPOINT_URL_BEDROCK_RUNTIME; unset → the key's regional endpoint. */
+  endpointOverride: string | undefined;
+}
+
+export interface BedrockResult extends ForwardResult {
+  usage?: Usage;
+  modelServed?: string;
+}
+
+/** Serves an Anthropic Messages request from Bedrock Converse / ConverseStream. */
+export async function forwardToBedrock(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+  const path = upstreamPath.split('?', 1)[0];
+  const body = parseBody(request);
+  if (path === '/v1/messages/count_tokens') return countTokensEstimate(request, reply);
+  if (path !== '/v1/messages' || request.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${request.method} ${path} is not available while served by Bedrock.`);
+  const { request: converse, toolNames, dropped } = toConverseRequest(body, request.headers['anthropic-beta']);
+  if (dropped.length > 0) request.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
+  const modelId = bedrockModelFor(body.model, record.bedrock);
+  const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
+  const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);
+  const stream = body.stream === true;
+  const res = reply.raw;
+  const controller = new AbortController();
+  const onClose = () => !res.writableFinished && controller.abort();
+  res.once('close', onClose);
+  try {
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await options.dispatcher.request({
+        origin: endpoint.origin,
+        path: conversePath(endpoint, modelId, stream),
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json', authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify(converse),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      throw fromUpstreamFailure(error);
+    }
+    if (upstream.statusCode >= 300) throw await failureOf(upstream);
+    const context = { model: body.model, messageId: `msg_bdrk_${request.id.replaceAll('-', '')}`, toolNames };
+    if (!stream) {
+      const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
+      await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send(message);
+      return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime, usage, modelServed: modelId };
+    }
+    reply.hijack();
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': request.id, 'x-ccproxy-request-id': request.id });
+    const ttfbMs = reply.elapsedTime;
+    const translator = new ConverseStreamTranslator({ ...context, requestId: request.id });
+    const outcome = await relayTranslated(upstream, res, translator, controller.signal);
+    return { status: 200, outcome, ttfbMs, usage: translator.usage, modelServed: modelId };
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+async function relayTranslated(upstream: Dispatcher.ResponseData, res: FastifyReply['raw'], translator: ConverseStreamTranslator, signal: AbortSignal): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      const out = translator.push(chunk);
+      if (out !== '' && !res.write(out)) await once(res, 'drain', { signal });
+      if (translator.ended) break;
+    }
+    res.end(translator.finish());
+    return translator.failed ? 'upstream_failed' : 'complete';
+  } catch (error) {
+    upstream.body.destroy();
+    if (signal.aborted || res.destroyed) return 'client_closed';
+    res.end(translator.fail(fromUpstreamFailure(error)));
+    return 'upstream_failed';
+  }
+}
+
+function parseBody(request: FastifyRequest): MessagesRequest {
+  const raw = request.body as Buffer | undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw?.toString('utf8') ?? '');
+  } catch {
+    throw new ProxyError('PRX_INVALID_JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ProxyError('PRX_INVALID_REQUEST', 'The request body must be a JSON object.');
+  const body = parsed as Partial<MessagesRequest>;
+  if (typeof body.model !== 'string' || body.model === '') throw new ProxyError('PRX_INVALID_REQUEST', 'model: Field required');
+  return body as MessagesRequest;
+}
+
+/**
+ * count_tokens while on Bedrock: an estimate from the body size (≈3 bytes per token), which
+ * over-counts on purpose: an under-count would let Claude Code skip compaction and then hit
+ * "prompt is too long". (Bedrock's CountTokens API is model-by-model; not used yet.)
+ */
+async function countTokensEstimate(request: FastifyRequest, reply: FastifyReply): Promise<BedrockResult> {
+  const bytes = (request.body as Buffer | undefined)?.length ?? 0;
+  await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send({ input_tokens: Math.ceil(bytes / 3) });
+  return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime };
+}
+
+async function failureOf(upstream: Dispatcher.ResponseData): Promise<ProxyError> {
+  const text = await upstream.body.text().catch(() => '');
+  let message: string | undefined;
+  try {
+    const parsed = JSON.parse(text) as { message?: string; Message?: string };
+    message = parsed.message ?? parsed.Message;
+  } catch {
+    message = undefined;
+  }
+  const name = upstream.headers['x-amzn-errortype'];
+  return fromBedrockFailure({ name: Array.isArray(name) ? name[0] : name, status: upstream.statusCode, message });
+}
