@@ -1,18 +1,23 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import {
-  createKeyHasher, createLogger, createMetricsRegistry, generateAccessKey, keyPrefix, loadConfig, upsertAccessKey, upsertUser,
-  type Database, type Routing,
+  createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
+  upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
-import { buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
 
 export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
+/** The tests' stand-in for KMS. */
+export const wrapper = new LocalKeyWrapper(randomBytes(32));
 
 export interface RunningProxy {
   url: string;
   app: FastifyInstance;
   keys: KeyResolver;
+  registry: Registry;
   /** Every log line the proxy wrote. */
   logs: string[];
   close(): Promise<void>;
@@ -31,16 +36,20 @@ export async function startProxy(db: Database, env: Record<string, string>): Pro
   const config = loadConfig(proxyConfigFields, env);
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
   await keys.start();
-  const app = await buildApp(config, { logger, registry: createMetricsRegistry({ processMetrics: false }), keys });
+  const credentials = new BedrockCredentials({ db, wrapper });
+  await credentials.start();
+  const registry = createMetricsRegistry({ processMetrics: false });
+  const app = await buildApp(config, { logger, registry, keys, credentials });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url,
     app,
     keys,
+    registry,
     logs,
     async close() {
       await app.close();
-      await keys.stop();
+      await Promise.all([keys.stop(), credentials.stop()]);
     },
   };
 }
@@ -48,7 +57,14 @@ export async function startProxy(db: Database, env: Record<string, string>): Pro
 let counter = 0;
 
 /** Inserts a user and an active key straight through the repository; returns the usable key. */
-export async function seedKey(db: Database, options: { routing?: Routing; namespace?: string } = {}): Promise<{ key: string; name: string; namespace: string }> {
+export interface SeedOptions {
+  routing?: Routing;
+  namespace?: string;
+  /** Binds a Bedrock API key (stored envelope-encrypted) and model to the access key. */
+  bedrock?: { apiKey: string; model: string; modelMap?: Record<string, string> };
+}
+
+export async function seedKey(db: Database, options: SeedOptions = {}): Promise<{ key: string; name: string; namespace: string }> {
   counter += 1;
   const namespace = options.namespace ?? 'team-test';
   const name = `key-${process.pid}-${counter}`;
@@ -56,8 +72,16 @@ export async function seedKey(db: Database, options: { routing?: Routing; namesp
   const key = generateAccessKey();
   await upsertAccessKey(
     db,
-    { namespace, name, uid: `k-${counter}`, userId, keyHash: hashKey(key), keyPrefix: keyPrefix(key), revoked: false, routing: options.routing ?? 'PlanWithFailover', bedrock: { region: null, api: 'Converse', model: null, modelMap: {} } },
+    {
+      namespace, name, uid: `k-${counter}`, userId, keyHash: hashKey(key), keyPrefix: keyPrefix(key), revoked: false, routing: options.routing ?? 'PlanWithFailover',
+      bedrock: { region: 'us-east-1', api: 'Converse', model: options.bedrock?.model ?? null, modelMap: options.bedrock?.modelMap ?? {} },
+    },
     60,
   );
+  if (options.bedrock !== undefined) {
+    const [row] = await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+    const apiKey = options.bedrock.apiKey;
+    await upsertBedrockKey(db, { namespace, name: `${name}-bedrock`, uid: `b-${counter}`, accessKeyId: row?.id ?? '', ciphertext: await encryptSecret(apiKey, wrapper), fingerprint: secretFingerprint(apiKey) });
+  }
   return { key, name, namespace };
 }
