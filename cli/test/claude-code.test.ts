@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicServer, startCcproxy, type AnthropicTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import { startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -18,41 +18,56 @@ const claude = join(repo, 'node_modules', '@anthropic-ai', 'claude-code', 'bin',
 describe('Claude Code through the proxy', () => {
   let dir: string;
   let upstream: AnthropicTestServer;
+  let bedrock: BedrockTestServer;
   let proxy: CcproxyProcess;
+  let runs = 0;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ccproxy-claude-'));
     await cp(join(repo, 'examples', 'local'), join(dir, 'manifests'), { recursive: true });
+    // The example key gets a Bedrock key, so it can fail over.
+    await writeFile(
+      join(dir, 'manifests', 'bedrock.yaml'),
+      `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: alice-laptop-bedrock, namespace: team-a }\nspec: { accessKeyRef: { name: alice-laptop }, secretRef: { name: team-a-bedrock, key: apiKey } }\n---\n` +
+        `apiVersion: v1\nkind: Secret\nmetadata: { name: team-a-bedrock, namespace: team-a }\nstringData: { apiKey: bedrock-key-for-claude-test }\n`,
+    );
     upstream = await startAnthropicServer();
-    proxy = await startCcproxy(['local', '--manifests', join(dir, 'manifests')], { CCPROXY_DATA_DIR: join(dir, '.data'), ANTHROPIC_UPSTREAM_URL: upstream.url });
+    bedrock = await startBedrockServer({ apiKey: 'bedrock-key-for-claude-test' });
+    proxy = await startCcproxy(['local', '--manifests', join(dir, 'manifests')], { CCPROXY_DATA_DIR: join(dir, '.data'), ANTHROPIC_UPSTREAM_URL: upstream.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url });
   });
   afterAll(async () => {
     await proxy?.stop();
-    await upstream?.close();
+    await Promise.all([upstream?.close(), bedrock?.close()]);
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs a Bash tool round trip with the base URL the start banner printed', async () => {
-    expect(proxy.baseUrls).toHaveLength(1);
-    const baseUrl = proxy.baseUrls[0] as string;
-    const home = join(dir, 'home');
-    const work = join(dir, 'work');
+  /** `claude -p` in a scratch HOME and work dir, pointed at the base URL the start banner printed. */
+  async function runClaude(prompt: string): Promise<string> {
+    runs += 1;
+    const home = join(dir, `home-${runs}`);
+    const work = join(dir, `work-${runs}`);
     await mkdir(home);
     await mkdir(work);
     await writeFile(join(work, 'marker.txt'), 'seen-by-claude\n');
-    const token = `round-trip-${process.pid}`;
-    const { stdout } = await execFile(claude, ['-p', `RUN_BASH:echo ${token} && cat marker.txt`, '--allowedTools', 'Bash'], {
+    const { stdout } = await execFile(claude, ['-p', prompt, '--allowedTools', 'Bash'], {
       cwd: work,
       timeout: 120_000,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: home,
-        ANTHROPIC_BASE_URL: baseUrl,
+        ANTHROPIC_BASE_URL: proxy.baseUrls[0] ?? '',
         ANTHROPIC_API_KEY: 'sk-ant-developer-own',
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
         DISABLE_AUTOUPDATER: '1',
       },
     });
+    return stdout;
+  }
+
+  it('runs a Bash tool round trip with the base URL the start banner printed', async () => {
+    expect(proxy.baseUrls).toHaveLength(1);
+    const token = `round-trip-${process.pid}`;
+    const stdout = await runClaude(`RUN_BASH:echo ${token} && cat marker.txt`);
     expect(stdout).toContain(`Tool said: ${token}`);
     expect(stdout).toContain('seen-by-claude');
 
@@ -67,5 +82,27 @@ describe('Claude Code through the proxy', () => {
     const withResult = messages.find((r) => r.body.includes('"tool_result"'));
     expect(withResult?.body.toString()).toContain(token);
     expect(withResult?.headers['x-claude-code-session-id']).toMatch(/\S/);
+  });
+
+  it.each([
+    ['answers 529', () => upstream.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }))],
+    ['answers 429', () => upstream.respondWith(() => ({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'Rate limited', headers: { 'retry-after': '30' } }))],
+    ['answers 500', () => upstream.respondWith(() => ({ kind: 'error', status: 500, type: 'api_error', message: 'Internal error' }))],
+    ['resets the connection', () => upstream.respondWith(() => ({ kind: 'reset' }))],
+  ])('completes the same round trip on the strict Bedrock server when Anthropic %s', async (_case, breakAnthropic) => {
+    breakAnthropic();
+    const before = bedrock.requests.length;
+    const token = `failover-${runs}`;
+    try {
+      const stdout = await runClaude(`RUN_BASH:echo ${token} && cat marker.txt`);
+      expect(stdout).toContain(`Tool said: ${token}`);
+      expect(stdout).toContain('seen-by-claude');
+    } finally {
+      upstream.respondWith(undefined);
+    }
+    const served = bedrock.requests.slice(before);
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    expect(served.every((r) => r.modelId === 'global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toBe(true);
+    expect(JSON.stringify(served.at(-1)?.body)).toContain('toolResult');
   });
 });
