@@ -4,7 +4,7 @@ import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
   LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
 import { buildAdminApp } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import type { Running } from './running.ts';
@@ -35,7 +35,10 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   await keys.start();
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();
-  const proxy = await buildApp(config, { logger, registry: createMetricsRegistry(), keys, credentials });
+  const registry = createMetricsRegistry();
+  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  await breakers.start();
+  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers });
   const admin = await buildAdminApp({ logger: logger.child({ component: 'admin' }) });
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
@@ -47,7 +50,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     async stop() {
       await operator.stop();
       await Promise.all([proxy.close(), admin.close()]);
-      await Promise.all([keys.stop(), credentials.stop()]);
+      await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
       await db.close();
       await flush(logger);
     },

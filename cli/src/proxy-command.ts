@@ -1,5 +1,5 @@
 import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, loadConfig, migrate, openDatabase } from '@ccproxy/core';
-import { buildApp, KeyResolver, loadProxyConfig } from '@ccproxy/proxy';
+import { buildApp, CircuitBreakers, KeyResolver, loadProxyConfig } from '@ccproxy/proxy';
 import type { Running } from './running.ts';
 
 const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret } as const;
@@ -17,14 +17,19 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   await migrate(db, logger);
   const keys = new KeyResolver({ db, hashKey: createKeyHasher(cluster.keyHasherSecret), logger, ttlMs: config.keyCacheTtlMs });
   await keys.start();
-  const app = await buildApp(config, { logger, registry: createMetricsRegistry(), keys });
+  const registry = createMetricsRegistry();
+  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  await breakers.start();
+  // Bedrock keys need the KMS key-encryption key, which comes with the operator milestone; until
+  // then this command serves Plan only and Bedrock-bound requests fail with a configuration error.
+  const app = await buildApp(config, { logger, registry, keys, breakers });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address }, 'proxy listening');
   return {
     logger,
     async stop() {
       await app.close();
-      await keys.stop();
+      await Promise.all([keys.stop(), breakers.stop()]);
       await db.close();
     },
   };

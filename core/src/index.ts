@@ -18,3 +18,4 @@ export {
 } from './db/resource-rows.ts';
 export type * from './anthropic-types.ts';
 export { encryptSecret, decryptSecret, secretFingerprint, LocalKeyWrapper, type KeyWrapper } from './envelope.ts';
+export { breakerChannel, readBreaker, recordPlanFailure, recordPlanSuccess, recordFailover, claimTrial, type BreakerPolicy, type BreakerRow } from './db/breaker-rows.ts';

@@ -32,6 +32,9 @@ export const proxyFields = {
   headersTimeoutMs: envField('CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS', millis(600_000), 'time allowed until upstream response headers (long non-streaming answers take minutes)'),
   bodyTimeoutMs: envField('CCPROXY_UPSTREAM_BODY_TIMEOUT_MS', millis(300_000), 'longest silence allowed between upstream body chunks'),
   bedrockEndpoint: envField('AWS_ENDPOINT_URL_BEDROCK_RUNTIME', url(), 'Bedrock Runtime endpoint override (AWS SDK convention); unset → https://bedrock-runtime.{region}.amazonaws.com'),
+  breakerFailures: envField('CCPROXY_BREAKER_FAILURES', Type.Integer({ minimum: 1, maximum: 100, default: 3 }), 'consecutive Plan failures that open a key\'s circuit breaker'),
+  breakerWindowMs: envField('CCPROXY_BREAKER_WINDOW_MS', millis(60_000), '…within this many ms'),
+  breakerOpenMs: envField('CCPROXY_BREAKER_OPEN_MS', millis(30 * 60_000), 'how long an open breaker sends everything to Bedrock before one trial request goes to Plan'),
   keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
 } as const;
 

@@ -7,12 +7,15 @@ import type { ProxyConfig } from './config.ts';
 import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from './metrics.ts';
 import type { KeyResolver } from './pipeline/key-resolver.ts';
 import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
+import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 import { serve, type Served } from './pipeline/serve.ts';
 
 export interface ProxyDeps {
   logger: Logger;
   registry: Registry;
   keys: KeyResolver;
+  /** Per-key circuit breakers shared through Postgres; without them PlanWithFailover always tries Plan first. */
+  breakers?: CircuitBreakers;
   /** Decrypts Bedrock API keys; without it, requests bound for Bedrock fail with a configuration error. */
   credentials?: BedrockCredentials;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
@@ -42,6 +45,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     planApiKey: config.planApiKey,
     bedrockEndpoint: config.bedrockEndpoint,
     credentials: deps.credentials,
+    breakers: deps.breakers,
     metrics,
   };
 

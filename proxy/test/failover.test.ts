@@ -22,7 +22,6 @@ describe('failover to Bedrock', () => {
     anthropic = await startAnthropicServer();
     bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url });
-    ({ key } = await seedKey(db, { bedrock }));
   });
   afterAll(async () => {
     await proxy?.close();
@@ -39,6 +38,8 @@ describe('failover to Bedrock', () => {
     [429, 'rate_limit_error'],
     [500, 'api_error'],
   ])('Anthropic %s → Bedrock answers, streamed and not, indistinguishably for the SDK', async (status, type) => {
+    // A key of its own: failures accumulate in the key's circuit breaker.
+    ({ key } = await seedKey(db, { bedrock }));
     failWith(status, type);
     const before = bedrockServer.requests.length;
     const streamed = await client().messages.stream(ask).finalMessage();
@@ -57,6 +58,7 @@ describe('failover to Bedrock', () => {
   });
 
   it('fails over when Anthropic is unreachable, maps models, and counts failovers', async () => {
+    ({ key } = await seedKey(db, { bedrock }));
     const down = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}`, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url });
     try {
       const message = await new Anthropic({ baseURL: `${down.url}/ak/${key}`, apiKey: 'k', maxRetries: 0 }).messages.create({ ...ask, model: 'claude-opus-4-5-20251101', messages: [{ role: 'user', content: 'hello' }] });
@@ -69,6 +71,7 @@ describe('failover to Bedrock', () => {
   });
 
   it('continues on Bedrock a conversation begun on Anthropic: tool history and signed thinking pass the strict server', async () => {
+    ({ key } = await seedKey(db, { bedrock }));
     failWith(529, 'overloaded_error');
     const history: Anthropic.MessageParam[] = [
       { role: 'user', content: [{ type: 'text', text: 'RUN_BASH:ls' }] },
@@ -84,6 +87,7 @@ describe('failover to Bedrock', () => {
   });
 
   it('does not fail over on a 4xx, nor for PlanOnly keys; BedrockOnly keys never touch Anthropic', async () => {
+    ({ key } = await seedKey(db, { bedrock }));
     const planOnly = (await seedKey(db, { routing: 'PlanOnly', bedrock })).key;
     const bedrockOnly = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
     failWith(400, 'invalid_request_error');

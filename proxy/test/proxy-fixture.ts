@@ -6,7 +6,7 @@ import {
   createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
   upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
 
 export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
@@ -39,7 +39,9 @@ export async function startProxy(db: Database, env: Record<string, string>): Pro
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();
   const registry = createMetricsRegistry({ processMetrics: false });
-  const app = await buildApp(config, { logger, registry, keys, credentials });
+  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  await breakers.start();
+  const app = await buildApp(config, { logger, registry, keys, credentials, breakers });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url,
@@ -49,7 +51,7 @@ export async function startProxy(db: Database, env: Record<string, string>): Pro
     logs,
     async close() {
       await app.close();
-      await Promise.all([keys.stop(), credentials.stop()]);
+      await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
     },
   };
 }

@@ -7,6 +7,8 @@ import type { BedrockCredentials } from './bedrock-credentials.ts';
 import { forwardToBedrock } from './bedrock-forward.ts';
 import { isFailoverStatus, PlanRejected, shouldFailOver } from './failover.ts';
 import { forwardToPlan, type ForwardResult } from './plan-forward.ts';
+import type { CircuitBreakers } from './circuit-breakers.ts';
+import { decideRoute, type BreakerState } from './route.ts';
 
 export interface ServeDeps {
   dispatcher: Dispatcher;
@@ -15,6 +17,8 @@ export interface ServeDeps {
   bedrockEndpoint: string | undefined;
   /** Absent when this process cannot decrypt Bedrock keys: Bedrock-bound requests then fail clearly. */
   credentials: BedrockCredentials | undefined;
+  /** Absent → no breaker: every PlanWithFailover request tries Plan first. */
+  breakers: CircuitBreakers | undefined;
   metrics: ProxyMetrics;
 }
 
@@ -24,22 +28,38 @@ export interface Served {
   result: ForwardResult;
 }
 
-/** Route by the key's `routing`: Plan, Bedrock, or Plan with failover to Bedrock before the first byte. */
+/**
+ * Route by the key's `routing` and its circuit breaker: Plan, Bedrock, or Plan with failover to
+ * Bedrock before the first byte. Plan failures of PlanWithFailover keys feed the breaker (never
+ * 4xx, never count_tokens).
+ */
 export async function serve(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, deps: ServeDeps): Promise<Served> {
   const bedrock = () => {
     if (deps.credentials === undefined) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error('this process has no key to decrypt Bedrock keys') });
     return forwardToBedrock(request, reply, upstreamPath, record, { dispatcher: deps.dispatcher, credentials: deps.credentials, endpointOverride: deps.bedrockEndpoint });
   };
-  if (record.routing === 'BedrockOnly') return { upstream: 'bedrock', failover: false, result: await bedrock() };
   const canFailOver = record.routing === 'PlanWithFailover';
+  const breakers = canFailOver ? deps.breakers : undefined;
+  const label = `${record.namespace}/${record.name}`;
+  const session = sessionOf(request);
+  const breakerState: BreakerState = breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
+  let decision = decideRoute(record.routing, breakerState, breakers?.isSticky(record.accessKeyId, session) ?? false);
+  if (decision === 'trial') decision = (await breakers?.claimTrial(record.accessKeyId)) === true ? 'plan' : 'bedrock';
+  if (decision === 'bedrock') return { upstream: 'bedrock', failover: canFailOver, result: await bedrock() };
+
+  const countsForBreaker = breakers !== undefined && !upstreamPath.startsWith('/v1/messages/count_tokens');
   try {
     const result = await forwardToPlan(request, reply, upstreamPath, { dispatcher: deps.dispatcher, upstream: deps.planUpstream, planApiKey: deps.planApiKey, ...(canFailOver ? { holdBack: isFailoverStatus } : {}) });
+    if (countsForBreaker && result.outcome === 'complete') await breakers.success(record.accessKeyId, label);
     return { upstream: 'plan', failover: false, result };
   } catch (failure) {
     if (!canFailOver || !shouldFailOver(failure, reply.raw.headersSent ? 1 : 0)) throw failure;
-    const reason = failure instanceof PlanRejected ? String(failure.status) : (failure as ProxyError).code;
-    deps.metrics.failovers.inc({ reason: failure instanceof PlanRejected ? `status_${failure.status}` : 'unreachable' });
-    request.log.warn({ reason }, 'Plan upstream unavailable; failing over to Bedrock');
+    const reason = failure instanceof PlanRejected ? `status_${failure.status}` : 'unreachable';
+    deps.metrics.failovers.inc({ reason });
+    request.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
+    // Counted before answering, so the client's next request already sees the breaker it tripped.
+    if (countsForBreaker) await breakers.failure(record.accessKeyId, label);
+    breakers?.failedOver(record.accessKeyId, session);
     try {
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {
@@ -50,4 +70,9 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, upstre
       return { upstream: 'plan', failover: false, result: { status: failure.status, outcome: 'complete', ttfbMs: reply.elapsedTime } };
     }
   }
+}
+
+function sessionOf(request: FastifyRequest): string | undefined {
+  const value = request.headers['x-claude-code-session-id'];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }

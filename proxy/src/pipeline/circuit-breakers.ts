@@ -1,0 +1,111 @@
+import { LRUCache } from 'lru-cache';
+import { Gauge, type Registry } from 'prom-client';
+import {
+  breakerChannel, claimTrial, readBreaker, recordFailover, recordPlanFailure, recordPlanSuccess, type BreakerPolicy, type BreakerRow, type Database, type Logger,
+} from '@ccproxy/core';
+import type { BreakerState } from './route.ts';
+
+const none = Symbol('no-breaker-row');
+
+/**
+ * Per-access-key circuit breakers whose state lives in Postgres (shared by all replicas). Each
+ * replica caches rows and drops a key's entry on its `ccproxy_breakers` notification, so the
+ * hot path for a healthy key costs no query. Breaker bookkeeping never fails a request: on a
+ * database error the breaker is treated as closed and the error logged.
+ */
+export class CircuitBreakers {
+  readonly #db: Database;
+  readonly #policy: BreakerPolicy;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  // The TTL only bounds staleness if a notification is ever missed.
+  readonly #cache = new LRUCache<string, BreakerRow | typeof none>({ max: 50_000, ttl: 30_000 });
+  readonly #sessions: LRUCache<string, true>;
+  readonly #open: Gauge<'key'>;
+  #unlisten: (() => Promise<void>) | undefined;
+
+  constructor(options: { db: Database; policy: BreakerPolicy; logger: Logger; registry: Registry; now?: () => number }) {
+    this.#db = options.db;
+    this.#policy = options.policy;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#sessions = new LRUCache({ max: 100_000, ttl: options.policy.openMs });
+    this.#open = new Gauge({ name: 'ccproxy_breaker_open', help: 'Whether the Plan circuit breaker of an access key is open (1) or not (0), as this replica last saw it.', labelNames: ['key'], registers: [options.registry] });
+  }
+
+  async start(): Promise<void> {
+    this.#unlisten = await this.#db.listen(breakerChannel, { onNotify: (keyId) => this.#cache.delete(keyId), onRestored: () => this.#cache.clear() });
+  }
+
+  async stop(): Promise<void> {
+    await this.#unlisten?.();
+  }
+
+  async state(keyId: string, label: string): Promise<BreakerState> {
+    const row = await this.#row(keyId);
+    const state = stateOf(row, this.#policy, this.#now());
+    this.#open.set({ key: label }, state === 'open' || state === 'half-open' ? 1 : 0);
+    return state;
+  }
+
+  isSticky(keyId: string, session: string | undefined): boolean {
+    return session !== undefined && this.#sessions.has(`${keyId}/${session}`);
+  }
+
+  /** True for exactly one request across replicas once the open period is over. */
+  async claimTrial(keyId: string): Promise<boolean> {
+    return this.#guard(() => claimTrial(this.#db, keyId, this.#policy), false);
+  }
+
+  async failure(keyId: string, label: string): Promise<void> {
+    const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy), undefined);
+    if (row === undefined) return;
+    const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';
+    this.#cache.set(keyId, row);
+    if (row.openedAt !== null && !wasOpen) this.#logger.warn({ key: label, failures: row.consecutiveFailures }, 'circuit breaker opened: requests go to Bedrock');
+  }
+
+  async success(keyId: string, label: string): Promise<void> {
+    // Healthy keys have their "no row" cached: no query on the hot path.
+    const row = await this.#row(keyId);
+    if (row === undefined || (row.consecutiveFailures === 0 && row.openedAt === null && row.trialStartedAt === null)) return;
+    await this.#guard(() => recordPlanSuccess(this.#db, keyId), undefined);
+    this.#cache.set(keyId, { ...row, consecutiveFailures: 0, openedAt: null, trialStartedAt: null });
+    if (row.openedAt !== null) this.#logger.info({ key: label }, 'circuit breaker closed: Plan upstream is back');
+  }
+
+  /** Remembers the session as failed over (at once) and the time of the failover (in the background). */
+  failedOver(keyId: string, session: string | undefined): void {
+    if (session !== undefined) this.#sessions.set(`${keyId}/${session}`, true);
+    void this.#guard(() => recordFailover(this.#db, keyId), undefined);
+  }
+
+  #cached(keyId: string): BreakerRow | undefined {
+    const row = this.#cache.get(keyId);
+    return row === none ? undefined : row;
+  }
+
+  async #row(keyId: string): Promise<BreakerRow | undefined> {
+    const cached = this.#cache.get(keyId);
+    if (cached !== undefined) return cached === none ? undefined : cached;
+    const row = await this.#guard(() => readBreaker(this.#db, keyId), undefined);
+    this.#cache.set(keyId, row ?? none);
+    return row;
+  }
+
+  async #guard<T>(work: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'circuit breaker state unavailable; treating it as closed');
+      return fallback;
+    }
+  }
+}
+
+/** Pure: a breaker row (and the time) → its state. */
+export function stateOf(row: BreakerRow | undefined, policy: BreakerPolicy, now: number): BreakerState {
+  if (row === undefined) return 'closed';
+  if (row.openedAt !== null) return now - row.openedAt < policy.openMs ? 'open' : 'half-open';
+  return row.consecutiveFailures > 0 ? 'failing' : 'closed';
+}

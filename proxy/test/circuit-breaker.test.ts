@@ -1,0 +1,120 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger, migrate, PgDatabase, ProxyError, readBreaker, type Database } from '@ccproxy/core';
+import { decideRoute, shouldFailOver, stateOf } from '@ccproxy/proxy';
+import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import { PlanRejected } from '../src/pipeline/failover.ts';
+import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+
+const bedrock = { apiKey: 'bedrock-breaker-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
+const openMs = 1500;
+
+describe('route and failover decisions (pure)', () => {
+  it('decides by routing, breaker state and session stickiness', () => {
+    expect(decideRoute('PlanOnly', 'open', true)).toBe('plan');
+    expect(decideRoute('BedrockOnly', 'closed', false)).toBe('bedrock');
+    expect(decideRoute('PlanWithFailover', 'closed', true)).toBe('plan');
+    expect(decideRoute('PlanWithFailover', 'failing', false)).toBe('plan');
+    expect(decideRoute('PlanWithFailover', 'failing', true)).toBe('bedrock');
+    expect(decideRoute('PlanWithFailover', 'open', false)).toBe('bedrock');
+    expect(decideRoute('PlanWithFailover', 'half-open', false)).toBe('trial');
+    expect(decideRoute('PlanWithFailover', 'half-open', true)).toBe('bedrock');
+  });
+
+  it('fails over only on unavailability, and only before the first byte', () => {
+    expect(shouldFailOver(new PlanRejected(529, {}, Buffer.alloc(0)), 0)).toBe(true);
+    expect(shouldFailOver(new PlanRejected(429, {}, Buffer.alloc(0)), 0)).toBe(true);
+    expect(shouldFailOver(new PlanRejected(400, {}, Buffer.alloc(0)), 0)).toBe(false);
+    expect(shouldFailOver(new ProxyError('PRX_UPSTREAM_UNREACHABLE'), 0)).toBe(true);
+    expect(shouldFailOver(new ProxyError('PRX_UPSTREAM_TIMEOUT'), 1)).toBe(false);
+    expect(shouldFailOver(new ProxyError('PRX_KEY_NOT_FOUND'), 0)).toBe(false);
+  });
+
+  it('derives the breaker state from its row', () => {
+    const policy = { failures: 3, windowMs: 60_000, openMs: 1000 };
+    expect(stateOf(undefined, policy, 0)).toBe('closed');
+    expect(stateOf({ consecutiveFailures: 2, openedAt: null, trialStartedAt: null, lastFailoverAt: null }, policy, 0)).toBe('failing');
+    expect(stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 1999)).toBe('open');
+    expect(stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 2000)).toBe('half-open');
+  });
+});
+
+/** Two proxy replicas (each with its own connections) on one real Postgres. */
+describe('circuit breaker shared through Postgres', () => {
+  let db: Database;
+  let anthropic: AnthropicTestServer;
+  let bedrockServer: BedrockTestServer;
+  let a: RunningProxy;
+  let b: RunningProxy;
+  let dbB: Database;
+
+  beforeAll(async () => {
+    const url = await createTestDatabase(inject('postgresUrl'));
+    db = new PgDatabase({ url, logger: createLogger({ level: 'silent' }) });
+    dbB = new PgDatabase({ url, logger: createLogger({ level: 'silent' }) });
+    await migrate(db, createLogger({ level: 'silent' }));
+    anthropic = await startAnthropicServer();
+    bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
+    const env = { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url, CCPROXY_BREAKER_OPEN_MS: String(openMs) };
+    a = await startProxy(db, env);
+    b = await startProxy(dbB, env);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([anthropic?.close(), bedrockServer?.close()]);
+    await Promise.all([db?.close(), dbB?.close()]);
+  });
+
+  const send = (proxy: RunningProxy, key: string, path = '/v1/messages', session = 'session-x') =>
+    request(`${proxy.url}/ak/${key}${path}`, { method: 'POST', body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] }), headers: { 'x-api-key': 'sk-ant-dev', 'x-claude-code-session-id': session } }).then(async (response) => {
+      const body = (await response.body.json()) as { content?: Array<{ text?: string }> };
+      return { status: response.statusCode, text: body.content?.[0]?.text };
+    });
+  const plan = 'Hello from the test server';
+  const viaBedrock = 'Hello from the Bedrock test server';
+
+  it('opens after 3 failures; the 4th request skips Anthropic on both replicas; after the open period exactly one trial goes to Anthropic', async () => {
+    const { key } = await seedKey(db, { bedrock });
+    anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
+    // Three sessions (a failed-over session would stay on Bedrock and never count again).
+    for (const [proxy, session] of [[a, 's1'], [b, 's2'], [a, 's3']] as const) expect(await send(proxy, key, '/v1/messages', session)).toEqual({ status: 200, text: viaBedrock });
+    const touched = anthropic.requests.length;
+    expect(touched).toBeGreaterThanOrEqual(3);
+    await expect.poll(async () => (await send(b, key, '/v1/messages', 'fresh-b')).text).toBe(viaBedrock);
+    expect(await send(a, key, '/v1/messages', 'fresh-a')).toEqual({ status: 200, text: viaBedrock });
+    expect(anthropic.requests.length, 'no request reached Anthropic once open').toBe(touched);
+    const gauge = await a.registry.getSingleMetricAsString('ccproxy_breaker_open');
+    expect(gauge).toMatch(/ccproxy_breaker_open\{key="team-test\/[^"]+"\} 1/);
+
+    anthropic.respondWith(undefined);
+    await new Promise((resolve) => setTimeout(resolve, openMs + 100));
+    const results = await Promise.all([send(a, key, '/v1/messages', 'trial-1'), send(b, key, '/v1/messages', 'trial-2')]);
+    expect(anthropic.requests.length - touched, 'exactly one trial').toBe(1);
+    expect(results.map((r) => r.text).sort()).toEqual([viaBedrock, plan].sort());
+    // The trial succeeded: closed again, on both replicas.
+    await expect.poll(async () => (await send(b, key)).text).toBe(plan);
+    expect((await readBreaker(db, (await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE key_prefix = $1', [key.slice(0, 10)]))[0]?.id ?? ''))?.openedAt).toBeNull();
+  });
+
+  it('never trips on count_tokens failures or 4xx answers', async () => {
+    const { key } = await seedKey(db, { bedrock });
+    anthropic.respondWith(() => ({ kind: 'error', status: 500, type: 'api_error', message: 'boom' }));
+    for (let i = 0; i < 4; i += 1) await send(a, key, '/v1/messages/count_tokens');
+    anthropic.respondWith(() => ({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad' }));
+    for (let i = 0; i < 4; i += 1) expect((await send(a, key)).status).toBe(400);
+    anthropic.respondWith(undefined);
+    expect(await send(a, key)).toEqual({ status: 200, text: plan });
+  });
+
+  it('keeps a session that failed over on Bedrock while its key is failing; other sessions still try Anthropic', async () => {
+    const { key } = await seedKey(db, { bedrock });
+    anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
+    expect((await send(a, key, '/v1/messages', 'sticky')).text).toBe(viaBedrock);
+    anthropic.respondWith(undefined);
+    expect((await send(a, key, '/v1/messages', 'sticky')).text).toBe(viaBedrock);
+    expect((await send(a, key, '/v1/messages', 'other')).text).toBe(plan);
+    // Anthropic answered again (recorded just after that answer went out): the session returns.
+    await expect.poll(async () => (await send(a, key, '/v1/messages', 'sticky')).text).toBe(plan);
+  });
+});
+
