@@ -66,7 +66,7 @@ describe('circuit breaker shared through Postgres', () => {
   });
 
   const send = (proxy: RunningProxy, key: string, path = '/v1/messages', session = 'session-x') =>
-    request(`${proxy.url}/ak/${key}${path}`, { method: 'POST', body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] }), headers: { 'x-api-key': 'sk-ant-dev', 'x-claude-code-session-id': session } }).then(async (response) => {
+    request(`${proxy.url}/ak/${key}${path}`, { method: 'POST', body: JSON.stringify({ model: 'claude-test-model', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] }), headers: { 'x-api-key': 'sk-ant-dev', 'x-claude-code-session-id': session } }).then(async (response) => {
       const body = (await response.body.json()) as { content?: Array<{ text?: string }> };
       return { status: response.statusCode, text: body.content?.[0]?.text };
     });

@@ -30,7 +30,7 @@ describe('failover to Bedrock', () => {
   });
 
   const client = (accessKey = key) => new Anthropic({ baseURL: `${proxy.url}/ak/${accessKey}`, apiKey: 'sk-ant-developer', maxRetries: 0 });
-  const ask = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'RUN_BASH:echo failover' }] };
+  const ask = { model: 'claude-test-model', max_tokens: 100, messages: [{ role: 'user' as const, content: 'RUN_BASH:echo failover' }] };
   const failWith = (status: number, type: string) => anthropic.respondWith(() => ({ kind: 'error', status, type, message: 'nope' }));
 
   it.each([
@@ -46,7 +46,7 @@ describe('failover to Bedrock', () => {
     const plain = await client().messages.create(ask);
     anthropic.respondWith(undefined);
     for (const message of [streamed, plain]) {
-      expect(message.model).toBe('claude-sonnet-4-5');
+      expect(message.model).toBe('claude-test-model');
       expect(message.stop_reason).toBe('tool_use');
       expect(message.content).toEqual([{ type: 'tool_use', id: expect.stringMatching(/^tooluse_/), name: 'Bash', input: { command: 'echo failover', description: 'Run the requested command' } }]);
       expect(message.usage).toMatchObject({ input_tokens: 30, output_tokens: 15 });
@@ -78,7 +78,7 @@ describe('failover to Bedrock', () => {
       { role: 'assistant', content: [{ type: 'thinking', thinking: 'I should list files.', signature: 'EqQBCkYIBxgCKkA=' }, { type: 'text', text: 'Listing.' }, { type: 'tool_use', id: 'toolu_01XyZ', name: 'Bash', input: { command: 'ls' } }] },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01XyZ', content: 'README.md\npackage.json' }] },
     ];
-    const message = await client().messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }], messages: history }).finalMessage();
+    const message = await client().messages.stream({ model: 'claude-test-model', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }], messages: history }).finalMessage();
     anthropic.respondWith(undefined);
     expect(message.content).toEqual([{ type: 'text', text: 'Tool said: README.md\npackage.json' }]);
     const converse = bedrockServer.requests.at(-1)?.body as { messages: Array<{ content: unknown[] }>; additionalModelRequestFields: unknown };

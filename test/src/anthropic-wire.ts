@@ -6,6 +6,7 @@
 
 export type ContentBlock =
   | { type: 'text'; text: string }
+  | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 export interface Usage {
@@ -56,6 +57,12 @@ export function renderSse(message: Message): Buffer[] {
       for (const text of pieces(block.text, 3)) {
         events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }));
       }
+    } else if (block.type === 'thinking') {
+      events.push(event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+      for (const thinking of pieces(block.thinking, 2)) {
+        events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } }));
+      }
+      events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: block.signature } }));
     } else {
       events.push(event('content_block_start', { type: 'content_block_start', index, content_block: { ...block, input: {} } }));
       for (const partial_json of pieces(JSON.stringify(block.input), 3)) {
