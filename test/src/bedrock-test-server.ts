@@ -34,7 +34,6 @@ export interface BedrockTestServer {
 }
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const validator = new SmithyValidator();
 const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
 
 /**
@@ -45,6 +44,7 @@ const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
  * tool call; a tool result → `Tool said: …`).
  */
 export async function startBedrockServer(options: { apiKey: string }): Promise<BedrockTestServer> {
+  const validator = new SmithyValidator();
   const requests: BedrockRecordedRequest[] = [];
   let responder: BedrockResponder | undefined;
   const server = createServer((req, res) => {

@@ -25,6 +25,7 @@ interface Shape {
   traits?: Traits;
 }
 
+/** The design folder sits beside the repository (`../shared`), in CI as on a developer's machine. */
 const modelPath = fileURLToPath(new URL('../../../shared/fixtures/bedrock-runtime.smithy.json', import.meta.url));
 const prelude: Readonly<Record<string, string>> = {
   'smithy.api#String': 'string', 'smithy.api#Integer': 'integer', 'smithy.api#Long': 'long', 'smithy.api#Float': 'float',
