@@ -4,9 +4,9 @@ const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** One non-streaming request; ms until the whole body has arrived. */
-export async function timeJson(client: Client, path: string, body: string): Promise<number> {
+export async function timeJson(client: Client, path: string, body: string, extra: Record<string, string> = {}): Promise<number> {
   const start = now();
-  const response = await client.request({ path, method: 'POST', body, headers });
+  const response = await client.request({ path, method: 'POST', body, headers: { ...headers, ...extra } });
   await response.body.arrayBuffer();
   if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode}`);
   return now() - start;

@@ -3,7 +3,8 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { timeJson, timeStream } from './drivers.ts';
-import { benchKey, killChildren, startProxy, startUpstream } from './processes.ts';
+import { bedrockKey, benchKey, failoverKey, killChildren, startProxy, startUpstream } from './processes.ts';
+import { translationCostPerFrame } from './translation-cost.ts';
 import { fmt, summarize, type Summary } from './stats.ts';
 
 /**
@@ -24,7 +25,9 @@ interface Side {
 
 async function main(): Promise<void> {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.url);
+  const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
+  // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
+  const proxy = await startProxy(upstream.url, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' });
   const sides: Side[] = [
     { name: 'direct', client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
     { name: 'ccproxy', client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     }
     roundAdded.push(p50.ccproxy - p50.direct);
   }
+  const bedrockPath = await measureBedrock(sides[1]?.client as Client);
   await Promise.all(sides.map((side) => side.client.close()));
 
   const results = {
@@ -60,6 +64,8 @@ async function main(): Promise<void> {
     nonStreamingAddedP50PerRound: { min: Math.min(...roundAdded), max: Math.max(...roundAdded) },
     streamingTtfb: compare(ttfb),
     streamingInterEventGap: compare(gaps),
+    ...bedrockPath,
+    translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
   };
   print(results);
   const out = fileURLToPath(new URL('../results/', import.meta.url));
@@ -68,13 +74,50 @@ async function main(): Promise<void> {
   console.log(`\nwritten: bench/results/latest.json`);
 }
 
+/**
+ * Bedrock path through the same proxy: streaming time to first byte against the Plan path, and
+ * the failover penalty (Plan answers 529 at once, then Bedrock) against going to Bedrock directly.
+ */
+async function measureBedrock(client: Client) {
+  const plan = `/ak/${benchKey}/v1/messages`;
+  const bedrock = `/ak/${bedrockKey}/v1/messages`;
+  const failover = `/ak/${failoverKey}/v1/messages`;
+  for (let i = 0; i < 300; i += 1) await timeJson(client, bedrock, body);
+  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
+  const penalty = { direct: [] as number[], ccproxy: [] as number[] };
+  for (let round = 0; round < planRounds(); round += 1) {
+    for (let i = 0; i < (quick ? 100 : 400); i += 1) {
+      ttfb.direct.push((await timeStream(client, `${plan}?events=20`, streamBody)).ttfb);
+      ttfb.ccproxy.push((await timeStream(client, bedrock, streamBody)).ttfb);
+      penalty.direct.push(await timeJson(client, bedrock, body));
+      penalty.ccproxy.push(await timeJson(client, failover, body, { 'x-bench-fail': '529' }));
+    }
+  }
+  // "direct" here is the comparison baseline: the Plan path for TTFB, Bedrock-only for the penalty.
+  return { bedrockTtfbVsPlan: compare(ttfb), failoverPenaltyVsBedrockOnly: compare(penalty) };
+}
+
+const planRounds = () => (quick ? 2 : 5);
+
 function compare(samples: { direct: number[]; ccproxy: number[] }) {
   const direct = summarize(samples.direct);
   const ccproxy = summarize(samples.ccproxy);
   return { direct, ccproxy, added: { p50: ccproxy.p50 - direct.p50, p99: ccproxy.p99 - direct.p99 }, ratio: { p50: ccproxy.p50 / direct.p50, p99: ccproxy.p99 / direct.p99 } };
 }
 
-function print(results: { machine: object; nonStreaming: ReturnType<typeof compare>; nonStreamingAddedP50PerRound: { min: number; max: number }; streamingTtfb: ReturnType<typeof compare>; streamingInterEventGap: ReturnType<typeof compare> }): void {
+type Comparison = ReturnType<typeof compare>;
+interface Results {
+  machine: object;
+  nonStreaming: Comparison;
+  nonStreamingAddedP50PerRound: { min: number; max: number };
+  streamingTtfb: Comparison;
+  streamingInterEventGap: Comparison;
+  bedrockTtfbVsPlan: Comparison;
+  failoverPenaltyVsBedrockOnly: Comparison;
+  translationMicrosPerFrame: number;
+}
+
+function print(results: Results): void {
   console.log(`\nccproxy bench (${quick ? 'quick' : 'full'}) — ${JSON.stringify(results.machine)}\n`);
   const row = (label: string, s: Summary) => `  ${label.padEnd(10)} p50 ${fmt(s.p50).padStart(10)}  p90 ${fmt(s.p90).padStart(10)}  p99 ${fmt(s.p99).padStart(10)}  max ${fmt(s.max).padStart(10)}  n=${s.n}`;
   const section = (title: string, c: ReturnType<typeof compare>) => {
@@ -87,6 +130,9 @@ function print(results: { machine: object; nonStreaming: ReturnType<typeof compa
   console.log(`  added p50 per round: ${fmt(results.nonStreamingAddedP50PerRound.min)} … ${fmt(results.nonStreamingAddedP50PerRound.max)}\n`);
   section('streaming time to first byte, concurrency 1', results.streamingTtfb);
   section('streaming inter-event gap (upstream sends every 2 ms)', results.streamingInterEventGap);
+  section('Bedrock path: streaming TTFB through ccproxy, Plan ("direct" row) vs Bedrock ("ccproxy" row)', results.bedrockTtfbVsPlan);
+  section('failover penalty: Bedrock-only key ("direct" row) vs Plan 529 then Bedrock ("ccproxy" row)', results.failoverPenaltyVsBedrockOnly);
+  console.log(`Bedrock frame → SSE translation: ${results.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
 }
 
 process.on('SIGINT', () => {

@@ -26,6 +26,11 @@ const server = createServer((req, res) => {
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
     const url = new URL(req.url ?? '/', 'http://x');
+    // The failover scenario: Anthropic overloaded, answered at once.
+    if (req.headers['x-bench-fail'] === '529') {
+      res.writeHead(529, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
+      return;
+    }
     if (!Buffer.concat(chunks).includes('"stream":true')) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(message), 'request-id': 'req_bench' }).end(message);
       return;

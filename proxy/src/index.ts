@@ -5,3 +5,6 @@ export { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 export { CircuitBreakers, stateOf } from './pipeline/circuit-breakers.ts';
 export { decideRoute, type BreakerState, type RouteDecision } from './pipeline/route.ts';
 export { shouldFailOver } from './pipeline/failover.ts';
+export { ConverseStreamTranslator } from './adapters/bedrock/stream.ts';
+export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
+export { ToolNameMap } from './adapters/bedrock/tool-names.ts';
