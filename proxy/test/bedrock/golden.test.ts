@@ -1,0 +1,31 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { MessagesRequest } from '@ccproxy/core';
+import { converseServiceRules, SmithyValidator } from '@ccproxy/test-harness';
+import { toConverseRequest } from '../../src/adapters/bedrock/request.ts';
+
+/**
+ * Golden translations of requests Claude Code really sent (captured through the test server,
+ * device id zeroed): `<case>.request.json` → `<case>.converse.json`. `UPDATE_GOLDEN=1` rewrites
+ * the expectations; every translation must also pass the strict Smithy + service-rule check.
+ */
+const dir = fileURLToPath(new URL('../fixtures/claude-code/', import.meta.url));
+const cases = readdirSync(dir).filter((file) => file.endsWith('.request.json')).map((file) => file.replace('.request.json', ''));
+const validator = new SmithyValidator();
+
+describe('golden: Claude Code requests → Converse', () => {
+  it('has captured cases', () => expect(cases.length).toBeGreaterThanOrEqual(2));
+
+  for (const name of cases) {
+    it(name, () => {
+      const { headers, body } = JSON.parse(readFileSync(`${dir}${name}.request.json`, 'utf8')) as { headers: { 'anthropic-beta'?: string }; body: MessagesRequest };
+      const { request, dropped } = toConverseRequest(body, headers['anthropic-beta']);
+      const actual = { request, dropped };
+      const expectedFile = `${dir}${name}.converse.json`;
+      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedFile)) writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
+      expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
+      expect([...validator.validate('ConverseStreamRequest', request), ...converseServiceRules(request)]).toEqual([]);
+    });
+  }
+});
