@@ -34,7 +34,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     // A URL the router cannot even decode is, under /ak/, a malformed key: same 404 as any bad key.
     frameworkErrors: (error, request, reply) =>
       sendError(request, reply, request.url.startsWith('/ak/') ? new ProxyError('PRX_KEY_NOT_FOUND') : new ProxyError('PRX_INVALID_REQUEST', error.message)),
-    // The proxy's own answers are small; upstream bodies bypass fastify entirely (hijack).
+    // While shutting down, new requests get a 503 and in-flight streams run to their end.
     return503OnClosing: true,
   });
   const dispatcher = deps.dispatcher ?? createDispatcher(config);
