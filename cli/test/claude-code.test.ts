@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import { freePort, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,7 +42,7 @@ describe('Claude Code through the proxy', () => {
   });
 
   /** `claude -p` in a scratch HOME and work dir, pointed at the base URL the start banner printed. */
-  async function runClaude(prompt: string): Promise<string> {
+  async function runClaude(prompt: string, baseUrl = proxy.baseUrls[0] ?? ''): Promise<string> {
     runs += 1;
     const home = join(dir, `home-${runs}`);
     const work = join(dir, `work-${runs}`);
@@ -55,7 +55,7 @@ describe('Claude Code through the proxy', () => {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: home,
-        ANTHROPIC_BASE_URL: proxy.baseUrls[0] ?? '',
+        ANTHROPIC_BASE_URL: baseUrl,
         ANTHROPIC_API_KEY: 'sk-ant-developer-own',
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
         DISABLE_AUTOUPDATER: '1',
@@ -104,5 +104,22 @@ describe('Claude Code through the proxy', () => {
     expect(served.length).toBeGreaterThanOrEqual(2);
     expect(served.every((r) => r.modelId === 'global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toBe(true);
     expect(JSON.stringify(served.at(-1)?.body)).toContain('toolResult');
+  });
+
+  it('completes the same round trip on Bedrock when Anthropic cannot be reached at all', async () => {
+    const unreachable = await startCcproxy(['local', '--manifests', join(dir, 'manifests')], {
+      CCPROXY_DATA_DIR: join(dir, '.data-unreachable'),
+      ANTHROPIC_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}`,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+    });
+    try {
+      const before = bedrock.requests.length;
+      const stdout = await runClaude('RUN_BASH:echo unreachable && cat marker.txt', unreachable.baseUrls[0]);
+      expect(stdout).toContain('Tool said: unreachable');
+      expect(stdout).toContain('seen-by-claude');
+      expect(bedrock.requests.length - before).toBeGreaterThanOrEqual(2);
+    } finally {
+      await unreachable.stop();
+    }
   });
 });

@@ -115,6 +115,20 @@ describe('failover to Bedrock', () => {
     expect(String((error as Error).message)).toMatch(pattern);
   });
 
+  it('mid-stream on Bedrock, a stalled upstream ends the stream with a timeout error instead of hanging', async () => {
+    const impatient = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url, CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '400' });
+    try {
+      const bedrockOnly = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
+      bedrockServer.respondWith(() => ({ kind: 'broken', content: [{ text: 'partial answer' }], afterFrames: 2, then: 'stall' }));
+      const error = await new Anthropic({ baseURL: `${impatient.url}/ak/${bedrockOnly}`, apiKey: 'k', maxRetries: 0 }).messages.stream({ ...ask, messages: [{ role: 'user', content: 'hello' }] }).finalMessage().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Anthropic.APIError);
+      expect(String((error as Error).message)).toMatch(/timeout_error/);
+    } finally {
+      bedrockServer.respondWith(undefined);
+      await impatient.close();
+    }
+  });
+
   it('maps Bedrock errors: context overflow reads "prompt is too long"; a bad Bedrock key is not a 401', async () => {
     const bedrockOnly = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
     bedrockServer.respondWith(() => ({ kind: 'error', status: 400, name: 'ValidationException', message: 'Input is too long for requested model.' }));
