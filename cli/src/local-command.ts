@@ -1,10 +1,10 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
   LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
 import { buildAdminApp } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import type { Running } from './running.ts';
@@ -38,7 +38,9 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   const registry = createMetricsRegistry();
   const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
   await breakers.start();
-  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers });
+  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool') });
+  await usage.start();
+  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers, usage });
   const admin = await buildAdminApp({ logger: logger.child({ component: 'admin' }) });
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
@@ -50,6 +52,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     async stop() {
       await operator.stop();
       await Promise.all([proxy.close(), admin.close()]);
+      await usage.stop();
       await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
       await db.close();
       await flush(logger);

@@ -1,8 +1,9 @@
 import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, loadConfig, migrate, openDatabase } from '@ccproxy/core';
-import { buildApp, CircuitBreakers, KeyResolver, loadProxyConfig } from '@ccproxy/proxy';
+import { join } from 'node:path';
+import { buildApp, CircuitBreakers, KeyResolver, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
 import type { Running } from './running.ts';
 
-const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret } as const;
+const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret, dataDir: commonFields.dataDir } as const;
 
 /** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
 export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
@@ -22,13 +23,17 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   await breakers.start();
   // Bedrock keys need the KMS key-encryption key, which comes with the operator milestone; until
   // then this command serves Plan only and Bedrock-bound requests fail with a configuration error.
-  const app = await buildApp(config, { logger, registry, keys, breakers });
+  // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
+  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool') });
+  await usage.start();
+  const app = await buildApp(config, { logger, registry, keys, breakers, usage });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address }, 'proxy listening');
   return {
     logger,
     async stop() {
       await app.close();
+      await usage.stop();
       await Promise.all([keys.stop(), breakers.stop()]);
       await db.close();
     },

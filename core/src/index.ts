@@ -19,3 +19,4 @@ export {
 export type * from './anthropic-types.ts';
 export { encryptSecret, decryptSecret, secretFingerprint, LocalKeyWrapper, type KeyWrapper } from './envelope.ts';
 export { breakerChannel, readBreaker, recordPlanFailure, recordPlanSuccess, recordFailover, claimTrial, type BreakerPolicy, type BreakerRow } from './db/breaker-rows.ts';
+export { insertUsage, type UsageRecord } from './db/usage-rows.ts';

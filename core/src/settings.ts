@@ -35,6 +35,7 @@ export const proxyFields = {
   breakerFailures: envField('CCPROXY_BREAKER_FAILURES', Type.Integer({ minimum: 1, maximum: 100, default: 3 }), 'consecutive Plan failures that open a key\'s circuit breaker'),
   breakerWindowMs: envField('CCPROXY_BREAKER_WINDOW_MS', millis(60_000), '…within this many ms'),
   breakerOpenMs: envField('CCPROXY_BREAKER_OPEN_MS', millis(30 * 60_000), 'how long an open breaker sends everything to Bedrock before one trial request goes to Plan'),
+  meterPlan: envField('CCPROXY_METER_PLAN', Type.Boolean({ default: true }), 'record token usage of Plan (Anthropic) requests too; Bedrock usage is always recorded'),
   keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
 } as const;
 

@@ -9,6 +9,8 @@ import type { KeyResolver } from './pipeline/key-resolver.ts';
 import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 import { serve, type Served } from './pipeline/serve.ts';
+import type { UsageRecorder } from './metering/usage-recorder.ts';
+import { usageRecordOf } from './metering/usage-record.ts';
 
 export interface ProxyDeps {
   logger: Logger;
@@ -18,6 +20,8 @@ export interface ProxyDeps {
   breakers?: CircuitBreakers;
   /** Decrypts Bedrock API keys; without it, requests bound for Bedrock fail with a configuration error. */
   credentials?: BedrockCredentials;
+  /** Stores token usage (off the request path); without it usage is only counted in metrics. */
+  usage?: UsageRecorder;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
   dispatcher?: Dispatcher;
 }
@@ -82,6 +86,8 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
       throw error;
     }
     meter(metrics, request, reply, route, served);
+    const usage = usageRecordOf(request.id, record, served, reply.elapsedTime);
+    if (usage !== undefined && (served.upstream === 'bedrock' || config.meterPlan)) deps.usage?.record(usage);
   }
 
   app.addHook('onClose', async () => {
@@ -126,8 +132,17 @@ function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyRep
   metrics.duration.observe(labels, reply.elapsedTime / 1000);
   metrics.ttfb.observe({ route, upstream }, result.ttfbMs / 1000);
   if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream, outcome: result.outcome });
+  if (result.usage !== undefined) {
+    metrics.tokens.inc({ provider: upstream, type: 'input' }, result.usage.input_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'output' }, result.usage.output_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'cache_read' }, result.usage.cache_read_input_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'cache_creation' }, result.usage.cache_creation_input_tokens);
+  }
   request.log.info(
-    { route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs) },
+    {
+      route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs),
+      ...(result.usage === undefined ? {} : { tokens: { input: result.usage.input_tokens, output: result.usage.output_tokens, cacheRead: result.usage.cache_read_input_tokens, cacheCreation: result.usage.cache_creation_input_tokens } }),
+    },
     'request completed',
   );
 }

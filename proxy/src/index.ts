@@ -8,3 +8,4 @@ export { shouldFailOver } from './pipeline/failover.ts';
 export { ConverseStreamTranslator } from './adapters/bedrock/stream.ts';
 export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
 export { ToolNameMap } from './adapters/bedrock/tool-names.ts';
+export { UsageRecorder, type UsageRecorderOptions } from './metering/usage-recorder.ts';

@@ -32,6 +32,12 @@ export function createProxyMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    tokens: new Counter({
+      name: 'ccproxy_tokens_total',
+      help: 'Tokens the upstreams reported, by provider and type.',
+      labelNames: ['provider', 'type'] as const,
+      registers: [registry],
+    }),
     streamErrors: new Counter({
       name: 'ccproxy_stream_errors_total',
       help: 'Responses that broke after the status line was sent, by how they ended.',

@@ -6,7 +6,7 @@ import {
   createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
   upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
 
 export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
@@ -18,13 +18,14 @@ export interface RunningProxy {
   app: FastifyInstance;
   keys: KeyResolver;
   registry: Registry;
+  usage: UsageRecorder | undefined;
   /** Every log line the proxy wrote. */
   logs: string[];
   close(): Promise<void>;
 }
 
 /** The real proxy app on 127.0.0.1:0 with injected deps; logs captured for assertions. */
-export async function startProxy(db: Database, env: Record<string, string>): Promise<RunningProxy> {
+export async function startProxy(db: Database, env: Record<string, string>, options: { spoolDir?: string } = {}): Promise<RunningProxy> {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -41,16 +42,20 @@ export async function startProxy(db: Database, env: Record<string, string>): Pro
   const registry = createMetricsRegistry({ processMetrics: false });
   const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
   await breakers.start();
-  const app = await buildApp(config, { logger, registry, keys, credentials, breakers });
+  const usage = options.spoolDir === undefined ? undefined : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
+  await usage?.start();
+  const app = await buildApp(config, { logger, registry, keys, credentials, breakers, ...(usage === undefined ? {} : { usage }) });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url,
     app,
     keys,
     registry,
+    usage,
     logs,
     async close() {
       await app.close();
+      await usage?.stop();
       await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
     },
   };

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { sep } from 'node:path';
 import { deleteBedrockKey, deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying } from '../reconcile/conditions.ts';
@@ -63,7 +64,11 @@ export class LocalOperator {
   /** Syncs once, then follows the folder until `stop()`. */
   async start(): Promise<SyncReport> {
     const report = await this.sync();
-    this.#watcher = watch(this.#options.manifestsDir, { recursive: true }, () => this.#scheduleSync());
+    // Only manifest files matter (the data dir may sit inside the folder; its writes must not
+    // trigger syncs). A null name (some platforms) is treated as "something changed".
+    this.#watcher = watch(this.#options.manifestsDir, { recursive: true }, (_event, name) => {
+      if (name === null || (/\.ya?ml$/.test(name) && !name.split(sep).some((part) => part.startsWith('.')))) this.#scheduleSync();
+    });
     this.#watcher.on('error', (error) => this.#options.logger.warn({ err: error }, 'manifest folder watch failed; relying on periodic resync'));
     this.#timer = setInterval(() => this.#scheduleSync(), this.#options.resyncMs ?? 10_000);
     this.#timer.unref();

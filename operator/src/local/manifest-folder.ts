@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseResource, type AccessKey, type BedrockKey, type ProxyUser, type Secret } from '../resources.ts';
 
@@ -60,10 +60,11 @@ function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | Bedro
   }
 }
 
+/** YAML files below `dir`, skipping hidden folders (a data dir such as `.data` may live inside). */
 async function yamlFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries
-    .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name))
+    .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name) && !relative(dir, entry.parentPath).split(sep).some((part) => part.startsWith('.')))
     .map((entry) => join(entry.parentPath, entry.name))
     .sort();
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import { ProxyError, type KeyRecord, type MessagesRequest, type Usage } from '@ccproxy/core';
+import { ProxyError, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
 import { fromBedrockFailure } from '../adapters/bedrock/errors.ts';
 import { bedrockEndpoint, bedrockModelFor, conversePath } from '../adapters/bedrock/model-ids.ts';
@@ -19,10 +19,7 @@ export interface BedrockForwardOptions {
   endpointOverride: string | undefined;
 }
 
-export interface BedrockResult extends ForwardResult {
-  usage?: Usage;
-  modelServed?: string;
-}
+export type BedrockResult = ForwardResult;
 
 /** Serves an Anthropic Messages request from Bedrock Converse / ConverseStream. */
 export async function forwardToBedrock(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
@@ -59,14 +56,14 @@ export async function forwardToBedrock(request: FastifyRequest, reply: FastifyRe
     if (!stream) {
       const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
       await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send(message);
-      return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime, usage, modelServed: modelId };
+      return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime, usage, usageComplete: true, modelServed: modelId, modelRequested: body.model };
     }
     reply.hijack();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': request.id, 'x-ccproxy-request-id': request.id });
     const ttfbMs = reply.elapsedTime;
     const translator = new ConverseStreamTranslator({ ...context, requestId: request.id });
     const outcome = await relayTranslated(upstream, res, translator, controller.signal);
-    return { status: 200, outcome, ttfbMs, usage: translator.usage, modelServed: modelId };
+    return { status: 200, outcome, ttfbMs, usage: translator.usage, usageComplete: outcome === 'complete', modelServed: modelId, modelRequested: body.model };
   } finally {
     res.off('close', onClose);
   }

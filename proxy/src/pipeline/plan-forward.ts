@@ -3,6 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
+import type { Usage } from '@ccproxy/core';
+import { PlanUsageObserver } from '../metering/plan-usage.ts';
 import { PlanRejected } from './failover.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
@@ -23,6 +25,12 @@ export interface ForwardResult {
   outcome: RelayOutcome;
   /** ms from request start to the response head being written. */
   ttfbMs: number;
+  /** Tokens the upstream reported (absent when the answer could not be read, e.g. compressed). */
+  usage?: Usage;
+  /** Whether the final usage was seen (false: the answer ended early; `usage` is what was seen). */
+  usageComplete?: boolean;
+  modelServed?: string | null;
+  modelRequested?: string;
 }
 
 const bodylessMethods = new Set(['GET', 'HEAD']);
@@ -65,10 +73,14 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
   const ttfbMs = reply.elapsedTime;
   writeHead(res, upstream, request.id);
   const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
-  const outcome = await relayBody(upstream.body, res, { sse, requestId: request.id, signal: controller.signal });
+  // Compressed answers are relayed as they are; their usage cannot be read without decoding.
+  const encoding = upstream.headers['content-encoding'];
+  const observer = encoding === undefined || encoding === 'identity' ? new PlanUsageObserver() : undefined;
+  const outcome = await relayBody(upstream.body, res, { sse, requestId: request.id, signal: controller.signal, ...(observer === undefined ? {} : { observer }) });
   res.off('close', onClose);
   if (outcome !== 'complete') upstream.body.destroy();
-  return { status: upstream.statusCode, outcome, ttfbMs };
+  if (observer === undefined) return { status: upstream.statusCode, outcome, ttfbMs };
+  return { status: upstream.statusCode, outcome, ttfbMs, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { toAnthropicErrorEvent } from '@ccproxy/core';
+import type { PlanUsageObserver } from '../metering/plan-usage.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed';
@@ -16,7 +17,8 @@ const maxHeldBytes = 1024 * 1024;
  * event: it gets an Anthropic `event: error` and a cleanly ended stream. Non-SSE bodies that
  * break are aborted (the socket is destroyed) so a truncated JSON body cannot pass as complete.
  */
-export async function relayBody(body: Readable, res: ServerResponse, options: { sse: boolean; requestId: string; signal: AbortSignal }): Promise<RelayOutcome> {
+export async function relayBody(body: Readable, res: ServerResponse, options: { sse: boolean; requestId: string; signal: AbortSignal; observer?: PlanUsageObserver }): Promise<RelayOutcome> {
+  const observer = options.observer;
   let held: Buffer | undefined;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -33,9 +35,15 @@ export async function relayBody(body: Readable, res: ServerResponse, options: { 
         }
         if (out.length === 0) continue;
       }
-      if (!res.write(out)) await once(res, 'drain', { signal: options.signal });
+      const flushed = res.write(out);
+      // Metering reads a copy of what was sent, after sending it.
+      if (options.sse) observer?.observeEvents(out);
+      else observer?.observeJsonChunk(out);
+      if (!flushed) await once(res, 'drain', { signal: options.signal });
     }
     res.end(held);
+    if (held !== undefined) observer?.observeEvents(held);
+    if (!options.sse) observer?.finishJson();
     return 'complete';
   } catch (error) {
     if (options.signal.aborted || res.destroyed) return 'client_closed';

@@ -1,0 +1,66 @@
+import type { Queryable } from './database.ts';
+
+/** One completed request's token usage, as the proxy meters it. */
+export interface UsageRecord {
+  requestId: string;
+  /** ms since epoch. */
+  occurredAt: number;
+  userId: string | null;
+  accessKeyId: string | null;
+  provider: 'plan' | 'bedrock';
+  failover: boolean;
+  modelRequested: string | null;
+  modelServed: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheCreationTokens: number;
+  latencyMs: number;
+  ttfbMs: number | null;
+  status: number;
+  /** False when the response ended early: the tokens are what was seen until then. */
+  complete: boolean;
+}
+
+/**
+ * Inserts a batch idempotently (a `request_id` already stored is skipped) and adds exactly the
+ * inserted rows to the hourly and daily aggregates, in one statement: replays and concurrent
+ * writers from several replicas never count a request twice.
+ */
+export async function insertUsage(db: Queryable, records: readonly UsageRecord[]): Promise<number> {
+  if (records.length === 0) return 0;
+  const rows = await db.query<{ inserted: string }>(
+    `WITH input AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+         "requestId" text, "occurredAt" float8, "userId" bigint, "accessKeyId" bigint, provider text, failover boolean,
+         "modelRequested" text, "modelServed" text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
+         "cacheCreationTokens" bigint, "latencyMs" float8, "ttfbMs" float8, status int, complete boolean)
+     ), inserted AS (
+       INSERT INTO token_usage (request_id, occurred_at, user_id, access_key_id, provider, failover, model_requested, model_served,
+                                input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, latency_ms, ttfb_ms, status, complete)
+       SELECT "requestId", to_timestamp("occurredAt" / 1000), "userId", "accessKeyId", provider, failover, "modelRequested", "modelServed",
+              "inputTokens", "outputTokens", "cacheReadTokens", "cacheCreationTokens", round("latencyMs")::int, round("ttfbMs")::int, status, complete
+         FROM input
+       ON CONFLICT (request_id) DO NOTHING
+       RETURNING *
+     ), buckets AS (
+       SELECT b.bucket, date_trunc(b.bucket, i.occurred_at) AS bucket_start, i.*
+         FROM inserted i CROSS JOIN (VALUES ('hour'), ('day')) AS b(bucket)
+        WHERE i.user_id IS NOT NULL AND i.access_key_id IS NOT NULL
+     ), aggregated AS (
+       INSERT INTO usage_aggregates AS a (bucket, bucket_start, user_id, access_key_id, provider, requests, failovers,
+                                          input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+       SELECT bucket, bucket_start, user_id, access_key_id, provider, count(*), count(*) FILTER (WHERE failover),
+              sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens)
+         FROM buckets GROUP BY bucket, bucket_start, user_id, access_key_id, provider
+       ON CONFLICT (bucket, bucket_start, user_id, access_key_id, provider) DO UPDATE SET
+         requests = a.requests + EXCLUDED.requests, failovers = a.failovers + EXCLUDED.failovers,
+         input_tokens = a.input_tokens + EXCLUDED.input_tokens, output_tokens = a.output_tokens + EXCLUDED.output_tokens,
+         cache_read_tokens = a.cache_read_tokens + EXCLUDED.cache_read_tokens, cache_creation_tokens = a.cache_creation_tokens + EXCLUDED.cache_creation_tokens
+       RETURNING 1
+     )
+     SELECT count(*)::text AS inserted FROM inserted`,
+    [JSON.stringify(records)],
+  );
+  return Number(rows[0]?.inserted ?? 0);
+}
