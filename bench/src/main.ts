@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
   const proxy = await startProxy(upstream.url, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' });
+  // The same product with Plan usage metering switched off, for the on/off comparison.
+  const unmetered = await startProxy(upstream.url, { CCPROXY_METER_PLAN: 'false' });
   const sides: Side[] = [
     { name: 'direct', client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
     { name: 'ccproxy', client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
@@ -55,6 +57,9 @@ async function main(): Promise<void> {
     roundAdded.push(p50.ccproxy - p50.direct);
   }
   const bedrockPath = await measureBedrock(sides[1]?.client as Client);
+  const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
+  const metering = await measureMetering(sides[1]?.client as Client, unmeteredClient);
+  await unmeteredClient.close();
   await Promise.all(sides.map((side) => side.client.close()));
 
   const results = {
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
     streamingTtfb: compare(ttfb),
     streamingInterEventGap: compare(gaps),
     ...bedrockPath,
+    ...metering,
     translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
   };
   print(results);
@@ -99,6 +105,25 @@ async function measureBedrock(client: Client) {
 
 const planRounds = () => (quick ? 2 : 5);
 
+/** Plan path with metering off ("direct" row) and on ("ccproxy" row), interleaved, same upstream. */
+async function measureMetering(metered: Client, unmetered: Client) {
+  const path = `/ak/${benchKey}/v1/messages`;
+  for (let i = 0; i < 300; i += 1) await timeJson(unmetered, path, body);
+  const json = { direct: [] as number[], ccproxy: [] as number[] };
+  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
+  for (let round = 0; round < planRounds(); round += 1) {
+    for (let i = 0; i < (quick ? 200 : 1000); i += 1) {
+      json.direct.push(await timeJson(unmetered, path, body));
+      json.ccproxy.push(await timeJson(metered, path, body));
+    }
+    for (let i = 0; i < (quick ? 50 : 150); i += 1) {
+      ttfb.direct.push((await timeStream(unmetered, `${path}?events=20`, streamBody)).ttfb);
+      ttfb.ccproxy.push((await timeStream(metered, `${path}?events=20`, streamBody)).ttfb);
+    }
+  }
+  return { meteringOnVsOffLatency: compare(json), meteringOnVsOffTtfb: compare(ttfb) };
+}
+
 function compare(samples: { direct: number[]; ccproxy: number[] }) {
   const direct = summarize(samples.direct);
   const ccproxy = summarize(samples.ccproxy);
@@ -115,6 +140,8 @@ interface Results {
   bedrockTtfbVsPlan: Comparison;
   failoverPenaltyVsBedrockOnly: Comparison;
   translationMicrosPerFrame: number;
+  meteringOnVsOffLatency: Comparison;
+  meteringOnVsOffTtfb: Comparison;
 }
 
 function print(results: Results): void {
@@ -132,6 +159,8 @@ function print(results: Results): void {
   section('streaming inter-event gap (upstream sends every 2 ms)', results.streamingInterEventGap);
   section('Bedrock path: streaming TTFB through ccproxy, Plan ("direct" row) vs Bedrock ("ccproxy" row)', results.bedrockTtfbVsPlan);
   section('failover penalty: Bedrock-only key ("direct" row) vs Plan 529 then Bedrock ("ccproxy" row)', results.failoverPenaltyVsBedrockOnly);
+  section('metering: Plan path non-streaming latency, metering off ("direct" row) vs on ("ccproxy" row)', results.meteringOnVsOffLatency);
+  section('metering: Plan path streaming TTFB, off ("direct" row) vs on ("ccproxy" row)', results.meteringOnVsOffTtfb);
   console.log(`Bedrock frame → SSE translation: ${results.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
 }
 

@@ -7,6 +7,7 @@ import {
 import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
 import { buildAdminApp } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
+import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
 
 const localConfigFields = { ...commonFields, ...proxyConfigFields, ...adminFields, ...localFields } as const;
@@ -40,7 +41,8 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   await breakers.start();
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool') });
   await usage.start();
-  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers, usage });
+  const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
+  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers, usage, ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
   const admin = await buildAdminApp({ logger: logger.child({ component: 'admin' }) });
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
@@ -52,6 +54,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     async stop() {
       await operator.stop();
       await Promise.all([proxy.close(), admin.close()]);
+      cloudWatch.stop();
       await usage.stop();
       await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
       await db.close();

@@ -1,6 +1,7 @@
 import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, loadConfig, migrate, openDatabase } from '@ccproxy/core';
 import { join } from 'node:path';
 import { buildApp, CircuitBreakers, KeyResolver, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
+import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
 
 const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret, dataDir: commonFields.dataDir } as const;
@@ -26,13 +27,15 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool') });
   await usage.start();
-  const app = await buildApp(config, { logger, registry, keys, breakers, usage });
+  const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
+  const app = await buildApp(config, { logger, registry, keys, breakers, usage, ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address }, 'proxy listening');
   return {
     logger,
     async stop() {
       await app.close();
+      cloudWatch.stop();
       await usage.stop();
       await Promise.all([keys.stop(), breakers.stop()]);
       await db.close();

@@ -84,3 +84,12 @@ export function toAnthropicErrorEvent(error: unknown, requestId: string): string
   const { body } = toAnthropicError(error, requestId);
   return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
 }
+
+/** The Anthropic error type an HTTP status stands for (to classify relayed upstream errors). */
+export function anthropicTypeForStatus(status: number): AnthropicErrorType {
+  const byStatus: Record<number, AnthropicErrorType> = {
+    400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error',
+    413: 'request_too_large', 429: 'rate_limit_error', 504: 'timeout_error', 529: 'overloaded_error',
+  };
+  return byStatus[status] ?? (status >= 400 && status < 500 ? 'invalid_request_error' : 'api_error');
+}

@@ -1,7 +1,7 @@
 export { generateAccessKey, keyPrefix, createKeyHasher, type KeyHasher } from './access-key.ts';
 export { loadConfig, envField, describeConfig, ConfigError, type ConfigOf, type EnvField, type EnvFields } from './config.ts';
 export { commonFields, proxyFields, adminFields, localFields } from './settings.ts';
-export { ProxyError, errorCodes, toAnthropicError, toAnthropicErrorEvent, type AnthropicErrorType, type AnthropicErrorBody, type ErrorCode } from './errors.ts';
+export { ProxyError, errorCodes, anthropicTypeForStatus, toAnthropicError, toAnthropicErrorEvent, type AnthropicErrorType, type AnthropicErrorBody, type ErrorCode } from './errors.ts';
 export { createLogger, redactKeyInUrl, type Logger, type LoggerOptions } from './logger.ts';
 export { createMetricsRegistry } from './metrics.ts';
 export { ensureLocalSecret } from './local-secret.ts';

@@ -36,6 +36,7 @@ export const proxyFields = {
   breakerWindowMs: envField('CCPROXY_BREAKER_WINDOW_MS', millis(60_000), '…within this many ms'),
   breakerOpenMs: envField('CCPROXY_BREAKER_OPEN_MS', millis(30 * 60_000), 'how long an open breaker sends everything to Bedrock before one trial request goes to Plan'),
   meterPlan: envField('CCPROXY_METER_PLAN', Type.Boolean({ default: true }), 'record token usage of Plan (Anthropic) requests too; Bedrock usage is always recorded'),
+  cloudWatchEmf: envField('CCPROXY_CLOUDWATCH_EMF', Type.Boolean({ default: false }), 'write CloudWatch metrics (namespace ClaudeCodeProxy) as Embedded Metric Format lines on stdout, once a minute'),
   keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
 } as const;
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
-import { ProxyError, redactKeyInUrl, toAnthropicError, type Logger } from '@ccproxy/core';
+import { anthropicTypeForStatus, ProxyError, redactKeyInUrl, toAnthropicError, type KeyRecord, type Logger } from '@ccproxy/core';
 import type { ProxyConfig } from './config.ts';
 import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from './metrics.ts';
 import type { KeyResolver } from './pipeline/key-resolver.ts';
@@ -11,6 +11,7 @@ import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 import { serve, type Served } from './pipeline/serve.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
 import { usageRecordOf } from './metering/usage-record.ts';
+import type { CloudWatchEmf } from './metering/cloudwatch-emf.ts';
 
 export interface ProxyDeps {
   logger: Logger;
@@ -20,6 +21,8 @@ export interface ProxyDeps {
   breakers?: CircuitBreakers;
   /** Decrypts Bedrock API keys; without it, requests bound for Bedrock fail with a configuration error. */
   credentials?: BedrockCredentials;
+  /** CloudWatch metrics (EMF); absent unless CCPROXY_CLOUDWATCH_EMF is on. */
+  cloudWatch?: CloudWatchEmf;
   /** Stores token usage (off the request path); without it usage is only counted in metrics. */
   usage?: UsageRecorder;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
@@ -76,16 +79,20 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   async function handle(request: FastifyRequest<{ Params: { key: string } }>, reply: FastifyReply): Promise<void> {
     const upstreamPath = stripKeyPrefix(request.url);
     const route = routeLabel(upstreamPath);
-    const record = await authenticate(deps.keys, request.params.key);
-    request.log = request.log.child({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
+    let record: KeyRecord;
     let served: Served;
     try {
+      record = await authenticate(deps.keys, request.params.key);
+      request.log = request.log.child({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
       served = await serve(request, reply, upstreamPath, record, serveDeps);
     } catch (error) {
-      observe(metrics, request, reply, route, 'none', error);
+      observe(metrics, reply, route, error);
+      const status = error instanceof ProxyError ? error.status : 500;
+      deps.cloudWatch?.observe({ provider: 'none', latencyMs: reply.elapsedTime, errorType: anthropicTypeForStatus(status), failover: false });
       throw error;
     }
     meter(metrics, request, reply, route, served);
+    deps.cloudWatch?.observe(cloudWatchView(served, reply.elapsedTime));
     const usage = usageRecordOf(request.id, record, served, reply.elapsedTime);
     if (usage !== undefined && (served.upstream === 'bedrock' || config.meterPlan)) deps.usage?.record(usage);
   }
@@ -132,6 +139,7 @@ function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyRep
   metrics.duration.observe(labels, reply.elapsedTime / 1000);
   metrics.ttfb.observe({ route, upstream }, result.ttfbMs / 1000);
   if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream, outcome: result.outcome });
+  if (result.status >= 400) metrics.errors.inc({ type: anthropicTypeForStatus(result.status), upstream });
   if (result.usage !== undefined) {
     metrics.tokens.inc({ provider: upstream, type: 'input' }, result.usage.input_tokens);
     metrics.tokens.inc({ provider: upstream, type: 'output' }, result.usage.output_tokens);
@@ -147,11 +155,26 @@ function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyRep
   );
 }
 
-function observe(metrics: ProxyMetrics, _request: FastifyRequest, reply: FastifyReply, route: string, upstream: string, error: unknown): void {
+function observe(metrics: ProxyMetrics, reply: FastifyReply, route: string, error: unknown): void {
   const status = error instanceof ProxyError ? error.status : 500;
-  const labels = { route, upstream, status_class: statusClass(status) };
+  const labels = { route, upstream: 'none', status_class: statusClass(status) };
   metrics.requests.inc(labels);
   metrics.duration.observe(labels, reply.elapsedTime / 1000);
+  metrics.errors.inc({ type: error instanceof ProxyError ? error.type : 'api_error', upstream: 'none' });
+}
+
+function cloudWatchView(served: Served, latencyMs: number) {
+  const { result, upstream, failover } = served;
+  const usage = result.usage;
+  return {
+    provider: upstream,
+    latencyMs,
+    failover,
+    ...(result.status >= 400 ? { errorType: anthropicTypeForStatus(result.status) } : {}),
+    ...(upstream === 'bedrock' && usage !== undefined
+      ? { bedrockTokens: { input: usage.input_tokens, output: usage.output_tokens, cacheRead: usage.cache_read_input_tokens, cacheCreation: usage.cache_creation_input_tokens } }
+      : {}),
+  };
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError | Error): FastifyReply {

@@ -9,3 +9,4 @@ export { ConverseStreamTranslator } from './adapters/bedrock/stream.ts';
 export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
 export { ToolNameMap } from './adapters/bedrock/tool-names.ts';
 export { UsageRecorder, type UsageRecorderOptions } from './metering/usage-recorder.ts';
+export { CloudWatchEmf, cloudWatchNamespace, type MeteredRequest } from './metering/cloudwatch-emf.ts';

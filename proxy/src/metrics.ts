@@ -32,6 +32,12 @@ export function createProxyMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    errors: new Counter({
+      name: 'ccproxy_errors_total',
+      help: 'Error answers (made by the proxy or relayed), by Anthropic error type and upstream.',
+      labelNames: ['type', 'upstream'] as const,
+      registers: [registry],
+    }),
     tokens: new Counter({
       name: 'ccproxy_tokens_total',
       help: 'Tokens the upstreams reported, by provider and type.',

@@ -6,7 +6,7 @@ import {
   createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
   upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder, type CloudWatchEmf } from '@ccproxy/proxy';
 
 export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
@@ -25,7 +25,7 @@ export interface RunningProxy {
 }
 
 /** The real proxy app on 127.0.0.1:0 with injected deps; logs captured for assertions. */
-export async function startProxy(db: Database, env: Record<string, string>, options: { spoolDir?: string } = {}): Promise<RunningProxy> {
+export async function startProxy(db: Database, env: Record<string, string>, options: { spoolDir?: string; cloudWatch?: CloudWatchEmf } = {}): Promise<RunningProxy> {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -44,7 +44,7 @@ export async function startProxy(db: Database, env: Record<string, string>, opti
   await breakers.start();
   const usage = options.spoolDir === undefined ? undefined : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
   await usage?.start();
-  const app = await buildApp(config, { logger, registry, keys, credentials, breakers, ...(usage === undefined ? {} : { usage }) });
+  const app = await buildApp(config, { logger, registry, keys, credentials, breakers, ...(usage === undefined ? {} : { usage }), ...(options.cloudWatch === undefined ? {} : { cloudWatch: options.cloudWatch }) });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url,

@@ -48,6 +48,14 @@ export class CircuitBreakers {
     return state;
   }
 
+  /** Keys whose breaker is open or half-open, as this replica last saw them. */
+  openCount(): number {
+    let open = 0;
+    const now = this.#now();
+    for (const row of this.#cache.values()) if (row !== none && stateOf(row, this.#policy, now) !== 'closed' && stateOf(row, this.#policy, now) !== 'failing') open += 1;
+    return open;
+  }
+
   isSticky(keyId: string, session: string | undefined): boolean {
     return session !== undefined && this.#sessions.has(`${keyId}/${session}`);
   }

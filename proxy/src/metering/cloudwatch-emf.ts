@@ -1,0 +1,88 @@
+/**
+ * CloudWatch metrics as Embedded Metric Format lines on stdout, one batch per interval.
+ *
+ * Why EMF rather than PutMetricData: on EKS Fargate the logs already go to CloudWatch Logs
+ * (Fluent Bit), which turns EMF lines into metrics by itself — no CloudWatch API calls, no extra
+ * IAM permission, no SDK on the hot path or retries to manage, and the numbers land even if the
+ * metrics API throttles. Off by default locally (CCPROXY_CLOUDWATCH_EMF).
+ */
+export const cloudWatchNamespace = 'ClaudeCodeProxy';
+
+export interface MeteredRequest {
+  provider: 'plan' | 'bedrock' | 'none';
+  latencyMs: number;
+  /** Anthropic error type when the answer was an error. */
+  errorType?: string;
+  failover: boolean;
+  bedrockTokens?: { input: number; output: number; cacheRead: number; cacheCreation: number };
+}
+
+/** EMF allows at most 100 values per metric in one line; beyond that a reservoir sample is kept. */
+const maxLatencyValues = 100;
+
+interface ProviderTotals {
+  requests: number;
+  latencies: number[];
+  seen: number;
+}
+
+export class CloudWatchEmf {
+  readonly #write: (line: string) => void;
+  readonly #random: () => number;
+  #providers = new Map<string, ProviderTotals>();
+  #errors = new Map<string, number>();
+  #fallbacks = 0;
+  #tokens = { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
+  #circuitOpen = 0;
+
+  constructor(write: (line: string) => void, random: () => number = Math.random) {
+    this.#write = write;
+    this.#random = random;
+  }
+
+  observe(request: MeteredRequest): void {
+    const totals = this.#providers.get(request.provider) ?? { requests: 0, latencies: [], seen: 0 };
+    this.#providers.set(request.provider, totals);
+    totals.requests += 1;
+    totals.seen += 1;
+    if (totals.latencies.length < maxLatencyValues) totals.latencies.push(Math.round(request.latencyMs * 1000) / 1000);
+    else {
+      const slot = Math.floor(this.#random() * totals.seen);
+      if (slot < maxLatencyValues) totals.latencies[slot] = Math.round(request.latencyMs * 1000) / 1000;
+    }
+    if (request.errorType !== undefined) this.#errors.set(`${request.errorType}|${request.provider}`, (this.#errors.get(`${request.errorType}|${request.provider}`) ?? 0) + 1);
+    if (request.failover) this.#fallbacks += 1;
+    if (request.bedrockTokens !== undefined) {
+      this.#tokens.input += request.bedrockTokens.input;
+      this.#tokens.output += request.bedrockTokens.output;
+      this.#tokens.cacheRead += request.bedrockTokens.cacheRead;
+      this.#tokens.cacheCreation += request.bedrockTokens.cacheCreation;
+    }
+  }
+
+  /** Number of keys whose breaker is open, as last seen. */
+  setCircuitOpen(count: number): void {
+    this.#circuitOpen = count;
+  }
+
+  /** Emits the interval's lines and starts a new interval. */
+  flush(timestamp: number = Date.now()): void {
+    const line = (dimensions: string[][], metrics: Array<{ Name: string; Unit: string }>, values: Record<string, unknown>) =>
+      this.#write(JSON.stringify({ _aws: { Timestamp: timestamp, CloudWatchMetrics: [{ Namespace: cloudWatchNamespace, Dimensions: dimensions, Metrics: metrics }] }, ...values }));
+    for (const [provider, totals] of this.#providers) {
+      line([['Provider']], [{ Name: 'RequestCount', Unit: 'Count' }, { Name: 'RequestLatency', Unit: 'Milliseconds' }], { Provider: provider, RequestCount: totals.requests, RequestLatency: totals.latencies });
+    }
+    for (const [key, count] of this.#errors) {
+      const [errorType, provider] = key.split('|');
+      line([['ErrorType', 'Provider']], [{ Name: 'ErrorCount', Unit: 'Count' }], { ErrorType: errorType, Provider: provider, ErrorCount: count });
+    }
+    line([[]], [{ Name: 'FallbackCount', Unit: 'Count' }, { Name: 'CircuitOpen', Unit: 'Count' }], { FallbackCount: this.#fallbacks, CircuitOpen: this.#circuitOpen });
+    for (const [type, value] of Object.entries(this.#tokens)) {
+      if (value > 0) line([['TokenType']], [{ Name: 'BedrockTokensUsed', Unit: 'Count' }], { TokenType: type, BedrockTokensUsed: value });
+    }
+    this.#providers = new Map();
+    this.#errors = new Map();
+    this.#fallbacks = 0;
+    this.#tokens = { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
+  }
+}

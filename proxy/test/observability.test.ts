@@ -1,0 +1,80 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
+import { CloudWatchEmf } from '@ccproxy/proxy';
+import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+
+const bedrock = { apiKey: 'observability-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
+
+interface EmfLine {
+  _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+  [field: string]: unknown;
+}
+
+/** Prometheus and CloudWatch (EMF) metrics move as requests, failovers and errors happen. */
+describe('metrics', () => {
+  let db: Database;
+  let anthropic: AnthropicTestServer;
+  let bedrockServer: BedrockTestServer;
+  let proxy: RunningProxy;
+  const lines: string[] = [];
+  const emf = new CloudWatchEmf((line) => lines.push(line));
+
+  beforeAll(async () => {
+    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
+    await migrate(db, createLogger({ level: 'silent' }));
+    anthropic = await startAnthropicServer();
+    bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
+    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url }, { cloudWatch: emf });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all([anthropic?.close(), bedrockServer?.close()]);
+    await db?.close();
+  });
+
+  const post = (key: string) => request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}', headers: { 'x-api-key': 'k' } }).then(async (r) => (await r.body.text(), r.statusCode));
+
+  it('counts one failover once, in Prometheus and in CloudWatch; errors by type; Bedrock tokens by type', async () => {
+    const { key } = await seedKey(db, { bedrock });
+    emf.flush();
+    lines.length = 0;
+    anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
+    expect(await post(key)).toBe(200);
+    anthropic.respondWith(() => ({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad' }));
+    expect(await post(key)).toBe(400);
+    anthropic.respondWith(undefined);
+    expect(await post('ak_unknown_key_000000000000000000000000')).toBe(404);
+
+    expect(await proxy.registry.getSingleMetricAsString('ccproxy_failovers_total')).toMatch(/ccproxy_failovers_total\{reason="status_529"\} 1$/m);
+    const errors = await proxy.registry.getSingleMetricAsString('ccproxy_errors_total');
+    expect(errors).toMatch(/ccproxy_errors_total\{type="invalid_request_error",upstream="plan"\} 1/);
+    expect(errors).toMatch(/ccproxy_errors_total\{type="not_found_error",upstream="none"\} 1/);
+
+    emf.setCircuitOpen(0);
+    emf.flush(1_800_000_000_000);
+    const parsed = lines.map((line) => JSON.parse(line) as EmfLine);
+    for (const line of parsed) {
+      expect(line._aws.Timestamp).toBe(1_800_000_000_000);
+      expect(line._aws.CloudWatchMetrics[0]?.Namespace).toBe('ClaudeCodeProxy');
+      for (const metric of line._aws.CloudWatchMetrics[0]?.Metrics ?? []) expect(line[metric.Name]).toBeDefined();
+    }
+    expect(parsed.find((l) => l.FallbackCount !== undefined)).toMatchObject({ FallbackCount: 1, CircuitOpen: 0 });
+    expect(parsed.find((l) => l.Provider === 'bedrock' && l.RequestCount !== undefined)).toMatchObject({ RequestCount: 1, RequestLatency: [expect.any(Number)] });
+    expect(parsed.find((l) => l.ErrorType === 'invalid_request_error')).toMatchObject({ Provider: 'plan', ErrorCount: 1 });
+    expect(parsed.find((l) => l.ErrorType === 'not_found_error')).toMatchObject({ Provider: 'none', ErrorCount: 1 });
+    expect(parsed.find((l) => l.TokenType === 'input')).toMatchObject({ BedrockTokensUsed: 30 });
+    expect(parsed.find((l) => l.TokenType === 'output')).toMatchObject({ BedrockTokensUsed: 15 });
+  });
+
+  it('keeps at most 100 latency values per line (reservoir sample)', () => {
+    const sample = new CloudWatchEmf((line) => out.push(line), () => 0.5);
+    const out: string[] = [];
+    for (let i = 0; i < 1000; i += 1) sample.observe({ provider: 'plan', latencyMs: i, failover: false });
+    sample.flush(0);
+    const line = JSON.parse(out[0] ?? '{}') as { RequestCount: number; RequestLatency: number[] };
+    expect(line.RequestCount).toBe(1000);
+    expect(line.RequestLatency).toHaveLength(100);
+  });
+});
