@@ -29,14 +29,14 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   const publicUrl = config.publicUrl ?? `http://${displayHost(config.host)}:${config.port}`;
   // Local mode's stand-in for KMS: a 256-bit key file in the data dir (0600).
   const wrapper = new LocalKeyWrapper(Buffer.from(await ensureLocalSecret(dataDir, 'envelope-key'), 'base64url'));
-  const operator = new LocalOperator({ manifestsDir, dataDir, db, hashKey, wrapper, logger: logger.child({ component: 'local-operator' }), rotationGraceSeconds: config.rotationGraceSeconds, publicUrl });
+  const registry = createMetricsRegistry();
+  const operator = new LocalOperator({ registry, manifestsDir, dataDir, db, hashKey, wrapper, logger: logger.child({ component: 'local-operator' }), rotationGraceSeconds: config.rotationGraceSeconds, publicUrl });
   const report = await operator.start();
 
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
   await keys.start();
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();
-  const registry = createMetricsRegistry();
   const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
   await breakers.start();
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool') });

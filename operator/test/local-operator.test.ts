@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { randomBytes } from 'node:crypto';
-import { createKeyHasher, createLogger, decryptSecret, findBedrockCiphertext, findKeyByHash, LocalKeyWrapper, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
+import { createKeyHasher, createLogger, createMetricsRegistry, decryptSecret, findBedrockCiphertext, findKeyByHash, LocalKeyWrapper, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
 import { LocalOperator } from '@ccproxy/operator';
 
 const hashKey = createKeyHasher('s'.repeat(32));
@@ -39,8 +39,10 @@ describe('local operator (manifests folder → Postgres)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const registry = createMetricsRegistry({ processMetrics: false });
   const start = async () => {
-    operator = new LocalOperator({ manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, wrapper, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
+    registry.clear();
+    operator = new LocalOperator({ registry, manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, wrapper, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
     return operator.start();
   };
 
@@ -60,6 +62,7 @@ describe('local operator (manifests folder → Postgres)', () => {
     // A second sync keeps the same key (the generated Secret is reused).
     await operator.sync();
     expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+    expect(await registry.getSingleMetricAsString('ccproxy_operator_reconciles_total')).toMatch(/ccproxy_operator_reconciles_total\{kind="AccessKey",result="ready"\} 2/);
   });
 
   it('adopts a key from a Secret in the folder (data base64 or stringData)', async () => {

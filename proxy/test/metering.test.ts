@@ -73,6 +73,30 @@ describe('usage metering', () => {
     }
   });
 
+  it('records what a stream that ended early had reported, and says it is incomplete; skips Plan usage when told to', async () => {
+    const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: silent });
+    await migrate(db, silent);
+    const proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url }, { spoolDir: join(dir, 'spool-3') });
+    const unmetered = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, CCPROXY_METER_PLAN: 'false' }, { spoolDir: join(dir, 'spool-4') });
+    try {
+      const plan = (await seedKey(db, { routing: 'PlanOnly' })).key;
+      const start = 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-served","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":41,"output_tokens":1,"cache_read_input_tokens":7,"cache_creation_input_tokens":0}}}\n\n';
+      // The start arrives; 20 ms later half an event, then the connection breaks.
+      anthropic.respondWith(() => ({ kind: 'raw', chunks: [Buffer.from(start), Buffer.from('event: content_block_start\n')], delayMs: 20, then: 'reset' }));
+      const cut = await call(proxy, plan, true);
+      anthropic.respondWith(undefined);
+      const skipped = await call(unmetered, plan, false);
+      await proxy.usage?.flush();
+      await unmetered.usage?.flush();
+      const rows = await db.query<{ request_id: string; complete: boolean; input_tokens: string; cache_read_tokens: string; model_served: string }>('SELECT request_id, complete, input_tokens::text, cache_read_tokens::text, model_served FROM token_usage');
+      expect(rows).toEqual([{ request_id: cut.id, complete: false, input_tokens: '41', cache_read_tokens: '7', model_served: 'claude-served' }]);
+      expect(rows.map((r) => r.request_id)).not.toContain(skipped.id);
+    } finally {
+      await Promise.all([proxy.close(), unmetered.close()]);
+      await db.close();
+    }
+  });
+
   it('loses and duplicates nothing when Postgres goes away under load, and fails no request because of it', async () => {
     const postgres: ThrowawayPostgres = await startThrowawayPostgres();
     const db = new PgDatabase({ url: postgres.url, logger: silent, reconnectDelayMs: 100 });

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
 import { deleteBedrockKey, deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
@@ -22,6 +23,8 @@ export interface LocalOperatorOptions {
   publicUrl: string;
   /** Full resync period, in case a file event was missed. */
   resyncMs?: number;
+  /** Where the operator's metrics go; the process registry in `ccproxy local`. */
+  registry?: Registry;
 }
 
 export interface ReadyKey {
@@ -51,10 +54,18 @@ export class LocalOperator {
   #running: Promise<SyncReport> | undefined;
   #again = false;
   #last: SyncReport = { statuses: new Map(), readyKeys: [], problems: [] };
+  readonly #metrics;
 
   constructor(options: LocalOperatorOptions) {
     this.#options = options;
     this.#secrets = new LocalSecretStore(options.dataDir);
+    const registers = options.registry === undefined ? [] : [options.registry];
+    this.#metrics = {
+      reconciles: new Counter({ name: 'ccproxy_operator_reconciles_total', help: 'Resources reconciled, by kind and result.', labelNames: ['kind', 'result'] as const, registers }),
+      syncSeconds: new Histogram({ name: 'ccproxy_operator_sync_duration_seconds', help: 'Time of one full sync of the manifests folder.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers }),
+      syncErrors: new Counter({ name: 'ccproxy_operator_sync_errors_total', help: 'Syncs that failed as a whole (e.g. the folder could not be read).', registers }),
+      watchRestarts: new Counter({ name: 'ccproxy_operator_watch_errors_total', help: 'Errors of the folder watch (the periodic resync keeps working).', registers }),
+    };
   }
 
   get lastReport(): SyncReport {
@@ -69,7 +80,10 @@ export class LocalOperator {
     this.#watcher = watch(this.#options.manifestsDir, { recursive: true }, (_event, name) => {
       if (name === null || (/\.ya?ml$/.test(name) && !name.split(sep).some((part) => part.startsWith('.')))) this.#scheduleSync();
     });
-    this.#watcher.on('error', (error) => this.#options.logger.warn({ err: error }, 'manifest folder watch failed; relying on periodic resync'));
+    this.#watcher.on('error', (error) => {
+      this.#metrics.watchRestarts.inc();
+      this.#options.logger.warn({ err: error }, 'manifest folder watch failed; relying on periodic resync');
+    });
     this.#timer = setInterval(() => this.#scheduleSync(), this.#options.resyncMs ?? 10_000);
     this.#timer.unref();
     return report;
@@ -102,12 +116,16 @@ export class LocalOperator {
     // Editors write a file in several steps; one sync after the burst is enough.
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
-      this.sync().catch((error: unknown) => this.#options.logger.error({ err: error }, 'local sync failed'));
+      this.sync().catch((error: unknown) => {
+        this.#metrics.syncErrors.inc();
+        this.#options.logger.error({ err: error }, 'local sync failed');
+      });
     }, 50);
   }
 
   async #syncOnce(): Promise<SyncReport> {
     const log = this.#options.logger;
+    const timer = this.#metrics.syncSeconds.startTimer();
     const snapshot = await readManifestFolder(this.#options.manifestsDir);
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
     this.#secrets.useFolderSecrets(snapshot.secrets);
@@ -115,6 +133,11 @@ export class LocalOperator {
     await this.#reconcileAll(snapshot, report);
     await this.#prune(snapshot);
     this.#logTransitions(report);
+    for (const [id, status] of report.statuses) {
+      const ready = status.conditions.find((condition) => condition.type === 'Ready');
+      this.#metrics.reconciles.inc({ kind: id.split('/', 1)[0] ?? 'unknown', result: ready?.status === 'True' ? 'ready' : status.conditions.some((c) => c.type === 'Reconciling' && c.status === 'True') ? 'retrying' : 'not_ready' });
+    }
+    timer();
     this.#last = report;
     return report;
   }
