@@ -2,34 +2,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import { accessKey, bedrockKey, createTestDatabase, documents, proxyUser, secret, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 
 const key = 'ak_breaker_process_key_0123456789abcdefgh';
-const manifests = `apiVersion: ccproxy.io/v1alpha1
-kind: ProxyUser
-metadata: { name: fay, namespace: team-b }
-spec: {}
----
-apiVersion: ccproxy.io/v1alpha1
-kind: AccessKey
-metadata: { name: fay-key, namespace: team-b }
-spec: { userRef: { name: fay }, secretName: fay-key, routing: PlanWithFailover, bedrock: { region: us-east-1, model: global.anthropic.claude-sonnet-4-5-20250929-v1:0 } }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: fay-key, namespace: team-b }
-stringData: { accessKey: ${key} }
----
-apiVersion: ccproxy.io/v1alpha1
-kind: BedrockKey
-metadata: { name: fay-bedrock, namespace: team-b }
-spec: { accessKeyRef: { name: fay-key }, secretRef: { name: team-b-bedrock, key: apiKey } }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: team-b-bedrock, namespace: team-b }
-stringData: { apiKey: bedrock-key-for-breaker-test }
-`;
+const manifests = documents(
+  proxyUser('team-b', 'fay'),
+  accessKey('team-b', 'fay-key', { user: 'fay', routing: 'PlanWithFailover', bedrockModel: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' }),
+  secret('team-b', 'fay-key', { accessKey: key }),
+  bedrockKey('team-b', 'fay-bedrock', { accessKey: 'fay-key', secretName: 'team-b-bedrock' }),
+  secret('team-b', 'team-b-bedrock', { apiKey: 'bedrock-key-for-breaker-test' }),
+);
 
 /** The breaker's state is shared by separate processes through Postgres, and survives a restart. */
 describe('circuit breaker across proxy processes', () => {

@@ -2,24 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, startAnthropicServer, startCcproxy, type AnthropicTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import { accessKey, createTestDatabase, documents, proxyUser, secret, startAnthropicServer, startCcproxy, type AnthropicTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 
 const key = 'ak_replica_test_key_0123456789abcdefghijk';
-const manifest = (revoked: boolean) => `apiVersion: ccproxy.io/v1alpha1
-kind: ProxyUser
-metadata: { name: dana, namespace: team-r }
-spec: { displayName: Dana }
----
-apiVersion: ccproxy.io/v1alpha1
-kind: AccessKey
-metadata: { name: dana-key, namespace: team-r }
-spec: { userRef: { name: dana }, secretName: dana-key, revoked: ${revoked} }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: dana-key, namespace: team-r }
-stringData: { accessKey: ${key} }
-`;
+const manifest = (revoked: boolean) =>
+  documents(proxyUser('team-r', 'dana', '{ displayName: Dana }'), accessKey('team-r', 'dana-key', { user: 'dana', revoked }), secret('team-r', 'dana-key', { accessKey: key }));
 
 /**
  * Two real processes on one real Postgres: `ccproxy local` (reading the folder) and a second

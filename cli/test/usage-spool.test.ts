@@ -3,24 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicServer, startCcproxy, startThrowawayPostgres, type AnthropicTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { accessKey, documents, proxyUser, secret, startAnthropicServer, startCcproxy, startThrowawayPostgres, type AnthropicTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
 
 const key = 'ak_usage_spool_key_0123456789abcdefghijklm';
-const manifests = `apiVersion: ccproxy.io/v1alpha1
-kind: ProxyUser
-metadata: { name: gus, namespace: team-s }
-spec: {}
----
-apiVersion: ccproxy.io/v1alpha1
-kind: AccessKey
-metadata: { name: gus-key, namespace: team-s }
-spec: { userRef: { name: gus }, secretName: gus-key, routing: PlanOnly }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: gus-key, namespace: team-s }
-stringData: { accessKey: ${key} }
-`;
+const manifests = documents(proxyUser('team-s', 'gus'), accessKey('team-s', 'gus-key', { user: 'gus', routing: 'PlanOnly' }), secret('team-s', 'gus-key', { accessKey: key }));
 
 /** kill -9 while Postgres is down and records sit in the spool; the next start stores them, once. */
 describe('usage spool across a crash', () => {

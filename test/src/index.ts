@@ -5,3 +5,4 @@ export { renderSse, anthropicError, type Message, type ContentBlock, type Usage 
 export { startBedrockServer, converseStreamFrames, type BedrockTestServer, type BedrockReply, type BedrockResponder, type BedrockRecordedRequest, type ConverseBlock } from './bedrock-test-server.ts';
 export { SmithyValidator } from './smithy-validator.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
+export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
