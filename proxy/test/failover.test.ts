@@ -129,6 +129,19 @@ describe('failover to Bedrock', () => {
     }
   });
 
+  it('count_tokens on Bedrock asks CountTokens with the foundation model id, and over-estimates when it cannot', async () => {
+    const bedrockOnly = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
+    const params = { model: 'claude-test-model', messages: [{ role: 'user' as const, content: 'count these words please' }] };
+    const counted = await client(bedrockOnly).messages.countTokens(params);
+    const recorded = bedrockServer.requests.at(-1);
+    expect(recorded?.path).toBe(`/model/${encodeURIComponent('anthropic.claude-sonnet-4-5-20250929-v1:0')}/count-tokens`);
+    expect(counted.input_tokens).toBe(Math.ceil(JSON.stringify(recorded?.body.input).length / 4));
+    bedrockServer.respondWith(() => ({ kind: 'error', status: 400, name: 'ValidationException', message: "The provided model doesn't support counting tokens." }));
+    const estimated = await client(bedrockOnly).messages.countTokens(params);
+    bedrockServer.respondWith(undefined);
+    expect(estimated.input_tokens).toBeGreaterThan(counted.input_tokens);
+  });
+
   it('maps Bedrock errors: context overflow reads "prompt is too long"; a bad Bedrock key is not a 401', async () => {
     const bedrockOnly = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
     bedrockServer.respondWith(() => ({ kind: 'error', status: 400, name: 'ValidationException', message: 'Input is too long for requested model.' }));

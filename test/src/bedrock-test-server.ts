@@ -34,7 +34,7 @@ export interface BedrockTestServer {
 }
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
+const route = /^\/model\/([^/]+)\/(converse|converse-stream|count-tokens)$/;
 
 /**
  * A Bedrock Runtime server on 127.0.0.1:0: Converse and ConverseStream with Bearer auth, every
@@ -60,10 +60,12 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
       } catch {
         return error(res, 400, 'SerializationException', 'Malformed JSON');
       }
+      const modelId = decodeURIComponent(match[1] ?? '');
+      if (match[2] === 'count-tokens') return countTokens(res, validator, modelId, body, { path: req.url ?? '', modelId, headers: req.headers, body }, requests, responder);
       const stream = match[2] === 'converse-stream';
       const problems = [...validator.validate(stream ? 'ConverseStreamRequest' : 'ConverseRequest', body), ...converseServiceRules(body)];
       if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
-      const recorded = { path: req.url ?? '', modelId: decodeURIComponent(match[1] ?? ''), headers: req.headers, body };
+      const recorded = { path: req.url ?? '', modelId, headers: req.headers, body };
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
@@ -83,6 +85,21 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
       await once(server, 'close');
     },
   };
+}
+
+/**
+ * CountTokens as the service does it: strict validation, foundation model ids only (inference
+ * profiles are refused with the real message), a deterministic count (request bytes / 4).
+ */
+function countTokens(res: ServerResponse, validator: SmithyValidator, modelId: string, body: Record<string, unknown>, recorded: BedrockRecordedRequest, requests: BedrockRecordedRequest[], responder: BedrockResponder | undefined): void {
+  const converse = (body.input as { converse?: Record<string, unknown> } | undefined)?.converse;
+  const problems = [...validator.validate('CountTokensRequest', body), ...(converse === undefined ? [] : converseServiceRules(converse))];
+  if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
+  requests.push(recorded);
+  const reply = responder?.(body, recorded);
+  if (reply?.kind === 'error') return error(res, reply.status, reply.name, reply.message);
+  if (/^(global|us|eu|jp|au|apac)\./.test(modelId)) return error(res, 400, 'ValidationException', "The provided model doesn't support counting tokens.");
+  json(res, 200, { inputTokens: Math.ceil(JSON.stringify(body.input).length / 4) });
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { ProxyError, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
 import { fromBedrockFailure } from '../adapters/bedrock/errors.ts';
+import { estimateTokens, foundationModelId, toCountTokensRequest } from '../adapters/bedrock/count-tokens.ts';
 import { bedrockEndpoint, bedrockModelFor, conversePath } from '../adapters/bedrock/model-ids.ts';
 import { toConverseRequest } from '../adapters/bedrock/request.ts';
 import { fromConverseResponse } from '../adapters/bedrock/response.ts';
@@ -25,7 +26,7 @@ export type BedrockResult = ForwardResult;
 export async function forwardToBedrock(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
   const path = upstreamPath.split('?', 1)[0];
   const body = parseBody(request);
-  if (path === '/v1/messages/count_tokens') return countTokensEstimate(request, reply);
+  if (path === '/v1/messages/count_tokens') return countTokens(request, reply, body, record, options);
   if (path !== '/v1/messages' || request.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${request.method} ${path} is not available while served by Bedrock.`);
   const { request: converse, toolNames, dropped } = toConverseRequest(body, request.headers['anthropic-beta']);
   if (dropped.length > 0) request.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
@@ -101,14 +102,35 @@ function parseBody(request: FastifyRequest): MessagesRequest {
 }
 
 /**
- * count_tokens while on Bedrock: an estimate from the body size (≈3 bytes per token), which
- * over-counts on purpose: an under-count would let Claude Code skip compaction and then hit
- * "prompt is too long". (Bedrock's CountTokens API is model-by-model; not used yet.)
+ * count_tokens while on Bedrock: Bedrock's CountTokens API (with the foundation model id), and
+ * where the model does not support it or the call fails, a deliberate over-estimate.
  */
-async function countTokensEstimate(request: FastifyRequest, reply: FastifyReply): Promise<BedrockResult> {
-  const bytes = (request.body as Buffer | undefined)?.length ?? 0;
-  await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send({ input_tokens: Math.ceil(bytes / 3) });
+async function countTokens(request: FastifyRequest, reply: FastifyReply, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+  const counted = await bedrockCount(request, body, record, options).catch((error: unknown) => {
+    request.log.info({ reason: error instanceof Error ? error.message : String(error) }, 'Bedrock could not count tokens; answering with an estimate');
+    return undefined;
+  });
+  const inputTokens = counted ?? estimateTokens((request.body as Buffer | undefined)?.length ?? 0);
+  await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send({ input_tokens: inputTokens });
   return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime };
+}
+
+async function bedrockCount(request: FastifyRequest, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<number> {
+  const { request: converse } = toConverseRequest(body, request.headers['anthropic-beta']);
+  const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
+  const modelId = foundationModelId(bedrockModelFor(body.model, record.bedrock));
+  const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);
+  const path = `${endpoint.pathname.replace(/\/+$/, '')}/model/${encodeURIComponent(modelId)}/count-tokens`;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await options.dispatcher.request({ origin: endpoint.origin, path, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify(toCountTokensRequest(converse)) });
+  } catch (error) {
+    throw fromUpstreamFailure(error);
+  }
+  if (response.statusCode >= 300) throw await failureOf(response);
+  const { inputTokens } = (await response.body.json()) as { inputTokens?: unknown };
+  if (typeof inputTokens !== 'number') throw new ProxyError('PRX_BEDROCK_ERROR', 'CountTokens answered without inputTokens.');
+  return inputTokens;
 }
 
 async function failureOf(upstream: Dispatcher.ResponseData): Promise<ProxyError> {
