@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, migrate, PgDatabase } from '@ccproxy/core';
-import { createTestDatabase, startAnthropicServer, startBedrockServer, startThrowawayPostgres, type AnthropicTestServer, type BedrockTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { createTestDatabase, renderSse, startAnthropicServer, startBedrockServer, startThrowawayPostgres, type AnthropicTestServer, type BedrockTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const bedrock = { apiKey: 'metering-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
@@ -93,6 +94,34 @@ describe('usage metering', () => {
       expect(rows.map((r) => r.request_id)).not.toContain(skipped.id);
     } finally {
       await Promise.all([proxy.close(), unmetered.close()]);
+      await db.close();
+    }
+  });
+
+  it('relays compressed answers byte for byte and still meters them (gzip SSE, brotli JSON)', async () => {
+    const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: silent });
+    await migrate(db, silent);
+    const proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url }, { spoolDir: join(dir, 'spool-5') });
+    try {
+      const plan = (await seedKey(db, { routing: 'PlanOnly' })).key;
+      const message = { id: 'msg_z', type: 'message' as const, role: 'assistant' as const, model: 'claude-zipped', content: [{ type: 'text' as const, text: 'compressed hello' }], stop_reason: 'end_turn' as const, stop_sequence: null, usage: { input_tokens: 77, output_tokens: 33, cache_creation_input_tokens: 5, cache_read_input_tokens: 9 } };
+      const sse = gzipSync(Buffer.concat(renderSse(message)));
+      const json = brotliCompressSync(Buffer.from(JSON.stringify(message)));
+      const results: Array<{ id: string; bytes: Buffer }> = [];
+      const cases: Array<[Buffer, Record<string, string>]> = [[sse, { 'content-encoding': 'gzip' }], [json, { 'content-encoding': 'br', 'content-type': 'application/json' }]];
+      for (const [bytes, headers] of cases) {
+        anthropic.respondWith(() => ({ kind: 'raw', chunks: [bytes.subarray(0, 10), bytes.subarray(10, 25), bytes.subarray(25)], delayMs: 2, headers }));
+        const response = await request(`${proxy.url}/ak/${plan}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'k', 'accept-encoding': 'gzip, br' } });
+        results.push({ id: response.headers['x-ccproxy-request-id'] as string, bytes: Buffer.from(await response.body.arrayBuffer()) });
+      }
+      anthropic.respondWith(undefined);
+      expect(results[0]?.bytes.equals(sse)).toBe(true);
+      expect(results[1]?.bytes.equals(json)).toBe(true);
+      await proxy.usage?.flush();
+      const rows = await db.query<{ request_id: string; input_tokens: string; output_tokens: string; cache_read_tokens: string; complete: boolean }>('SELECT request_id, input_tokens::text, output_tokens::text, cache_read_tokens::text, complete FROM token_usage ORDER BY occurred_at');
+      expect(rows).toEqual(results.map((r) => ({ request_id: r.id, input_tokens: '77', output_tokens: '33', cache_read_tokens: '9', complete: true })));
+    } finally {
+      await proxy.close();
       await db.close();
     }
   });

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import type { Usage } from '@ccproxy/core';
+import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { PlanUsageObserver } from '../metering/plan-usage.ts';
 import { PlanRejected } from './failover.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
@@ -73,13 +74,19 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
   const ttfbMs = reply.elapsedTime;
   writeHead(res, upstream, request.id);
   const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
-  // Compressed answers are relayed as they are; their usage cannot be read without decoding.
+  const observer = new PlanUsageObserver();
   const encoding = upstream.headers['content-encoding'];
-  const observer = encoding === undefined || encoding === 'identity' ? new PlanUsageObserver() : undefined;
-  const outcome = await relayBody(upstream.body, res, { sse, requestId: request.id, signal: controller.signal, ...(observer === undefined ? {} : { observer }) });
+  const compressed = typeof encoding === 'string' && encoding !== 'identity';
+  // Compressed answers go to the client as they are; a decoded copy feeds the usage observer.
+  // Their bytes are opaque: no event boundaries to respect and no plain-text error event can be
+  // appended, so a compressed stream is relayed (and, if it breaks, aborted) like a plain body.
+  const decoded = compressed ? DecodedUsage.for(encoding, observer, sse) : undefined;
+  const metering = compressed ? (decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }) : { observer };
+  const outcome = await relayBody(upstream.body, res, { sse: sse && !compressed, requestId: request.id, signal: controller.signal, ...metering });
   res.off('close', onClose);
   if (outcome !== 'complete') upstream.body.destroy();
-  if (observer === undefined) return { status: upstream.statusCode, outcome, ttfbMs };
+  await decoded?.end();
+  if (compressed && decoded === undefined) return { status: upstream.statusCode, outcome, ttfbMs };
   return { status: upstream.statusCode, outcome, ttfbMs, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
 }
 

@@ -17,7 +17,17 @@ const maxHeldBytes = 1024 * 1024;
  * event: it gets an Anthropic `event: error` and a cleanly ended stream. Non-SSE bodies that
  * break are aborted (the socket is destroyed) so a truncated JSON body cannot pass as complete.
  */
-export async function relayBody(body: Readable, res: ServerResponse, options: { sse: boolean; requestId: string; signal: AbortSignal; observer?: PlanUsageObserver }): Promise<RelayOutcome> {
+export interface RelayOptions {
+  sse: boolean;
+  requestId: string;
+  signal: AbortSignal;
+  /** Reads usage from what was sent (plain bodies). */
+  observer?: PlanUsageObserver;
+  /** Gets a copy of every byte sent, as sent (compressed bodies, decoded elsewhere). */
+  tap?: (chunk: Buffer) => void;
+}
+
+export async function relayBody(body: Readable, res: ServerResponse, options: RelayOptions): Promise<RelayOutcome> {
   const observer = options.observer;
   let held: Buffer | undefined;
   try {
@@ -37,12 +47,16 @@ export async function relayBody(body: Readable, res: ServerResponse, options: { 
       }
       const flushed = res.write(out);
       // Metering reads a copy of what was sent, after sending it.
+      options.tap?.(out);
       if (options.sse) observer?.observeEvents(out);
       else observer?.observeJsonChunk(out);
       if (!flushed) await once(res, 'drain', { signal: options.signal });
     }
     res.end(held);
-    if (held !== undefined) observer?.observeEvents(held);
+    if (held !== undefined) {
+      options.tap?.(held);
+      observer?.observeEvents(held);
+    }
     if (!options.sse) observer?.finishJson();
     return 'complete';
   } catch (error) {
