@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { timeJson, timeStream } from './drivers.ts';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { bedrockKey, benchKey, failoverKey, killChildren, startProxy, startUpstream } from './processes.ts';
 import { translationCostPerFrame } from './translation-cost.ts';
 import { fmt, summarize, type Summary } from './stats.ts';
@@ -17,6 +18,8 @@ const plan = quick ? { rounds: 5, json: 400, streams: 60, warmup: 500 } : { roun
 const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
 
+let postgres: ThrowawayPostgres | undefined;
+
 interface Side {
   name: 'direct' | 'ccproxy';
   client: Client;
@@ -27,9 +30,12 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
-  const proxy = await startProxy(upstream.url, { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' });
+  // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
+  postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
+  const database: Record<string, string> = postgres === undefined ? {} : { DATABASE_URL: postgres.url, CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh' };
+  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' });
   // The same product with Plan usage metering switched off, for the on/off comparison.
-  const unmetered = await startProxy(upstream.url, { CCPROXY_METER_PLAN: 'false' });
+  const unmetered = await startProxy(upstream.url, { ...database, CCPROXY_METER_PLAN: 'false' });
   const sides: Side[] = [
     { name: 'direct', client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
     { name: 'ccproxy', client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
   await Promise.all(sides.map((side) => side.client.close()));
 
   const results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql' },
     plan: { ...plan, bodyBytes: body.length },
     nonStreaming: compare(json),
     nonStreamingAddedP50PerRound: { min: Math.min(...roundAdded), max: Math.max(...roundAdded) },
@@ -166,11 +172,14 @@ function print(results: Results): void {
 
 process.on('SIGINT', () => {
   killChildren();
-  process.exit(130);
+  void (postgres?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
 });
 main()
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   })
-  .finally(killChildren);
+  .finally(async () => {
+    killChildren();
+    await postgres?.stop();
+  });
