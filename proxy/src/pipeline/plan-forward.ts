@@ -73,21 +73,29 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
   reply.hijack();
   const ttfbMs = reply.elapsedTime;
   writeHead(res, upstream, request.id);
+  const relayed = await relayMetered(upstream, res, request.id, controller.signal);
+  res.off('close', onClose);
+  return { status: upstream.statusCode, ttfbMs, ...relayed };
+}
+
+/**
+ * Relays the answer and reads its usage on the side. Compressed answers go to the client as they
+ * are and a decoded copy feeds the observer; their bytes are opaque (no event boundaries to
+ * respect, no plain-text error event can be appended), so a compressed stream is relayed — and,
+ * if it breaks, aborted — like a plain body.
+ */
+async function relayMetered(upstream: Dispatcher.ResponseData, res: ServerResponse, requestId: string, signal: AbortSignal): Promise<Omit<ForwardResult, 'status' | 'ttfbMs'>> {
   const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
   const observer = new PlanUsageObserver();
   const encoding = upstream.headers['content-encoding'];
   const compressed = typeof encoding === 'string' && encoding !== 'identity';
-  // Compressed answers go to the client as they are; a decoded copy feeds the usage observer.
-  // Their bytes are opaque: no event boundaries to respect and no plain-text error event can be
-  // appended, so a compressed stream is relayed (and, if it breaks, aborted) like a plain body.
   const decoded = compressed ? DecodedUsage.for(encoding, observer, sse) : undefined;
   const metering = compressed ? (decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }) : { observer };
-  const outcome = await relayBody(upstream.body, res, { sse: sse && !compressed, requestId: request.id, signal: controller.signal, ...metering });
-  res.off('close', onClose);
+  const outcome = await relayBody(upstream.body, res, { sse: sse && !compressed, requestId, signal, ...metering });
   if (outcome !== 'complete') upstream.body.destroy();
   await decoded?.end();
-  if (compressed && decoded === undefined) return { status: upstream.statusCode, outcome, ttfbMs };
-  return { status: upstream.statusCode, outcome, ttfbMs, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
+  if (compressed && decoded === undefined) return { outcome };
+  return { outcome, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
