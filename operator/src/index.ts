@@ -6,4 +6,5 @@ export { reconcileUser } from './reconcile/reconcile-user.ts';
 export { reconcileBedrockKey, type BedrockKeyDeps } from './reconcile/reconcile-bedrock-key.ts';
 export type { SecretStore } from './reconcile/secret-store.ts';
 export type { Condition, ResourceStatus } from './reconcile/conditions.ts';
-export { parseResource, secretData, group, version, type ProxyUser, type AccessKey, type BedrockKey, type Secret, type Resource } from './resources.ts';
+export { parseResource, secretData, group, version, proxyUserSpec, accessKeySpec, bedrockKeySpec, routing, type ProxyUser, type AccessKey, type BedrockKey, type Secret, type Resource } from './resources.ts';
+export { renderCrds, toStructural } from './crds.ts';

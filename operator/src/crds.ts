@@ -1,0 +1,149 @@
+import { stringify } from 'yaml';
+import type { TSchema } from 'typebox';
+import { accessKeySpec, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
+
+/**
+ * CustomResourceDefinitions rendered from the same typebox schemas the code validates with, so
+ * the API server and the operator can never disagree about a resource's shape. `crds/*.yaml` is
+ * generated from here (`npm run crds`); a test fails when the committed files drift.
+ */
+type JsonSchema = Record<string, unknown>;
+
+/** typebox JSON Schema → Kubernetes structural OpenAPI v3 (enums for literal unions, maps as additionalProperties, defaulted fields not required). */
+export function toStructural(schema: TSchema | JsonSchema): JsonSchema {
+  const source = schema as JsonSchema;
+  const anyOf = source.anyOf as JsonSchema[] | undefined;
+  if (anyOf !== undefined && anyOf.every((option) => 'const' in option)) {
+    return withKept({ type: 'string', enum: anyOf.map((option) => option.const) }, source, ['default', 'description']);
+  }
+  if ('const' in source) return { type: typeof source.const, enum: [source.const] };
+  if (source.type === 'object') return objectSchema(source);
+  if (source.type === 'array') return withKept({ type: 'array', items: toStructural(source.items as JsonSchema) }, source, ['minItems', 'maxItems', 'description']);
+  return withKept({ type: source.type }, source, ['minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'default', 'description', 'format']);
+}
+
+function objectSchema(source: JsonSchema): JsonSchema {
+  const out: JsonSchema = withKept({ type: 'object' }, source, ['default', 'description']);
+  const properties = source.properties as Record<string, JsonSchema> | undefined;
+  if (properties !== undefined) {
+    out.properties = Object.fromEntries(Object.entries(properties).map(([name, property]) => [name, toStructural(property)]));
+    const required = ((source.required as string[] | undefined) ?? []).filter((name) => properties[name]?.default === undefined);
+    if (required.length > 0) out.required = required;
+  }
+  const patterns = source.patternProperties as Record<string, JsonSchema> | undefined;
+  if (patterns !== undefined) out.additionalProperties = toStructural(Object.values(patterns)[0] as JsonSchema);
+  return out;
+}
+
+function withKept(target: JsonSchema, source: JsonSchema, keys: string[]): JsonSchema {
+  for (const key of keys) if (source[key] !== undefined) target[key] = source[key];
+  return target;
+}
+
+const condition = {
+  type: 'object',
+  required: ['type', 'status'],
+  properties: {
+    type: { type: 'string' },
+    status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+    reason: { type: 'string' },
+    message: { type: 'string' },
+    observedGeneration: { type: 'integer' },
+    lastTransitionTime: { type: 'string', format: 'date-time' },
+  },
+};
+
+const status = (extra: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  properties: {
+    observedGeneration: { type: 'integer' },
+    conditions: { type: 'array', items: condition, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+    ...extra,
+  },
+});
+
+const immutable = (field: string) => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
+const readyColumn = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
+const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+interface KindSpec {
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  spec: JsonSchema;
+  status: JsonSchema;
+  columns: Array<{ name: string; type: string; jsonPath: string; priority?: number }>;
+}
+
+const kinds: KindSpec[] = [
+  {
+    kind: 'ProxyUser',
+    plural: 'proxyusers',
+    shortNames: ['pu'],
+    spec: toStructural(proxyUserSpec),
+    status: status({}),
+    columns: [{ name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' }, { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspended' }, readyColumn, ageColumn],
+  },
+  {
+    kind: 'AccessKey',
+    plural: 'accesskeys',
+    shortNames: ['ak'],
+    spec: withRule(toStructural(accessKeySpec), 'userRef', immutable('userRef')),
+    status: status({
+      keyPrefix: { type: 'string' },
+      breaker: { type: 'object', properties: { state: { type: 'string' }, lastFailoverAt: { type: 'string', format: 'date-time' } } },
+    }),
+    columns: [
+      { name: 'User', type: 'string', jsonPath: '.spec.userRef.name' },
+      { name: 'Routing', type: 'string', jsonPath: '.spec.routing' },
+      { name: 'Bedrock Model', type: 'string', jsonPath: '.spec.bedrock.model', priority: 1 },
+      readyColumn,
+      { name: 'Key', type: 'string', jsonPath: '.status.keyPrefix' },
+      { name: 'Breaker', type: 'string', jsonPath: '.status.breaker.state' },
+      ageColumn,
+    ],
+  },
+  {
+    kind: 'BedrockKey',
+    plural: 'bedrockkeys',
+    shortNames: ['bk'],
+    spec: withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
+    status: status({ fingerprint: { type: 'string' } }),
+    columns: [{ name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' }, { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' }, readyColumn, { name: 'Fingerprint', type: 'string', jsonPath: '.status.fingerprint', priority: 1 }, ageColumn],
+  },
+];
+
+function withRule(spec: JsonSchema, property: string, rule: { rule: string; message: string }): JsonSchema {
+  const properties = spec.properties as Record<string, JsonSchema>;
+  properties[property] = { ...properties[property], 'x-kubernetes-validations': [rule] };
+  return spec;
+}
+
+export function customResourceDefinition(kind: KindSpec): JsonSchema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${kind.plural}.${group}` },
+    spec: {
+      group,
+      names: { kind: kind.kind, listKind: `${kind.kind}List`, plural: kind.plural, singular: kind.kind.toLowerCase(), shortNames: kind.shortNames, categories: ['ccproxy'] },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: version,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: kind.columns,
+          schema: { openAPIV3Schema: { type: 'object', required: ['spec'], properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: kind.spec, status: kind.status } } },
+        },
+      ],
+    },
+  };
+}
+
+/** File name → YAML for every CRD. */
+export function renderCrds(): Record<string, string> {
+  const header = '# GENERATED by `npm run crds` from operator/src/resources.ts — do not edit.\n';
+  return Object.fromEntries(kinds.map((kind) => [`${kind.plural}.${group}.yaml`, header + stringify(customResourceDefinition(kind))]));
+}
