@@ -1,9 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
-import { createTestDatabase, freePort, renderSse, startAnthropicServer, type AnthropicTestServer } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeAccessKey, type Database } from '@ccproxy/core';
+import { freePort, renderSse, startAnthropicServer, type AnthropicTestServer } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const anthropicErrorShape = (type: string) => ({ type: 'error', error: { type, message: expect.any(String) }, request_id: expect.any(String) });
 
@@ -18,8 +18,7 @@ describe('bad input and broken upstreams', () => {
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
-    await migrate(db, createLogger({ level: 'silent' }));
+    db = await openTestDatabase();
     upstream = await startAnthropicServer();
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url, CCPROXY_MAX_BODY_BYTES: String(10 * 1024 * 1024), CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS: '400', CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '400' });
     // Plan-only: these are the Plan path's own failures; failover has its own tests.

@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
-import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockReply, type BedrockTestServer, type Reply } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@ccproxy/core';
+import { startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockReply, type BedrockTestServer, type Reply } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 /**
  * The compatibility table in docs/compatibility.md is written by this run: every scenario runs
@@ -123,8 +123,7 @@ describe('compatibility: scenario × backend', () => {
   const clients = new Map<Backend, Anthropic>();
 
   beforeAll(async () => {
-    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
-    await migrate(db, createLogger({ level: 'silent' }));
+    db = await openTestDatabase();
     anthropic = await startAnthropicServer();
     bedrock = await startBedrockServer({ apiKey: 'compat-bedrock-key' });
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url });

@@ -1,9 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
-import { createTestDatabase, freePort, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@ccproxy/core';
+import { freePort, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const bedrockModel = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
 const bedrock = { apiKey: 'bedrock-api-key-for-tests', model: bedrockModel, modelMap: { 'claude-opus-4-5': 'global.anthropic.claude-opus-4-5-20251101-v1:0' } };
@@ -17,8 +17,7 @@ describe('failover to Bedrock', () => {
   let key: string;
 
   beforeAll(async () => {
-    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
-    await migrate(db, createLogger({ level: 'silent' }));
+    db = await openTestDatabase();
     anthropic = await startAnthropicServer();
     bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url });

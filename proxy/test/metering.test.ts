@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, migrate, PgDatabase } from '@ccproxy/core';
-import { createTestDatabase, renderSse, startAnthropicServer, startBedrockServer, startThrowawayPostgres, type AnthropicTestServer, type BedrockTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { renderSse, startAnthropicServer, startBedrockServer, startThrowawayPostgres, type AnthropicTestServer, type BedrockTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const bedrock = { apiKey: 'metering-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
 const silent = createLogger({ level: 'silent' });
@@ -47,8 +47,7 @@ describe('usage metering', () => {
   });
 
   it('records one row per completed request with the upstream-reported tokens; aggregates equal the rows', async () => {
-    const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: silent });
-    await migrate(db, silent);
+    const db = await openTestDatabase();
     const proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url }, { spoolDir: join(dir, 'spool-1') });
     try {
       const plan = (await seedKey(db, { routing: 'PlanOnly', bedrock })).key;
@@ -75,8 +74,7 @@ describe('usage metering', () => {
   });
 
   it('records what a stream that ended early had reported, and says it is incomplete; skips Plan usage when told to', async () => {
-    const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: silent });
-    await migrate(db, silent);
+    const db = await openTestDatabase();
     const proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url }, { spoolDir: join(dir, 'spool-3') });
     const unmetered = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, CCPROXY_METER_PLAN: 'false' }, { spoolDir: join(dir, 'spool-4') });
     try {
@@ -99,8 +97,7 @@ describe('usage metering', () => {
   });
 
   it('relays compressed answers byte for byte and still meters them (gzip SSE, brotli JSON)', async () => {
-    const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: silent });
-    await migrate(db, silent);
+    const db = await openTestDatabase();
     const proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url }, { spoolDir: join(dir, 'spool-5') });
     try {
       const plan = (await seedKey(db, { routing: 'PlanOnly' })).key;

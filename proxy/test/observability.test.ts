@@ -1,9 +1,9 @@
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@ccproxy/core';
 import { CloudWatchEmf } from '@ccproxy/proxy';
-import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const bedrock = { apiKey: 'observability-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
 
@@ -22,8 +22,7 @@ describe('metrics', () => {
   const emf = new CloudWatchEmf((line) => lines.push(line));
 
   beforeAll(async () => {
-    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
-    await migrate(db, createLogger({ level: 'silent' }));
+    db = await openTestDatabase();
     anthropic = await startAnthropicServer();
     bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url }, { cloudWatch: emf });

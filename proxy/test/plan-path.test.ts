@@ -1,9 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrate, PgDatabase, createLogger, type Database } from '@ccproxy/core';
-import { createTestDatabase, startAnthropicServer, renderSse, type AnthropicTestServer } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@ccproxy/core';
+import { startAnthropicServer, renderSse, type AnthropicTestServer } from '@ccproxy/test-harness';
+import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 /** The Plan path end to end: official SDK → proxy (real Postgres) → Anthropic test server. */
 describe('Plan path', () => {
@@ -13,8 +13,7 @@ describe('Plan path', () => {
   let key: string;
 
   beforeAll(async () => {
-    db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger: createLogger({ level: 'silent' }) });
-    await migrate(db, createLogger({ level: 'silent' }));
+    db = await openTestDatabase();
     upstream = await startAnthropicServer();
     proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url, CCPROXY_PLAN_API_KEY: 'sk-ant-company-default' });
     ({ key } = await seedKey(db));

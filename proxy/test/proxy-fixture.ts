@@ -2,9 +2,11 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
+import { inject } from 'vitest';
+import { createTestDatabase } from '@ccproxy/test-harness';
 import {
   createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
-  upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
+  migrate, PgDatabase, upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
 import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder, type CloudWatchEmf } from '@ccproxy/proxy';
 
@@ -12,6 +14,14 @@ export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
 /** The tests' stand-in for KMS. */
 export const wrapper = new LocalKeyWrapper(randomBytes(32));
+
+/** A fresh, migrated database on the run's PostgreSQL cluster (real server, not PGlite). */
+export async function openTestDatabase(): Promise<Database> {
+  const logger = createLogger({ level: 'silent' });
+  const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger });
+  await migrate(db, logger);
+  return db;
+}
 
 export interface RunningProxy {
   url: string;
