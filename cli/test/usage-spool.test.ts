@@ -35,18 +35,17 @@ describe('usage spool across a crash', () => {
       return response.headers.get('x-ccproxy-request-id') as string;
     };
     const first = await startCcproxy(['local', '--manifests', dir], env);
-    const ids = [await send(first.url)];
-    await postgres.pause();
+    const ids: string[] = [];
     try {
+      ids.push(await send(first.url));
+      await postgres.pause();
       for (let i = 0; i < 10; i += 1) ids.push(await send(first.url));
-    } catch (error) {
-      console.log(first.output.slice(-15).join('\n'));
-      throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.stop();
+      await postgres.resume();
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    first.child.kill('SIGKILL');
-    await first.stop();
-    await postgres.resume();
 
     const second = await startCcproxy(['local', '--manifests', dir], env);
     try {
