@@ -36,15 +36,17 @@ describe('usage spool across a crash', () => {
     };
     const first = await startCcproxy(['local', '--manifests', dir], env);
     const ids: string[] = [];
+    let paused = false;
     try {
       ids.push(await send(first.url));
       await postgres.pause();
+      paused = true;
       for (let i = 0; i < 10; i += 1) ids.push(await send(first.url));
       await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       first.child.kill('SIGKILL');
       await first.stop();
-      await postgres.resume();
+      if (paused) await postgres.resume();
     }
 
     const second = await startCcproxy(['local', '--manifests', dir], env);
