@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, migrate, PgDatabase } from '@ccproxy/core';
+import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
 import { renderSse, startAnthropicServer, startBedrockServer, startThrowawayPostgres, type AnthropicTestServer, type BedrockTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
@@ -19,6 +19,18 @@ async function call(proxy: RunningProxy, key: string, stream: boolean): Promise<
   });
   await response.body.text();
   return { status: response.statusCode, id: response.headers['x-ccproxy-request-id'] as string };
+}
+
+/**
+ * Flushes until `count` rows exist: a request's record is queued once its answer is out, which
+ * can be just after the client read the last byte.
+ */
+async function flushUntil(proxy: RunningProxy, db: Database, count: number): Promise<void> {
+  await expect.poll(async () => {
+    await proxy.usage?.flush();
+    const [row] = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM token_usage');
+    return Number(row?.n);
+  }, { timeout: 5_000, interval: 50 }).toBe(count);
 }
 
 interface Row {
@@ -54,7 +66,7 @@ describe('usage metering', () => {
       const onBedrock = (await seedKey(db, { routing: 'BedrockOnly', bedrock })).key;
       const calls = await Promise.all(Array.from({ length: 60 }, (_, i) => call(proxy, i % 2 === 0 ? plan : onBedrock, i % 3 === 0)));
       expect(calls.every((c) => c.status === 200)).toBe(true);
-      await proxy.usage?.flush();
+      await flushUntil(proxy, db, 60);
       const rows = await db.query<Row>('SELECT request_id, provider, failover, input_tokens::text, output_tokens::text, complete FROM token_usage');
       expect(rows.map((r) => r.request_id).sort()).toEqual(calls.map((c) => c.id).sort());
       for (const row of rows) {
@@ -85,7 +97,7 @@ describe('usage metering', () => {
       const cut = await call(proxy, plan, true);
       anthropic.respondWith(undefined);
       const skipped = await call(unmetered, plan, false);
-      await proxy.usage?.flush();
+      await flushUntil(proxy, db, 1);
       await unmetered.usage?.flush();
       const rows = await db.query<{ request_id: string; complete: boolean; input_tokens: string; cache_read_tokens: string; model_served: string }>('SELECT request_id, complete, input_tokens::text, cache_read_tokens::text, model_served FROM token_usage');
       expect(rows).toEqual([{ request_id: cut.id, complete: false, input_tokens: '41', cache_read_tokens: '7', model_served: 'claude-served' }]);
@@ -114,9 +126,9 @@ describe('usage metering', () => {
       anthropic.respondWith(undefined);
       expect(results[0]?.bytes.equals(sse)).toBe(true);
       expect(results[1]?.bytes.equals(json)).toBe(true);
-      await proxy.usage?.flush();
-      const rows = await db.query<{ request_id: string; input_tokens: string; output_tokens: string; cache_read_tokens: string; complete: boolean }>('SELECT request_id, input_tokens::text, output_tokens::text, cache_read_tokens::text, complete FROM token_usage ORDER BY occurred_at');
-      expect(rows).toEqual(results.map((r) => ({ request_id: r.id, input_tokens: '77', output_tokens: '33', cache_read_tokens: '9', complete: true })));
+      await flushUntil(proxy, db, 2);
+      const rows = () => db.query<{ request_id: string; input_tokens: string; output_tokens: string; cache_read_tokens: string; complete: boolean }>('SELECT request_id, input_tokens::text, output_tokens::text, cache_read_tokens::text, complete FROM token_usage ORDER BY occurred_at');
+      expect(await rows()).toEqual(results.map((r) => ({ request_id: r.id, input_tokens: '77', output_tokens: '33', cache_read_tokens: '9', complete: true })));
     } finally {
       await proxy.close();
       await db.close();

@@ -46,10 +46,11 @@ describe('metrics', () => {
     anthropic.respondWith(undefined);
     expect(await post('ak_unknown_key_000000000000000000000000')).toBe(404);
 
+    // A request is metered once its answer is out, which can be just after the client read the last byte.
+    const errors = () => proxy.registry.getSingleMetricAsString('ccproxy_errors_total');
+    await expect.poll(errors, { timeout: 2_000, interval: 20 }).toMatch(/ccproxy_errors_total\{type="invalid_request_error",upstream="plan"\} 1/);
+    expect(await errors()).toMatch(/ccproxy_errors_total\{type="not_found_error",upstream="none"\} 1/);
     expect(await proxy.registry.getSingleMetricAsString('ccproxy_failovers_total')).toMatch(/ccproxy_failovers_total\{reason="status_529"\} 1$/m);
-    const errors = await proxy.registry.getSingleMetricAsString('ccproxy_errors_total');
-    expect(errors).toMatch(/ccproxy_errors_total\{type="invalid_request_error",upstream="plan"\} 1/);
-    expect(errors).toMatch(/ccproxy_errors_total\{type="not_found_error",upstream="none"\} 1/);
 
     emf.setCircuitOpen(0);
     emf.flush(1_800_000_000_000);
