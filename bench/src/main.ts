@@ -2,21 +2,30 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
-import { timeJson, timeStream } from './drivers.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { timeJson, timeStream } from './drivers.ts';
 import { bedrockKey, benchKey, failoverKey, killChildren, startProxy, startUpstream } from './processes.ts';
+import { summarizeProfiles } from './profile-summary.ts';
+import { compare, emptyPair, printSection, spread, type Comparison, type Pair } from './report.ts';
 import { translationCostPerFrame } from './translation-cost.ts';
-import { fmt, summarize, type Summary } from './stats.ts';
+import { summarize } from './stats.ts';
 
 /**
- * `npm run bench [-- --quick]`: the Plan path against a direct-to-upstream baseline, measured in
- * the same run, interleaved round by round so machine drift hits both sides alike.
+ * `npm run bench [-- --quick] [-- --pglite] [-- --profile]`: the Plan path against a
+ * direct-to-upstream baseline, measured in the same run, interleaved round by round so machine
+ * drift hits both sides alike. `--profile` runs the main proxy under `--cpu-prof` and prints
+ * where its CPU time went.
  */
 const quick = process.argv.includes('--quick');
+const profile = process.argv.includes('--profile');
 const plan = quick ? { rounds: 5, json: 400, streams: 60, warmup: 500 } : { rounds: 10, json: 2000, streams: 150, warmup: 2000 };
+const pairRounds = quick ? 2 : 5;
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
 const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
+const planPath = `/ak/${benchKey}/v1/messages`;
+const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
+const profileDir = `${resultsDir}profile/`;
 
 let postgres: ThrowawayPostgres | undefined;
 
@@ -26,160 +35,166 @@ interface Side {
   path: string;
 }
 
+const client = (url: string) => new Client(url, { pipelining: 1 });
+
 async function main(): Promise<void> {
   const upstream = await startUpstream();
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
-  // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
   const database: Record<string, string> = postgres === undefined ? {} : { DATABASE_URL: postgres.url, CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh' };
-  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' });
-  // The same product with Plan usage metering switched off, for the on/off comparison.
+  // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
+  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' }, profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  // The same product with Plan usage metering off, and with the default `info` log level, for on/off comparisons.
   const unmetered = await startProxy(upstream.url, { ...database, CCPROXY_METER_PLAN: 'false' });
+  const infoLogging = await startProxy(upstream.url, { ...database, CCPROXY_LOG_LEVEL: 'info' });
   const sides: Side[] = [
-    { name: 'direct', client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
-    { name: 'ccproxy', client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
+    { name: 'direct', client: client(upstream.url), path: '/v1/messages' },
+    { name: 'ccproxy', client: client(proxy.url), path: planPath },
   ];
-  for (const side of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(side.client, side.path, body);
+  const proxyClient = sides[1]?.client as Client;
+  const unmeteredClient = client(unmetered.url);
+  const infoClient = client(infoLogging.url);
 
-  const json = { direct: [] as number[], ccproxy: [] as number[] };
-  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
-  const gaps = { direct: [] as number[], ccproxy: [] as number[] };
-  const roundAdded: number[] = [];
+  for (const side of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(side.client, side.path, body);
+  const plain = await measurePlanPath(sides);
+  const bedrock = await measureBedrock(proxyClient);
+  const metering = await measureOnOff(unmeteredClient, proxyClient);
+  const logging = await measureOnOff(proxyClient, infoClient);
+  await Promise.all([...sides.map((side) => side.client.close()), unmeteredClient.close(), infoClient.close()]);
+  if (profile) await proxy.stop();
+
+  const results = {
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn' },
+    plan: { ...plan, pairRounds, bodyBytes: body.length },
+    ...plain,
+    ...bedrock,
+    meteringOnVsOffLatency: metering.latency,
+    meteringOnVsOffTtfb: metering.ttfb,
+    logInfoVsWarnLatency: logging.latency,
+    logInfoVsWarnTtfb: logging.ttfb,
+    translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
+  };
+  print(results);
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(`${resultsDir}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`written: bench/results/latest.json`);
+  if (profile) await summarizeProfiles(profileDir);
+}
+
+/** Direct vs ccproxy on the Plan path: non-streaming latency, streaming TTFB, total and inter-event gap. */
+async function measurePlanPath(sides: Side[]) {
+  const json = emptyPair();
+  const ttfb = emptyPair();
+  const total = emptyPair();
+  const gaps = emptyPair();
+  const addedJson: number[] = [];
+  const addedTtfb: number[] = [];
   for (let round = 0; round < plan.rounds; round += 1) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
-    const p50 = { direct: 0, ccproxy: 0 };
+    const p50 = { json: { direct: 0, ccproxy: 0 }, ttfb: { direct: 0, ccproxy: 0 } };
     for (const side of order) {
       const samples: number[] = [];
       for (let i = 0; i < plan.json; i += 1) samples.push(await timeJson(side.client, side.path, body));
       json[side.name].push(...samples);
-      p50[side.name] = summarize(samples).p50;
+      p50.json[side.name] = summarize(samples).p50;
+      const firstBytes: number[] = [];
       for (let i = 0; i < plan.streams; i += 1) {
         const timing = await timeStream(side.client, `${side.path}?events=20&gapMs=2`, streamBody);
-        ttfb[side.name].push(timing.ttfb);
+        firstBytes.push(timing.ttfb);
+        total[side.name].push(timing.total);
         gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
       }
+      ttfb[side.name].push(...firstBytes);
+      p50.ttfb[side.name] = summarize(firstBytes).p50;
     }
-    roundAdded.push(p50.ccproxy - p50.direct);
+    addedJson.push(p50.json.ccproxy - p50.json.direct);
+    addedTtfb.push(p50.ttfb.ccproxy - p50.ttfb.direct);
   }
-  const bedrockPath = await measureBedrock(sides[1]?.client as Client);
-  const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
-  const metering = await measureMetering(sides[1]?.client as Client, unmeteredClient);
-  await unmeteredClient.close();
-  await Promise.all(sides.map((side) => side.client.close()));
-
-  const results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql' },
-    plan: { ...plan, bodyBytes: body.length },
+  return {
     nonStreaming: compare(json),
-    nonStreamingAddedP50PerRound: { min: Math.min(...roundAdded), max: Math.max(...roundAdded) },
+    nonStreamingAddedP50PerRound: { min: Math.min(...addedJson), max: Math.max(...addedJson) },
     streamingTtfb: compare(ttfb),
+    streamingTtfbAddedP50PerRound: { min: Math.min(...addedTtfb), max: Math.max(...addedTtfb) },
+    streamingTotal: compare(total),
     streamingInterEventGap: compare(gaps),
-    ...bedrockPath,
-    ...metering,
-    translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
   };
-  print(results);
-  const out = fileURLToPath(new URL('../results/', import.meta.url));
-  await mkdir(out, { recursive: true });
-  await writeFile(`${out}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nwritten: bench/results/latest.json`);
 }
 
 /**
  * Bedrock path through the same proxy: streaming time to first byte against the Plan path, and
  * the failover penalty (Plan answers 529 at once, then Bedrock) against going to Bedrock directly.
  */
-async function measureBedrock(client: Client) {
-  const plan = `/ak/${benchKey}/v1/messages`;
+async function measureBedrock(proxy: Client) {
   const bedrock = `/ak/${bedrockKey}/v1/messages`;
   const failover = `/ak/${failoverKey}/v1/messages`;
-  for (let i = 0; i < 300; i += 1) await timeJson(client, bedrock, body);
-  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
-  const penalty = { direct: [] as number[], ccproxy: [] as number[] };
-  for (let round = 0; round < planRounds(); round += 1) {
+  for (let i = 0; i < 300; i += 1) await timeJson(proxy, bedrock, body);
+  const ttfb = emptyPair();
+  const penalty = emptyPair();
+  for (let round = 0; round < pairRounds; round += 1) {
     for (let i = 0; i < (quick ? 100 : 400); i += 1) {
-      ttfb.direct.push((await timeStream(client, `${plan}?events=20`, streamBody)).ttfb);
-      ttfb.ccproxy.push((await timeStream(client, bedrock, streamBody)).ttfb);
-      penalty.direct.push(await timeJson(client, bedrock, body));
-      penalty.ccproxy.push(await timeJson(client, failover, body, { 'x-bench-fail': '529' }));
+      ttfb.direct.push((await timeStream(proxy, `${planPath}?events=20`, streamBody)).ttfb);
+      ttfb.ccproxy.push((await timeStream(proxy, bedrock, streamBody)).ttfb);
+      penalty.direct.push(await timeJson(proxy, bedrock, body));
+      penalty.ccproxy.push(await timeJson(proxy, failover, body, { 'x-bench-fail': '529' }));
     }
   }
   // "direct" here is the comparison baseline: the Plan path for TTFB, Bedrock-only for the penalty.
   return { bedrockTtfbVsPlan: compare(ttfb), failoverPenaltyVsBedrockOnly: compare(penalty) };
 }
 
-const planRounds = () => (quick ? 2 : 5);
-
-/** Plan path with metering off ("direct" row) and on ("ccproxy" row), interleaved, same upstream. */
-async function measureMetering(metered: Client, unmetered: Client) {
-  const path = `/ak/${benchKey}/v1/messages`;
-  for (let i = 0; i < 300; i += 1) await timeJson(unmetered, path, body);
-  const json = { direct: [] as number[], ccproxy: [] as number[] };
-  const ttfb = { direct: [] as number[], ccproxy: [] as number[] };
-  for (let round = 0; round < planRounds(); round += 1) {
+/** The Plan path on two proxy processes that differ in one setting ("direct" row: off, "ccproxy" row: on), interleaved. */
+async function measureOnOff(off: Client, on: Client): Promise<{ latency: Comparison; ttfb: Comparison }> {
+  for (let i = 0; i < 300; i += 1) await timeJson(off, planPath, body);
+  for (let i = 0; i < 300; i += 1) await timeJson(on, planPath, body);
+  const json: Pair = emptyPair();
+  const ttfb: Pair = emptyPair();
+  for (let round = 0; round < pairRounds; round += 1) {
     for (let i = 0; i < (quick ? 200 : 1000); i += 1) {
-      json.direct.push(await timeJson(unmetered, path, body));
-      json.ccproxy.push(await timeJson(metered, path, body));
+      json.direct.push(await timeJson(off, planPath, body));
+      json.ccproxy.push(await timeJson(on, planPath, body));
     }
     for (let i = 0; i < (quick ? 50 : 150); i += 1) {
-      ttfb.direct.push((await timeStream(unmetered, `${path}?events=20`, streamBody)).ttfb);
-      ttfb.ccproxy.push((await timeStream(metered, `${path}?events=20`, streamBody)).ttfb);
+      ttfb.direct.push((await timeStream(off, `${planPath}?events=20`, streamBody)).ttfb);
+      ttfb.ccproxy.push((await timeStream(on, `${planPath}?events=20`, streamBody)).ttfb);
     }
   }
-  return { meteringOnVsOffLatency: compare(json), meteringOnVsOffTtfb: compare(ttfb) };
+  return { latency: compare(json), ttfb: compare(ttfb) };
 }
 
-function compare(samples: { direct: number[]; ccproxy: number[] }) {
-  const direct = summarize(samples.direct);
-  const ccproxy = summarize(samples.ccproxy);
-  return { direct, ccproxy, added: { p50: ccproxy.p50 - direct.p50, p99: ccproxy.p99 - direct.p99 }, ratio: { p50: ccproxy.p50 / direct.p50, p99: ccproxy.p99 / direct.p99 } };
+type Results = { machine: object; translationMicrosPerFrame: number; nonStreamingAddedP50PerRound: { min: number; max: number }; streamingTtfbAddedP50PerRound: { min: number; max: number } } & Record<
+  | 'nonStreaming' | 'streamingTtfb' | 'streamingTotal' | 'streamingInterEventGap' | 'bedrockTtfbVsPlan' | 'failoverPenaltyVsBedrockOnly'
+  | 'meteringOnVsOffLatency' | 'meteringOnVsOffTtfb' | 'logInfoVsWarnLatency' | 'logInfoVsWarnTtfb',
+  Comparison
+>;
+
+function print(r: Results): void {
+  console.log(`\nccproxy bench (${quick ? 'quick' : 'full'}) — ${JSON.stringify(r.machine)}\n`);
+  const perRound = (range: { min: number; max: number }) => `added p50 per round: ${spread([range.min, range.max])}`;
+  printSection({ title: 'non-streaming latency, concurrency 1 (~30 KB request, ~1 KB answer)', comparison: r.nonStreaming, note: perRound(r.nonStreamingAddedP50PerRound) });
+  printSection({ title: 'streaming time to first byte, concurrency 1', comparison: r.streamingTtfb, note: perRound(r.streamingTtfbAddedP50PerRound) });
+  printSection({ title: 'streaming total time (20 deltas, upstream sends every 2 ms)', comparison: r.streamingTotal });
+  printSection({ title: 'streaming inter-event gap (upstream sends every 2 ms)', comparison: r.streamingInterEventGap });
+  printSection({ title: 'Bedrock path: streaming TTFB through ccproxy, Plan vs Bedrock', comparison: r.bedrockTtfbVsPlan, labels: ['plan', 'bedrock'] });
+  printSection({ title: 'failover penalty: Bedrock-only key vs Plan 529 then Bedrock', comparison: r.failoverPenaltyVsBedrockOnly, labels: ['bedrock-only', 'failover'] });
+  printSection({ title: 'metering: Plan path non-streaming latency, metering off vs on', comparison: r.meteringOnVsOffLatency, labels: ['meter off', 'meter on'] });
+  printSection({ title: 'metering: Plan path streaming TTFB, off vs on', comparison: r.meteringOnVsOffTtfb, labels: ['meter off', 'meter on'] });
+  printSection({ title: 'logging: Plan path non-streaming latency, log level warn vs info (to /dev/null)', comparison: r.logInfoVsWarnLatency, labels: ['log warn', 'log info'] });
+  printSection({ title: 'logging: Plan path streaming TTFB, warn vs info', comparison: r.logInfoVsWarnTtfb, labels: ['log warn', 'log info'] });
+  console.log(`Bedrock frame → SSE translation: ${r.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
 }
 
-type Comparison = ReturnType<typeof compare>;
-interface Results {
-  machine: object;
-  nonStreaming: Comparison;
-  nonStreamingAddedP50PerRound: { min: number; max: number };
-  streamingTtfb: Comparison;
-  streamingInterEventGap: Comparison;
-  bedrockTtfbVsPlan: Comparison;
-  failoverPenaltyVsBedrockOnly: Comparison;
-  translationMicrosPerFrame: number;
-  meteringOnVsOffLatency: Comparison;
-  meteringOnVsOffTtfb: Comparison;
-}
-
-function print(results: Results): void {
-  console.log(`\nccproxy bench (${quick ? 'quick' : 'full'}) — ${JSON.stringify(results.machine)}\n`);
-  const row = (label: string, s: Summary) => `  ${label.padEnd(10)} p50 ${fmt(s.p50).padStart(10)}  p90 ${fmt(s.p90).padStart(10)}  p99 ${fmt(s.p99).padStart(10)}  max ${fmt(s.max).padStart(10)}  n=${s.n}`;
-  const section = (title: string, c: ReturnType<typeof compare>) => {
-    console.log(title);
-    console.log(row('direct', c.direct));
-    console.log(row('ccproxy', c.ccproxy));
-    console.log(`  added      p50 ${fmt(c.added.p50).padStart(10)}  p99 ${fmt(c.added.p99).padStart(10)}   ratio p50 ${c.ratio.p50.toFixed(2)}×  p99 ${c.ratio.p99.toFixed(2)}×\n`);
-  };
-  section('non-streaming latency, concurrency 1', results.nonStreaming);
-  console.log(`  added p50 per round: ${fmt(results.nonStreamingAddedP50PerRound.min)} … ${fmt(results.nonStreamingAddedP50PerRound.max)}\n`);
-  section('streaming time to first byte, concurrency 1', results.streamingTtfb);
-  section('streaming inter-event gap (upstream sends every 2 ms)', results.streamingInterEventGap);
-  section('Bedrock path: streaming TTFB through ccproxy, Plan ("direct" row) vs Bedrock ("ccproxy" row)', results.bedrockTtfbVsPlan);
-  section('failover penalty: Bedrock-only key ("direct" row) vs Plan 529 then Bedrock ("ccproxy" row)', results.failoverPenaltyVsBedrockOnly);
-  section('metering: Plan path non-streaming latency, metering off ("direct" row) vs on ("ccproxy" row)', results.meteringOnVsOffLatency);
-  section('metering: Plan path streaming TTFB, off ("direct" row) vs on ("ccproxy" row)', results.meteringOnVsOffTtfb);
-  console.log(`Bedrock frame → SSE translation: ${results.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
-}
-
-process.on('SIGINT', () => {
+async function cleanUp(): Promise<void> {
   killChildren();
-  void (postgres?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-});
+  await postgres?.stop();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => void cleanUp().finally(() => process.exit(130)));
+}
 main()
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   })
-  .finally(async () => {
-    killChildren();
-    await postgres?.stop();
-  });
+  .finally(cleanUp);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +14,11 @@ export const bedrockKey = 'ak_bench_bedrock_0123456789abcdefghijklmnop';
 export const failoverKey = 'ak_bench_failover_0123456789abcdefghijklmn';
 
 const children = new Set<ChildProcess>();
-/** Children never outlive the benchmark, whatever ends it. */
+const tempDirs = new Set<string>();
+/** Children (and the proxies' temp folders) never outlive the benchmark, whatever ends it. */
 export function killChildren(): void {
   for (const child of children) child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 export async function startUpstream(script = 'bench/src/upstream-server.ts'): Promise<{ url: string }> {
@@ -25,15 +28,26 @@ export async function startUpstream(script = 'bench/src/upstream-server.ts'): Pr
   return { url: `http://127.0.0.1:${line.toString().trim()}` };
 }
 
-/** The real product (`ccproxy local`, the `npm start` path) with a known key, logging at info to /dev/null. */
+/** Manifests for the real product: one user, a known key per routing, a Bedrock key for each. */
 const keyDocs = (name: string, key: string, routing: string) =>
   `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: ${name}, namespace: bench }\n` +
   `spec: { userRef: { name: bench }, secretName: ${name}-key, routing: ${routing}, bedrock: { region: us-east-1, model: anthropic.claude-bench } }\n---\n` +
   `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}-key, namespace: bench }\nstringData: { accessKey: ${key} }\n---\n` +
   `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}-bedrock, namespace: bench }\nspec: { accessKeyRef: { name: ${name} }, secretRef: { name: bench-bedrock, key: apiKey } }\n---\n`;
 
-export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+export interface ProxyProcess {
+  url: string;
+  /** SIGTERM, then wait for the exit (a `--cpu-prof` child writes its profile on the way out). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The real product (`ccproxy local`, the `npm start` path), stdout to /dev/null, logging at `warn`
+ * unless `extraEnv` says otherwise; `nodeArgs` go to its node (e.g. `--cpu-prof`).
+ */
+export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
+  tempDirs.add(dir);
   await writeFile(
     join(dir, 'bench.yaml'),
     `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: bench, namespace: bench }\nspec: {}\n---\n` +
@@ -41,17 +55,24 @@ export async function startProxy(upstreamUrl: string, extraEnv: Record<string, s
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();
-  const child = spawn(process.execPath, [join(repo, 'cli/src/main.ts'), 'local', '--manifests', dir], {
-    env: { PATH: process.env.PATH ?? '', CCPROXY_DATA_DIR: join(dir, '.data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', dir], {
+    env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, '.data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.add(child);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i += 1) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { url, pid: child.pid ?? 0 };
+    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { url, stop: () => stopChild(child) };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error('proxy did not become ready');
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
 }
 
 async function freePort(): Promise<number> {
