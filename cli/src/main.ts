@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@ccproxy/core';
 import { runLocal } from './local-command.ts';
+import { runOperator } from './operator-command.ts';
 import { runProxy } from './proxy-command.ts';
 import type { Running } from './running.ts';
 
@@ -10,6 +11,8 @@ const usage = `usage: ccproxy <command> [options]
 commands:
   local [--manifests DIR]   everything in one process on the embedded default (npm start)
   proxy                     the data plane (needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET)
+  operator                  the Kubernetes control plane (KUBECONFIG or in-cluster; DATABASE_URL,
+                            CCPROXY_KEY_HASHER_SECRET, CCPROXY_KMS_KEY_ID)
 
 Configuration is read from the environment; see the README.`;
 
@@ -25,6 +28,7 @@ async function main(argv: string[]): Promise<void> {
   let running: Running;
   if (command === 'local') running = await runLocal(env);
   else if (command === 'proxy') running = await runProxy(env);
+  else if (command === 'operator') running = await runOperator(env);
   else throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   onSignals(running);
 }

@@ -1,10 +1,10 @@
-import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, loadConfig, migrate, openDatabase } from '@ccproxy/core';
+import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, KmsKeyWrapper, loadConfig, migrate, openDatabase } from '@ccproxy/core';
 import { join } from 'node:path';
-import { buildApp, CircuitBreakers, KeyResolver, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
 
-const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret, dataDir: commonFields.dataDir } as const;
+const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret, dataDir: commonFields.dataDir, kmsKeyId: commonFields.kmsKeyId } as const;
 
 /** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
 export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
@@ -22,13 +22,17 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   const registry = createMetricsRegistry();
   const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
   await breakers.start();
-  // Bedrock keys need the KMS key-encryption key, which comes with the operator milestone; until
-  // then this command serves Plan only and Bedrock-bound requests fail with a configuration error.
+  // Bedrock keys are decrypted through KMS; without CCPROXY_KMS_KEY_ID this replica serves Plan
+  // only and Bedrock-bound requests fail with a clear configuration error.
+  const wrapper = cluster.kmsKeyId === undefined ? undefined : new KmsKeyWrapper({ keyId: cluster.kmsKeyId });
+  const credentials = wrapper === undefined ? undefined : new BedrockCredentials({ db, wrapper });
+  await credentials?.start();
+  if (credentials === undefined) logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
   // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool') });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
-  const app = await buildApp(config, { logger, registry, keys, breakers, usage, ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
+  const app = await buildApp(config, { logger, registry, keys, breakers, usage, ...(credentials === undefined ? {} : { credentials }), ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address }, 'proxy listening');
   return {
@@ -37,7 +41,8 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
       await app.close();
       cloudWatch.stop();
       await usage.stop();
-      await Promise.all([keys.stop(), breakers.stop()]);
+      await Promise.all([keys.stop(), breakers.stop(), credentials?.stop()]);
+      wrapper?.close();
       await db.close();
     },
   };

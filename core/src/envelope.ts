@@ -43,6 +43,15 @@ export async function decryptSecret(stored: Buffer, wrapper: KeyWrapper): Promis
   return plaintext;
 }
 
+/** The key-encryption key an envelope was sealed with. */
+export function envelopeKeyId(stored: Buffer): string | undefined {
+  try {
+    return (JSON.parse(stored.toString('utf8')) as Partial<Envelope>).kid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A short, non-reversible fingerprint to show which secret is stored (status, logs). */
 export function secretFingerprint(plaintext: string): string {
   return `sha256:${createHash('sha256').update(plaintext).digest('hex').slice(0, 16)}`;

@@ -8,6 +8,7 @@ const url = (fallback?: string) =>
   fallback === undefined
     ? Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' }))
     : Type.String({ pattern: '^https?://[^\\s]+$', default: fallback });
+const dnsLabel = () => Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' });
 const millis = (fallback: number) => Type.Integer({ minimum: 1, maximum: 86_400_000, default: fallback });
 
 export const commonFields = {
@@ -21,6 +22,16 @@ export const commonFields = {
   databaseUrl: envField('DATABASE_URL', Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })), 'Postgres URL; unset means the embedded PGlite under the data dir', { secret: true }),
   keyHasherSecret: envField('CCPROXY_KEY_HASHER_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret for access keys; unset locally means generated into the data dir', { secret: true }),
   publicUrl: envField('CCPROXY_PUBLIC_URL', url(), 'base URL users reach, written into generated Secrets'),
+  kmsKeyId: envField('CCPROXY_KMS_KEY_ID', Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })), 'KMS key (id, ARN or alias) for envelope encryption of Bedrock keys; unset locally means the local key file; AWS_ENDPOINT_URL_KMS overrides the endpoint'),
+} as const;
+
+export const operatorFields = {
+  operatorPort: envField('CCPROXY_OPERATOR_PORT', port(8082), 'operator health and metrics port'),
+  watchNamespace: envField('CCPROXY_WATCH_NAMESPACE', Type.Optional(dnsLabel()), 'watch only this namespace (RBAC: a Role instead of a ClusterRole); unset means all'),
+  leaseNamespace: envField('CCPROXY_OPERATOR_NAMESPACE', Type.Optional(dnsLabel()), 'namespace of the leader-election Lease; unset means the pod\'s own namespace, or `default`'),
+  leaseDurationSeconds: envField('CCPROXY_LEASE_DURATION_SECONDS', Type.Integer({ minimum: 2, maximum: 300, default: 15 }), 'leader Lease duration; a dead leader is replaced after at most this long'),
+  podName: envField('POD_NAME', Type.Optional(Type.String({ minLength: 1 })), 'this replica\'s identity in the Lease (the Downward API pod name); unset means hostname and pid'),
+  resyncSeconds: envField('CCPROXY_RESYNC_SECONDS', Type.Integer({ minimum: 5, maximum: 86_400, default: 300 }), 'every resource is reconciled again this often (drift repair)'),
 } as const;
 
 export const proxyFields = {

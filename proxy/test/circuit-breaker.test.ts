@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, ProxyError, readBreaker, type Database } from '@ccproxy/core';
-import { decideRoute, shouldFailOver, stateOf } from '@ccproxy/proxy';
+import { breakerStateOf as stateOf, createLogger, migrate, PgDatabase, ProxyError, readBreaker, type Database } from '@ccproxy/core';
+import { decideRoute, shouldFailOver } from '@ccproxy/proxy';
 import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
 import { PlanRejected } from '../src/pipeline/failover.ts';
 import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';

@@ -1,16 +1,39 @@
 import type { TestProject } from 'vitest/node';
+import { startThrowawayKubeApiserver } from './kube-apiserver.ts';
+import { startMotoServer } from './moto-server.ts';
 import { startThrowawayPostgres } from './throwaway-postgres.ts';
+
+/** The static token of the identity the operator runs as in tests (bound to the operator's RBAC rules). */
+export const operatorToken = 'ccproxy-operator-test-token-0123456789';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Superuser URL of the run's throwaway PostgreSQL cluster. */
     postgresUrl: string;
+    /** Admin kubeconfig (YAML) of the run's kube-apiserver. */
+    kubeconfig: string;
+    /** Kubeconfig of the `ccproxy-operator` identity, which has only the RBAC the tests bind to it. */
+    operatorKubeconfig: string;
+    /** moto in server mode (AWS KMS, CloudWatch) on loopback. */
+    motoUrl: string;
   }
 }
 
-/** One real PostgreSQL cluster for the whole run; test files create their own databases on it. */
+/**
+ * One real PostgreSQL cluster, one kube-apiserver + etcd and one moto server for the whole run,
+ * started side by side; test files create their own databases, namespaces and KMS keys.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const postgres = await startThrowawayPostgres();
+  const [postgres, kube, moto] = await Promise.all([
+    startThrowawayPostgres(),
+    startThrowawayKubeApiserver({ extraUsers: [{ token: operatorToken, user: 'ccproxy-operator' }] }),
+    startMotoServer(),
+  ]);
   project.provide('postgresUrl', postgres.url);
-  return () => postgres.stop();
+  project.provide('kubeconfig', kube.kubeconfigYaml);
+  project.provide('operatorKubeconfig', kube.kubeconfigFor(operatorToken));
+  project.provide('motoUrl', moto.url);
+  return async () => {
+    await Promise.all([postgres.stop(), kube.stop(), moto.stop()]);
+  };
 }

@@ -98,3 +98,13 @@ export async function claimTrial(db: Queryable, accessKeyId: string, policy: Bre
   );
   return rows.length > 0;
 }
+
+/** The breaker as one replica sees it. `failing`: Plan failures counted, not (yet) open. */
+export type BreakerState = 'closed' | 'failing' | 'open' | 'half-open';
+
+/** Pure: a breaker row (and the time) → its state. */
+export function breakerStateOf(row: BreakerRow | undefined, policy: Pick<BreakerPolicy, 'openMs'>, now: number): BreakerState {
+  if (row === undefined) return 'closed';
+  if (row.openedAt !== null) return now - row.openedAt < policy.openMs ? 'open' : 'half-open';
+  return row.consecutiveFailures > 0 ? 'failing' : 'closed';
+}

@@ -18,6 +18,8 @@ export interface KeyRecord {
     readonly model: string | null;
     readonly modelMap: Readonly<Record<string, string>>;
   };
+  /** Set when the key is a rotated-out one: ms since epoch when its grace period ends. */
+  readonly validUntil?: number;
 }
 
 interface KeyRow {
@@ -32,6 +34,7 @@ interface KeyRow {
   bedrock_api: BedrockApi;
   bedrock_model: string | null;
   bedrock_model_map: Record<string, string>;
+  valid_until: Date | null;
 }
 
 /**
@@ -41,7 +44,8 @@ interface KeyRow {
 export async function findKeyByHash(db: Queryable, keyHash: string): Promise<KeyRecord | undefined> {
   const rows = await db.query<KeyRow>(
     `SELECT k.id::text AS access_key_id, u.id::text AS user_id, k.namespace, k.name, u.name AS user_name,
-            k.key_prefix, k.routing, k.bedrock_region, k.bedrock_api, k.bedrock_model, k.bedrock_model_map
+            k.key_prefix, k.routing, k.bedrock_region, k.bedrock_api, k.bedrock_model, k.bedrock_model_map,
+            CASE WHEN k.key_hash = $1 THEN NULL ELSE k.previous_key_expires_at END AS valid_until
        FROM access_keys k JOIN users u ON u.id = k.user_id
       WHERE (k.key_hash = $1 OR (k.previous_key_hash = $1 AND k.previous_key_expires_at > now()))
         AND k.status = 'active' AND NOT u.suspended`,
@@ -58,6 +62,7 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
     keyPrefix: row.key_prefix,
     routing: row.routing,
     bedrock: { region: row.bedrock_region, api: row.bedrock_api, model: row.bedrock_model, modelMap: row.bedrock_model_map },
+    ...(row.valid_until === null ? {} : { validUntil: new Date(row.valid_until).getTime() }),
   };
 }
 

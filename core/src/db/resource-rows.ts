@@ -31,8 +31,12 @@ export async function upsertUser(db: Queryable, user: UserRow): Promise<string> 
 }
 
 export async function findUserId(db: Queryable, namespace: string, name: string): Promise<string | undefined> {
-  const rows = await db.query<{ id: string }>('SELECT id::text FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
-  return rows[0]?.id;
+  return (await findUser(db, namespace, name))?.id;
+}
+
+export async function findUser(db: Queryable, namespace: string, name: string): Promise<{ id: string; suspended: boolean } | undefined> {
+  const rows = await db.query<{ id: string; suspended: boolean }>('SELECT id::text, suspended FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
+  return rows[0];
 }
 
 export interface AccessKeyRow extends ObjectRef {
@@ -104,6 +108,16 @@ export async function upsertBedrockKey(db: Queryable, key: BedrockKeyRow): Promi
            IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.fingerprint)`,
     [key.namespace, key.name, key.uid, key.accessKeyId, key.ciphertext, key.fingerprint],
   );
+}
+
+/** What is stored for a BedrockKey: enough to tell whether it must be encrypted again. */
+export async function findBedrockKeyRow(db: Queryable, namespace: string, name: string): Promise<{ accessKeyId: string; fingerprint: string; ciphertext: Buffer } | undefined> {
+  const rows = await db.query<{ access_key_id: string; fingerprint: string; ciphertext: Buffer }>(
+    'SELECT access_key_id::text, fingerprint, ciphertext FROM bedrock_keys WHERE namespace = $1 AND name = $2',
+    [namespace, name],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { accessKeyId: row.access_key_id, fingerprint: row.fingerprint, ciphertext: Buffer.from(row.ciphertext) };
 }
 
 export async function deleteBedrockKey(db: Queryable, namespace: string, name: string): Promise<void> {

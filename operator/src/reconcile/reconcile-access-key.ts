@@ -1,4 +1,4 @@
-import { findUserId, generateAccessKey, keyPrefix, revokeAccessKey, upsertAccessKey, type KeyHasher, type Queryable } from '@ccproxy/core';
+import { findUser, generateAccessKey, keyPrefix, revokeAccessKey, upsertAccessKey, type KeyHasher, type Queryable } from '@ccproxy/core';
 import type { AccessKey } from '../resources.ts';
 import { inactive, ready, stalled, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
@@ -24,7 +24,8 @@ const minimumKeyLength = 24;
 
 export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDeps): Promise<AccessKeyOutcome> {
   const ref = refOf(resource);
-  const userId = await findUserId(deps.db, ref.namespace, resource.spec.userRef.name);
+  const user = await findUser(deps.db, ref.namespace, resource.spec.userRef.name);
+  const userId = user?.id;
   if (userId === undefined) {
     await revokeAccessKey(deps.db, ref.namespace, ref.name);
     return { status: stalled('UserNotFound', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`) };
@@ -49,6 +50,7 @@ export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDep
   );
   const fields = { keyPrefix: keyPrefix(key) };
   if (resource.spec.revoked) return { status: inactive('Revoked', 'Access key is revoked.', fields) };
+  if (user?.suspended === true) return { status: inactive('UserSuspended', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} is suspended: the key is refused.`, fields) };
   return { status: ready('KeyActive', 'Access key is active.', fields), key };
 }
 

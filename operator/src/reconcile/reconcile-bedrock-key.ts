@@ -1,4 +1,4 @@
-import { encryptSecret, findAccessKeyId, secretFingerprint, upsertBedrockKey, type KeyWrapper, type Queryable } from '@ccproxy/core';
+import { encryptSecret, envelopeKeyId, findAccessKeyId, findBedrockKeyRow, secretFingerprint, upsertBedrockKey, type KeyWrapper, type Queryable } from '@ccproxy/core';
 import type { BedrockKey } from '../resources.ts';
 import { ready, stalled, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
@@ -19,6 +19,10 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
   const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.[secretRef.key];
   if (apiKey === undefined || apiKey.trim() === '') return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
   const fingerprint = secretFingerprint(apiKey.trim());
+  const stored = await findBedrockKeyRow(deps.db, ref.namespace, ref.name);
+  // Level-triggered resyncs must not call KMS each time: encrypt only what changed (key, owner, or KMS key).
+  const current = stored !== undefined && stored.fingerprint === fingerprint && stored.accessKeyId === accessKeyId && envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;
+  if (current) return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
   await upsertBedrockKey(deps.db, { ...ref, accessKeyId, ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper), fingerprint });
   return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
 }

@@ -1,9 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { Gauge, type Registry } from 'prom-client';
 import {
-  breakerChannel, claimTrial, readBreaker, recordFailover, recordPlanFailure, recordPlanSuccess, type BreakerPolicy, type BreakerRow, type Database, type Logger,
+  breakerChannel, breakerStateOf as stateOf, claimTrial, readBreaker, recordFailover, recordPlanFailure, recordPlanSuccess, type BreakerPolicy, type BreakerRow, type BreakerState, type Database, type Logger,
 } from '@ccproxy/core';
-import type { BreakerState } from './route.ts';
 
 const none = Symbol('no-breaker-row');
 
@@ -109,11 +108,4 @@ export class CircuitBreakers {
       return fallback;
     }
   }
-}
-
-/** Pure: a breaker row (and the time) → its state. */
-export function stateOf(row: BreakerRow | undefined, policy: BreakerPolicy, now: number): BreakerState {
-  if (row === undefined) return 'closed';
-  if (row.openedAt !== null) return now - row.openedAt < policy.openMs ? 'open' : 'half-open';
-  return row.consecutiveFailures > 0 ? 'failing' : 'closed';
 }

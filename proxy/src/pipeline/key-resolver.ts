@@ -68,7 +68,7 @@ export class KeyResolver {
 
   async resolve(key: string): Promise<KeyRecord | undefined> {
     const hash = this.#options.hashKey(key);
-    const cached = this.#cache.get(hash);
+    const cached = usable(this.#cache.get(hash));
     if (cached !== undefined && this.#live) return cached === unknown ? undefined : cached;
     const generation = this.#generation;
     let record: KeyRecord | undefined;
@@ -78,7 +78,15 @@ export class KeyResolver {
       if (cached === undefined) throw error;
       return cached === unknown ? undefined : cached;
     }
-    if (generation === this.#generation) this.#cache.set(hash, record ?? unknown);
+    // A rotated-out key ends by time, with no notification: its entry must not outlive the grace period.
+    const ttl = record?.validUntil === undefined ? undefined : Math.max(1, Math.min(this.#options.ttlMs, record.validUntil - Date.now()));
+    if (generation === this.#generation) this.#cache.set(hash, record ?? unknown, ttl === undefined ? undefined : { ttl });
     return record;
   }
+}
+
+/** A cached entry, unless it is a rotated-out key whose grace period has ended. */
+function usable(entry: CacheEntry | undefined): CacheEntry | undefined {
+  if (entry === undefined || entry === unknown || entry.validUntil === undefined) return entry;
+  return entry.validUntil > Date.now() ? entry : undefined;
 }

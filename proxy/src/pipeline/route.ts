@@ -1,7 +1,6 @@
-import type { Routing } from '@ccproxy/core';
+import type { BreakerState, Routing } from '@ccproxy/core';
 
-/** The breaker as one replica sees it. `failing`: Plan failures counted, not (yet) open. */
-export type BreakerState = 'closed' | 'failing' | 'open' | 'half-open';
+export type { BreakerState };
 
 /** `trial`: go to Plan as the half-open trial, if this replica wins the claim (else Bedrock). */
 export type RouteDecision = 'plan' | 'bedrock' | 'trial';

@@ -1,0 +1,117 @@
+import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '@ccproxy/core';
+import { statusOf, type KubeClient } from './kube-client.ts';
+
+export interface LeaderElectionOptions {
+  client: Pick<KubeClient, 'readLease' | 'createLease' | 'replaceLease'>;
+  namespace: string;
+  name: string;
+  /** This replica (the pod name). */
+  identity: string;
+  logger: Logger;
+  /** controller-runtime's defaults: 15 s lease, renew within 10 s, retry every 2 s. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/**
+ * Leader election on a coordination.k8s.io Lease, as client-go does it: the holder renews every
+ * retry period; others take over once `renewTime + leaseDuration` has passed. Every write
+ * carries the resourceVersion it read, so two candidates cannot both win. A leader that cannot
+ * renew within the renew deadline steps down (it stops working before another can start).
+ */
+export class LeaderElector {
+  readonly #options: Required<LeaderElectionOptions>;
+  #stopped = false;
+  #leading = false;
+  #wake: (() => void) | undefined;
+
+  constructor(options: LeaderElectionOptions) {
+    this.#options = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  /**
+   * Campaigns until elected, calls `lead` with a signal that aborts when leadership is lost,
+   * and resolves when leadership ended (lost, or `stop()`).
+   */
+  async run(lead: (lost: AbortSignal) => void): Promise<void> {
+    while (!this.#stopped && !(await this.#tryAcquireOrRenew())) await this.#sleep(this.#options.retryPeriodMs);
+    if (this.#stopped) return;
+    this.#leading = true;
+    this.#options.logger.info({ lease: `${this.#options.namespace}/${this.#options.name}`, identity: this.#options.identity }, 'became leader');
+    const lost = new AbortController();
+    lead(lost.signal);
+    let lastRenew = Date.now();
+    while (!this.#stopped) {
+      await this.#sleep(this.#options.retryPeriodMs);
+      if (this.#stopped) break;
+      if (await this.#tryAcquireOrRenew()) lastRenew = Date.now();
+      else if (Date.now() - lastRenew > this.#options.renewDeadlineMs) break;
+    }
+    this.#leading = false;
+    if (!this.#stopped) this.#options.logger.error('lost leadership (could not renew the lease in time)');
+    lost.abort();
+  }
+
+  /** Stops campaigning; a leader hands the Lease back so another replica takes over at once. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    if (!this.#leading) return;
+    this.#leading = false;
+    const lease = await this.#options.client.readLease(this.#options.namespace, this.#options.name).catch(() => undefined);
+    if (lease?.spec?.holderIdentity !== this.#options.identity) return;
+    lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
+    await this.#options.client.replaceLease(this.#options.namespace, lease).catch(() => undefined);
+  }
+
+  async #tryAcquireOrRenew(): Promise<boolean> {
+    const { client, namespace, name, identity, leaseDurationMs } = this.#options;
+    const now = new V1MicroTime();
+    const seconds = Math.ceil(leaseDurationMs / 1000);
+    try {
+      const lease = await client.readLease(namespace, name);
+      if (lease === undefined) {
+        await client.createLease(namespace, { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } });
+        return true;
+      }
+      const spec = lease.spec ?? {};
+      const held = spec.holderIdentity !== undefined && spec.holderIdentity !== '' && spec.holderIdentity !== identity;
+      if (held && !expired(lease, now.getTime())) return false;
+      const transition = spec.holderIdentity !== identity;
+      lease.spec = {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: seconds,
+        renewTime: now,
+        ...(transition ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      };
+      await client.replaceLease(namespace, lease);
+      return true;
+    } catch (error) {
+      // 409: someone else wrote the Lease first; anything else: the API server is unreachable.
+      if (statusOf(error) !== 409) this.#options.logger.warn({ err: error }, 'lease update failed');
+      return false;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+function expired(lease: V1Lease, now: number): boolean {
+  const renewed = lease.spec?.renewTime === undefined ? 0 : new Date(lease.spec.renewTime).getTime();
+  return renewed + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now;
+}

@@ -1,0 +1,30 @@
+import { group } from './resources.ts';
+
+/** One RBAC rule, as in a Role or ClusterRole. */
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * What the operator may do, and nothing more: read its three kinds and set their finalizers,
+ * write their status, read Secrets and create generated ones (it never updates or deletes a
+ * Secret; garbage collection removes generated ones with their AccessKey), record Events.
+ * Secrets are listed and watched only to notice changes to referenced ones (their data is
+ * dropped from the cache); with CCPROXY_WATCH_NAMESPACE these rules go into a Role of that
+ * namespace instead of a ClusterRole.
+ */
+export const operatorRules: readonly PolicyRule[] = [
+  { apiGroups: [group], resources: ['proxyusers', 'accesskeys', 'bedrockkeys'], verbs: ['get', 'list', 'watch', 'patch'] },
+  { apiGroups: [group], resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'], verbs: ['get', 'patch', 'update'] },
+  // Setting blockOwnerDeletion on generated Secrets needs `update` on the owner's finalizers subresource.
+  { apiGroups: [group], resources: ['accesskeys/finalizers'], verbs: ['update'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+/** Leader election: only Leases, and only in the operator's own namespace (a Role). */
+export const leaderElectionRules: readonly PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
