@@ -40,7 +40,7 @@ export interface ThrowawayKubeApiserver {
   readonly kubeconfigYaml: string;
   /** A kubeconfig for any token in the token file (admin or one of `extraUsers`). */
   kubeconfigFor(token: string): string;
-  /** Stops the apiserver only; etcd keeps the data (to test API outages). */
+  /** Kills the apiserver only (SIGKILL); etcd keeps the data (to test API outages). */
   pause(): Promise<void>;
   /** Starts the apiserver again on the same port and waits until it is ready. */
   resume(): Promise<void>;
@@ -94,7 +94,7 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
       caPem = await waitForApiserver(url, token, join(dir, 'certs', 'apiserver.crt'), daemon, timeoutMs);
       apiserver = daemon;
     };
-    const halt = async () => { await apiserver?.terminate(); apiserver = undefined; };
+    const halt = async (signal: NodeJS.Signals = 'SIGTERM') => { await apiserver?.terminate(signal); apiserver = undefined; };
     await start();
 
     const kubeconfigFor = (userToken: string) => kubeconfig(url, caPem, userToken);
@@ -103,7 +103,8 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
     await writeFile(kubeconfigPath, kubeconfigYaml, { mode: 0o600 });
     return {
       url, token, caPem, kubeconfigPath, kubeconfigYaml, kubeconfigFor,
-      pause: halt,
+      // A crash, not a shutdown: open watches are cut, nothing is drained.
+      pause: () => halt('SIGKILL'),
       resume: start,
       async stop() {
         await halt();
@@ -143,8 +144,8 @@ interface Daemon {
   readonly exited: Promise<number | null>;
   /** The last output lines, for error messages. */
   tail(): string;
-  /** SIGTERM, then SIGKILL if it has not exited within 10 s. */
-  terminate(): Promise<void>;
+  /** `signal` (SIGTERM), then SIGKILL if it has not exited within 10 s. */
+  terminate(signal?: NodeJS.Signals): Promise<void>;
 }
 
 function spawnDaemon(bin: string, args: string[], children: Set<ChildProcess>, env: NodeJS.ProcessEnv = process.env): Daemon {
@@ -161,9 +162,9 @@ function spawnDaemon(bin: string, args: string[], children: Set<ChildProcess>, e
   return {
     exited,
     tail: () => output.split('\n').slice(-40).join('\n'),
-    async terminate() {
+    async terminate(signal = 'SIGTERM') {
       if (!children.has(child)) return;
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
