@@ -6,7 +6,7 @@ import { createMetricsRegistry, decryptSecret, findBedrockCiphertext, findKeyByH
 import { finalizer, KubeClient, KubeOperator, LocalOperator, type KubeObject } from '@ccproxy/operator';
 import { createTestDatabase, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 import {
-  adminConfig, apply, awsEnv, bindOperatorRbac, condition, deleteObject, ensureNamespace, hasherSecret, hashKey, installCrds, kmsKey, mergePatch,
+  adminConfig, apply, awsEnv, kubeRequest, bindOperatorRbac, condition, deleteObject, ensureNamespace, hasherSecret, hashKey, installCrds, kmsKey, mergePatch,
   objectsOf, openTestDatabase, operatorConfig, readObject, silent, uniqueName,
 } from './kube-fixture.ts';
 
@@ -77,6 +77,11 @@ describe('Kubernetes operator', () => {
     const accessKey = await read('AccessKey', 'alice-laptop');
     expect(accessKey?.status).toMatchObject({ keyPrefix: expect.stringMatching(/^ak_/), breaker: { state: 'closed' } });
     expect((await read('BedrockKey', 'alice-laptop-bedrock'))?.status?.fingerprint).toMatch(/^sha256:[0-9a-f]{16}$/);
+    // Transitions are recorded as Events on the objects (what `kubectl describe` shows).
+    const events = JSON.parse((await kubeRequest(admin, 'GET', `/api/v1/namespaces/${namespace}/events`)).body) as { items: Array<{ involvedObject: { kind: string; name: string }; reason: string; type: string }> };
+    expect(events.items.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.type} ${e.reason}`)).toEqual(expect.arrayContaining([
+      'ProxyUser/alice Normal Reconciled', 'AccessKey/alice-laptop Normal KeyActive', 'BedrockKey/alice-laptop-bedrock Normal Encrypted',
+    ]));
   });
 
   it('rejects invalid resources at the API server with the schema or CEL message', async () => {
