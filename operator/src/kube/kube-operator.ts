@@ -75,7 +75,7 @@ export class KubeOperator {
         onChange: (key, object, previous) => this.#onChange(kind, key, object, previous),
         onRestart: (reason) => this.#metrics.watchRestarts.inc({ kind, reason }),
         // Secrets: only names and versions are kept; referenced ones are read fresh when used.
-        ...(kind === 'Secret' ? { keep: (secret: KubeObject) => ({ kind: 'Secret', metadata: { ...secret.metadata, annotations: {}, labels: {} } }) } : {}),
+        ...(kind === 'Secret' ? { keep: ({ metadata: { name, namespace, uid, resourceVersion } }: KubeObject) => ({ kind: 'Secret', metadata: { name, namespace, uid, resourceVersion } }) } : {}),
       });
     this.#reflectors = { ProxyUser: reflector('ProxyUser'), AccessKey: reflector('AccessKey'), BedrockKey: reflector('BedrockKey'), Secret: reflector('Secret') };
   }
@@ -191,8 +191,10 @@ export class KubeOperator {
     let requeueAfter = this.#o.resyncMs ?? 300_000;
     try {
       computed = await this.#compute(kind, object);
+      const keyId = kind === 'AccessKey' ? await findAccessKeyId(this.#o.db, namespace, name) : undefined;
+      if (keyId !== undefined) this.#keyIds.set(keyId, `AccessKey/${namespace}/${name}`);
       if (kind === 'AccessKey') {
-        const breaker = await this.#breakerStatus(object);
+        const breaker = await this.#breakerStatus(keyId);
         extra = { breaker: breaker.status };
         if (breaker.changesInMs !== undefined) requeueAfter = Math.min(requeueAfter, breaker.changesInMs);
       }
@@ -212,14 +214,10 @@ export class KubeOperator {
     const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
     if (kind === 'ProxyUser') return reconcileUser(db, parsed.resource as ProxyUser);
     if (kind === 'BedrockKey') return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper });
-    const outcome = await reconcileAccessKey(parsed.resource as AccessKey, { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl });
-    const id = await findAccessKeyId(db, namespace, name);
-    if (id !== undefined) this.#keyIds.set(id, `AccessKey/${namespace}/${name}`);
-    return outcome.status;
+    return (await reconcileAccessKey(parsed.resource as AccessKey, { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl })).status;
   }
 
-  async #breakerStatus(object: KubeObject): Promise<{ status: Record<string, string>; changesInMs?: number }> {
-    const id = await findAccessKeyId(this.#o.db, object.metadata.namespace, object.metadata.name);
+  async #breakerStatus(id: string | undefined): Promise<{ status: Record<string, string>; changesInMs?: number }> {
     const row = id === undefined ? undefined : await readBreaker(this.#o.db, id);
     const now = Date.now();
     const state = breakerStateOf(row, { openMs: this.#o.breakerOpenMs }, now);
