@@ -121,6 +121,13 @@ describe('Kubernetes operator', () => {
     expect(await call(key)).toEqual({ status: 200, text: 'Hello from the Bedrock test server' });
     anthropic.respondWith(undefined);
     expect(bedrock.requests.at(-1)?.path).toContain(encodeURIComponent('global.anthropic.claude-sonnet-4-5-20250929-v1:0'));
+    // A new Bedrock API key in the referenced Secret is encrypted again (the Secret is watched).
+    const before = (await read('BedrockKey', 'alice-laptop-bedrock'))?.status?.fingerprint;
+    await mergePatch(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-a-bedrock', namespace }, stringData: { apiKey: `${bedrockApiKey}-2` } } as never);
+    await expect.poll(async () => (await read('BedrockKey', 'alice-laptop-bedrock'))?.status?.fingerprint, { timeout: 5_000, interval: 50 }).not.toBe(before);
+    expect(await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) as Buffer, kms.wrapper)).toBe(`${bedrockApiKey}-2`);
+    await mergePatch(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-a-bedrock', namespace }, stringData: { apiKey: bedrockApiKey } } as never);
+    await expect.poll(async () => (await read('BedrockKey', 'alice-laptop-bedrock'))?.status?.fingerprint, { timeout: 5_000, interval: 50 }).toBe(before);
     // The failover is surfaced in the AccessKey's status (breaker notification → reconcile).
     await expect.poll(async () => (await read('AccessKey', 'alice-laptop'))?.status?.breaker, { timeout: 5_000, interval: 100 }).toMatchObject({ state: 'failing', lastFailoverAt: expect.any(String) });
   });
