@@ -7,5 +7,5 @@ export { SmithyValidator } from './smithy-validator.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
 export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts';
-export { startThrowawayKubeApiserver, ensureKubeApiserverBinary, KUBERNETES_VERSION, type ThrowawayKubeApiserver, type StaticTokenUser } from './kube-apiserver.ts';
+export { startThrowawayKubeApiserver, ensureKubeApiserverBinary, ensureKubectl, KUBERNETES_VERSION, type ThrowawayKubeApiserver, type StaticTokenUser } from './kube-apiserver.ts';
 export { operatorToken } from './suite-setup.ts';

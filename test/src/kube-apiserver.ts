@@ -261,34 +261,43 @@ const moduleDir = fileURLToPath(new URL('../kube-apiserver/', import.meta.url));
  * cores with a cold Go cache). The cache key hashes the wrapper module, so bumping the version
  * builds anew; the cache lives outside the repo so every checkout on the machine shares it.
  */
-export async function ensureKubeApiserverBinary(): Promise<string> {
+export function ensureKubeApiserverBinary(): Promise<string> {
+  return ensureKubeBinary('kube-apiserver', '.');
+}
+
+/** kubectl at the API server's version (no version skew), built from the same module and cached beside it. */
+export function ensureKubectl(): Promise<string> {
+  return ensureKubeBinary('kubectl', './kubectl');
+}
+
+async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(await readFile(join(moduleDir, file)));
+  for (const file of ['go.mod', 'go.sum', 'main.go', 'kubectl/main.go']) hash.update(await readFile(join(moduleDir, file)));
   hash.update(`${process.platform}/${process.arch}`);
   const cacheRoot = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
   const dir = join(cacheRoot, 'ccproxy', `kube-apiserver-${KUBERNETES_VERSION}-${hash.digest('hex').slice(0, 12)}`);
-  const bin = join(dir, 'kube-apiserver');
+  const bin = join(dir, tool);
   if (await exists(bin)) return bin;
   await mkdir(dir, { recursive: true });
-  return withLock(join(dir, 'build.lock'), async () => {
+  return withLock(join(dir, `${tool}.build.lock`), async () => {
     if (await exists(bin)) return bin; // another process built it while we waited
     const partial = `${bin}.${process.pid}.partial`;
     const started = Date.now();
-    process.stderr.write(`building kube-apiserver ${KUBERNETES_VERSION} into ${dir} (first run on this machine; several minutes)\n`);
+    process.stderr.write(`building ${tool} ${KUBERNETES_VERSION} into ${dir} (first run on this machine; several minutes)\n`);
     const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: [process.env.GOFLAGS, '-mod=readonly'].filter(Boolean).join(' ') };
     env.GOPATH ??= join(homedir(), 'go');
     env.GOMODCACHE ??= join(env.GOPATH.split(':')[0] ?? env.GOPATH, 'pkg', 'mod');
     const ldflags = `-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`;
     try {
-      await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, '.'], { cwd: moduleDir, env, maxBuffer: 64 * 1024 * 1024 });
+      await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], { cwd: moduleDir, env, maxBuffer: 64 * 1024 * 1024 });
     } catch (error) {
       await rm(partial, { force: true });
       const { stderr } = error as { stderr?: string };
-      throw new Error(`go build of kube-apiserver failed:\n${stderr ?? String(error)}`, { cause: error });
+      throw new Error(`go build of ${tool} failed:\n${stderr ?? String(error)}`, { cause: error });
     }
     await chmod(partial, 0o755);
     await rename(partial, bin); // atomic: readers see no binary or a whole one
-    process.stderr.write(`built kube-apiserver in ${Math.round((Date.now() - started) / 1000)} s\n`);
+    process.stderr.write(`built ${tool} in ${Math.round((Date.now() - started) / 1000)} s\n`);
     return bin;
   });
 }
