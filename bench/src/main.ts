@@ -29,8 +29,10 @@ const profileDir = `${resultsDir}profile/`;
 
 let postgres: ThrowawayPostgres | undefined;
 
+type SideName = 'direct' | 'floor' | 'ccproxy';
+
 interface Side {
-  name: 'direct' | 'ccproxy';
+  name: SideName;
   client: Client;
   path: string;
 }
@@ -39,6 +41,8 @@ const client = (url: string) => new Client(url, { pipelining: 1 });
 
 async function main(): Promise<void> {
   const upstream = await startUpstream();
+  // The floor: a bare node:http + undici pass-through to the same upstream.
+  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url]);
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
@@ -50,9 +54,10 @@ async function main(): Promise<void> {
   const infoLogging = await startProxy(upstream.url, { ...database, CCPROXY_LOG_LEVEL: 'info' });
   const sides: Side[] = [
     { name: 'direct', client: client(upstream.url), path: '/v1/messages' },
+    { name: 'floor', client: client(floor.url), path: '/v1/messages' },
     { name: 'ccproxy', client: client(proxy.url), path: planPath },
   ];
-  const proxyClient = sides[1]?.client as Client;
+  const proxyClient = sides[2]?.client as Client;
   const unmeteredClient = client(unmetered.url);
   const infoClient = client(infoLogging.url);
 
@@ -82,17 +87,18 @@ async function main(): Promise<void> {
   if (profile) await summarizeProfiles(profileDir);
 }
 
-/** Direct vs ccproxy on the Plan path: non-streaming latency, streaming TTFB, total and inter-event gap. */
+/** Direct, floor and ccproxy on the Plan path: non-streaming latency, streaming TTFB, total and inter-event gap. */
 async function measurePlanPath(sides: Side[]) {
-  const json = emptyPair();
-  const ttfb = emptyPair();
-  const total = emptyPair();
-  const gaps = emptyPair();
+  const three = () => ({ direct: [] as number[], floor: [] as number[], ccproxy: [] as number[] });
+  const json = three();
+  const ttfb = three();
+  const total = three();
+  const gaps = three();
   const addedJson: number[] = [];
   const addedTtfb: number[] = [];
   for (let round = 0; round < plan.rounds; round += 1) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
-    const p50 = { json: { direct: 0, ccproxy: 0 }, ttfb: { direct: 0, ccproxy: 0 } };
+    const p50 = { json: { direct: 0, floor: 0, ccproxy: 0 }, ttfb: { direct: 0, floor: 0, ccproxy: 0 } };
     for (const side of order) {
       const samples: number[] = [];
       for (let i = 0; i < plan.json; i += 1) samples.push(await timeJson(side.client, side.path, body));
@@ -111,13 +117,27 @@ async function measurePlanPath(sides: Side[]) {
     addedJson.push(p50.json.ccproxy - p50.json.direct);
     addedTtfb.push(p50.ttfb.ccproxy - p50.ttfb.direct);
   }
+  // "direct" rows are the baseline of each comparison: direct for ccproxy and floor, floor for ccproxy-vs-floor.
+  const versus = (samples: { direct: number[]; floor: number[]; ccproxy: number[] }) => ({
+    vsDirect: compare({ direct: samples.direct, ccproxy: samples.ccproxy }),
+    floorVsDirect: compare({ direct: samples.direct, ccproxy: samples.floor }),
+    vsFloor: compare({ direct: samples.floor, ccproxy: samples.ccproxy }),
+  });
+  const nonStreaming = versus(json);
+  const streamingTtfb = versus(ttfb);
+  const gap = versus(gaps);
   return {
-    nonStreaming: compare(json),
+    nonStreaming: nonStreaming.vsDirect,
+    nonStreamingFloor: nonStreaming.floorVsDirect,
+    nonStreamingVsFloor: nonStreaming.vsFloor,
     nonStreamingAddedP50PerRound: { min: Math.min(...addedJson), max: Math.max(...addedJson) },
-    streamingTtfb: compare(ttfb),
+    streamingTtfb: streamingTtfb.vsDirect,
+    streamingTtfbFloor: streamingTtfb.floorVsDirect,
+    streamingTtfbVsFloor: streamingTtfb.vsFloor,
     streamingTtfbAddedP50PerRound: { min: Math.min(...addedTtfb), max: Math.max(...addedTtfb) },
-    streamingTotal: compare(total),
-    streamingInterEventGap: compare(gaps),
+    streamingTotal: versus(total).vsDirect,
+    streamingInterEventGap: gap.vsDirect,
+    streamingInterEventGapVsFloor: gap.vsFloor,
   };
 }
 
@@ -164,6 +184,7 @@ async function measureOnOff(off: Client, on: Client): Promise<{ latency: Compari
 
 type Results = { machine: object; translationMicrosPerFrame: number; nonStreamingAddedP50PerRound: { min: number; max: number }; streamingTtfbAddedP50PerRound: { min: number; max: number } } & Record<
   | 'nonStreaming' | 'streamingTtfb' | 'streamingTotal' | 'streamingInterEventGap' | 'bedrockTtfbVsPlan' | 'failoverPenaltyVsBedrockOnly'
+  | 'nonStreamingFloor' | 'nonStreamingVsFloor' | 'streamingTtfbFloor' | 'streamingTtfbVsFloor' | 'streamingInterEventGapVsFloor'
   | 'meteringOnVsOffLatency' | 'meteringOnVsOffTtfb' | 'logInfoVsWarnLatency' | 'logInfoVsWarnTtfb',
   Comparison
 >;
@@ -172,9 +193,14 @@ function print(r: Results): void {
   console.log(`\nccproxy bench (${quick ? 'quick' : 'full'}) — ${JSON.stringify(r.machine)}\n`);
   const perRound = (range: { min: number; max: number }) => `added p50 per round: ${spread([range.min, range.max])}`;
   printSection({ title: 'non-streaming latency, concurrency 1 (~30 KB request, ~1 KB answer)', comparison: r.nonStreaming, note: perRound(r.nonStreamingAddedP50PerRound) });
+  printSection({ title: 'non-streaming latency: the floor (bare node:http + undici pass-through) vs direct', comparison: r.nonStreamingFloor, labels: ['direct', 'floor'] });
+  printSection({ title: 'non-streaming latency: ccproxy vs the floor', comparison: r.nonStreamingVsFloor, labels: ['floor', 'ccproxy'] });
   printSection({ title: 'streaming time to first byte, concurrency 1', comparison: r.streamingTtfb, note: perRound(r.streamingTtfbAddedP50PerRound) });
+  printSection({ title: 'streaming time to first byte: the floor vs direct', comparison: r.streamingTtfbFloor, labels: ['direct', 'floor'] });
+  printSection({ title: 'streaming time to first byte: ccproxy vs the floor', comparison: r.streamingTtfbVsFloor, labels: ['floor', 'ccproxy'] });
   printSection({ title: 'streaming total time (20 deltas, upstream sends every 2 ms)', comparison: r.streamingTotal });
   printSection({ title: 'streaming inter-event gap (upstream sends every 2 ms)', comparison: r.streamingInterEventGap });
+  printSection({ title: 'streaming inter-event gap: ccproxy vs the floor', comparison: r.streamingInterEventGapVsFloor, labels: ['floor', 'ccproxy'] });
   printSection({ title: 'Bedrock path: streaming TTFB through ccproxy, Plan vs Bedrock', comparison: r.bedrockTtfbVsPlan, labels: ['plan', 'bedrock'] });
   printSection({ title: 'failover penalty: Bedrock-only key vs Plan 529 then Bedrock', comparison: r.failoverPenaltyVsBedrockOnly, labels: ['bedrock-only', 'failover'] });
   printSection({ title: 'metering: Plan path non-streaming latency, metering off vs on', comparison: r.meteringOnVsOffLatency, labels: ['meter off', 'meter on'] });
