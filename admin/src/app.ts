@@ -1,17 +1,104 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Logger } from '@ccproxy/core';
+import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
+import type { Logger, Queryable } from '@ccproxy/core';
+import { registerAuth } from './auth.ts';
+import { registerErrorHandler, typeboxValidator } from './errors.ts';
+import { registerSimpleRestQuery } from './list.ts';
+import type { ResourceStore } from './store/resource-store.ts';
+import { registerUserRoutes } from './routes/users.ts';
+import { registerAccessKeyRoutes } from './routes/access-keys.ts';
+import { registerBedrockKeyRoutes } from './routes/bedrock-keys.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
+
+export interface AdminConfig {
+  username: string;
+  /** scrypt hash of the admin password (see password.ts). */
+  passwordHash: string;
+  sessionSecret?: string;
+  sessionSeconds: number;
+  /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
+  publicUrl: string;
+  /** Largest request body, in bytes. */
+  bodyLimit?: number;
+  loginAttempts?: number;
+  loginWindowMs?: number;
+  /** The built web UI; defaults to admin/dist/ui (served only when it exists). */
+  uiDir?: string;
+}
 
 export interface AdminDeps {
   logger: Logger;
+  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator). */
+  db: Queryable;
+  store: ResourceStore;
+  /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */
+  breakerOpenMs?: number;
 }
 
+export interface RouteDeps extends AdminDeps {
+  config: AdminConfig;
+}
+
+export const defaultUiDir = fileURLToPath(new URL('../dist/ui/', import.meta.url));
+
 /**
- * The admin facade. For now it serves health only; the REST API and the react-admin UI are
- * the admin issue's work.
+ * The admin facade: a REST API shaped for react-admin's ra-data-simple-rest under /admin/api,
+ * session auth under /admin/auth, the OpenAPI document at /admin/openapi.json, and the built
+ * web UI at /. Builds, does not listen.
  */
-export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async () => ({ status: 'ready' }));
+export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit ?? 64 * 1024,
+    // Behind a load balancer the client address for the login rate limit comes from it.
+    trustProxy: false,
+  });
+  app.setValidatorCompiler(typeboxValidator);
+  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
+  registerErrorHandler(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'claude-code-proxy admin API', version: '0.1.0', description: 'Users, access keys, Bedrock keys and usage; shaped for ra-data-simple-rest.' },
+      components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ session: [] }],
+    },
+  });
+
+  app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ready' }));
+  app.get('/admin/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+
+  await registerAuth(app, {
+    username: config.username, passwordHash: config.passwordHash, sessionSeconds: config.sessionSeconds,
+    ...(config.sessionSecret === undefined ? {} : { sessionSecret: config.sessionSecret }),
+    ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
+    ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),
+  });
+  // react-admin reads the total from Content-Range; the header must be readable cross-origin too.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.url.startsWith('/admin/')) return;
+    reply.header('Access-Control-Expose-Headers', 'Content-Range');
+    // Answers carry keys (once) and account data: never cached.
+    reply.header('Cache-Control', 'no-store');
+  });
+
+  registerSimpleRestQuery(app);
+  const routeDeps: RouteDeps = { ...deps, config };
+  registerUserRoutes(app, routeDeps);
+  registerAccessKeyRoutes(app, routeDeps);
+  registerBedrockKeyRoutes(app, routeDeps);
+  registerUsageRoutes(app, routeDeps);
+
+  const uiDir = config.uiDir ?? defaultUiDir;
+  if (existsSync(uiDir)) {
+    await app.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], schemaHide: true });
+  } else {
+    deps.logger.warn({ uiDir }, 'admin UI not built (npm run build -w admin); serving the API only');
+  }
   return app;
 }

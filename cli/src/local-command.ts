@@ -1,11 +1,11 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
   LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
 import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
-import { buildAdminApp } from '@ccproxy/admin';
+import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
@@ -43,11 +43,20 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers, usage, ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
-  const admin = await buildAdminApp({ logger: logger.child({ component: 'admin' }) });
+  const login = await adminPassword(config, dataDir);
+  const store = new ManifestFolderStore({ manifestsDir, dataDir, operator });
+  const admin = await buildAdminApp(
+    {
+      username: config.adminUsername, passwordHash: login.hash, sessionSeconds: config.adminSessionSeconds, publicUrl,
+      ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
+    },
+    { logger: logger.child({ component: 'admin' }), db, store, breakerOpenMs: config.breakerOpenMs },
+  );
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
   logger.info({ proxyAddress, adminAddress, manifestsDir, dataDir, database: db.kind }, 'ccproxy local is running');
   printBanner(report.readyKeys, manifestsDir, report.problems.length);
+  printAdminBanner(`http://${displayHost(config.host)}:${config.adminPort}/`, config.adminUsername, login.generated);
 
   return {
     logger,
@@ -80,6 +89,33 @@ function printBanner(readyKeys: readonly ReadyKey[], manifestsDir: string, probl
   if (problems > 0) lines.push('', `  ${problems} manifest document(s) were ignored; see the warnings above.`);
   lines.push('', '  then run `claude` as usual: your own Anthropic credential is passed through.', '');
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * The admin password: a hash from the environment, a plain one hashed now, or (local mode's
+ * default) one generated on first start, printed once, and kept only as its hash in the data dir.
+ */
+async function adminPassword(config: { adminPasswordHash?: string | undefined; adminPassword?: string | undefined }, dataDir: string): Promise<{ hash: string; generated?: string }> {
+  if (config.adminPasswordHash !== undefined) {
+    // A hash that cannot be read would refuse every login without saying why.
+    if (!isPasswordHash(config.adminPasswordHash)) throw new ConfigError(['CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash']);
+    return { hash: config.adminPasswordHash };
+  }
+  if (config.adminPassword !== undefined) return { hash: await hashPassword(config.adminPassword) };
+  const file = join(dataDir, 'admin-password-hash');
+  const stored = await readFile(file, 'utf8').catch(() => undefined);
+  if (stored !== undefined) return { hash: stored.trim() };
+  const generated = generatePassword();
+  const hash = await hashPassword(generated);
+  await writeFile(file, `${hash}\n`, { mode: 0o600, flag: 'wx' });
+  return { hash, generated };
+}
+
+function printAdminBanner(url: string, username: string, generated: string | undefined): void {
+  const lines = [`  admin UI: ${url} (user ${username})`];
+  if (generated !== undefined) lines.push(`    generated admin password, shown only now: ${generated}`);
+  else lines.push('    password: CCPROXY_ADMIN_PASSWORD(_HASH), or the one printed on first start (delete the data dir\'s admin-password-hash for a new one)');
+  process.stdout.write(`${lines.join('\n')}\n\n`);
 }
 
 async function flush(logger: Logger): Promise<void> {

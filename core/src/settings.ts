@@ -53,6 +53,11 @@ export const proxyFields = {
 
 export const adminFields = {
   adminPort: envField('CCPROXY_ADMIN_PORT', port(8081), 'admin listen port'),
+  adminUsername: envField('CCPROXY_ADMIN_USERNAME', Type.String({ minLength: 1, maxLength: 200, default: 'admin' }), 'admin login name'),
+  adminPasswordHash: envField('CCPROXY_ADMIN_PASSWORD_HASH', Type.Optional(Type.String({ pattern: '^scrypt\\$' })), 'admin password as a scrypt hash (`ccproxy`-format `scrypt$N$r$p$salt$hash`)', { secret: true }),
+  adminPassword: envField('CCPROXY_ADMIN_PASSWORD', Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })), 'admin password in plain text (hashed at start; for local use)', { secret: true }),
+  adminSessionSecret: envField('CCPROXY_ADMIN_SESSION_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret signing admin session tokens (share it between admin replicas); unset means random per process', { secret: true }),
+  adminSessionSeconds: envField('CCPROXY_ADMIN_SESSION_SECONDS', Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }), 'lifetime of an admin session token'),
 } as const;
 
 export const localFields = {

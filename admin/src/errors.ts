@@ -1,0 +1,75 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifySchemaCompiler } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { StoreError } from './store/resource-store.ts';
+
+/**
+ * One error shape for the whole API, `{ statusCode, error, message, problems? }`, made in one
+ * place: react-admin shows `message`, and `problems` lists every JSON path that failed.
+ */
+export type ErrorCode = 'bad_request' | 'unauthorized' | 'not_found' | 'conflict' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'unavailable' | 'internal';
+
+export function sendError(reply: FastifyReply, status: number, error: ErrorCode, message: string, problems?: string[]): FastifyReply {
+  return reply.code(status).type('application/json').send({ statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) });
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly problems: string[] | undefined;
+  constructor(status: number, code: ErrorCode, message: string, problems?: string[]) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.problems = problems;
+  }
+}
+
+export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
+export const badRequest = (message: string, problems?: string[]) => new HttpError(400, 'bad_request', message, problems);
+
+/**
+ * Validation with typebox instead of fastify's default Ajv setup, which strips unknown
+ * properties and coerces body types silently. Bodies get defaults but no conversion (a string
+ * where a number belongs is a 400); query strings and path params are converted from strings
+ * first (they have no types on the wire).
+ */
+export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => (data: unknown) => {
+  // `Type.Optional(...)` as a route body: no body at all is fine, a wrong one is not.
+  if (httpPart === 'body' && (data === undefined || data === null) && (schema as { '~optional'?: boolean })['~optional'] === true) return { value: data };
+  const withDefaults = Value.Default(schema, Value.Clone(data));
+  const value = httpPart === 'body' ? withDefaults : Value.Convert(schema, withDefaults);
+  if (Value.Check(schema, value)) return { value };
+  const problems = [...Value.Errors(schema, value)].map((error) => {
+    const extra = (error.params as { additionalProperties?: string[] }).additionalProperties;
+    return `${httpPart ?? 'input'}${error.instancePath || ''}: ${error.message}${extra === undefined ? '' : ` (${extra.join(', ')})`}`;
+  });
+  return { error: Object.assign(new Error(problems.join('; ')), { problems }) };
+};
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
+    if (error instanceof HttpError) return sendError(reply, error.status, error.code, error.message, error.problems);
+    if (error instanceof StoreError) {
+      if (error.reason === 'conflict') return sendError(reply, 409, 'conflict', error.message);
+      if (error.reason === 'not_found') return sendError(reply, 404, 'not_found', error.message);
+      if (error.reason === 'invalid') return sendError(reply, 400, 'bad_request', error.message, [error.message]);
+      request.log.error({ err: error }, 'resource store unavailable');
+      return sendError(reply, 503, 'unavailable', error.message);
+    }
+    if (error.validation !== undefined) {
+      const problems = error.problems ?? error.validation.map((v) => `${error.validationContext ?? 'input'}${v.instancePath}: ${v.message ?? 'invalid'}`);
+      return sendError(reply, 400, 'bad_request', `Invalid ${error.validationContext ?? 'input'}: ${problems.join('; ')}`, problems);
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'payload_too_large', 'Request body too large.');
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', 'Send application/json.');
+    if (error.statusCode === 429) return sendError(reply, 429, 'too_many_requests', error.message);
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      // Malformed JSON, empty JSON body and the like: fastify's own 4xx, in our shape.
+      return sendError(reply, error.statusCode, 'bad_request', error.message);
+    }
+    request.log.error({ err: error }, 'admin request failed');
+    return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');
+  });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not_found', 'No such route.'));
+}

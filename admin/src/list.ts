@@ -1,0 +1,108 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type, type TProperties } from 'typebox';
+import { badRequest } from './errors.ts';
+
+/**
+ * Lists take `_sort`, `_order`, `_start`, `_end` (end exclusive) plus filters as flat query
+ * parameters, and answer with the page and `Content-Range: <resource> <start>-<end>/<total>`.
+ * ra-data-simple-rest itself sends `sort=["f","ASC"]`, `range=[0,24]` (inclusive) and
+ * `filter={...}` as JSON; `registerSimpleRestQuery` translates that form into the flat one
+ * before validation, so both reach the same schema and the same precise 400s.
+ */
+export const listQuery = <P extends TProperties>(filters: P) =>
+  Type.Object(
+    {
+      _sort: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z][A-Za-z0-9_.]*$' })),
+      _order: Type.Optional(Type.Union([Type.Literal('ASC'), Type.Literal('DESC')])),
+      _start: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+      _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 25 }),
+      id: Type.Optional(Type.Union([Type.String({ maxLength: 600 }), Type.Array(Type.String({ maxLength: 600 }), { maxItems: 500 })])),
+      q: Type.Optional(Type.String({ maxLength: 200 })),
+      ...filters,
+    },
+    { additionalProperties: false },
+  );
+
+export interface ListQuery {
+  _sort?: string;
+  _order?: 'ASC' | 'DESC';
+  _start: number;
+  _end: number;
+  id?: string | string[];
+  q?: string;
+}
+
+export function registerSimpleRestQuery(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (query === undefined || request.method !== 'GET' || !('sort' in query || 'range' in query || 'filter' in query)) return;
+    const { sort, range, filter, ...rest } = query;
+    const flat: Record<string, unknown> = { ...rest };
+    if (sort !== undefined) {
+      const [field, order] = parseJson('sort', sort, (value) => Array.isArray(value) && value.length === 2) as [unknown, unknown];
+      Object.assign(flat, { _sort: field, _order: order });
+    }
+    if (range !== undefined) {
+      const [start, end] = parseJson('range', range, (value) => Array.isArray(value) && value.length === 2 && value.every(Number.isInteger)) as [number, number];
+      Object.assign(flat, { _start: start, _end: end + 1 });
+    } else if (filter !== undefined) {
+      // getMany sends ids and no range: all of them, not a first page.
+      flat._end = 1_000_000;
+    }
+    if (filter !== undefined) Object.assign(flat, parseJson('filter', filter, (value) => typeof value === 'object' && value !== null && !Array.isArray(value)));
+    request.query = flat;
+  });
+}
+
+function parseJson(name: string, raw: unknown, ok: (value: unknown) => boolean): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(String(raw));
+  } catch {
+    throw badRequest(`${name} must be JSON`, [`querystring/${name}: not JSON`]);
+  }
+  if (!ok(value)) throw badRequest(`${name} has the wrong shape`, [`querystring/${name}: wrong shape`]);
+  return value;
+}
+
+/** Sorts, pages and sends; rows are the (small) set of one kind of resource. */
+export function sendPage<T extends Record<string, unknown>>(reply: FastifyReply, resource: string, rows: T[], query: ListQuery, sortable: readonly string[]): T[] {
+  if (query._end < query._start) throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+  let selected = rows;
+  if (query.id !== undefined) {
+    const ids = new Set(Array.isArray(query.id) ? query.id : [query.id]);
+    selected = selected.filter((row) => ids.has(String(row.id)));
+  }
+  if (query.q !== undefined && query.q !== '') {
+    const needle = query.q.toLowerCase();
+    selected = selected.filter((row) => JSON.stringify(row).toLowerCase().includes(needle));
+  }
+  if (query._sort !== undefined) {
+    if (!sortable.includes(query._sort)) throw badRequest(`cannot sort by ${query._sort}`, [`querystring/_sort: must be one of ${sortable.join(', ')}`]);
+    const field = query._sort;
+    const direction = query._order === 'DESC' ? -1 : 1;
+    selected = [...selected].sort((a, b) => compare(a[field], b[field]) * direction);
+  }
+  const page = selected.slice(query._start, query._end);
+  const last = page.length === 0 ? query._start : query._start + page.length - 1;
+  reply.header('Content-Range', `${resource} ${query._start}-${last}/${selected.length}`);
+  return page;
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a ?? '').localeCompare(String(b ?? ''));
+}
+
+/** react-admin ids are strings; ours are `namespace/name`, URL-encoded in paths. */
+export const idOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export const idParams = Type.Object({ id: Type.String({ minLength: 3, maxLength: 320, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }) }, { additionalProperties: false });
+
+export function splitId(id: string): { namespace: string; name: string } {
+  const [namespace = '', name = ''] = id.split('/', 2);
+  return { namespace, name };
+}
+
+export const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' });
+export const dnsName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });

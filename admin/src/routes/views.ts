@@ -1,0 +1,58 @@
+import type { StoredResource } from '../store/resource-store.ts';
+import { idOf } from '../list.ts';
+
+/**
+ * What every record shows of its resource's status: the Ready condition flattened (for list
+ * columns and filters) plus all conditions, as the operator wrote them. A resource the operator
+ * has not reported on yet is `Unknown`, not "fine".
+ */
+export function statusView(resource: StoredResource) {
+  const ready = resource.status.conditions.find((condition) => condition.type === 'Ready');
+  return {
+    id: idOf(resource.namespace, resource.name),
+    namespace: resource.namespace,
+    name: resource.name,
+    resourceVersion: resource.resourceVersion,
+    ready: ready?.status ?? 'Unknown',
+    readyReason: ready?.reason ?? 'Pending',
+    readyMessage: ready?.message ?? 'Not reconciled yet.',
+    conditions: resource.status.conditions,
+  };
+}
+
+export function userView(resource: StoredResource) {
+  const spec = resource.spec as { displayName?: string; description?: string; suspended?: boolean };
+  return { ...statusView(resource), displayName: spec.displayName ?? '', description: spec.description ?? '', suspended: spec.suspended ?? false };
+}
+
+export function accessKeyView(resource: StoredResource) {
+  const spec = resource.spec as { userRef: { name: string }; secretName: string; routing?: string; revoked?: boolean; bedrock?: Record<string, unknown> };
+  const fields = resource.status.fields;
+  const breaker = (fields.breaker ?? {}) as { state?: string; lastFailoverAt?: string };
+  return {
+    ...statusView(resource),
+    userId: idOf(resource.namespace, spec.userRef.name),
+    user: spec.userRef.name,
+    secretName: spec.secretName,
+    routing: spec.routing ?? 'PlanWithFailover',
+    revoked: spec.revoked ?? false,
+    bedrock: spec.bedrock ?? null,
+    keyPrefix: typeof fields.keyPrefix === 'string' ? fields.keyPrefix : null,
+    // Filled from circuit_breakers by the route (the CR's copy may lag); the CR's is the fallback.
+    breakerState: breaker.state ?? 'closed',
+    lastFailoverAt: breaker.lastFailoverAt ?? null,
+  };
+}
+
+export function bedrockKeyView(resource: StoredResource) {
+  const spec = resource.spec as { accessKeyRef: { name: string }; secretRef: { name: string; key?: string } };
+  const fields = resource.status.fields;
+  return {
+    ...statusView(resource),
+    accessKeyId: idOf(resource.namespace, spec.accessKeyRef.name),
+    accessKey: spec.accessKeyRef.name,
+    secretName: spec.secretRef.name,
+    secretKey: spec.secretRef.key ?? 'apiKey',
+    fingerprint: typeof fields.fingerprint === 'string' ? fields.fingerprint : null,
+  };
+}

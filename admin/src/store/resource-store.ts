@@ -1,0 +1,56 @@
+/**
+ * The admin's one seam for writes: every change becomes a resource change, so the control
+ * plane (the Kubernetes operator, or the local operator over the manifests folder) stays the
+ * one thing that touches Postgres rows and keys. Two implementations: `ManifestFolderStore`
+ * (local mode) and `KubeResourceStore` (the Kubernetes API).
+ */
+export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey';
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+/** A resource as the admin sees it: spec as written, status as the operator reported it. */
+export interface StoredResource {
+  kind: Kind;
+  namespace: string;
+  name: string;
+  /**
+   * Opaque version of the spec for optimistic concurrency: an update naming an older one fails
+   * with 409. (Kubernetes: the object's generation; local mode: a digest of the document.)
+   */
+  resourceVersion: string;
+  spec: Record<string, unknown>;
+  labels?: Record<string, string>;
+  status: { conditions: Condition[]; fields: Record<string, unknown> };
+}
+
+export interface ResourceStore {
+  readonly mode: 'local' | 'kubernetes';
+  list(kind: Kind): Promise<StoredResource[]>;
+  get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined>;
+  /** Fails with `StoreError('conflict')` when the object exists. */
+  create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource>;
+  /** Replaces the spec when `resourceVersion` is still current; else `StoreError('conflict')`. */
+  update(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>, resourceVersion: string): Promise<StoredResource>;
+  /** `StoreError('not_found')` when it does not exist. */
+  delete(kind: Kind, namespace: string, name: string): Promise<void>;
+  /** Creates or replaces an Opaque Secret (access keys, Bedrock API keys). */
+  writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void>;
+  /** Removes a Secret the admin wrote, to undo half of a two-step write; missing is fine. */
+  deleteSecret(namespace: string, name: string): Promise<void>;
+}
+
+export class StoreError extends Error {
+  readonly reason: 'conflict' | 'not_found' | 'invalid' | 'unavailable';
+  constructor(reason: StoreError['reason'], message: string) {
+    super(message);
+    this.name = 'StoreError';
+    this.reason = reason;
+  }
+}
+
+export const apiVersion = 'ccproxy.io/v1alpha1';

@@ -1,0 +1,126 @@
+import { useEffect, useMemo, useState } from 'react';
+import { Alert, Box, Card, CardContent, CardHeader, MenuItem, Stack, TextField, Typography } from '@mui/material';
+import { Title } from 'react-admin';
+import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
+import { apiUrl, httpClient } from './providers.ts';
+
+interface SeriesRow { bucketStart: string; provider: 'plan' | 'bedrock'; totalTokens: number; requests: number }
+interface Summary {
+  requests: number;
+  failovers: number;
+  failoverShare: number;
+  topUsers: Array<{ userId: string | null; name: string; totalTokens: number; requests: number }>;
+  byProvider: Array<{ provider: string; totalTokens: number; requests: number }>;
+}
+
+const day = 86_400_000;
+const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * Usage from the aggregates: tokens over time by provider, top users and the failover share,
+ * for a date range and optionally one user or key (`namespace/name`).
+ */
+export function Dashboard() {
+  const [from, setFrom] = useState(isoDate(Date.now() - 6 * day));
+  const [to, setTo] = useState(isoDate(Date.now()));
+  const [bucket, setBucket] = useState<'hour' | 'day'>('hour');
+  const [userId, setUserId] = useState('');
+  const [accessKeyId, setAccessKeyId] = useState('');
+  const [series, setSeries] = useState<SeriesRow[]>([]);
+  const [summary, setSummary] = useState<Summary>();
+  const [error, setError] = useState<string>();
+
+  useEffect(() => {
+    const params = new URLSearchParams({ from: `${from}T00:00:00Z`, to: `${to}T23:59:59Z`, bucket });
+    if (/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(userId)) params.set('userId', userId);
+    if (/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(accessKeyId)) params.set('accessKeyId', accessKeyId);
+    let live = true;
+    Promise.all([httpClient(`${apiUrl}/usage?${params}`), httpClient(`${apiUrl}/usage/summary?${params}`)]).then(
+      ([rows, totals]) => {
+        if (!live) return;
+        setSeries(rows.json as SeriesRow[]);
+        setSummary(totals.json as Summary);
+        setError(undefined);
+      },
+      (caught: unknown) => live && setError(caught instanceof Error ? caught.message : String(caught)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [from, to, bucket, userId, accessKeyId]);
+
+  // One point per bucket with a column per provider, as the stacked chart wants it.
+  const points = useMemo(() => {
+    const byBucket = new Map<string, { bucket: string; plan: number; bedrock: number }>();
+    for (const row of series) {
+      const label = bucket === 'hour' ? row.bucketStart.slice(5, 16).replace('T', ' ') : row.bucketStart.slice(0, 10);
+      const point = byBucket.get(label) ?? { bucket: label, plan: 0, bedrock: 0 };
+      point[row.provider] += row.totalTokens;
+      byBucket.set(label, point);
+    }
+    return [...byBucket.values()];
+  }, [series, bucket]);
+
+  return (
+    <Box sx={{ p: 2 }}>
+      <Title title="Usage" />
+      <Box component="form" aria-label="Usage filters" sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2, '& > *': { width: 200 } }}>
+        <TextField label="From" type="date" value={from} onChange={(event) => setFrom(event.target.value)} slotProps={{ inputLabel: { shrink: true } }} />
+        <TextField label="To" type="date" value={to} onChange={(event) => setTo(event.target.value)} slotProps={{ inputLabel: { shrink: true } }} />
+        <TextField select label="Bucket" value={bucket} onChange={(event) => setBucket(event.target.value as 'hour' | 'day')}>
+          <MenuItem value="hour">hour</MenuItem>
+          <MenuItem value="day">day</MenuItem>
+        </TextField>
+        <TextField label="User (namespace/name)" value={userId} onChange={(event) => setUserId(event.target.value)} />
+        <TextField label="Key (namespace/name)" value={accessKeyId} onChange={(event) => setAccessKeyId(event.target.value)} />
+      </Box>
+      {error === undefined ? null : <Alert severity="error">{error}</Alert>}
+      <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 2 }}>
+        <Card sx={{ flex: 1 }}>
+          <CardContent>
+            <Typography variant="overline">Requests</Typography>
+            <Typography variant="h4" data-testid="total-requests">{summary?.requests ?? 0}</Typography>
+          </CardContent>
+        </Card>
+        <Card sx={{ flex: 1 }}>
+          <CardContent>
+            <Typography variant="overline">Failover rate</Typography>
+            <Typography variant="h4" data-testid="failover-share">{((summary?.failoverShare ?? 0) * 100).toFixed(1)}%</Typography>
+            <Typography variant="body2">{summary?.failovers ?? 0} requests served by Bedrock after Plan failed</Typography>
+          </CardContent>
+        </Card>
+      </Stack>
+      <Stack direction={{ xs: 'column', lg: 'row' }} spacing={2}>
+        <Card sx={{ flex: 2 }}>
+          <CardHeader title="Tokens over time by provider" />
+          <CardContent>
+            {points.length === 0 ? <Typography>No usage in this range.</Typography> : (
+              <BarChart width={640} height={280} data={points} role="img" aria-label="Tokens over time by provider">
+                <CartesianGrid strokeDasharray="3 3" />
+                <XAxis dataKey="bucket" />
+                <YAxis />
+                <Tooltip />
+                <Legend />
+                <Bar dataKey="plan" name="Anthropic (Plan)" stackId="tokens" fill="#c15f3c" />
+                <Bar dataKey="bedrock" name="Bedrock" stackId="tokens" fill="#5a6b82" />
+              </BarChart>
+            )}
+          </CardContent>
+        </Card>
+        <Card sx={{ flex: 1 }}>
+          <CardHeader title="Top users" />
+          <CardContent>
+            {(summary?.topUsers.length ?? 0) === 0 ? <Typography>No users with usage.</Typography> : (
+              <BarChart width={360} height={280} data={summary?.topUsers ?? []} layout="vertical" role="img" aria-label="Top users by tokens">
+                <XAxis type="number" />
+                <YAxis type="category" dataKey="name" width={100} />
+                <Tooltip />
+                <Bar dataKey="totalTokens" name="tokens" fill="#c15f3c" />
+              </BarChart>
+            )}
+          </CardContent>
+        </Card>
+      </Stack>
+    </Box>
+  );
+}
