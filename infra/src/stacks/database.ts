@@ -1,0 +1,42 @@
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import type { Construct } from 'constructs';
+import type { InfraSettings } from '../settings.ts';
+
+export interface DatabaseStackProps extends StackProps {
+  readonly vpc: ec2.IVpc;
+  readonly key: kms.IKey;
+}
+
+/** Aurora PostgreSQL Serverless v2 in the private subnets, encrypted with our key, never public. */
+export class DatabaseStack extends Stack {
+  readonly cluster: rds.DatabaseCluster;
+
+  constructor(scope: Construct, id: string, settings: InfraSettings, props: DatabaseStackProps) {
+    super(scope, id, props);
+    this.cluster = new rds.DatabaseCluster(this, 'Aurora', {
+      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
+      // The secret stays on the Secrets Manager key, so readers need no grant on the storage key.
+      credentials: rds.Credentials.fromGeneratedSecret('ccproxy', { secretName: `${settings.prefix}/database` }),
+      defaultDatabaseName: 'ccproxy',
+      writer: rds.ClusterInstance.serverlessV2('writer', { publiclyAccessible: false }),
+      // A reader in the second AZ: a failover target, and it scales to the same floor.
+      readers: [rds.ClusterInstance.serverlessV2('reader', { scaleWithWriter: true, publiclyAccessible: false })],
+      serverlessV2MinCapacity: settings.dbMinAcu,
+      serverlessV2MaxCapacity: settings.dbMaxAcu,
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      storageEncrypted: true,
+      storageEncryptionKey: props.key,
+      backup: { retention: Duration.days(settings.backupRetentionDays), preferredWindow: '17:00-18:00' },
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      iamAuthentication: false,
+      cloudwatchLogsExports: ['postgresql'],
+      // TLS only: the pods connect with sslmode=require.
+      parameters: { 'rds.force_ssl': '1' },
+    });
+  }
+}
