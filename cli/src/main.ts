@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@ccproxy/core';
+import { ConfigError, resolveRuntimeSecrets, watchRuntimeSecrets } from '@ccproxy/core';
+import { runAdmin } from './admin-command.ts';
 import { runLocal } from './local-command.ts';
 import { runOperator } from './operator-command.ts';
 import { runProxy } from './proxy-command.ts';
@@ -11,6 +12,8 @@ const usage = `usage: ccproxy <command> [options]
 commands:
   local [--manifests DIR]   everything in one process on the embedded default (npm start)
   proxy                     the data plane (needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET)
+  admin                     the admin UI and REST facade in a cluster (KUBECONFIG or in-cluster;
+                            DATABASE_URL, CCPROXY_ADMIN_PASSWORD_HASH)
   operator                  the Kubernetes control plane (KUBECONFIG or in-cluster; DATABASE_URL,
                             CCPROXY_KEY_HASHER_SECRET, CCPROXY_KMS_KEY_ID)
 
@@ -25,20 +28,27 @@ async function main(argv: string[]): Promise<void> {
     console.log(usage);
     return;
   }
+  if (!['local', 'proxy', 'operator', 'admin'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  // `<VARIABLE>_SECRET_ID` → the value from Secrets Manager, before any configuration is validated.
+  const secrets = await resolveRuntimeSecrets(env).catch((error: Error) => {
+    throw new ConfigError([error.message]);
+  });
   let running: Running;
-  if (command === 'local') running = await runLocal(env);
-  else if (command === 'proxy') running = await runProxy(env);
-  else if (command === 'operator') running = await runOperator(env);
-  else throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  onSignals(running);
+  if (command === 'local') running = await runLocal(secrets.env);
+  else if (command === 'proxy') running = await runProxy(secrets.env);
+  else if (command === 'operator') running = await runOperator(secrets.env);
+  else running = await runAdmin(secrets.env);
+  const stop = onSignals(running);
+  // A rotated secret is taken up by a fresh process (the Deployment restarts the pod).
+  watchRuntimeSecrets(secrets, (secretId) => stop(`secret ${secretId} rotated`));
 }
 
-function onSignals(running: Running): void {
+function onSignals(running: Running): (reason: string) => void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (reason: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    running.logger.info({ signal }, 'shutting down');
+    running.logger.info({ reason }, 'shutting down');
     running.stop().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -49,6 +59,7 @@ function onSignals(running: Running): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  return stop;
 }
 
 class UsageError extends Error {}

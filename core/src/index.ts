@@ -21,3 +21,4 @@ export { encryptSecret, decryptSecret, envelopeKeyId, secretFingerprint, LocalKe
 export { KmsKeyWrapper } from './kms-key-wrapper.ts';
 export { breakerChannel, readBreaker, recordPlanFailure, recordPlanSuccess, recordFailover, claimTrial, breakerStateOf, type BreakerPolicy, type BreakerRow, type BreakerState } from './db/breaker-rows.ts';
 export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
+export { resolveRuntimeSecrets, watchRuntimeSecrets, databaseUrlOf, secretSources, type ResolvedSecrets } from './runtime-secrets.ts';

@@ -8,7 +8,7 @@ export type { SecretStore } from './reconcile/secret-store.ts';
 export type { Condition, ResourceStatus } from './reconcile/conditions.ts';
 export { parseResource, secretData, group, version, proxyUserSpec, accessKeySpec, bedrockKeySpec, routing, type ProxyUser, type AccessKey, type BedrockKey, type Secret, type Resource } from './resources.ts';
 export { renderCrds, toStructural } from './crds.ts';
-export { KubeClient, type KubeObject, type Watched } from './kube/kube-client.ts';
+export { KubeClient, loadKubeConfig, type KubeObject, type Watched } from './kube/kube-client.ts';
 export { KubeOperator, finalizer, type KubeOperatorOptions } from './kube/kube-operator.ts';
 export { LeaderElector, type LeaderElectionOptions } from './kube/leader-election.ts';
 export { Reflector, type ReflectorOptions } from './kube/reflector.ts';

@@ -54,9 +54,7 @@ export class KubeClient {
 
   /** From `KUBECONFIG` / ~/.kube/config, or the in-cluster service account. */
   static fromEnvironment(namespace?: string): KubeClient {
-    const config = new KubeConfig();
-    config.loadFromDefault();
-    return new KubeClient(config, namespace);
+    return new KubeClient(loadKubeConfig(), namespace);
   }
 
   async list(kind: Watched): Promise<{ items: KubeObject[]; resourceVersion: string }> {
@@ -153,6 +151,13 @@ export class KubeClient {
   async replaceLease(namespace: string, lease: V1Lease): Promise<V1Lease> {
     return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease });
   }
+}
+
+/** The kubeconfig of this process: `KUBECONFIG` / ~/.kube/config, or the in-cluster service account. */
+export function loadKubeConfig(): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromDefault();
+  return config;
 }
 
 function orUndefinedOn404(error: unknown): undefined {

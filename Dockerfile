@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# The single `ccproxy` image: `ccproxy proxy`, `ccproxy operator` or `ccproxy admin` is chosen by
+# the Deployment's args. TypeScript runs as-is on Node's type stripping, so there is no compile
+# step beyond the admin UI bundle.
+ARG NODE_IMAGE=node:26-bookworm-slim
+
+# 1. Everything, to build the admin UI (Vite needs the dev dependencies).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+COPY core/package.json core/
+COPY proxy/package.json proxy/
+COPY operator/package.json operator/
+COPY admin/package.json admin/
+COPY cli/package.json cli/
+COPY cdk8s/package.json cdk8s/
+COPY infra/package.json infra/
+COPY test/package.json test/
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npm run build -w @ccproxy/admin
+
+# 2. Production dependencies only, for the runtime workspaces.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY --from=build /src/package.json /src/package-lock.json ./
+COPY --from=build /src/core/package.json core/
+COPY --from=build /src/proxy/package.json proxy/
+COPY --from=build /src/operator/package.json operator/
+COPY --from=build /src/admin/package.json admin/
+COPY --from=build /src/cli/package.json cli/
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+      -w @ccproxy/core -w @ccproxy/proxy -w @ccproxy/operator -w @ccproxy/admin -w @ccproxy/cli
+
+# 3. The runtime: sources, migrations, the UI bundle and production node_modules; non-root.
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production CCPROXY_HOST=0.0.0.0 CCPROXY_DATA_DIR=/var/lib/ccproxy
+WORKDIR /app
+COPY --from=deps /app/node_modules node_modules
+COPY --from=build /src/package.json ./
+COPY --from=build /src/core core
+COPY --from=build /src/proxy/package.json proxy/
+COPY --from=build /src/proxy/src proxy/src
+COPY --from=build /src/operator/package.json operator/
+COPY --from=build /src/operator/src operator/src
+COPY --from=build /src/crds crds
+COPY --from=build /src/admin/package.json admin/
+COPY --from=build /src/admin/src admin/src
+COPY --from=build /src/admin/dist admin/dist
+COPY --from=build /src/cli/package.json cli/
+COPY --from=build /src/cli/src cli/src
+# The node image's unprivileged user (uid 1000); the chart runs with a read-only root file
+# system and mounts an emptyDir at CCPROXY_DATA_DIR for the usage spool.
+USER 1000:1000
+ENTRYPOINT ["node", "/app/cli/src/main.ts"]
+CMD ["proxy"]
