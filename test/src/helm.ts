@@ -1,10 +1,10 @@
 import { execFile as execFileCallback } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { withLock } from './build-lock.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -86,35 +86,6 @@ export async function runHelm(args: readonly string[], options: { cwd?: string }
     throw new Error(`helm ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`, { cause: error });
   } finally {
     await rm(state, { recursive: true, force: true });
-  }
-}
-
-/** A lock file holding the owner's pid, so parallel runs build once; a dead owner's lock is taken over. */
-async function withLock<T>(path: string, body: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await writeFile(path, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(await readFile(path, 'utf8').catch(() => ''));
-      if (owner > 0 && !isAlive(owner)) await rm(path, { force: true });
-      else await sleep(1_000);
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

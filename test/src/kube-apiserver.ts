@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './ccproxy-process.ts';
+import { withLock } from './build-lock.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -300,35 +301,6 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
     process.stderr.write(`built ${tool} in ${Math.round((Date.now() - started) / 1000)} s\n`);
     return bin;
   });
-}
-
-/** A lock file holding the owner's pid, so parallel runs build once; a dead owner's lock is taken over. */
-async function withLock<T>(path: string, body: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await writeFile(path, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(await readFile(path, 'utf8').catch(() => ''));
-      if (owner > 0 && !isAlive(owner)) await rm(path, { force: true });
-      else await sleep(1_000);
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function exists(path: string): Promise<boolean> {
