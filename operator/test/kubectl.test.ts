@@ -44,7 +44,8 @@ describe('kubectl against the operator', () => {
       registry: createMetricsRegistry({ processMetrics: false }), rotationGraceSeconds: 60, publicUrl: undefined, breakerOpenMs: 60_000, namespace: 'team-a',
     });
     await operator.start();
-  });
+    // A fresh machine builds kubectl here (the API server's build leaves most of it cached).
+  }, 20 * 60_000);
   afterAll(async () => {
     await operator?.stop();
     await db?.close();
