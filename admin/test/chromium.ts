@@ -1,10 +1,8 @@
-import { execFile as execFileCallback } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
+import { aptInstall } from '@ccproxy/test-harness';
 
-const execFile = promisify(execFileCallback);
 const executablePath = '/usr/bin/chromium';
 
 /**
@@ -15,8 +13,7 @@ const executablePath = '/usr/bin/chromium';
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(executablePath)) {
     if (process.getuid?.() !== 0) throw new Error(`${executablePath} not found; install Debian's chromium package`);
-    await execFile('apt-get', ['update'], { maxBuffer: 64 * 1024 * 1024 });
-    await execFile('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 });
+    await aptInstall(['chromium']);
   }
   // launch() gives every run a new, empty profile of its own (it refuses --user-data-dir).
   return chromium.launch({

@@ -10,3 +10,4 @@ export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts
 export { startThrowawayKubeApiserver, ensureKubeApiserverBinary, ensureKubectl, KUBERNETES_VERSION, type ThrowawayKubeApiserver, type StaticTokenUser } from './kube-apiserver.ts';
 export { operatorToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
+export { aptInstall } from './apt-install.ts';

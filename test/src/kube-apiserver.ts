@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './ccproxy-process.ts';
 import { withLock } from './build-lock.ts';
+import { aptInstall } from './apt-install.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -249,8 +250,7 @@ async function ensureEtcd(): Promise<string> {
   if (await exists(bin)) return bin;
   if (process.getuid?.() !== 0) throw new Error(`etcd not found at ${bin}; install the \`etcd-server\` package or set ETCD_BIN`);
   // The package's systemd unit is irrelevant (no systemd here, policy-rc.d keeps it from starting); we run the binary.
-  await execFile('apt-get', ['update'], { maxBuffer: 64 * 1024 * 1024 });
-  await execFile('apt-get', ['install', '-y', '--no-install-recommends', 'etcd-server'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 });
+  await aptInstall(['etcd-server']);
   if (!(await exists(bin))) throw new Error(`installed etcd-server but found no ${bin}`);
   return bin;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './ccproxy-process.ts';
+import { aptInstall } from './apt-install.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -81,8 +82,7 @@ async function findServerBinaries(): Promise<string> {
   const found = await locate();
   if (found !== undefined) return found;
   if (process.getuid?.() !== 0) throw new Error('PostgreSQL server binaries not found; install the `postgresql` package');
-  await execFile('apt-get', ['update'], { maxBuffer: 64 * 1024 * 1024 });
-  await execFile('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 });
+  await aptInstall(['postgresql']);
   const installed = await locate();
   if (installed === undefined) throw new Error('installed postgresql but found no initdb');
   return installed;
