@@ -53,7 +53,11 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
   let stopping = false;
   const campaign = elector.run((lost) => {
     operator.metrics.leader.set(1);
-    operator.start().catch((error: unknown) => logger.error({ err: error }, 'operator failed to start'));
+    operator.start().catch((error: unknown) => {
+      // A leader that cannot work must not hold the Lease: exit, and let a standby take over.
+      logger.error({ err: error }, 'operator failed to start');
+      process.exit(1);
+    });
     lost.addEventListener('abort', () => {
       operator.metrics.leader.set(0);
       if (stopping) return;
