@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { timeJson, timeStream } from './drivers.ts';
+import { openLoop } from './open-loop.ts';
 import { bedrockKey, benchKey, failoverKey, killChildren, startProxy, startUpstream } from './processes.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 import { compare, emptyPair, printSection, spread, type Comparison, type Pair } from './report.ts';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
 
   for (const side of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(side.client, side.path, body);
   const plain = await measurePlanPath(sides);
+  const fixedRate = await measureOpenLoop([{ name: 'direct', origin: upstream.url, path: '/v1/messages' }, { name: 'floor', origin: floor.url, path: '/v1/messages' }, { name: 'ccproxy', origin: proxy.url, path: planPath }]);
   const bedrock = await measureBedrock(proxyClient);
   const metering = await measureOnOff(unmeteredClient, proxyClient);
   const logging = await measureOnOff(proxyClient, infoClient);
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn' },
     plan: { ...plan, pairRounds, bodyBytes: body.length },
     ...plain,
+    ...fixedRate,
     ...bedrock,
     meteringOnVsOffLatency: metering.latency,
     meteringOnVsOffTtfb: metering.ttfb,
@@ -141,6 +144,27 @@ async function measurePlanPath(sides: Side[]) {
   };
 }
 
+const openLoopRate = 200;
+
+/** Open-loop at a fixed rate (coordinated omission avoided): direct, floor and ccproxy, one after another, alternating order per round. */
+async function measureOpenLoop(targets: Array<{ name: SideName; origin: string; path: string }>) {
+  const latencies = { direct: [] as number[], floor: [] as number[], ccproxy: [] as number[] };
+  let failures = 0;
+  for (let round = 0; round < pairRounds; round += 1) {
+    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+      const run = await openLoop(target.origin, target.path, body, openLoopRate, quick ? 3_000 : 10_000);
+      latencies[target.name].push(...run.latencies);
+      failures += run.failures;
+    }
+  }
+  if (failures > 0) throw new Error(`open-loop: ${failures} requests failed`);
+  return {
+    openLoop: compare({ direct: latencies.direct, ccproxy: latencies.ccproxy }),
+    openLoopFloor: compare({ direct: latencies.direct, ccproxy: latencies.floor }),
+    openLoopVsFloor: compare({ direct: latencies.floor, ccproxy: latencies.ccproxy }),
+  };
+}
+
 /**
  * Bedrock path through the same proxy: streaming time to first byte against the Plan path, and
  * the failover penalty (Plan answers 529 at once, then Bedrock) against going to Bedrock directly.
@@ -184,6 +208,7 @@ async function measureOnOff(off: Client, on: Client): Promise<{ latency: Compari
 
 type Results = { machine: object; translationMicrosPerFrame: number; nonStreamingAddedP50PerRound: { min: number; max: number }; streamingTtfbAddedP50PerRound: { min: number; max: number } } & Record<
   | 'nonStreaming' | 'streamingTtfb' | 'streamingTotal' | 'streamingInterEventGap' | 'bedrockTtfbVsPlan' | 'failoverPenaltyVsBedrockOnly'
+  | 'openLoop' | 'openLoopFloor' | 'openLoopVsFloor'
   | 'nonStreamingFloor' | 'nonStreamingVsFloor' | 'streamingTtfbFloor' | 'streamingTtfbVsFloor' | 'streamingInterEventGapVsFloor'
   | 'meteringOnVsOffLatency' | 'meteringOnVsOffTtfb' | 'logInfoVsWarnLatency' | 'logInfoVsWarnTtfb',
   Comparison
@@ -195,6 +220,9 @@ function print(r: Results): void {
   printSection({ title: 'non-streaming latency, concurrency 1 (~30 KB request, ~1 KB answer)', comparison: r.nonStreaming, note: perRound(r.nonStreamingAddedP50PerRound) });
   printSection({ title: 'non-streaming latency: the floor (bare node:http + undici pass-through) vs direct', comparison: r.nonStreamingFloor, labels: ['direct', 'floor'] });
   printSection({ title: 'non-streaming latency: ccproxy vs the floor', comparison: r.nonStreamingVsFloor, labels: ['floor', 'ccproxy'] });
+  printSection({ title: `non-streaming latency, open loop at ${openLoopRate} req/s (from when each request was due)`, comparison: r.openLoop });
+  printSection({ title: 'open loop: the floor vs direct', comparison: r.openLoopFloor, labels: ['direct', 'floor'] });
+  printSection({ title: 'open loop: ccproxy vs the floor', comparison: r.openLoopVsFloor, labels: ['floor', 'ccproxy'] });
   printSection({ title: 'streaming time to first byte, concurrency 1', comparison: r.streamingTtfb, note: perRound(r.streamingTtfbAddedP50PerRound) });
   printSection({ title: 'streaming time to first byte: the floor vs direct', comparison: r.streamingTtfbFloor, labels: ['direct', 'floor'] });
   printSection({ title: 'streaming time to first byte: ccproxy vs the floor', comparison: r.streamingTtfbVsFloor, labels: ['floor', 'ccproxy'] });
