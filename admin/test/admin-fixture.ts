@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
-import { createKeyHasher, createLogger, LocalKeyWrapper, migrate, PgDatabase, type Database } from '@ccproxy/core';
+import { createKeyHasher, createLogger, LocalKeyWrapper, type Database } from '@ccproxy/core';
 import { LocalOperator } from '@ccproxy/operator';
-import { createTestDatabase } from '@ccproxy/test-harness';
+import { openMigratedDatabase } from '@ccproxy/test-harness';
 import { buildAdminApp, hashPassword, ManifestFolderStore, type AdminConfig, type ResourceStore } from '@ccproxy/admin';
 
 export const password = 'correct horse battery staple';
@@ -15,11 +15,8 @@ export const hashKey = createKeyHasher('admin-test-hasher-secret-0123456789abcde
 export const publicUrl = 'http://proxy.test:8080';
 const passwordHash = await hashPassword(password);
 
-export async function openTestDatabase(): Promise<Database> {
-  const logger = createLogger({ level: 'silent' });
-  const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl'), 'admin'), logger });
-  await migrate(db, logger);
-  return db;
+export function openTestDatabase(): Promise<Database> {
+  return openMigratedDatabase({ adminUrl: inject('postgresUrl'), prefix: 'admin' });
 }
 
 export interface LocalAdmin {

@@ -5,9 +5,9 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { inject } from 'vitest';
-import { createKeyHasher, createLogger, KmsKeyWrapper, migrate, PgDatabase, type Database } from '@ccproxy/core';
+import { createKeyHasher, createLogger, KmsKeyWrapper, type Database } from '@ccproxy/core';
 import { leaderElectionRules, operatorRules } from '@ccproxy/operator';
-import { createTestDatabase } from '@ccproxy/test-harness';
+import { openMigratedDatabase } from '@ccproxy/test-harness';
 
 export const hasherSecret = 'operator-test-hasher-secret-0123456789';
 export const hashKey = createKeyHasher(hasherSecret);
@@ -103,10 +103,8 @@ export async function bindOperatorRbac(config: KubeConfig): Promise<void> {
   ]);
 }
 
-export async function openTestDatabase(url?: string): Promise<Database> {
-  const db = new PgDatabase({ url: url ?? (await createTestDatabase(inject('postgresUrl'), 'operator')), logger: silent, reconnectDelayMs: 100 });
-  await migrate(db, silent);
-  return db;
+export function openTestDatabase(url?: string): Promise<Database> {
+  return openMigratedDatabase(url === undefined ? { adminUrl: inject('postgresUrl'), prefix: 'operator' } : { url }, { reconnectDelayMs: 100 });
 }
 
 export const awsEnv = () => ({ AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_KMS: inject('motoUrl') });

@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { inject } from 'vitest';
-import { createTestDatabase } from '@ccproxy/test-harness';
+import { openMigratedDatabase } from '@ccproxy/test-harness';
 import {
   createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
-  migrate, PgDatabase, upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
+  upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
 } from '@ccproxy/core';
 import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder, type CloudWatchEmf } from '@ccproxy/proxy';
 
@@ -16,11 +16,8 @@ export const hashKey = createKeyHasher(hasherSecret);
 export const wrapper = new LocalKeyWrapper(randomBytes(32));
 
 /** A fresh, migrated database on the run's PostgreSQL cluster (real server, not PGlite). */
-export async function openTestDatabase(): Promise<Database> {
-  const logger = createLogger({ level: 'silent' });
-  const db = new PgDatabase({ url: await createTestDatabase(inject('postgresUrl')), logger });
-  await migrate(db, logger);
-  return db;
+export function openTestDatabase(): Promise<Database> {
+  return openMigratedDatabase({ adminUrl: inject('postgresUrl') });
 }
 
 export interface RunningProxy {

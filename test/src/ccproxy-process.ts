@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { waitReady } from './wait-ready.ts';
 
 const mainScript = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
 
@@ -52,7 +53,7 @@ export async function startCcproxy(args: string[], env: Record<string, string>, 
   child.stderr?.on('data', collect);
   const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  await waitReady(url, exited, output, options.readyTimeoutMs ?? 30_000);
+  await waitReady({ name: 'ccproxy', url: `${url}/readyz`, exited, output: () => output.join('\n'), timeoutMs: options.readyTimeoutMs ?? 30_000, intervalMs: 50 });
   return {
     url,
     port,
@@ -65,19 +66,4 @@ export async function startCcproxy(args: string[], env: Record<string, string>, 
       return exited;
     },
   };
-}
-
-async function waitReady(url: string, exited: Promise<number | null>, output: string[], timeoutMs: number): Promise<void> {
-  let dead: number | null | undefined;
-  void exited.then((code) => {
-    dead = code;
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (dead !== undefined) throw new Error(`ccproxy exited with ${dead} before it was ready:\n${output.join('\n')}`);
-    const ok = await fetch(`${url}/readyz`).then((response) => response.ok, () => false);
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`ccproxy not ready after ${timeoutMs} ms:\n${output.join('\n')}`);
 }

@@ -1,5 +1,5 @@
 export { startCcproxy, freePort, type CcproxyProcess } from './ccproxy-process.ts';
-export { startThrowawayPostgres, createTestDatabase, type ThrowawayPostgres } from './throwaway-postgres.ts';
+export { startThrowawayPostgres, createTestDatabase, openMigratedDatabase, type ThrowawayPostgres } from './throwaway-postgres.ts';
 export { startAnthropicServer, type AnthropicTestServer, type RecordedRequest, type Reply, type Responder, type MessagesRequest } from './anthropic-test-server.ts';
 export { renderSse, anthropicError, type Message, type ContentBlock, type Usage } from './anthropic-wire.ts';
 export { startBedrockServer, converseStreamFrames, type BedrockTestServer, type BedrockReply, type BedrockResponder, type BedrockRecordedRequest, type ConverseBlock } from './bedrock-test-server.ts';

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ccproxy-process.ts';
+import { waitReady } from './wait-ready.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -47,7 +48,7 @@ export async function startMotoServer(options: { readyTimeoutMs?: number } = {})
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitReady(url, exited, output, options.readyTimeoutMs ?? 30_000);
+    await waitReady({ name: 'moto', url: `${url}/moto-api/data.json`, exited, output: () => output.join(''), timeoutMs: options.readyTimeoutMs ?? 30_000, intervalMs: 100 });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -109,19 +110,4 @@ async function hasMoto(python: string): Promise<boolean> {
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
-}
-
-async function waitReady(url: string, exited: Promise<number | null>, output: string[], timeoutMs: number): Promise<void> {
-  let dead: number | null | undefined;
-  void exited.then((code) => {
-    dead = code;
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (dead !== undefined) throw new Error(`moto exited with ${dead} before it was ready:\n${output.join('')}`);
-    const ok = await fetch(`${url}/moto-api/data.json`).then((response) => response.ok, () => false);
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`moto not ready after ${timeoutMs} ms:\n${output.join('')}`);
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { createLogger, migrate, PgDatabase, type Database } from '@ccproxy/core';
 import { freePort } from './ccproxy-process.ts';
 import { aptInstall } from './apt-install.ts';
 
@@ -76,6 +77,18 @@ export async function createTestDatabase(adminUrl: string, prefix = 'test'): Pro
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/**
+ * A migrated database through the product's own `PgDatabase`: a fresh one on the cluster at
+ * `adminUrl` (each test file its own), or the one at `url` as given.
+ */
+export async function openMigratedDatabase(target: { adminUrl: string; prefix?: string } | { url: string }, options: { reconnectDelayMs?: number } = {}): Promise<Database> {
+  const logger = createLogger({ level: 'silent' });
+  const url = 'url' in target ? target.url : await createTestDatabase(target.adminUrl, target.prefix);
+  const db = new PgDatabase({ url, logger, ...options });
+  await migrate(db, logger);
+  return db;
 }
 
 async function findServerBinaries(): Promise<string> {
