@@ -27,7 +27,7 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, '127.0.0.1', 4096, () => {
   const address = server.address();
   if (address !== null && typeof address !== 'string') process.stdout.write(`${address.port}\n`);
 });

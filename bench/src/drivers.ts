@@ -4,11 +4,11 @@ const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** One non-streaming request; ms until the whole body has arrived. */
-export async function timeJson(client: Client, path: string, body: string, extra: Record<string, string> = {}): Promise<number> {
+export async function timeJson(client: Client, path: string, body: string, extra: Record<string, string> = {}, expectStatus = 200): Promise<number> {
   const start = now();
   const response = await client.request({ path, method: 'POST', body, headers: { ...headers, ...extra } });
   await response.body.arrayBuffer();
-  if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode}`);
+  if (response.statusCode !== expectStatus) throw new Error(`${path}: HTTP ${response.statusCode}`);
   return now() - start;
 }
 
@@ -21,10 +21,13 @@ export interface StreamTiming {
   events: number;
 }
 
+/** The upstream's stream shape, as headers (the peer drops query strings). */
+export const streamShape = (events: number, gapMs = 0): Record<string, string> => ({ 'x-bench-events': String(events), 'x-bench-gap-ms': String(gapMs) });
+
 /** One streaming request, timestamping every SSE event as it arrives. */
-export async function timeStream(client: Client, path: string, body: string): Promise<StreamTiming> {
+export async function timeStream(client: Client, path: string, body: string, extra: Record<string, string> = {}): Promise<StreamTiming> {
   const start = now();
-  const response = await client.request({ path, method: 'POST', body, headers });
+  const response = await client.request({ path, method: 'POST', body, headers: { ...headers, ...extra } });
   if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode}`);
   let ttfb = Number.NaN;
   let last = Number.NaN;

@@ -9,7 +9,7 @@ import { Pool } from 'undici';
  */
 const upstream = process.argv[2];
 if (upstream === undefined) throw new Error('usage: floor-proxy.ts <upstream-url>');
-const pool = new Pool(upstream, { connections: 256, pipelining: 1, connect: { noDelay: true } });
+const pool = new Pool(upstream, { connections: 4096, pipelining: 1, connect: { noDelay: true } });
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
 const server = createServer((req, res) => {
@@ -30,7 +30,7 @@ const server = createServer((req, res) => {
     });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, '127.0.0.1', 4096, () => {
   const address = server.address();
   if (address !== null && typeof address !== 'string') process.stdout.write(`${address.port}\n`);
 });

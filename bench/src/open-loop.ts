@@ -9,7 +9,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
  * stall shows up in every request it delayed (no coordinated omission, as wrk2 measures).
  * Returns one latency (ms) per request, and how many failed.
  */
-export async function openLoop(origin: string, path: string, body: string, ratePerSecond: number, durationMs: number): Promise<{ latencies: number[]; failures: number }> {
+export async function openLoop(origin: string, path: string, body: string, ratePerSecond: number, durationMs: number, extraHeaders: Record<string, string> = {}): Promise<{ latencies: number[]; failures: number }> {
   const pool = new Pool(origin, { connections: 64, pipelining: 1 });
   const total = Math.round((ratePerSecond * durationMs) / 1000);
   const latencies: number[] = [];
@@ -25,7 +25,7 @@ export async function openLoop(origin: string, path: string, body: string, rateP
     }
     inFlight.push(
       pool
-        .request({ path, method: 'POST', body, headers })
+        .request({ path, method: 'POST', body, headers: { ...headers, ...extraHeaders } })
         .then(async (response) => {
           await response.body.arrayBuffer();
           if (response.statusCode === 200) latencies.push(now() - due);

@@ -22,11 +22,11 @@ export function killChildren(): void {
 }
 
 /** A bench server script as a child process (`args` after the script); resolves with its URL once it printed its port. */
-export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = []): Promise<{ url: string }> {
+export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = []): Promise<{ url: string; pid: number }> {
   const child = spawn(process.execPath, [join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const [line] = (await once(child.stdout ?? child, 'data')) as [Buffer];
-  return { url: `http://127.0.0.1:${line.toString().trim()}` };
+  return { url: `http://127.0.0.1:${line.toString().trim()}`, pid: child.pid ?? 0 };
 }
 
 /** Manifests for the real product: one user, a known key per routing, a Bedrock key for each. */
@@ -46,7 +46,7 @@ export interface ProxyProcess {
  * The real product (`ccproxy local`, the `npm start` path), stdout to /dev/null, logging at `warn`
  * unless `extraEnv` says otherwise; `nodeArgs` go to its node (e.g. `--cpu-prof`).
  */
-export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess> {
+export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess & { pid: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
   tempDirs.add(dir);
   await writeFile(
@@ -60,13 +60,18 @@ export async function startProxy(upstreamUrl: string, extraEnv: Record<string, s
     env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, '.data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  return track(child, `http://127.0.0.1:${port}`, '/readyz');
+}
+
+/** Registers a child for clean-up and resolves once `GET <url><readyPath>` answers 2xx. */
+export async function track(child: ChildProcess, url: string, readyPath: string): Promise<ProxyProcess & { pid: number }> {
   children.add(child);
-  const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i += 1) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { url, stop: () => stopChild(child) };
+    if (child.exitCode !== null) throw new Error(`${url}: exited with ${child.exitCode} before it was ready`);
+    if (await fetch(`${url}${readyPath}`).then((r) => r.ok, () => false)) return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error('proxy did not become ready');
+  throw new Error(`${url}: not ready after 30 s`);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -76,7 +81,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();

@@ -1,9 +1,10 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 
 /**
  * The benchmark's upstream: the cheapest server that speaks the Messages wire format, so what
- * is measured is the proxy, not the test server. `?events=N&gapMs=G` shape the SSE stream.
- * Prints its port on stdout once listening.
+ * is measured is the proxy, not the test server. `?events=N&gapMs=G&delayMs=D` (or the headers
+ * `x-bench-events`, `x-bench-gap-ms`, `x-bench-delay-ms`, for gateways that drop the query) shape
+ * the answer: N deltas G ms apart, after D ms before the head. Prints its port once listening.
  */
 const message = JSON.stringify({
   id: 'msg_bench',
@@ -26,33 +27,40 @@ const server = createServer((req, res) => {
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
     const url = new URL(req.url ?? '/', 'http://x');
-    // The failover scenario: Anthropic overloaded, answered at once.
-    if (req.headers['x-bench-fail'] === '529') {
-      res.writeHead(529, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
-      return;
-    }
-    if (!Buffer.concat(chunks).includes('"stream":true')) {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(message), 'request-id': 'req_bench' }).end(message);
-      return;
-    }
-    const events = Number(url.searchParams.get('events') ?? '20');
-    const gapMs = Number(url.searchParams.get('gapMs') ?? '0');
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'request-id': 'req_bench' });
-    res.write(head);
-    let sent = 0;
-    const next = () => {
-      if (res.destroyed) return;
-      if (sent === events) return void res.end(tail);
-      sent += 1;
-      res.write(delta);
-      if (gapMs > 0) setTimeout(next, gapMs);
-      else setImmediate(next);
-    };
-    next();
+    const shape = (name: string, header: string, fallback: number) => Number(url.searchParams.get(name) ?? req.headers[header] ?? fallback);
+    const delayMs = shape('delayMs', 'x-bench-delay-ms', 0);
+    const answer = () => respond(req.headers['x-bench-fail'] === '529', Buffer.concat(chunks).includes('"stream":true'), shape('events', 'x-bench-events', 20), shape('gapMs', 'x-bench-gap-ms', 0), res);
+    if (delayMs > 0) setTimeout(answer, delayMs);
+    else answer();
   });
 });
+
+function respond(fail: boolean, stream: boolean, events: number, gapMs: number, res: ServerResponse): void {
+  // The failover scenario: Anthropic overloaded, answered at once.
+  if (fail) {
+    res.writeHead(529, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
+    return;
+  }
+  if (!stream) {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(message), 'request-id': 'req_bench' }).end(message);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'request-id': 'req_bench' });
+  res.write(head);
+  let sent = 0;
+  const next = () => {
+    if (res.destroyed) return;
+    if (sent === events) return void res.end(tail);
+    sent += 1;
+    res.write(delta);
+    if (gapMs > 0) setTimeout(next, gapMs);
+    else setImmediate(next);
+  };
+  next();
+}
+
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, '127.0.0.1', 4096, () => {
   const address = server.address();
   if (address !== null && typeof address !== 'string') process.stdout.write(`${address.port}\n`);
 });

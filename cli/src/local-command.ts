@@ -4,7 +4,7 @@ import {
   ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
   LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
 import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
@@ -52,7 +52,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     },
     { logger: logger.child({ component: 'admin' }), db, store, breakerOpenMs: config.breakerOpenMs },
   );
-  const proxyAddress = await proxy.listen({ port: config.port, host: config.host });
+  const proxyAddress = await proxy.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
   logger.info({ proxyAddress, adminAddress, manifestsDir, dataDir, database: db.kind }, 'ccproxy local is running');
   printBanner(report.readyKeys, manifestsDir, report.problems.length);

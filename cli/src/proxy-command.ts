@@ -1,6 +1,6 @@
 import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, KmsKeyWrapper, loadConfig, migrate, openDatabase } from '@ccproxy/core';
 import { join } from 'node:path';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
 
@@ -33,7 +33,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const app = await buildApp(config, { logger, registry, keys, breakers, usage, ...(credentials === undefined ? {} : { credentials }), ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
-  const address = await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   logger.info({ address }, 'proxy listening');
   return {
     logger,

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 
 /** `ak_` + 32 random bytes, base64url: 46 characters, 256 bits of entropy. */
 export function generateAccessKey(): string {
@@ -18,5 +18,7 @@ export type KeyHasher = (key: string) => string;
  */
 export function createKeyHasher(secret: string): KeyHasher {
   if (secret.length < 32) throw new Error('the key hasher secret must be at least 32 characters');
-  return (key) => createHmac('sha256', secret).update(key).digest('hex');
+  // One KeyObject for the process: the HMAC key is not re-imported on every request.
+  const hmacKey = createSecretKey(Buffer.from(secret, 'utf8'));
+  return (key) => createHmac('sha256', hmacKey).update(key).digest('hex');
 }

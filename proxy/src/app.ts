@@ -29,6 +29,13 @@ export interface ProxyDeps {
   dispatcher?: Dispatcher;
 }
 
+/**
+ * The proxy's listen backlog: a replica that restarts under a thousand reconnecting Claude Code
+ * sessions gets their SYNs at once; Node's default (511) drops the rest for a 1 s SYN retry.
+ * The kernel still caps it at `net.core.somaxconn`.
+ */
+export const proxyListenBacklog = 4096;
+
 /** Builds the proxy (no listen). Pipeline per request: auth → route → adapter → meter. */
 export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -46,6 +53,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   });
   const dispatcher = deps.dispatcher ?? createDispatcher(config);
   const metrics = createProxyMetrics(deps.registry);
+  const infoEnabled = deps.logger.isLevelEnabled('info');
   const serveDeps = {
     dispatcher,
     planUpstream: new URL(config.anthropicUpstreamUrl),
@@ -61,8 +69,9 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   // Every answer carries the id its log line has (hijacked upstream responses set it in writeHead).
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-ccproxy-request-id', request.id);
+    done();
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error, request)));
@@ -91,7 +100,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
       deps.cloudWatch?.observe({ provider: 'none', latencyMs: reply.elapsedTime, errorType: anthropicTypeForStatus(status), failover: false });
       throw error;
     }
-    meter(metrics, request, reply, route, served);
+    meter(metrics, request, reply, route, served, infoEnabled);
     deps.cloudWatch?.observe(cloudWatchView(served, reply.elapsedTime));
     const usage = usageRecordOf(request.id, record, served, reply.elapsedTime);
     if (usage !== undefined && (served.upstream === 'bedrock' || config.meterPlan)) deps.usage?.record(usage);
@@ -120,7 +129,9 @@ function createDispatcher(config: ProxyConfig): Dispatcher {
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
     keepAliveTimeout: 30_000,
-    connections: 256,
+    // One connection per in-flight request (no pipelining): a replica holding a thousand Claude
+    // Code streams needs a thousand upstream sockets. The cap only guards the descriptor table.
+    connections: 4096,
   });
 }
 
@@ -132,7 +143,7 @@ function stripKeyPrefix(url: string): string {
   return rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
 }
 
-function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, served: Served): void {
+function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyReply, route: string, served: Served, infoEnabled: boolean): void {
   const { result, upstream, failover } = served;
   const labels = { route, upstream, status_class: statusClass(result.status) };
   metrics.requests.inc(labels);
@@ -146,6 +157,8 @@ function meter(metrics: ProxyMetrics, request: FastifyRequest, reply: FastifyRep
     metrics.tokens.inc({ provider: upstream, type: 'cache_read' }, result.usage.cache_read_input_tokens);
     metrics.tokens.inc({ provider: upstream, type: 'cache_creation' }, result.usage.cache_creation_input_tokens);
   }
+  // The line's object is only built when it will be written.
+  if (!infoEnabled) return;
   request.log.info(
     {
       route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(reply.elapsedTime), ttfbMs: round(result.ttfbMs),

@@ -1,5 +1,5 @@
 import { execFile as execFileCallback } from 'node:child_process';
-import { chmod, chown, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,8 @@ export interface ThrowawayPostgres {
   pause(): Promise<void>;
   /** Starts it again on the same port. */
   resume(): Promise<void>;
+  /** The postmaster's pid (its backends are its children): lets a benchmark pin the server to a core. */
+  serverPid(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     port,
     pause: async () => void (await halt()),
     resume: async () => void (await start()),
+    serverPid: async () => Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n', 1)[0]),
     async stop() {
       await halt().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });

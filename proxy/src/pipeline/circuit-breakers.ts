@@ -20,6 +20,8 @@ export class CircuitBreakers {
   // The TTL only bounds staleness if a notification is ever missed.
   readonly #cache = new LRUCache<string, BreakerRow | typeof none>({ max: 50_000, ttl: 30_000 });
   readonly #sessions: LRUCache<string, true>;
+  // Failure writes still in flight, by key: this replica's next decision for the key waits for them.
+  readonly #pending = new Map<string, Promise<void>>();
   readonly #open: Gauge<'key'>;
   #unlisten: (() => Promise<void>) | undefined;
 
@@ -37,10 +39,13 @@ export class CircuitBreakers {
   }
 
   async stop(): Promise<void> {
+    await this.settled();
     await this.#unlisten?.();
   }
 
   async state(keyId: string, label: string): Promise<BreakerState> {
+    const pending = this.#pending.get(keyId);
+    if (pending !== undefined) await pending;
     const row = await this.#row(keyId);
     const state = stateOf(row, this.#policy, this.#now());
     this.#open.set({ key: label }, state === 'open' || state === 'half-open' ? 1 : 0);
@@ -64,7 +69,25 @@ export class CircuitBreakers {
     return this.#guard(() => claimTrial(this.#db, keyId, this.#policy), false);
   }
 
-  async failure(keyId: string, label: string): Promise<void> {
+  /**
+   * Counts a Plan failure. The write is not awaited by the failing-over request (it would add a
+   * database round trip to its time to first byte); instead this replica's next `state()` for the
+   * key waits for it, so the next request still sees the breaker this one tripped.
+   */
+  failure(keyId: string, label: string): void {
+    const previous = this.#pending.get(keyId) ?? Promise.resolve();
+    const write: Promise<void> = previous.then(() => this.#recordFailure(keyId, label)).finally(() => {
+      if (this.#pending.get(keyId) === write) this.#pending.delete(keyId);
+    });
+    this.#pending.set(keyId, write);
+  }
+
+  /** Resolves once every failure counted so far is stored (for shutdown and tests). */
+  async settled(): Promise<void> {
+    await Promise.all(this.#pending.values());
+  }
+
+  async #recordFailure(keyId: string, label: string): Promise<void> {
     const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy), undefined);
     if (row === undefined) return;
     const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';

@@ -57,8 +57,8 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, upstre
     const reason = failure instanceof PlanRejected ? `status_${failure.status}` : 'unreachable';
     deps.metrics.failovers.inc({ reason });
     request.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
-    // Counted before answering, so the client's next request already sees the breaker it tripped.
-    if (countsForBreaker) await breakers.failure(record.accessKeyId, label);
+    // Counted alongside the Bedrock call, not before it; the breaker makes the key's next request wait for the count.
+    if (countsForBreaker) breakers.failure(record.accessKeyId, label);
     breakers?.failedOver(record.accessKeyId, session);
     try {
       return { upstream: 'bedrock', failover: true, result: await bedrock() };

@@ -1,0 +1,68 @@
+import type { Client } from 'undici';
+import { streamShape, timeJson, timeStream } from './drivers.ts';
+import { bedrockKey, benchKey, failoverKey } from './processes.ts';
+import { compare, emptyPair, type Comparison, type Pair } from './report.ts';
+import { summarize, type Summary } from './stats.ts';
+
+const planPath = `/ak/${benchKey}/v1/messages`;
+const shape = streamShape(20);
+
+export interface BedrockResults {
+  bedrockTtfbVsPlan: Comparison;
+  failoverPenaltyVsBedrockOnly: Comparison;
+  /** The Plan upstream's own 529, straight from it: the protocol's `primary_error_time`. */
+  primaryErrorTime: Summary;
+  /** Failover − Bedrock-only − the primary's error time (perf-anchors S8), p50 / p99. */
+  failoverPenalty: { p50: number; p99: number };
+}
+
+/**
+ * Bedrock path through the same proxy: streaming time to first byte against the Plan path, and
+ * the failover penalty (Plan answers 529 at once, then Bedrock) against going to Bedrock directly.
+ * "direct" in each pair is the comparison's baseline: the Plan path, and the Bedrock-only key.
+ */
+export async function measureBedrock(proxy: Client, upstream: Client, body: string, streamBody: string, perRound: number, rounds: number): Promise<BedrockResults> {
+  const bedrock = `/ak/${bedrockKey}/v1/messages`;
+  const failover = `/ak/${failoverKey}/v1/messages`;
+  for (let i = 0; i < 300; i += 1) await timeJson(proxy, bedrock, body);
+  for (let i = 0; i < 100; i += 1) await timeJson(proxy, failover, body, { 'x-bench-fail': '529' });
+  const ttfb = emptyPair();
+  const penalty = emptyPair();
+  const primary: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    for (let i = 0; i < perRound; i += 1) {
+      ttfb.direct.push((await timeStream(proxy, planPath, streamBody, shape)).ttfb);
+      ttfb.ccproxy.push((await timeStream(proxy, bedrock, streamBody)).ttfb);
+      penalty.direct.push(await timeJson(proxy, bedrock, body));
+      penalty.ccproxy.push(await timeJson(proxy, failover, body, { 'x-bench-fail': '529' }));
+      primary.push(await timeJson(upstream, '/v1/messages', body, { 'x-bench-fail': '529' }, 529));
+    }
+  }
+  const failoverPenaltyVsBedrockOnly = compare(penalty);
+  const primaryErrorTime = summarize(primary);
+  return {
+    bedrockTtfbVsPlan: compare(ttfb),
+    failoverPenaltyVsBedrockOnly,
+    primaryErrorTime,
+    failoverPenalty: { p50: failoverPenaltyVsBedrockOnly.added.p50 - primaryErrorTime.p50, p99: failoverPenaltyVsBedrockOnly.added.p99 - primaryErrorTime.p99 },
+  };
+}
+
+/** The Plan path on two proxy processes that differ in one setting ("direct" row: off, "ccproxy" row: on), interleaved. */
+export async function measureOnOff(off: Client, on: Client, body: string, streamBody: string, perRound: { json: number; streams: number }, rounds: number): Promise<{ latency: Comparison; ttfb: Comparison }> {
+  for (let i = 0; i < 300; i += 1) await timeJson(off, planPath, body);
+  for (let i = 0; i < 300; i += 1) await timeJson(on, planPath, body);
+  const json: Pair = emptyPair();
+  const ttfb: Pair = emptyPair();
+  for (let round = 0; round < rounds; round += 1) {
+    for (let i = 0; i < perRound.json; i += 1) {
+      json.direct.push(await timeJson(off, planPath, body));
+      json.ccproxy.push(await timeJson(on, planPath, body));
+    }
+    for (let i = 0; i < perRound.streams; i += 1) {
+      ttfb.direct.push((await timeStream(off, planPath, streamBody, shape)).ttfb);
+      ttfb.ccproxy.push((await timeStream(on, planPath, streamBody, shape)).ttfb);
+    }
+  }
+  return { latency: compare(json), ttfb: compare(ttfb) };
+}

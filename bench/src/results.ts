@@ -1,0 +1,115 @@
+import type { PlanPathResults } from './plan-path.ts';
+import { printSection, printVersus, spread, type Comparison, type Versus } from './report.ts';
+import { sideNames, type SideName } from './sides.ts';
+import { fmt, type Summary } from './stats.ts';
+import type { StreamResults } from './stream-scenarios.ts';
+import type { ThroughputResults } from './throughput.ts';
+
+export type Results = PlanPathResults & {
+  machine: Record<string, string | number>;
+  mode: 'quick' | 'full';
+  plan: object;
+  openLoop: Versus;
+  bedrockTtfbVsPlan: Comparison;
+  failoverPenaltyVsBedrockOnly: Comparison;
+  primaryErrorTime: Summary;
+  failoverPenalty: { p50: number; p99: number };
+  meteringOnVsOffLatency: Comparison;
+  meteringOnVsOffTtfb: Comparison;
+  logInfoVsWarnLatency: Comparison;
+  logInfoVsWarnTtfb: Comparison;
+  throughput: ThroughputResults;
+  streams: StreamResults;
+  translationMicrosPerFrame: number;
+};
+
+export function printResults(r: Results): void {
+  console.log(`\nccproxy bench (${r.mode}) — ${JSON.stringify(r.machine)}\n`);
+  const perRound = (range: { min: number; max: number }) => `ccproxy added p50 per round: ${spread([range.min, range.max])}`;
+  printVersus('non-streaming latency, concurrency 1 (~30 KB request, ~1 KB answer)', r.nonStreaming, perRound(r.nonStreamingAddedP50PerRound));
+  printVersus(`non-streaming latency, open loop (from when each request was due)`, r.openLoop);
+  printVersus('streaming time to first byte, concurrency 1', r.streamingTtfb, perRound(r.streamingTtfbAddedP50PerRound));
+  printVersus('streaming total time (20 deltas, upstream sends every 2 ms)', r.streamingTotal);
+  printVersus('streaming inter-event gap (upstream sends every 2 ms)', r.streamingInterEventGap);
+  printSection({ title: 'Bedrock path: streaming TTFB through ccproxy, Plan vs Bedrock', comparison: r.bedrockTtfbVsPlan, labels: ['plan', 'bedrock'] });
+  printSection({
+    title: 'failover: Bedrock-only key vs Plan 529 then Bedrock',
+    comparison: r.failoverPenaltyVsBedrockOnly,
+    labels: ['bedrock-only', 'failover'],
+    note: `the Plan upstream's own 529 (straight to it): p50 ${fmt(r.primaryErrorTime.p50)} p99 ${fmt(r.primaryErrorTime.p99)} → failover penalty (added − that): p50 ${fmt(r.failoverPenalty.p50)} p99 ${fmt(r.failoverPenalty.p99)}`,
+  });
+  printSection({ title: 'metering: Plan path non-streaming latency, metering off vs on', comparison: r.meteringOnVsOffLatency, labels: ['meter off', 'meter on'] });
+  printSection({ title: 'metering: Plan path streaming TTFB, off vs on', comparison: r.meteringOnVsOffTtfb, labels: ['meter off', 'meter on'] });
+  printSection({ title: 'logging: Plan path non-streaming latency, log level warn vs info (to /dev/null)', comparison: r.logInfoVsWarnLatency, labels: ['log warn', 'log info'] });
+  printSection({ title: 'logging: Plan path streaming TTFB, warn vs info', comparison: r.logInfoVsWarnTtfb, labels: ['log warn', 'log info'] });
+  printThroughput(r.throughput);
+  printStreams(r.streams);
+  console.log(`Bedrock frame → SSE translation: ${r.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
+  printTargets(r);
+}
+
+function printThroughput(t: ThroughputResults): void {
+  console.log(`maximum sustained rate, proxy alone on CPU 1, driver + mock on CPU 0 (${t.body} B body, upstream answers after ${t.upstreamDelayMs} ms; sustained = ≥ 99 % answered, p99 ≤ direct's + 10 ms)`);
+  for (const name of sideNames) {
+    const ladder = t.ladders[name];
+    if (ladder === undefined) continue;
+    const rungs = ladder.rungs.map((g) => `${g.offered}→${g.achieved.toFixed(0)} p99 ${g.latency.p99.toFixed(1)}${Number.isFinite(g.cpuMicrosPerRequest) ? ` ${g.cpuMicrosPerRequest.toFixed(0)}µs/req` : ''}${g.rigCpu > 0.9 ? ' (rig-limited)' : ''}`);
+    console.log(`  ${name.padEnd(8)} max ${String(ladder.maxSustained).padStart(5)} req/s${ladder.rigLimited ? ' (stopped at the rig limit)' : ''}   ${rungs.join(' | ')}`);
+  }
+  console.log('');
+}
+
+function printStreams(s: StreamResults): void {
+  console.log(`concurrent streams at ${1000 / s.gapMs} events/s each, held ${s.holdMs / 1000} s (held = no lost event, no error, no gap > 200 ms); proxy alone on CPU 1`);
+  for (const name of sideNames) {
+    const c = s.sides[name];
+    if (c === undefined) continue;
+    const rungs = c.rungs.map((g) => `${g.streams}${g.held ? '✓' : '✗'} max gap ${g.maxGapMs.toFixed(0)} ms${Number.isFinite(g.rssPerStreamKiB) ? ` ${g.rssPerStreamKiB.toFixed(1)} KiB/stream` : ''}${g.lostEvents > 0 ? ` lost ${g.lostEvents}` : ''}${g.errors > 0 ? ` errors ${g.errors}` : ''}`);
+    console.log(`  ${name.padEnd(8)} held ${String(c.maxHeld).padStart(5)}   ${rungs.join(' | ')}`);
+  }
+  console.log('');
+}
+
+interface Target {
+  metric: string;
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The issue's targets against this run's figures: one line each, met or not. */
+export function targetsOf(r: Results): Target[] {
+  const ccAdded = (v: Versus) => v.added.ccproxy ?? { p50: Number.NaN, p99: Number.NaN };
+  const ms = (value: number) => fmt(value);
+  const t = (metric: string, target: string, measured: string, met: boolean): Target => ({ metric, target, measured, met });
+  const json = ccAdded(r.nonStreaming);
+  const ttfb = ccAdded(r.streamingTtfb);
+  const gap = ccAdded(r.streamingInterEventGap);
+  const maxRate = (name: SideName) => r.throughput.ladders[name]?.maxSustained ?? Number.NaN;
+  const held = (name: SideName) => r.streams.sides[name]?.maxHeld ?? Number.NaN;
+  const rss = r.streams.sides.ccproxy?.rssSlopeKiBPerStream ?? Number.NaN;
+  const latencyVersus: Array<[string, Versus]> = [['non-streaming', r.nonStreaming], ['open loop', r.openLoop], ['TTFB', r.streamingTtfb], ['inter-event gap', r.streamingInterEventGap]];
+  return [
+    t('non-streaming added, c=1, p50 / p99', '≤ 0.35 ms / ≤ 1 ms', `${ms(json.p50)} / ${ms(json.p99)}`, json.p50 <= 0.35 && json.p99 <= 1),
+    t('streaming added TTFB, c=1, p99', '≤ 1 ms', ms(ttfb.p99), ttfb.p99 <= 1),
+    t('streaming added inter-event gap, p99', '≤ 0.3 ms', ms(gap.p99), gap.p99 <= 0.3),
+    t('max req/s, proxy on one core, 20 ms upstream', '≥ 2,000', `${maxRate('ccproxy')}`, maxRate('ccproxy') >= 2000),
+    t('concurrent streams at 50 events/s; RSS per stream', '≥ 512; ≤ 64 KiB', `${held('ccproxy')}; ${rss.toFixed(1)} KiB`, held('ccproxy') >= 512 && rss <= 64),
+    t('Bedrock extra TTFB vs Plan, p99', '≤ 0.5 ms', ms(r.bedrockTtfbVsPlan.added.p99), r.bedrockTtfbVsPlan.added.p99 <= 0.5),
+    t('Bedrock frame → SSE translation', '≤ 8 µs per frame', `${r.translationMicrosPerFrame.toFixed(2)} µs`, r.translationMicrosPerFrame <= 8),
+    t('failover penalty (failover − Bedrock-only − the 529 itself), p99', '≤ 2 ms', ms(r.failoverPenalty.p99), r.failoverPenalty.p99 <= 2),
+    ...latencyVersus.map(([name, v]) => t(`${name}: ccproxy added ÷ floor added, p50 / p99`, '≤ 1.5×', `${v.addedVsFloor.p50.toFixed(2)}× / ${v.addedVsFloor.p99.toFixed(2)}×`, v.addedVsFloor.p50 <= 1.5 && v.addedVsFloor.p99 <= 1.5)),
+    t('max req/s: ccproxy vs floor', '≥ floor ÷ 1.5', `${maxRate('ccproxy')} vs ${maxRate('floor')}`, maxRate('ccproxy') * 1.5 >= maxRate('floor')),
+    t('concurrent streams: ccproxy vs floor', '≥ floor ÷ 1.5', `${held('ccproxy')} vs ${held('floor')}`, held('ccproxy') * 1.5 >= held('floor')),
+    ...latencyVersus.map(([name, v]) => t(`${name}: ccproxy added vs the peer's, p50 / p99`, 'smaller', `${ms(ccAdded(v).p50)} vs ${ms(v.added.peer?.p50 ?? Number.NaN)} / ${ms(ccAdded(v).p99)} vs ${ms(v.added.peer?.p99 ?? Number.NaN)}`, ccAdded(v).p50 < (v.added.peer?.p50 ?? Number.NaN) && ccAdded(v).p99 < (v.added.peer?.p99 ?? Number.NaN))),
+    t('max req/s vs the peer', 'higher', `${maxRate('ccproxy')} vs ${maxRate('peer')}`, maxRate('ccproxy') > maxRate('peer')),
+    t('concurrent streams vs the peer', 'more', `${held('ccproxy')} vs ${held('peer')}`, held('ccproxy') > held('peer')),
+  ];
+}
+
+function printTargets(r: Results): void {
+  const targets = targetsOf(r);
+  console.log('targets (issue 8; added = ccproxy − direct, this run)');
+  for (const x of targets) console.log(`  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(56)} ${x.target.padEnd(18)} ${x.measured}`);
+  console.log(`  ${targets.filter((x) => x.met).length} of ${targets.length} met\n`);
+}

@@ -1,0 +1,25 @@
+import { Client } from 'undici';
+
+/** What one run compares: the baseline, the physical floor, the product, and a published peer. */
+export const sideNames = ['direct', 'floor', 'ccproxy', 'peer'] as const;
+export type SideName = (typeof sideNames)[number];
+
+export interface Side {
+  name: SideName;
+  origin: string;
+  path: string;
+  /** Headers this side needs on top of the request's own (the peer's routing headers). */
+  headers: Record<string, string>;
+  /** The process charged for this side's CPU and memory; absent for direct (nothing in between). */
+  pid?: number;
+  /** One keep-alive connection for the concurrency-1 scenarios. */
+  client: Client;
+}
+
+export function side(name: SideName, origin: string, path: string, options: { pid?: number; headers?: Record<string, string> } = {}): Side {
+  return { name, origin, path, headers: options.headers ?? {}, ...(options.pid === undefined ? {} : { pid: options.pid }), client: new Client(origin, { pipelining: 1 }) };
+}
+
+/** Samples per side, collected across interleaved rounds. */
+export type PerSide = Record<SideName, number[]>;
+export const perSide = (): PerSide => ({ direct: [], floor: [], ccproxy: [], peer: [] });

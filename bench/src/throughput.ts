@@ -1,0 +1,163 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { cpuMicros } from './proc-stats.ts';
+import { summarize, type Summary } from './stats.ts';
+
+const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+export interface RateTarget {
+  name: string;
+  origin: string;
+  path: string;
+  extraHeaders?: Record<string, string>;
+  /** The process whose CPU time is charged to the target (the proxy); absent for direct. */
+  pid?: number;
+  /** The mock upstream, to tell a rig-limited rung (CPU 0 saturated) from the target's ceiling. */
+  upstreamPid: number;
+}
+
+export interface RateRung {
+  offered: number;
+  /** Requests answered 200 per second of the rung (completions over the whole window). */
+  achieved: number;
+  latency: Summary;
+  errors: number;
+  /** CPU time of the target per answered request (µs); NaN for direct. */
+  cpuMicrosPerRequest: number;
+  /** CPU 0 (driver + mock) busy share over the rung, 0–1. Above 0.9 the rung is rig-limited. */
+  rigCpu: number;
+}
+
+/**
+ * One open-loop rung: requests due at `i / rate`, sent when due whatever the earlier ones did,
+ * latency from the due time. Sending is batched per timer tick instead of spun for, because
+ * the driver shares CPU 0 with the mock upstream and a spin would steal its core.
+ */
+export async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs: number, body: string, upstreamDelayMs: number): Promise<RateRung> {
+  const headers = { ...baseHeaders, ...target.extraHeaders, 'x-bench-delay-ms': String(upstreamDelayMs) };
+  const total = Math.round((rate * durationMs) / 1000);
+  const latencies: number[] = [];
+  let errors = 0;
+  const inFlight: Promise<void>[] = [];
+  const cpuBefore = target.pid === undefined ? 0 : cpuMicros(target.pid);
+  const rigBefore = rigMicros(target.upstreamPid);
+  const start = now() + 5;
+  for (let i = 0; i < total; ) {
+    // Everything due by now goes out in this tick; then yield until the next one is due (a
+    // timer's ~1 ms lateness counts against every target alike: latency runs from the due time).
+    for (let due = start + (i * 1000) / rate; i < total && due <= now(); i += 1, due = start + (i * 1000) / rate) {
+      inFlight.push(send(pool, target.path, body, headers, due).then((latency) => void (latency === undefined ? (errors += 1) : latencies.push(latency))));
+    }
+    await sleep(Math.max(0, start + (i * 1000) / rate - now()));
+  }
+  await Promise.all(inFlight);
+  const elapsedMs = now() - start;
+  const cpu = target.pid === undefined ? Number.NaN : (cpuMicros(target.pid)) - cpuBefore;
+  const rig = (rigMicros(target.upstreamPid)) - rigBefore;
+  return {
+    offered: rate,
+    achieved: (latencies.length * 1000) / elapsedMs,
+    latency: summarize(latencies),
+    errors,
+    cpuMicrosPerRequest: cpu / Math.max(1, latencies.length),
+    rigCpu: rig / (elapsedMs * 1000),
+  };
+}
+
+async function send(pool: Pool, path: string, body: string, headers: Record<string, string>, due: number): Promise<number | undefined> {
+  try {
+    const response = await pool.request({ path, method: 'POST', body, headers });
+    await response.body.dump({ limit: Number.POSITIVE_INFINITY });
+    return response.statusCode === 200 ? now() - due : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU µs of the driver (this process) and the mock upstream: what CPU 0 spends. */
+function rigMicros(upstreamPid: number): number {
+  const own = process.cpuUsage();
+  return own.user + own.system + (cpuMicros(upstreamPid));
+}
+
+export interface RateLadder {
+  rungs: RateRung[];
+  /** The highest offered rate sustained: ≥ 99 % achieved, < 0.1 % errors, p99 ≤ the bound. */
+  maxSustained: number;
+  /** Whether the ladder stopped at a rung where CPU 0, not the target, was the limit. */
+  rigLimited: boolean;
+}
+
+export interface LadderOptions {
+  rates: number[];
+  durationMs: number;
+  body: string;
+  upstreamDelayMs: number;
+  /**
+   * Latency bound for "sustained" at a rate (ms, absolute): the direct path's p99 there + 10 ms;
+   * undefined past the rig's own ceiling (the ladder stops there, labelled rig-limited).
+   */
+  p99BoundMs: (rate: number) => number | undefined;
+}
+
+/** Climbs the rate ladder until a rung is not sustained (rungs after the first failure are skipped). */
+export async function rateLadder(target: RateTarget, options: LadderOptions): Promise<RateLadder> {
+  // One pool for the whole ladder, warmed first: connection set-up is not what a rung measures.
+  const pool = new Pool(target.origin, { connections: 2048, pipelining: 1 });
+  const rungs: RateRung[] = [];
+  let maxSustained = 0;
+  let rigLimited = false;
+  try {
+    await rateRung(pool, target, options.rates[0] ?? 500, 2000, options.body, options.upstreamDelayMs);
+    for (const rate of options.rates) {
+      const bound = options.p99BoundMs(rate);
+      if (bound === undefined) {
+        rigLimited = true;
+        break;
+      }
+      await sleep(300);
+      const rung = await rateRung(pool, target, rate, options.durationMs, options.body, options.upstreamDelayMs);
+      rungs.push(rung);
+      if (!sustained(rung, bound)) {
+        rigLimited = rung.rigCpu > 0.9;
+        break;
+      }
+      maxSustained = rate;
+    }
+  } finally {
+    await pool.close();
+  }
+  return { rungs, maxSustained, rigLimited };
+}
+
+export function sustained(rung: RateRung, p99BoundMs: number): boolean {
+  return rung.achieved >= 0.99 * rung.offered && rung.errors <= rung.offered * 0.001 && rung.latency.p99 <= p99BoundMs;
+}
+
+export interface ThroughputResults {
+  body: number;
+  upstreamDelayMs: number;
+  ladders: Partial<Record<string, RateLadder>>;
+}
+
+/**
+ * Maximum sustained rate with each proxy alone on one core (protocol S2): direct first, which
+ * sets each rung's bound (its p99 + 10 ms) and shows the rig's own ceiling, then every proxy.
+ */
+export async function measureThroughput(targets: RateTarget[], options: { rates: number[]; durationMs: number; body: string; upstreamDelayMs: number; pin: <T>(pid: number | undefined, work: () => Promise<T>) => Promise<T> }): Promise<ThroughputResults> {
+  const ladders: ThroughputResults['ladders'] = {};
+  const directP99 = new Map<number, number>();
+  for (const target of targets) {
+    const isDirect = target.pid === undefined;
+    const p99BoundMs = (rate: number) => (isDirect ? Number.POSITIVE_INFINITY : mapped(directP99.get(rate), (p99) => p99 + 10));
+    const ladder = await options.pin(target.pid, () => rateLadder(target, { ...options, p99BoundMs }));
+    // A direct rung whose p99 is over twice its first rung's is the rig's limit, not a baseline (AIGatewayBench's rule).
+    const first = ladder.rungs[0]?.latency.p99 ?? Number.NaN;
+    if (isDirect) for (const rung of ladder.rungs) if (rung.latency.p99 <= 2 * first && rung.achieved >= 0.99 * rung.offered) directP99.set(rung.offered, rung.latency.p99);
+    ladders[target.name] = ladder;
+  }
+  return { body: options.body.length, upstreamDelayMs: options.upstreamDelayMs, ladders };
+}
+
+const mapped = <T, U>(value: T | undefined, f: (value: T) => U): U | undefined => (value === undefined ? undefined : f(value));
