@@ -18,7 +18,7 @@ const clockTicks = (() => {
 })();
 
 /** Resident set size in KiB (`VmRSS`); NaN once the process is gone. */
-export function rssKiB(pid: number): number {
+function rssKiB(pid: number): number {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match?.[1] === undefined ? Number.NaN : Number(match[1]);

@@ -268,7 +268,7 @@ function summarize(n: number, gapMs: number, tally: RungTally, usage: WindowUsag
 }
 
 /** Least-squares slope of y over x and its R² (NaN with fewer than two distinct x). */
-export function fitLine(points: readonly { x: number; y: number }[]): { slope: number; r2: number } {
+function fitLine(points: readonly { x: number; y: number }[]): { slope: number; r2: number } {
   const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const sum = (f: (p: { x: number; y: number }) => number) => usable.reduce((total, p) => total + f(p), 0);
   const mx = sum((p) => p.x) / usable.length;

@@ -34,7 +34,7 @@ export interface RateRung {
  * latency from the due time. Sending is batched per timer tick instead of spun for, because
  * the driver shares CPU 0 with the mock upstream and a spin would steal its core.
  */
-export async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs: number, body: string, upstreamDelayMs: number): Promise<RateRung> {
+async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs: number, body: string, upstreamDelayMs: number): Promise<RateRung> {
   const headers = { ...baseHeaders, ...target.extraHeaders, 'x-bench-delay-ms': String(upstreamDelayMs) };
   const total = Math.round((rate * durationMs) / 1000);
   const latencies: number[] = [];

@@ -82,7 +82,7 @@ export class CircuitBreakers {
     this.#pending.set(keyId, write);
   }
 
-  /** Resolves once every failure counted so far is stored (for shutdown and tests). */
+  /** Resolves once every failure counted so far is stored (`stop()` waits for it). */
   async settled(): Promise<void> {
     await Promise.all(this.#pending.values());
   }
