@@ -1,22 +1,17 @@
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
+import { censored, censorSecrets, secretKeyNames } from './censor-secrets.ts';
+
+/**
+ * pino applies `formatters.log` to lines but not to child bindings, so bindings get exact
+ * (wildcard-free, hence nearly free) redact paths: a secret-named binding, or one under `headers`.
+ */
+const bindingPaths = secretKeyNames.flatMap((name) => {
+  const key = /^[A-Za-z]+$/.test(name) ? name : `["${name}"]`;
+  const nested = key.startsWith('[') ? key : `.${key}`;
+  return [key, `headers${nested}`, `req.headers${nested}`];
+});
 
 export type { Logger } from 'pino';
-
-/** Header and field paths that may carry credentials; pino censors them wherever they appear. */
-const redactPaths = [
-  'req.headers["x-api-key"]',
-  'req.headers.authorization',
-  'headers["x-api-key"]',
-  'headers.authorization',
-  '*.headers["x-api-key"]',
-  '*.headers.authorization',
-  'accessKey',
-  '*.accessKey',
-  'apiKey',
-  '*.apiKey',
-  'password',
-  '*.password',
-];
 
 export interface LoggerOptions {
   level?: Level | 'silent';
@@ -30,7 +25,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       ...(options.name === undefined ? {} : { name: options.name }),
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      // Credentials are censored in every line wherever they are nested, and in child bindings.
+      formatters: { log: censorSecrets, bindings: censorSecrets },
+      redact: { paths: bindingPaths, censor: censored },
       serializers: { err: pino.stdSerializers.err },
     },
     options.destination ?? pino.destination({ sync: false }),
