@@ -7,6 +7,7 @@ import { measureBedrock, measureOnOff } from './bedrock-scenarios.ts';
 import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
+import { watchSteal } from './proc-stats.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
 import { benchKey, killChildren, startProxy, startUpstream } from './processes.ts';
 import { summarizeProfiles } from './profile-summary.ts';
@@ -40,6 +41,7 @@ const openLoopRate = 200;
 let postgres: ThrowawayPostgres | undefined;
 
 async function main(): Promise<void> {
+  const steal = watchSteal();
   const upstream = await startUpstream();
   const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url]);
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   if (profile) await proxy.stop();
 
   const results: Results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2' },
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', stealPercent: Number((steal.stop() * 100).toFixed(1)) },
     mode: quick ? 'quick' : 'full',
     plan: { ...plan, bodyBytes: body.length, smallBodyBytes: smallBody.length, openLoopRate },
     ...planPathResults,

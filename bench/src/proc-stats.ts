@@ -48,6 +48,45 @@ function cpuJiffies(cpu: number): { busy: number; total: number } {
   return { busy: total - (values[3] ?? 0) - (values[4] ?? 0), total };
 }
 
+/**
+ * Watches the hypervisor's steal time (`/proc/stat`, all CPUs): the share of the window the VM
+ * wanted to run but the host ran something else. On a shared VM it is what makes two runs of
+ * the same rung disagree, so rungs report it and a failed rung that saw much of it is re-run.
+ */
+export function watchSteal(): { stop(): number } {
+  const before = stealJiffies();
+  return {
+    stop() {
+      const after = stealJiffies();
+      return (after.steal - before.steal) / Math.max(1, after.total - before.total);
+    },
+  };
+}
+
+/** A failed rung that saw more steal than this (2 % of the machine) says more about the host than the target. */
+const stealRerunShare = 0.02;
+
+/**
+ * Runs a rung, and re-runs it (up to `reruns` times) while it failed during heavy steal; the
+ * last run is the one reported, with how many runs were discarded. Every side gets the same rule.
+ */
+export async function rerunWhenStolen<R extends { steal: number }>(run: () => Promise<R>, failed: (rung: R) => boolean, reruns = 2): Promise<R & { reruns: number }> {
+  let rung = await run();
+  let done = 0;
+  while (done < reruns && failed(rung) && rung.steal > stealRerunShare) {
+    done += 1;
+    rung = await run();
+  }
+  return { ...rung, reruns: done };
+}
+
+function stealJiffies(): { steal: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  const values = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  return { steal: values[7] ?? 0, total: values.slice(0, 8).reduce((sum, v) => sum + v, 0) };
+}
+
 /** The kernel's count of connections dropped because a listener's accept queue was full (all sockets). */
 function listenDrops(): number {
   try {
@@ -87,6 +126,8 @@ export interface WindowUsage {
   rigCpuPercent: number;
   /** SYNs dropped on a full accept queue, box-wide: each costs its client a 1 s retransmit. */
   listenDrops: number;
+  /** Share of the machine's CPU time the hypervisor stole over the window, 0–1. */
+  steal: number;
 }
 
 /**
@@ -100,6 +141,7 @@ export function watchWindow(pid: number | undefined, rigCpu: number): { stop(): 
   const driverBefore = process.cpuUsage();
   const rigBefore = cpuJiffies(rigCpu);
   const dropsBefore = listenDrops();
+  const steal = watchSteal();
   const start = performance.now();
   return {
     stop() {
@@ -114,6 +156,7 @@ export function watchWindow(pid: number | undefined, rigCpu: number): { stop(): 
         driverCpuPercent: (driver.user + driver.system) / 10 / wallMs,
         rigCpuPercent: (100 * (rig.busy - rigBefore.busy)) / Math.max(1, rig.total - rigBefore.total),
         listenDrops: listenDrops() - dropsBefore,
+        steal: steal.stop(),
       };
     },
   };

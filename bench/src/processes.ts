@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -49,15 +49,19 @@ export interface ProxyProcess {
 export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess & { pid: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
   tempDirs.add(dir);
+  // Manifests and data side by side, as `npm start`'s defaults have them: a data folder inside the
+  // watched manifests folder would turn every usage-spool write into a watch event.
+  const manifests = join(dir, 'manifests');
+  await mkdir(manifests);
   await writeFile(
-    join(dir, 'bench.yaml'),
+    join(manifests, 'bench.yaml'),
     `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: bench, namespace: bench }\nspec: {}\n---\n` +
       keyDocs('bench', benchKey, 'PlanOnly') + keyDocs('bedrock', bedrockKey, 'BedrockOnly') + keyDocs('failover', failoverKey, 'PlanWithFailover') +
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', dir], {
-    env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, '.data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
+    env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, 'data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return track(child, `http://127.0.0.1:${port}`, '/readyz');

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
-import { watchWindow, type WindowUsage } from './proc-stats.ts';
+import { rerunWhenStolen, watchWindow, type WindowUsage } from './proc-stats.ts';
 
 /**
  * Concurrent-stream capacity (perf-anchors §5.5 S4, with S6's memory fit): a ladder of rungs, each
@@ -60,6 +60,10 @@ export interface CapacityRung {
   rigLimited: boolean;
   /** Box-wide SYNs dropped on a full accept queue (target's or mock's): explains a slow first event. */
   listenDrops: number;
+  /** Share of the machine's CPU time the hypervisor stole during the rung, 0–1. */
+  steal: number;
+  /** Earlier runs of this rung discarded because they failed under heavy steal. */
+  reruns?: number;
 }
 
 export interface CapacityResult {
@@ -264,6 +268,7 @@ function summarize(n: number, gapMs: number, tally: RungTally, usage: WindowUsag
     rigCpuPercent,
     rigLimited: driverCpuPercent > 90 || rigCpuPercent > 90,
     listenDrops: usage.listenDrops,
+    steal: usage.steal,
   };
 }
 
@@ -287,7 +292,7 @@ export async function measureStreamCapacity(target: StreamTarget, options: Capac
   const first = options.ladder[0];
   if (warmupMs > 0 && first !== undefined) await runRung(target, first, { ...options, holdMs: warmupMs });
   for (const n of options.ladder) {
-    const rung = await runRung(target, n, options);
+    const rung = await rerunWhenStolen(() => runRung(target, n, options), (r) => !r.held);
     rungs.push(rung);
     options.onRung?.(rung);
     if (!rung.held) break;

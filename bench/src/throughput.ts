@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { cpuMicros } from './proc-stats.ts';
+import { cpuMicros, rerunWhenStolen, watchSteal } from './proc-stats.ts';
 import { summarize, type Summary } from './stats.ts';
 
 const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
@@ -27,6 +27,10 @@ export interface RateRung {
   cpuMicrosPerRequest: number;
   /** CPU 0 (driver + mock) busy share over the rung, 0–1. Above 0.9 the rung is rig-limited. */
   rigCpu: number;
+  /** Share of the machine's CPU time the hypervisor stole during the rung, 0–1. */
+  steal: number;
+  /** Earlier runs of this rung discarded because they failed under heavy steal. */
+  reruns?: number;
 }
 
 /**
@@ -42,6 +46,7 @@ async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs
   const inFlight: Promise<void>[] = [];
   const cpuBefore = target.pid === undefined ? 0 : cpuMicros(target.pid);
   const rigBefore = rigMicros(target.upstreamPid);
+  const steal = watchSteal();
   const start = now() + 5;
   for (let i = 0; i < total; ) {
     // Everything due by now goes out in this tick; then yield until the next one is due (a
@@ -62,6 +67,7 @@ async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs
     errors,
     cpuMicrosPerRequest: cpu / Math.max(1, latencies.length),
     rigCpu: rig / (elapsedMs * 1000),
+    steal: steal.stop(),
   };
 }
 
@@ -117,7 +123,7 @@ export async function rateLadder(target: RateTarget, options: LadderOptions): Pr
         break;
       }
       await sleep(300);
-      const rung = await rateRung(pool, target, rate, options.durationMs, options.body, options.upstreamDelayMs);
+      const rung = await rerunWhenStolen(() => rateRung(pool, target, rate, options.durationMs, options.body, options.upstreamDelayMs), (r) => !sustained(r, bound));
       rungs.push(rung);
       if (!sustained(rung, bound)) {
         rigLimited = rung.rigCpu > 0.9;
