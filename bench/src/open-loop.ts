@@ -1,42 +1,72 @@
-import { Pool } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pool } from 'undici';
 
-const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
+const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+export interface OpenLoopOptions {
+  pool: Pool;
+  path: string;
+  body: string;
+  headers?: Record<string, string>;
+  ratePerSecond: number;
+  durationMs: number;
+  /**
+   * `spin`: each request leaves on its due time to the microsecond (a timer to within half a
+   * millisecond, then a spin), for latency at modest rates. `tick`: everything due goes out per
+   * timer tick, for high rates where the driver shares its core with the mock upstream and a
+   * spin would take that core from it. Either way latency counts from the due time, so a timer's
+   * lateness is charged to every target alike.
+   */
+  pacing: 'spin' | 'tick';
+}
+
+export interface OpenLoopRun {
+  /** One per request answered 200, ms from when it was due. */
+  latencies: number[];
+  failures: number;
+  /** From the first due time until the last answer. */
+  elapsedMs: number;
+}
 
 /**
  * Open-loop load at a fixed rate: request i is due at `start + i / rate` whatever happened to
  * the ones before, and its latency counts from when it was due, not from when it was sent — so a
  * stall shows up in every request it delayed (no coordinated omission, as wrk2 measures).
- * Returns one latency (ms) per request, and how many failed.
  */
-export async function openLoop(origin: string, path: string, body: string, ratePerSecond: number, durationMs: number, extraHeaders: Record<string, string> = {}): Promise<{ latencies: number[]; failures: number }> {
-  const pool = new Pool(origin, { connections: 64, pipelining: 1 });
-  const total = Math.round((ratePerSecond * durationMs) / 1000);
+export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
+  const headers = { ...baseHeaders, ...options.headers };
+  const total = Math.round((options.ratePerSecond * options.durationMs) / 1000);
+  const dueAt = (i: number) => start + (i * 1000) / options.ratePerSecond;
   const latencies: number[] = [];
   let failures = 0;
-  const start = now() + 5;
   const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const due = start + (i * 1000) / ratePerSecond;
-    const wait = due - now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait - 0.5));
-    while (now() < due) {
-      // Spin the last half millisecond: timers are too coarse for sub-ms schedules.
+  const fire = (due: number) => inFlight.push(send(options.pool, options.path, options.body, headers, due).then((ms) => void (ms === undefined ? (failures += 1) : latencies.push(ms))));
+  const start = now() + 5;
+  for (let i = 0; i < total; ) {
+    if (options.pacing === 'spin') {
+      const due = dueAt(i);
+      if (due - now() > 1) await sleep(due - now() - 0.5);
+      while (now() < due) {
+        // The last half millisecond: timers are too coarse for sub-ms schedules.
+      }
+      fire(due);
+      i += 1;
+    } else {
+      for (; i < total && dueAt(i) <= now(); i += 1) fire(dueAt(i));
+      await sleep(Math.max(0, dueAt(i) - now()));
     }
-    inFlight.push(
-      pool
-        .request({ path, method: 'POST', body, headers: { ...headers, ...extraHeaders } })
-        .then(async (response) => {
-          await response.body.arrayBuffer();
-          if (response.statusCode === 200) latencies.push(now() - due);
-          else failures += 1;
-        })
-        .catch(() => {
-          failures += 1;
-        }),
-    );
   }
   await Promise.all(inFlight);
-  await pool.close();
-  return { latencies, failures };
+  return { latencies, failures, elapsedMs: now() - start };
+}
+
+async function send(pool: Pool, path: string, body: string, headers: Record<string, string>, due: number): Promise<number | undefined> {
+  try {
+    const response = await pool.request({ path, method: 'POST', body, headers });
+    await response.body.dump({ limit: Number.POSITIVE_INFINITY });
+    return response.statusCode === 200 ? now() - due : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,3 +1,4 @@
+import { Pool } from 'undici';
 import { streamShape, timeJson, timeStream } from './drivers.ts';
 import { openLoop } from './open-loop.ts';
 import { versus, type Versus } from './report.ts';
@@ -70,7 +71,9 @@ export async function measureOpenLoop(sides: Side[], options: { rate: number; ro
   let failures = 0;
   for (let round = 0; round < options.rounds; round += 1) {
     for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-      const run = await openLoop(side.origin, side.path, body, options.rate, options.durationMs, side.headers);
+      const pool = new Pool(side.origin, { connections: 64, pipelining: 1 });
+      const run = await openLoop({ pool, path: side.path, body, headers: side.headers, ratePerSecond: options.rate, durationMs: options.durationMs, pacing: 'spin' });
+      await pool.close();
       latencies[side.name].push(...run.latencies);
       failures += run.failures;
     }

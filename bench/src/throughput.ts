@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import { openLoop } from './open-loop.ts';
 import { cpuMicros, rerunWhenStolen, watchSteal } from './proc-stats.ts';
 import { summarize, type Summary } from './stats.ts';
 
-const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
-const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 export interface RateTarget {
   name: string;
@@ -33,52 +32,23 @@ export interface RateRung {
   reruns?: number;
 }
 
-/**
- * One open-loop rung: requests due at `i / rate`, sent when due whatever the earlier ones did,
- * latency from the due time. Sending is batched per timer tick instead of spun for, because
- * the driver shares CPU 0 with the mock upstream and a spin would steal its core.
- */
+/** One open-loop rung (tick pacing: the driver shares CPU 0 with the mock upstream), with the CPU it cost. */
 async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs: number, body: string, upstreamDelayMs: number): Promise<RateRung> {
-  const headers = { ...baseHeaders, ...target.extraHeaders, 'x-bench-delay-ms': String(upstreamDelayMs) };
-  const total = Math.round((rate * durationMs) / 1000);
-  const latencies: number[] = [];
-  let errors = 0;
-  const inFlight: Promise<void>[] = [];
   const cpuBefore = target.pid === undefined ? 0 : cpuMicros(target.pid);
   const rigBefore = rigMicros(target.upstreamPid);
   const steal = watchSteal();
-  const start = now() + 5;
-  for (let i = 0; i < total; ) {
-    // Everything due by now goes out in this tick; then yield until the next one is due (a
-    // timer's ~1 ms lateness counts against every target alike: latency runs from the due time).
-    for (let due = start + (i * 1000) / rate; i < total && due <= now(); i += 1, due = start + (i * 1000) / rate) {
-      inFlight.push(send(pool, target.path, body, headers, due).then((latency) => void (latency === undefined ? (errors += 1) : latencies.push(latency))));
-    }
-    await sleep(Math.max(0, start + (i * 1000) / rate - now()));
-  }
-  await Promise.all(inFlight);
-  const elapsedMs = now() - start;
-  const cpu = target.pid === undefined ? Number.NaN : (cpuMicros(target.pid)) - cpuBefore;
-  const rig = (rigMicros(target.upstreamPid)) - rigBefore;
+  const headers = { ...target.extraHeaders, 'x-bench-delay-ms': String(upstreamDelayMs) };
+  const run = await openLoop({ pool, path: target.path, body, headers, ratePerSecond: rate, durationMs, pacing: 'tick' });
+  const cpu = target.pid === undefined ? Number.NaN : cpuMicros(target.pid) - cpuBefore;
   return {
     offered: rate,
-    achieved: (latencies.length * 1000) / elapsedMs,
-    latency: summarize(latencies),
-    errors,
-    cpuMicrosPerRequest: cpu / Math.max(1, latencies.length),
-    rigCpu: rig / (elapsedMs * 1000),
+    achieved: (run.latencies.length * 1000) / run.elapsedMs,
+    latency: summarize(run.latencies),
+    errors: run.failures,
+    cpuMicrosPerRequest: cpu / Math.max(1, run.latencies.length),
+    rigCpu: (rigMicros(target.upstreamPid) - rigBefore) / (run.elapsedMs * 1000),
     steal: steal.stop(),
   };
-}
-
-async function send(pool: Pool, path: string, body: string, headers: Record<string, string>, due: number): Promise<number | undefined> {
-  try {
-    const response = await pool.request({ path, method: 'POST', body, headers });
-    await response.body.dump({ limit: Number.POSITIVE_INFINITY });
-    return response.statusCode === 200 ? now() - due : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** CPU µs of the driver (this process) and the mock upstream: what CPU 0 spends. */
