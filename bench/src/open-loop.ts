@@ -22,8 +22,10 @@ export interface OpenLoopOptions {
 }
 
 export interface OpenLoopRun {
-  /** One per request answered 200, ms from when it was due. */
+  /** One per request answered 200, ms from when it was due, in the order they were answered. */
   latencies: number[];
+  /** Request i's latency at index i, in due order (NaN: it failed), for per-window figures. */
+  byDue: Float64Array;
   failures: number;
   /** From the first due time until the last answer. */
   elapsedMs: number;
@@ -39,9 +41,17 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
   const total = Math.round((options.ratePerSecond * options.durationMs) / 1000);
   const dueAt = (i: number) => start + (i * 1000) / options.ratePerSecond;
   const latencies: number[] = [];
+  const byDue = new Float64Array(total).fill(Number.NaN);
   let failures = 0;
   const inFlight: Promise<void>[] = [];
-  const fire = (due: number) => inFlight.push(send(options.pool, options.path, options.body, headers, due).then((ms) => void (ms === undefined ? (failures += 1) : latencies.push(ms))));
+  const fire = (i: number) =>
+    inFlight.push(
+      send(options.pool, options.path, options.body, headers, dueAt(i)).then((ms) => {
+        if (ms === undefined) return void (failures += 1);
+        latencies.push(ms);
+        byDue[i] = ms;
+      }),
+    );
   const start = now() + 5;
   for (let i = 0; i < total; ) {
     if (options.pacing === 'spin') {
@@ -50,15 +60,15 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
       while (now() < due) {
         // The last half millisecond: timers are too coarse for sub-ms schedules.
       }
-      fire(due);
+      fire(i);
       i += 1;
     } else {
-      for (; i < total && dueAt(i) <= now(); i += 1) fire(dueAt(i));
+      for (; i < total && dueAt(i) <= now(); i += 1) fire(i);
       await sleep(Math.max(0, dueAt(i) - now()));
     }
   }
   await Promise.all(inFlight);
-  return { latencies, failures, elapsedMs: now() - start };
+  return { latencies, byDue, failures, elapsedMs: now() - start };
 }
 
 async function send(pool: Pool, path: string, body: string, headers: Record<string, string>, due: number): Promise<number | undefined> {

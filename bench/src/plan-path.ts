@@ -2,8 +2,7 @@ import { Pool } from 'undici';
 import { streamShape, timeJson, timeStream } from './drivers.ts';
 import { openLoop } from './open-loop.ts';
 import { versus, type Versus } from './report.ts';
-import { perSide, type Side } from './sides.ts';
-import { summarize } from './stats.ts';
+import { perSide, type PerSide, type Side } from './sides.ts';
 
 export interface PlanPathPlan {
   rounds: number;
@@ -16,60 +15,43 @@ export interface PlanPathResults {
   streamingTtfb: Versus;
   streamingTotal: Versus;
   streamingInterEventGap: Versus;
-  /** min … max over rounds of ccproxy's added p50 (the protocol gates on per-round deltas). */
-  nonStreamingAddedP50PerRound: { min: number; max: number };
-  streamingTtfbAddedP50PerRound: { min: number; max: number };
 }
 
 /**
  * Concurrency 1 on every side: non-streaming latency, streaming time to first byte, total and
- * inter-event gap. Sides take turns round by round, in rotating order, so drift hits all alike.
+ * inter-event gap. Sides take turns round by round, in rotating order, so drift hits all alike;
+ * samples stay per round, for the per-round deltas the targets are judged on.
  */
 export async function measurePlanPath(sides: Side[], plan: PlanPathPlan, body: string, streamBody: string): Promise<PlanPathResults> {
-  const json = perSide();
-  const ttfb = perSide();
-  const total = perSide();
-  const gaps = perSide();
-  const addedJson: number[] = [];
-  const addedTtfb: number[] = [];
+  const rounds = { json: [] as PerSide[], ttfb: [] as PerSide[], total: [] as PerSide[], gaps: [] as PerSide[] };
   const shape = streamShape(20, 2);
   for (let round = 0; round < plan.rounds; round += 1) {
     const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
-    const p50 = { json: new Map<string, number>(), ttfb: new Map<string, number>() };
+    const [json, ttfb, total, gaps] = [perSide(), perSide(), perSide(), perSide()];
     for (const side of order) {
-      const samples: number[] = [];
-      for (let i = 0; i < plan.json; i += 1) samples.push(await timeJson(side.client, side.path, body, side.headers));
-      json[side.name].push(...samples);
-      p50.json.set(side.name, summarize(samples).p50);
-      const firstBytes: number[] = [];
+      for (let i = 0; i < plan.json; i += 1) json[side.name].push(await timeJson(side.client, side.path, body, side.headers));
       for (let i = 0; i < plan.streams; i += 1) {
         const timing = await timeStream(side.client, side.path, streamBody, { ...side.headers, ...shape });
         if (timing.events !== 25) throw new Error(`${side.name}: ${timing.events} of 25 stream events arrived`);
-        firstBytes.push(timing.ttfb);
+        ttfb[side.name].push(timing.ttfb);
         total[side.name].push(timing.total);
         gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
       }
-      ttfb[side.name].push(...firstBytes);
-      p50.ttfb.set(side.name, summarize(firstBytes).p50);
     }
-    addedJson.push((p50.json.get('ccproxy') ?? Number.NaN) - (p50.json.get('direct') ?? Number.NaN));
-    addedTtfb.push((p50.ttfb.get('ccproxy') ?? Number.NaN) - (p50.ttfb.get('direct') ?? Number.NaN));
+    rounds.json.push(json);
+    rounds.ttfb.push(ttfb);
+    rounds.total.push(total);
+    rounds.gaps.push(gaps);
   }
-  return {
-    nonStreaming: versus(json),
-    streamingTtfb: versus(ttfb),
-    streamingTotal: versus(total),
-    streamingInterEventGap: versus(gaps),
-    nonStreamingAddedP50PerRound: { min: Math.min(...addedJson), max: Math.max(...addedJson) },
-    streamingTtfbAddedP50PerRound: { min: Math.min(...addedTtfb), max: Math.max(...addedTtfb) },
-  };
+  return { nonStreaming: versus(rounds.json), streamingTtfb: versus(rounds.ttfb), streamingTotal: versus(rounds.total), streamingInterEventGap: versus(rounds.gaps) };
 }
 
 /** Open loop at a fixed rate (coordinated omission avoided), every side in turn, rotating per round. */
 export async function measureOpenLoop(sides: Side[], options: { rate: number; rounds: number; durationMs: number }, body: string): Promise<Versus> {
-  const latencies = perSide();
+  const rounds: PerSide[] = [];
   let failures = 0;
   for (let round = 0; round < options.rounds; round += 1) {
+    const latencies = perSide();
     for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
       const pool = new Pool(side.origin, { connections: 64, pipelining: 1 });
       const run = await openLoop({ pool, path: side.path, body, headers: side.headers, ratePerSecond: options.rate, durationMs: options.durationMs, pacing: 'spin' });
@@ -77,7 +59,8 @@ export async function measureOpenLoop(sides: Side[], options: { rate: number; ro
       latencies[side.name].push(...run.latencies);
       failures += run.failures;
     }
+    rounds.push(latencies);
   }
   if (failures > 0) throw new Error(`open-loop: ${failures} requests failed`);
-  return versus(latencies);
+  return versus(rounds);
 }

@@ -63,17 +63,18 @@ export function watchSteal(): { stop(): number } {
   };
 }
 
-/** A failed rung that saw more steal than this (2 % of the machine) says more about the host than the target. */
-const stealRerunShare = 0.02;
+/** Past this much steal (2 % of the machine) a failed rung says more about the host than the target. */
+const heavySteal = 0.02;
 
 /**
- * Runs a rung, and re-runs it (up to `reruns` times) while it failed during heavy steal; the
- * last run is the one reported, with how many runs were discarded. Every side gets the same rule.
+ * Runs a rung and, if it failed, runs it again: once, or twice while the host steals heavily. A
+ * ceiling must fail twice in a row, so one host hiccup does not end a ladder; the last run is the
+ * one reported, with how many runs were discarded. Every side gets the same rule.
  */
-export async function rerunWhenStolen<R extends { steal: number }>(run: () => Promise<R>, failed: (rung: R) => boolean, reruns = 2): Promise<R & { reruns: number }> {
+export async function rerunFailed<R extends { steal: number }>(run: () => Promise<R>, failed: (rung: R) => boolean): Promise<R & { reruns: number }> {
   let rung = await run();
   let done = 0;
-  while (done < reruns && failed(rung) && rung.steal > stealRerunShare) {
+  while (failed(rung) && (done === 0 || (done === 1 && rung.steal > heavySteal))) {
     done += 1;
     rung = await run();
   }

@@ -42,38 +42,83 @@ export function printSection({ title, comparison: c, labels = ['direct', 'ccprox
   console.log('');
 }
 
-/** min … max of the per-round added p50, in ms. */
-export function spread(values: readonly number[]): string {
-  return `${fmt(Math.min(...values))} … ${fmt(Math.max(...values))}`;
+/** min … max, in ms. */
+export function spread([min, max]: readonly [number, number]): string {
+  return `${fmt(min)} … ${fmt(max)}`;
 }
 
 /** Every side against direct, and ccproxy's added time against the floor's and the peer's. */
 export interface Versus {
+  /** Pooled over every round. */
   sides: Partial<Record<SideName, Summary>>;
-  /** side − direct, per percentile (ms). */
-  added: Partial<Record<SideName, { p50: number; p99: number }>>;
-  /** ccproxy added ÷ floor added (the protocol's gw_added / null_added; ≤ 1.5 is the goal). */
-  addedVsFloor: { p50: number; p99: number };
-  /** ccproxy added ÷ peer added (< 1: ccproxy is better). */
-  addedVsPeer: { p50: number; p99: number };
+  /** side − direct of the pooled figures, per percentile (ms). */
+  added: Partial<Record<SideName, Percentiles>>;
+  /**
+   * The median over rounds of each round's side − direct (perf-anchors §5.7 gates on this): a
+   * host stall that lands in one round moves that round, not the verdict.
+   */
+  addedRoundMedian: Partial<Record<SideName, Percentiles>>;
+  /** min and max over rounds of ccproxy's per-round added time. */
+  ccproxyRoundSpread: { p50: [number, number]; p99: [number, number] };
+  /** ccproxy added ÷ floor added, from the per-round medians (the protocol's gw_added / null_added; ≤ 1.5 is the goal). */
+  addedVsFloor: Percentiles;
+  /** ccproxy added ÷ peer added, from the per-round medians (< 1: ccproxy is better). */
+  addedVsPeer: Percentiles;
 }
 
-export function versus(samples: PerSide): Versus {
+export interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+/** `rounds`: one PerSide of samples per round, every side measured in every round. */
+export function versus(rounds: readonly PerSide[]): Versus {
+  const pooled = (name: SideName) => rounds.flatMap((round) => round[name]);
   const sides: Versus['sides'] = {};
   const added: Versus['added'] = {};
-  for (const name of sideNames) if (samples[name].length > 0) sides[name] = summarize(samples[name]);
-  const direct = sides.direct;
+  const addedRoundMedian: Versus['addedRoundMedian'] = {};
+  const perRound = new Map<SideName, { p50: number[]; p99: number[] }>();
+  for (const name of sideNames) if (pooled(name).length > 0) sides[name] = summarize(pooled(name));
+  for (const round of rounds) {
+    if (round.direct.length === 0) continue;
+    const direct = summarize(round.direct);
+    for (const name of sideNames) {
+      if (round[name].length === 0) continue;
+      const s = summarize(round[name]);
+      const list = perRound.get(name) ?? { p50: [], p99: [] };
+      list.p50.push(s.p50 - direct.p50);
+      list.p99.push(s.p99 - direct.p99);
+      perRound.set(name, list);
+    }
+  }
   for (const name of sideNames) {
     const s = sides[name];
-    if (s !== undefined && direct !== undefined) added[name] = { p50: s.p50 - direct.p50, p99: s.p99 - direct.p99 };
+    if (s !== undefined && sides.direct !== undefined) added[name] = { p50: s.p50 - sides.direct.p50, p99: s.p99 - sides.direct.p99 };
+    const list = perRound.get(name);
+    if (list !== undefined) addedRoundMedian[name] = { p50: median(list.p50), p99: median(list.p99) };
   }
-  const ratio = (a: { p50: number; p99: number } | undefined, b: { p50: number; p99: number } | undefined) => ({ p50: (a?.p50 ?? Number.NaN) / (b?.p50 ?? Number.NaN), p99: (a?.p99 ?? Number.NaN) / (b?.p99 ?? Number.NaN) });
-  return { sides, added, addedVsFloor: ratio(added.ccproxy, added.floor), addedVsPeer: ratio(added.ccproxy, added.peer) };
+  const cc = perRound.get('ccproxy') ?? { p50: [], p99: [] };
+  const range = (values: number[]): [number, number] => [Math.min(...values), Math.max(...values)];
+  const ratio = (a: Percentiles | undefined, b: Percentiles | undefined) => ({ p50: (a?.p50 ?? Number.NaN) / (b?.p50 ?? Number.NaN), p99: (a?.p99 ?? Number.NaN) / (b?.p99 ?? Number.NaN) });
+  return {
+    sides,
+    added,
+    addedRoundMedian,
+    ccproxyRoundSpread: { p50: range(cc.p50), p99: range(cc.p99) },
+    addedVsFloor: ratio(addedRoundMedian.ccproxy, addedRoundMedian.floor),
+    addedVsPeer: ratio(addedRoundMedian.ccproxy, addedRoundMedian.peer),
+  };
 }
 
 const ratioText = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a');
 
-export function printVersus(title: string, v: Versus, note?: string): void {
+export function printVersus(title: string, v: Versus): void {
   console.log(title);
   for (const name of sideNames) {
     const s = v.sides[name];
@@ -82,7 +127,12 @@ export function printVersus(title: string, v: Versus, note?: string): void {
     const extra = name === 'direct' || added === undefined ? '' : `   added p50 ${fmt(added.p50).padStart(10)}  p99 ${fmt(added.p99).padStart(10)}`;
     console.log(`${row(name, s)}${extra}`);
   }
-  console.log(`  ccproxy added ÷ floor added: p50 ${ratioText(v.addedVsFloor.p50)}  p99 ${ratioText(v.addedVsFloor.p99)};  ÷ peer added: p50 ${ratioText(v.addedVsPeer.p50)}  p99 ${ratioText(v.addedVsPeer.p99)}`);
-  if (note !== undefined) console.log(`  ${note}`);
+  const medians = (['floor', 'ccproxy', 'peer'] as const).flatMap((name) => {
+    const m = v.addedRoundMedian[name];
+    return m === undefined ? [] : [`${name} ${fmt(m.p50)} / ${fmt(m.p99)}`];
+  });
+  console.log(`  median of per-round added, p50 / p99: ${medians.join(';  ')}`);
+  console.log(`  ccproxy per-round added: p50 ${spread(v.ccproxyRoundSpread.p50)}, p99 ${spread(v.ccproxyRoundSpread.p99)}`);
+  console.log(`  ccproxy added ÷ floor added (per-round medians): p50 ${ratioText(v.addedVsFloor.p50)}  p99 ${ratioText(v.addedVsFloor.p99)};  ÷ peer added: p50 ${ratioText(v.addedVsPeer.p50)}  p99 ${ratioText(v.addedVsPeer.p99)}`);
   console.log('');
 }

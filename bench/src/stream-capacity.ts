@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
-import { rerunWhenStolen, watchWindow, type WindowUsage } from './proc-stats.ts';
+import { rerunFailed, watchWindow, type WindowUsage } from './proc-stats.ts';
 
 /**
  * Concurrent-stream capacity (perf-anchors §5.5 S4, with S6's memory fit): a ladder of rungs, each
@@ -62,7 +62,7 @@ export interface CapacityRung {
   listenDrops: number;
   /** Share of the machine's CPU time the hypervisor stole during the rung, 0–1. */
   steal: number;
-  /** Earlier runs of this rung discarded because they failed under heavy steal. */
+  /** Earlier failed runs of this rung, discarded (see `rerunFailed`). */
   reruns?: number;
 }
 
@@ -292,7 +292,7 @@ export async function measureStreamCapacity(target: StreamTarget, options: Capac
   const first = options.ladder[0];
   if (warmupMs > 0 && first !== undefined) await runRung(target, first, { ...options, holdMs: warmupMs });
   for (const n of options.ladder) {
-    const rung = await rerunWhenStolen(() => runRung(target, n, options), (r) => !r.held);
+    const rung = await rerunFailed(() => runRung(target, n, options), (r) => !r.held);
     rungs.push(rung);
     options.onRung?.(rung);
     if (!rung.held) break;
