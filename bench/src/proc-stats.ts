@@ -51,7 +51,7 @@ function cpuJiffies(cpu: number): { busy: number; total: number } {
 /**
  * Watches the hypervisor's steal time (`/proc/stat`, all CPUs): the share of the window the VM
  * wanted to run but the host ran something else. On a shared VM it is what makes two runs of
- * the same rung disagree, so rungs report it and a failed rung that saw much of it is re-run.
+ * the same rung disagree, so rungs report it and `rerunFailed` gives a rung failed under much of it a second re-run.
  */
 export function watchSteal(): { stop(): number } {
   const before = stealJiffies();

@@ -4,7 +4,6 @@ import { openLoop } from './open-loop.ts';
 import { cpuMicros, rerunFailed, watchSteal } from './proc-stats.ts';
 import { summarize, type Summary } from './stats.ts';
 
-
 export interface RateTarget {
   name: string;
   origin: string;
