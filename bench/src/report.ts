@@ -1,5 +1,5 @@
 import { sideNames, type PerSide, type SideName } from './sides.ts';
-import { fmt, summarize, type Summary } from './stats.ts';
+import { fmt, median, summarize, type Summary } from './stats.ts';
 
 /** Two sides measured in the same run: `direct` is the baseline, `ccproxy` the measured side. */
 export interface Pair {
@@ -71,20 +71,16 @@ export interface Percentiles {
   p99: number;
 }
 
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
-
 /** `rounds`: one PerSide of samples per round, every side measured in every round. */
 export function versus(rounds: readonly PerSide[]): Versus {
-  const pooled = (name: SideName) => rounds.flatMap((round) => round[name]);
   const sides: Versus['sides'] = {};
   const added: Versus['added'] = {};
   const addedRoundMedian: Versus['addedRoundMedian'] = {};
   const perRound = new Map<SideName, { p50: number[]; p99: number[] }>();
-  for (const name of sideNames) if (pooled(name).length > 0) sides[name] = summarize(pooled(name));
+  for (const name of sideNames) {
+    const pooled = rounds.flatMap((round) => round[name]);
+    if (pooled.length > 0) sides[name] = summarize(pooled);
+  }
   for (const round of rounds) {
     if (round.direct.length === 0) continue;
     const direct = summarize(round.direct);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { openLoop } from './open-loop.ts';
 import { cpuMicros, rerunFailed, watchSteal } from './proc-stats.ts';
-import { summarize, type Summary } from './stats.ts';
+import { median, summarize, type Summary } from './stats.ts';
 
 export interface RateTarget {
   name: string;
@@ -52,7 +52,7 @@ async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs
     achieved: (run.latencies.length * 1000) / run.elapsedMs,
     latency: summarize(run.latencies),
     windowP99,
-    p99: [...windowP99].sort((a, b) => a - b)[1] ?? Number.NaN,
+    p99: median(windowP99),
     errors: run.failures,
     cpuMicrosPerRequest: cpu / Math.max(1, run.latencies.length),
     rigCpu: (rigMicros(target.upstreamPid) - rigBefore) / (run.elapsedMs * 1000),
