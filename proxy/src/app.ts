@@ -8,6 +8,7 @@ import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from '
 import type { KeyResolver } from './pipeline/key-resolver.ts';
 import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
+import { RequestBody } from './pipeline/request-body.ts';
 import { serve, type Served } from './pipeline/serve.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
 import { usageRecordOf } from './metering/usage-record.ts';
@@ -64,9 +65,19 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     metrics,
   };
 
-  // Bodies stay bytes: the Plan path forwards them unchanged and never parses them.
+  // Bodies stay bytes and are not read here: the Plan path streams them upstream unchanged as
+  // they arrive; the Bedrock paths read them whole. A declared length over the limit is refused
+  // before a byte is read (a chunked body is counted as it comes).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const header = request.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > config.maxBodyBytes) {
+      done(new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${config.maxBodyBytes} bytes.`), undefined);
+      return;
+    }
+    done(null, new RequestBody(payload, declared, config.maxBodyBytes));
+  });
 
   // Every answer carries the id its log line has (hijacked upstream responses set it in writeHead).
   app.addHook('onRequest', (request, reply, done) => {

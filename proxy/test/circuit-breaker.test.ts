@@ -74,17 +74,21 @@ describe('circuit breaker shared through Postgres', () => {
   const viaBedrock = 'Hello from the Bedrock test server';
 
   it('opens after 3 failures; the 4th request skips Anthropic on both replicas; after the open period exactly one trial goes to Anthropic', async () => {
-    const { key } = await seedKey(db, { bedrock });
+    const { key, namespace, name } = await seedKey(db, { bedrock });
     anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
     // Three sessions (a failed-over session would stay on Bedrock and never count again).
     for (const [proxy, session] of [[a, 's1'], [b, 's2'], [a, 's3']] as const) expect(await send(proxy, key, '/v1/messages', session)).toEqual({ status: 200, text: viaBedrock });
+    expect(anthropic.requests.length).toBeGreaterThanOrEqual(3);
+    // Replica b learns of the breaker a opened by notification, a few ms later; until then it may
+    // still try Anthropic (and fail over). Once its own gauge says open, nothing may reach Anthropic.
+    const open = new RegExp(`ccproxy_breaker_open\\{key="${namespace}/${name}"\\} 1`);
+    let probe = 0;
+    await expect.poll(async () => (await send(b, key, '/v1/messages', `probe-${(probe += 1)}`), await b.registry.getSingleMetricAsString('ccproxy_breaker_open'))).toMatch(open);
     const touched = anthropic.requests.length;
-    expect(touched).toBeGreaterThanOrEqual(3);
-    await expect.poll(async () => (await send(b, key, '/v1/messages', 'fresh-b')).text).toBe(viaBedrock);
+    expect(await send(b, key, '/v1/messages', 'fresh-b')).toEqual({ status: 200, text: viaBedrock });
     expect(await send(a, key, '/v1/messages', 'fresh-a')).toEqual({ status: 200, text: viaBedrock });
     expect(anthropic.requests.length, 'no request reached Anthropic once open').toBe(touched);
-    const gauge = await a.registry.getSingleMetricAsString('ccproxy_breaker_open');
-    expect(gauge).toMatch(/ccproxy_breaker_open\{key="team-test\/[^"]+"\} 1/);
+    expect(await a.registry.getSingleMetricAsString('ccproxy_breaker_open')).toMatch(open);
 
     anthropic.respondWith(undefined);
     await new Promise((resolve) => setTimeout(resolve, openMs + 100));

@@ -69,6 +69,25 @@ describe('failover to Bedrock', () => {
     }
   });
 
+  it('a large body streamed to Anthropic reaches Bedrock whole when Anthropic fails or cannot be reached', async () => {
+    ({ key } = await seedKey(db, { bedrock }));
+    const big = { ...ask, messages: [{ role: 'user' as const, content: `hello ${'ü'.repeat(1024 * 1024)}` }] };
+    const down = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}`, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url });
+    try {
+      failWith(529, 'overloaded_error');
+      for (const base of [proxy.url, down.url]) {
+        const message = await new Anthropic({ baseURL: `${base}/ak/${key}`, apiKey: 'k', maxRetries: 0 }).messages.create(big);
+        expect(message.content).toEqual([{ type: 'text', text: 'Hello from the Bedrock test server' }]);
+        const converse = bedrockServer.requests.at(-1)?.body as { messages: Array<{ content: Array<{ text: string }> }> };
+        expect(converse.messages[0]?.content[0]?.text).toBe(big.messages[0]?.content);
+      }
+      expect(anthropic.requests.at(-1)?.body.length).toBe(Buffer.byteLength(JSON.stringify(big)));
+    } finally {
+      anthropic.respondWith(undefined);
+      await down.close();
+    }
+  });
+
   it('continues on Bedrock a conversation begun on Anthropic: tool history and signed thinking pass the strict server', async () => {
     ({ key } = await seedKey(db, { bedrock }));
     failWith(529, 'overloaded_error');

@@ -10,6 +10,7 @@ import { toConverseRequest } from '../adapters/bedrock/request.ts';
 import { fromConverseResponse } from '../adapters/bedrock/response.ts';
 import { ConverseStreamTranslator } from '../adapters/bedrock/stream.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
+import { requestBodyOf } from './request-body.ts';
 import type { ForwardResult } from './plan-forward.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
@@ -25,8 +26,9 @@ export type BedrockResult = ForwardResult;
 /** Serves an Anthropic Messages request from Bedrock Converse / ConverseStream. */
 export async function forwardToBedrock(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
   const path = upstreamPath.split('?', 1)[0];
-  const body = parseBody(request);
-  if (path === '/v1/messages/count_tokens') return countTokens(request, reply, body, record, options);
+  const bytes = await requestBodyOf(request)?.bytes();
+  const body = parseBody(bytes);
+  if (path === '/v1/messages/count_tokens') return countTokens(request, reply, body, bytes?.length ?? 0, record, options);
   if (path !== '/v1/messages' || request.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${request.method} ${path} is not available while served by Bedrock.`);
   const { request: converse, toolNames, dropped } = toConverseRequest(body, request.headers['anthropic-beta']);
   if (dropped.length > 0) request.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
@@ -87,8 +89,7 @@ async function relayTranslated(upstream: Dispatcher.ResponseData, res: FastifyRe
   }
 }
 
-function parseBody(request: FastifyRequest): MessagesRequest {
-  const raw = request.body as Buffer | undefined;
+function parseBody(raw: Buffer | undefined): MessagesRequest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw?.toString('utf8') ?? '');
@@ -105,12 +106,12 @@ function parseBody(request: FastifyRequest): MessagesRequest {
  * count_tokens while on Bedrock: Bedrock's CountTokens API (with the foundation model id), and
  * where the model does not support it or the call fails, a deliberate over-estimate.
  */
-async function countTokens(request: FastifyRequest, reply: FastifyReply, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+async function countTokens(request: FastifyRequest, reply: FastifyReply, body: MessagesRequest, bodyLength: number, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
   const counted = await bedrockCount(request, body, record, options).catch((error: unknown) => {
     request.log.info({ reason: error instanceof Error ? error.message : String(error) }, 'Bedrock could not count tokens; answering with an estimate');
     return undefined;
   });
-  const inputTokens = counted ?? estimateTokens((request.body as Buffer | undefined)?.length ?? 0);
+  const inputTokens = counted ?? estimateTokens(bodyLength);
   await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send({ input_tokens: inputTokens });
   return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime };
 }

@@ -1,12 +1,14 @@
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
-import type { Usage } from '@ccproxy/core';
+import { ProxyError, type Usage } from '@ccproxy/core';
 import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { PlanUsageObserver } from '../metering/plan-usage.ts';
 import { PlanRejected } from './failover.ts';
+import { requestBodyOf, type RequestBody } from './request-body.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
@@ -42,8 +44,9 @@ const bodylessMethods = new Set(['GET', 'HEAD']);
  * or fail over); after that, failures end the response in place.
  */
 export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, options: PlanForwardOptions): Promise<ForwardResult> {
-  const body = bodylessMethods.has(request.method) ? undefined : (request.body as Buffer | undefined);
-  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), request.raw.rawHeaders, request.headers, body?.length ?? 0, options.planApiKey);
+  const body = bodylessMethods.has(request.method) ? undefined : requestBodyOf(request);
+  const upstreamBody = await planBodyOf(body);
+  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), request.raw.rawHeaders, request.headers, upstreamBody.length, options.planApiKey);
   const res = reply.raw;
   const controller = new AbortController();
   const onClose = () => {
@@ -58,12 +61,13 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
       path: plan.path,
       method: request.method as Dispatcher.HttpMethod,
       headers: plan.headers,
-      body: body !== undefined && body.length > 0 ? body : null,
+      body: upstreamBody.body,
       signal: controller.signal,
     });
   } catch (error) {
     res.off('close', onClose);
-    throw fromUpstreamFailure(error);
+    // The client's own body failing (cut short) is its error, not the upstream's.
+    throw error instanceof ProxyError ? error : fromUpstreamFailure(error);
   }
 
   if (options.holdBack?.(upstream.statusCode) === true) {
@@ -71,6 +75,7 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
     throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
   }
   reply.hijack();
+  body?.release();
   const ttfbMs = reply.elapsedTime;
   writeHead(res, upstream, request.id);
   const relayed = await relayMetered(upstream, res, request.id, controller.signal);
@@ -96,6 +101,17 @@ async function relayMetered(upstream: Dispatcher.ResponseData, res: ServerRespon
   await decoded?.end();
   if (compressed && decoded === undefined) return { outcome };
   return { outcome, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
+}
+
+/**
+ * A body of declared length streams; a chunked one is read whole first, so one over the limit
+ * gets its 413 before anything reaches the upstream, and the upstream gets a `content-length`.
+ */
+async function planBodyOf(body: RequestBody | undefined): Promise<{ body: Readable | Buffer | null; length: number }> {
+  if (body === undefined || body.declaredLength === 0) return { body: null, length: 0 };
+  if (body.declaredLength !== undefined) return { body: body.stream(), length: body.declaredLength };
+  const bytes = await body.bytes();
+  return { body: bytes.length > 0 ? bytes : null, length: bytes.length };
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
