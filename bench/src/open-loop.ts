@@ -56,7 +56,9 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
   for (let i = 0; i < total; ) {
     if (options.pacing === 'spin') {
       const due = dueAt(i);
-      if (due - now() > 1) await sleep(due - now() - 0.5);
+      // Read the clock once: under steal, a second read can already be past the due time.
+      const ahead = due - now();
+      if (ahead > 1) await sleep(ahead - 0.5);
       while (now() < due) {
         // The last half millisecond: timers are too coarse for sub-ms schedules.
       }
