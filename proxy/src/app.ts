@@ -8,7 +8,7 @@ import { createProxyMetrics, routeLabel, statusClass, type ProxyMetrics } from '
 import type { KeyResolver } from './pipeline/key-resolver.ts';
 import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
-import { RequestBody } from './pipeline/request-body.ts';
+import { bodyTooLarge, RequestBody } from './pipeline/request-body.ts';
 import { serve, type Served } from './pipeline/serve.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
 import { usageRecordOf } from './metering/usage-record.ts';
@@ -44,7 +44,6 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     // One line per request is written by `meter`; fastify's own request lines would double it.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: () => randomUUID(),
-    bodyLimit: config.maxBodyBytes,
     routerOptions: { maxParamLength: 512 },
     // A URL the router cannot even decode is, under /ak/, a malformed key: same 404 as any bad key.
     frameworkErrors: (error, request, reply) =>
@@ -73,7 +72,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     const header = request.headers['content-length'];
     const declared = header === undefined ? undefined : Number(header);
     if (declared !== undefined && declared > config.maxBodyBytes) {
-      done(new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${config.maxBodyBytes} bytes.`), undefined);
+      done(bodyTooLarge(config.maxBodyBytes), undefined);
       return;
     }
     done(null, new RequestBody(payload, declared, config.maxBodyBytes));
@@ -85,7 +84,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     done();
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error, request)));
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error)));
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('PRX_ROUTE_NOT_FOUND')));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -214,9 +213,8 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyErr
 }
 
 /** fastify's own errors (body limits, bad content-length, ...) → our error model. */
-function fromFastifyError(error: FastifyError, request: FastifyRequest): ProxyError | Error {
+function fromFastifyError(error: FastifyError): ProxyError | Error {
   if (error instanceof ProxyError) return error;
-  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${request.routeOptions.bodyLimit ?? 0} bytes.`);
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new ProxyError('PRX_INVALID_REQUEST', error.message);
   }

@@ -36,10 +36,9 @@ export class RequestBody {
    * arrive, with the client paused while the upstream socket is full.
    */
   stream(): Readable {
+    // One upstream attempt streams, and before anything has been read; later ones use `bytes()`.
+    if (this.#state !== 'idle') throw new Error('the request body can only be streamed before it is read');
     const live = new Readable({ read: () => this.#source.resume() });
-    for (const chunk of this.#chunks) live.push(chunk);
-    if (this.#state === 'ended') live.push(null);
-    if (this.#state === 'failed') live.destroy(this.#error);
     // Its errors are reported by the upstream call or by `bytes()`; one arriving after the
     // upstream let go of the stream must not become an uncaught exception.
     live.on('error', ignore);
@@ -90,7 +89,7 @@ export class RequestBody {
     this.#size += chunk.length;
     // Only a chunked body can get here over the limit: a declared length over it is refused up front.
     if (this.#size > this.#limit) {
-      this.#fail(new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${this.#limit} bytes.`));
+      this.#fail(bodyTooLarge(this.#limit));
       return;
     }
     if (this.#keep) this.#chunks.push(chunk);
@@ -126,6 +125,11 @@ export class RequestBody {
 }
 
 const ignore = (): void => undefined;
+
+/** The 413 for a body over the limit, whether its declared length or its bytes say so. */
+export function bodyTooLarge(limit: number): ProxyError {
+  return new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${limit} bytes.`);
+}
 
 /** The body the content-type parser attached; undefined when the request has none. */
 export function requestBodyOf(request: FastifyRequest): RequestBody | undefined {
