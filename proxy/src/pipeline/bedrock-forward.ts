@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ProxyError, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
@@ -10,7 +10,7 @@ import { toConverseRequest } from '../adapters/bedrock/request.ts';
 import { fromConverseResponse } from '../adapters/bedrock/response.ts';
 import { ConverseStreamTranslator } from '../adapters/bedrock/stream.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
-import { requestBodyOf } from './request-body.ts';
+import type { Exchange } from './exchange.ts';
 import type { ForwardResult } from './plan-forward.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
@@ -24,19 +24,19 @@ export interface BedrockForwardOptions {
 export type BedrockResult = ForwardResult;
 
 /** Serves an Anthropic Messages request from Bedrock Converse / ConverseStream. */
-export async function forwardToBedrock(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+export async function forwardToBedrock(exchange: Exchange, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+  const { req, res } = exchange;
   const path = upstreamPath.split('?', 1)[0];
-  const bytes = await requestBodyOf(request)?.bytes();
+  const bytes = await exchange.body?.bytes();
   const body = parseBody(bytes);
-  if (path === '/v1/messages/count_tokens') return countTokens(request, reply, body, bytes?.length ?? 0, record, options);
-  if (path !== '/v1/messages' || request.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${request.method} ${path} is not available while served by Bedrock.`);
-  const { request: converse, toolNames, dropped } = toConverseRequest(body, request.headers['anthropic-beta']);
-  if (dropped.length > 0) request.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
+  if (path === '/v1/messages/count_tokens') return countTokens(exchange, body, bytes?.length ?? 0, record, options);
+  if (path !== '/v1/messages' || req.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${req.method} ${path} is not available while served by Bedrock.`);
+  const { request: converse, toolNames, dropped } = toConverseRequest(body, req.headers['anthropic-beta']);
+  if (dropped.length > 0) exchange.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
   const modelId = bedrockModelFor(body.model, record.bedrock);
   const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
   const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);
   const stream = body.stream === true;
-  const res = reply.raw;
   const controller = new AbortController();
   const onClose = () => !res.writableFinished && controller.abort();
   res.once('close', onClose);
@@ -55,16 +55,15 @@ export async function forwardToBedrock(request: FastifyRequest, reply: FastifyRe
       throw fromUpstreamFailure(error);
     }
     if (upstream.statusCode >= 300) throw await failureOf(upstream);
-    const context = { model: body.model, messageId: `msg_bdrk_${request.id.replaceAll('-', '')}`, toolNames };
+    const context = { model: body.model, messageId: `msg_bdrk_${exchange.id.replaceAll('-', '')}`, toolNames };
     if (!stream) {
       const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
-      await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send(message);
-      return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime, usage, usageComplete: true, modelServed: modelId, modelRequested: body.model };
+      exchange.sendJson(200, message);
+      return { status: 200, outcome: 'complete', ttfbMs: exchange.elapsedMs, usage, usageComplete: true, modelServed: modelId, modelRequested: body.model };
     }
-    reply.hijack();
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': request.id, 'x-ccproxy-request-id': request.id });
-    const ttfbMs = reply.elapsedTime;
-    const translator = new ConverseStreamTranslator({ ...context, requestId: request.id });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': exchange.id, 'x-ccproxy-request-id': exchange.id });
+    const ttfbMs = exchange.elapsedMs;
+    const translator = new ConverseStreamTranslator({ ...context, requestId: exchange.id });
     const outcome = await relayTranslated(upstream, res, translator, controller.signal);
     return { status: 200, outcome, ttfbMs, usage: translator.usage, usageComplete: outcome === 'complete', modelServed: modelId, modelRequested: body.model };
   } finally {
@@ -72,7 +71,7 @@ export async function forwardToBedrock(request: FastifyRequest, reply: FastifyRe
   }
 }
 
-async function relayTranslated(upstream: Dispatcher.ResponseData, res: FastifyReply['raw'], translator: ConverseStreamTranslator, signal: AbortSignal): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
+async function relayTranslated(upstream: Dispatcher.ResponseData, res: ServerResponse, translator: ConverseStreamTranslator, signal: AbortSignal): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       const out = translator.push(chunk);
@@ -106,18 +105,18 @@ function parseBody(raw: Buffer | undefined): MessagesRequest {
  * count_tokens while on Bedrock: Bedrock's CountTokens API (with the foundation model id), and
  * where the model does not support it or the call fails, a deliberate over-estimate.
  */
-async function countTokens(request: FastifyRequest, reply: FastifyReply, body: MessagesRequest, bodyLength: number, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
-  const counted = await bedrockCount(request, body, record, options).catch((error: unknown) => {
-    request.log.info({ reason: error instanceof Error ? error.message : String(error) }, 'Bedrock could not count tokens; answering with an estimate');
+async function countTokens(exchange: Exchange, body: MessagesRequest, bodyLength: number, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+  const counted = await bedrockCount(exchange, body, record, options).catch((error: unknown) => {
+    exchange.log.info({ reason: error instanceof Error ? error.message : String(error) }, 'Bedrock could not count tokens; answering with an estimate');
     return undefined;
   });
   const inputTokens = counted ?? estimateTokens(bodyLength);
-  await reply.code(200).header('content-type', 'application/json').header('request-id', request.id).send({ input_tokens: inputTokens });
-  return { status: 200, outcome: 'complete', ttfbMs: reply.elapsedTime };
+  exchange.sendJson(200, { input_tokens: inputTokens });
+  return { status: 200, outcome: 'complete', ttfbMs: exchange.elapsedMs };
 }
 
-async function bedrockCount(request: FastifyRequest, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<number> {
-  const { request: converse } = toConverseRequest(body, request.headers['anthropic-beta']);
+async function bedrockCount(exchange: Exchange, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<number> {
+  const { request: converse } = toConverseRequest(body, exchange.req.headers['anthropic-beta']);
   const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
   const modelId = foundationModelId(bedrockModelFor(body.model, record.bedrock));
   const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);

@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import { ProxyError, type Usage } from '@ccproxy/core';
 import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { PlanUsageObserver } from '../metering/plan-usage.ts';
+import type { Exchange } from './exchange.ts';
 import { PlanRejected } from './failover.ts';
-import { requestBodyOf, type RequestBody } from './request-body.ts';
+import type { RequestBody } from './request-body.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
@@ -36,18 +36,16 @@ export interface ForwardResult {
   modelRequested?: string;
 }
 
-const bodylessMethods = new Set(['GET', 'HEAD']);
-
 /**
  * Sends the request to the Anthropic API unchanged and relays the answer. Throws a
  * `ProxyError` when nothing has been sent to the client yet (so the caller can still answer,
  * or fail over); after that, failures end the response in place.
  */
-export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, options: PlanForwardOptions): Promise<ForwardResult> {
-  const body = bodylessMethods.has(request.method) ? undefined : requestBodyOf(request);
-  const upstreamBody = await planBodyOf(body);
-  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), request.raw.rawHeaders, request.headers, upstreamBody.length, options.planApiKey);
-  const res = reply.raw;
+export async function forwardToPlan(exchange: Exchange, upstreamPath: string, options: PlanForwardOptions): Promise<ForwardResult> {
+  const { req, res, body } = exchange;
+  // Only an answer that can still fail over needs the body again.
+  const upstreamBody = body?.declaredLength === undefined ? await wholeBodyOf(body) : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
+  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), req.rawHeaders, req.headers, upstreamBody.length, options.planApiKey);
   const controller = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) controller.abort();
@@ -59,7 +57,7 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
     upstream = await options.dispatcher.request({
       origin: options.upstream.origin,
       path: plan.path,
-      method: request.method as Dispatcher.HttpMethod,
+      method: req.method as Dispatcher.HttpMethod,
       headers: plan.headers,
       body: upstreamBody.body,
       signal: controller.signal,
@@ -74,11 +72,10 @@ export async function forwardToPlan(request: FastifyRequest, reply: FastifyReply
     res.off('close', onClose);
     throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
   }
-  reply.hijack();
   body?.release();
-  const ttfbMs = reply.elapsedTime;
-  writeHead(res, upstream, request.id);
-  const relayed = await relayMetered(upstream, res, request.id, controller.signal);
+  const ttfbMs = exchange.elapsedMs;
+  writeHead(res, upstream, exchange.id);
+  const relayed = await relayMetered(upstream, res, exchange.id, controller.signal);
   res.off('close', onClose);
   return { status: upstream.statusCode, ttfbMs, ...relayed };
 }
@@ -103,15 +100,25 @@ async function relayMetered(upstream: Dispatcher.ResponseData, res: ServerRespon
   return { outcome, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
 }
 
+interface UpstreamBody {
+  body: Readable | Buffer | null;
+  length: number;
+}
+
+/** A body of declared length streams upstream as it arrives. */
+function streamedBodyOf(body: RequestBody, length: number, keepCopy: boolean): UpstreamBody {
+  if (length === 0) return { body: null, length: 0 };
+  return { body: body.stream(keepCopy), length };
+}
+
 /**
- * A body of declared length streams; a chunked one is read whole first, so one over the limit
- * gets its 413 before anything reaches the upstream, and the upstream gets a `content-length`.
+ * A chunked body is read whole first, so one over the limit gets its 413 before anything
+ * reaches the upstream, and the upstream gets a `content-length`.
  */
-async function planBodyOf(body: RequestBody | undefined): Promise<{ body: Readable | Buffer | null; length: number }> {
-  if (body === undefined || body.declaredLength === 0) return { body: null, length: 0 };
-  if (body.declaredLength !== undefined) return { body: body.stream(), length: body.declaredLength };
-  const bytes = await body.bytes();
-  return { body: bytes.length > 0 ? bytes : null, length: bytes.length };
+async function wholeBodyOf(body: RequestBody | undefined): Promise<UpstreamBody> {
+  const bytes = await body?.bytes();
+  if (bytes === undefined || bytes.length === 0) return { body: null, length: 0 };
+  return { body: bytes, length: bytes.length };
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
 import { ProxyError } from '@ccproxy/core';
 
 type State = 'idle' | 'reading' | 'ended' | 'failed';
@@ -33,11 +32,13 @@ export class RequestBody {
 
   /**
    * The body as a stream for one upstream request. Its chunks are the client's, pushed as they
-   * arrive, with the client paused while the upstream socket is full.
+   * arrive, with the client paused while the upstream socket is full. Without `keepCopy`
+   * (nothing can fail over) no copy is kept and `bytes()` is not available.
    */
-  stream(): Readable {
+  stream(keepCopy = true): Readable {
     // One upstream attempt streams, and before anything has been read; later ones use `bytes()`.
     if (this.#state !== 'idle') throw new Error('the request body can only be streamed before it is read');
+    this.#keep = keepCopy;
     const live = new Readable({ read: () => this.#source.resume() });
     // Its errors are reported by the upstream call or by `bytes()`; one arriving after the
     // upstream let go of the stream must not become an uncaught exception.
@@ -58,7 +59,7 @@ export class RequestBody {
    * Plan attempt is over: a stream still open for that attempt is cut loose.
    */
   async bytes(): Promise<Buffer> {
-    if (!this.#keep) throw new Error('the request body was released after the Plan answer was relayed');
+    if (!this.#keep) throw new Error('the request body was not kept (streamed without a copy, or released once the Plan answer was relayed)');
     this.#live?.destroy();
     this.#live = undefined;
     this.#start();
@@ -112,7 +113,7 @@ export class RequestBody {
     this.#state = 'failed';
     this.#error = error;
     this.#chunks = [];
-    // What is left of the body is read and dropped, as fastify does, so the answer can be sent.
+    // What is left of the body is read and dropped, so the answer can be sent and the connection kept.
     this.#source.off('data', this.#onData);
     this.#source.resume();
     this.#live?.destroy(error);
@@ -129,9 +130,4 @@ const ignore = (): void => undefined;
 /** The 413 for a body over the limit, whether its declared length or its bytes say so. */
 export function bodyTooLarge(limit: number): ProxyError {
   return new ProxyError('PRX_BODY_TOO_LARGE', `Request body exceeds ${limit} bytes.`);
-}
-
-/** The body the content-type parser attached; undefined when the request has none. */
-export function requestBodyOf(request: FastifyRequest): RequestBody | undefined {
-  return request.body instanceof RequestBody ? request.body : undefined;
 }

@@ -1,10 +1,10 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { ProxyError, type KeyRecord } from '@ccproxy/core';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
 import { forwardToBedrock } from './bedrock-forward.ts';
+import type { Exchange } from './exchange.ts';
 import { isFailoverStatus, PlanRejected, shouldFailOver } from './failover.ts';
 import { forwardToPlan, type ForwardResult } from './plan-forward.ts';
 import type { CircuitBreakers } from './circuit-breakers.ts';
@@ -33,15 +33,15 @@ export interface Served {
  * Bedrock before the first byte. Plan failures of PlanWithFailover keys feed the breaker (never
  * 4xx, never count_tokens).
  */
-export async function serve(request: FastifyRequest, reply: FastifyReply, upstreamPath: string, record: KeyRecord, deps: ServeDeps): Promise<Served> {
+export async function serve(exchange: Exchange, upstreamPath: string, record: KeyRecord, deps: ServeDeps): Promise<Served> {
   const bedrock = () => {
     if (deps.credentials === undefined) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error('this process has no key to decrypt Bedrock keys') });
-    return forwardToBedrock(request, reply, upstreamPath, record, { dispatcher: deps.dispatcher, credentials: deps.credentials, endpointOverride: deps.bedrockEndpoint });
+    return forwardToBedrock(exchange, upstreamPath, record, { dispatcher: deps.dispatcher, credentials: deps.credentials, endpointOverride: deps.bedrockEndpoint });
   };
   const canFailOver = record.routing === 'PlanWithFailover';
   const breakers = canFailOver ? deps.breakers : undefined;
   const label = `${record.namespace}/${record.name}`;
-  const session = sessionOf(request);
+  const session = sessionOf(exchange);
   const breakerState: BreakerState = breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
   let decision = decideRoute(record.routing, breakerState, breakers?.isSticky(record.accessKeyId, session) ?? false);
   if (decision === 'trial') decision = (await breakers?.claimTrial(record.accessKeyId)) === true ? 'plan' : 'bedrock';
@@ -49,30 +49,30 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, upstre
 
   const countsForBreaker = breakers !== undefined && !upstreamPath.startsWith('/v1/messages/count_tokens');
   try {
-    const result = await forwardToPlan(request, reply, upstreamPath, { dispatcher: deps.dispatcher, upstream: deps.planUpstream, planApiKey: deps.planApiKey, ...(canFailOver ? { holdBack: isFailoverStatus } : {}) });
+    const result = await forwardToPlan(exchange, upstreamPath, { dispatcher: deps.dispatcher, upstream: deps.planUpstream, planApiKey: deps.planApiKey, ...(canFailOver ? { holdBack: isFailoverStatus } : {}) });
     if (countsForBreaker && result.outcome === 'complete') await breakers.success(record.accessKeyId, label);
     return { upstream: 'plan', failover: false, result };
   } catch (failure) {
-    if (!canFailOver || !shouldFailOver(failure, reply.raw.headersSent ? 1 : 0)) throw failure;
+    if (!canFailOver || !shouldFailOver(failure, exchange.res.headersSent ? 1 : 0)) throw failure;
     const reason = failure instanceof PlanRejected ? `status_${failure.status}` : 'unreachable';
     deps.metrics.failovers.inc({ reason });
-    request.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
+    exchange.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
     // Counted alongside the Bedrock call, not before it; the breaker makes the key's next request wait for the count.
     if (countsForBreaker) breakers.failure(record.accessKeyId, label);
     breakers?.failedOver(record.accessKeyId, session);
     try {
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {
-      if (reply.raw.headersSent || reply.sent || !(failure instanceof PlanRejected)) throw bedrockError;
+      if (exchange.res.headersSent || !(failure instanceof PlanRejected)) throw bedrockError;
       // Bedrock could not help: the client gets Anthropic's own answer, retry-after and all.
-      request.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
-      await reply.code(failure.status).headers(fromPlanResponseHeaders(failure.headers, request.id)).send(failure.body);
-      return { upstream: 'plan', failover: false, result: { status: failure.status, outcome: 'complete', ttfbMs: reply.elapsedTime } };
+      exchange.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
+      exchange.send(failure.status, fromPlanResponseHeaders(failure.headers, exchange.id), failure.body);
+      return { upstream: 'plan', failover: false, result: { status: failure.status, outcome: 'complete', ttfbMs: exchange.elapsedMs } };
     }
   }
 }
 
-function sessionOf(request: FastifyRequest): string | undefined {
-  const value = request.headers['x-claude-code-session-id'];
+function sessionOf(exchange: Exchange): string | undefined {
+  const value = exchange.req.headers['x-claude-code-session-id'];
   return typeof value === 'string' && value !== '' ? value : undefined;
 }

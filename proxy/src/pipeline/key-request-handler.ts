@@ -1,0 +1,171 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { anthropicTypeForStatus, ProxyError, redactKeyInUrl, toAnthropicError, type KeyRecord, type Logger } from '@ccproxy/core';
+import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
+import { usageRecordOf } from '../metering/usage-record.ts';
+import type { UsageRecorder } from '../metering/usage-recorder.ts';
+import { routeLabel, statusClass, type ProxyMetrics } from '../metrics.ts';
+import { Exchange } from './exchange.ts';
+import type { KeyResolver } from './key-resolver.ts';
+import { bodyTooLarge, RequestBody } from './request-body.ts';
+import { serve, type ServeDeps, type Served } from './serve.ts';
+
+export interface KeyRequestDeps {
+  logger: Logger;
+  keys: KeyResolver;
+  metrics: ProxyMetrics;
+  serve: ServeDeps;
+  maxBodyBytes: number;
+  /** Whether Plan usage is stored too (Bedrock usage always is). */
+  meterPlan: boolean;
+  usage: UsageRecorder | undefined;
+  cloudWatch: CloudWatchEmf | undefined;
+  /** True once the server is shutting down: new requests get a 503, in-flight ones run to their end. */
+  closing: () => boolean;
+}
+
+const bodylessMethods = new Set(['GET', 'HEAD']);
+/** Longer than any access key: refused without hashing it. */
+const maxKeyLength = 512;
+
+/**
+ * Serves every `/ak/<key>/…` request, straight from Node's `request` event. fastify still owns
+ * the server and every other route; this path skips its router, hooks and per-request objects,
+ * which cost 150–220 µs per request on a CPU whose caches went cold while Claude Code waited
+ * on its previous stream (measured: docs/performance.md). Pipeline: auth → route → adapter →
+ * meter; every failure is one Anthropic-shaped answer (`fail`).
+ */
+export function createKeyRequestHandler(deps: KeyRequestDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const infoEnabled = deps.logger.isLevelEnabled('info');
+  return (req, res) => {
+    handle(req, res, deps, infoEnabled).catch((error: unknown) => {
+      // Not reached by design (`handle` answers its own failures); never an unhandled rejection.
+      deps.logger.error({ err: error, url: redactKeyInUrl(req.url ?? '') }, 'request handler failed');
+      res.destroy();
+    });
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, deps: KeyRequestDeps, infoEnabled: boolean): Promise<void> {
+  const url = req.url ?? '/';
+  const upstreamPath = stripKeyPrefix(url);
+  const route = routeLabel(upstreamPath);
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const body = bodylessMethods.has(req.method ?? '') ? undefined : new RequestBody(req, declared, deps.maxBodyBytes);
+  const exchange = new Exchange(req, res, body, deps.logger);
+  let record: KeyRecord;
+  let served: Served;
+  try {
+    if (deps.closing()) {
+      res.setHeader('connection', 'close');
+      throw new ProxyError('PRX_UNAVAILABLE', 'This proxy replica is shutting down; retry the request.');
+    }
+    // A declared length over the limit is refused before a byte is read, and before the key is checked.
+    if (declared !== undefined && declared > deps.maxBodyBytes) throw bodyTooLarge(deps.maxBodyBytes);
+    const key = keyOf(url);
+    record = deps.keys.remembered(key, req.socket) ?? (await authenticate(deps.keys, key, req.socket));
+    exchange.bind({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
+    served = await serve(exchange, upstreamPath, record, deps.serve);
+  } catch (error) {
+    observeFailure(deps, exchange, route, error);
+    fail(exchange, error);
+    return;
+  }
+  meter(deps.metrics, exchange, route, served, infoEnabled);
+  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs));
+  const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
+  if (usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan)) deps.usage?.record(usage);
+}
+
+async function authenticate(keys: KeyResolver, key: string, connection: object): Promise<KeyRecord> {
+  let record;
+  try {
+    record = await keys.resolve(key, connection);
+  } catch (error) {
+    throw new ProxyError('PRX_UNAVAILABLE', 'Access keys cannot be checked right now; try again shortly.', { cause: error });
+  }
+  if (record === undefined) throw new ProxyError('PRX_KEY_NOT_FOUND');
+  return record;
+}
+
+/** `/ak/<key>/v1/messages` → the key, percent-decoded; one that cannot be a key is an unknown key. */
+function keyOf(url: string): string {
+  const rest = url.slice('/ak/'.length);
+  const end = rest.search(/[/?]/);
+  const raw = end === -1 ? rest : rest.slice(0, end);
+  if (raw === '' || raw.length > maxKeyLength) throw new ProxyError('PRX_KEY_NOT_FOUND');
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ProxyError('PRX_KEY_NOT_FOUND');
+  }
+}
+
+/** `/ak/<key>/v1/messages?beta=true` → `/v1/messages?beta=true` (query string kept verbatim). */
+function stripKeyPrefix(url: string): string {
+  const rest = url.slice('/ak/'.length);
+  const end = rest.search(/[/?]/);
+  if (end === -1) return '/';
+  return rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
+}
+
+/** The client's one answer for a failure: Anthropic's error shape, or, once bytes were sent, an end. */
+function fail(exchange: Exchange, error: unknown): void {
+  const { status, body } = toAnthropicError(error, exchange.id);
+  const level = status >= 500 ? 'warn' : 'info';
+  const code = error instanceof ProxyError ? error.code : 'PRX_INTERNAL';
+  exchange.log[level]({ status, code, url: redactKeyInUrl(exchange.req.url ?? ''), err: status >= 500 ? error : undefined }, 'request failed');
+  if (!exchange.res.headersSent) exchange.sendJson(status, body);
+  else if (!exchange.res.writableEnded) exchange.res.destroy();
+}
+
+function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served: Served, infoEnabled: boolean): void {
+  const { result, upstream, failover } = served;
+  const latencyMs = exchange.elapsedMs;
+  const labels = { route, upstream, status_class: statusClass(result.status) };
+  metrics.requests.inc(labels);
+  metrics.duration.observe(labels, latencyMs / 1000);
+  metrics.ttfb.observe({ route, upstream }, result.ttfbMs / 1000);
+  if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream, outcome: result.outcome });
+  if (result.status >= 400) metrics.errors.inc({ type: anthropicTypeForStatus(result.status), upstream });
+  if (result.usage !== undefined) {
+    metrics.tokens.inc({ provider: upstream, type: 'input' }, result.usage.input_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'output' }, result.usage.output_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'cache_read' }, result.usage.cache_read_input_tokens);
+    metrics.tokens.inc({ provider: upstream, type: 'cache_creation' }, result.usage.cache_creation_input_tokens);
+  }
+  // The line's object is only built when it will be written.
+  if (!infoEnabled) return;
+  exchange.log.info(
+    {
+      route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(latencyMs), ttfbMs: round(result.ttfbMs),
+      ...(result.usage === undefined ? {} : { tokens: { input: result.usage.input_tokens, output: result.usage.output_tokens, cacheRead: result.usage.cache_read_input_tokens, cacheCreation: result.usage.cache_creation_input_tokens } }),
+    },
+    'request completed',
+  );
+}
+
+function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string, error: unknown): void {
+  const status = error instanceof ProxyError ? error.status : 500;
+  const labels = { route, upstream: 'none', status_class: statusClass(status) };
+  deps.metrics.requests.inc(labels);
+  deps.metrics.duration.observe(labels, exchange.elapsedMs / 1000);
+  deps.metrics.errors.inc({ type: error instanceof ProxyError ? error.type : 'api_error', upstream: 'none' });
+  deps.cloudWatch?.observe({ provider: 'none', latencyMs: exchange.elapsedMs, errorType: anthropicTypeForStatus(status), failover: false });
+}
+
+function cloudWatchView(served: Served, latencyMs: number) {
+  const { result, upstream, failover } = served;
+  const usage = result.usage;
+  return {
+    provider: upstream,
+    latencyMs,
+    failover,
+    ...(result.status >= 400 ? { errorType: anthropicTypeForStatus(result.status) } : {}),
+    ...(upstream === 'bedrock' && usage !== undefined
+      ? { bedrockTokens: { input: usage.input_tokens, output: usage.output_tokens, cacheRead: usage.cache_read_input_tokens, cacheCreation: usage.cache_creation_input_tokens } }
+      : {}),
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
