@@ -67,6 +67,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
 
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    // fastify's own request lines stay off: `/ak/` requests get one line from the pipeline's meter.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: () => randomUUID(),
     frameworkErrors: (error, request, reply) => sendError(request, reply, new ProxyError('PRX_INVALID_REQUEST', error.message)),
@@ -125,7 +126,11 @@ function createDispatcher(config: ProxyConfig): Dispatcher {
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError | Error): FastifyReply {
   const { status, body } = toAnthropicError(error, request.id);
-  request.log[status >= 500 ? 'warn' : 'info']({ status, code: error instanceof ProxyError ? error.code : 'PRX_INTERNAL', url: redactKeyInUrl(request.url), err: status >= 500 ? error : undefined }, 'request failed');
+  const level = status >= 500 ? 'warn' : 'info';
+  request.log[level](
+    { status, code: error instanceof ProxyError ? error.code : 'PRX_INTERNAL', url: redactKeyInUrl(request.url), err: status >= 500 ? error : undefined },
+    'request failed',
+  );
   return reply.code(status).header('request-id', request.id).send(body);
 }
 

@@ -46,8 +46,7 @@ export function createKeyRequestHandler(deps: KeyRequestDeps): (req: IncomingMes
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, deps: KeyRequestDeps, infoEnabled: boolean): Promise<void> {
-  const url = req.url ?? '/';
-  const upstreamPath = stripKeyPrefix(url);
+  const { rawKey, upstreamPath } = splitKeyPath(req.url ?? '/ak/');
   const route = routeLabel(upstreamPath);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   const body = bodylessMethods.has(req.method ?? '') ? undefined : new RequestBody(req, declared, deps.maxBodyBytes);
@@ -61,7 +60,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: KeyReques
     }
     // A declared length over the limit is refused before a byte is read, and before the key is checked.
     if (declared !== undefined && declared > deps.maxBodyBytes) throw bodyTooLarge(deps.maxBodyBytes);
-    const key = keyOf(url);
+    const key = keyOf(rawKey);
     record = deps.keys.remembered(key, req.socket) ?? (await authenticate(deps.keys, key, req.socket));
     exchange.bind({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
     served = await serve(exchange, upstreamPath, record, deps.serve);
@@ -87,11 +86,19 @@ async function authenticate(keys: KeyResolver, key: string, connection: object):
   return record;
 }
 
-/** `/ak/<key>/v1/messages` → the key, percent-decoded; one that cannot be a key is an unknown key. */
-function keyOf(url: string): string {
+/**
+ * `/ak/<key>/v1/messages?beta=true` → the key as sent, and `/v1/messages?beta=true` (query
+ * string kept verbatim; `/ak/<key>` alone → `/`).
+ */
+function splitKeyPath(url: string): { rawKey: string; upstreamPath: string } {
   const rest = url.slice('/ak/'.length);
   const end = rest.search(/[/?]/);
-  const raw = end === -1 ? rest : rest.slice(0, end);
+  if (end === -1) return { rawKey: rest, upstreamPath: '/' };
+  return { rawKey: rest.slice(0, end), upstreamPath: rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}` };
+}
+
+/** The key, percent-decoded; one that cannot be a key is an unknown key. */
+function keyOf(raw: string): string {
   if (raw === '' || raw.length > maxKeyLength) throw new ProxyError('PRX_KEY_NOT_FOUND');
   if (!raw.includes('%')) return raw;
   try {
@@ -99,14 +106,6 @@ function keyOf(url: string): string {
   } catch {
     throw new ProxyError('PRX_KEY_NOT_FOUND');
   }
-}
-
-/** `/ak/<key>/v1/messages?beta=true` → `/v1/messages?beta=true` (query string kept verbatim). */
-function stripKeyPrefix(url: string): string {
-  const rest = url.slice('/ak/'.length);
-  const end = rest.search(/[/?]/);
-  if (end === -1) return '/';
-  return rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
 }
 
 /** The client's one answer for a failure: Anthropic's error shape, or, once bytes were sent, an end. */
