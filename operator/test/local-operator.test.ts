@@ -148,5 +148,23 @@ describe('local operator (manifests folder → Postgres)', () => {
     await rm(file);
     await expect.poll(() => findKeyByHash(db, hashKey(key)), { timeout: 1000, interval: 20 }).toBeUndefined();
   });
-});
 
+  it('starts no sync after stop(), not even one asked for while the last was running', async () => {
+    await writeFile(join(dir, 'manifests', 'alice.yaml'), user('alice'));
+    await start();
+    let queriesAfterStop = 0;
+    let stopped = false;
+    const query = db.query.bind(db);
+    db.query = (async (...args: Parameters<Database['query']>) => {
+      if (stopped) queriesAfterStop += 1;
+      return query(...args);
+    }) as Database['query'];
+    const running = operator.sync();
+    const again = operator.sync();
+    await operator.stop();
+    stopped = true;
+    await Promise.all([running, again]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(queriesAfterStop).toBe(0);
+  });
+});

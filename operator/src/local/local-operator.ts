@@ -53,6 +53,7 @@ export class LocalOperator {
   #debounce: NodeJS.Timeout | undefined;
   #running: Promise<SyncReport> | undefined;
   #again = false;
+  #stopped = false;
   #last: SyncReport = { statuses: new Map(), readyKeys: [], problems: [] };
   readonly #metrics;
 
@@ -74,6 +75,7 @@ export class LocalOperator {
 
   /** Syncs once, then follows the folder until `stop()`. */
   async start(): Promise<SyncReport> {
+    this.#stopped = false;
     const report = await this.sync();
     // Only manifest files matter (the data dir may sit inside the folder; its writes must not
     // trigger syncs). A null name (some platforms) is treated as "something changed".
@@ -90,10 +92,12 @@ export class LocalOperator {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#watcher?.close();
     clearInterval(this.#timer);
     clearTimeout(this.#debounce);
-    await this.#running?.catch(() => undefined);
+    // A sync asked for during the last one would start as that one ends; none starts once stopped.
+    while (this.#running !== undefined) await this.#running.catch(() => undefined);
   }
 
   /** One sync at a time; a request during a sync runs one more right after it. */
@@ -104,9 +108,9 @@ export class LocalOperator {
     }
     this.#running = this.#syncOnce().finally(() => {
       this.#running = undefined;
-      if (this.#again) {
+      if (this.#again && !this.#stopped) {
         this.#again = false;
-        void this.sync();
+        this.#syncLogged();
       }
     });
     return this.#running;
@@ -115,12 +119,15 @@ export class LocalOperator {
   #scheduleSync(): void {
     // Editors write a file in several steps; one sync after the burst is enough.
     clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => {
-      this.sync().catch((error: unknown) => {
-        this.#metrics.syncErrors.inc();
-        this.#options.logger.error({ err: error }, 'local sync failed');
-      });
-    }, 50);
+    this.#debounce = setTimeout(() => this.#syncLogged(), 50);
+  }
+
+  /** A sync nobody awaits: its failure is counted and logged, never an unhandled rejection. */
+  #syncLogged(): void {
+    this.sync().catch((error: unknown) => {
+      this.#metrics.syncErrors.inc();
+      this.#options.logger.error({ err: error }, 'local sync failed');
+    });
   }
 
   async #syncOnce(): Promise<SyncReport> {
