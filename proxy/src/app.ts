@@ -3,13 +3,13 @@ import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
-import { ProxyError, redactKeyInUrl, toAnthropicError, type Logger } from '@ccproxy/core';
+import { ProxyError, toAnthropicError, type Logger } from '@ccproxy/core';
 import type { ProxyConfig } from './config.ts';
 import { createProxyMetrics } from './metrics.ts';
 import type { KeyResolver } from './pipeline/key-resolver.ts';
 import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
-import { createKeyRequestHandler } from './pipeline/key-request-handler.ts';
+import { createKeyRequestHandler, logRequestFailure } from './pipeline/key-request-handler.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
 import type { CloudWatchEmf } from './metering/cloudwatch-emf.ts';
 
@@ -126,11 +126,7 @@ function createDispatcher(config: ProxyConfig): Dispatcher {
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError | Error): FastifyReply {
   const { status, body } = toAnthropicError(error, request.id);
-  const level = status >= 500 ? 'warn' : 'info';
-  request.log[level](
-    { status, code: error instanceof ProxyError ? error.code : 'PRX_INTERNAL', url: redactKeyInUrl(request.url), err: status >= 500 ? error : undefined },
-    'request failed',
-  );
+  logRequestFailure(request.log as Logger, error, status, request.url);
   return reply.code(status).header('request-id', request.id).send(body);
 }
 

@@ -111,11 +111,18 @@ function keyOf(raw: string): string {
 /** The client's one answer for a failure: Anthropic's error shape, or, once bytes were sent, an end. */
 function fail(exchange: Exchange, error: unknown): void {
   const { status, body } = toAnthropicError(error, exchange.id);
-  const level = status >= 500 ? 'warn' : 'info';
-  const code = error instanceof ProxyError ? error.code : 'PRX_INTERNAL';
-  exchange.log[level]({ status, code, url: redactKeyInUrl(exchange.req.url ?? ''), err: status >= 500 ? error : undefined }, 'request failed');
+  logRequestFailure(exchange.log, error, status, exchange.req.url ?? '');
   if (!exchange.res.headersSent) exchange.sendJson(status, body);
   else if (!exchange.res.writableEnded) exchange.res.destroy();
+}
+
+/**
+ * The one "request failed" line, for the pipeline and fastify's routes alike: a warning for 5xx
+ * (with the error), info for a client's mistake; the key never whole in the URL.
+ */
+export function logRequestFailure(log: Logger, error: unknown, status: number, url: string): void {
+  const code = error instanceof ProxyError ? error.code : 'PRX_INTERNAL';
+  log[status >= 500 ? 'warn' : 'info']({ status, code, url: redactKeyInUrl(url), err: status >= 500 ? error : undefined }, 'request failed');
 }
 
 function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served: Served, infoEnabled: boolean): void {
