@@ -9,7 +9,8 @@ import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
 import { watchSteal } from './proc-stats.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
-import { benchKey, killChildren, startProxy, startUpstream } from './processes.ts';
+import { benchKey, freePort, killChildren, startProxy, startUpstream } from './processes.ts';
+import { printMedianTargets } from './median-of-runs.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 import { printResults, type Results } from './results.ts';
 import { side, type Side } from './sides.ts';
@@ -22,12 +23,13 @@ import { translationCostPerFrame } from './translation-cost.ts';
  * baseline, the floor (a bare node:http + undici pass-through) and a peer gateway (Portkey), all
  * measured in the same run and interleaved round by round so machine drift hits every side
  * alike. `--profile` runs the main proxy under `--cpu-prof` and prints where its CPU time went.
+ * `npm run bench -- --median <run.json>...` prints the targets on the median of saved runs.
  */
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
 const plan = quick
-  ? { rounds: 4, json: 400, streams: 60, warmup: 500, pairRounds: 2, openLoopMs: 3_000, rateMs: 3_000, rates: [1000, 2000, 2500, 3000], streamLadder: [128, 256, 512, 1024], streamHoldMs: 4_000 }
-  : { rounds: 8, json: 2000, streams: 150, warmup: 2000, pairRounds: 5, openLoopMs: 10_000, rateMs: 10_000, rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000], streamLadder: [128, 256, 512, 768, 1024, 1536, 2048], streamHoldMs: 10_000 };
+  ? { rounds: 4, json: 400, streams: 60, warmup: 500, pairRounds: 2, openLoopMs: 3_000, rateMs: 3_000, rates: [1000, 2000, 2500, 3000], streamLadder: [128, 256, 512, 1024], streamHoldMs: 4_000, memoryCounts: [128, 256] }
+  : { rounds: 8, json: 2000, streams: 150, warmup: 2000, pairRounds: 5, openLoopMs: 10_000, rateMs: 10_000, rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000], streamLadder: [128, 256, 512, 768, 1024, 1536, 2048], streamHoldMs: 10_000, memoryCounts: [256, 512, 1024] };
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
 const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
@@ -43,22 +45,25 @@ let postgres: ThrowawayPostgres | undefined;
 async function main(): Promise<void> {
   const steal = watchSteal();
   const upstream = await startUpstream();
-  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url]);
+  // Each proxy's inspector sleeps until the memory pass wakes it (SIGUSR1) for a forced GC.
+  const inspectPorts = { floor: await freePort(), ccproxy: await freePort(), peer: await freePort() };
+  const inspectArg = (port: number) => `--inspect-port=127.0.0.1:${port}`;
+  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [inspectArg(inspectPorts.floor)]);
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
   const database: Record<string, string> = postgres === undefined ? {} : { DATABASE_URL: postgres.url, CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh' };
   // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
-  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' }, profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' }, [inspectArg(inspectPorts.ccproxy), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
   // The same product with Plan usage metering off, and with the default `info` log level, for on/off comparisons.
   const unmetered = await startProxy(upstream.url, { ...database, CCPROXY_METER_PLAN: 'false' });
   const infoLogging = await startProxy(upstream.url, { ...database, CCPROXY_LOG_LEVEL: 'info' });
-  const peer = await startPeer(upstream.url);
+  const peer = await startPeer(upstream.url, [inspectArg(inspectPorts.peer)]);
   const sides: Side[] = [
     side('direct', upstream.url, '/v1/messages'),
-    side('floor', floor.url, '/v1/messages', { pid: floor.pid }),
-    side('ccproxy', proxy.url, planPath, { pid: proxy.pid }),
-    side('peer', peer.url, '/v1/messages', { pid: peer.pid, headers: peer.headers }),
+    side('floor', floor.url, '/v1/messages', { pid: floor.pid, inspectPort: inspectPorts.floor }),
+    side('ccproxy', proxy.url, planPath, { pid: proxy.pid, inspectPort: inspectPorts.ccproxy }),
+    side('peer', peer.url, '/v1/messages', { pid: peer.pid, inspectPort: inspectPorts.peer, headers: peer.headers }),
   ];
   const proxyClient = new Client(proxy.url, { pipelining: 1 });
   const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
@@ -75,9 +80,9 @@ async function main(): Promise<void> {
 
   const everyPid = [upstream.pid, bedrockUpstream.pid, floor.pid, proxy.pid, unmetered.pid, infoLogging.pid, peer.pid, ...(postgres === undefined ? [] : [await postgres.serverPid()])];
   const pin = <T>(pid: number | undefined, work: () => Promise<T>) => pinnedFor(pid, everyPid, work);
-  const targets = sides.map((s) => ({ name: s.name, origin: s.origin, path: s.path, extraHeaders: s.headers, upstreamPid: upstream.pid, ...(s.pid === undefined ? {} : { pid: s.pid }) }));
+  const targets = sides.map((s) => ({ name: s.name, origin: s.origin, path: s.path, extraHeaders: s.headers, upstreamPid: upstream.pid, ...(s.pid === undefined ? {} : { pid: s.pid }), ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }) }));
   const throughput = await measureThroughput(targets, { rates: plan.rates, durationMs: plan.rateMs, body: smallBody, upstreamDelayMs: 20, pin });
-  const streams = await measureStreams(targets, { ladder: plan.streamLadder, holdMs: plan.streamHoldMs, gapMs: 20, body: streamBody, pin });
+  const streams = await measureStreams(targets, { ladder: plan.streamLadder, holdMs: plan.streamHoldMs, gapMs: 20, memoryCounts: plan.memoryCounts, memoryGapMs: 1_000, body: streamBody, pin });
   if (profile) await proxy.stop();
 
   const results: Results = {
@@ -97,8 +102,12 @@ async function main(): Promise<void> {
   };
   printResults(results);
   await mkdir(resultsDir, { recursive: true });
-  await writeFile(`${resultsDir}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`written: bench/results/latest.json`);
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  // Every run is kept beside latest.json, for `--median` over several.
+  const saved = `run-${new Date().toISOString().replaceAll(':', '').replace(/\..*/, '')}-${results.mode}.json`;
+  await writeFile(`${resultsDir}latest.json`, json);
+  await writeFile(`${resultsDir}${saved}`, json);
+  console.log(`written: bench/results/latest.json and bench/results/${saved}`);
   if (profile) await summarizeProfiles(profileDir);
 }
 
@@ -110,7 +119,8 @@ async function cleanUp(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanUp().finally(() => process.exit(130)));
 }
-main()
+const medianAt = process.argv.indexOf('--median');
+(medianAt === -1 ? main() : printMedianTargets(process.argv.slice(medianAt + 1)))
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

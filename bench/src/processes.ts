@@ -21,9 +21,12 @@ export function killChildren(): void {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A bench server script as a child process (`args` after the script); resolves with its URL once it printed its port. */
-export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = []): Promise<{ url: string; pid: number }> {
-  const child = spawn(process.execPath, [join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A bench server script as a child process (`args` after the script, `nodeArgs` before it);
+ * resolves with its URL once it printed its port.
+ */
+export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = [], nodeArgs: string[] = []): Promise<{ url: string; pid: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const [line] = (await once(child.stdout ?? child, 'data')) as [Buffer];
   return { url: `http://127.0.0.1:${line.toString().trim()}`, pid: child.pid ?? 0 };

@@ -12,12 +12,15 @@ export interface Side {
   headers: Record<string, string>;
   /** The process charged for this side's CPU and memory; absent for direct (nothing in between). */
   pid?: number;
+  /** Its inspector's port once woken by SIGUSR1 (`--inspect-port`), for the memory pass's forced GC. */
+  inspectPort?: number;
   /** One keep-alive connection for the concurrency-1 scenarios. */
   client: Client;
 }
 
-export function side(name: SideName, origin: string, path: string, options: { pid?: number; headers?: Record<string, string> } = {}): Side {
-  return { name, origin, path, headers: options.headers ?? {}, ...(options.pid === undefined ? {} : { pid: options.pid }), client: new Client(origin, { pipelining: 1 }) };
+export function side(name: SideName, origin: string, path: string, options: { pid?: number; inspectPort?: number; headers?: Record<string, string> } = {}): Side {
+  const { pid, inspectPort } = options;
+  return { name, origin, path, headers: options.headers ?? {}, ...(pid === undefined ? {} : { pid }), ...(inspectPort === undefined ? {} : { inspectPort }), client: new Client(origin, { pipelining: 1 }) };
 }
 
 /** Samples per side, collected across interleaved rounds. */

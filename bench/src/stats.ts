@@ -22,3 +22,16 @@ export function median(values: readonly number[]): number {
 }
 
 export const fmt = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(3)} ms` : 'n/a');
+
+/** Least-squares slope of y over x and its R² (NaN with fewer than two distinct x). */
+export function fitLine(points: readonly { x: number; y: number }[]): { slope: number; r2: number } {
+  const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const sum = (f: (p: { x: number; y: number }) => number) => usable.reduce((total, p) => total + f(p), 0);
+  const mx = sum((p) => p.x) / usable.length;
+  const my = sum((p) => p.y) / usable.length;
+  const sxx = sum((p) => (p.x - mx) ** 2);
+  const syy = sum((p) => (p.y - my) ** 2);
+  const sxy = sum((p) => (p.x - mx) * (p.y - my));
+  if (usable.length < 2 || sxx === 0) return { slope: Number.NaN, r2: Number.NaN };
+  return { slope: sxy / sxx, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) };
+}

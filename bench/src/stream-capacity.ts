@@ -1,7 +1,8 @@
-import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
-import { Pool, type Dispatcher } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
 import { rerunFailed, watchWindow, type WindowUsage } from './proc-stats.ts';
+import { fitLine } from './stats.ts';
+import { openStreams, RungTally, streamDispatch, within, type StreamTarget } from './stream-probe.ts';
 
 /**
  * Concurrent-stream capacity (perf-anchors §5.5 S4, with S6's memory fit): a ladder of rungs, each
@@ -9,15 +10,6 @@ import { rerunFailed, watchWindow, type WindowUsage } from './proc-stats.ts';
  * losing an event, failing a stream or stalling one past 10× its pace. Each stream has its own
  * connection, as each Claude Code session would.
  */
-export interface StreamTarget {
-  name: string;
-  origin: string;
-  path: string;
-  extraHeaders?: Record<string, string>;
-  /** The process whose RSS and CPU are charged to the target; undefined for `direct`. */
-  pid?: number;
-}
-
 export interface CapacityOptions {
   ladder: number[];
   holdMs: number;
@@ -74,160 +66,11 @@ export interface CapacityResult {
   rssR2: number;
 }
 
-const separator = Buffer.from('\n\n');
-const newline = 0x0a;
-const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
-const rigErrorCodes = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL']);
-
-/**
- * A rung's shared books: gaps go to one preallocated array so the per-event path never allocates,
- * and `allDone` settles once every stream has ended, however it ended.
- */
-class RungTally {
-  readonly gaps: Float64Array;
-  readonly expected: number;
-  readonly allDone: Promise<void>;
-  readonly queueAfterMs: number;
-  gapCount = 0;
-  maxFirstEvent = 0;
-  queued = 0;
-  received = 0;
-  lost = 0;
-  errors = 0;
-  rigErrors = 0;
-  firstError: string | undefined;
-  private pending: number;
-  private resolve: () => void = () => undefined;
-
-  constructor(streams: number, events: number, gapMs: number) {
-    this.gaps = new Float64Array(streams * events);
-    this.expected = events + 5;
-    this.queueAfterMs = (events * gapMs) / 2;
-    this.pending = streams;
-    this.allDone = new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  fail(error: Error | string): void {
-    this.errors += 1;
-    const code = typeof error === 'string' ? undefined : (error as NodeJS.ErrnoException).code;
-    if (code !== undefined && rigErrorCodes.has(code)) this.rigErrors += 1;
-    this.firstError ??= typeof error === 'string' ? error : `${code ?? error.name}: ${error.message}`;
-  }
-
-  firstEvent(waitedMs: number): void {
-    if (waitedMs > this.maxFirstEvent) this.maxFirstEvent = waitedMs;
-    if (waitedMs > this.queueAfterMs) this.queued += 1;
-  }
-
-  ended(seen: number): void {
-    this.received += seen;
-    this.lost += Math.max(0, this.expected - seen);
-    if (--this.pending === 0) this.resolve();
-  }
-}
-
-/**
- * One stream's handler: counts events by their "\n\n" terminator (no SSE parsing) and records the
- * gap before every delta but the first — head, first delta and tail ride with other writes, so
- * only delta-to-delta gaps measure pacing.
- */
-class StreamProbe implements Dispatcher.DispatchHandler {
-  private readonly tally: RungTally;
-  private readonly sent = performance.now();
-  private seen = 0;
-  private last = 0;
-  /** The previous chunk ended with the first "\n" of a terminator, the next begins with the second. */
-  private carry = false;
-  private ok = false;
-  private finished = false;
-
-  constructor(tally: RungTally) {
-    this.tally = tally;
-  }
-
-  /** Nothing to do here, but undici tells the new handler API from the legacy one by its presence. */
-  onRequestStart(): void {}
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
-    this.ok = statusCode === 200;
-    if (!this.ok) this.tally.fail(`HTTP ${statusCode}`);
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.ok) return;
-    const at = performance.now();
-    let end = 0;
-    if (this.carry && chunk[0] === newline) {
-      this.event(at);
-      end = 1;
-    }
-    for (let i = chunk.indexOf(separator, end); i !== -1; i = chunk.indexOf(separator, end)) {
-      this.event(at);
-      end = i + 2;
-    }
-    this.carry = chunk.length > end && chunk[chunk.length - 1] === newline;
-  }
-
-  onResponseEnd(): void {
-    this.finish();
-  }
-
-  /** The stream failed (or never started): one error, and whatever did not arrive is lost. */
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    if (!this.finished) this.tally.fail(error);
-    this.finish();
-  }
-
-  private event(at: number): void {
-    const { tally, seen } = this;
-    // Events 0 and 1 are the head, the first delta is 2, the last is expected - 4.
-    if (seen >= 3 && seen <= tally.expected - 4 && tally.gapCount < tally.gaps.length) tally.gaps[tally.gapCount++] = at - this.last;
-    else if (seen === 0) tally.firstEvent(at - this.sent);
-    this.seen = seen + 1;
-    this.last = at;
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.tally.ended(this.seen);
-  }
-}
-
-/**
- * Starts `n` streams spread evenly over whole gap periods, so their ticks are out of phase, and
- * over as many periods as keep the starts near 3,200/s (64 per 20 ms) so connects don't burst.
- */
-async function openStreams(pool: Pool, n: number, gapMs: number, dispatch: Dispatcher.DispatchOptions, tally: RungTally): Promise<void> {
-  const spreadMs = gapMs * Math.ceil(n / (3.2 * gapMs));
-  const start = performance.now();
-  for (let i = 0; i < n; i += 1) {
-    const wait = start + (i * spreadMs) / n - performance.now();
-    // Behind schedule, still yield every 16 starts: a tight dispatch loop would starve the sockets
-    // already open (connects, heads, events), inflating first-event times and gaps with N.
-    if (wait >= 1) await sleep(wait);
-    else if (i % 16 === 15) await yieldToIo();
-    const probe = new StreamProbe(tally);
-    try {
-      pool.dispatch(dispatch, probe);
-    } catch (error) {
-      probe.onResponseError(undefined, error as Error);
-    }
-  }
-}
-
-/** Resolves after `promise` or `ms`, whichever is first, leaving no timer behind. */
-async function within(promise: Promise<void>, ms: number): Promise<void> {
-  const abort = new AbortController();
-  await Promise.race([promise, sleep(ms, undefined, { signal: abort.signal }).catch(() => undefined)]);
-  abort.abort();
-}
 
 async function runRung(target: StreamTarget, n: number, options: CapacityOptions): Promise<CapacityRung> {
   const events = Math.round(options.holdMs / options.gapMs);
   const tally = new RungTally(n, events, options.gapMs);
-  const headers = { ...baseHeaders, 'x-bench-events': String(events), 'x-bench-gap-ms': String(options.gapMs), ...target.extraHeaders };
-  const dispatch: Dispatcher.DispatchOptions = { path: target.path, method: 'POST', headers, body: options.body };
+  const dispatch = streamDispatch(target, events, options.gapMs, options.body);
   const pool = new Pool(target.origin, { connections: n, pipelining: 1, connect: { noDelay: true } });
   await sleep(options.settleMs ?? 500);
   const window = watchWindow(target.pid, options.rigCpu ?? 0);
@@ -270,19 +113,6 @@ function summarize(n: number, gapMs: number, tally: RungTally, usage: WindowUsag
     listenDrops: usage.listenDrops,
     steal: usage.steal,
   };
-}
-
-/** Least-squares slope of y over x and its R² (NaN with fewer than two distinct x). */
-function fitLine(points: readonly { x: number; y: number }[]): { slope: number; r2: number } {
-  const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const sum = (f: (p: { x: number; y: number }) => number) => usable.reduce((total, p) => total + f(p), 0);
-  const mx = sum((p) => p.x) / usable.length;
-  const my = sum((p) => p.y) / usable.length;
-  const sxx = sum((p) => (p.x - mx) ** 2);
-  const syy = sum((p) => (p.y - my) ** 2);
-  const sxy = sum((p) => (p.x - mx) * (p.y - my));
-  if (usable.length < 2 || sxx === 0) return { slope: Number.NaN, r2: Number.NaN };
-  return { slope: sxy / sxx, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) };
 }
 
 /** Climbs the ladder until the first rung the target does not hold. */
