@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -48,6 +48,11 @@ describe('usage spool across a crash', () => {
       await first.stop();
       if (paused) await postgres.resume();
     }
+    // A crash mid-append leaves a line cut short at the end of the newest spool file: it is skipped, not fatal.
+    const spool = join(dir, '.data', 'usage-spool');
+    const newest = (await readdir(spool)).sort().at(-1);
+    expect(newest).toBeDefined();
+    await appendFile(join(spool, newest as string), '{"requestId":"cut-short","occurredAt":17');
 
     const second = await startCcproxy(['local', '--manifests', dir], env);
     try {

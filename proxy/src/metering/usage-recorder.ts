@@ -64,7 +64,8 @@ export class UsageRecorder {
       if (Number.isNaN(generation)) continue;
       this.#generation = Math.max(this.#generation, generation + 1);
       const lines = (await readFile(join(this.#options.spoolDir, file), 'utf8')).split('\n');
-      // A crash can cut the last line short; complete lines are all that count.
+      // A crash can cut the last line short; complete lines (ended by "\n") are all that count.
+      lines.pop();
       for (const line of lines) if (line.trim() !== '') this.#queue.push({ record: JSON.parse(line) as UsageRecord, generation });
     }
     if (this.#queue.length > 0) this.#options.logger.info({ records: this.#queue.length }, 'replaying usage records left in the spool');
@@ -102,7 +103,9 @@ export class UsageRecorder {
     this.#lines = [];
     if (fd === undefined || text === '') return;
     try {
-      writeSync(fd, text);
+      // writeSync may write less than asked (a full disk); a line half in the file would be lost on replay.
+      const bytes = Buffer.from(text);
+      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
       this.#spoolFailed = false;
     } catch (error) {
       // The records are still queued for Postgres; only their crash copy is missing. Said once per outage.
