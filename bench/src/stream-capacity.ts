@@ -5,7 +5,7 @@ import { fitLine } from './stats.ts';
 import { openStreams, RungTally, streamDispatch, within, type StreamTarget } from './stream-probe.ts';
 
 /**
- * Concurrent-stream capacity (perf-anchors §5.5 S4, with S6's memory fit): a ladder of rungs, each
+ * Concurrent-stream capacity (perf-anchors §5.5 S4): a ladder of rungs, each
  * holding N paced SSE streams open at once, and the highest rung the target carried without
  * losing an event, failing a stream or stalling one past 10× its pace. Each stream has its own
  * connection, as each Claude Code session would.
@@ -41,7 +41,7 @@ export interface CapacityRung {
   eventsPerSecond: number;
   rssBeforeKiB: number;
   rssPeakKiB: number;
-  /** (peak − before) / N: RSS seldom falls between rungs, so this undercounts; prefer the slope. */
+  /** (peak − before) / N: RSS seldom falls between rungs, so this undercounts; memory per stream is `stream-memory.ts`'s. */
   rssPerStreamKiB: number;
   cpuMicrosPerEvent: number;
   /** The driver process's CPU over the rung, % of one core. */
@@ -61,7 +61,7 @@ export interface CapacityRung {
 export interface CapacityResult {
   rungs: CapacityRung[];
   maxHeld: number;
-  /** §5.6: per-stream memory is the least-squares slope of peak RSS over N, with its R². */
+  /** Least-squares slope of peak RSS over the held rungs, with its R² (kept for the record; peak RSS counts uncollected garbage, so memory per stream is `stream-memory.ts`'s). */
   rssSlopeKiBPerStream: number;
   rssR2: number;
 }
