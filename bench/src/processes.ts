@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { shippedNodeOptions } from './shipped-node-options.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 export const benchKey = 'ak_bench_key_0123456789abcdefghijklmnopqrstu';
@@ -46,8 +47,9 @@ export interface ProxyProcess {
 }
 
 /**
- * The real product (`ccproxy local`, the `npm start` path), stdout to /dev/null, logging at `warn`
- * unless `extraEnv` says otherwise; `nodeArgs` go to its node (e.g. `--cpu-prof`).
+ * The real product (`ccproxy local`, the `npm start` path) on the Node flags it ships with, stdout
+ * to /dev/null, logging at `warn` unless `extraEnv` says otherwise; `nodeArgs` go to its node
+ * after those (e.g. `--cpu-prof`).
  */
 export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess & { pid: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
@@ -63,7 +65,7 @@ export async function startProxy(upstreamUrl: string, extraEnv: Record<string, s
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
+  const child = spawn(process.execPath, [...shippedNodeOptions(), ...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
     env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, 'data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
