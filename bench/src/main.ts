@@ -13,7 +13,7 @@ import { benchKey, freePort, killChildren, startProxy, startUpstream } from './p
 import { printMedianTargets } from './median-of-runs.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 import { printResults, type Results } from './results.ts';
-import { shippedNodeOptions } from './shipped-node-options.ts';
+import { shippedNodeFlags } from './shipped-node-flags.ts';
 import { side, type Side } from './sides.ts';
 import { measureStreams } from './stream-scenarios.ts';
 import { measureThroughput } from './throughput.ts';
@@ -49,8 +49,8 @@ async function main(): Promise<void> {
   // Each proxy's inspector sleeps until the memory pass wakes it (SIGUSR1) for a forced GC.
   const inspectPorts = { floor: await freePort(), ccproxy: await freePort(), peer: await freePort() };
   const inspectArg = (port: number) => `--inspect-port=127.0.0.1:${port}`;
-  // The floor runs on the product's own Node flags (the image's NODE_OPTIONS), as ccproxy does.
-  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...shippedNodeOptions(), inspectArg(inspectPorts.floor)]);
+  // The floor runs on the product's own Node flags (the image's ENTRYPOINT), as ccproxy does.
+  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...shippedNodeFlags(), inspectArg(inspectPorts.floor)]);
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   if (profile) await proxy.stop();
 
   const results: Results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', nodeOptions: shippedNodeOptions().join(' '), stealPercent: Number((steal.stop() * 100).toFixed(1)) },
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', nodeFlags: shippedNodeFlags().join(' '), stealPercent: Number((steal.stop() * 100).toFixed(1)) },
     mode: quick ? 'quick' : 'full',
     plan: { ...plan, bodyBytes: body.length, smallBodyBytes: smallBody.length, openLoopRate },
     ...planPathResults,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { shippedNodeOptions } from './shipped-node-options.ts';
+import { shippedNodeFlags } from './shipped-node-flags.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 export const benchKey = 'ak_bench_key_0123456789abcdefghijklmnopqrstu';
@@ -65,7 +65,7 @@ export async function startProxy(upstreamUrl: string, extraEnv: Record<string, s
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();
-  const child = spawn(process.execPath, [...shippedNodeOptions(), ...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
+  const child = spawn(process.execPath, [...shippedNodeFlags(), ...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
     env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, 'data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
