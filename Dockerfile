@@ -55,13 +55,12 @@ USER 1000:1000
 # V8's garbage collector set the proxy's tail latency (docs/performance.md), so the image runs node with:
 # - a 16 MiB young generation (V8 grows it to 32): under load the larger one's scavenges took
 #   10-20 ms each, every ~300 ms; at 16 they take ~2 ms;
-# - old generation allowed to grow to 1.5x what a full GC leaves: with V8's own growing factor,
-#   promoted request garbage forced a full GC (5-15 ms pause) every ~9 s at 200 req/s. 2x made
-#   them rarer still, but dead old objects then kept young ones alive longer: scavenges grew back
-#   to ~9 ms and the one-core rate fell from 3,000 to 500 req/s;
+# - V8's own old-generation growing factor: raising it (--heap-growing-percent=50 or 100) made
+#   full GCs rarer in a fresh process, but the one-core rate fell to 500 req/s in full benchmark
+#   runs (at 100, dead old objects kept young ones alive and scavenges grew back to ~9 ms);
 # - no memory reducer: it ran compacting full GCs (13-38 ms pauses) whenever traffic paused for
 #   8 s, just as the next burst came in. The trade is memory the heap keeps while idle.
 # `npm start` passes the same flags (a test holds them together) and the benchmark reads them from
-# here. They are command-line flags because Node refuses the last two in NODE_OPTIONS.
-ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=50", "--no-memory-reducer", "/app/cli/src/main.ts"]
+# here. They are command-line flags because Node refuses --no-memory-reducer in NODE_OPTIONS.
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--no-memory-reducer", "/app/cli/src/main.ts"]
 CMD ["proxy"]

@@ -16,7 +16,7 @@ const youngGeneration = `
 describe('the Node flags the product ships with', () => {
   it('are the image ENTRYPOINT flags, and npm start passes the same ones', async () => {
     const flags = shippedNodeFlags();
-    expect(flags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), expect.stringMatching(/^--heap-growing-percent=\d+$/), '--no-memory-reducer']));
+    expect(flags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), '--no-memory-reducer']));
     const { scripts } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
     expect(scripts.start).toBe(`node ${flags.join(' ')} cli/src/main.ts local`);
   });
