@@ -55,7 +55,7 @@ USER 1000:1000
 # V8's garbage collector set the proxy's tail latency (docs/performance.md), so the image runs node with:
 # - a 16 MiB young generation (V8 grows it to 32): under load the larger one's scavenges took
 #   10-20 ms each, every ~300 ms; at 16 they take ~2 ms;
-# - V8's own old-generation growing factor: raising it (--heap-growing-percent=50 or 100) made
+# - V8's own old-generation growing factor, kept: raising it (--heap-growing-percent=50 or 100) made
 #   full GCs rarer in a fresh process, but the one-core rate fell to 500 req/s in full benchmark
 #   runs (in a scratch ladder at 100, p99 at 2,000-3,000 req/s rose from 26 to 39 ms);
 # - no memory reducer: it ran compacting full GCs (13-38 ms pauses) whenever traffic paused for

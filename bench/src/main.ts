@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   const inspectPorts = { floor: await freePort(), ccproxy: await freePort(), peer: await freePort() };
   const inspectArg = (port: number) => `--inspect-port=127.0.0.1:${port}`;
   // The floor runs on the product's own Node flags (the image's ENTRYPOINT), as ccproxy does.
-  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...shippedNodeFlags(), inspectArg(inspectPorts.floor)]);
+  const nodeFlags = shippedNodeFlags();
+  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...nodeFlags, inspectArg(inspectPorts.floor)]);
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   if (profile) await proxy.stop();
 
   const results: Results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', nodeFlags: shippedNodeFlags().join(' '), stealPercent: Number((steal.stop() * 100).toFixed(1)) },
+    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', nodeFlags: nodeFlags.join(' '), stealPercent: Number((steal.stop() * 100).toFixed(1)) },
     mode: quick ? 'quick' : 'full',
     plan: { ...plan, bodyBytes: body.length, smallBodyBytes: smallBody.length, openLoopRate },
     ...planPathResults,
