@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createMetricsRegistry, findKeyByHash, LocalKeyWrapper, type Database } from '@ccproxy/core';
-import { KubeClient, KubeOperator } from '@ccproxy/operator';
+import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import { buildAdminApp, hashPassword, KubeResourceStore } from '@ccproxy/admin';
 import { adminConfig, bindOperatorRbac, condition, ensureNamespace, installCrds, mergePatch, operatorConfig, readObject, uniqueName } from '../../operator/test/kube-fixture.ts';
 import { hashKey, openTestDatabase, password, publicUrl } from './admin-fixture.ts';

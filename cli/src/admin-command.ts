@@ -1,6 +1,6 @@
 import { adminFields, commonFields, ConfigError, createLogger, loadConfig, migrate, openDatabase, operatorFields, proxyFields } from '@ccproxy/core';
 import { buildAdminApp, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
-import { loadKubeConfig } from '@ccproxy/operator';
+import { loadKubeConfig } from '@ccproxy/operator/kube';
 import type { Running } from './running.ts';
 
 const fields = { ...commonFields, ...adminFields, breakerOpenMs: proxyFields.breakerOpenMs, watchNamespace: operatorFields.watchNamespace } as const;

@@ -1,11 +1,19 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, resolveRuntimeSecrets, watchRuntimeSecrets } from '@ccproxy/core';
-import { runAdmin } from './admin-command.ts';
-import { runLocal } from './local-command.ts';
-import { runOperator } from './operator-command.ts';
-import { runProxy } from './proxy-command.ts';
 import type { Running } from './running.ts';
+
+/**
+ * Each command's module is loaded only when it runs: a proxy replica never holds the operator's
+ * Kubernetes client or the admin app in its heap. Full GCs, which set the data plane's tail
+ * latency, grow with the live heap (docs/performance.md); cli/test/module-graph.test.ts keeps it so.
+ */
+const commands: Record<string, () => Promise<(env: Record<string, string | undefined>) => Promise<Running>>> = {
+  local: async () => (await import('./local-command.ts')).runLocal,
+  proxy: async () => (await import('./proxy-command.ts')).runProxy,
+  operator: async () => (await import('./operator-command.ts')).runOperator,
+  admin: async () => (await import('./admin-command.ts')).runAdmin,
+};
 
 const usage = `usage: ccproxy <command> [options]
 
@@ -28,16 +36,14 @@ async function main(argv: string[]): Promise<void> {
     console.log(usage);
     return;
   }
-  if (!['local', 'proxy', 'operator', 'admin'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  const load = Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   // `<VARIABLE>_SECRET_ID` → the value from Secrets Manager, before any configuration is validated.
   const secrets = await resolveRuntimeSecrets(env).catch((error: Error) => {
     throw new ConfigError([error.message]);
   });
-  let running: Running;
-  if (command === 'local') running = await runLocal(secrets.env);
-  else if (command === 'proxy') running = await runProxy(secrets.env);
-  else if (command === 'operator') running = await runOperator(secrets.env);
-  else running = await runAdmin(secrets.env);
+  const run = await load();
+  const running = await run(secrets.env);
   const stop = onSignals(running);
   // A rotated secret is taken up by a fresh process (the Deployment restarts the pod).
   watchRuntimeSecrets(secrets, (secretId) => stop(`secret ${secretId} rotated`));

@@ -4,7 +4,7 @@ import {
   ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, KmsKeyWrapper, loadConfig, localFields, migrate,
   openDatabase, operatorFields, proxyFields,
 } from '@ccproxy/core';
-import { buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator';
+import { buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
 import type { Running } from './running.ts';
 
 const fields = {

@@ -1,4 +1,7 @@
-import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/** The SDK is loaded only by a process that was given a secret id; most are given values. */
+const secretsManagerSdk = () => import('@aws-sdk/client-secrets-manager');
 
 /**
  * Runtime secrets from AWS Secrets Manager, for processes that are given a secret's name or ARN
@@ -27,7 +30,8 @@ export async function resolveRuntimeSecrets(env: Readonly<Record<string, string 
   const out: Record<string, string | undefined> = { ...env };
   const versions = new Map<string, string>();
   if (wanted.length === 0) return { env: out, versions };
-  const sm = client ?? new SecretsManagerClient({});
+  const { GetSecretValueCommand, SecretsManagerClient: Client } = await secretsManagerSdk();
+  const sm = client ?? new Client({});
   const problems: string[] = [];
   await Promise.all(
     wanted.map(async ([idVariable, { variable, shape }]) => {
@@ -69,9 +73,11 @@ export function databaseUrlOf(secretString: string): string {
  */
 export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secretId: string) => void, options: { intervalMs?: number; client?: SecretsManagerClient } = {}): () => void {
   if (resolved.versions.size === 0) return () => undefined;
-  const sm = options.client ?? new SecretsManagerClient({});
+  let sm = options.client;
   let fired = false;
   const check = async () => {
+    const { DescribeSecretCommand, SecretsManagerClient: Client } = await secretsManagerSdk();
+    sm ??= new Client({});
     for (const [secretId, version] of resolved.versions) {
       const described = await sm.send(new DescribeSecretCommand({ SecretId: secretId })).catch(() => undefined);
       const current = Object.entries(described?.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'))?.[0];
@@ -85,6 +91,6 @@ export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secre
   timer.unref();
   return () => {
     clearInterval(timer);
-    if (options.client === undefined) sm.destroy();
+    if (options.client === undefined) sm?.destroy();
   };
 }

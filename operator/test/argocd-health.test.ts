@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LuaFactory } from 'wasmoon';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { toKubeStatus } from '@ccproxy/operator';
+import { toKubeStatus } from '@ccproxy/operator/kube';
 
 const script = await readFile(new URL('../../examples/argocd/health.lua', import.meta.url), 'utf8');
 const factory = new LuaFactory();

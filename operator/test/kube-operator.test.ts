@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, decryptSecret, findBedrockCiphertext, findKeyByHash, LocalKeyWrapper, type Database } from '@ccproxy/core';
-import { finalizer, KubeClient, KubeOperator, LocalOperator, type KubeObject } from '@ccproxy/operator';
+import { LocalOperator } from '@ccproxy/operator';
+import { finalizer, KubeClient, KubeOperator, type KubeObject } from '@ccproxy/operator/kube';
 import { createTestDatabase, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
 import {
   adminConfig, apply, awsEnv, kubeRequest, bindOperatorRbac, condition, deleteObject, ensureNamespace, hasherSecret, hashKey, installCrds, kmsKey, mergePatch,

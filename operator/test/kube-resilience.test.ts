@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, findKeyByHash, type Database } from '@ccproxy/core';
-import { KubeClient, KubeOperator } from '@ccproxy/operator';
+import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import {
   createTestDatabase, freePort, operatorToken, startCcproxy, startThrowawayKubeApiserver, startThrowawayPostgres, type CcproxyProcess, type ThrowawayKubeApiserver,
 } from '@ccproxy/test-harness';

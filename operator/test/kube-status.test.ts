@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstSightStatus, statusChanged, toKubeStatus } from '@ccproxy/operator';
+import { firstSightStatus, statusChanged, toKubeStatus } from '@ccproxy/operator/kube';
 
 const ready = (status: 'True' | 'False', reason: string) => ({
   conditions: [

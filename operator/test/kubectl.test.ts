@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, type Database } from '@ccproxy/core';
-import { KubeClient, KubeOperator } from '@ccproxy/operator';
+import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import { ensureKubectl } from '@ccproxy/test-harness';
 import { adminConfig, bindOperatorRbac, ensureNamespace, hashKey, installCrds, kmsKey, openTestDatabase, operatorConfig, silent } from './kube-fixture.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue } from '@ccproxy/operator';
+import { WorkQueue } from '@ccproxy/operator/kube';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import type { Database, ListenHandlers, MigrationClient, Queryable } from './database.ts';
 
 /** The embedded default: a WASM Postgres in this process, persisted under the data dir. */
@@ -12,7 +12,9 @@ export class PgliteDatabase implements Database {
 
   /** `dataDir` undefined → in memory (tests). */
   static async open(dataDir?: string): Promise<PgliteDatabase> {
-    const db = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+    // Loaded here, not at import: a process on a Postgres server never needs the embedded one.
+    const { PGlite: Embedded } = await import('@electric-sql/pglite');
+    const db = dataDir === undefined ? new Embedded() : new Embedded(dataDir);
     await db.waitReady;
     return new PgliteDatabase(db);
   }
