@@ -91,4 +91,84 @@ describe('relayBody', () => {
     expect(aborted).toBe(true);
     expect(body.toString()).toBe('{"id":"msg_1","content":[{"type":"te');
   });
+
+  it('holds back a fast upstream while the client reads slowly (backpressure), then delivers every byte', async () => {
+    const event = Buffer.from(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(4000) } })}\n\n`);
+    const total = 16_000;
+    const upstream = new PacedUpstream(event, total);
+    const { port, outcome, close } = await serveRelay(upstream, { sse: true });
+    try {
+      const response = await get(port);
+      response.pause();
+      // Whatever the sockets and both streams buffer, far less than the 64 MB the upstream holds.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(upstream.produced).toBeGreaterThan(0);
+      expect(upstream.produced * event.length).toBeLessThan(16 * 1024 * 1024);
+      let received = 0;
+      response.on('data', (chunk: Buffer) => (received += chunk.length));
+      response.resume();
+      await once(response, 'end');
+      expect(received).toBe(total * event.length);
+      expect(await outcome).toBe('complete');
+    } finally {
+      close();
+    }
+  });
+
+  it('settles as client_closed when the client goes away mid-stream, leaving the upstream to be destroyed', async () => {
+    const event = Buffer.from('event: ping\ndata: {"type":"ping"}\n\n');
+    const upstream = new PacedUpstream(event, Number.POSITIVE_INFINITY);
+    const { port, outcome, close } = await serveRelay(upstream, { sse: true });
+    try {
+      const response = await get(port);
+      await once(response, 'data');
+      response.destroy();
+      expect(await outcome).toBe('client_closed');
+    } finally {
+      close();
+    }
+  });
 });
+
+/** An upstream that makes an event only when asked for one: `produced` shows how far the relay pulled. */
+class PacedUpstream extends Readable {
+  produced = 0;
+  readonly #event: Buffer;
+  readonly #total: number;
+
+  constructor(event: Buffer, total: number) {
+    super();
+    this.#event = event;
+    this.#total = total;
+  }
+
+  override _read(): void {
+    if (this.produced >= this.#total) return void this.push(null);
+    this.produced += 1;
+    setImmediate(() => this.push(this.#event));
+  }
+}
+
+/** A server relaying `upstream` to its one client with the pipeline's abort-on-close wiring. */
+async function serveRelay(upstream: Readable, options: { sse: boolean }) {
+  let settle: (outcome: string) => void = () => undefined;
+  const outcome = new Promise<string>((resolve) => (settle = resolve));
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    void relayBody(upstream, res, { sse: options.sse, requestId: 'req-test', signal: controller.signal }).then((result) => {
+      if (result !== 'complete') upstream.destroy();
+      settle(result);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as AddressInfo).port, outcome, close: () => server.close() };
+}
+
+function get(port: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => httpRequest({ port, host: '127.0.0.1' }, resolve).on('error', reject).end());
+}

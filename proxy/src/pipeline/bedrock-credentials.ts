@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from './growing-lru.ts';
 import { decryptSecret, findBedrockCiphertext, keyChangesChannel, ProxyError, type Database, type KeyWrapper } from '@ccproxy/core';
 
 /**
@@ -14,7 +15,7 @@ export class BedrockCredentials {
   constructor(options: { db: Database; wrapper: KeyWrapper; ttlMs?: number }) {
     this.#db = options.db;
     this.#wrapper = options.wrapper;
-    this.#cache = new LRUCache({ max: 10_000, ttl: options.ttlMs ?? 60_000 });
+    this.#cache = growingLru(10_000, options.ttlMs ?? 60_000);
   }
 
   async start(): Promise<void> {

@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from './growing-lru.ts';
 import { Gauge, type Registry } from 'prom-client';
 import {
   breakerChannel, breakerStateOf as stateOf, claimTrial, readBreaker, recordFailover, recordPlanFailure, recordPlanSuccess, type BreakerPolicy, type BreakerRow, type BreakerState, type Database, type Logger,
@@ -18,7 +19,7 @@ export class CircuitBreakers {
   readonly #logger: Logger;
   readonly #now: () => number;
   // The TTL only bounds staleness if a notification is ever missed.
-  readonly #cache = new LRUCache<string, BreakerRow | typeof none>({ max: 50_000, ttl: 30_000 });
+  readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000);
   readonly #sessions: LRUCache<string, true>;
   // Failure writes still in flight, by key: this replica's next decision for the key waits for them.
   readonly #pending = new Map<string, Promise<void>>();
@@ -30,7 +31,7 @@ export class CircuitBreakers {
     this.#policy = options.policy;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
-    this.#sessions = new LRUCache({ max: 100_000, ttl: options.policy.openMs });
+    this.#sessions = growingLru(100_000, options.policy.openMs);
     this.#open = new Gauge({ name: 'ccproxy_breaker_open', help: 'Whether the Plan circuit breaker of an access key is open (1) or not (0), as this replica last saw it.', labelNames: ['key'], registers: [options.registry] });
   }
 

@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from './growing-lru.ts';
 import { findKeyByHash, keyChangesChannel, type Database, type KeyHasher, type KeyRecord, type Logger } from '@ccproxy/core';
 
 /** Cached "no such key" marker, so floods of garbage keys do not reach Postgres. */
@@ -48,7 +49,7 @@ export class KeyResolver {
 
   constructor(options: KeyResolverOptions) {
     this.#options = options;
-    this.#cache = new LRUCache<string, CacheEntry>({ max: options.maxEntries ?? 50_000, ttl: options.ttlMs });
+    this.#cache = growingLru<string, CacheEntry>(options.maxEntries ?? 50_000, options.ttlMs);
   }
 
   /** Started (ready to serve); stays true through database outages, which cached keys survive. */
