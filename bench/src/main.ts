@@ -16,6 +16,7 @@ import { printResults, type Results } from './results.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
 import { side, type Side } from './sides.ts';
 import { measureStreams } from './stream-scenarios.ts';
+import { measureTailAnatomy } from './tail-anatomy.ts';
 import { measureThroughput } from './throughput.ts';
 import { translationCostPerFrame } from './translation-cost.ts';
 
@@ -29,8 +30,8 @@ import { translationCostPerFrame } from './translation-cost.ts';
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
 const plan = quick
-  ? { rounds: 4, json: 400, streams: 60, warmup: 500, pairRounds: 2, openLoopMs: 3_000, rateMs: 3_000, rates: [1000, 2000, 2500, 3000], streamLadder: [128, 256, 512, 1024], streamHoldMs: 4_000, memoryCounts: [128, 256] }
-  : { rounds: 8, json: 2000, streams: 150, warmup: 2000, pairRounds: 5, openLoopMs: 10_000, rateMs: 10_000, rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000], streamLadder: [128, 256, 512, 768, 1024, 1536, 2048], streamHoldMs: 10_000, memoryCounts: [256, 512, 1024] };
+  ? { rounds: 4, json: 400, streams: 60, warmup: 500, anatomy: 200, pairRounds: 2, openLoopMs: 3_000, rateMs: 3_000, rates: [1000, 2000, 2500, 3000], streamLadder: [128, 256, 512, 1024], streamHoldMs: 4_000, memoryCounts: [128, 256] }
+  : { rounds: 8, json: 2000, streams: 150, warmup: 2000, anatomy: 1000, pairRounds: 5, openLoopMs: 10_000, rateMs: 10_000, rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000], streamLadder: [128, 256, 512, 768, 1024, 1536, 2048], streamHoldMs: 10_000, memoryCounts: [256, 512, 1024] };
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
 const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
   const metering = await measureOnOff(unmeteredClient, proxyClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
   const logging = await measureOnOff(proxyClient, infoClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
   await Promise.all([...sides.map((s) => s.client.close()), proxyClient.close(), upstreamClient.close(), unmeteredClient.close(), infoClient.close()]);
+  // Its own processes (with a marking preload), stopped before the pinned scenarios.
+  const tailAnatomy = await measureTailAnatomy({ requests: plan.anatomy, warmup: quick ? 100 : 300, body, streamBody, database });
 
   const everyPid = [upstream.pid, bedrockUpstream.pid, floor.pid, proxy.pid, unmetered.pid, infoLogging.pid, peer.pid, ...(postgres === undefined ? [] : [await postgres.serverPid()])];
   const pin = <T>(pid: number | undefined, work: () => Promise<T>) => pinnedFor(pid, everyPid, work);
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
     meteringOnVsOffTtfb: metering.ttfb,
     logInfoVsWarnLatency: logging.latency,
     logInfoVsWarnTtfb: logging.ttfb,
+    tailAnatomy,
     throughput,
     streams,
     translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),

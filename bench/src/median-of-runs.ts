@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { targetsOf, type Results } from './results.ts';
 import { median } from './stats.ts';
+import { printTailAnatomy } from './tail-anatomy.ts';
 
 /**
  * Run-to-run spread on a shared VM is larger than most of the differences a run measures (the
@@ -30,11 +31,13 @@ export async function printMedianTargets(files: readonly string[]): Promise<void
   if (files.length < 2) throw new Error('--median: give two or more saved runs (bench/results/run-*.json)');
   const runs = await Promise.all(files.map(async (file) => JSON.parse(await readFile(file, 'utf8')) as Results));
   const perRun = runs.map(targetsOf);
-  const combined = targetsOf(medianOfRuns(runs) as Results);
+  const folded = medianOfRuns(runs) as Results;
+  const combined = targetsOf(folded);
   console.log(`targets (issue 8) over ${runs.length} runs: each figure is the median of the runs' figures`);
   for (const [i, x] of combined.entries()) {
     const runsMet = perRun.map((targets) => (targets[i]?.met === true ? '✓' : '✗')).join('');
     console.log(`  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(62)} ${x.target.padEnd(18)} ${x.measured.padEnd(28)} runs ${runsMet}`);
   }
   console.log(`  ${combined.filter((x) => x.met).length} of ${combined.length} met on the medians\n`);
+  if (folded.tailAnatomy !== undefined) printTailAnatomy(folded.tailAnatomy);
 }

@@ -23,11 +23,11 @@ export function killChildren(): void {
 }
 
 /**
- * A bench server script as a child process (`args` after the script, `nodeArgs` before it);
- * resolves with its URL once it printed its port.
+ * A bench server script as a child process (`args` after the script, `nodeArgs` before it, `env`
+ * on top of the bench's own); resolves with its URL once it printed its port.
  */
-export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = [], nodeArgs: string[] = []): Promise<{ url: string; pid: number }> {
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = [], nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   children.add(child);
   const [line] = (await once(child.stdout ?? child, 'data')) as [Buffer];
   return { url: `http://127.0.0.1:${line.toString().trim()}`, pid: child.pid ?? 0 };

@@ -3,6 +3,7 @@ import { printSection, printVersus, type Comparison, type Versus } from './repor
 import { sideNames, type SideName } from './sides.ts';
 import { fmt, type Summary } from './stats.ts';
 import type { StreamResults } from './stream-scenarios.ts';
+import { printTailAnatomy, type TailAnatomy } from './tail-anatomy.ts';
 import type { ThroughputResults } from './throughput.ts';
 
 export type Results = PlanPathResults & {
@@ -18,6 +19,8 @@ export type Results = PlanPathResults & {
   meteringOnVsOffTtfb: Comparison;
   logInfoVsWarnLatency: Comparison;
   logInfoVsWarnTtfb: Comparison;
+  /** Absent in runs saved before it existed. */
+  tailAnatomy?: TailAnatomy;
   throughput: ThroughputResults;
   streams: StreamResults;
   translationMicrosPerFrame: number;
@@ -41,6 +44,7 @@ export function printResults(r: Results): void {
   printSection({ title: 'metering: Plan path streaming TTFB, off vs on', comparison: r.meteringOnVsOffTtfb, labels: ['meter off', 'meter on'] });
   printSection({ title: 'logging: Plan path non-streaming latency, log level warn vs info (to /dev/null)', comparison: r.logInfoVsWarnLatency, labels: ['log warn', 'log info'] });
   printSection({ title: 'logging: Plan path streaming TTFB, warn vs info', comparison: r.logInfoVsWarnTtfb, labels: ['log warn', 'log info'] });
+  if (r.tailAnatomy !== undefined) printTailAnatomy(r.tailAnatomy);
   printThroughput(r.throughput);
   printStreams(r.streams);
   console.log(`Bedrock frame → SSE translation: ${r.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
