@@ -29,7 +29,8 @@ export interface MarksFile {
 
 export const marksFileOf = (dir: string, pid: number): string => `${dir}/marks-${pid}.json`;
 
-const nowUs = (): number => Number(process.hrtime.bigint()) / 1e3;
+/** µs on the monotonic clock every process on the machine shares. */
+export const nowUs = (): number => Number(process.hrtime.bigint()) / 1e3;
 
 function install(dir: string): void {
   const marks = new Map<string, RequestMarks>();

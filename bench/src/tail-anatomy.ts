@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { benchKey, startProxy, startUpstream } from './processes.ts';
-import { marksFileOf, type MarksFile, type RequestMarks } from './request-marks.ts';
+import { marksFileOf, nowUs, type MarksFile, type RequestMarks } from './request-marks.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
+import { summarize } from './stats.ts';
 
 /**
  * Where the time of a concurrency-1 request goes, slowest 1 % included: a separate upstream,
@@ -104,8 +105,6 @@ async function drive(sides: Sides, body: string, stream: boolean, options: { req
   return samples;
 }
 
-const nowUs = (): number => Number(process.hrtime.bigint()) / 1e3;
-
 async function collect(pids: number[], dir: string): Promise<Map<number, MarksFile>> {
   for (const pid of pids) process.kill(pid, 'SIGUSR2');
   const files = new Map<number, MarksFile>();
@@ -131,15 +130,18 @@ function anatomy(samples: Sample[], upstream: MarksFile | undefined, proxy: Mark
   const segments: SideAnatomy['segments'] = {};
   for (const segment of proxySegments) {
     const values = rows.map((row) => row.segments[segment]).filter((x): x is number => x !== undefined && Number.isFinite(x));
-    if (values.length > 0) segments[segment] = { p50: quantile(values, 0.5), p99: quantile(values, 0.99) };
+    if (values.length > 0) {
+      const { p50, p99 } = summarize(values);
+      segments[segment] = { p50, p99 };
+    }
   }
-  const totals = rows.map((row) => row.total);
-  const cut = quantile(totals, 0.99);
+  const totals = summarize(rows.map((row) => row.total));
+  const cut = totals.p99;
   const slowest = rows.filter((row) => row.total >= cut);
   const share = (names: readonly Segment[]) => sum(slowest.map((row) => sum(names.map((n) => row.segments[n] ?? 0)))) / sum(slowest.map((row) => row.total));
   const gcs = proxy?.gcs ?? [];
   return {
-    total: { p50: quantile(totals, 0.5) / 1000, p99: cut / 1000 },
+    total: { p50: totals.p50 / 1000, p99: cut / 1000 },
     segments,
     slowest: {
       count: slowest.length,
@@ -168,11 +170,6 @@ function segmentsOf(sample: Sample, u: RequestMarks | undefined, p: RequestMarks
 }
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
 
 export function printTailAnatomy(t: TailAnatomy): void {
   console.log(`where a concurrency-1 request's time goes (${t.requests} per side, separate processes with bench/src/request-marks.ts; µs p50 / p99 per segment; slowest 1 %: share of their time in the proxy's code, between processes, in the upstream)`);
