@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
+import { streamShape } from './drivers.ts';
 import { benchKey, startProxy, startUpstream } from './processes.ts';
 import { marksFileOf, nowUs, type MarksFile, type RequestMarks } from './request-marks.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
@@ -51,7 +52,7 @@ interface Sample {
   received: number;
 }
 
-type Sides = Record<keyof ModeAnatomy, { client: Client; path: string; pid: number }>;
+type Sides = Record<keyof ModeAnatomy, { client: Client; path: string }>;
 
 export async function measureTailAnatomy(options: { requests: number; warmup: number; body: string; streamBody: string; database: Record<string, string> }): Promise<TailAnatomy> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-marks-'));
@@ -60,9 +61,9 @@ export async function measureTailAnatomy(options: { requests: number; warmup: nu
   const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...shippedNodeFlags(), ...preload], env);
   const proxy = await startProxy(upstream.url, { ...options.database, ...env }, preload);
   const sides: Sides = {
-    direct: { client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages', pid: upstream.pid },
-    floor: { client: new Client(floor.url, { pipelining: 1 }), path: '/v1/messages', pid: floor.pid },
-    ccproxy: { client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages`, pid: proxy.pid },
+    direct: { client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
+    floor: { client: new Client(floor.url, { pipelining: 1 }), path: '/v1/messages' },
+    ccproxy: { client: new Client(proxy.url, { pipelining: 1 }), path: `/ak/${benchKey}/v1/messages` },
   };
   try {
     const streams = await drive(sides, options.streamBody, true, options);
@@ -88,7 +89,7 @@ let nextSeq = 0;
 async function drive(sides: Sides, body: string, stream: boolean, options: { requests: number; warmup: number }): Promise<Record<keyof ModeAnatomy, Sample[]>> {
   const names = Object.keys(sides) as Array<keyof ModeAnatomy>;
   const samples: Record<keyof ModeAnatomy, Sample[]> = { direct: [], floor: [], ccproxy: [] };
-  const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01', 'x-bench-events': '20', 'x-bench-gap-ms': '2' };
+  const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01', ...streamShape(20, 2) };
   for (let i = 0; i < options.warmup + options.requests; i += 1) {
     for (let k = 0; k < names.length; k += 1) {
       const name = names[(i + k) % names.length] as keyof ModeAnatomy;

@@ -75,8 +75,11 @@ export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secre
   if (resolved.versions.size === 0) return () => undefined;
   let sm = options.client;
   let fired = false;
+  let stopped = false;
   const check = async () => {
     const { DescribeSecretCommand, SecretsManagerClient: Client } = await secretsManagerSdk();
+    // Stopped while the SDK loaded: a client made now would never be destroyed.
+    if (stopped) return;
     sm ??= new Client({});
     for (const [secretId, version] of resolved.versions) {
       const described = await sm.send(new DescribeSecretCommand({ SecretId: secretId })).catch(() => undefined);
@@ -90,6 +93,7 @@ export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secre
   const timer = setInterval(() => void check(), options.intervalMs ?? 300_000);
   timer.unref();
   return () => {
+    stopped = true;
     clearInterval(timer);
     if (options.client === undefined) sm?.destroy();
   };
