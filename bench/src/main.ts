@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const planPathResults = await measurePlanPath(sides, plan, body, streamBody);
   const openLoop = await measureOpenLoop(sides, { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs }, body);
   const upstreamClient = new Client(upstream.url, { pipelining: 1 });
-  const bedrock = await measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 400, plan.pairRounds);
+  const bedrock = await measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 1000, plan.pairRounds);
   const metering = await measureOnOff(unmeteredClient, proxyClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
   const logging = await measureOnOff(proxyClient, infoClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
   await Promise.all([...sides.map((s) => s.client.close()), proxyClient.close(), upstreamClient.close(), unmeteredClient.close(), infoClient.close()]);

@@ -76,14 +76,18 @@ describe('relayBody', () => {
     }
   });
 
-  it('ends a broken SSE stream with whole events and then an Anthropic error event', async () => {
-    const cut = stream.indexOf('event: content_block_stop') + 10;
-    const { body, aborted } = await relayThroughServer(randomSplit(stream.subarray(0, cut), 7), { sse: true, failAfter: true });
-    expect(aborted).toBe(false);
-    const text = body.toString();
-    expect(text.startsWith(stream.subarray(0, stream.indexOf('event: content_block_stop')).toString())).toBe(true);
-    expect(text).not.toContain('event: content_block_stop');
-    expect(text.endsWith('event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The upstream API broke off the response."},"request_id":"req-test"}\n\n')).toBe(true);
+  it('ends a broken SSE stream with whole events and then an Anthropic error event, LF or CRLF framed', async () => {
+    for (const framed of [stream, Buffer.from(stream.toString().replaceAll('\n', '\r\n'))]) {
+      for (let seed = 1; seed <= 10; seed += 1) {
+        const cut = framed.indexOf('event: content_block_stop') + 10;
+        const { body, aborted } = await relayThroughServer(randomSplit(framed.subarray(0, cut), seed), { sse: true, failAfter: true });
+        expect(aborted).toBe(false);
+        const text = body.toString();
+        expect(text.startsWith(framed.subarray(0, framed.indexOf('event: content_block_stop')).toString())).toBe(true);
+        expect(text).not.toContain('event: content_block_stop');
+        expect(text.endsWith('event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The upstream API broke off the response."},"request_id":"req-test"}\n\n')).toBe(true);
+      }
+    }
   });
 
   it('aborts a broken non-streaming body instead of passing a truncated JSON as complete', async () => {

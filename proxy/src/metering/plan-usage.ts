@@ -1,7 +1,11 @@
 import type { Usage } from '@ccproxy/core';
 
-const startMarker = Buffer.from('event: message_start');
-const deltaMarker = Buffer.from('event: message_delta');
+/** The one prefix both events it reads share, so each relayed chunk is searched once. */
+const messageEvent = Buffer.from('event: message_');
+const start = Buffer.from('start');
+const delta = Buffer.from('delta');
+const lf = 0x0a;
+const cr = 0x0d;
 
 /**
  * Reads token usage from a Plan answer as it is relayed, without touching the bytes: from the
@@ -22,10 +26,17 @@ export class PlanUsageObserver {
     return this.#sawEnd;
   }
 
-  /** Whole SSE events as forwarded to the client. */
+  /**
+   * Whole SSE events as forwarded to the client. The marker counts only at the start of a line:
+   * an answer that quotes SSE (`event: message_delta` inside a text delta) is not an event.
+   */
   observeEvents(events: Buffer): void {
-    if (events.indexOf(startMarker) !== -1) this.#read(events, startMarker, (data) => this.#onStart(data));
-    if (events.indexOf(deltaMarker) !== -1) this.#read(events, deltaMarker, (data) => this.#onDelta(data));
+    for (let at = events.indexOf(messageEvent); at !== -1; at = events.indexOf(messageEvent, at + messageEvent.length)) {
+      if (at !== 0 && events[at - 1] !== lf) continue;
+      const name = at + messageEvent.length;
+      if (isAt(events, name, start)) this.#read(events, name + start.length, (data) => this.#onStart(data));
+      else if (isAt(events, name, delta)) this.#read(events, name + delta.length, (data) => this.#onDelta(data));
+    }
   }
 
   /** A chunk of a non-streaming body; parsed once the body is complete (off the response path). */
@@ -46,16 +57,17 @@ export class PlanUsageObserver {
     }
   }
 
-  #read(events: Buffer, marker: Buffer, onData: (data: unknown) => void): void {
-    for (let at = events.indexOf(marker); at !== -1; at = events.indexOf(marker, at + marker.length)) {
-      const dataStart = events.indexOf('data: ', at);
-      const dataEnd = events.indexOf('\n', dataStart);
-      if (dataStart === -1) return;
-      try {
-        onData(JSON.parse(events.subarray(dataStart + 6, dataEnd === -1 ? undefined : dataEnd).toString('utf8')));
-      } catch {
-        // A malformed event is the client's to see; metering just skips it.
-      }
+  /** Parses the `data:` line of the event whose name ends at `from`. */
+  #read(events: Buffer, from: number, onData: (data: unknown) => void): void {
+    if (events[from] !== lf && events[from] !== cr) return; // a longer name, e.g. `message_starting`
+    const field = events.indexOf('data:', from);
+    if (field === -1) return;
+    // SSE allows one optional space after the colon; JSON.parse skips it (and a CR) anyway.
+    const dataEnd = events.indexOf(lf, field);
+    try {
+      onData(JSON.parse(events.subarray(field + 5, dataEnd === -1 ? undefined : dataEnd).toString('utf8')));
+    } catch {
+      // A malformed event is the client's to see; metering just skips it.
     }
   }
 
@@ -78,4 +90,10 @@ export class PlanUsageObserver {
       if (typeof value === 'number') this.usage[field] = value;
     }
   }
+}
+
+function isAt(buffer: Buffer, at: number, word: Buffer): boolean {
+  if (at + word.length > buffer.length) return false;
+  for (let i = 0; i < word.length; i += 1) if (buffer[at + i] !== word[i]) return false;
+  return true;
 }

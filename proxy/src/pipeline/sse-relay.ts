@@ -67,9 +67,22 @@ export async function relayBody(body: Readable, res: ServerResponse, options: Re
   }
 }
 
-/** Index just past the last blank line (`\n\n` or `\r\n\r\n`), 0 when there is none. */
+const lf = 0x0a;
+const cr = 0x0d;
+
+/**
+ * Index just past the last blank line (`\n\n` or `\r\n\r\n`), 0 when there is none. Runs once
+ * per chunk, and an upstream that writes whole events ends nearly every chunk on one: the
+ * trailing bytes answer that without a search through the chunk.
+ */
 function eventBoundary(buffer: Buffer): number {
-  const lf = buffer.lastIndexOf('\n\n');
-  const crlf = buffer.lastIndexOf('\r\n\r\n');
-  return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 4);
+  const end = buffer.length;
+  if (buffer[end - 1] === lf && (buffer[end - 2] === lf || (buffer[end - 2] === cr && buffer[end - 3] === lf && buffer[end - 4] === cr))) return end;
+  const lfAt = buffer.lastIndexOf(lfPair);
+  // CRLF framing is rare (no Anthropic endpoint uses it): search for it only when a CR is there.
+  const crlfAt = buffer.includes(cr) ? buffer.lastIndexOf(crlfPair) : -1;
+  return Math.max(lfAt === -1 ? 0 : lfAt + 2, crlfAt === -1 ? 0 : crlfAt + 4);
 }
+
+const lfPair = Buffer.from('\n\n');
+const crlfPair = Buffer.from('\r\n\r\n');
