@@ -1,7 +1,14 @@
 import type { Client } from 'undici';
 
 const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
-const now = () => Number(process.hrtime.bigint()) / 1e6;
+/** ms on the system's monotonic clock: one clock for the driver and the bench upstream, so an event's write and read times compare across processes. */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const now = monotonicMs;
+/** What a stamped delta's text starts with, the write time after it (`x-bench-stamp: 1`). */
+export const eventStampPrefix = '@t=';
+const stampNeedle = Buffer.from(`"text":"${eventStampPrefix}`);
+/** Longer than a needle and a stamp together: what a chunk boundary can cut. */
+const stampTail = 64;
 
 /** One non-streaming request; ms until the whole body has arrived. */
 export async function timeJson(client: Client, path: string, body: string, extra: Record<string, string> = {}, expectStatus = 200): Promise<number> {
@@ -18,11 +25,13 @@ export interface StreamTiming {
   total: number;
   /** ms between consecutive SSE events' arrival (events arriving in one chunk count as 0). */
   gaps: number[];
+  /** ms from the upstream writing each stamped delta to its arrival here (empty when not stamped). */
+  delays: number[];
   events: number;
 }
 
-/** The upstream's stream shape, as headers (the peer drops query strings). */
-export const streamShape = (events: number, gapMs = 0): Record<string, string> => ({ 'x-bench-events': String(events), 'x-bench-gap-ms': String(gapMs) });
+/** The upstream's stream shape, as headers (the peer drops query strings); `stamp` asks for write times in the deltas. */
+export const streamShape = (events: number, gapMs = 0, stamp = false): Record<string, string> => ({ 'x-bench-events': String(events), 'x-bench-gap-ms': String(gapMs), ...(stamp ? { 'x-bench-stamp': '1' } : {}) });
 
 /** One streaming request, timestamping every SSE event as it arrives. */
 export async function timeStream(client: Client, path: string, body: string, extra: Record<string, string> = {}): Promise<StreamTiming> {
@@ -33,6 +42,8 @@ export async function timeStream(client: Client, path: string, body: string, ext
   let last = Number.NaN;
   let events = 0;
   const gaps: number[] = [];
+  const delays: number[] = [];
+  let carry: Buffer | undefined;
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
     const at = now();
     if (Number.isNaN(ttfb)) ttfb = at - start;
@@ -43,6 +54,25 @@ export async function timeStream(client: Client, path: string, body: string, ext
       events += 1;
     }
     if (count > 0) last = at;
+    carry = readStamps(carry === undefined ? chunk : Buffer.concat([carry, chunk]), at, delays);
   }
-  return { ttfb, total: now() - start, gaps, events };
+  return { ttfb, total: now() - start, gaps, delays, events };
+}
+
+/**
+ * Each stamped delta in `bytes` → its delivery delay, timed at the arrival of its last byte;
+ * returns the tail that may hold the start of a stamp cut by a chunk boundary, for the next call.
+ */
+function readStamps(bytes: Buffer, at: number, delays: number[]): Buffer | undefined {
+  let consumed = 0;
+  for (let i = bytes.indexOf(stampNeedle); i !== -1; i = bytes.indexOf(stampNeedle, consumed)) {
+    const from = i + stampNeedle.length;
+    const end = bytes.indexOf('"', from);
+    if (end === -1) break;
+    const written = Number(bytes.toString('latin1', from, end));
+    if (Number.isFinite(written)) delays.push(at - written);
+    consumed = end + 1;
+  }
+  const keep = Math.max(consumed, bytes.length - stampTail);
+  return keep < bytes.length ? bytes.subarray(keep) : undefined;
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { targetsOf, type Results } from './results.ts';
+import { printEventDelay, targetsOf, type Results } from './results.ts';
 import { median } from './stats.ts';
 import { printTailAnatomy } from './tail-anatomy.ts';
 
@@ -39,5 +39,6 @@ export async function printMedianTargets(files: readonly string[]): Promise<void
     console.log(`  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(62)} ${x.target.padEnd(18)} ${x.measured.padEnd(28)} runs ${runsMet}`);
   }
   console.log(`  ${combined.filter((x) => x.met).length} of ${combined.length} met on the medians\n`);
+  printEventDelay(folded);
   if (folded.tailAnatomy !== undefined) printTailAnatomy(folded.tailAnatomy);
 }

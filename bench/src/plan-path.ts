@@ -15,6 +15,11 @@ export interface PlanPathResults {
   streamingTtfb: Versus;
   streamingTotal: Versus;
   streamingInterEventGap: Versus;
+  /**
+   * Each delta from the upstream's write to the driver's read. Unlike the gap, a proxy that
+   * coalesces events cannot look faster on it: a held event's wait counts. Absent in older runs.
+   */
+  streamingEventDelay?: Versus;
 }
 
 /**
@@ -23,27 +28,30 @@ export interface PlanPathResults {
  * samples stay per round, for the per-round deltas the targets are judged on.
  */
 export async function measurePlanPath(sides: Side[], plan: PlanPathPlan, body: string, streamBody: string): Promise<PlanPathResults> {
-  const rounds = { json: [] as PerSide[], ttfb: [] as PerSide[], total: [] as PerSide[], gaps: [] as PerSide[] };
-  const shape = streamShape(20, 2);
+  const rounds = { json: [] as PerSide[], ttfb: [] as PerSide[], total: [] as PerSide[], gaps: [] as PerSide[], delays: [] as PerSide[] };
+  const shape = streamShape(20, 2, true);
   for (let round = 0; round < plan.rounds; round += 1) {
     const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
-    const [json, ttfb, total, gaps] = [perSide(), perSide(), perSide(), perSide()];
+    const [json, ttfb, total, gaps, delays] = [perSide(), perSide(), perSide(), perSide(), perSide()];
     for (const side of order) {
       for (let i = 0; i < plan.json; i += 1) json[side.name].push(await timeJson(side.client, side.path, body, side.headers));
       for (let i = 0; i < plan.streams; i += 1) {
         const timing = await timeStream(side.client, side.path, streamBody, { ...side.headers, ...shape });
         if (timing.events !== 25) throw new Error(`${side.name}: ${timing.events} of 25 stream events arrived`);
+        if (timing.delays.length !== 20) throw new Error(`${side.name}: ${timing.delays.length} of 20 stamped deltas read`);
         ttfb[side.name].push(timing.ttfb);
         total[side.name].push(timing.total);
         gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
+        delays[side.name].push(...timing.delays);
       }
     }
     rounds.json.push(json);
     rounds.ttfb.push(ttfb);
     rounds.total.push(total);
     rounds.gaps.push(gaps);
+    rounds.delays.push(delays);
   }
-  return { nonStreaming: versus(rounds.json), streamingTtfb: versus(rounds.ttfb), streamingTotal: versus(rounds.total), streamingInterEventGap: versus(rounds.gaps) };
+  return { nonStreaming: versus(rounds.json), streamingTtfb: versus(rounds.ttfb), streamingTotal: versus(rounds.total), streamingInterEventGap: versus(rounds.gaps), streamingEventDelay: versus(rounds.delays) };
 }
 
 /** Open loop at a fixed rate (coordinated omission avoided), every side in turn, rotating per round. */

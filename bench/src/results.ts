@@ -33,6 +33,7 @@ export function printResults(r: Results): void {
   printVersus('streaming time to first byte, concurrency 1', r.streamingTtfb);
   printVersus('streaming total time (20 deltas, upstream sends every 2 ms)', r.streamingTotal);
   printVersus('streaming inter-event gap (upstream sends every 2 ms)', r.streamingInterEventGap);
+  if (r.streamingEventDelay !== undefined) printVersus('streaming event delay (upstream writes a delta → the client has it; a coalescing proxy cannot hide here)', r.streamingEventDelay);
   printSection({ title: 'Bedrock path: streaming TTFB through ccproxy, Plan vs Bedrock', comparison: r.bedrockTtfbVsPlan, labels: ['plan', 'bedrock'] });
   printSection({
     title: 'failover: Bedrock-only key vs Plan 529 then Bedrock',
@@ -136,4 +137,17 @@ function printTargets(r: Results): void {
   console.log('targets (issue 8; added = ccproxy − direct, this run; latencies: median of per-round added)');
   for (const x of targets) console.log(`  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(56)} ${x.target.padEnd(18)} ${x.measured}`);
   console.log(`  ${targets.filter((x) => x.met).length} of ${targets.length} met\n`);
+  printEventDelay(r);
+}
+
+/**
+ * Not one of the issue's lines: beside the gap line against the peer, which a proxy that
+ * coalesces events wins by sending several at once, the per-event delay compares like for like.
+ */
+export function printEventDelay(r: Results): void {
+  const v = r.streamingEventDelay;
+  if (v === undefined) return;
+  const added = (name: SideName) => v.addedRoundMedian[name] ?? { p50: Number.NaN, p99: Number.NaN };
+  const line = (name: SideName) => `${name} ${fmt(added(name).p50)} / ${fmt(added(name).p99)}`;
+  console.log(`per-event delivery delay added, p50 / p99 (median of per-round added): ${(['floor', 'ccproxy', 'peer'] as const).map(line).join('; ')}\n`);
 }

@@ -1,10 +1,12 @@
 import { createServer, type ServerResponse } from 'node:http';
+import { eventStampPrefix, monotonicMs } from './drivers.ts';
 
 /**
  * The benchmark's upstream: the cheapest server that speaks the Messages wire format, so what
  * is measured is the proxy, not the test server. `?events=N&gapMs=G&delayMs=D` (or the headers
  * `x-bench-events`, `x-bench-gap-ms`, `x-bench-delay-ms`, for gateways that drop the query) shape
- * the answer: N deltas G ms apart, after D ms before the head. Prints its port once listening.
+ * the answer: N deltas G ms apart, after D ms before the head; `x-bench-stamp: 1` writes into each
+ * delta's text the monotonic time it was written. Prints its port once listening.
  */
 const message = JSON.stringify({
   id: 'msg_bench',
@@ -19,6 +21,8 @@ const message = JSON.stringify({
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 const head = sse('message_start', { type: 'message_start', message: { ...JSON.parse(message), content: [], stop_reason: null } }) + sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
 const delta = sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'tokens tokens ' } });
+/** A delta whose text is the monotonic time it was written (`x-bench-stamp: 1`): the driver reads each event's delivery delay from it. */
+const stampedDelta = () => sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `${eventStampPrefix}${monotonicMs().toFixed(4)}` } });
 const tail = sse('content_block_stop', { type: 'content_block_stop', index: 0 }) + sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 180 } }) + sse('message_stop', { type: 'message_stop' });
 
 const server = createServer((req, res) => {
@@ -29,13 +33,13 @@ const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const shape = (name: string, header: string, fallback: number) => Number(url.searchParams.get(name) ?? req.headers[header] ?? fallback);
     const delayMs = shape('delayMs', 'x-bench-delay-ms', 0);
-    const answer = () => respond(req.headers['x-bench-fail'] === '529', Buffer.concat(chunks).includes('"stream":true'), shape('events', 'x-bench-events', 20), shape('gapMs', 'x-bench-gap-ms', 0), res);
+    const answer = () => respond(req.headers['x-bench-fail'] === '529', Buffer.concat(chunks).includes('"stream":true'), shape('events', 'x-bench-events', 20), shape('gapMs', 'x-bench-gap-ms', 0), req.headers['x-bench-stamp'] === '1', res);
     if (delayMs > 0) setTimeout(answer, delayMs);
     else answer();
   });
 });
 
-function respond(fail: boolean, stream: boolean, events: number, gapMs: number, res: ServerResponse): void {
+function respond(fail: boolean, stream: boolean, events: number, gapMs: number, stamp: boolean, res: ServerResponse): void {
   // The failover scenario: Anthropic overloaded, answered at once.
   if (fail) {
     res.writeHead(529, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
@@ -52,7 +56,7 @@ function respond(fail: boolean, stream: boolean, events: number, gapMs: number, 
     if (res.destroyed) return;
     if (sent === events) return void res.end(tail);
     sent += 1;
-    res.write(delta);
+    res.write(stamp ? stampedDelta() : delta);
     if (gapMs > 0) setTimeout(next, gapMs);
     else setImmediate(next);
   };
