@@ -24,7 +24,7 @@ export async function startPeer(upstreamUrl: string, nodeArgs: string[] = []): P
     headers: {
       'x-portkey-provider': 'anthropic',
       'x-portkey-custom-host': `${upstreamUrl}/v1`,
-      'x-portkey-forward-headers': 'x-bench-events,x-bench-gap-ms,x-bench-delay-ms,x-bench-fail',
+      'x-portkey-forward-headers': 'x-bench-events,x-bench-gap-ms,x-bench-delay-ms,x-bench-fail,x-bench-stamp',
     },
   };
 }
