@@ -119,15 +119,20 @@ describe('relayBody', () => {
     }
   });
 
-  it('settles as client_closed when the client goes away mid-stream, leaving the upstream to be destroyed', async () => {
+  it('settles as client_closed when the client goes away mid-stream, and an upstream erroring afterwards is no crash', async () => {
     const event = Buffer.from('event: ping\ndata: {"type":"ping"}\n\n');
     const upstream = new PacedUpstream(event, Number.POSITIVE_INFINITY);
-    const { port, outcome, close } = await serveRelay(upstream, { sse: true });
+    // As undici does once the request's signal aborts: the body is destroyed with an error.
+    const aborted = Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
+    const { port, outcome, close } = await serveRelay(upstream, { sse: true, destroyWith: aborted });
     try {
       const response = await get(port);
       await once(response, 'data');
       response.destroy();
       expect(await outcome).toBe('client_closed');
+      // Not `once(upstream, 'close')`: it would listen for the error itself.
+      if (!upstream.closed) await new Promise((resolve) => upstream.on('close', resolve));
+      expect(upstream.errored).toBe(aborted);
     } finally {
       close();
     }
@@ -154,7 +159,7 @@ class PacedUpstream extends Readable {
 }
 
 /** A server relaying `upstream` to its one client with the pipeline's abort-on-close wiring. */
-async function serveRelay(upstream: Readable, options: { sse: boolean }) {
+async function serveRelay(upstream: Readable, options: { sse: boolean; destroyWith?: Error }) {
   let settle: (outcome: string) => void = () => undefined;
   const outcome = new Promise<string>((resolve) => (settle = resolve));
   const server: Server = createServer((_req, res) => {
@@ -164,7 +169,7 @@ async function serveRelay(upstream: Readable, options: { sse: boolean }) {
       if (!res.writableFinished) controller.abort();
     });
     void relayBody(upstream, res, { sse: options.sse, requestId: 'req-test', signal: controller.signal }).then((result) => {
-      if (result !== 'complete') upstream.destroy();
+      if (result !== 'complete') upstream.destroy(options.destroyWith);
       settle(result);
     });
   });
