@@ -21,8 +21,8 @@ describe('PlanUsageObserver on SSE', () => {
     }
   });
 
-  it('reads CRLF-framed events and a data field without the optional space', () => {
-    const observer = observe(start('\r\n'), 'event: message_delta\ndata:{"type":"message_delta","usage":{"output_tokens":7}}\n\n');
+  it('reads CRLF- and CR-framed events and a data field without the optional space', () => {
+    const observer = observe(start('\r\n'), event('ping', { type: 'ping' }, '\r') + 'event: message_delta\rdata:{"type":"message_delta","usage":{"output_tokens":7}}\r\r' + event('message_stop', { type: 'message_stop' }, '\r'));
     expect(observer.usage.input_tokens).toBe(12);
     expect(observer.usage.output_tokens).toBe(7);
     expect(observer.complete).toBe(true);

@@ -32,7 +32,7 @@ export class PlanUsageObserver {
    */
   observeEvents(events: Buffer): void {
     for (let at = events.indexOf(messageEvent); at !== -1; at = events.indexOf(messageEvent, at + messageEvent.length)) {
-      if (at !== 0 && events[at - 1] !== lf) continue;
+      if (at !== 0 && events[at - 1] !== lf && events[at - 1] !== cr) continue;
       const name = at + messageEvent.length;
       if (isAt(events, name, start)) this.#read(events, name + start.length, (data) => this.#onStart(data));
       else if (isAt(events, name, delta)) this.#read(events, name + delta.length, (data) => this.#onDelta(data));
@@ -62,10 +62,11 @@ export class PlanUsageObserver {
     if (events[from] !== lf && events[from] !== cr) return; // a longer name, e.g. `message_starting`
     const field = events.indexOf('data:', from);
     if (field === -1) return;
-    // SSE allows one optional space after the colon; JSON.parse skips it (and a CR) anyway.
-    const dataEnd = events.indexOf(lf, field);
+    // SSE allows one optional space after the colon; JSON.parse skips it anyway.
+    let dataEnd = field + 5;
+    while (dataEnd < events.length && events[dataEnd] !== lf && events[dataEnd] !== cr) dataEnd += 1;
     try {
-      onData(JSON.parse(events.subarray(field + 5, dataEnd === -1 ? undefined : dataEnd).toString('utf8')));
+      onData(JSON.parse(events.subarray(field + 5, dataEnd).toString('utf8')));
     } catch {
       // A malformed event is the client's to see; metering just skips it.
     }
