@@ -2,6 +2,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { monotonicMs } from './drivers.ts';
 
 /**
  * Preload (`--import`) for the tail-anatomy pass: in the upstream, the floor and ccproxy it marks,
@@ -29,8 +30,8 @@ export interface MarksFile {
 
 export const marksFileOf = (dir: string, pid: number): string => `${dir}/marks-${pid}.json`;
 
-/** µs on the monotonic clock every process on the machine shares. */
-export const nowUs = (): number => Number(process.hrtime.bigint()) / 1e3;
+/** µs on the monotonic clock every process on the machine shares (the drivers' clock). */
+export const nowUs = (): number => monotonicMs() * 1e3;
 
 function install(dir: string): void {
   const marks = new Map<string, RequestMarks>();
