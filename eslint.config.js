@@ -1,6 +1,7 @@
 // Lint runs on the TypeScript sources as-is (no build step): type stripping runs them directly.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import prettierConfig from 'eslint-config-prettier';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', '**/dist/**', 'crds/**', 'charts/**'] },
@@ -18,4 +19,6 @@ export default tseslint.config(
       ],
     },
   },
+  // Formatting is Prettier's (npm run format); eslint keeps to correctness.
+  prettierConfig,
 );

@@ -63,7 +63,11 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerErrorHandler(app);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'claude-code-proxy admin API', version: '0.1.0', description: 'Users, access keys, Bedrock keys and usage; shaped for ra-data-simple-rest.' },
+      info: {
+        title: 'claude-code-proxy admin API',
+        version: '0.1.0',
+        description: 'Users, access keys, Bedrock keys and usage; shaped for ra-data-simple-rest.',
+      },
       components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ session: [] }],
     },
@@ -74,7 +78,9 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   app.get('/admin/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   await registerAuth(app, {
-    username: config.username, passwordHash: config.passwordHash, sessionSeconds: config.sessionSeconds,
+    username: config.username,
+    passwordHash: config.passwordHash,
+    sessionSeconds: config.sessionSeconds,
     ...(config.sessionSecret === undefined ? {} : { sessionSecret: config.sessionSecret }),
     ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
     ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),

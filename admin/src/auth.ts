@@ -26,7 +26,11 @@ export const loginBody = Type.Object(
   { additionalProperties: false },
 );
 
-const sessionReply = Type.Object({ token: Type.String(), expiresAt: Type.String({ format: 'date-time' }), username: Type.String() });
+const sessionReply = Type.Object({
+  token: Type.String(),
+  expiresAt: Type.String({ format: 'date-time' }),
+  username: Type.String(),
+});
 
 /**
  * Sessions are short-lived HS256 JWTs in `Authorization: Bearer`. The UI keeps the token in
@@ -42,44 +46,66 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
 
   await app.register(rateLimit, { global: false });
 
-  app.post('/admin/auth/login', {
-    schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply }, security: [] },
-    config: {
-      public: true,
-      rateLimit: {
-        max: options.loginAttempts ?? 10,
-        timeWindow: options.loginWindowMs ?? 60_000,
-        errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'too_many_requests', message: `Too many login attempts; retry in ${Math.ceil(context.ttl / 1000)} s.` }),
+  app.post(
+    '/admin/auth/login',
+    {
+      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply }, security: [] },
+      config: {
+        public: true,
+        rateLimit: {
+          max: options.loginAttempts ?? 10,
+          timeWindow: options.loginWindowMs ?? 60_000,
+          errorResponseBuilder: (_request, context) => ({
+            statusCode: 429,
+            error: 'too_many_requests',
+            message: `Too many login attempts; retry in ${Math.ceil(context.ttl / 1000)} s.`,
+          }),
+        },
       },
     },
-  }, async (request, reply) => {
-    const body = request.body as Static<typeof loginBody>;
-    const nameOk = body.username === options.username;
-    const passwordOk = await verifyPassword(body.password, nameOk ? options.passwordHash : dummyHash);
-    if (!nameOk || !passwordOk) {
-      request.log.warn({ username: body.username.slice(0, 200) }, 'admin login failed');
-      return sendError(reply, 401, 'unauthorized', 'Wrong username or password.');
-    }
-    const expiresAt = new Date(Date.now() + options.sessionSeconds * 1000);
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(options.username).setIssuer(issuer).setAudience(audience).setJti(randomUUID())
-      .setIssuedAt().setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
-      .sign(key);
-    request.log.info({ username: options.username }, 'admin logged in');
-    return { token, expiresAt: expiresAt.toISOString(), username: options.username };
-  });
+    async (request, reply) => {
+      const body = request.body as Static<typeof loginBody>;
+      const nameOk = body.username === options.username;
+      const passwordOk = await verifyPassword(body.password, nameOk ? options.passwordHash : dummyHash);
+      if (!nameOk || !passwordOk) {
+        request.log.warn({ username: body.username.slice(0, 200) }, 'admin login failed');
+        return sendError(reply, 401, 'unauthorized', 'Wrong username or password.');
+      }
+      const expiresAt = new Date(Date.now() + options.sessionSeconds * 1000);
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(options.username)
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+        .sign(key);
+      request.log.info({ username: options.username }, 'admin logged in');
+      return { token, expiresAt: expiresAt.toISOString(), username: options.username };
+    },
+  );
 
-  app.post('/admin/auth/logout', { schema: { tags: ['auth'], response: { 204: Type.Null() } } }, async (request, reply) => {
-    const session = request.session;
-    if (session !== undefined) revoked.set(session.jti, session.exp * 1000);
-    return reply.code(204).send();
-  });
+  app.post(
+    '/admin/auth/logout',
+    { schema: { tags: ['auth'], response: { 204: Type.Null() } } },
+    async (request, reply) => {
+      const session = request.session;
+      if (session !== undefined) revoked.set(session.jti, session.exp * 1000);
+      return reply.code(204).send();
+    },
+  );
 
-  app.get('/admin/auth/session', { schema: { tags: ['auth'], response: { 200: Type.Object({ username: Type.String(), expiresAt: Type.String() }) } } }, async (request) => ({
-    username: request.session?.sub ?? '',
-    expiresAt: new Date((request.session?.exp ?? 0) * 1000).toISOString(),
-  }));
+  app.get(
+    '/admin/auth/session',
+    {
+      schema: { tags: ['auth'], response: { 200: Type.Object({ username: Type.String(), expiresAt: Type.String() }) } },
+    },
+    async (request) => ({
+      username: request.session?.sub ?? '',
+      expiresAt: new Date((request.session?.exp ?? 0) * 1000).toISOString(),
+    }),
+  );
 
   // Everything under /admin/ requires a session unless its route says `config.public` (login,
   // the OpenAPI document); outside /admin/ are only health checks and the UI's static files.
@@ -92,7 +118,8 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     if (match === null) return sendError(reply, 401, 'unauthorized', 'Log in first: no session token.');
     try {
       const { payload } = await jwtVerify(match[1] as string, key, { issuer, audience, algorithms: ['HS256'] });
-      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string') throw new Error('incomplete token');
+      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string')
+        throw new Error('incomplete token');
       const now = Date.now();
       for (const [jti, until] of revoked) if (until < now) revoked.delete(jti);
       if (revoked.has(payload.jti)) throw new Error('logged out');

@@ -7,10 +7,28 @@ import { StoreError } from './store/resource-store.ts';
  * One error shape for the whole API, `{ statusCode, error, message, problems? }`, made in one
  * place: react-admin shows `message`, and `problems` lists every JSON path that failed.
  */
-export type ErrorCode = 'bad_request' | 'unauthorized' | 'not_found' | 'conflict' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'unavailable' | 'internal';
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'too_many_requests'
+  | 'unavailable'
+  | 'internal';
 
-export function sendError(reply: FastifyReply, status: number, error: ErrorCode, message: string, problems?: string[]): FastifyReply {
-  return reply.code(status).type('application/json').send({ statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) });
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  error: ErrorCode,
+  message: string,
+  problems?: string[],
+): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) });
 }
 
 export class HttpError extends Error {
@@ -26,7 +44,8 @@ export class HttpError extends Error {
 }
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
-export const badRequest = (message: string, problems?: string[]) => new HttpError(400, 'bad_request', message, problems);
+export const badRequest = (message: string, problems?: string[]) =>
+  new HttpError(400, 'bad_request', message, problems);
 
 /**
  * Validation with typebox instead of fastify's default Ajv setup, which strips unknown
@@ -34,18 +53,25 @@ export const badRequest = (message: string, problems?: string[]) => new HttpErro
  * where a number belongs is a 400); query strings and path params are converted from strings
  * first (they have no types on the wire).
  */
-export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => (data: unknown) => {
-  // `Type.Optional(...)` as a route body: no body at all is fine, a wrong one is not.
-  if (httpPart === 'body' && (data === undefined || data === null) && (schema as { '~optional'?: boolean })['~optional'] === true) return { value: data };
-  const withDefaults = Value.Default(schema, Value.Clone(data));
-  const value = httpPart === 'body' ? withDefaults : Value.Convert(schema, withDefaults);
-  if (Value.Check(schema, value)) return { value };
-  const problems = [...Value.Errors(schema, value)].map((error) => {
-    const extra = (error.params as { additionalProperties?: string[] }).additionalProperties;
-    return `${httpPart ?? 'input'}${error.instancePath || ''}: ${error.message}${extra === undefined ? '' : ` (${extra.join(', ')})`}`;
-  });
-  return { error: Object.assign(new Error(problems.join('; ')), { problems }) };
-};
+export const typeboxValidator: FastifySchemaCompiler<TSchema> =
+  ({ schema, httpPart }) =>
+  (data: unknown) => {
+    // `Type.Optional(...)` as a route body: no body at all is fine, a wrong one is not.
+    if (
+      httpPart === 'body' &&
+      (data === undefined || data === null) &&
+      (schema as { '~optional'?: boolean })['~optional'] === true
+    )
+      return { value: data };
+    const withDefaults = Value.Default(schema, Value.Clone(data));
+    const value = httpPart === 'body' ? withDefaults : Value.Convert(schema, withDefaults);
+    if (Value.Check(schema, value)) return { value };
+    const problems = [...Value.Errors(schema, value)].map((error) => {
+      const extra = (error.params as { additionalProperties?: string[] }).additionalProperties;
+      return `${httpPart ?? 'input'}${error.instancePath || ''}: ${error.message}${extra === undefined ? '' : ` (${extra.join(', ')})`}`;
+    });
+    return { error: Object.assign(new Error(problems.join('; ')), { problems }) };
+  };
 
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
@@ -58,11 +84,23 @@ export function registerErrorHandler(app: FastifyInstance): void {
       return sendError(reply, 503, 'unavailable', error.message);
     }
     if (error.validation !== undefined) {
-      const problems = error.problems ?? error.validation.map((v) => `${error.validationContext ?? 'input'}${v.instancePath}: ${v.message ?? 'invalid'}`);
-      return sendError(reply, 400, 'bad_request', `Invalid ${error.validationContext ?? 'input'}: ${problems.join('; ')}`, problems);
+      const problems =
+        error.problems ??
+        error.validation.map(
+          (v) => `${error.validationContext ?? 'input'}${v.instancePath}: ${v.message ?? 'invalid'}`,
+        );
+      return sendError(
+        reply,
+        400,
+        'bad_request',
+        `Invalid ${error.validationContext ?? 'input'}: ${problems.join('; ')}`,
+        problems,
+      );
     }
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'payload_too_large', 'Request body too large.');
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', 'Send application/json.');
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return sendError(reply, 413, 'payload_too_large', 'Request body too large.');
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return sendError(reply, 415, 'unsupported_media_type', 'Send application/json.');
     if (error.statusCode === 429) return sendError(reply, 429, 'too_many_requests', error.message);
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       // Malformed JSON, empty JSON body and the like: fastify's own 4xx, in our shape.

@@ -16,7 +16,9 @@ export const listQuery = <P extends TProperties>(filters: P) =>
       _order: Type.Optional(Type.Union([Type.Literal('ASC'), Type.Literal('DESC')])),
       _start: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
       _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 25 }),
-      id: Type.Optional(Type.Union([Type.String({ maxLength: 600 }), Type.Array(Type.String({ maxLength: 600 }), { maxItems: 500 })])),
+      id: Type.Optional(
+        Type.Union([Type.String({ maxLength: 600 }), Type.Array(Type.String({ maxLength: 600 }), { maxItems: 500 })]),
+      ),
       q: Type.Optional(Type.String({ maxLength: 200 })),
       ...filters,
     },
@@ -35,21 +37,33 @@ export interface ListQuery {
 export function registerSimpleRestQuery(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     const query = request.query as Record<string, unknown> | undefined;
-    if (query === undefined || request.method !== 'GET' || !('sort' in query || 'range' in query || 'filter' in query)) return;
+    if (query === undefined || request.method !== 'GET' || !('sort' in query || 'range' in query || 'filter' in query))
+      return;
     const { sort, range, filter, ...rest } = query;
     const flat: Record<string, unknown> = { ...rest };
     if (sort !== undefined) {
-      const [field, order] = parseJson('sort', sort, (value) => Array.isArray(value) && value.length === 2) as [unknown, unknown];
+      const [field, order] = parseJson('sort', sort, (value) => Array.isArray(value) && value.length === 2) as [
+        unknown,
+        unknown,
+      ];
       Object.assign(flat, { _sort: field, _order: order });
     }
     if (range !== undefined) {
-      const [start, end] = parseJson('range', range, (value) => Array.isArray(value) && value.length === 2 && value.every(Number.isInteger)) as [number, number];
+      const [start, end] = parseJson(
+        'range',
+        range,
+        (value) => Array.isArray(value) && value.length === 2 && value.every(Number.isInteger),
+      ) as [number, number];
       Object.assign(flat, { _start: start, _end: end + 1 });
     } else if (filter !== undefined) {
       // getMany sends ids and no range: all of them, not a first page.
       flat._end = 1_000_000;
     }
-    if (filter !== undefined) Object.assign(flat, parseJson('filter', filter, (value) => typeof value === 'object' && value !== null && !Array.isArray(value)));
+    if (filter !== undefined)
+      Object.assign(
+        flat,
+        parseJson('filter', filter, (value) => typeof value === 'object' && value !== null && !Array.isArray(value)),
+      );
     request.query = flat;
   });
 }
@@ -66,8 +80,15 @@ function parseJson(name: string, raw: unknown, ok: (value: unknown) => boolean):
 }
 
 /** Sorts, pages and sends; rows are the (small) set of one kind of resource. */
-export function sendPage<T extends Record<string, unknown>>(reply: FastifyReply, resource: string, rows: T[], query: ListQuery, sortable: readonly string[]): T[] {
-  if (query._end < query._start) throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+export function sendPage<T extends Record<string, unknown>>(
+  reply: FastifyReply,
+  resource: string,
+  rows: T[],
+  query: ListQuery,
+  sortable: readonly string[],
+): T[] {
+  if (query._end < query._start)
+    throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
   let selected = rows;
   if (query.id !== undefined) {
     const ids = new Set(Array.isArray(query.id) ? query.id : [query.id]);
@@ -78,7 +99,8 @@ export function sendPage<T extends Record<string, unknown>>(reply: FastifyReply,
     selected = selected.filter((row) => JSON.stringify(row).toLowerCase().includes(needle));
   }
   if (query._sort !== undefined) {
-    if (!sortable.includes(query._sort)) throw badRequest(`cannot sort by ${query._sort}`, [`querystring/_sort: must be one of ${sortable.join(', ')}`]);
+    if (!sortable.includes(query._sort))
+      throw badRequest(`cannot sort by ${query._sort}`, [`querystring/_sort: must be one of ${sortable.join(', ')}`]);
     const field = query._sort;
     const direction = query._order === 'DESC' ? -1 : 1;
     selected = [...selected].sort((a, b) => compare(a[field], b[field]) * direction);
@@ -97,7 +119,16 @@ function compare(a: unknown, b: unknown): number {
 /** react-admin ids are strings; ours are `namespace/name`, URL-encoded in paths. */
 export const idOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
-export const idParams = Type.Object({ id: Type.String({ minLength: 3, maxLength: 320, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }) }, { additionalProperties: false });
+export const idParams = Type.Object(
+  {
+    id: Type.String({
+      minLength: 3,
+      maxLength: 320,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+    }),
+  },
+  { additionalProperties: false },
+);
 
 export function splitId(id: string): { namespace: string; name: string } {
   const [namespace = '', name = ''] = id.split('/', 2);

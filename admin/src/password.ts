@@ -11,13 +11,19 @@ const keyLength = 32;
 function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   // maxmem must cover 128 * N * r bytes, or node refuses the cost we ask for.
   const maxmem = 256 * (options.N ?? defaults.N) * (options.r ?? defaults.r);
-  return new Promise((resolve, reject) => scryptCallback(password, salt, keyLength, { ...options, maxmem }, (error, key) => (error === null ? resolve(key) : reject(error))));
+  return new Promise((resolve, reject) =>
+    scryptCallback(password, salt, keyLength, { ...options, maxmem }, (error, key) =>
+      error === null ? resolve(key) : reject(error),
+    ),
+  );
 }
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const key = await scrypt(password, salt, defaults);
-  return ['scrypt', defaults.N, defaults.r, defaults.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  return ['scrypt', defaults.N, defaults.r, defaults.p, salt.toString('base64url'), key.toString('base64url')].join(
+    '$',
+  );
 }
 
 export function isPasswordHash(text: string): boolean {

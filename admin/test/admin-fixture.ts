@@ -44,7 +44,10 @@ export interface LocalAdminOptions {
   hashKey?: typeof hashKey;
 }
 
-export async function startLocalAdmin(overrides: Partial<AdminConfig> = {}, options: LocalAdminOptions = {}): Promise<LocalAdmin> {
+export async function startLocalAdmin(
+  overrides: Partial<AdminConfig> = {},
+  options: LocalAdminOptions = {},
+): Promise<LocalAdmin> {
   const root = await mkdtemp(join(tmpdir(), 'ccproxy-admin-'));
   const manifestsDir = join(root, 'manifests');
   const dataDir = join(root, 'data');
@@ -52,27 +55,56 @@ export async function startLocalAdmin(overrides: Partial<AdminConfig> = {}, opti
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      logs.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+      logs.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       done();
     },
   });
   const logger = createLogger({ level: 'info', destination });
   await mkdir(manifestsDir, { recursive: true });
   const operator = new LocalOperator({
-    manifestsDir, dataDir, db, hashKey: options.hashKey ?? hashKey, wrapper: new LocalKeyWrapper(randomBytes(32)), logger: createLogger({ level: 'silent' }),
-    rotationGraceSeconds: 60, publicUrl: overrides.publicUrl ?? publicUrl, resyncMs: 60_000,
+    manifestsDir,
+    dataDir,
+    db,
+    hashKey: options.hashKey ?? hashKey,
+    wrapper: new LocalKeyWrapper(randomBytes(32)),
+    logger: createLogger({ level: 'silent' }),
+    rotationGraceSeconds: 60,
+    publicUrl: overrides.publicUrl ?? publicUrl,
+    resyncMs: 60_000,
   });
   await operator.start();
   const store = new ManifestFolderStore({ manifestsDir, dataDir, operator });
   const app = await buildAdminApp(
-    { username: 'admin', passwordHash, sessionSeconds: 600, publicUrl, sessionSecret: 'admin-test-session-secret-0123456789abcdef', ...overrides },
+    {
+      username: 'admin',
+      passwordHash,
+      sessionSeconds: 600,
+      publicUrl,
+      sessionSecret: 'admin-test-session-secret-0123456789abcdef',
+      ...overrides,
+    },
     { logger, db, store },
   );
   await app.ready();
   return {
-    app, db, store, operator, manifestsDir, dataDir, logs,
+    app,
+    db,
+    store,
+    operator,
+    manifestsDir,
+    dataDir,
+    logs,
     async auth() {
-      const response = await app.inject({ method: 'POST', url: '/admin/auth/login', payload: { username: 'admin', password } });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/admin/auth/login',
+        payload: { username: 'admin', password },
+      });
       if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`);
       return { authorization: `Bearer ${(response.json() as { token: string }).token}` };
     },

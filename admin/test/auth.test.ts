@@ -9,20 +9,44 @@ beforeAll(async () => {
 });
 afterAll(async () => admin?.close());
 
-const login = (body: unknown, ip = '10.0.0.1') => admin.app.inject({ method: 'POST', url: '/admin/auth/login', payload: body as Record<string, unknown>, remoteAddress: ip });
+const login = (body: unknown, ip = '10.0.0.1') =>
+  admin.app.inject({
+    method: 'POST',
+    url: '/admin/auth/login',
+    payload: body as Record<string, unknown>,
+    remoteAddress: ip,
+  });
 const sign = (secret: string, claims: { exp?: number; aud?: string } = {}) =>
-  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('ccproxy-admin').setAudience(claims.aud ?? 'ccproxy-admin-api')
-    .setJti('test-jti').setIssuedAt().setExpirationTime(claims.exp ?? Math.floor(Date.now() / 1000) + 600).sign(new TextEncoder().encode(secret));
+  new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('admin')
+    .setIssuer('ccproxy-admin')
+    .setAudience(claims.aud ?? 'ccproxy-admin-api')
+    .setJti('test-jti')
+    .setIssuedAt()
+    .setExpirationTime(claims.exp ?? Math.floor(Date.now() / 1000) + 600)
+    .sign(new TextEncoder().encode(secret));
 const sessionSecret = 'admin-test-session-secret-0123456789abcdef';
 
 describe('admin auth', () => {
   it('refuses every API route without a session (401, JSON), per the OpenAPI document', async () => {
-    const doc = (await admin.app.inject({ method: 'GET', url: '/admin/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
-    const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path: path.replace('{id}', encodeURIComponent('team-a/x')) })));
+    const doc = (await admin.app.inject({ method: 'GET', url: '/admin/openapi.json' })).json() as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => ({
+        method: method.toUpperCase(),
+        path: path.replace('{id}', encodeURIComponent('team-a/x')),
+      })),
+    );
     const guarded = routes.filter((route) => route.path !== '/admin/auth/login');
     expect(guarded.length).toBeGreaterThan(15);
     for (const route of guarded) {
-      const response = await admin.app.inject({ method: route.method as 'GET', url: route.path, payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
+      const response = await admin.app.inject({
+        method: route.method as 'GET',
+        url: route.path,
+        payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
+      });
       expect.soft(response.statusCode, `${route.method} ${route.path}`).toBe(401);
       expect.soft(response.json()).toMatchObject({ error: 'unauthorized' });
     }
@@ -44,10 +68,13 @@ describe('admin auth', () => {
 
   it('rejects tampered, foreign, expired and wrong-audience tokens', async () => {
     const good = (await login({ username: 'admin', password }, '10.0.2.1')).json() as { token: string };
-    const use = (token: string) => admin.app.inject({ method: 'GET', url: '/admin/api/users', headers: { authorization: `Bearer ${token}` } });
+    const use = (token: string) =>
+      admin.app.inject({ method: 'GET', url: '/admin/api/users', headers: { authorization: `Bearer ${token}` } });
     expect((await use(good.token)).statusCode).toBe(200);
     const [header, payload, signature] = good.token.split('.') as [string, string, string];
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'mallory' })).toString('base64url');
+    const forged = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'mallory' }),
+    ).toString('base64url');
     expect((await use(`${header}.${forged}.${signature}`)).statusCode).toBe(401);
     expect((await use(`${header}.${payload}.${signature.slice(0, -2)}AA`)).statusCode).toBe(401);
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
@@ -61,14 +88,17 @@ describe('admin auth', () => {
   it('logs out: the token stops working', async () => {
     const { token } = (await login({ username: 'admin', password }, '10.0.3.1')).json() as { token: string };
     const headers = { authorization: `Bearer ${token}` };
-    expect((await admin.app.inject({ method: 'GET', url: '/admin/auth/session', headers })).json()).toMatchObject({ username: 'admin' });
+    expect((await admin.app.inject({ method: 'GET', url: '/admin/auth/session', headers })).json()).toMatchObject({
+      username: 'admin',
+    });
     expect((await admin.app.inject({ method: 'POST', url: '/admin/auth/logout', headers })).statusCode).toBe(204);
     expect((await admin.app.inject({ method: 'GET', url: '/admin/api/users', headers })).statusCode).toBe(401);
   });
 
   it('rate-limits login attempts per client (429), even with the right password', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i += 1) statuses.push((await login({ username: 'admin', password: `guess-${i}` }, '10.0.9.9')).statusCode);
+    for (let i = 0; i < 5; i += 1)
+      statuses.push((await login({ username: 'admin', password: `guess-${i}` }, '10.0.9.9')).statusCode);
     expect(statuses).toEqual([401, 401, 401, 401, 401]);
     const limited = await login({ username: 'admin', password }, '10.0.9.9');
     expect(limited.statusCode).toBe(429);

@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicServer, type AnthropicTestServer } from '@ccproxy/test-harness';
-import { hashKey as proxyHashKey, openTestDatabase, startProxy, type RunningProxy } from '../../proxy/test/proxy-fixture.ts';
+import {
+  hashKey as proxyHashKey,
+  openTestDatabase,
+  startProxy,
+  type RunningProxy,
+} from '../../proxy/test/proxy-fixture.ts';
 import { buildUi, launchChromium } from './chromium.ts';
 import { password, startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
 
@@ -30,7 +35,11 @@ describe('admin web UI in Chromium', () => {
     await mkdir(screenshots, { recursive: true });
     const db = await openTestDatabase();
     anthropic = await startAnthropicServer();
-    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url }, { spoolDir: await mkdtemp(join(tmpdir(), 'ccproxy-spool-')) });
+    proxy = await startProxy(
+      db,
+      { ANTHROPIC_UPSTREAM_URL: anthropic.url },
+      { spoolDir: await mkdtemp(join(tmpdir(), 'ccproxy-spool-')) },
+    );
     admin = await startLocalAdmin({ publicUrl: proxy.url }, { db, hashKey: proxyHashKey });
     adminUrl = await admin.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launchChromium();
@@ -82,16 +91,26 @@ describe('admin web UI in Chromium', () => {
     await shot('user-detail');
 
     // What the developer does with the pasted line: Claude Code's request through the proxy.
-    const ask = (await fetch(`${baseUrl}/v1/messages`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-dev', 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }),
-    }));
+    const ask = await fetch(`${baseUrl}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-dev', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'hello' }],
+      }),
+    });
     expect(ask.status).toBe(200);
     await ask.arrayBuffer();
     expect(anthropic.requests).toHaveLength(1);
 
     // The usage reaches the aggregates off the request path; the dashboard shows it.
-    await expect.poll(async () => (await admin.db.query<{ n: string }>('SELECT count(*)::text AS n FROM usage_aggregates'))[0]?.n, { timeout: 10_000 }).not.toBe('0');
+    await expect
+      .poll(
+        async () => (await admin.db.query<{ n: string }>('SELECT count(*)::text AS n FROM usage_aggregates'))[0]?.n,
+        { timeout: 10_000 },
+      )
+      .not.toBe('0');
     await page.goto(`${adminUrl}/#/`);
     await expect.poll(async () => page.getByTestId('total-requests').textContent(), { timeout: 10_000 }).toBe('1');
     await page.locator('.recharts-surface').first().waitFor();
@@ -109,7 +128,11 @@ describe('admin web UI in Chromium', () => {
     await page.locator('input[name="apiKey"]').fill('bedrock-api-key-from-the-ui-0123');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: 'erin-bedrock' }).waitFor();
-    await expect.poll(async () => (await admin.db.query('SELECT 1 FROM bedrock_keys WHERE name = $1', ['erin-bedrock'])).length, { timeout: 5000 }).toBe(1);
+    await expect
+      .poll(async () => (await admin.db.query('SELECT 1 FROM bedrock_keys WHERE name = $1', ['erin-bedrock'])).length, {
+        timeout: 5000,
+      })
+      .toBe(1);
     await page.reload();
     await page.getByText('Ready', { exact: true }).first().waitFor();
     expect(await page.content()).not.toContain('bedrock-api-key-from-the-ui-0123');
@@ -120,7 +143,19 @@ describe('admin web UI in Chromium', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
     await page.getByText('Revoked', { exact: true }).first().waitFor();
     await shot('access-keys');
-    await expect.poll(async () => (await fetch(`${baseUrl}/v1/messages`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, { timeout: 5000 }).toBe(404);
+    await expect
+      .poll(
+        async () =>
+          (
+            await fetch(`${baseUrl}/v1/messages`, {
+              method: 'POST',
+              body: '{}',
+              headers: { 'content-type': 'application/json' },
+            })
+          ).status,
+        { timeout: 5000 },
+      )
+      .toBe(404);
 
     expect(problems).toEqual([]);
   });

@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createMetricsRegistry, findKeyByHash, LocalKeyWrapper, type Database } from '@ccproxy/core';
 import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import { buildAdminApp, hashPassword, KubeResourceStore } from '@ccproxy/admin';
-import { adminConfig, bindOperatorRbac, condition, ensureNamespace, installCrds, mergePatch, operatorConfig, readObject, uniqueName } from '../../operator/test/kube-fixture.ts';
+import {
+  adminConfig,
+  bindOperatorRbac,
+  condition,
+  ensureNamespace,
+  installCrds,
+  mergePatch,
+  operatorConfig,
+  readObject,
+  uniqueName,
+} from '../../operator/test/kube-fixture.ts';
 import { hashKey, openTestDatabase, password, publicUrl } from './admin-fixture.ts';
 
 /**
@@ -36,13 +46,29 @@ describe('admin REST facade over the Kubernetes API', () => {
     db = await openTestDatabase();
     const silent = createLogger({ level: 'silent' });
     operator = new KubeOperator({
-      client: new KubeClient(operatorConfig(), namespace), db, hashKey, wrapper: new LocalKeyWrapper(randomBytes(32)), logger: silent,
-      registry: createMetricsRegistry({ processMetrics: false }), rotationGraceSeconds: 60, publicUrl, breakerOpenMs: 60_000, namespace,
-      reflector: { backoff: { baseMs: 100, maxMs: 1000 } }, queue: { baseDelayMs: 50, maxDelayMs: 2000 },
+      client: new KubeClient(operatorConfig(), namespace),
+      db,
+      hashKey,
+      wrapper: new LocalKeyWrapper(randomBytes(32)),
+      logger: silent,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      rotationGraceSeconds: 60,
+      publicUrl,
+      breakerOpenMs: 60_000,
+      namespace,
+      reflector: { backoff: { baseMs: 100, maxMs: 1000 } },
+      queue: { baseDelayMs: 50, maxDelayMs: 2000 },
     });
     await operator.start();
-    app = await buildAdminApp({ username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl }, { logger: silent, db, store: new KubeResourceStore(kube, namespace) });
-    const login = await app.inject({ method: 'POST', url: '/admin/auth/login', payload: { username: 'admin', password } });
+    app = await buildAdminApp(
+      { username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl },
+      { logger: silent, db, store: new KubeResourceStore(kube, namespace) },
+    );
+    const login = await app.inject({
+      method: 'POST',
+      url: '/admin/auth/login',
+      payload: { username: 'admin', password },
+    });
     headers = { authorization: `Bearer ${(login.json() as { token: string }).token}` };
   });
   afterAll(async () => {
@@ -56,53 +82,122 @@ describe('admin REST facade over the Kubernetes API', () => {
     expect(created.statusCode).toBe(201);
     const cr = await readObject(kube, 'ProxyUser', namespace, 'alice');
     expect(cr?.spec).toEqual({ displayName: 'Alice Kim', description: '', suspended: false });
-    const read = await eventually(async () => (await call('GET', `/admin/api/users/${enc(`${namespace}/alice`)}`)).json() as { ready: string }, (user) => user.ready === 'True');
+    const read = await eventually(
+      async () => (await call('GET', `/admin/api/users/${enc(`${namespace}/alice`)}`)).json() as { ready: string },
+      (user) => user.ready === 'True',
+    );
     expect(read).toMatchObject({ ready: 'True', displayName: 'Alice Kim' });
   });
 
   it('issues a key: Secret + AccessKey CR, adopted by the operator, shown once', async () => {
-    const issued = await call('POST', '/admin/api/access-keys', { namespace, name: 'alice-laptop', user: 'alice', routing: 'PlanOnly' });
+    const issued = await call('POST', '/admin/api/access-keys', {
+      namespace,
+      name: 'alice-laptop',
+      user: 'alice',
+      routing: 'PlanOnly',
+    });
     expect(issued.statusCode).toBe(201);
     const { accessKey, id } = issued.json() as { accessKey: string; id: string };
-    const secret = (await readObject(kube, 'Secret', namespace, 'alice-laptop-key')) as { data?: Record<string, string> } | undefined;
+    const secret = (await readObject(kube, 'Secret', namespace, 'alice-laptop-key')) as
+      { data?: Record<string, string> } | undefined;
     expect(Buffer.from(secret?.data?.accessKey ?? '', 'base64').toString()).toBe(accessKey);
-    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({ userRef: { name: 'alice' }, secretName: 'alice-laptop-key', routing: 'PlanOnly' });
-    expect(await eventually(() => findKeyByHash(db, hashKey(accessKey)), (record) => record !== undefined)).toMatchObject({ name: 'alice-laptop', routing: 'PlanOnly' });
-    const read = await eventually(async () => (await call('GET', `/admin/api/access-keys/${enc(id)}`)), (response) => (response.json() as { ready: string }).ready === 'True');
+    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({
+      userRef: { name: 'alice' },
+      secretName: 'alice-laptop-key',
+      routing: 'PlanOnly',
+    });
+    expect(
+      await eventually(
+        () => findKeyByHash(db, hashKey(accessKey)),
+        (record) => record !== undefined,
+      ),
+    ).toMatchObject({ name: 'alice-laptop', routing: 'PlanOnly' });
+    const read = await eventually(
+      async () => await call('GET', `/admin/api/access-keys/${enc(id)}`),
+      (response) => (response.json() as { ready: string }).ready === 'True',
+    );
     expect(read.body).not.toContain(accessKey);
     expect(read.json()).toMatchObject({ keyPrefix: accessKey.slice(0, 10), user: 'alice' });
   });
 
   it('refuses a stale edit with 409 after someone else changed the CR', async () => {
-    const before = (await call('GET', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`)).json() as { resourceVersion: string };
+    const before = (await call('GET', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`)).json() as {
+      resourceVersion: string;
+    };
     // Someone else (kubectl, a GitOps sync) edits the object meanwhile.
-    await mergePatch(kube, { apiVersion: 'ccproxy.io/v1alpha1', kind: 'AccessKey', metadata: { name: 'alice-laptop', namespace }, spec: { routing: 'PlanWithFailover' } } as never);
-    const stale = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, { resourceVersion: before.resourceVersion, routing: 'BedrockOnly' });
+    await mergePatch(kube, {
+      apiVersion: 'ccproxy.io/v1alpha1',
+      kind: 'AccessKey',
+      metadata: { name: 'alice-laptop', namespace },
+      spec: { routing: 'PlanWithFailover' },
+    } as never);
+    const stale = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, {
+      resourceVersion: before.resourceVersion,
+      routing: 'BedrockOnly',
+    });
     expect(stale.statusCode).toBe(409);
     expect(stale.json()).toMatchObject({ error: 'conflict' });
-    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({ routing: 'PlanWithFailover' });
-    const fresh = (await call('GET', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`)).json() as { resourceVersion: string };
-    const updated = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, { resourceVersion: fresh.resourceVersion, routing: 'BedrockOnly' });
+    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({
+      routing: 'PlanWithFailover',
+    });
+    const fresh = (await call('GET', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`)).json() as {
+      resourceVersion: string;
+    };
+    const updated = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, {
+      resourceVersion: fresh.resourceVersion,
+      routing: 'BedrockOnly',
+    });
     expect(updated.statusCode).toBe(200);
-    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({ routing: 'BedrockOnly' });
+    expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({
+      routing: 'BedrockOnly',
+    });
   });
 
   it('revokes through spec.revoked; the operator stops the key', async () => {
-    const issued = (await call('POST', '/admin/api/access-keys', { namespace, name: 'alice-ci', user: 'alice' })).json() as { accessKey: string; id: string };
-    await eventually(() => findKeyByHash(db, hashKey(issued.accessKey)), (record) => record !== undefined);
+    const issued = (
+      await call('POST', '/admin/api/access-keys', { namespace, name: 'alice-ci', user: 'alice' })
+    ).json() as { accessKey: string; id: string };
+    await eventually(
+      () => findKeyByHash(db, hashKey(issued.accessKey)),
+      (record) => record !== undefined,
+    );
     expect((await call('POST', `/admin/api/access-keys/${enc(issued.id)}/revoke`)).statusCode).toBe(200);
-    expect(await eventually(() => findKeyByHash(db, hashKey(issued.accessKey)), (record) => record === undefined)).toBeUndefined();
-    const cr = await eventually(() => readObject(kube, 'AccessKey', namespace, 'alice-ci'), (object) => condition(object, 'Ready')?.reason === 'Revoked');
+    expect(
+      await eventually(
+        () => findKeyByHash(db, hashKey(issued.accessKey)),
+        (record) => record === undefined,
+      ),
+    ).toBeUndefined();
+    const cr = await eventually(
+      () => readObject(kube, 'AccessKey', namespace, 'alice-ci'),
+      (object) => condition(object, 'Ready')?.reason === 'Revoked',
+    );
     expect(condition(cr, 'Ready')).toMatchObject({ status: 'False', reason: 'Revoked' });
   });
 
   it('registers a Bedrock key as a Secret plus a BedrockKey CR', async () => {
-    const registered = await call('POST', '/admin/api/bedrock-keys', { namespace, name: 'alice-bedrock', accessKey: 'alice-laptop', apiKey: 'bedrock-api-key-0123456789' });
+    const registered = await call('POST', '/admin/api/bedrock-keys', {
+      namespace,
+      name: 'alice-bedrock',
+      accessKey: 'alice-laptop',
+      apiKey: 'bedrock-api-key-0123456789',
+    });
     expect(registered.statusCode).toBe(201);
-    const secret = (await readObject(kube, 'Secret', namespace, 'alice-bedrock-bedrock')) as { data?: Record<string, string> } | undefined;
+    const secret = (await readObject(kube, 'Secret', namespace, 'alice-bedrock-bedrock')) as
+      { data?: Record<string, string> } | undefined;
     expect(Buffer.from(secret?.data?.apiKey ?? '', 'base64').toString()).toBe('bedrock-api-key-0123456789');
-    expect((await readObject(kube, 'BedrockKey', namespace, 'alice-bedrock'))?.spec).toEqual({ accessKeyRef: { name: 'alice-laptop' }, secretRef: { name: 'alice-bedrock-bedrock', key: 'apiKey' } });
-    const read = await eventually(async () => (await call('GET', `/admin/api/bedrock-keys/${enc(`${namespace}/alice-bedrock`)}`)).json() as { ready: string; fingerprint: string | null }, (key) => key.ready === 'True');
+    expect((await readObject(kube, 'BedrockKey', namespace, 'alice-bedrock'))?.spec).toEqual({
+      accessKeyRef: { name: 'alice-laptop' },
+      secretRef: { name: 'alice-bedrock-bedrock', key: 'apiKey' },
+    });
+    const read = await eventually(
+      async () =>
+        (await call('GET', `/admin/api/bedrock-keys/${enc(`${namespace}/alice-bedrock`)}`)).json() as {
+          ready: string;
+          fingerprint: string | null;
+        },
+      (key) => key.ready === 'True',
+    );
     expect(read.fingerprint).toMatch(/\S+/);
     expect(JSON.stringify(read)).not.toContain('bedrock-api-key-0123456789');
   });

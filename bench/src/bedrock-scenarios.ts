@@ -21,7 +21,14 @@ export interface BedrockResults {
  * the failover penalty (Plan answers 529 at once, then Bedrock) against going to Bedrock directly.
  * "direct" in each pair is the comparison's baseline: the Plan path, and the Bedrock-only key.
  */
-export async function measureBedrock(proxy: Client, upstream: Client, body: string, streamBody: string, perRound: number, rounds: number): Promise<BedrockResults> {
+export async function measureBedrock(
+  proxy: Client,
+  upstream: Client,
+  body: string,
+  streamBody: string,
+  perRound: number,
+  rounds: number,
+): Promise<BedrockResults> {
   const bedrock = `/ak/${bedrockKey}/v1/messages`;
   const failover = `/ak/${failoverKey}/v1/messages`;
   for (let i = 0; i < 300; i += 1) await timeJson(proxy, bedrock, body);
@@ -44,12 +51,22 @@ export async function measureBedrock(proxy: Client, upstream: Client, body: stri
     bedrockTtfbVsPlan: compare(ttfb),
     failoverPenaltyVsBedrockOnly,
     primaryErrorTime,
-    failoverPenalty: { p50: failoverPenaltyVsBedrockOnly.added.p50 - primaryErrorTime.p50, p99: failoverPenaltyVsBedrockOnly.added.p99 - primaryErrorTime.p99 },
+    failoverPenalty: {
+      p50: failoverPenaltyVsBedrockOnly.added.p50 - primaryErrorTime.p50,
+      p99: failoverPenaltyVsBedrockOnly.added.p99 - primaryErrorTime.p99,
+    },
   };
 }
 
 /** The Plan path on two proxy processes that differ in one setting ("direct" row: off, "ccproxy" row: on), interleaved. */
-export async function measureOnOff(off: Client, on: Client, body: string, streamBody: string, perRound: { json: number; streams: number }, rounds: number): Promise<{ latency: Comparison; ttfb: Comparison }> {
+export async function measureOnOff(
+  off: Client,
+  on: Client,
+  body: string,
+  streamBody: string,
+  perRound: { json: number; streams: number },
+  rounds: number,
+): Promise<{ latency: Comparison; ttfb: Comparison }> {
   for (let i = 0; i < 300; i += 1) await timeJson(off, planPath, body);
   for (let i = 0; i < 300; i += 1) await timeJson(on, planPath, body);
   const json: Pair = emptyPair();

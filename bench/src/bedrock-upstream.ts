@@ -7,12 +7,18 @@ import { encodeEventFrame } from '@ccproxy/proxy';
  */
 const frames = Buffer.concat([
   encodeEventFrame('messageStart', { role: 'assistant' }),
-  ...Array.from({ length: 20 }, () => encodeEventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'tokens tokens ' } })),
+  ...Array.from({ length: 20 }, () =>
+    encodeEventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'tokens tokens ' } }),
+  ),
   encodeEventFrame('contentBlockStop', { contentBlockIndex: 0 }),
   encodeEventFrame('messageStop', { stopReason: 'end_turn' }),
   encodeEventFrame('metadata', { usage: { inputTokens: 120, outputTokens: 180, totalTokens: 300 } }),
 ]);
-const json = JSON.stringify({ output: { message: { role: 'assistant', content: [{ text: 'x'.repeat(700) }] } }, stopReason: 'end_turn', usage: { inputTokens: 120, outputTokens: 180, totalTokens: 300 } });
+const json = JSON.stringify({
+  output: { message: { role: 'assistant', content: [{ text: 'x'.repeat(700) }] } },
+  stopReason: 'end_turn',
+  usage: { inputTokens: 120, outputTokens: 180, totalTokens: 300 },
+});
 
 const server = createServer((req, res) => {
   res.socket?.setNoDelay(true);

@@ -10,7 +10,13 @@ const stampNeedle = Buffer.from(`"text":"${eventStampPrefix}`);
 const quote = 0x22;
 
 /** One non-streaming request; ms until the whole body has arrived. */
-export async function timeJson(client: Client, path: string, body: string, extra: Record<string, string> = {}, expectStatus = 200): Promise<number> {
+export async function timeJson(
+  client: Client,
+  path: string,
+  body: string,
+  extra: Record<string, string> = {},
+  expectStatus = 200,
+): Promise<number> {
   const start = now();
   const response = await client.request({ path, method: 'POST', body, headers: { ...headers, ...extra } });
   await response.body.arrayBuffer();
@@ -30,10 +36,19 @@ export interface StreamTiming {
 }
 
 /** The upstream's stream shape, as headers (the peer drops query strings); `stamp` asks for write times in the deltas. */
-export const streamShape = (events: number, gapMs = 0, stamp = false): Record<string, string> => ({ 'x-bench-events': String(events), 'x-bench-gap-ms': String(gapMs), ...(stamp ? { 'x-bench-stamp': '1' } : {}) });
+export const streamShape = (events: number, gapMs = 0, stamp = false): Record<string, string> => ({
+  'x-bench-events': String(events),
+  'x-bench-gap-ms': String(gapMs),
+  ...(stamp ? { 'x-bench-stamp': '1' } : {}),
+});
 
 /** One streaming request, timestamping every SSE event as it arrives. */
-export async function timeStream(client: Client, path: string, body: string, extra: Record<string, string> = {}): Promise<StreamTiming> {
+export async function timeStream(
+  client: Client,
+  path: string,
+  body: string,
+  extra: Record<string, string> = {},
+): Promise<StreamTiming> {
   const start = now();
   const response = await client.request({ path, method: 'POST', body, headers: { ...headers, ...extra } });
   if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode}`);

@@ -10,17 +10,28 @@ import { Pool } from 'undici';
 const upstream = process.argv[2];
 if (upstream === undefined) throw new Error('usage: floor-proxy.ts <upstream-url>');
 const pool = new Pool(upstream, { connections: 4096, pipelining: 1, connect: { noDelay: true } });
-const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'host',
+  'upgrade',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 const server = createServer((req, res) => {
   res.socket?.setNoDelay(true);
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
+  for (const [name, value] of Object.entries(req.headers))
+    if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
   pool
     .request({ path: req.url ?? '/', method: (req.method ?? 'GET') as 'POST', headers, body: req })
     .then(async (answer) => {
       const out: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !hopByHop.has(name)) out[name] = value;
+      for (const [name, value] of Object.entries(answer.headers))
+        if (value !== undefined && !hopByHop.has(name)) out[name] = value;
       res.writeHead(answer.statusCode, out);
       await pipeline(answer.body, res);
     })

@@ -53,7 +53,10 @@ export async function openInspector(pid: number, port: number): Promise<Inspecto
   return {
     async liveMemory() {
       await call('HeapProfiler.collectGarbage');
-      const evaluated = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+      const evaluated = await call('Runtime.evaluate', {
+        expression: 'JSON.stringify(process.memoryUsage())',
+        returnByValue: true,
+      });
       const value = evaluated?.result?.value;
       if (typeof value !== 'string') throw new Error(`inspector of ${pid}: no memoryUsage() in the reply`);
       return JSON.parse(value) as MemoryUsage;
@@ -65,7 +68,10 @@ export async function openInspector(pid: number, port: number): Promise<Inspecto
 /** The target's one page target, once its inspector has started listening. */
 async function debuggerUrl(port: number): Promise<string> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
-    const list = await fetch(`http://127.0.0.1:${port}/json/list`).then((r) => r.json() as Promise<Array<{ webSocketDebuggerUrl?: string }>>, () => undefined);
+    const list = await fetch(`http://127.0.0.1:${port}/json/list`).then(
+      (r) => r.json() as Promise<Array<{ webSocketDebuggerUrl?: string }>>,
+      () => undefined,
+    );
     const url = list?.[0]?.webSocketDebuggerUrl;
     if (url !== undefined) return url;
     await sleep(50);

@@ -30,13 +30,48 @@ import { translationCostPerFrame } from './translation-cost.ts';
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
 const plan = quick
-  ? { rounds: 4, json: 400, streams: 60, warmup: 500, anatomy: 200, pairRounds: 2, openLoopMs: 3_000, rateMs: 3_000, rates: [1000, 2000, 2500, 3000], streamLadder: [128, 256, 512, 1024], streamHoldMs: 4_000, memoryCounts: [128, 256] }
-  : { rounds: 8, json: 2000, streams: 150, warmup: 2000, anatomy: 1000, pairRounds: 5, openLoopMs: 10_000, rateMs: 10_000, rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000], streamLadder: [128, 256, 512, 768, 1024, 1536, 2048], streamHoldMs: 10_000, memoryCounts: [256, 512, 1024] };
+  ? {
+      rounds: 4,
+      json: 400,
+      streams: 60,
+      warmup: 500,
+      anatomy: 200,
+      pairRounds: 2,
+      openLoopMs: 3_000,
+      rateMs: 3_000,
+      rates: [1000, 2000, 2500, 3000],
+      streamLadder: [128, 256, 512, 1024],
+      streamHoldMs: 4_000,
+      memoryCounts: [128, 256],
+    }
+  : {
+      rounds: 8,
+      json: 2000,
+      streams: 150,
+      warmup: 2000,
+      anatomy: 1000,
+      pairRounds: 5,
+      openLoopMs: 10_000,
+      rateMs: 10_000,
+      rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
+      streamLadder: [128, 256, 512, 768, 1024, 1536, 2048],
+      streamHoldMs: 10_000,
+      memoryCounts: [256, 512, 1024],
+    };
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
-const body = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, system: 's'.repeat(20_000), messages: [{ role: 'user', content: 'u'.repeat(10_000) }] });
+const body = JSON.stringify({
+  model: 'claude-bench',
+  max_tokens: 1024,
+  system: 's'.repeat(20_000),
+  messages: [{ role: 'user', content: 'u'.repeat(10_000) }],
+});
 const streamBody = body.replace('"max_tokens"', '"stream":true,"max_tokens"');
 // The capacity scenarios use the protocol's 4 KiB body (S2): at thousands of requests per second a 30 KB one measures loopback copies.
-const smallBody = JSON.stringify({ model: 'claude-bench', max_tokens: 1024, messages: [{ role: 'user', content: 'u'.repeat(4_000) }] });
+const smallBody = JSON.stringify({
+  model: 'claude-bench',
+  max_tokens: 1024,
+  messages: [{ role: 'user', content: 'u'.repeat(4_000) }],
+});
 const planPath = `/ak/${benchKey}/v1/messages`;
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 const profileDir = `${resultsDir}profile/`;
@@ -52,13 +87,24 @@ async function main(): Promise<void> {
   const inspectArg = (port: number) => `--inspect-port=127.0.0.1:${port}`;
   // The floor runs on the product's own Node flags (the image's ENTRYPOINT), as ccproxy does.
   const nodeFlags = shippedNodeFlags();
-  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...nodeFlags, inspectArg(inspectPorts.floor)]);
+  const floor = await startUpstream(
+    'bench/src/floor-proxy.ts',
+    [upstream.url],
+    [...nodeFlags, inspectArg(inspectPorts.floor)],
+  );
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
-  const database: Record<string, string> = postgres === undefined ? {} : { DATABASE_URL: postgres.url, CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh' };
+  const database: Record<string, string> =
+    postgres === undefined
+      ? {}
+      : { DATABASE_URL: postgres.url, CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh' };
   // A 1 ms breaker window: every failover request really tries Plan first (the breaker never opens).
-  const proxy = await startProxy(upstream.url, { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' }, [inspectArg(inspectPorts.ccproxy), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
+  const proxy = await startProxy(
+    upstream.url,
+    { ...database, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUpstream.url, CCPROXY_BREAKER_WINDOW_MS: '1' },
+    [inspectArg(inspectPorts.ccproxy), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+  );
   // The same product with Plan usage metering off, and with the default `info` log level, for on/off comparisons.
   const unmetered = await startProxy(upstream.url, { ...database, CCPROXY_METER_PLAN: 'false' });
   const infoLogging = await startProxy(upstream.url, { ...database, CCPROXY_LOG_LEVEL: 'info' });
@@ -75,24 +121,101 @@ async function main(): Promise<void> {
 
   for (const s of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(s.client, s.path, body, s.headers);
   const planPathResults = await measurePlanPath(sides, plan, body, streamBody);
-  const openLoop = await measureOpenLoop(sides, { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs }, body);
+  const openLoop = await measureOpenLoop(
+    sides,
+    { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs },
+    body,
+  );
   const upstreamClient = new Client(upstream.url, { pipelining: 1 });
-  const bedrock = await measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 1000, plan.pairRounds);
-  const metering = await measureOnOff(unmeteredClient, proxyClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
-  const logging = await measureOnOff(proxyClient, infoClient, body, streamBody, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 }, plan.pairRounds);
-  await Promise.all([...sides.map((s) => s.client.close()), proxyClient.close(), upstreamClient.close(), unmeteredClient.close(), infoClient.close()]);
+  const bedrock = await measureBedrock(
+    proxyClient,
+    upstreamClient,
+    body,
+    streamBody,
+    quick ? 100 : 1000,
+    plan.pairRounds,
+  );
+  const metering = await measureOnOff(
+    unmeteredClient,
+    proxyClient,
+    body,
+    streamBody,
+    { json: quick ? 200 : 1000, streams: quick ? 50 : 150 },
+    plan.pairRounds,
+  );
+  const logging = await measureOnOff(
+    proxyClient,
+    infoClient,
+    body,
+    streamBody,
+    { json: quick ? 200 : 1000, streams: quick ? 50 : 150 },
+    plan.pairRounds,
+  );
+  await Promise.all([
+    ...sides.map((s) => s.client.close()),
+    proxyClient.close(),
+    upstreamClient.close(),
+    unmeteredClient.close(),
+    infoClient.close(),
+  ]);
   // Its own processes (with a marking preload), stopped before the pinned scenarios.
-  const tailAnatomy = await measureTailAnatomy({ requests: plan.anatomy, warmup: quick ? 100 : 300, body, streamBody, database });
+  const tailAnatomy = await measureTailAnatomy({
+    requests: plan.anatomy,
+    warmup: quick ? 100 : 300,
+    body,
+    streamBody,
+    database,
+  });
 
-  const everyPid = [upstream.pid, bedrockUpstream.pid, floor.pid, proxy.pid, unmetered.pid, infoLogging.pid, peer.pid, ...(postgres === undefined ? [] : [await postgres.serverPid()])];
+  const everyPid = [
+    upstream.pid,
+    bedrockUpstream.pid,
+    floor.pid,
+    proxy.pid,
+    unmetered.pid,
+    infoLogging.pid,
+    peer.pid,
+    ...(postgres === undefined ? [] : [await postgres.serverPid()]),
+  ];
   const pin = <T>(pid: number | undefined, work: () => Promise<T>) => pinnedFor(pid, everyPid, work);
-  const targets = sides.map((s) => ({ name: s.name, origin: s.origin, path: s.path, extraHeaders: s.headers, upstreamPid: upstream.pid, ...(s.pid === undefined ? {} : { pid: s.pid }), ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }) }));
-  const throughput = await measureThroughput(targets, { rates: plan.rates, durationMs: plan.rateMs, body: smallBody, upstreamDelayMs: 20, pin });
-  const streams = await measureStreams(targets, { ladder: plan.streamLadder, holdMs: plan.streamHoldMs, gapMs: 20, memoryCounts: plan.memoryCounts, memoryGapMs: 1_000, body: streamBody, pin });
+  const targets = sides.map((s) => ({
+    name: s.name,
+    origin: s.origin,
+    path: s.path,
+    extraHeaders: s.headers,
+    upstreamPid: upstream.pid,
+    ...(s.pid === undefined ? {} : { pid: s.pid }),
+    ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }),
+  }));
+  const throughput = await measureThroughput(targets, {
+    rates: plan.rates,
+    durationMs: plan.rateMs,
+    body: smallBody,
+    upstreamDelayMs: 20,
+    pin,
+  });
+  const streams = await measureStreams(targets, {
+    ladder: plan.streamLadder,
+    holdMs: plan.streamHoldMs,
+    gapMs: 20,
+    memoryCounts: plan.memoryCounts,
+    memoryGapMs: 1_000,
+    body: streamBody,
+    pin,
+  });
   if (profile) await proxy.stop();
 
   const results: Results = {
-    machine: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, database: postgres === undefined ? 'pglite' : 'postgresql', proxyLogLevel: 'warn', peer: '@portkey-ai/gateway 1.15.2', nodeFlags: nodeFlags.join(' '), stealPercent: Number((steal.stop() * 100).toFixed(1)) },
+    machine: {
+      node: process.version,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      database: postgres === undefined ? 'pglite' : 'postgresql',
+      proxyLogLevel: 'warn',
+      peer: '@portkey-ai/gateway 1.15.2',
+      nodeFlags: nodeFlags.join(' '),
+      stealPercent: Number((steal.stop() * 100).toFixed(1)),
+    },
     mode: quick ? 'quick' : 'full',
     plan: { ...plan, bodyBytes: body.length, smallBodyBytes: smallBody.length, openLoopRate },
     ...planPathResults,

@@ -36,7 +36,9 @@ export async function printMedianTargets(files: readonly string[]): Promise<void
   console.log(`targets (issue 8) over ${runs.length} runs: each figure is the median of the runs' figures`);
   for (const [i, x] of combined.entries()) {
     const runsMet = perRun.map((targets) => (targets[i]?.met === true ? '✓' : '✗')).join('');
-    console.log(`  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(62)} ${x.target.padEnd(18)} ${x.measured.padEnd(28)} runs ${runsMet}`);
+    console.log(
+      `  ${x.met ? 'met    ' : 'NOT MET'}  ${x.metric.padEnd(62)} ${x.target.padEnd(18)} ${x.measured.padEnd(28)} runs ${runsMet}`,
+    );
   }
   console.log(`  ${combined.filter((x) => x.met).length} of ${combined.length} met on the medians\n`);
   printEventDelay(folded);

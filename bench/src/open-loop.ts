@@ -1,7 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'undici';
 
-const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
+const baseHeaders = {
+  'content-type': 'application/json',
+  'x-api-key': 'sk-ant-bench',
+  'anthropic-version': '2023-06-01',
+};
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 export interface OpenLoopOptions {
@@ -53,7 +57,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
       }),
     );
   const start = now() + 5;
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     if (options.pacing === 'spin') {
       const due = dueAt(i);
       // Read the clock once: under steal, a second read can already be past the due time.
@@ -73,7 +77,13 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
   return { latencies, byDue, failures, elapsedMs: now() - start };
 }
 
-async function send(pool: Pool, path: string, body: string, headers: Record<string, string>, due: number): Promise<number | undefined> {
+async function send(
+  pool: Pool,
+  path: string,
+  body: string,
+  headers: Record<string, string>,
+  due: number,
+): Promise<number | undefined> {
   try {
     const response = await pool.request({ path, method: 'POST', body, headers });
     await response.body.dump({ limit: Number.POSITIVE_INFINITY });

@@ -11,7 +11,10 @@ const shim = fileURLToPath(new URL('./portkey-immutable-headers.ts', import.meta
  * Portkey drops the query string and unlisted headers, so the upstream's shaping travels in
  * `x-bench-*` headers it is told to forward.
  */
-export async function startPeer(upstreamUrl: string, nodeArgs: string[] = []): Promise<ProxyProcess & { pid: number; headers: Record<string, string> }> {
+export async function startPeer(
+  upstreamUrl: string,
+  nodeArgs: string[] = [],
+): Promise<ProxyProcess & { pid: number; headers: Record<string, string> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, '--import', shim, gateway, `--port=${port}`, '--headless'], {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' },

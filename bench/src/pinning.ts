@@ -17,7 +17,10 @@ export function pin(pid: number, cpus: string): void {
 
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter((line) => line !== '').map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line !== '')
+      .map(Number);
   } catch {
     return []; // pgrep exits 1 when there are none
   }
@@ -28,7 +31,11 @@ function childrenOf(pid: number): number[] {
  * (the mock upstreams, the idle proxies, and PostgreSQL, which has its own host in production)
  * on CPU 0, then unpins all.
  */
-export async function pinnedFor<T>(proxyPid: number | undefined, allPids: number[], work: () => Promise<T>): Promise<T> {
+export async function pinnedFor<T>(
+  proxyPid: number | undefined,
+  allPids: number[],
+  work: () => Promise<T>,
+): Promise<T> {
   const rig = [process.pid, ...allPids.filter((pid) => pid !== proxyPid)];
   for (const pid of rig) pin(pid, String(driverCpu));
   if (proxyPid !== undefined) pin(proxyPid, String(proxyCpu));

@@ -41,7 +41,9 @@ export function cpuMicros(pid: number): number {
 
 /** Busy and total jiffies of one CPU (`/proc/stat`), to tell whether the rig's own core ran out. */
 function cpuJiffies(cpu: number): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
   const values = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
   const total = values.reduce((sum, v) => sum + v, 0);
   // idle and iowait are the 4th and 5th counters; the rest is work.
@@ -71,7 +73,10 @@ const heavySteal = 0.02;
  * ceiling must fail twice in a row, so one host hiccup does not end a ladder; the last run is the
  * one reported, with how many runs were discarded. Every side gets the same rule.
  */
-export async function rerunFailed<R extends { steal: number }>(run: () => Promise<R>, failed: (rung: R) => boolean): Promise<R & { reruns: number }> {
+export async function rerunFailed<R extends { steal: number }>(
+  run: () => Promise<R>,
+  failed: (rung: R) => boolean,
+): Promise<R & { reruns: number }> {
   let rung = await run();
   let done = 0;
   while (failed(rung) && (done === 0 || (done === 1 && rung.steal > heavySteal))) {
@@ -82,7 +87,9 @@ export async function rerunFailed<R extends { steal: number }>(run: () => Promis
 }
 
 function stealJiffies(): { steal: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('cpu '));
   const values = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already inside user).
   return { steal: values[7] ?? 0, total: values.slice(0, 8).reduce((sum, v) => sum + v, 0) };
@@ -91,7 +98,9 @@ function stealJiffies(): { steal: number; total: number } {
 /** The kernel's count of connections dropped because a listener's accept queue was full (all sockets). */
 function listenDrops(): number {
   try {
-    const [names, values] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const [names, values] = readFileSync('/proc/net/netstat', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('TcpExt:'));
     const index = names?.split(' ').indexOf('ListenDrops') ?? -1;
     return Number(values?.split(' ')[index]);
   } catch {

@@ -26,8 +26,16 @@ export function killChildren(): void {
  * A bench server script as a child process (`args` after the script, `nodeArgs` before it, `env`
  * on top of the bench's own); resolves with its URL once it printed its port.
  */
-export async function startUpstream(script = 'bench/src/upstream-server.ts', args: string[] = [], nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
-  const child = spawn(process.execPath, [...nodeArgs, join(repo, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+export async function startUpstream(
+  script = 'bench/src/upstream-server.ts',
+  args: string[] = [],
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ url: string; pid: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, join(repo, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   children.add(child);
   const [line] = (await once(child.stdout ?? child, 'data')) as [Buffer];
   return { url: `http://127.0.0.1:${line.toString().trim()}`, pid: child.pid ?? 0 };
@@ -51,7 +59,11 @@ export interface ProxyProcess {
  * to /dev/null, logging at `warn` unless `extraEnv` says otherwise; `nodeArgs` go to its node
  * after those (e.g. `--cpu-prof`).
  */
-export async function startProxy(upstreamUrl: string, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ProxyProcess & { pid: number }> {
+export async function startProxy(
+  upstreamUrl: string,
+  extraEnv: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<ProxyProcess & { pid: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-'));
   tempDirs.add(dir);
   // Manifests and data side by side, as `npm start`'s defaults have them: a data folder inside the
@@ -61,23 +73,47 @@ export async function startProxy(upstreamUrl: string, extraEnv: Record<string, s
   await writeFile(
     join(manifests, 'bench.yaml'),
     `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: bench, namespace: bench }\nspec: {}\n---\n` +
-      keyDocs('bench', benchKey, 'PlanOnly') + keyDocs('bedrock', bedrockKey, 'BedrockOnly') + keyDocs('failover', failoverKey, 'PlanWithFailover') +
+      keyDocs('bench', benchKey, 'PlanOnly') +
+      keyDocs('bedrock', bedrockKey, 'BedrockOnly') +
+      keyDocs('failover', failoverKey, 'PlanWithFailover') +
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();
-  const child = spawn(process.execPath, [...shippedNodeFlags(), ...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests], {
-    env: { PATH: process.env.PATH ?? '', CCPROXY_LOG_LEVEL: 'warn', CCPROXY_DATA_DIR: join(dir, 'data'), PORT: String(port), CCPROXY_ADMIN_PORT: String(await freePort()), ANTHROPIC_UPSTREAM_URL: upstreamUrl, ...extraEnv },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...shippedNodeFlags(), ...nodeArgs, join(repo, 'cli/src/main.ts'), 'local', '--manifests', manifests],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CCPROXY_LOG_LEVEL: 'warn',
+        CCPROXY_DATA_DIR: join(dir, 'data'),
+        PORT: String(port),
+        CCPROXY_ADMIN_PORT: String(await freePort()),
+        ANTHROPIC_UPSTREAM_URL: upstreamUrl,
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return track(child, `http://127.0.0.1:${port}`, '/readyz');
 }
 
 /** Registers a child for clean-up and resolves once `GET <url><readyPath>` answers 2xx. */
-export async function track(child: ChildProcess, url: string, readyPath: string): Promise<ProxyProcess & { pid: number }> {
+export async function track(
+  child: ChildProcess,
+  url: string,
+  readyPath: string,
+): Promise<ProxyProcess & { pid: number }> {
   children.add(child);
   for (let i = 0; i < 600; i += 1) {
     if (child.exitCode !== null) throw new Error(`${url}: exited with ${child.exitCode} before it was ready`);
-    if (await fetch(`${url}${readyPath}`).then((r) => r.ok, () => false)) return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
+    if (
+      await fetch(`${url}${readyPath}`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${url}: not ready after 30 s`);

@@ -18,7 +18,11 @@ function owner(url: string, name: string): string {
   return project?.[1] ?? url;
 }
 
-function selfTimes(profile: CpuProfile): { byFunction: Map<string, number>; byOwner: Map<string, number>; totalMs: number } {
+function selfTimes(profile: CpuProfile): {
+  byFunction: Map<string, number>;
+  byOwner: Map<string, number>;
+  totalMs: number;
+} {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const byFunction = new Map<string, number>();
   const byOwner = new Map<string, number>();
@@ -40,7 +44,8 @@ function selfTimes(profile: CpuProfile): { byFunction: Map<string, number>; byOw
 function printTop(title: string, table: Map<string, number>, busyMs: number, count: number): void {
   console.log(title);
   const top = [...table].sort((a, b) => b[1] - a[1]).slice(0, count);
-  for (const [name, ms] of top) console.log(`  ${((100 * ms) / busyMs).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(7)} ms  ${name}`);
+  for (const [name, ms] of top)
+    console.log(`  ${((100 * ms) / busyMs).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(7)} ms  ${name}`);
   console.log('');
 }
 
@@ -56,7 +61,9 @@ export async function summarizeProfiles(dir: string): Promise<void> {
   const { byFunction, byOwner, totalMs } = selfTimes(profile);
   const idle = byOwner.get('((idle))') ?? 0;
   const busy = totalMs - idle;
-  console.log(`\nproxy CPU profile ${join(dir, newest)}: ${totalMs.toFixed(0)} ms sampled, ${busy.toFixed(0)} ms busy\n`);
+  console.log(
+    `\nproxy CPU profile ${join(dir, newest)}: ${totalMs.toFixed(0)} ms sampled, ${busy.toFixed(0)} ms busy\n`,
+  );
   byOwner.delete('((idle))');
   byFunction.forEach((_, name) => name.startsWith('(idle)') && byFunction.delete(name));
   printTop('self time by owner (% of busy)', byOwner, busy, 15);

@@ -37,7 +37,9 @@ export function printSection({ title, comparison: c, labels = ['direct', 'ccprox
   console.log(title);
   console.log(row(labels[0], c.direct));
   console.log(row(labels[1], c.ccproxy));
-  console.log(`  ${'added'.padEnd(12)} p50 ${fmt(c.added.p50).padStart(10)}  p99 ${fmt(c.added.p99).padStart(10)}   ratio p50 ${c.ratio.p50.toFixed(2)}×  p99 ${c.ratio.p99.toFixed(2)}×`);
+  console.log(
+    `  ${'added'.padEnd(12)} p50 ${fmt(c.added.p50).padStart(10)}  p99 ${fmt(c.added.p99).padStart(10)}   ratio p50 ${c.ratio.p50.toFixed(2)}×  p99 ${c.ratio.p99.toFixed(2)}×`,
+  );
   if (note !== undefined) console.log(`  ${note}`);
   console.log('');
 }
@@ -95,13 +97,17 @@ export function versus(rounds: readonly PerSide[]): Versus {
   }
   for (const name of sideNames) {
     const s = sides[name];
-    if (s !== undefined && sides.direct !== undefined) added[name] = { p50: s.p50 - sides.direct.p50, p99: s.p99 - sides.direct.p99 };
+    if (s !== undefined && sides.direct !== undefined)
+      added[name] = { p50: s.p50 - sides.direct.p50, p99: s.p99 - sides.direct.p99 };
     const list = perRound.get(name);
     if (list !== undefined) addedRoundMedian[name] = { p50: median(list.p50), p99: median(list.p99) };
   }
   const cc = perRound.get('ccproxy') ?? { p50: [], p99: [] };
   const range = (values: number[]): [number, number] => [Math.min(...values), Math.max(...values)];
-  const ratio = (a: Percentiles | undefined, b: Percentiles | undefined) => ({ p50: (a?.p50 ?? Number.NaN) / (b?.p50 ?? Number.NaN), p99: (a?.p99 ?? Number.NaN) / (b?.p99 ?? Number.NaN) });
+  const ratio = (a: Percentiles | undefined, b: Percentiles | undefined) => ({
+    p50: (a?.p50 ?? Number.NaN) / (b?.p50 ?? Number.NaN),
+    p99: (a?.p99 ?? Number.NaN) / (b?.p99 ?? Number.NaN),
+  });
   return {
     sides,
     added,
@@ -120,7 +126,10 @@ export function printVersus(title: string, v: Versus): void {
     const s = v.sides[name];
     if (s === undefined) continue;
     const added = v.added[name];
-    const extra = name === 'direct' || added === undefined ? '' : `   added p50 ${fmt(added.p50).padStart(10)}  p99 ${fmt(added.p99).padStart(10)}`;
+    const extra =
+      name === 'direct' || added === undefined
+        ? ''
+        : `   added p50 ${fmt(added.p50).padStart(10)}  p99 ${fmt(added.p99).padStart(10)}`;
     console.log(`${row(name, s)}${extra}`);
   }
   const medians = (['floor', 'ccproxy', 'peer'] as const).flatMap((name) => {
@@ -128,7 +137,11 @@ export function printVersus(title: string, v: Versus): void {
     return m === undefined ? [] : [`${name} ${fmt(m.p50)} / ${fmt(m.p99)}`];
   });
   console.log(`  median of per-round added, p50 / p99: ${medians.join(';  ')}`);
-  console.log(`  ccproxy per-round added: p50 ${spread(v.ccproxyRoundSpread.p50)}, p99 ${spread(v.ccproxyRoundSpread.p99)}`);
-  console.log(`  ccproxy added ÷ floor added (per-round medians): p50 ${ratioText(v.addedVsFloor.p50)}  p99 ${ratioText(v.addedVsFloor.p99)};  ÷ peer added: p50 ${ratioText(v.addedVsPeer.p50)}  p99 ${ratioText(v.addedVsPeer.p99)}`);
+  console.log(
+    `  ccproxy per-round added: p50 ${spread(v.ccproxyRoundSpread.p50)}, p99 ${spread(v.ccproxyRoundSpread.p99)}`,
+  );
+  console.log(
+    `  ccproxy added ÷ floor added (per-round medians): p50 ${ratioText(v.addedVsFloor.p50)}  p99 ${ratioText(v.addedVsFloor.p99)};  ÷ peer added: p50 ${ratioText(v.addedVsPeer.p50)}  p99 ${ratioText(v.addedVsPeer.p99)}`,
+  );
   console.log('');
 }

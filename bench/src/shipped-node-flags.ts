@@ -10,7 +10,10 @@ const dockerfile = fileURLToPath(new URL('../../Dockerfile', import.meta.url));
  * settings — with exactly these, so it measures the proxy as deployed.
  */
 export function shippedNodeFlags(): string[] {
-  const runtime = readFileSync(dockerfile, 'utf8').split(/^FROM /m).at(-1) ?? '';
+  const runtime =
+    readFileSync(dockerfile, 'utf8')
+      .split(/^FROM /m)
+      .at(-1) ?? '';
   const entrypoint = /^ENTRYPOINT (\[.*\])\s*$/m.exec(runtime)?.[1];
   if (entrypoint === undefined) throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] in the runtime stage');
   return (JSON.parse(entrypoint) as string[]).slice(1).filter((arg) => arg.startsWith('--'));

@@ -18,9 +18,22 @@ export interface Side {
   client: Client;
 }
 
-export function side(name: SideName, origin: string, path: string, options: { pid?: number; inspectPort?: number; headers?: Record<string, string> } = {}): Side {
+export function side(
+  name: SideName,
+  origin: string,
+  path: string,
+  options: { pid?: number; inspectPort?: number; headers?: Record<string, string> } = {},
+): Side {
   const { pid, inspectPort } = options;
-  return { name, origin, path, headers: options.headers ?? {}, ...(pid === undefined ? {} : { pid }), ...(inspectPort === undefined ? {} : { inspectPort }), client: new Client(origin, { pipelining: 1 }) };
+  return {
+    name,
+    origin,
+    path,
+    headers: options.headers ?? {},
+    ...(pid === undefined ? {} : { pid }),
+    ...(inspectPort === undefined ? {} : { inspectPort }),
+    client: new Client(origin, { pipelining: 1 }),
+  };
 }
 
 /** Samples per side, collected across interleaved rounds. */

@@ -66,7 +66,6 @@ export interface CapacityResult {
   rssR2: number;
 }
 
-
 async function runRung(target: StreamTarget, n: number, options: CapacityOptions): Promise<CapacityRung> {
   const events = Math.round(options.holdMs / options.gapMs);
   const tally = new RungTally(n, events, options.gapMs);
@@ -122,7 +121,10 @@ export async function measureStreamCapacity(target: StreamTarget, options: Capac
   const first = options.ladder[0];
   if (warmupMs > 0 && first !== undefined) await runRung(target, first, { ...options, holdMs: warmupMs });
   for (const n of options.ladder) {
-    const rung = await rerunFailed(() => runRung(target, n, options), (r) => !r.held);
+    const rung = await rerunFailed(
+      () => runRung(target, n, options),
+      (r) => !r.held,
+    );
     rungs.push(rung);
     options.onRung?.(rung);
     if (!rung.held) break;
@@ -131,5 +133,10 @@ export async function measureStreamCapacity(target: StreamTarget, options: Capac
   }
   // Only held rungs carried N streams at once; a failed one may have queued half of them.
   const fit = fitLine(rungs.filter((r) => r.held).map((r) => ({ x: r.streams, y: r.rssPeakKiB })));
-  return { rungs, maxHeld: Math.max(0, ...rungs.filter((r) => r.held).map((r) => r.streams)), rssSlopeKiBPerStream: fit.slope, rssR2: fit.r2 };
+  return {
+    rungs,
+    maxHeld: Math.max(0, ...rungs.filter((r) => r.held).map((r) => r.streams)),
+    rssSlopeKiBPerStream: fit.slope,
+    rssR2: fit.r2,
+  };
 }

@@ -39,7 +39,10 @@ export interface MemoryOptions {
 
 const kib = (bytes: number) => bytes / 1024;
 
-export async function measureStreamMemory(target: StreamTarget & { pid: number; inspectPort: number }, options: MemoryOptions): Promise<StreamMemory> {
+export async function measureStreamMemory(
+  target: StreamTarget & { pid: number; inspectPort: number },
+  options: MemoryOptions,
+): Promise<StreamMemory> {
   const inspector = await openInspector(target.pid, target.inspectPort);
   const points: MemoryPoint[] = [];
   try {
@@ -50,11 +53,23 @@ export async function measureStreamMemory(target: StreamTarget & { pid: number; 
   const full = points.filter((p) => p.started === p.streams);
   const rss = fitLine(full.map((p) => ({ x: p.streams, y: p.rssKiB })));
   const live = fitLine(full.map((p) => ({ x: p.streams, y: p.heapUsedKiB + p.externalKiB })));
-  return { gapMs: options.gapMs, points, rssKiBPerStream: rss.slope, rssR2: rss.r2, liveKiBPerStream: live.slope, liveR2: live.r2 };
+  return {
+    gapMs: options.gapMs,
+    points,
+    rssKiBPerStream: rss.slope,
+    rssR2: rss.r2,
+    liveKiBPerStream: live.slope,
+    liveR2: live.r2,
+  };
 }
 
 /** Opens `n` streams long enough to outlast the sample, waits until each has spoken, samples, then drops them. */
-async function memoryAt(target: StreamTarget, n: number, options: MemoryOptions, inspector: InspectorSession): Promise<MemoryPoint> {
+async function memoryAt(
+  target: StreamTarget,
+  n: number,
+  options: MemoryOptions,
+  inspector: InspectorSession,
+): Promise<MemoryPoint> {
   const events = Math.ceil(120_000 / options.gapMs);
   const tally = new RungTally(n, events, options.gapMs);
   const pool = new Pool(target.origin, { connections: Math.max(1, n), pipelining: 1, connect: { noDelay: true } });
@@ -64,7 +79,13 @@ async function memoryAt(target: StreamTarget, n: number, options: MemoryOptions,
     // One more pace: every stream has passed a delta through, so its per-stream state is all there.
     await sleep(options.gapMs + 200);
     const usage = await inspector.liveMemory();
-    return { streams: n, started: tally.started, rssKiB: kib(usage.rss), heapUsedKiB: kib(usage.heapUsed), externalKiB: kib(usage.external) };
+    return {
+      streams: n,
+      started: tally.started,
+      rssKiB: kib(usage.rss),
+      heapUsedKiB: kib(usage.heapUsed),
+      externalKiB: kib(usage.external),
+    };
   } finally {
     await pool.destroy();
     await within(tally.allDone, 5_000);

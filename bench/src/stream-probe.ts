@@ -9,7 +9,11 @@ import type { Dispatcher, Pool } from 'undici';
  */
 const separator = Buffer.from('\n\n');
 const newline = 0x0a;
-const baseHeaders = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01' };
+const baseHeaders = {
+  'content-type': 'application/json',
+  'x-api-key': 'sk-ant-bench',
+  'anthropic-version': '2023-06-01',
+};
 const rigErrorCodes = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL']);
 
 /** Where a stream goes and who is charged for it. */
@@ -25,8 +29,18 @@ export interface StreamTarget {
 }
 
 /** One stream's request: `events` deltas, one every `gapMs`, from the bench upstream. */
-export function streamDispatch(target: StreamTarget, events: number, gapMs: number, body: string): Dispatcher.DispatchOptions {
-  const headers = { ...baseHeaders, 'x-bench-events': String(events), 'x-bench-gap-ms': String(gapMs), ...target.extraHeaders };
+export function streamDispatch(
+  target: StreamTarget,
+  events: number,
+  gapMs: number,
+  body: string,
+): Dispatcher.DispatchOptions {
+  const headers = {
+    ...baseHeaders,
+    'x-bench-events': String(events),
+    'x-bench-gap-ms': String(gapMs),
+    ...target.extraHeaders,
+  };
   return { path: target.path, method: 'POST', headers, body };
 }
 
@@ -136,7 +150,8 @@ class StreamProbe implements Dispatcher.DispatchHandler {
   private event(at: number): void {
     const { tally, seen } = this;
     // Events 0 and 1 are the head, the first delta is 2, the last is expected - 4.
-    if (seen >= 3 && seen <= tally.expected - 4 && tally.gapCount < tally.gaps.length) tally.gaps[tally.gapCount++] = at - this.last;
+    if (seen >= 3 && seen <= tally.expected - 4 && tally.gapCount < tally.gaps.length)
+      tally.gaps[tally.gapCount++] = at - this.last;
     else if (seen === 0) tally.firstEvent(at - this.sent);
     this.seen = seen + 1;
     this.last = at;
@@ -153,7 +168,13 @@ class StreamProbe implements Dispatcher.DispatchHandler {
  * Starts `n` streams spread evenly over whole gap periods, so their ticks are out of phase, and
  * over as many periods as keep the starts near 3,200/s (64 per 20 ms) so connects don't burst.
  */
-export async function openStreams(pool: Pool, n: number, gapMs: number, dispatch: Dispatcher.DispatchOptions, tally: RungTally): Promise<void> {
+export async function openStreams(
+  pool: Pool,
+  n: number,
+  gapMs: number,
+  dispatch: Dispatcher.DispatchOptions,
+  tally: RungTally,
+): Promise<void> {
   const spreadMs = gapMs * Math.ceil(n / (3.2 * gapMs));
   const start = performance.now();
   for (let i = 0; i < n; i += 1) {

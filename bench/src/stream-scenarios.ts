@@ -22,14 +22,33 @@ export interface StreamScenarioOptions {
 }
 
 /** Concurrent streams held (protocol S4) and memory per stream (S6) by every side in turn, each proxy alone on CPU 1. */
-export async function measureStreams(targets: Array<StreamTarget & { name: SideName }>, options: StreamScenarioOptions): Promise<StreamResults> {
+export async function measureStreams(
+  targets: Array<StreamTarget & { name: SideName }>,
+  options: StreamScenarioOptions,
+): Promise<StreamResults> {
   const sides: StreamResults['sides'] = {};
-  const memory: NonNullable<StreamResults['memory']> = { gapMs: options.memoryGapMs, counts: options.memoryCounts, sides: {} };
+  const memory: NonNullable<StreamResults['memory']> = {
+    gapMs: options.memoryGapMs,
+    counts: options.memoryCounts,
+    sides: {},
+  };
   for (const target of targets) {
-    sides[target.name] = await options.pin(target.pid, () => measureStreamCapacity(target, { ladder: options.ladder, holdMs: options.holdMs, gapMs: options.gapMs, body: options.body }));
+    sides[target.name] = await options.pin(target.pid, () =>
+      measureStreamCapacity(target, {
+        ladder: options.ladder,
+        holdMs: options.holdMs,
+        gapMs: options.gapMs,
+        body: options.body,
+      }),
+    );
     const { pid, inspectPort } = target;
     if (pid === undefined || inspectPort === undefined) continue;
-    memory.sides[target.name] = await options.pin(pid, () => measureStreamMemory({ ...target, pid, inspectPort }, { counts: options.memoryCounts, gapMs: options.memoryGapMs, body: options.body }));
+    memory.sides[target.name] = await options.pin(pid, () =>
+      measureStreamMemory(
+        { ...target, pid, inspectPort },
+        { counts: options.memoryCounts, gapMs: options.memoryGapMs, body: options.body },
+      ),
+    );
   }
   return { gapMs: options.gapMs, holdMs: options.holdMs, sides, memory };
 }

@@ -31,7 +31,13 @@ export interface SideAnatomy {
   /** µs per segment. */
   segments: Partial<Record<Segment, { p50: number; p99: number }>>;
   /** The slowest 1 %: how their time splits, and how many overlapped one of the proxy's GC pauses. */
-  slowest: { count: number; inProxyCodeShare: number; betweenProcessesShare: number; upstreamShare: number; overlappingGc: number };
+  slowest: {
+    count: number;
+    inProxyCodeShare: number;
+    betweenProcessesShare: number;
+    upstreamShare: number;
+    overlappingGc: number;
+  };
 }
 
 export interface ModeAnatomy {
@@ -54,11 +60,22 @@ interface Sample {
 
 type Sides = Record<keyof ModeAnatomy, { client: Client; path: string }>;
 
-export async function measureTailAnatomy(options: { requests: number; warmup: number; body: string; streamBody: string; database: Record<string, string> }): Promise<TailAnatomy> {
+export async function measureTailAnatomy(options: {
+  requests: number;
+  warmup: number;
+  body: string;
+  streamBody: string;
+  database: Record<string, string>;
+}): Promise<TailAnatomy> {
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-bench-marks-'));
   const env = { BENCH_MARKS_DIR: dir };
   const upstream = await startUpstream('bench/src/upstream-server.ts', [], preload, env);
-  const floor = await startUpstream('bench/src/floor-proxy.ts', [upstream.url], [...shippedNodeFlags(), ...preload], env);
+  const floor = await startUpstream(
+    'bench/src/floor-proxy.ts',
+    [upstream.url],
+    [...shippedNodeFlags(), ...preload],
+    env,
+  );
   const proxy = await startProxy(upstream.url, { ...options.database, ...env }, preload);
   const sides: Sides = {
     direct: { client: new Client(upstream.url, { pipelining: 1 }), path: '/v1/messages' },
@@ -86,18 +103,34 @@ export async function measureTailAnatomy(options: { requests: number; warmup: nu
 let nextSeq = 0;
 
 /** Requests at concurrency 1, sides taking turns in rotating order. */
-async function drive(sides: Sides, body: string, stream: boolean, options: { requests: number; warmup: number }): Promise<Record<keyof ModeAnatomy, Sample[]>> {
+async function drive(
+  sides: Sides,
+  body: string,
+  stream: boolean,
+  options: { requests: number; warmup: number },
+): Promise<Record<keyof ModeAnatomy, Sample[]>> {
   const names = Object.keys(sides) as Array<keyof ModeAnatomy>;
   const samples: Record<keyof ModeAnatomy, Sample[]> = { direct: [], floor: [], ccproxy: [] };
-  const headers = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench', 'anthropic-version': '2023-06-01', ...streamShape(20, 2) };
+  const headers = {
+    'content-type': 'application/json',
+    'x-api-key': 'sk-ant-bench',
+    'anthropic-version': '2023-06-01',
+    ...streamShape(20, 2),
+  };
   for (let i = 0; i < options.warmup + options.requests; i += 1) {
     for (let k = 0; k < names.length; k += 1) {
       const name = names[(i + k) % names.length] as keyof ModeAnatomy;
       const seq = String(nextSeq++);
       const sent = nowUs();
-      const response = await sides[name].client.request({ path: sides[name].path, method: 'POST', body, headers: { ...headers, 'x-bench-seq': seq } });
+      const response = await sides[name].client.request({
+        path: sides[name].path,
+        method: 'POST',
+        body,
+        headers: { ...headers, 'x-bench-seq': seq },
+      });
       let received = Number.NaN;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) if (Number.isNaN(received) && chunk.length > 0) received = nowUs();
+      for await (const chunk of response.body as AsyncIterable<Buffer>)
+        if (Number.isNaN(received) && chunk.length > 0) received = nowUs();
       if (!stream) received = nowUs();
       if (response.statusCode !== 200) throw new Error(`tail anatomy: ${name} answered HTTP ${response.statusCode}`);
       if (i >= options.warmup) samples[name].push({ seq, sent, received });
@@ -130,7 +163,9 @@ function anatomy(samples: Sample[], upstream: MarksFile | undefined, proxy: Mark
   });
   const segments: SideAnatomy['segments'] = {};
   for (const segment of proxySegments) {
-    const values = rows.map((row) => row.segments[segment]).filter((x): x is number => x !== undefined && Number.isFinite(x));
+    const values = rows
+      .map((row) => row.segments[segment])
+      .filter((x): x is number => x !== undefined && Number.isFinite(x));
     if (values.length > 0) {
       const { p50, p99 } = summarize(values);
       segments[segment] = { p50, p99 };
@@ -139,7 +174,8 @@ function anatomy(samples: Sample[], upstream: MarksFile | undefined, proxy: Mark
   const totals = summarize(rows.map((row) => row.total));
   const cut = totals.p99;
   const slowest = rows.filter((row) => row.total >= cut);
-  const share = (names: readonly Segment[]) => sum(slowest.map((row) => sum(names.map((n) => row.segments[n] ?? 0)))) / sum(slowest.map((row) => row.total));
+  const share = (names: readonly Segment[]) =>
+    sum(slowest.map((row) => sum(names.map((n) => row.segments[n] ?? 0)))) / sum(slowest.map((row) => row.total));
   const gcs = proxy?.gcs ?? [];
   return {
     total: { p50: totals.p50 / 1000, p99: cut / 1000 },
@@ -149,15 +185,22 @@ function anatomy(samples: Sample[], upstream: MarksFile | undefined, proxy: Mark
       inProxyCodeShare: share(inProxyCode),
       betweenProcessesShare: share(betweenProcesses),
       upstreamShare: share(['upstream']),
-      overlappingGc: slowest.filter(({ sample }) => gcs.some(([start, duration]) => start < sample.received && start + duration > sample.sent)).length,
+      overlappingGc: slowest.filter(({ sample }) =>
+        gcs.some(([start, duration]) => start < sample.received && start + duration > sample.sent),
+      ).length,
     },
   };
 }
 
-function segmentsOf(sample: Sample, u: RequestMarks | undefined, p: RequestMarks | undefined): Partial<Record<Segment, number>> {
+function segmentsOf(
+  sample: Sample,
+  u: RequestMarks | undefined,
+  p: RequestMarks | undefined,
+): Partial<Record<Segment, number>> {
   if (u?.bodyEnd === undefined || u.firstWrite === undefined) return {};
   const upstream = u.firstWrite - u.bodyEnd;
-  if (p === undefined) return { toUpstream: u.bodyEnd - sample.sent, upstream, toClient: sample.received - u.firstWrite };
+  if (p === undefined)
+    return { toUpstream: u.bodyEnd - sample.sent, upstream, toClient: sample.received - u.firstWrite };
   if (p.create === undefined || p.headers === undefined || p.firstWrite === undefined) return {};
   return {
     toProxy: p.start - sample.sent,
@@ -173,15 +216,26 @@ function segmentsOf(sample: Sample, u: RequestMarks | undefined, p: RequestMarks
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
 
 export function printTailAnatomy(t: TailAnatomy): void {
-  console.log(`where a concurrency-1 request's time goes (${t.requests} per side, separate processes with bench/src/request-marks.ts; µs p50 / p99 per segment; slowest 1 %: share of their time in the proxy's code, between processes, in the upstream)`);
-  for (const [title, mode] of [['streaming TTFB', t.streamingTtfb], ['non-streaming', t.nonStreaming]] as const) {
+  console.log(
+    `where a concurrency-1 request's time goes (${t.requests} per side, separate processes with bench/src/request-marks.ts; µs p50 / p99 per segment; slowest 1 %: share of their time in the proxy's code, between processes, in the upstream)`,
+  );
+  for (const [title, mode] of [
+    ['streaming TTFB', t.streamingTtfb],
+    ['non-streaming', t.nonStreaming],
+  ] as const) {
     console.log(`  ${title}`);
     for (const name of ['direct', 'floor', 'ccproxy'] as const) {
       const a = mode[name];
-      const segments = proxySegments.flatMap((s) => (a.segments[s] === undefined ? [] : [`${s} ${a.segments[s].p50.toFixed(0)}/${a.segments[s].p99.toFixed(0)}`]));
+      const segments = proxySegments.flatMap((s) =>
+        a.segments[s] === undefined ? [] : [`${s} ${a.segments[s].p50.toFixed(0)}/${a.segments[s].p99.toFixed(0)}`],
+      );
       const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
-      console.log(`    ${name.padEnd(8)} total ${a.total.p50.toFixed(3)}/${a.total.p99.toFixed(3)} ms   ${segments.join('  ')}`);
-      console.log(`    ${''.padEnd(8)} slowest ${a.slowest.count}: proxy code ${pct(a.slowest.inProxyCodeShare)}, between processes ${pct(a.slowest.betweenProcessesShare)}, upstream ${pct(a.slowest.upstreamShare)}; ${a.slowest.overlappingGc} overlapped a GC pause`);
+      console.log(
+        `    ${name.padEnd(8)} total ${a.total.p50.toFixed(3)}/${a.total.p99.toFixed(3)} ms   ${segments.join('  ')}`,
+      );
+      console.log(
+        `    ${''.padEnd(8)} slowest ${a.slowest.count}: proxy code ${pct(a.slowest.inProxyCodeShare)}, between processes ${pct(a.slowest.betweenProcessesShare)}, upstream ${pct(a.slowest.upstreamShare)}; ${a.slowest.overlappingGc} overlapped a GC pause`,
+      );
     }
   }
   console.log('');

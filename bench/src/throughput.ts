@@ -39,12 +39,27 @@ export interface RateRung {
 }
 
 /** One open-loop rung (tick pacing: the driver shares CPU 0 with the mock upstream), with the CPU it cost. */
-async function rateRung(pool: Pool, target: RateTarget, rate: number, durationMs: number, body: string, upstreamDelayMs: number): Promise<RateRung> {
+async function rateRung(
+  pool: Pool,
+  target: RateTarget,
+  rate: number,
+  durationMs: number,
+  body: string,
+  upstreamDelayMs: number,
+): Promise<RateRung> {
   const cpuBefore = target.pid === undefined ? 0 : cpuMicros(target.pid);
   const rigBefore = rigMicros(target.upstreamPid);
   const steal = watchSteal();
   const headers = { ...target.extraHeaders, 'x-bench-delay-ms': String(upstreamDelayMs) };
-  const run = await openLoop({ pool, path: target.path, body, headers, ratePerSecond: rate, durationMs, pacing: 'tick' });
+  const run = await openLoop({
+    pool,
+    path: target.path,
+    body,
+    headers,
+    ratePerSecond: rate,
+    durationMs,
+    pacing: 'tick',
+  });
   const cpu = target.pid === undefined ? Number.NaN : cpuMicros(target.pid) - cpuBefore;
   const windowP99 = thirds(run.byDue).map((window) => summarize(window.filter((ms) => !Number.isNaN(ms))).p99);
   return {
@@ -68,7 +83,7 @@ function thirds(values: Float64Array): number[][] {
 /** CPU µs of the driver (this process) and the mock upstream: what CPU 0 spends. */
 function rigMicros(upstreamPid: number): number {
   const own = process.cpuUsage();
-  return own.user + own.system + (cpuMicros(upstreamPid));
+  return own.user + own.system + cpuMicros(upstreamPid);
 }
 
 export interface RateLadder {
@@ -107,7 +122,10 @@ export async function rateLadder(target: RateTarget, options: LadderOptions): Pr
         break;
       }
       await sleep(300);
-      const rung = await rerunFailed(() => rateRung(pool, target, rate, options.durationMs, options.body, options.upstreamDelayMs), (r) => !sustained(r, bound));
+      const rung = await rerunFailed(
+        () => rateRung(pool, target, rate, options.durationMs, options.body, options.upstreamDelayMs),
+        (r) => !sustained(r, bound),
+      );
       rungs.push(rung);
       if (!sustained(rung, bound)) {
         rigLimited = rung.rigCpu > 0.9;
@@ -135,19 +153,32 @@ export interface ThroughputResults {
  * Maximum sustained rate with each proxy alone on one core (protocol S2): direct first, which
  * sets each rung's bound (its p99 + 10 ms) and shows the rig's own ceiling, then every proxy.
  */
-export async function measureThroughput(targets: RateTarget[], options: { rates: number[]; durationMs: number; body: string; upstreamDelayMs: number; pin: <T>(pid: number | undefined, work: () => Promise<T>) => Promise<T> }): Promise<ThroughputResults> {
+export async function measureThroughput(
+  targets: RateTarget[],
+  options: {
+    rates: number[];
+    durationMs: number;
+    body: string;
+    upstreamDelayMs: number;
+    pin: <T>(pid: number | undefined, work: () => Promise<T>) => Promise<T>;
+  },
+): Promise<ThroughputResults> {
   const ladders: ThroughputResults['ladders'] = {};
   const directP99 = new Map<number, number>();
   for (const target of targets) {
     const isDirect = target.pid === undefined;
-    const p99BoundMs = (rate: number) => (isDirect ? Number.POSITIVE_INFINITY : mapped(directP99.get(rate), (p99) => p99 + 10));
+    const p99BoundMs = (rate: number) =>
+      isDirect ? Number.POSITIVE_INFINITY : mapped(directP99.get(rate), (p99) => p99 + 10);
     const ladder = await options.pin(target.pid, () => rateLadder(target, { ...options, p99BoundMs }));
     // A direct rung whose p99 is over twice its first rung's is the rig's limit, not a baseline (AIGatewayBench's rule).
     const first = ladder.rungs[0]?.p99 ?? Number.NaN;
-    if (isDirect) for (const rung of ladder.rungs) if (rung.p99 <= 2 * first && rung.achieved >= 0.99 * rung.offered) directP99.set(rung.offered, rung.p99);
+    if (isDirect)
+      for (const rung of ladder.rungs)
+        if (rung.p99 <= 2 * first && rung.achieved >= 0.99 * rung.offered) directP99.set(rung.offered, rung.p99);
     ladders[target.name] = ladder;
   }
   return { body: options.body.length, upstreamDelayMs: options.upstreamDelayMs, ladders };
 }
 
-const mapped = <T, U>(value: T | undefined, f: (value: T) => U): U | undefined => (value === undefined ? undefined : f(value));
+const mapped = <T, U>(value: T | undefined, f: (value: T) => U): U | undefined =>
+  value === undefined ? undefined : f(value);

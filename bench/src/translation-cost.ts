@@ -6,7 +6,12 @@ export function translationCostPerFrame(frames: number): number {
   const start = encodeEventFrame('messageStart', { role: 'assistant' });
   let sink = 0;
   const run = (count: number) => {
-    const translator = new ConverseStreamTranslator({ model: 'claude-bench', messageId: 'msg_bench', requestId: 'req_bench', toolNames: new ToolNameMap() });
+    const translator = new ConverseStreamTranslator({
+      model: 'claude-bench',
+      messageId: 'msg_bench',
+      requestId: 'req_bench',
+      toolNames: new ToolNameMap(),
+    });
     sink += translator.push(start).length;
     for (let i = 0; i < count; i += 1) sink += translator.push(delta).length;
   };

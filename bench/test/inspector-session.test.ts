@@ -14,7 +14,9 @@ describe('openInspector', () => {
     const script = `globalThis.kept = Array.from({ length: 8 }, () => Buffer.alloc(1 << 20, 1));
       let junk = Array.from({ length: 1 << 20 }, (_, i) => ({ i, s: 'x'.repeat(48) })); junk = null;
       console.log('ready'); setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, [`--inspect-port=127.0.0.1:${port}`, '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [`--inspect-port=127.0.0.1:${port}`, '-e', script], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     children.push(child);
     await once(child.stdout, 'data');
     const inspector = await openInspector(child.pid ?? 0, port);
@@ -30,7 +32,11 @@ describe('openInspector', () => {
 
   it('says which process and port when nothing listens', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['-e', "process.on('SIGUSR1', () => {}); console.log('ready'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(
+      process.execPath,
+      ['-e', "process.on('SIGUSR1', () => {}); console.log('ready'); setInterval(() => {}, 1000);"],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     children.push(child);
     await once(child.stdout, 'data');
     await expect(openInspector(child.pid ?? 0, port)).rejects.toThrow(`inspector on port ${port}: not listening`);

@@ -8,7 +8,11 @@ describe('medianOfRuns', () => {
       { mode: 'full', throughput: { maxSustained: 2000 }, latency: { p50: 0.3, p99: 3 } },
       { mode: 'full', throughput: { maxSustained: 1500 }, latency: { p50: 0.5, p99: 4 } },
     ];
-    expect(medianOfRuns(runs)).toEqual({ mode: 'full', throughput: { maxSustained: 1500 }, latency: { p50: 0.4, p99: 4 } });
+    expect(medianOfRuns(runs)).toEqual({
+      mode: 'full',
+      throughput: { maxSustained: 1500 },
+      latency: { p50: 0.4, p99: 4 },
+    });
   });
 
   it('leaves out a figure a run could not take (NaN, saved by JSON as null) instead of counting it', () => {

@@ -16,14 +16,20 @@ const youngGeneration = `
 describe('the Node flags the product ships with', () => {
   it('are the image ENTRYPOINT flags, and npm start passes the same ones', async () => {
     const flags = shippedNodeFlags();
-    expect(flags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), '--no-memory-reducer']));
-    const { scripts } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+    expect(flags).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/), '--no-memory-reducer']),
+    );
+    const { scripts } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     expect(scripts.start).toBe(`node ${flags.join(' ')} cli/src/main.ts local`);
   });
 
   it('are accepted by node (an unknown flag is a start-up error) and take effect', async () => {
     const run = async (flags: string[]) => {
-      const { stdout, stderr } = await execFile(process.execPath, [...flags, '-e', youngGeneration], { env: { PATH: process.env.PATH ?? '' } });
+      const { stdout, stderr } = await execFile(process.execPath, [...flags, '-e', youngGeneration], {
+        env: { PATH: process.env.PATH ?? '' },
+      });
       expect(stderr).toBe('');
       return Number(stdout);
     };

@@ -17,7 +17,8 @@ function merge(base: unknown, override: unknown): unknown {
   return out;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * The chart's values.yaml with `overrides` merged over it, validated with the schema Helm uses:
@@ -26,8 +27,11 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 export function resolveValues(overrides: ValuesOverrides = {}): ChartValues {
   const defaults: unknown = parse(readFileSync(new URL('values.yaml', chartDir), 'utf8'));
   const values = merge(defaults, overrides);
-  const problems = [...Value.Errors(valuesSchema, values)].map((error) => `${error.instancePath || '/'}: ${error.message}`);
-  if (problems.length > 0) throw new Error(`invalid claude-code-proxy values:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  const problems = [...Value.Errors(valuesSchema, values)].map(
+    (error) => `${error.instancePath || '/'}: ${error.message}`,
+  );
+  if (problems.length > 0)
+    throw new Error(`invalid claude-code-proxy values:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return values as ChartValues;
 }
 

@@ -8,6 +8,14 @@ export { operatorRules, leaderElectionRules, type PolicyRule };
  * Secrets the operator generates.
  */
 export const adminRules: readonly PolicyRule[] = [
-  { apiGroups: ['ccproxy.io'], resources: ['proxyusers', 'accesskeys', 'bedrockkeys'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-  { apiGroups: ['ccproxy.io'], resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'], verbs: ['get'] },
+  {
+    apiGroups: ['ccproxy.io'],
+    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  {
+    apiGroups: ['ccproxy.io'],
+    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
+    verbs: ['get'],
+  },
 ];

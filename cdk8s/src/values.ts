@@ -16,18 +16,34 @@ import { adminFields, commonFields, localFields, operatorFields, proxyFields, ty
  * identity and Lease namespace the RBAC is bound to, and the values that have their own setting.
  */
 const deploymentOwned = new Set([
-  'PORT', 'CCPROXY_ADMIN_PORT', 'CCPROXY_OPERATOR_PORT', 'CCPROXY_HOST', 'CCPROXY_DATA_DIR', 'CCPROXY_MANIFESTS_DIR',
-  'POD_NAME', 'CCPROXY_OPERATOR_NAMESPACE', 'CCPROXY_WATCH_NAMESPACE', 'CCPROXY_PUBLIC_URL', 'CCPROXY_KMS_KEY_ID',
+  'PORT',
+  'CCPROXY_ADMIN_PORT',
+  'CCPROXY_OPERATOR_PORT',
+  'CCPROXY_HOST',
+  'CCPROXY_DATA_DIR',
+  'CCPROXY_MANIFESTS_DIR',
+  'POD_NAME',
+  'CCPROXY_OPERATOR_NAMESPACE',
+  'CCPROXY_WATCH_NAMESPACE',
+  'CCPROXY_PUBLIC_URL',
+  'CCPROXY_KMS_KEY_ID',
 ]);
 
 /** The settable environment of one process: its non-secret fields (secrets only ever come from Secrets). */
 export function configurableFields(fields: EnvFields): EnvFields {
-  return Object.fromEntries(Object.entries(fields).filter(([, field]) => !field.secret && !deploymentOwned.has(field.env)));
+  return Object.fromEntries(
+    Object.entries(fields).filter(([, field]) => !field.secret && !deploymentOwned.has(field.env)),
+  );
 }
 
 /** What each process reads (the field sets its command loads), minus what the deployment owns. */
 export const componentFields = {
-  operator: configurableFields({ logLevel: commonFields.logLevel, rotationGraceSeconds: localFields.rotationGraceSeconds, breakerOpenMs: proxyFields.breakerOpenMs, ...operatorFields }),
+  operator: configurableFields({
+    logLevel: commonFields.logLevel,
+    rotationGraceSeconds: localFields.rotationGraceSeconds,
+    breakerOpenMs: proxyFields.breakerOpenMs,
+    ...operatorFields,
+  }),
   proxy: configurableFields({ logLevel: commonFields.logLevel, ...proxyFields }),
   admin: configurableFields({ logLevel: commonFields.logLevel, ...adminFields }),
 } as const;
@@ -35,28 +51,44 @@ export const componentFields = {
 /** `config:` of a component: env name → typed value, every key optional, unknown names rejected. */
 function configSchema(fields: EnvFields) {
   const properties: Record<string, TSchema> = {};
-  for (const field of Object.values(fields)) properties[field.env] = Type.Optional({ ...field.schema, description: field.description });
-  return Type.Object(properties, { additionalProperties: false, description: 'environment of the process, validated as the process validates it' });
+  for (const field of Object.values(fields))
+    properties[field.env] = Type.Optional({ ...field.schema, description: field.description });
+  return Type.Object(properties, {
+    additionalProperties: false,
+    description: 'environment of the process, validated as the process validates it',
+  });
 }
 
 const quantity = Type.Union([Type.String({ pattern: '^[0-9.]+[a-zA-Z]*$' }), Type.Number({ minimum: 0 })]);
-const resourceList = Type.Object({ cpu: Type.Optional(quantity), memory: Type.Optional(quantity) }, { additionalProperties: false });
+const resourceList = Type.Object(
+  { cpu: Type.Optional(quantity), memory: Type.Optional(quantity) },
+  { additionalProperties: false },
+);
 const resources = Type.Object({ requests: resourceList, limits: resourceList }, { additionalProperties: false });
 const stringMap = Type.Record(Type.String(), Type.String());
 const serviceAccount = Type.Object(
   { annotations: stringMap },
-  { additionalProperties: false, description: 'e.g. eks.amazonaws.com/role-arn for IRSA (EKS Pod Identity needs none)' },
+  {
+    additionalProperties: false,
+    description: 'e.g. eks.amazonaws.com/role-arn for IRSA (EKS Pod Identity needs none)',
+  },
 );
 
 const component = <Extra extends Record<string, TSchema>>(fields: EnvFields, extra: Extra) =>
-  Type.Object({ config: configSchema(fields), resources, serviceAccount, podAnnotations: stringMap, ...extra }, { additionalProperties: false });
+  Type.Object(
+    { config: configSchema(fields), resources, serviceAccount, podAnnotations: stringMap, ...extra },
+    { additionalProperties: false },
+  );
 
 const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' });
 const secretName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$' });
 
 export const valuesSchema = Type.Object(
   {
-    fullnameOverride: Type.String({ maxLength: 40, description: 'prefix of every object name; empty means the release name' }),
+    fullnameOverride: Type.String({
+      maxLength: 40,
+      description: 'prefix of every object name; empty means the release name',
+    }),
     image: Type.Object(
       {
         repository: Type.String({ minLength: 1 }),
@@ -71,22 +103,38 @@ export const valuesSchema = Type.Object(
       { name: secretName },
       {
         additionalProperties: false,
-        description: 'existing Secret with DATABASE_URL, CCPROXY_KEY_HASHER_SECRET, CCPROXY_KMS_KEY_ID and optionally CCPROXY_PLAN_API_KEY (keys named as the variables)',
+        description:
+          'existing Secret with DATABASE_URL, CCPROXY_KEY_HASHER_SECRET, CCPROXY_KMS_KEY_ID and optionally CCPROXY_PLAN_API_KEY (keys named as the variables)',
       },
     ),
     existingAdminSecret: Type.Object(
       { name: secretName },
-      { additionalProperties: false, description: 'existing Secret with CCPROXY_ADMIN_PASSWORD_HASH and CCPROXY_ADMIN_SESSION_SECRET' },
+      {
+        additionalProperties: false,
+        description: 'existing Secret with CCPROXY_ADMIN_PASSWORD_HASH and CCPROXY_ADMIN_SESSION_SECRET',
+      },
     ),
-    publicUrl: Type.String({ pattern: '^(https?://[^\\s]+)?$', description: 'base URL users reach (CCPROXY_PUBLIC_URL), written into generated access-key Secrets' }),
-    aws: Type.Object({ region: Type.String({ pattern: '^([a-z]{2}(-[a-z]+)+-[0-9])?$' }) }, { additionalProperties: false }),
+    publicUrl: Type.String({
+      pattern: '^(https?://[^\\s]+)?$',
+      description: 'base URL users reach (CCPROXY_PUBLIC_URL), written into generated access-key Secrets',
+    }),
+    aws: Type.Object(
+      { region: Type.String({ pattern: '^([a-z]{2}(-[a-z]+)+-[0-9])?$' }) },
+      { additionalProperties: false },
+    ),
     operator: component(componentFields.operator, {
       replicas: Type.Integer({ minimum: 1, maximum: 5, description: 'one leader, the rest standbys' }),
-      watchNamespace: Type.Union([Type.Literal(''), dnsLabel], { description: 'watch one namespace (RBAC becomes a Role there); empty means all' }),
+      watchNamespace: Type.Union([Type.Literal(''), dnsLabel], {
+        description: 'watch one namespace (RBAC becomes a Role there); empty means all',
+      }),
     }),
     proxy: component(componentFields.proxy, {
       replicas: Type.Integer({ minimum: 1, description: 'used when autoscaling is off' }),
-      terminationGracePeriodSeconds: Type.Integer({ minimum: 30, maximum: 3600, description: 'longer than the longest stream, so a rollout never cuts one' }),
+      terminationGracePeriodSeconds: Type.Integer({
+        minimum: 30,
+        maximum: 3600,
+        description: 'longer than the longest stream, so a rollout never cuts one',
+      }),
       autoscaling: Type.Object(
         {
           enabled: Type.Boolean(),
@@ -108,21 +156,33 @@ export const valuesSchema = Type.Object(
         className: Type.String(),
         host: Type.String(),
         annotations: stringMap,
-        tlsSecretName: Type.String({ description: 'TLS Secret for non-ALB controllers; with the ALB, set alb.ingress.kubernetes.io/certificate-arn instead' }),
-        adminSourceRanges: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' }), { description: 'CIDRs allowed to reach /admin (ALB inbound-cidrs on the admin Ingress)' }),
+        tlsSecretName: Type.String({
+          description:
+            'TLS Secret for non-ALB controllers; with the ALB, set alb.ingress.kubernetes.io/certificate-arn instead',
+        }),
+        adminSourceRanges: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' }), {
+          description: 'CIDRs allowed to reach /admin (ALB inbound-cidrs on the admin Ingress)',
+        }),
       },
       { additionalProperties: false },
     ),
     metrics: Type.Object(
       {
-        serviceMonitor: Type.Object({ enabled: Type.Boolean(), interval: Type.String({ pattern: '^[0-9]+[smh]$' }), labels: stringMap }, { additionalProperties: false }),
+        serviceMonitor: Type.Object(
+          { enabled: Type.Boolean(), interval: Type.String({ pattern: '^[0-9]+[smh]$' }), labels: stringMap },
+          { additionalProperties: false },
+        ),
         prometheusRule: Type.Object({ enabled: Type.Boolean(), labels: stringMap }, { additionalProperties: false }),
       },
       { additionalProperties: false },
     ),
     networkPolicy: Type.Object(
       { enabled: Type.Boolean(), ingressNamespaceLabels: stringMap },
-      { additionalProperties: false, description: 'ingressNamespaceLabels: namespaces (e.g. the ingress controller\'s) allowed to reach proxy and admin; empty means any' },
+      {
+        additionalProperties: false,
+        description:
+          "ingressNamespaceLabels: namespaces (e.g. the ingress controller's) allowed to reach proxy and admin; empty means any",
+      },
     ),
   },
   { additionalProperties: false },
@@ -132,6 +192,10 @@ export type ChartValues = Static<typeof valuesSchema>;
 
 /** values.schema.json: the schema above as plain JSON Schema (draft-07, which Helm validates with). */
 export function renderValuesSchema(): string {
-  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', title: 'claude-code-proxy chart values', ...(JSON.parse(JSON.stringify(valuesSchema)) as object) };
+  const schema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'claude-code-proxy chart values',
+    ...(JSON.parse(JSON.stringify(valuesSchema)) as object),
+  };
   return `${JSON.stringify(schema, null, 2)}\n`;
 }

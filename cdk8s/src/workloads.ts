@@ -1,7 +1,14 @@
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import {
-  IntOrString, KubeClusterRole, KubeClusterRoleBinding, KubeIngress, KubeNetworkPolicy, KubePodDisruptionBudget, KubeRole, KubeRoleBinding,
+  IntOrString,
+  KubeClusterRole,
+  KubeClusterRoleBinding,
+  KubeIngress,
+  KubeNetworkPolicy,
+  KubePodDisruptionBudget,
+  KubeRole,
+  KubeRoleBinding,
 } from 'cdk8s-plus-27/lib/imports/k8s.js';
 import type { Construct } from 'constructs';
 import { adminRules, leaderElectionRules, operatorRules, type PolicyRule } from './rbac.ts';
@@ -21,7 +28,11 @@ export interface ClaudeCodeProxyProps extends ChartProps {
 }
 
 const ports: Record<Component, number> = { proxy: 8080, admin: 8081, operator: 8082 };
-const pullPolicies = { Always: kplus.ImagePullPolicy.ALWAYS, IfNotPresent: kplus.ImagePullPolicy.IF_NOT_PRESENT, Never: kplus.ImagePullPolicy.NEVER } as const;
+const pullPolicies = {
+  Always: kplus.ImagePullPolicy.ALWAYS,
+  IfNotPresent: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+  Never: kplus.ImagePullPolicy.NEVER,
+} as const;
 
 type ComponentValues = ChartValues[Component];
 
@@ -41,7 +52,10 @@ type Quantity = string | number;
 function resourcesOf(resources: ComponentValues['resources']): kplus.ContainerResources {
   const cpu = (q: Quantity | undefined) => (q === undefined ? undefined : parseCpu(q));
   const memory = (q: Quantity | undefined) => (q === undefined ? undefined : Size.mebibytes(parseMebibytes(q)));
-  const pick = <T>(request: T | undefined, limit: T | undefined) => ({ ...(request === undefined ? {} : { request }), ...(limit === undefined ? {} : { limit }) });
+  const pick = <T>(request: T | undefined, limit: T | undefined) => ({
+    ...(request === undefined ? {} : { request }),
+    ...(limit === undefined ? {} : { limit }),
+  });
   return {
     cpu: pick(cpu(resources.requests.cpu), cpu(resources.limits.cpu)),
     memory: pick(memory(resources.requests.memory), memory(resources.limits.memory)),
@@ -70,15 +84,23 @@ export class ClaudeCodeProxyChart extends Chart {
   readonly #values: ChartValues;
 
   constructor(scope: Construct, id: string, props: ClaudeCodeProxyProps) {
-    super(scope, id, { ...props, namespace: props.namespace, labels: { 'app.kubernetes.io/name': 'claude-code-proxy', 'app.kubernetes.io/instance': props.releaseName } });
+    super(scope, id, {
+      ...props,
+      namespace: props.namespace,
+      labels: { 'app.kubernetes.io/name': 'claude-code-proxy', 'app.kubernetes.io/instance': props.releaseName },
+    });
     const { values } = props;
     this.#values = values;
-    this.fullname = (values.fullnameOverride === '' ? props.releaseName : values.fullnameOverride).slice(0, 40).replace(/-+$/, '');
+    this.fullname = (values.fullnameOverride === '' ? props.releaseName : values.fullnameOverride)
+      .slice(0, 40)
+      .replace(/-+$/, '');
     const image = `${values.image.repository}:${values.image.tag === '' ? props.appVersion : values.image.tag}`;
     const secret = kplus.Secret.fromSecretName(this, 'existing-secret', values.existingSecret.name);
     const adminSecret = kplus.Secret.fromSecretName(this, 'existing-admin-secret', values.existingAdminSecret.name);
-    const fromSecret = (from: kplus.ISecret, key: string, optional = false) => kplus.EnvValue.fromSecretValue({ secret: from, key }, { optional });
-    const region: Record<string, kplus.EnvValue> = values.aws.region === '' ? {} : { AWS_REGION: kplus.EnvValue.fromValue(values.aws.region) };
+    const fromSecret = (from: kplus.ISecret, key: string, optional = false) =>
+      kplus.EnvValue.fromSecretValue({ secret: from, key }, { optional });
+    const region: Record<string, kplus.EnvValue> =
+      values.aws.region === '' ? {} : { AWS_REGION: kplus.EnvValue.fromValue(values.aws.region) };
     const watch = values.operator.watchNamespace;
 
     const operator = this.workload('operator', image, {
@@ -100,7 +122,10 @@ export class ClaudeCodeProxyChart extends Chart {
     if (values.operator.replicas > 1) this.disruptionBudget('operator', { maxUnavailable: IntOrString.fromNumber(1) });
     this.rbac('operator', operatorRules, watch);
     const leaderElection = `${this.fullname}-operator-leader-election`;
-    new KubeRole(this, 'operator-leader-election', { metadata: { name: leaderElection, namespace: props.namespace }, rules: [...leaderElectionRules] });
+    new KubeRole(this, 'operator-leader-election', {
+      metadata: { name: leaderElection, namespace: props.namespace },
+      rules: [...leaderElectionRules],
+    });
     new KubeRoleBinding(this, 'operator-leader-election-binding', {
       metadata: { name: leaderElection, namespace: props.namespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaderElection },
@@ -125,16 +150,23 @@ export class ClaudeCodeProxyChart extends Chart {
         CCPROXY_PLAN_API_KEY: fromSecret(secret, 'CCPROXY_PLAN_API_KEY', true),
       },
     });
-    this.disruptionBudget('proxy', { minAvailable: IntOrString.fromNumber(values.proxy.podDisruptionBudget.minAvailable) });
+    this.disruptionBudget('proxy', {
+      minAvailable: IntOrString.fromNumber(values.proxy.podDisruptionBudget.minAvailable),
+    });
     if (autoscaling.enabled) {
       new kplus.HorizontalPodAutoscaler(this, 'proxy-hpa', {
         metadata: { name: `${this.fullname}-proxy` },
         target: proxy.deployment,
         minReplicas: autoscaling.minReplicas,
         maxReplicas: autoscaling.maxReplicas,
-        metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(autoscaling.targetCPUUtilizationPercentage))],
+        metrics: [
+          kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(autoscaling.targetCPUUtilizationPercentage)),
+        ],
         // Scaling down kills pods that may hold long streams: go slowly.
-        scaleDown: { stabilizationWindow: Duration.minutes(10), policies: [{ replicas: kplus.Replicas.absolute(1), duration: Duration.minutes(2) }] },
+        scaleDown: {
+          stabilizationWindow: Duration.minutes(10),
+          policies: [{ replicas: kplus.Replicas.absolute(1), duration: Duration.minutes(2) }],
+        },
       });
     }
 
@@ -158,11 +190,18 @@ export class ClaudeCodeProxyChart extends Chart {
       const components: Component[] = values.admin.enabled ? ['proxy', 'operator', 'admin'] : ['proxy', 'operator'];
       const labels = values.networkPolicy.ingressNamespaceLabels;
       for (const component of components) {
-        const from = component !== 'operator' && Object.keys(labels).length > 0 ? { from: [{ namespaceSelector: { matchLabels: labels } }] } : {};
+        const from =
+          component !== 'operator' && Object.keys(labels).length > 0
+            ? { from: [{ namespaceSelector: { matchLabels: labels } }] }
+            : {};
         // Ingress to the http port only; egress stays open (Anthropic, Bedrock, KMS, Postgres are outside).
         new KubeNetworkPolicy(this, `${component}-network-policy`, {
           metadata: { name: `${this.fullname}-${component}` },
-          spec: { podSelector: { matchLabels: this.selector(component) }, policyTypes: ['Ingress'], ingress: [{ ports: [{ port: IntOrString.fromString('http'), protocol: 'TCP' }], ...from }] },
+          spec: {
+            podSelector: { matchLabels: this.selector(component) },
+            policyTypes: ['Ingress'],
+            ingress: [{ ports: [{ port: IntOrString.fromString('http'), protocol: 'TCP' }], ...from }],
+          },
         });
       }
     }
@@ -174,8 +213,17 @@ export class ClaudeCodeProxyChart extends Chart {
    */
   override toJson(): unknown[] {
     const proxy = `${this.fullname}-proxy`;
-    return (super.toJson() as Array<{ kind: string; metadata: { name: string }; spec?: { template: { spec: { containers: Array<Record<string, unknown>> } } } }>).map((object) => {
-      const container = object.kind === 'Deployment' && object.metadata.name === proxy ? object.spec?.template.spec.containers[0] : undefined;
+    return (
+      super.toJson() as Array<{
+        kind: string;
+        metadata: { name: string };
+        spec?: { template: { spec: { containers: Array<Record<string, unknown>> } } };
+      }>
+    ).map((object) => {
+      const container =
+        object.kind === 'Deployment' && object.metadata.name === proxy
+          ? object.spec?.template.spec.containers[0]
+          : undefined;
       // Let endpoints and the ALB drop this pod before it stops accepting connections.
       if (container !== undefined) container.lifecycle = { preStop: { sleep: { seconds: 10 } } };
       return object;
@@ -184,10 +232,18 @@ export class ClaudeCodeProxyChart extends Chart {
 
   /** Labels that select one component's pods (the chart's selector labels). */
   selector(component: Component): Record<string, string> {
-    return { 'app.kubernetes.io/name': 'claude-code-proxy', 'app.kubernetes.io/instance': this.labels['app.kubernetes.io/instance'] ?? '', 'app.kubernetes.io/component': component };
+    return {
+      'app.kubernetes.io/name': 'claude-code-proxy',
+      'app.kubernetes.io/instance': this.labels['app.kubernetes.io/instance'] ?? '',
+      'app.kubernetes.io/component': component,
+    };
   }
 
-  private workload(component: Component, image: string, spec: WorkloadSpec): { deployment: kplus.Deployment; serviceAccount: string } {
+  private workload(
+    component: Component,
+    image: string,
+    spec: WorkloadSpec,
+  ): { deployment: kplus.Deployment; serviceAccount: string } {
     const values: ComponentValues = this.#values[component];
     const name = `${this.fullname}-${component}`;
     const serviceAccount = new kplus.ServiceAccount(this, `${component}-sa`, {
@@ -204,7 +260,13 @@ export class ClaudeCodeProxyChart extends Chart {
       automountServiceAccountToken: spec.automount,
       terminationGracePeriod: Duration.seconds(spec.terminationGracePeriodSeconds),
       securityContext: { ensureNonRoot: true, user: 10001, group: 10001, fsGroup: 10001 },
-      strategy: component === 'proxy' ? kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.percent(25), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }) : undefined,
+      strategy:
+        component === 'proxy'
+          ? kplus.DeploymentStrategy.rollingUpdate({
+              maxSurge: kplus.PercentOrAbsolute.percent(25),
+              maxUnavailable: kplus.PercentOrAbsolute.absolute(0),
+            })
+          : undefined,
     });
     deployment.select(kplus.LabelSelector.of({ labels }));
     const port = ports[component];
@@ -219,24 +281,57 @@ export class ClaudeCodeProxyChart extends Chart {
         ...(component === 'operator' ? { CCPROXY_OPERATOR_PORT: kplus.EnvValue.fromValue('8082') } : {}),
         ...(component === 'admin' ? { CCPROXY_ADMIN_PORT: kplus.EnvValue.fromValue('8081') } : {}),
         ...spec.env,
-        ...Object.fromEntries(Object.entries(values.config).map(([env, value]) => [env, kplus.EnvValue.fromValue(String(value))])),
+        ...Object.fromEntries(
+          Object.entries(values.config).map(([env, value]) => [env, kplus.EnvValue.fromValue(String(value))]),
+        ),
       },
       startup: kplus.Probe.fromHttpGet('/healthz', { port, periodSeconds: Duration.seconds(2), failureThreshold: 60 }),
-      liveness: kplus.Probe.fromHttpGet('/healthz', { port, periodSeconds: Duration.seconds(10), timeoutSeconds: Duration.seconds(3), failureThreshold: 3 }),
-      readiness: kplus.Probe.fromHttpGet('/readyz', { port, periodSeconds: Duration.seconds(5), timeoutSeconds: Duration.seconds(3), failureThreshold: 2 }),
+      liveness: kplus.Probe.fromHttpGet('/healthz', {
+        port,
+        periodSeconds: Duration.seconds(10),
+        timeoutSeconds: Duration.seconds(3),
+        failureThreshold: 3,
+      }),
+      readiness: kplus.Probe.fromHttpGet('/readyz', {
+        port,
+        periodSeconds: Duration.seconds(5),
+        timeoutSeconds: Duration.seconds(3),
+        failureThreshold: 2,
+      }),
       resources: resourcesOf(values.resources),
-      securityContext: { ensureNonRoot: true, user: 10001, group: 10001, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false },
+      securityContext: {
+        ensureNonRoot: true,
+        user: 10001,
+        group: 10001,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+      },
     });
-    container.mount('/tmp', kplus.Volume.fromEmptyDir(this, `${component}-tmp`, 'tmp', { sizeLimit: Size.mebibytes(64) }));
-    if (spec.dataDir !== undefined) container.mount(spec.dataDir, kplus.Volume.fromEmptyDir(this, `${component}-data`, 'data', { sizeLimit: Size.gibibytes(1) }));
+    container.mount(
+      '/tmp',
+      kplus.Volume.fromEmptyDir(this, `${component}-tmp`, 'tmp', { sizeLimit: Size.mebibytes(64) }),
+    );
+    if (spec.dataDir !== undefined)
+      container.mount(
+        spec.dataDir,
+        kplus.Volume.fromEmptyDir(this, `${component}-data`, 'data', { sizeLimit: Size.gibibytes(1) }),
+      );
     // What cdk8s-plus-27 has no API for: seccomp, dropped capabilities, topology spread, the preStop sleep.
     const pod = '/spec/template/spec';
     const patches = [
       JsonPatch.add(`${pod}/securityContext/seccompProfile`, { type: 'RuntimeDefault' }),
       JsonPatch.add(`${pod}/containers/0/securityContext/capabilities`, { drop: ['ALL'] }),
-      JsonPatch.add(`${pod}/topologySpreadConstraints`, ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map((topologyKey) => ({
-        maxSkew: 1, topologyKey, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels }, matchLabelKeys: ['pod-template-hash'],
-      }))),
+      JsonPatch.add(
+        `${pod}/topologySpreadConstraints`,
+        ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map((topologyKey) => ({
+          maxSkew: 1,
+          topologyKey,
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: labels },
+          matchLabelKeys: ['pod-template-hash'],
+        })),
+      ),
     ];
     ApiObject.of(deployment).addJsonPatch(...patches);
     new kplus.Service(this, `${component}-service`, {
@@ -252,23 +347,43 @@ export class ClaudeCodeProxyChart extends Chart {
     const { ingress } = values;
     const admin = values.admin.enabled && ingress.adminSourceRanges.length > 0;
     const condition = [{ field: 'source-ip', sourceIpConfig: { values: ingress.adminSourceRanges } }];
-    const annotations = { ...ingress.annotations, ...(admin ? { [`alb.ingress.kubernetes.io/conditions.${this.fullname}-admin`]: JSON.stringify(condition) } : {}) };
+    const annotations = {
+      ...ingress.annotations,
+      ...(admin ? { [`alb.ingress.kubernetes.io/conditions.${this.fullname}-admin`]: JSON.stringify(condition) } : {}),
+    };
     const path = (prefix: string, component: Component) => ({
-      path: prefix, pathType: 'Prefix', backend: { service: { name: `${this.fullname}-${component}`, port: { number: ports[component] } } },
+      path: prefix,
+      pathType: 'Prefix',
+      backend: { service: { name: `${this.fullname}-${component}`, port: { number: ports[component] } } },
     });
     new KubeIngress(this, 'ingress', {
       metadata: { name: this.fullname, annotations },
       spec: {
         ingressClassName: ingress.className,
-        ...(ingress.tlsSecretName === '' ? {} : { tls: [{ secretName: ingress.tlsSecretName, ...(ingress.host === '' ? {} : { hosts: [ingress.host] }) }] }),
+        ...(ingress.tlsSecretName === ''
+          ? {}
+          : {
+              tls: [{ secretName: ingress.tlsSecretName, ...(ingress.host === '' ? {} : { hosts: [ingress.host] }) }],
+            }),
         // The ALB evaluates an Ingress's paths in order: /admin first.
-        rules: [{ ...(ingress.host === '' ? {} : { host: ingress.host }), http: { paths: [...(admin ? [path('/admin', 'admin')] : []), path('/', 'proxy')] } }],
+        rules: [
+          {
+            ...(ingress.host === '' ? {} : { host: ingress.host }),
+            http: { paths: [...(admin ? [path('/admin', 'admin')] : []), path('/', 'proxy')] },
+          },
+        ],
       },
     });
   }
 
-  private disruptionBudget(component: Component, budget: { minAvailable?: IntOrString; maxUnavailable?: IntOrString }): void {
-    new KubePodDisruptionBudget(this, `${component}-pdb`, { metadata: { name: `${this.fullname}-${component}` }, spec: { ...budget, selector: { matchLabels: this.selector(component) } } });
+  private disruptionBudget(
+    component: Component,
+    budget: { minAvailable?: IntOrString; maxUnavailable?: IntOrString },
+  ): void {
+    new KubePodDisruptionBudget(this, `${component}-pdb`, {
+      metadata: { name: `${this.fullname}-${component}` },
+      spec: { ...budget, selector: { matchLabels: this.selector(component) } },
+    });
   }
 
   /** The cluster-wide rules, or a Role in the watched namespace (as the chart does). */
@@ -277,12 +392,20 @@ export class ClaudeCodeProxyChart extends Chart {
     const subjects = [{ kind: 'ServiceAccount', name, namespace: this.namespace ?? 'default' }];
     if (watch === '') {
       const role = new KubeClusterRole(this, `${component}-role`, { metadata: { name }, rules: [...rules] });
-      const binding = new KubeClusterRoleBinding(this, `${component}-binding`, { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects });
+      const binding = new KubeClusterRoleBinding(this, `${component}-binding`, {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects,
+      });
       // The chart's namespace is stamped on every object; cluster-scoped ones must not carry it.
       for (const object of [role, binding]) object.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
       return;
     }
     new KubeRole(this, `${component}-role`, { metadata: { name, namespace: watch }, rules: [...rules] });
-    new KubeRoleBinding(this, `${component}-binding`, { metadata: { name, namespace: watch }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects });
+    new KubeRoleBinding(this, `${component}-binding`, {
+      metadata: { name, namespace: watch },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects,
+    });
   }
 }

@@ -19,7 +19,8 @@ function syntaxErrors(expr: string): string[] {
   const errors: string[] = [];
   parser.parse(expr).iterate({
     enter: (node) => {
-      if (node.type.isError) errors.push(`at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 10), node.to + 10))}`);
+      if (node.type.isError)
+        errors.push(`at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 10), node.to + 10))}`);
     },
   });
   return errors;
@@ -33,14 +34,15 @@ async function exportedSeries(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const metric of await registry.getMetricsAsJSON()) {
     names.add(metric.name);
-    if (metric.type.toString() === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
+    if (metric.type.toString() === 'histogram')
+      for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
   }
   return names;
 }
 
 beforeAll(() => ensureHelmBinary(), 20 * 60_000);
 
-describe('the chart\'s PrometheusRule', () => {
+describe("the chart's PrometheusRule", () => {
   it('has alerts that parse as PromQL and name only series the processes export', async () => {
     const rule = find(await helmTemplate(valuesSets.everything), 'PrometheusRule', 'ccp');
     const rules = (rule.spec as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
@@ -49,7 +51,8 @@ describe('the chart\'s PrometheusRule', () => {
     for (const { alert, expr, labels } of rules) {
       expect(syntaxErrors(expr), alert).toEqual([]);
       expect(['warning', 'critical']).toContain(labels.severity);
-      for (const series of expr.match(/ccproxy_[a-z_]+/g) ?? []) expect(exported, `${alert} uses ${series}`).toContain(series);
+      for (const series of expr.match(/ccproxy_[a-z_]+/g) ?? [])
+        expect(exported, `${alert} uses ${series}`).toContain(series);
     }
   });
 

@@ -14,7 +14,18 @@ export async function helmTemplate(values: object, namespace = 'ccproxy'): Promi
   try {
     const file = join(dir, 'values.json');
     await writeFile(file, JSON.stringify(values)); // JSON is YAML, and exact about types
-    const { stdout } = await runHelm(['template', 'ccp', chartDir, '--namespace', namespace, '--kube-version', KUBERNETES_VERSION, '--include-crds', '-f', file]);
+    const { stdout } = await runHelm([
+      'template',
+      'ccp',
+      chartDir,
+      '--namespace',
+      namespace,
+      '--kube-version',
+      KUBERNETES_VERSION,
+      '--include-crds',
+      '-f',
+      file,
+    ]);
     return parseManifests(stdout);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -32,7 +43,9 @@ export const valuesSets = {
     operator: {
       watchNamespace: 'team-a',
       config: { CCPROXY_RESYNC_SECONDS: 120, CCPROXY_LOG_LEVEL: 'debug' },
-      serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/ccproxy-operator' } },
+      serviceAccount: {
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/ccproxy-operator' },
+      },
     },
     proxy: {
       config: { CCPROXY_BREAKER_OPEN_MS: 1_800_000, CCPROXY_METER_PLAN: false, CCPROXY_CLOUDWATCH_EMF: true },
@@ -59,7 +72,9 @@ export const valuesSets = {
 
 /** Variables whose values are credentials: they may only ever come from a Secret. */
 export const secretVariables = new Set([
-  ...Object.values({ ...commonFields, ...proxyFields, ...adminFields, ...operatorFields }).filter((field) => field.secret).map((field) => field.env),
+  ...Object.values({ ...commonFields, ...proxyFields, ...adminFields, ...operatorFields })
+    .filter((field) => field.secret)
+    .map((field) => field.env),
   'CCPROXY_KMS_KEY_ID',
 ]);
 
@@ -76,7 +91,12 @@ export interface Container {
   ports?: Array<{ name?: string; containerPort: number }>;
   env?: EnvVar[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; runAsNonRoot?: boolean; capabilities?: { drop?: string[] } };
+  securityContext?: {
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    runAsNonRoot?: boolean;
+    capabilities?: { drop?: string[] };
+  };
   livenessProbe?: { httpGet?: { path: string } };
   readinessProbe?: { httpGet?: { path: string } };
   volumeMounts?: Array<{ name: string; mountPath: string }>;
@@ -96,6 +116,7 @@ export const podSpec = (deployment: Manifest) => (deployment.spec as { template:
 
 export function find(objects: readonly Manifest[], kind: string, name: string): Manifest {
   const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
-  if (found === undefined) throw new Error(`no ${kind}/${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (found === undefined)
+    throw new Error(`no ${kind}/${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }

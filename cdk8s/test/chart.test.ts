@@ -38,24 +38,46 @@ describe('the Helm chart', () => {
     const generated = (await readdir(crdsDir)).filter((f) => f.endsWith('.yaml')).sort();
     expect((await readdir(join(chartDir, 'crds'))).sort()).toEqual(generated);
     for (const file of generated) {
-      expect(await readFile(join(chartDir, 'crds', file), 'utf8'), `charts/claude-code-proxy/crds/${file} drifted: cp crds/*.yaml charts/claude-code-proxy/crds/`).toBe(await readFile(join(crdsDir, file), 'utf8'));
+      expect(
+        await readFile(join(chartDir, 'crds', file), 'utf8'),
+        `charts/claude-code-proxy/crds/${file} drifted: cp crds/*.yaml charts/claude-code-proxy/crds/`,
+      ).toBe(await readFile(join(crdsDir, file), 'utf8'));
     }
   });
 
   it('has the values schema generated from the config schemas, and values.yaml satisfies it', async () => {
-    expect(await readFile(join(chartDir, 'values.schema.json'), 'utf8'), 'run: node cdk8s/src/generate-values-schema.ts').toBe(renderValuesSchema());
+    expect(
+      await readFile(join(chartDir, 'values.schema.json'), 'utf8'),
+      'run: node cdk8s/src/generate-values-schema.ts',
+    ).toBe(renderValuesSchema());
     const defaults: unknown = parse(await readFile(join(chartDir, 'values.yaml'), 'utf8'));
     expect([...Value.Errors(valuesSchema, defaults)].map((e) => `${e.instancePath} ${e.message}`)).toEqual([]);
   });
 
   it.each(Object.entries(valuesSets))('passes helm lint --strict with the %s values', async (_name, values) => {
-    const { stdout } = await runHelm(['lint', '--strict', chartDir, '--kube-version', KUBERNETES_VERSION, '-f', await valuesFile(values)]);
+    const { stdout } = await runHelm([
+      'lint',
+      '--strict',
+      chartDir,
+      '--kube-version',
+      KUBERNETES_VERSION,
+      '-f',
+      await valuesFile(values),
+    ]);
     expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
   it('refuses invalid or inline-secret values at install time, naming each problem', async () => {
-    const bad = { proxy: { config: { CCPROXY_BREAKER_FAILURES: 0, DATABASE_URL: 'postgres://u:p@db/ccproxy', CCPROXY_LOG_LEVEL: 'loud' } }, existingSecret: { name: '' } };
-    const failure = await template(bad).then(() => undefined, (error: unknown) => String(error));
+    const bad = {
+      proxy: {
+        config: { CCPROXY_BREAKER_FAILURES: 0, DATABASE_URL: 'postgres://u:p@db/ccproxy', CCPROXY_LOG_LEVEL: 'loud' },
+      },
+      existingSecret: { name: '' },
+    };
+    const failure = await template(bad).then(
+      () => undefined,
+      (error: unknown) => String(error),
+    );
     expect(failure).toContain("at '/proxy/config/CCPROXY_BREAKER_FAILURES': minimum: got 0, want 1");
     // Secret variables have no place in `config`: they come from existingSecret.
     expect(failure).toContain("additional properties 'DATABASE_URL' not allowed");
@@ -69,17 +91,31 @@ describe('the Helm chart', () => {
       const pod = podSpec(find(objects, 'Deployment', `ccp-${component}`));
       expect(pod.serviceAccountName).toBe(`ccp-${component}`);
       expect(pod.securityContext?.runAsNonRoot).toBe(true);
-      expect(pod.topologySpreadConstraints?.map((c) => c.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+      expect(pod.topologySpreadConstraints?.map((c) => c.topologyKey)).toEqual([
+        'topology.kubernetes.io/zone',
+        'kubernetes.io/hostname',
+      ]);
       const [container] = pod.containers;
       expect(container?.args).toEqual([component]);
-      expect(container?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(container?.securityContext).toMatchObject({
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(container?.resources?.requests?.memory).toBeDefined();
       expect(container?.resources?.limits?.memory).toBeDefined();
-      expect([container?.livenessProbe?.httpGet?.path, container?.readinessProbe?.httpGet?.path]).toEqual(['/healthz', '/readyz']);
+      expect([container?.livenessProbe?.httpGet?.path, container?.readinessProbe?.httpGet?.path]).toEqual([
+        '/healthz',
+        '/readyz',
+      ]);
       for (const variable of container?.env ?? []) {
         if (!secretVariables.has(variable.name)) continue;
         expect(variable.value, `${component} ${variable.name} inline`).toBeUndefined();
-        expect(variable.valueFrom?.secretKeyRef?.name).toBe(component === 'admin' && variable.name.startsWith('CCPROXY_ADMIN_') ? 'claude-code-proxy-admin' : 'claude-code-proxy');
+        expect(variable.valueFrom?.secretKeyRef?.name).toBe(
+          component === 'admin' && variable.name.startsWith('CCPROXY_ADMIN_')
+            ? 'claude-code-proxy-admin'
+            : 'claude-code-proxy',
+        );
       }
     }
     const proxy = podSpec(find(objects, 'Deployment', 'ccp-proxy'));
@@ -89,48 +125,84 @@ describe('the Helm chart', () => {
     const mount = proxy.containers[0]?.volumeMounts?.find((m) => m.mountPath === dataDir);
     expect(proxy.volumes?.find((v) => v.name === mount?.name)?.emptyDir).toBeDefined();
     expect(find(objects, 'HorizontalPodAutoscaler', 'ccp-proxy').spec).toMatchObject({
-      minReplicas: 2, maxReplicas: 10, metrics: [{ resource: { name: 'cpu', target: { averageUtilization: 70 } } }],
+      minReplicas: 2,
+      maxReplicas: 10,
+      metrics: [{ resource: { name: 'cpu', target: { averageUtilization: 70 } } }],
     });
     expect(find(objects, 'PodDisruptionBudget', 'ccp-proxy').spec).toMatchObject({ minAvailable: 1 });
   });
 
-  it('grants exactly the operator\'s and the admin\'s RBAC rules (operator/src/rbac.ts, cdk8s/src/rbac.ts)', async () => {
-    for (const [values, kind] of [[valuesSets.defaults, 'ClusterRole'], [valuesSets.everything, 'Role']] as const) {
+  it("grants exactly the operator's and the admin's RBAC rules (operator/src/rbac.ts, cdk8s/src/rbac.ts)", async () => {
+    for (const [values, kind] of [
+      [valuesSets.defaults, 'ClusterRole'],
+      [valuesSets.everything, 'Role'],
+    ] as const) {
       const objects = await template(values);
       const prefix = 'fullnameOverride' in values ? values.fullnameOverride : 'ccp';
       expect(find(objects, kind, `${prefix}-operator`).rules).toEqual(operatorRules);
       expect(find(objects, kind, `${prefix}-admin`).rules).toEqual(adminRules);
       expect(find(objects, 'Role', `${prefix}-operator-leader-election`).rules).toEqual(leaderElectionRules);
       // The proxy needs no Kubernetes API at all.
-      expect(objects.filter((o) => o.kind.endsWith('Binding')).flatMap((o) => (o.subjects as Array<{ name: string }>).map((s) => s.name))).not.toContain(`${prefix}-proxy`);
+      expect(
+        objects
+          .filter((o) => o.kind.endsWith('Binding'))
+          .flatMap((o) => (o.subjects as Array<{ name: string }>).map((s) => s.name)),
+      ).not.toContain(`${prefix}-proxy`);
     }
   });
 
   it('renders typed config as env strings and the optional features when enabled', async () => {
     const objects = await template(valuesSets.everything);
-    const env = (name: string) => Object.fromEntries((podSpec(find(objects, 'Deployment', name)).containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    const env = (name: string) =>
+      Object.fromEntries(
+        (podSpec(find(objects, 'Deployment', name)).containers[0]?.env ?? []).map((e) => [e.name, e.value]),
+      );
     // Helm reads YAML numbers as floats; the chart must not print 1.8e+06.
-    expect(env('ccp-proxy')).toMatchObject({ CCPROXY_BREAKER_OPEN_MS: '1800000', CCPROXY_METER_PLAN: 'false', AWS_REGION: 'ap-northeast-2' });
-    expect(env('ccp-operator')).toMatchObject({ CCPROXY_RESYNC_SECONDS: '120', CCPROXY_WATCH_NAMESPACE: 'team-a', CCPROXY_PUBLIC_URL: 'https://ccproxy.example.com' });
-    expect(find(objects, 'ServiceAccount', 'ccp-operator').metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/ccproxy-operator' });
+    expect(env('ccp-proxy')).toMatchObject({
+      CCPROXY_BREAKER_OPEN_MS: '1800000',
+      CCPROXY_METER_PLAN: 'false',
+      AWS_REGION: 'ap-northeast-2',
+    });
+    expect(env('ccp-operator')).toMatchObject({
+      CCPROXY_RESYNC_SECONDS: '120',
+      CCPROXY_WATCH_NAMESPACE: 'team-a',
+      CCPROXY_PUBLIC_URL: 'https://ccproxy.example.com',
+    });
+    expect(find(objects, 'ServiceAccount', 'ccp-operator').metadata.annotations).toEqual({
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/ccproxy-operator',
+    });
     const ingress = find(objects, 'Ingress', 'ccp');
-    expect(JSON.parse(ingress.metadata.annotations?.['alb.ingress.kubernetes.io/conditions.ccp-admin'] ?? 'null')).toEqual([{ field: 'source-ip', sourceIpConfig: { values: ['10.0.0.0/8', '192.168.0.0/16'] } }]);
-    const alerts = ((find(objects, 'PrometheusRule', 'ccp').spec as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups[0]?.rules ?? []).map((r) => r.alert);
-    expect(alerts).toEqual(['ClaudeCodeProxyHighErrorRate', 'ClaudeCodeProxyHighLatency', 'ClaudeCodeProxyHighFailoverRate', 'ClaudeCodeProxyUnhealthyReplicas', 'ClaudeCodeProxyOperatorNoLeader']);
+    expect(
+      JSON.parse(ingress.metadata.annotations?.['alb.ingress.kubernetes.io/conditions.ccp-admin'] ?? 'null'),
+    ).toEqual([{ field: 'source-ip', sourceIpConfig: { values: ['10.0.0.0/8', '192.168.0.0/16'] } }]);
+    const alerts = (
+      (find(objects, 'PrometheusRule', 'ccp').spec as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups[0]
+        ?.rules ?? []
+    ).map((r) => r.alert);
+    expect(alerts).toEqual([
+      'ClaudeCodeProxyHighErrorRate',
+      'ClaudeCodeProxyHighLatency',
+      'ClaudeCodeProxyHighFailoverRate',
+      'ClaudeCodeProxyUnhealthyReplicas',
+      'ClaudeCodeProxyOperatorNoLeader',
+    ]);
     expect(objects.filter((o) => o.kind === 'ServiceMonitor')).toHaveLength(1);
   });
 
-  it.each(Object.entries(valuesSets))('renders %s values that the real API server accepts (server-side dry-run)', async (_name, values) => {
-    const config = adminConfig();
-    const namespace = uniqueName('chart');
-    await ensureNamespace(config, namespace);
-    await ensureNamespace(config, 'team-a'); // the `everything` set's watched namespace
-    await installCrds(config);
-    await installMonitoringCrds(config);
-    const objects = await template(values, namespace);
-    expect(objects.length).toBeGreaterThan(10);
-    expect(await dryRunApply(config, objects, 'ccproxy-chart-test')).toEqual([]);
-  });
+  it.each(Object.entries(valuesSets))(
+    'renders %s values that the real API server accepts (server-side dry-run)',
+    async (_name, values) => {
+      const config = adminConfig();
+      const namespace = uniqueName('chart');
+      await ensureNamespace(config, namespace);
+      await ensureNamespace(config, 'team-a'); // the `everything` set's watched namespace
+      await installCrds(config);
+      await installMonitoringCrds(config);
+      const objects = await template(values, namespace);
+      expect(objects.length).toBeGreaterThan(10);
+      expect(await dryRunApply(config, objects, 'ccproxy-chart-test')).toEqual([]);
+    },
+  );
 
   it('the dry-run refuses what the API server would refuse (so the checks above are not vacuous)', async () => {
     const config = adminConfig();
@@ -141,10 +213,16 @@ describe('the Helm chart', () => {
     const proxy = find(objects, 'Deployment', 'ccp-proxy');
     const broken = structuredClone(proxy);
     podSpec(broken).containers[0]?.ports?.splice(0, 1, { name: 'http', containerPort: 0 });
-    const misplaced = { ...structuredClone(proxy), spec: { ...(proxy.spec as object), terminationGracePeriodSeconds: 600 } };
+    const misplaced = {
+      ...structuredClone(proxy),
+      spec: { ...(proxy.spec as object), terminationGracePeriodSeconds: 600 },
+    };
     // The upstream ServiceMonitor schema is really enforced: `interval` must be a duration.
     const monitor = find(objects, 'ServiceMonitor', 'ccp');
-    const badMonitor = { ...monitor, spec: { ...(monitor.spec as { endpoints: object[] }), endpoints: [{ port: 'http', interval: 'often' }] } };
+    const badMonitor = {
+      ...monitor,
+      spec: { ...(monitor.spec as { endpoints: object[] }), endpoints: [{ port: 'http', interval: 'often' }] },
+    };
     const refused = await dryRunApply(config, [broken, misplaced, badMonitor], 'ccproxy-chart-test');
     expect(refused).toHaveLength(3);
     expect(refused[0]).toContain('containerPort');

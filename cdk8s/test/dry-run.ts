@@ -13,7 +13,9 @@ export interface Manifest {
 }
 
 export function parseManifests(yaml: string): Manifest[] {
-  return parseAllDocuments(yaml).map((doc) => doc.toJS() as Manifest | null).filter((object): object is Manifest => object !== null);
+  return parseAllDocuments(yaml)
+    .map((doc) => doc.toJS() as Manifest | null)
+    .filter((object): object is Manifest => object !== null);
 }
 
 interface ApiResource {
@@ -40,7 +42,11 @@ async function discover(config: KubeConfig, apiVersion: string): Promise<ApiReso
  * into refusals instead of warnings.
  * Returns one line per refused object, so a test reports them all at once.
  */
-export async function dryRunApply(config: KubeConfig, objects: readonly Manifest[], fieldManager: string): Promise<string[]> {
+export async function dryRunApply(
+  config: KubeConfig,
+  objects: readonly Manifest[],
+  fieldManager: string,
+): Promise<string[]> {
   const discovery = new Map<string, Promise<ApiResource[]>>();
   const refused: string[] = [];
   for (const object of objects) {
@@ -54,7 +60,8 @@ export async function dryRunApply(config: KubeConfig, objects: readonly Manifest
     const scope = resource.namespaced ? `/namespaces/${object.metadata.namespace ?? 'default'}` : '';
     const path = `${base}${scope}/${resource.name}/${object.metadata.name}?dryRun=All&fieldValidation=Strict&fieldManager=${fieldManager}&force=true`;
     const response = await kubeRequest(config, 'PATCH', path, JSON.stringify(object), 'application/apply-patch+yaml');
-    if (response.status >= 300) refused.push(`${object.kind}/${object.metadata.name}: ${response.status} ${response.body}`);
+    if (response.status >= 300)
+      refused.push(`${object.kind}/${object.metadata.name}: ${response.status} ${response.body}`);
   }
   return refused;
 }
@@ -65,12 +72,15 @@ export async function dryRunApply(config: KubeConfig, objects: readonly Manifest
  * objects' specs as a cluster with the Prometheus Operator would.
  */
 export async function installMonitoringCrds(config: KubeConfig): Promise<void> {
-  const crds = await Promise.all((await prometheusOperatorCrds()).map(async (file) => parseManifests(await readFile(file, 'utf8'))));
+  const crds = await Promise.all(
+    (await prometheusOperatorCrds()).map(async (file) => parseManifests(await readFile(file, 'utf8'))),
+  );
   await apply(config, crds.flat());
   // Served only once Established; discovery lags a moment behind.
   for (let i = 0; ; i += 1) {
     const resources = await discover(config, 'monitoring.coreos.com/v1').catch(() => []);
-    if (resources.some((r) => r.kind === 'ServiceMonitor') && resources.some((r) => r.kind === 'PrometheusRule')) return;
+    if (resources.some((r) => r.kind === 'ServiceMonitor') && resources.some((r) => r.kind === 'PrometheusRule'))
+      return;
     if (i > 100) throw new Error('monitoring.coreos.com/v1 CRDs not served');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -1,11 +1,24 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adminFields, commonFields, loadConfig, localFields, operatorFields, proxyFields, type EnvFields } from '@ccproxy/core';
+import {
+  adminFields,
+  commonFields,
+  loadConfig,
+  localFields,
+  operatorFields,
+  proxyFields,
+  type EnvFields,
+} from '@ccproxy/core';
 import { ensureHelmBinary } from '@ccproxy/test-harness';
 import { find, helmTemplate, podSpec, valuesSets, type EnvVar } from './chart-values.ts';
 
 /** What each command reads (cli/src/*-command.ts and the admin's settings), as one field set per process. */
 const processFields: Record<string, EnvFields> = {
-  operator: { ...commonFields, ...operatorFields, rotationGraceSeconds: localFields.rotationGraceSeconds, breakerOpenMs: proxyFields.breakerOpenMs },
+  operator: {
+    ...commonFields,
+    ...operatorFields,
+    rotationGraceSeconds: localFields.rotationGraceSeconds,
+    breakerOpenMs: proxyFields.breakerOpenMs,
+  },
   proxy: { ...commonFields, ...proxyFields },
   admin: { ...commonFields, ...adminFields },
 };
@@ -25,24 +38,35 @@ const fromCluster: Record<string, string> = {
 };
 
 function environmentOf(env: readonly EnvVar[]): Record<string, string> {
-  return Object.fromEntries(env.map((e) => [e.name, e.value ?? fromCluster[e.valueFrom?.secretKeyRef?.key ?? e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '']));
+  return Object.fromEntries(
+    env.map((e) => [
+      e.name,
+      e.value ?? fromCluster[e.valueFrom?.secretKeyRef?.key ?? e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '',
+    ]),
+  );
 }
 
 beforeAll(() => ensureHelmBinary(), 20 * 60_000);
 
 describe('the environment the chart gives each process', () => {
-  it.each(Object.entries(valuesSets))('is one its config validation accepts, with no unknown variable (%s values)', async (_name, values) => {
-    const objects = await helmTemplate(values);
-    for (const [component, fields] of Object.entries(processFields)) {
-      const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === `ccp-${component}`);
-      if (deployment === undefined) continue; // admin disabled
-      const env = podSpec(find(objects, 'Deployment', `ccp-${component}`)).containers[0]?.env ?? [];
-      const known = new Set(Object.values(fields).map((f) => f.env));
-      expect(env.map((e) => e.name).filter((name) => !known.has(name) && !sdkVariables.has(name)), `${component}: variables its process does not read`).toEqual([]);
-      // The process's own loader: converts, applies defaults and throws a ConfigError listing every problem.
-      expect(() => loadConfig(fields, environmentOf(env)), component).not.toThrow();
-    }
-  });
+  it.each(Object.entries(valuesSets))(
+    'is one its config validation accepts, with no unknown variable (%s values)',
+    async (_name, values) => {
+      const objects = await helmTemplate(values);
+      for (const [component, fields] of Object.entries(processFields)) {
+        const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === `ccp-${component}`);
+        if (deployment === undefined) continue; // admin disabled
+        const env = podSpec(find(objects, 'Deployment', `ccp-${component}`)).containers[0]?.env ?? [];
+        const known = new Set(Object.values(fields).map((f) => f.env));
+        expect(
+          env.map((e) => e.name).filter((name) => !known.has(name) && !sdkVariables.has(name)),
+          `${component}: variables its process does not read`,
+        ).toEqual([]);
+        // The process's own loader: converts, applies defaults and throws a ConfigError listing every problem.
+        expect(() => loadConfig(fields, environmentOf(env)), component).not.toThrow();
+      }
+    },
+  );
 
   it('would be refused by the process if the chart let a bad value through (so the check is not vacuous)', () => {
     const load = () => loadConfig(processFields.proxy ?? {}, { PORT: '0', CCPROXY_LOG_LEVEL: 'loud' });

@@ -27,13 +27,32 @@ export async function prometheusOperatorCrds(): Promise<string[]> {
   await mkdir(cache, { recursive: true });
   const building = await mkdtemp(`${dir}.building-`);
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: [process.env.GOFLAGS, '-mod=readonly'].filter(Boolean).join(' ') };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CGO_ENABLED: '0',
+      GOTOOLCHAIN: 'local',
+      GOFLAGS: [process.env.GOFLAGS, '-mod=readonly'].filter(Boolean).join(' '),
+    };
     const bin = join(building, 'controller-gen');
-    const run = (command: string, args: string[]) => execFile(command, args, { cwd: moduleDir, env, maxBuffer: 64 * 1024 * 1024 }).catch((error: unknown) => {
-      throw new Error(`${command} ${args.join(' ')} failed:\n${(error as { stderr?: string }).stderr ?? String(error)}`, { cause: error });
-    });
-    await run(process.env.GO ?? 'go', ['build', '-trimpath', '-o', bin, 'sigs.k8s.io/controller-tools/cmd/controller-gen']);
-    await run(bin, ['crd:crdVersions=v1', 'paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1', `output:crd:dir=${join(building, 'out')}`]);
+    const run = (command: string, args: string[]) =>
+      execFile(command, args, { cwd: moduleDir, env, maxBuffer: 64 * 1024 * 1024 }).catch((error: unknown) => {
+        throw new Error(
+          `${command} ${args.join(' ')} failed:\n${(error as { stderr?: string }).stderr ?? String(error)}`,
+          { cause: error },
+        );
+      });
+    await run(process.env.GO ?? 'go', [
+      'build',
+      '-trimpath',
+      '-o',
+      bin,
+      'sigs.k8s.io/controller-tools/cmd/controller-gen',
+    ]);
+    await run(bin, [
+      'crd:crdVersions=v1',
+      'paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1',
+      `output:crd:dir=${join(building, 'out')}`,
+    ]);
     await mkdir(join(building, 'crds'));
     for (const file of wanted) await rename(join(building, 'out', file), join(building, 'crds', file));
     await rename(join(building, 'crds'), dir).catch(async (error: unknown) => {
@@ -46,5 +65,8 @@ export async function prometheusOperatorCrds(): Promise<string[]> {
 }
 
 function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,9 +1,24 @@
-import { adminFields, commonFields, ConfigError, createLogger, loadConfig, migrate, openDatabase, operatorFields, proxyFields } from '@ccproxy/core';
+import {
+  adminFields,
+  commonFields,
+  ConfigError,
+  createLogger,
+  loadConfig,
+  migrate,
+  openDatabase,
+  operatorFields,
+  proxyFields,
+} from '@ccproxy/core';
 import { buildAdminApp, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
 import { loadKubeConfig } from '@ccproxy/operator/kube';
 import type { Running } from './running.ts';
 
-const fields = { ...commonFields, ...adminFields, breakerOpenMs: proxyFields.breakerOpenMs, watchNamespace: operatorFields.watchNamespace } as const;
+const fields = {
+  ...commonFields,
+  ...adminFields,
+  breakerOpenMs: proxyFields.breakerOpenMs,
+  watchNamespace: operatorFields.watchNamespace,
+} as const;
 
 /**
  * `ccproxy admin` in a cluster: the REST facade and web UI writing CRs and Secrets through the
@@ -13,8 +28,12 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
   const config = loadConfig(fields, env);
   const problems = [
     config.databaseUrl === undefined ? 'DATABASE_URL is required' : undefined,
-    config.adminPasswordHash === undefined && config.adminPassword === undefined ? 'CCPROXY_ADMIN_PASSWORD_HASH (or CCPROXY_ADMIN_PASSWORD) is required' : undefined,
-    config.adminPasswordHash !== undefined && !isPasswordHash(config.adminPasswordHash) ? 'CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash' : undefined,
+    config.adminPasswordHash === undefined && config.adminPassword === undefined
+      ? 'CCPROXY_ADMIN_PASSWORD_HASH (or CCPROXY_ADMIN_PASSWORD) is required'
+      : undefined,
+    config.adminPasswordHash !== undefined && !isPasswordHash(config.adminPasswordHash)
+      ? 'CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash'
+      : undefined,
   ].filter((problem) => problem !== undefined);
   if (problems.length > 0) throw new ConfigError(problems.map((problem) => `\`ccproxy admin\`: ${problem}`));
   const logger = createLogger({ level: config.logLevel });
@@ -22,10 +41,14 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
   await migrate(db, logger);
   const store = new KubeResourceStore(loadKubeConfig(), config.watchNamespace);
   const passwordHash = config.adminPasswordHash ?? (await hashPassword(config.adminPassword as string));
-  if (config.adminSessionSecret === undefined) logger.warn('CCPROXY_ADMIN_SESSION_SECRET is not set: sessions are valid on this replica only');
+  if (config.adminSessionSecret === undefined)
+    logger.warn('CCPROXY_ADMIN_SESSION_SECRET is not set: sessions are valid on this replica only');
   const app = await buildAdminApp(
     {
-      username: config.adminUsername, passwordHash, sessionSeconds: config.adminSessionSeconds, publicUrl: config.publicUrl,
+      username: config.adminUsername,
+      passwordHash,
+      sessionSeconds: config.adminSessionSeconds,
+      publicUrl: config.publicUrl,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
     { logger, db, store, breakerOpenMs: config.breakerOpenMs },

@@ -1,10 +1,29 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  ConfigError, adminFields, commonFields, createKeyHasher, createLogger, createMetricsRegistry, ensureLocalSecret, loadConfig,
-  LocalKeyWrapper, localFields, migrate, openDatabase, type Logger,
+  ConfigError,
+  adminFields,
+  commonFields,
+  createKeyHasher,
+  createLogger,
+  createMetricsRegistry,
+  ensureLocalSecret,
+  loadConfig,
+  LocalKeyWrapper,
+  localFields,
+  migrate,
+  openDatabase,
+  type Logger,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog, proxyConfigFields, UsageRecorder } from '@ccproxy/proxy';
+import {
+  BedrockCredentials,
+  buildApp,
+  CircuitBreakers,
+  KeyResolver,
+  proxyListenBacklog,
+  proxyConfigFields,
+  UsageRecorder,
+} from '@ccproxy/proxy';
 import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
@@ -16,7 +35,12 @@ const localConfigFields = { ...commonFields, ...proxyConfigFields, ...adminField
 export async function runLocal(env: Record<string, string | undefined>): Promise<Running> {
   const config = loadConfig(localConfigFields, env);
   const manifestsDir = resolve(config.manifestsDir);
-  if (!(await stat(manifestsDir).then((s) => s.isDirectory(), () => false))) {
+  if (
+    !(await stat(manifestsDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new ConfigError([`CCPROXY_MANIFESTS_DIR=${config.manifestsDir} is not a directory`]);
   }
   const logger = createLogger({ level: config.logLevel });
@@ -30,24 +54,50 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   // Local mode's stand-in for KMS: a 256-bit key file in the data dir (0600).
   const wrapper = new LocalKeyWrapper(Buffer.from(await ensureLocalSecret(dataDir, 'envelope-key'), 'base64url'));
   const registry = createMetricsRegistry();
-  const operator = new LocalOperator({ registry, manifestsDir, dataDir, db, hashKey, wrapper, logger: logger.child({ component: 'local-operator' }), rotationGraceSeconds: config.rotationGraceSeconds, publicUrl });
+  const operator = new LocalOperator({
+    registry,
+    manifestsDir,
+    dataDir,
+    db,
+    hashKey,
+    wrapper,
+    logger: logger.child({ component: 'local-operator' }),
+    rotationGraceSeconds: config.rotationGraceSeconds,
+    publicUrl,
+  });
   const report = await operator.start();
 
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
   await keys.start();
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();
-  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  const breakers = new CircuitBreakers({
+    db,
+    logger,
+    registry,
+    policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
+  });
   await breakers.start();
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool') });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
-  const proxy = await buildApp(config, { logger, registry, keys, credentials, breakers, usage, ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
+  const proxy = await buildApp(config, {
+    logger,
+    registry,
+    keys,
+    credentials,
+    breakers,
+    usage,
+    ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
+  });
   const login = await adminPassword(config, dataDir);
   const store = new ManifestFolderStore({ manifestsDir, dataDir, operator });
   const admin = await buildAdminApp(
     {
-      username: config.adminUsername, passwordHash: login.hash, sessionSeconds: config.adminSessionSeconds, publicUrl,
+      username: config.adminUsername,
+      passwordHash: login.hash,
+      sessionSeconds: config.adminSessionSeconds,
+      publicUrl,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
     { logger: logger.child({ component: 'admin' }), db, store, breakerOpenMs: config.breakerOpenMs },
@@ -84,7 +134,11 @@ function printBanner(readyKeys: readonly ReadyKey[], manifestsDir: string, probl
   const lines = ['', `ccproxy local: serving the resources in ${manifestsDir}`];
   if (readyKeys.length === 0) lines.push('  no ready access keys yet: add a ProxyUser and an AccessKey to the folder.');
   for (const key of readyKeys) {
-    lines.push('', `  ${key.namespace}/${key.name} (user ${key.user}):`, `    export ANTHROPIC_BASE_URL=${key.baseUrl}`);
+    lines.push(
+      '',
+      `  ${key.namespace}/${key.name} (user ${key.user}):`,
+      `    export ANTHROPIC_BASE_URL=${key.baseUrl}`,
+    );
   }
   if (problems > 0) lines.push('', `  ${problems} manifest document(s) were ignored; see the warnings above.`);
   lines.push('', '  then run `claude` as usual: your own Anthropic credential is passed through.', '');
@@ -95,10 +149,14 @@ function printBanner(readyKeys: readonly ReadyKey[], manifestsDir: string, probl
  * The admin password: a hash from the environment, a plain one hashed now, or (local mode's
  * default) one generated on first start, printed once, and kept only as its hash in the data dir.
  */
-async function adminPassword(config: { adminPasswordHash?: string | undefined; adminPassword?: string | undefined }, dataDir: string): Promise<{ hash: string; generated?: string }> {
+async function adminPassword(
+  config: { adminPasswordHash?: string | undefined; adminPassword?: string | undefined },
+  dataDir: string,
+): Promise<{ hash: string; generated?: string }> {
   if (config.adminPasswordHash !== undefined) {
     // A hash that cannot be read would refuse every login without saying why.
-    if (!isPasswordHash(config.adminPasswordHash)) throw new ConfigError(['CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash']);
+    if (!isPasswordHash(config.adminPasswordHash))
+      throw new ConfigError(['CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash']);
     return { hash: config.adminPasswordHash };
   }
   if (config.adminPassword !== undefined) return { hash: await hashPassword(config.adminPassword) };
@@ -114,7 +172,10 @@ async function adminPassword(config: { adminPasswordHash?: string | undefined; a
 function printAdminBanner(url: string, username: string, generated: string | undefined): void {
   const lines = [`  admin UI: ${url} (user ${username})`];
   if (generated !== undefined) lines.push(`    generated admin password, shown only now: ${generated}`);
-  else lines.push('    password: CCPROXY_ADMIN_PASSWORD(_HASH), or the one printed on first start (delete the data dir\'s admin-password-hash for a new one)');
+  else
+    lines.push(
+      "    password: CCPROXY_ADMIN_PASSWORD(_HASH), or the one printed on first start (delete the data dir's admin-password-hash for a new one)",
+    );
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
 

@@ -28,7 +28,11 @@ commands:
 Configuration is read from the environment; see the README.`;
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { manifests: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { manifests: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   const env = { ...process.env };
   if (values.manifests !== undefined) env.CCPROXY_MANIFESTS_DIR = values.manifests;
   const command = positionals[0];

@@ -1,16 +1,32 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
-  ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, KmsKeyWrapper, loadConfig, localFields, migrate,
-  openDatabase, operatorFields, proxyFields,
+  ConfigError,
+  commonFields,
+  createKeyHasher,
+  createLogger,
+  createMetricsRegistry,
+  KmsKeyWrapper,
+  loadConfig,
+  localFields,
+  migrate,
+  openDatabase,
+  operatorFields,
+  proxyFields,
 } from '@ccproxy/core';
 import { buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
 import type { Running } from './running.ts';
 
 const fields = {
-  host: commonFields.host, logLevel: commonFields.logLevel, databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret,
-  publicUrl: commonFields.publicUrl, kmsKeyId: commonFields.kmsKeyId, rotationGraceSeconds: localFields.rotationGraceSeconds,
-  breakerOpenMs: proxyFields.breakerOpenMs, ...operatorFields,
+  host: commonFields.host,
+  logLevel: commonFields.logLevel,
+  databaseUrl: commonFields.databaseUrl,
+  keyHasherSecret: commonFields.keyHasherSecret,
+  publicUrl: commonFields.publicUrl,
+  kmsKeyId: commonFields.kmsKeyId,
+  rotationGraceSeconds: localFields.rotationGraceSeconds,
+  breakerOpenMs: proxyFields.breakerOpenMs,
+  ...operatorFields,
 } as const;
 
 const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -27,7 +43,10 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
     config.keyHasherSecret === undefined ? 'CCPROXY_KEY_HASHER_SECRET' : undefined,
     config.kmsKeyId === undefined ? 'CCPROXY_KMS_KEY_ID' : undefined,
   ].filter((name) => name !== undefined);
-  if (missing.length > 0) throw new ConfigError([`\`ccproxy operator\` needs ${missing.join(', ')} (use \`ccproxy local\` for the embedded default)`]);
+  if (missing.length > 0)
+    throw new ConfigError([
+      `\`ccproxy operator\` needs ${missing.join(', ')} (use \`ccproxy local\` for the embedded default)`,
+    ]);
   const logger = createLogger({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: '.', logger });
   await migrate(db, logger);
@@ -35,17 +54,33 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
   const client = KubeClient.fromEnvironment(config.watchNamespace);
   const wrapper = new KmsKeyWrapper({ keyId: config.kmsKeyId as string });
   const operator = new KubeOperator({
-    client, db, wrapper, registry, logger: logger.child({ component: 'operator' }),
-    hashKey: createKeyHasher(config.keyHasherSecret as string), rotationGraceSeconds: config.rotationGraceSeconds,
-    publicUrl: config.publicUrl, breakerOpenMs: config.breakerOpenMs, resyncMs: config.resyncSeconds * 1000,
+    client,
+    db,
+    wrapper,
+    registry,
+    logger: logger.child({ component: 'operator' }),
+    hashKey: createKeyHasher(config.keyHasherSecret as string),
+    rotationGraceSeconds: config.rotationGraceSeconds,
+    publicUrl: config.publicUrl,
+    breakerOpenMs: config.breakerOpenMs,
+    resyncMs: config.resyncSeconds * 1000,
     ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),
   });
   const leaseMs = config.leaseDurationSeconds * 1000;
   const elector = new LeaderElector({
-    client, logger, name: 'ccproxy-operator',
-    namespace: config.leaseNamespace ?? (await readFile(serviceAccountNamespace, 'utf8').then((ns) => ns.trim(), () => 'default')),
+    client,
+    logger,
+    name: 'ccproxy-operator',
+    namespace:
+      config.leaseNamespace ??
+      (await readFile(serviceAccountNamespace, 'utf8').then(
+        (ns) => ns.trim(),
+        () => 'default',
+      )),
     identity: config.podName ?? `${hostname()}-${process.pid}`,
-    leaseDurationMs: leaseMs, renewDeadlineMs: Math.round((leaseMs * 2) / 3), retryPeriodMs: Math.max(500, Math.round(leaseMs / 7)),
+    leaseDurationMs: leaseMs,
+    renewDeadlineMs: Math.round((leaseMs * 2) / 3),
+    retryPeriodMs: Math.max(500, Math.round(leaseMs / 7)),
   });
   const app = await buildOperatorApp({ logger, registry, ready: () => !elector.isLeader || operator.synced });
   await app.listen({ port: config.operatorPort, host: config.host });
@@ -65,7 +100,10 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
       void operator.stop().finally(() => process.exit(1));
     });
   });
-  logger.info({ port: config.operatorPort, namespace: config.watchNamespace ?? 'all' }, 'operator running; campaigning for leadership');
+  logger.info(
+    { port: config.operatorPort, namespace: config.watchNamespace ?? 'all' },
+    'operator running; campaigning for leadership',
+  );
   return {
     logger,
     async stop() {

@@ -1,10 +1,33 @@
-import { ConfigError, commonFields, createKeyHasher, createLogger, createMetricsRegistry, KmsKeyWrapper, loadConfig, migrate, openDatabase } from '@ccproxy/core';
+import {
+  ConfigError,
+  commonFields,
+  createKeyHasher,
+  createLogger,
+  createMetricsRegistry,
+  KmsKeyWrapper,
+  loadConfig,
+  migrate,
+  openDatabase,
+} from '@ccproxy/core';
 import { join } from 'node:path';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog, loadProxyConfig, UsageRecorder } from '@ccproxy/proxy';
+import {
+  BedrockCredentials,
+  buildApp,
+  CircuitBreakers,
+  KeyResolver,
+  proxyListenBacklog,
+  loadProxyConfig,
+  UsageRecorder,
+} from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import type { Running } from './running.ts';
 
-const clusterFields = { databaseUrl: commonFields.databaseUrl, keyHasherSecret: commonFields.keyHasherSecret, dataDir: commonFields.dataDir, kmsKeyId: commonFields.kmsKeyId } as const;
+const clusterFields = {
+  databaseUrl: commonFields.databaseUrl,
+  keyHasherSecret: commonFields.keyHasherSecret,
+  dataDir: commonFields.dataDir,
+  kmsKeyId: commonFields.kmsKeyId,
+} as const;
 
 /** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
 export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
@@ -12,27 +35,48 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   const cluster = loadConfig(clusterFields, env);
   if (cluster.databaseUrl === undefined || cluster.keyHasherSecret === undefined) {
     // Replicas must share one database and one hasher secret; the embedded default is `ccproxy local`.
-    throw new ConfigError(['`ccproxy proxy` needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET (use `ccproxy local` for the embedded default)']);
+    throw new ConfigError([
+      '`ccproxy proxy` needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET (use `ccproxy local` for the embedded default)',
+    ]);
   }
   const logger = createLogger({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: cluster.databaseUrl, dataDir: '.', logger });
   await migrate(db, logger);
-  const keys = new KeyResolver({ db, hashKey: createKeyHasher(cluster.keyHasherSecret), logger, ttlMs: config.keyCacheTtlMs });
+  const keys = new KeyResolver({
+    db,
+    hashKey: createKeyHasher(cluster.keyHasherSecret),
+    logger,
+    ttlMs: config.keyCacheTtlMs,
+  });
   await keys.start();
   const registry = createMetricsRegistry();
-  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  const breakers = new CircuitBreakers({
+    db,
+    logger,
+    registry,
+    policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
+  });
   await breakers.start();
   // Bedrock keys are decrypted through KMS; without CCPROXY_KMS_KEY_ID this replica serves Plan
   // only and Bedrock-bound requests fail with a clear configuration error.
   const wrapper = cluster.kmsKeyId === undefined ? undefined : new KmsKeyWrapper({ keyId: cluster.kmsKeyId });
   const credentials = wrapper === undefined ? undefined : new BedrockCredentials({ db, wrapper });
   await credentials?.start();
-  if (credentials === undefined) logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
+  if (credentials === undefined)
+    logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
   // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
   const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool') });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
-  const app = await buildApp(config, { logger, registry, keys, breakers, usage, ...(credentials === undefined ? {} : { credentials }), ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }) });
+  const app = await buildApp(config, {
+    logger,
+    registry,
+    keys,
+    breakers,
+    usage,
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
+  });
   const address = await app.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   logger.info({ address }, 'proxy listening');
   return {

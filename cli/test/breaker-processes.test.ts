@@ -2,12 +2,29 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { accessKey, bedrockKey, createTestDatabase, documents, proxyUser, secret, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import {
+  accessKey,
+  bedrockKey,
+  createTestDatabase,
+  documents,
+  proxyUser,
+  secret,
+  startAnthropicServer,
+  startBedrockServer,
+  startCcproxy,
+  type AnthropicTestServer,
+  type BedrockTestServer,
+  type CcproxyProcess,
+} from '@ccproxy/test-harness';
 
 const key = 'ak_breaker_process_key_0123456789abcdefgh';
 const manifests = documents(
   proxyUser('team-b', 'fay'),
-  accessKey('team-b', 'fay-key', { user: 'fay', routing: 'PlanWithFailover', bedrockModel: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' }),
+  accessKey('team-b', 'fay-key', {
+    user: 'fay',
+    routing: 'PlanWithFailover',
+    bedrockModel: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+  }),
   secret('team-b', 'fay-key', { accessKey: key }),
   bedrockKey('team-b', 'fay-bedrock', { accessKey: 'fay-key', secretName: 'team-b-bedrock' }),
   secret('team-b', 'team-b-bedrock', { apiKey: 'bedrock-key-for-breaker-test' }),
@@ -43,7 +60,11 @@ describe('circuit breaker across proxy processes', () => {
   });
 
   const send = async (proxy: CcproxyProcess, session: string) => {
-    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}', headers: { 'x-api-key': 'sk-ant-x', 'x-claude-code-session-id': session } });
+    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+      headers: { 'x-api-key': 'sk-ant-x', 'x-claude-code-session-id': session },
+    });
     const body = (await response.json()) as { content?: Array<{ text?: string }> };
     return body.content?.[0]?.text;
   };

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startAnthropicServer, startBedrockServer, startCcproxy, type AnthropicTestServer, type BedrockTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import {
+  freePort,
+  startAnthropicServer,
+  startBedrockServer,
+  startCcproxy,
+  type AnthropicTestServer,
+  type BedrockTestServer,
+  type CcproxyProcess,
+} from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,7 +41,11 @@ describe('Claude Code through the proxy', () => {
     );
     upstream = await startAnthropicServer();
     bedrock = await startBedrockServer({ apiKey: 'bedrock-key-for-claude-test' });
-    proxy = await startCcproxy(['local', '--manifests', join(dir, 'manifests')], { CCPROXY_DATA_DIR: join(dir, '.data'), ANTHROPIC_UPSTREAM_URL: upstream.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url });
+    proxy = await startCcproxy(['local', '--manifests', join(dir, 'manifests')], {
+      CCPROXY_DATA_DIR: join(dir, '.data'),
+      ANTHROPIC_UPSTREAM_URL: upstream.url,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
+    });
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -85,9 +97,26 @@ describe('Claude Code through the proxy', () => {
   });
 
   it.each([
-    ['answers 529', () => upstream.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }))],
-    ['answers 429', () => upstream.respondWith(() => ({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'Rate limited', headers: { 'retry-after': '30' } }))],
-    ['answers 500', () => upstream.respondWith(() => ({ kind: 'error', status: 500, type: 'api_error', message: 'Internal error' }))],
+    [
+      'answers 529',
+      () =>
+        upstream.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' })),
+    ],
+    [
+      'answers 429',
+      () =>
+        upstream.respondWith(() => ({
+          kind: 'error',
+          status: 429,
+          type: 'rate_limit_error',
+          message: 'Rate limited',
+          headers: { 'retry-after': '30' },
+        })),
+    ],
+    [
+      'answers 500',
+      () => upstream.respondWith(() => ({ kind: 'error', status: 500, type: 'api_error', message: 'Internal error' })),
+    ],
     ['resets the connection', () => upstream.respondWith(() => ({ kind: 'reset' }))],
   ])('completes the same round trip on the strict Bedrock server when Anthropic %s', async (_case, breakAnthropic) => {
     breakAnthropic();

@@ -31,17 +31,35 @@ describe('the container image layout (Dockerfile)', () => {
     for (const path of copiedFromBuild(deps)) await copy(path);
     const install = /^RUN (npm ci[^\n]*(?:\\\n[^\n]*)*)/m.exec(deps.replace(/\\\n\s*/g, ' '))?.[1] ?? '';
     expect(install).toMatch(/--omit=dev/);
-    const args = install.split(/\s+/).slice(1).filter((arg) => arg !== '');
+    const args = install
+      .split(/\s+/)
+      .slice(1)
+      .filter((arg) => arg !== '');
     await execFile('npm', [...args, '--prefer-offline'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
     // Stage 3: the sources it copies from the build stage (the UI bundle is built there; not needed to start the proxy).
     for (const path of copiedFromBuild(runtime)) if (!path.startsWith('admin/dist')) await copy(path);
 
     const port = await freePort();
     const child = execFile(process.execPath, [join(dir, 'cli/src/main.ts'), 'proxy'], {
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), DATABASE_URL: await createTestDatabase(inject('postgresUrl'), 'image'), CCPROXY_KEY_HASHER_SECRET: 'image-test-hasher-secret-0123456789', CCPROXY_DATA_DIR: join(dir, 'data') },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        DATABASE_URL: await createTestDatabase(inject('postgresUrl'), 'image'),
+        CCPROXY_KEY_HASHER_SECRET: 'image-test-hasher-secret-0123456789',
+        CCPROXY_DATA_DIR: join(dir, 'data'),
+      },
     });
     try {
-      await expect.poll(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0), { timeout: 30_000, interval: 200 }).toBe(200);
+      await expect
+        .poll(
+          () =>
+            fetch(`http://127.0.0.1:${port}/readyz`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          { timeout: 30_000, interval: 200 },
+        )
+        .toBe(200);
     } finally {
       child.child.kill('SIGTERM');
       await child.catch(() => undefined);
@@ -50,11 +68,20 @@ describe('the container image layout (Dockerfile)', () => {
 
   /** Source paths (relative to the build stage's /src) of a stage's `COPY --from=build` lines. */
   function copiedFromBuild(stage: string): string[] {
-    return [...stage.matchAll(/^COPY --from=build (.+)$/gm)].flatMap(([, args]) => (args ?? '').trim().split(/\s+/).slice(0, -1).map((source) => source.replace(/^\/src\//, '')));
+    return [...stage.matchAll(/^COPY --from=build (.+)$/gm)].flatMap(([, args]) =>
+      (args ?? '')
+        .trim()
+        .split(/\s+/)
+        .slice(0, -1)
+        .map((source) => source.replace(/^\/src\//, '')),
+    );
   }
 
   async function copy(path: string): Promise<void> {
     await mkdir(dirname(join(dir, path)), { recursive: true });
-    await cp(join(repo, path), join(dir, path), { recursive: true, filter: (source) => !source.includes('node_modules') });
+    await cp(join(repo, path), join(dir, path), {
+      recursive: true,
+      filter: (source) => !source.includes('node_modules'),
+    });
   }
 });

@@ -2,11 +2,25 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { accessKey, createTestDatabase, documents, proxyUser, secret, startAnthropicServer, startCcproxy, type AnthropicTestServer, type CcproxyProcess } from '@ccproxy/test-harness';
+import {
+  accessKey,
+  createTestDatabase,
+  documents,
+  proxyUser,
+  secret,
+  startAnthropicServer,
+  startCcproxy,
+  type AnthropicTestServer,
+  type CcproxyProcess,
+} from '@ccproxy/test-harness';
 
 const key = 'ak_replica_test_key_0123456789abcdefghijk';
 const manifest = (revoked: boolean) =>
-  documents(proxyUser('team-r', 'dana', '{ displayName: Dana }'), accessKey('team-r', 'dana-key', { user: 'dana', revoked }), secret('team-r', 'dana-key', { accessKey: key }));
+  documents(
+    proxyUser('team-r', 'dana', '{ displayName: Dana }'),
+    accessKey('team-r', 'dana-key', { user: 'dana', revoked }),
+    secret('team-r', 'dana-key', { accessKey: key }),
+  );
 
 /**
  * Two real processes on one real Postgres: `ccproxy local` (reading the folder) and a second
@@ -22,7 +36,11 @@ describe('revocation across replicas', () => {
     dir = await mkdtemp(join(tmpdir(), 'ccproxy-replicas-'));
     await writeFile(join(dir, 'dana.yaml'), manifest(false));
     upstream = await startAnthropicServer();
-    const env = { DATABASE_URL: await createTestDatabase(inject('postgresUrl')), CCPROXY_KEY_HASHER_SECRET: 'replica-test-hasher-secret-0123456789', ANTHROPIC_UPSTREAM_URL: upstream.url };
+    const env = {
+      DATABASE_URL: await createTestDatabase(inject('postgresUrl')),
+      CCPROXY_KEY_HASHER_SECRET: 'replica-test-hasher-secret-0123456789',
+      ANTHROPIC_UPSTREAM_URL: upstream.url,
+    };
     local = await startCcproxy(['local', '--manifests', dir], { ...env, CCPROXY_DATA_DIR: join(dir, '.data') });
     replica = await startCcproxy(['proxy'], env);
   });
@@ -34,7 +52,11 @@ describe('revocation across replicas', () => {
   });
 
   const status = async (proxy: CcproxyProcess) => {
-    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'sk-ant-x' } });
+    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"m","messages":[]}',
+      headers: { 'x-api-key': 'sk-ant-x' },
+    });
     await response.arrayBuffer();
     return response.status;
   };
@@ -62,7 +84,9 @@ describe('revocation across replicas', () => {
   it('never wrote the key into a log line of either process (only the local start banner shows it)', () => {
     const logLines = [...local.output, ...replica.output].filter((line) => line.startsWith('{'));
     for (const line of logLines) expect(line).not.toContain(key);
-    expect([...local.output, ...replica.output].filter((line) => line.includes(key))).toEqual([`    export ANTHROPIC_BASE_URL=${local.url}/ak/${key}`]);
+    expect([...local.output, ...replica.output].filter((line) => line.includes(key))).toEqual([
+      `    export ANTHROPIC_BASE_URL=${local.url}/ak/${key}`,
+    ]);
     expect(replica.output.some((line) => line.includes('"msg":"request completed"'))).toBe(true);
   });
 });

@@ -1,5 +1,15 @@
 /** Keys whose values are credentials, wherever they sit in a log object (headers, nested records, error fields). */
-export const secretKeyNames = ['x-api-key', 'authorization', 'accessKey', 'apiKey', 'password', 'secret', 'token', 'cookie', 'set-cookie'] as const;
+export const secretKeyNames = [
+  'x-api-key',
+  'authorization',
+  'accessKey',
+  'apiKey',
+  'password',
+  'secret',
+  'token',
+  'cookie',
+  'set-cookie',
+] as const;
 const secretKeys = new Set<string>(secretKeyNames.map((name) => name.toLowerCase()));
 
 /** Deep enough for `req.headers.authorization` and `err.$response.headers[...]`, shallow enough to stay cheap. */
@@ -23,7 +33,10 @@ export function censorSecrets<T>(value: T, depth = 0): T {
   const source = value as Record<string, unknown>;
   for (const key of Object.keys(source)) {
     const inner = source[key];
-    const replaced = secretKeys.has(key.toLowerCase()) && inner !== undefined && inner !== null ? censored : censorSecrets(inner, depth + 1);
+    const replaced =
+      secretKeys.has(key.toLowerCase()) && inner !== undefined && inner !== null
+        ? censored
+        : censorSecrets(inner, depth + 1);
     if (replaced === inner) continue;
     copy ??= shallowCopy(source);
     copy[key] = replaced;
@@ -44,7 +57,16 @@ function censorArray(values: unknown[], depth: number): unknown[] {
 
 /** Same prototype and own properties; an Error also keeps its stack, which V8 keeps off the copy. */
 function shallowCopy(source: Record<string, unknown>): Record<string, unknown> {
-  const copy = Object.create(Object.getPrototypeOf(source) as object | null, Object.getOwnPropertyDescriptors(source)) as Record<string, unknown>;
-  if (source instanceof Error) Object.defineProperty(copy, 'stack', { value: source.stack, enumerable: false, writable: true, configurable: true });
+  const copy = Object.create(
+    Object.getPrototypeOf(source) as object | null,
+    Object.getOwnPropertyDescriptors(source),
+  ) as Record<string, unknown>;
+  if (source instanceof Error)
+    Object.defineProperty(copy, 'stack', {
+      value: source.stack,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   return copy;
 }

@@ -27,11 +27,19 @@ export class ConfigError extends Error {
   }
 }
 
-export function envField<T extends TSchema>(env: string, schema: T, description: string, options: { secret?: boolean } = {}): EnvField<T> {
+export function envField<T extends TSchema>(
+  env: string,
+  schema: T,
+  description: string,
+  options: { secret?: boolean } = {},
+): EnvField<T> {
   return { env, schema, description, secret: options.secret ?? false };
 }
 
-export function loadConfig<F extends EnvFields>(fields: F, env: Readonly<Record<string, string | undefined>>): ConfigOf<F> {
+export function loadConfig<F extends EnvFields>(
+  fields: F,
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigOf<F> {
   const problems: string[] = [];
   const result: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(fields)) {
@@ -61,6 +69,7 @@ function isOptional(schema: TSchema): boolean {
 /** JSON schema of the environment contract (for Helm's values schema and the docs). */
 export function describeConfig(fields: EnvFields): TObject {
   const properties: Record<string, TSchema> = {};
-  for (const field of Object.values(fields)) properties[field.env] = { ...field.schema, description: field.description };
+  for (const field of Object.values(fields))
+    properties[field.env] = { ...field.schema, description: field.description };
   return Type.Object(properties);
 }

@@ -27,7 +27,14 @@ export async function encryptSecret(plaintext: string, wrapper: KeyWrapper): Pro
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  const envelope: Envelope = { v: 1, kid: wrapper.keyId, wk: (await wrapper.wrap(dataKey)).toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+  const envelope: Envelope = {
+    v: 1,
+    kid: wrapper.keyId,
+    wk: (await wrapper.wrap(dataKey)).toString('base64'),
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    ct: ct.toString('base64'),
+  };
   dataKey.fill(0);
   return Buffer.from(JSON.stringify(envelope));
 }
@@ -38,7 +45,9 @@ export async function decryptSecret(stored: Buffer, wrapper: KeyWrapper): Promis
   const dataKey = await wrapper.unwrap(Buffer.from(envelope.wk, 'base64'), envelope.kid);
   const decipher = createDecipheriv('aes-256-gcm', dataKey, Buffer.from(envelope.iv, 'base64'));
   decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));
-  const plaintext = Buffer.concat([decipher.update(Buffer.from(envelope.ct, 'base64')), decipher.final()]).toString('utf8');
+  const plaintext = Buffer.concat([decipher.update(Buffer.from(envelope.ct, 'base64')), decipher.final()]).toString(
+    'utf8',
+  );
   dataKey.fill(0);
   return plaintext;
 }

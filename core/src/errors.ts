@@ -26,7 +26,11 @@ interface ErrorSpec {
 export const errorCodes = {
   PRX_KEY_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Unknown or revoked access key.' },
   PRX_ROUTE_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Not found.' },
-  PRX_BODY_TOO_LARGE: { type: 'request_too_large', status: 413, message: 'Request body is larger than the proxy accepts.' },
+  PRX_BODY_TOO_LARGE: {
+    type: 'request_too_large',
+    status: 413,
+    message: 'Request body is larger than the proxy accepts.',
+  },
   PRX_INVALID_JSON: { type: 'invalid_request_error', status: 400, message: 'Request body is not valid JSON.' },
   PRX_INVALID_REQUEST: { type: 'invalid_request_error', status: 400, message: 'Invalid request.' },
   PRX_UPSTREAM_UNREACHABLE: { type: 'api_error', status: 502, message: 'The upstream API could not be reached.' },
@@ -39,7 +43,11 @@ export const errorCodes = {
   PRX_BEDROCK_TIMEOUT: { type: 'timeout_error', status: 504, message: 'Bedrock timed out.' },
   PRX_BEDROCK_ERROR: { type: 'api_error', status: 500, message: 'Bedrock failed.' },
   // Never 401/403: Claude Code would blame (and refresh) its own credential.
-  PRX_BEDROCK_MISCONFIGURED: { type: 'api_error', status: 500, message: 'The proxy could not use its Bedrock credentials or model; an administrator must fix its configuration.' },
+  PRX_BEDROCK_MISCONFIGURED: {
+    type: 'api_error',
+    status: 500,
+    message: 'The proxy could not use its Bedrock credentials or model; an administrator must fix its configuration.',
+  },
   PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
   PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -88,8 +96,14 @@ export function toAnthropicErrorEvent(error: unknown, requestId: string): string
 /** The Anthropic error type an HTTP status stands for (to classify relayed upstream errors). */
 export function anthropicTypeForStatus(status: number): AnthropicErrorType {
   const byStatus: Record<number, AnthropicErrorType> = {
-    400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error',
-    413: 'request_too_large', 429: 'rate_limit_error', 504: 'timeout_error', 529: 'overloaded_error',
+    400: 'invalid_request_error',
+    401: 'authentication_error',
+    403: 'permission_error',
+    404: 'not_found_error',
+    413: 'request_too_large',
+    429: 'rate_limit_error',
+    504: 'timeout_error',
+    529: 'overloaded_error',
   };
   return byStatus[status] ?? (status >= 400 && status < 500 ? 'invalid_request_error' : 'api_error');
 }

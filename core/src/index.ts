@@ -1,7 +1,24 @@
 export { generateAccessKey, keyPrefix, createKeyHasher, type KeyHasher } from './access-key.ts';
-export { loadConfig, envField, describeConfig, ConfigError, type ConfigOf, type EnvField, type EnvFields } from './config.ts';
+export {
+  loadConfig,
+  envField,
+  describeConfig,
+  ConfigError,
+  type ConfigOf,
+  type EnvField,
+  type EnvFields,
+} from './config.ts';
 export { commonFields, proxyFields, adminFields, localFields, operatorFields } from './settings.ts';
-export { ProxyError, errorCodes, anthropicTypeForStatus, toAnthropicError, toAnthropicErrorEvent, type AnthropicErrorType, type AnthropicErrorBody, type ErrorCode } from './errors.ts';
+export {
+  ProxyError,
+  errorCodes,
+  anthropicTypeForStatus,
+  toAnthropicError,
+  toAnthropicErrorEvent,
+  type AnthropicErrorType,
+  type AnthropicErrorBody,
+  type ErrorCode,
+} from './errors.ts';
 export { createLogger, redactKeyInUrl, type Logger, type LoggerOptions } from './logger.ts';
 export { createMetricsRegistry } from './metrics.ts';
 export { ensureLocalSecret } from './local-secret.ts';
@@ -10,15 +27,59 @@ export { PgDatabase } from './db/pg-database.ts';
 export { PgliteDatabase } from './db/pglite-database.ts';
 export { openDatabase } from './db/open-database.ts';
 export { migrate } from './db/migrate.ts';
-export { findKeyByHash, findBedrockCiphertext, keyChangesChannel, type KeyRecord, type Routing, type BedrockApi } from './db/key-records.ts';
 export {
-  upsertUser, findUserId, findUser, upsertAccessKey, revokeAccessKey, deleteAccessKey, deleteUser, listRefs,
-  upsertBedrockKey, deleteBedrockKey, findAccessKeyId, findBedrockKeyRow,
-  type ObjectRef, type UserRow, type AccessKeyRow, type BedrockKeyRow,
+  findKeyByHash,
+  findBedrockCiphertext,
+  keyChangesChannel,
+  type KeyRecord,
+  type Routing,
+  type BedrockApi,
+} from './db/key-records.ts';
+export {
+  upsertUser,
+  findUserId,
+  findUser,
+  upsertAccessKey,
+  revokeAccessKey,
+  deleteAccessKey,
+  deleteUser,
+  listRefs,
+  upsertBedrockKey,
+  deleteBedrockKey,
+  findAccessKeyId,
+  findBedrockKeyRow,
+  type ObjectRef,
+  type UserRow,
+  type AccessKeyRow,
+  type BedrockKeyRow,
 } from './db/resource-rows.ts';
 export type * from './anthropic-types.ts';
-export { encryptSecret, decryptSecret, envelopeKeyId, secretFingerprint, LocalKeyWrapper, type KeyWrapper } from './envelope.ts';
+export {
+  encryptSecret,
+  decryptSecret,
+  envelopeKeyId,
+  secretFingerprint,
+  LocalKeyWrapper,
+  type KeyWrapper,
+} from './envelope.ts';
 export { KmsKeyWrapper } from './kms-key-wrapper.ts';
-export { breakerChannel, readBreaker, recordPlanFailure, recordPlanSuccess, recordFailover, claimTrial, breakerStateOf, type BreakerPolicy, type BreakerRow, type BreakerState } from './db/breaker-rows.ts';
+export {
+  breakerChannel,
+  readBreaker,
+  recordPlanFailure,
+  recordPlanSuccess,
+  recordFailover,
+  claimTrial,
+  breakerStateOf,
+  type BreakerPolicy,
+  type BreakerRow,
+  type BreakerState,
+} from './db/breaker-rows.ts';
 export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
-export { resolveRuntimeSecrets, watchRuntimeSecrets, databaseUrlOf, secretSources, type ResolvedSecrets } from './runtime-secrets.ts';
+export {
+  resolveRuntimeSecrets,
+  watchRuntimeSecrets,
+  databaseUrlOf,
+  secretSources,
+  type ResolvedSecrets,
+} from './runtime-secrets.ts';

@@ -25,7 +25,9 @@ export class KmsKeyWrapper implements KeyWrapper {
 
   async wrap(dataKey: Buffer): Promise<Buffer> {
     const { kms, sdk } = await this.#kms();
-    const out = await kms.send(new sdk.EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: this.#context }));
+    const out = await kms.send(
+      new sdk.EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: this.#context }),
+    );
     if (out.CiphertextBlob === undefined) throw new Error('KMS Encrypt returned no ciphertext');
     return Buffer.from(out.CiphertextBlob);
   }
@@ -33,7 +35,9 @@ export class KmsKeyWrapper implements KeyWrapper {
   async unwrap(wrapped: Buffer, keyId: string): Promise<Buffer> {
     const { kms, sdk } = await this.#kms();
     // KMS finds the key from the ciphertext itself; naming it makes a ciphertext of another key fail loudly.
-    const out = await kms.send(new sdk.DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, EncryptionContext: this.#context }));
+    const out = await kms.send(
+      new sdk.DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, EncryptionContext: this.#context }),
+    );
     if (out.Plaintext === undefined) throw new Error('KMS Decrypt returned no plaintext');
     return Buffer.from(out.Plaintext);
   }

@@ -25,8 +25,13 @@ export interface ResolvedSecrets {
  * Fills each variable whose `_SECRET_ID` is set from Secrets Manager. A variable set directly
  * wins (an explicit value is never silently replaced). Fails with every problem at once.
  */
-export async function resolveRuntimeSecrets(env: Readonly<Record<string, string | undefined>>, client?: SecretsManagerClient): Promise<ResolvedSecrets> {
-  const wanted = Object.entries(secretSources).filter(([idVariable, { variable }]) => env[idVariable] !== undefined && env[variable] === undefined);
+export async function resolveRuntimeSecrets(
+  env: Readonly<Record<string, string | undefined>>,
+  client?: SecretsManagerClient,
+): Promise<ResolvedSecrets> {
+  const wanted = Object.entries(secretSources).filter(
+    ([idVariable, { variable }]) => env[idVariable] !== undefined && env[variable] === undefined,
+  );
   const out: Record<string, string | undefined> = { ...env };
   const versions = new Map<string, string>();
   if (wanted.length === 0) return { env: out, versions };
@@ -48,13 +53,20 @@ export async function resolveRuntimeSecrets(env: Readonly<Record<string, string 
     }),
   );
   if (client === undefined) sm.destroy();
-  if (problems.length > 0) throw new Error(`cannot read runtime secrets from Secrets Manager:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new Error(`cannot read runtime secrets from Secrets Manager:\n  ${problems.join('\n  ')}`);
   return { env: out, versions };
 }
 
 /** An RDS/Aurora-managed secret (JSON username/password/host/port/dbname) → a `postgres://` URL with TLS. */
 export function databaseUrlOf(secretString: string): string {
-  const secret = JSON.parse(secretString) as { username?: string; password?: string; host?: string; port?: number | string; dbname?: string };
+  const secret = JSON.parse(secretString) as {
+    username?: string;
+    password?: string;
+    host?: string;
+    port?: number | string;
+    dbname?: string;
+  };
   if (secret.username === undefined || secret.password === undefined || secret.host === undefined) {
     throw new Error('the database secret lacks username, password or host');
   }
@@ -71,7 +83,11 @@ export function databaseUrlOf(secretString: string): string {
  * `onRotated` once when one of them has a new current version. Processes restart on it: a new
  * hasher secret or database password must be taken up whole, not half-way through a request.
  */
-export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secretId: string) => void, options: { intervalMs?: number; client?: SecretsManagerClient } = {}): () => void {
+export function watchRuntimeSecrets(
+  resolved: ResolvedSecrets,
+  onRotated: (secretId: string) => void,
+  options: { intervalMs?: number; client?: SecretsManagerClient } = {},
+): () => void {
   if (resolved.versions.size === 0) return () => undefined;
   let sm = options.client;
   let fired = false;
@@ -83,7 +99,9 @@ export function watchRuntimeSecrets(resolved: ResolvedSecrets, onRotated: (secre
     sm ??= new Client({});
     for (const [secretId, version] of resolved.versions) {
       const described = await sm.send(new DescribeSecretCommand({ SecretId: secretId })).catch(() => undefined);
-      const current = Object.entries(described?.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'))?.[0];
+      const current = Object.entries(described?.VersionIdsToStages ?? {}).find(([, stages]) =>
+        stages.includes('AWSCURRENT'),
+      )?.[0];
       if (current !== undefined && current !== version && !fired) {
         fired = true;
         onRotated(secretId);

@@ -15,52 +15,173 @@ export const commonFields = {
   host: envField('CCPROXY_HOST', Type.String({ minLength: 1, default: '127.0.0.1' }), 'listen address'),
   logLevel: envField(
     'CCPROXY_LOG_LEVEL',
-    Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+    Type.Union(
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
+      { default: 'info' },
+    ),
     'log level',
   ),
-  dataDir: envField('CCPROXY_DATA_DIR', Type.String({ minLength: 1, default: '.data' }), 'local-mode data directory (PGlite, local keys, generated Secrets)'),
-  databaseUrl: envField('DATABASE_URL', Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })), 'Postgres URL; unset means the embedded PGlite under the data dir', { secret: true }),
-  keyHasherSecret: envField('CCPROXY_KEY_HASHER_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret for access keys; unset locally means generated into the data dir', { secret: true }),
+  dataDir: envField(
+    'CCPROXY_DATA_DIR',
+    Type.String({ minLength: 1, default: '.data' }),
+    'local-mode data directory (PGlite, local keys, generated Secrets)',
+  ),
+  databaseUrl: envField(
+    'DATABASE_URL',
+    Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    'Postgres URL; unset means the embedded PGlite under the data dir',
+    { secret: true },
+  ),
+  keyHasherSecret: envField(
+    'CCPROXY_KEY_HASHER_SECRET',
+    Type.Optional(Type.String({ minLength: 32 })),
+    'HMAC secret for access keys; unset locally means generated into the data dir',
+    { secret: true },
+  ),
   publicUrl: envField('CCPROXY_PUBLIC_URL', url(), 'base URL users reach, written into generated Secrets'),
-  kmsKeyId: envField('CCPROXY_KMS_KEY_ID', Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })), 'KMS key (id, ARN or alias) for envelope encryption of Bedrock keys; unset locally means the local key file; AWS_ENDPOINT_URL_KMS overrides the endpoint'),
+  kmsKeyId: envField(
+    'CCPROXY_KMS_KEY_ID',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    'KMS key (id, ARN or alias) for envelope encryption of Bedrock keys; unset locally means the local key file; AWS_ENDPOINT_URL_KMS overrides the endpoint',
+  ),
 } as const;
 
 export const operatorFields = {
   operatorPort: envField('CCPROXY_OPERATOR_PORT', port(8082), 'operator health and metrics port'),
-  watchNamespace: envField('CCPROXY_WATCH_NAMESPACE', Type.Optional(dnsLabel()), 'watch only this namespace (RBAC: a Role instead of a ClusterRole); unset means all'),
-  leaseNamespace: envField('CCPROXY_OPERATOR_NAMESPACE', Type.Optional(dnsLabel()), 'namespace of the leader-election Lease; unset means the pod\'s own namespace, or `default`'),
-  leaseDurationSeconds: envField('CCPROXY_LEASE_DURATION_SECONDS', Type.Integer({ minimum: 2, maximum: 300, default: 15 }), 'leader Lease duration; a dead leader is replaced after at most this long'),
-  podName: envField('POD_NAME', Type.Optional(Type.String({ minLength: 1 })), 'this replica\'s identity in the Lease (the Downward API pod name); unset means hostname and pid'),
-  resyncSeconds: envField('CCPROXY_RESYNC_SECONDS', Type.Integer({ minimum: 5, maximum: 86_400, default: 300 }), 'every resource is reconciled again this often (drift repair)'),
+  watchNamespace: envField(
+    'CCPROXY_WATCH_NAMESPACE',
+    Type.Optional(dnsLabel()),
+    'watch only this namespace (RBAC: a Role instead of a ClusterRole); unset means all',
+  ),
+  leaseNamespace: envField(
+    'CCPROXY_OPERATOR_NAMESPACE',
+    Type.Optional(dnsLabel()),
+    "namespace of the leader-election Lease; unset means the pod's own namespace, or `default`",
+  ),
+  leaseDurationSeconds: envField(
+    'CCPROXY_LEASE_DURATION_SECONDS',
+    Type.Integer({ minimum: 2, maximum: 300, default: 15 }),
+    'leader Lease duration; a dead leader is replaced after at most this long',
+  ),
+  podName: envField(
+    'POD_NAME',
+    Type.Optional(Type.String({ minLength: 1 })),
+    "this replica's identity in the Lease (the Downward API pod name); unset means hostname and pid",
+  ),
+  resyncSeconds: envField(
+    'CCPROXY_RESYNC_SECONDS',
+    Type.Integer({ minimum: 5, maximum: 86_400, default: 300 }),
+    'every resource is reconciled again this often (drift repair)',
+  ),
 } as const;
 
 export const proxyFields = {
   port: envField('PORT', port(8080), 'proxy listen port'),
   anthropicUpstreamUrl: envField('ANTHROPIC_UPSTREAM_URL', url('https://api.anthropic.com'), 'Plan upstream base URL'),
-  planApiKey: envField('CCPROXY_PLAN_API_KEY', Type.Optional(Type.String({ minLength: 1 })), 'default Plan API key, injected only when the client sends no credential', { secret: true }),
-  maxBodyBytes: envField('CCPROXY_MAX_BODY_BYTES', Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 32 * 1024 * 1024 }), 'largest request body accepted (Anthropic accepts 32 MB)'),
+  planApiKey: envField(
+    'CCPROXY_PLAN_API_KEY',
+    Type.Optional(Type.String({ minLength: 1 })),
+    'default Plan API key, injected only when the client sends no credential',
+    { secret: true },
+  ),
+  maxBodyBytes: envField(
+    'CCPROXY_MAX_BODY_BYTES',
+    Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 32 * 1024 * 1024 }),
+    'largest request body accepted (Anthropic accepts 32 MB)',
+  ),
   connectTimeoutMs: envField('CCPROXY_UPSTREAM_CONNECT_TIMEOUT_MS', millis(10_000), 'upstream TCP/TLS connect timeout'),
-  headersTimeoutMs: envField('CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS', millis(600_000), 'time allowed until upstream response headers (long non-streaming answers take minutes)'),
-  bodyTimeoutMs: envField('CCPROXY_UPSTREAM_BODY_TIMEOUT_MS', millis(300_000), 'longest silence allowed between upstream body chunks'),
-  bedrockEndpoint: envField('AWS_ENDPOINT_URL_BEDROCK_RUNTIME', url(), 'Bedrock Runtime endpoint override (AWS SDK convention); unset → https://bedrock-runtime.{region}.amazonaws.com'),
-  breakerFailures: envField('CCPROXY_BREAKER_FAILURES', Type.Integer({ minimum: 1, maximum: 100, default: 3 }), 'consecutive Plan failures that open a key\'s circuit breaker'),
+  headersTimeoutMs: envField(
+    'CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS',
+    millis(600_000),
+    'time allowed until upstream response headers (long non-streaming answers take minutes)',
+  ),
+  bodyTimeoutMs: envField(
+    'CCPROXY_UPSTREAM_BODY_TIMEOUT_MS',
+    millis(300_000),
+    'longest silence allowed between upstream body chunks',
+  ),
+  bedrockEndpoint: envField(
+    'AWS_ENDPOINT_URL_BEDROCK_RUNTIME',
+    url(),
+    'Bedrock Runtime endpoint override (AWS SDK convention); unset → https://bedrock-runtime.{region}.amazonaws.com',
+  ),
+  breakerFailures: envField(
+    'CCPROXY_BREAKER_FAILURES',
+    Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+    "consecutive Plan failures that open a key's circuit breaker",
+  ),
   breakerWindowMs: envField('CCPROXY_BREAKER_WINDOW_MS', millis(60_000), '…within this many ms'),
-  breakerOpenMs: envField('CCPROXY_BREAKER_OPEN_MS', millis(30 * 60_000), 'how long an open breaker sends everything to Bedrock before one trial request goes to Plan'),
-  meterPlan: envField('CCPROXY_METER_PLAN', Type.Boolean({ default: true }), 'record token usage of Plan (Anthropic) requests too; Bedrock usage is always recorded'),
-  cloudWatchEmf: envField('CCPROXY_CLOUDWATCH_EMF', Type.Boolean({ default: false }), 'write CloudWatch metrics (namespace ClaudeCodeProxy) as Embedded Metric Format lines on stdout, once a minute'),
-  keyCacheTtlMs: envField('CCPROXY_KEY_CACHE_TTL_MS', millis(30_000), 'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)'),
+  breakerOpenMs: envField(
+    'CCPROXY_BREAKER_OPEN_MS',
+    millis(30 * 60_000),
+    'how long an open breaker sends everything to Bedrock before one trial request goes to Plan',
+  ),
+  meterPlan: envField(
+    'CCPROXY_METER_PLAN',
+    Type.Boolean({ default: true }),
+    'record token usage of Plan (Anthropic) requests too; Bedrock usage is always recorded',
+  ),
+  cloudWatchEmf: envField(
+    'CCPROXY_CLOUDWATCH_EMF',
+    Type.Boolean({ default: false }),
+    'write CloudWatch metrics (namespace ClaudeCodeProxy) as Embedded Metric Format lines on stdout, once a minute',
+  ),
+  keyCacheTtlMs: envField(
+    'CCPROXY_KEY_CACHE_TTL_MS',
+    millis(30_000),
+    'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)',
+  ),
 } as const;
 
 export const adminFields = {
   adminPort: envField('CCPROXY_ADMIN_PORT', port(8081), 'admin listen port'),
-  adminUsername: envField('CCPROXY_ADMIN_USERNAME', Type.String({ minLength: 1, maxLength: 200, default: 'admin' }), 'admin login name'),
-  adminPasswordHash: envField('CCPROXY_ADMIN_PASSWORD_HASH', Type.Optional(Type.String({ pattern: '^scrypt\\$' })), 'admin password as a scrypt hash (`ccproxy`-format `scrypt$N$r$p$salt$hash`)', { secret: true }),
-  adminPassword: envField('CCPROXY_ADMIN_PASSWORD', Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })), 'admin password in plain text (hashed at start; for local use)', { secret: true }),
-  adminSessionSecret: envField('CCPROXY_ADMIN_SESSION_SECRET', Type.Optional(Type.String({ minLength: 32 })), 'HMAC secret signing admin session tokens (share it between admin replicas); unset means random per process', { secret: true }),
-  adminSessionSeconds: envField('CCPROXY_ADMIN_SESSION_SECONDS', Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }), 'lifetime of an admin session token'),
+  adminUsername: envField(
+    'CCPROXY_ADMIN_USERNAME',
+    Type.String({ minLength: 1, maxLength: 200, default: 'admin' }),
+    'admin login name',
+  ),
+  adminPasswordHash: envField(
+    'CCPROXY_ADMIN_PASSWORD_HASH',
+    Type.Optional(Type.String({ pattern: '^scrypt\\$' })),
+    'admin password as a scrypt hash (`ccproxy`-format `scrypt$N$r$p$salt$hash`)',
+    { secret: true },
+  ),
+  adminPassword: envField(
+    'CCPROXY_ADMIN_PASSWORD',
+    Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
+    'admin password in plain text (hashed at start; for local use)',
+    { secret: true },
+  ),
+  adminSessionSecret: envField(
+    'CCPROXY_ADMIN_SESSION_SECRET',
+    Type.Optional(Type.String({ minLength: 32 })),
+    'HMAC secret signing admin session tokens (share it between admin replicas); unset means random per process',
+    { secret: true },
+  ),
+  adminSessionSeconds: envField(
+    'CCPROXY_ADMIN_SESSION_SECONDS',
+    Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
+    'lifetime of an admin session token',
+  ),
 } as const;
 
 export const localFields = {
-  manifestsDir: envField('CCPROXY_MANIFESTS_DIR', Type.String({ minLength: 1, default: 'examples/local' }), 'local-mode resource folder'),
-  rotationGraceSeconds: envField('CCPROXY_ROTATION_GRACE_SECONDS', Type.Integer({ minimum: 0, maximum: 30 * 86_400, default: 86_400 }), 'how long a rotated-out access key keeps working'),
+  manifestsDir: envField(
+    'CCPROXY_MANIFESTS_DIR',
+    Type.String({ minLength: 1, default: 'examples/local' }),
+    'local-mode resource folder',
+  ),
+  rotationGraceSeconds: envField(
+    'CCPROXY_ROTATION_GRACE_SECONDS',
+    Type.Integer({ minimum: 0, maximum: 30 * 86_400, default: 86_400 }),
+    'how long a rotated-out access key keeps working',
+  ),
 } as const;

@@ -6,12 +6,22 @@ const fields = { ...commonFields, ...proxyFields };
 describe('loadConfig', () => {
   it('applies the documented defaults when nothing is set', () => {
     const config = loadConfig(fields, {});
-    expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: '.data', anthropicUpstreamUrl: 'https://api.anthropic.com', maxBodyBytes: 32 * 1024 * 1024 });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      dataDir: '.data',
+      anthropicUpstreamUrl: 'https://api.anthropic.com',
+      maxBodyBytes: 32 * 1024 * 1024,
+    });
     expect(config.databaseUrl).toBeUndefined();
   });
 
   it('converts strings from the environment to the declared types', () => {
-    const config = loadConfig(fields, { PORT: '9000', CCPROXY_MAX_BODY_BYTES: '2048', DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' });
+    const config = loadConfig(fields, {
+      PORT: '9000',
+      CCPROXY_MAX_BODY_BYTES: '2048',
+      DATABASE_URL: 'postgres://u@127.0.0.1:5432/db',
+    });
     expect(config.port).toBe(9000);
     expect(config.maxBodyBytes).toBe(2048);
     expect(config.databaseUrl).toBe('postgres://u@127.0.0.1:5432/db');
@@ -20,7 +30,12 @@ describe('loadConfig', () => {
   it('reports every problem at once, naming the variables', () => {
     let caught: unknown;
     try {
-      loadConfig(fields, { PORT: 'eighty', ANTHROPIC_UPSTREAM_URL: 'ftp://x', CCPROXY_KEY_HASHER_SECRET: 'short', DATABASE_URL: 'mysql://x' });
+      loadConfig(fields, {
+        PORT: 'eighty',
+        ANTHROPIC_UPSTREAM_URL: 'ftp://x',
+        CCPROXY_KEY_HASHER_SECRET: 'short',
+        DATABASE_URL: 'mysql://x',
+      });
     } catch (error) {
       caught = error;
     }

@@ -17,20 +17,35 @@ describe('logger', () => {
   it('censors credentials wherever they appear in a log object', () => {
     const { lines, destination } = capture();
     const logger = createLogger({ destination });
-    logger.info({ req: { headers: { 'x-api-key': 'sk-ant-secret1', authorization: 'Bearer sk-ant-secret2' } }, accessKey: 'ak_secret3', nested: { apiKey: 'secret4' } }, 'hello');
+    logger.info(
+      {
+        req: { headers: { 'x-api-key': 'sk-ant-secret1', authorization: 'Bearer sk-ant-secret2' } },
+        accessKey: 'ak_secret3',
+        nested: { apiKey: 'secret4' },
+      },
+      'hello',
+    );
     const text = lines.join('');
-    for (const secret of ['sk-ant-secret1', 'sk-ant-secret2', 'ak_secret3', 'secret4']) expect(text).not.toContain(secret);
+    for (const secret of ['sk-ant-secret1', 'sk-ant-secret2', 'ak_secret3', 'secret4'])
+      expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
   });
 
-  it('censors secrets in child bindings, arrays and error fields, deeper than one level, without touching the caller\'s objects', () => {
+  it("censors secrets in child bindings, arrays and error fields, deeper than one level, without touching the caller's objects", () => {
     const { lines, destination } = capture();
     const logger = createLogger({ destination });
-    const upstream = { request: { headers: { Authorization: 'Bearer sk-ant-secret5', 'content-type': 'application/json' } } };
-    const error = Object.assign(new Error('upstream refused'), { $response: { headers: { 'x-api-key': 'sk-ant-secret6' } } });
-    logger.child({ token: 'secret7', headers: { authorization: 'secret9' } }).warn({ upstream, attempts: [{ password: 'secret8' }], err: error }, 'failed');
-    const line = JSON.parse(lines.join('')) as { upstream: typeof upstream; err: { message: string; stack: string }; };
-    for (const secret of ['sk-ant-secret5', 'secret6', 'secret7', 'secret8', 'secret9']) expect(lines.join('')).not.toContain(secret);
+    const upstream = {
+      request: { headers: { Authorization: 'Bearer sk-ant-secret5', 'content-type': 'application/json' } },
+    };
+    const error = Object.assign(new Error('upstream refused'), {
+      $response: { headers: { 'x-api-key': 'sk-ant-secret6' } },
+    });
+    logger
+      .child({ token: 'secret7', headers: { authorization: 'secret9' } })
+      .warn({ upstream, attempts: [{ password: 'secret8' }], err: error }, 'failed');
+    const line = JSON.parse(lines.join('')) as { upstream: typeof upstream; err: { message: string; stack: string } };
+    for (const secret of ['sk-ant-secret5', 'secret6', 'secret7', 'secret8', 'secret9'])
+      expect(lines.join('')).not.toContain(secret);
     expect(line.upstream.request.headers).toEqual({ Authorization: '[redacted]', 'content-type': 'application/json' });
     expect(line).toMatchObject({ token: '[redacted]', headers: { authorization: '[redacted]' } });
     expect(line.err.message).toBe('upstream refused');
@@ -42,7 +57,12 @@ describe('logger', () => {
   it('writes lines without secrets unchanged', () => {
     const { lines, destination } = capture();
     createLogger({ destination }).info({ route: 'messages', tokens: { input: 3, output: 5 }, list: [1, 'a'] }, 'done');
-    expect(JSON.parse(lines.join(''))).toMatchObject({ route: 'messages', tokens: { input: 3, output: 5 }, list: [1, 'a'], msg: 'done' });
+    expect(JSON.parse(lines.join(''))).toMatchObject({
+      route: 'messages',
+      tokens: { input: 3, output: 5 },
+      list: [1, 'a'],
+      msg: 'done',
+    });
   });
 
   it('keeps only a short prefix of the access key in URLs', () => {

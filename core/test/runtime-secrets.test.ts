@@ -3,18 +3,43 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { resolveRuntimeSecrets, watchRuntimeSecrets } from '@ccproxy/core';
 
-const client = () => new SecretsManagerClient({ region: 'us-east-1', endpoint: inject('motoUrl'), credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+const client = () =>
+  new SecretsManagerClient({
+    region: 'us-east-1',
+    endpoint: inject('motoUrl'),
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
 const unique = (name: string) => `ccproxy-test/${name}-${randomBytes(3).toString('hex')}`;
 
 /** Secrets Manager (moto in server mode, the real SDK) as the source of runtime secrets. */
 describe('runtime secrets from Secrets Manager', () => {
   it('fills variables from their _SECRET_ID, builds DATABASE_URL from an RDS secret, and leaves explicit values alone', async () => {
     const sm = client();
-    const db = await sm.send(new CreateSecretCommand({ Name: unique('database'), SecretString: JSON.stringify({ username: 'ccproxy', password: 'p@ss/w:rd', host: 'db.internal', port: 5432, dbname: 'ccproxy', engine: 'postgres' }) }));
+    const db = await sm.send(
+      new CreateSecretCommand({
+        Name: unique('database'),
+        SecretString: JSON.stringify({
+          username: 'ccproxy',
+          password: 'p@ss/w:rd',
+          host: 'db.internal',
+          port: 5432,
+          dbname: 'ccproxy',
+          engine: 'postgres',
+        }),
+      }),
+    );
     const hasher = await sm.send(new CreateSecretCommand({ Name: unique('hasher'), SecretString: 'h'.repeat(48) }));
-    const plan = await sm.send(new CreateSecretCommand({ Name: unique('plan'), SecretString: 'sk-ant-from-secrets-manager' }));
+    const plan = await sm.send(
+      new CreateSecretCommand({ Name: unique('plan'), SecretString: 'sk-ant-from-secrets-manager' }),
+    );
     const { env, versions } = await resolveRuntimeSecrets(
-      { CCPROXY_DATABASE_SECRET_ID: db.ARN, CCPROXY_KEY_HASHER_SECRET_ID: hasher.Name, CCPROXY_PLAN_API_KEY_SECRET_ID: plan.ARN, CCPROXY_PLAN_API_KEY: 'sk-ant-explicit', PORT: '9000' },
+      {
+        CCPROXY_DATABASE_SECRET_ID: db.ARN,
+        CCPROXY_KEY_HASHER_SECRET_ID: hasher.Name,
+        CCPROXY_PLAN_API_KEY_SECRET_ID: plan.ARN,
+        CCPROXY_PLAN_API_KEY: 'sk-ant-explicit',
+        PORT: '9000',
+      },
       sm,
     );
     expect(env.DATABASE_URL).toBe('postgres://ccproxy:p%40ss%2Fw%3Ard@db.internal:5432/ccproxy?sslmode=require');
@@ -27,9 +52,22 @@ describe('runtime secrets from Secrets Manager', () => {
 
   it('names every secret it cannot read, never a value', async () => {
     const sm = client();
-    const bad = await sm.send(new CreateSecretCommand({ Name: unique('bad-db'), SecretString: '{"username":"u","password":"do-not-print-me"}' }));
-    const error = await resolveRuntimeSecrets({ CCPROXY_DATABASE_SECRET_ID: bad.ARN, CCPROXY_KEY_HASHER_SECRET_ID: 'ccproxy-test/missing' }, sm).then(() => undefined, (e: Error) => e);
-    expect(error?.message).toContain(`CCPROXY_DATABASE_SECRET_ID=${bad.ARN}: the database secret lacks username, password or host`);
+    const bad = await sm.send(
+      new CreateSecretCommand({
+        Name: unique('bad-db'),
+        SecretString: '{"username":"u","password":"do-not-print-me"}',
+      }),
+    );
+    const error = await resolveRuntimeSecrets(
+      { CCPROXY_DATABASE_SECRET_ID: bad.ARN, CCPROXY_KEY_HASHER_SECRET_ID: 'ccproxy-test/missing' },
+      sm,
+    ).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).toContain(
+      `CCPROXY_DATABASE_SECRET_ID=${bad.ARN}: the database secret lacks username, password or host`,
+    );
     expect(error?.message).toContain('CCPROXY_KEY_HASHER_SECRET_ID=ccproxy-test/missing');
     expect(error?.message).not.toContain('do-not-print-me');
   });

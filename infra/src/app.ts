@@ -23,10 +23,19 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
   const name = (stack: string) => `${settings.prefix}-${stack}`;
   const network = new NetworkStack(app, name('network'), settings, { env });
   const secrets = new SecretsStack(app, name('secrets'), settings, { env });
-  const database = new DatabaseStack(app, name('database'), settings, { env, vpc: network.vpc, key: secrets.databaseKey });
+  const database = new DatabaseStack(app, name('database'), settings, {
+    env,
+    vpc: network.vpc,
+    key: secrets.databaseKey,
+  });
   const cluster = new ClusterStack(app, name('cluster'), settings, {
-    env, vpc: network.vpc, database: database.cluster, bedrockKey: secrets.bedrockKey,
-    hasherSecret: secrets.hasherSecret, adminSecret: secrets.adminSecret, planApiKeySecret: secrets.planApiKeySecret,
+    env,
+    vpc: network.vpc,
+    database: database.cluster,
+    bedrockKey: secrets.bedrockKey,
+    hasherSecret: secrets.hasherSecret,
+    adminSecret: secrets.adminSecret,
+    planApiKeySecret: secrets.planApiKeySecret,
   });
   const monitoring = new MonitoringStack(app, name('monitoring'), settings, { env, database: database.cluster });
   Tags.of(app).add('app', 'claude-code-proxy');

@@ -50,15 +50,28 @@ export function settingsFromContext(node: Node): InfraSettings {
     const fallback = defaultSettings[key];
     // Context from `-c key=value` arrives as strings; lists as comma-separated values.
     if (typeof fallback === 'number') return Number(raw) as InfraSettings[K];
-    if (Array.isArray(fallback)) return (Array.isArray(raw) ? raw.map(String) : String(raw).split(',').filter(Boolean)) as unknown as InfraSettings[K];
+    if (Array.isArray(fallback))
+      return (Array.isArray(raw)
+        ? raw.map(String)
+        : String(raw).split(',').filter(Boolean)) as unknown as InfraSettings[K];
     return String(raw) as InfraSettings[K];
   };
   const account = node.tryGetContext('account') as string | undefined;
   return {
     ...(account === undefined ? {} : { account }),
-    region: read('region'), prefix: read('prefix'), domain: read('domain'), certificateArn: read('certificateArn'),
-    adminCidrs: read('adminCidrs'), vpcCidr: read('vpcCidr'), natGateways: read('natGateways'), dbMinAcu: read('dbMinAcu'),
-    dbMaxAcu: read('dbMaxAcu'), backupRetentionDays: read('backupRetentionDays'), logRetentionDays: read('logRetentionDays'),
-    namespace: read('namespace'), image: read('image'), alarmEmail: read('alarmEmail'),
+    region: read('region'),
+    prefix: read('prefix'),
+    domain: read('domain'),
+    certificateArn: read('certificateArn'),
+    adminCidrs: read('adminCidrs'),
+    vpcCidr: read('vpcCidr'),
+    natGateways: read('natGateways'),
+    dbMinAcu: read('dbMinAcu'),
+    dbMaxAcu: read('dbMaxAcu'),
+    backupRetentionDays: read('backupRetentionDays'),
+    logRetentionDays: read('logRetentionDays'),
+    namespace: read('namespace'),
+    image: read('image'),
+    alarmEmail: read('alarmEmail'),
   };
 }

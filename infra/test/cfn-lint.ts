@@ -25,7 +25,11 @@ export async function cfnLintPython(): Promise<string> {
   process.stderr.write(`installing cfn-lint ${CFN_LINT_VERSION} into ${venv} (first run on this machine)\n`);
   try {
     await execFile('python3', ['-m', 'venv', building]);
-    await execFile(join(building, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', `cfn-lint==${CFN_LINT_VERSION}`], { maxBuffer: 64 * 1024 * 1024 });
+    await execFile(
+      join(building, 'bin', 'python'),
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', `cfn-lint==${CFN_LINT_VERSION}`],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
     await rename(building, venv).catch(async (error: unknown) => {
       if (!(await exists(python))) throw error; // another worker won the race
     });
@@ -48,20 +52,35 @@ export interface CfnLintMatch {
  * Runs cfn-lint on templates and returns its findings (JSON format). Its entry point through the
  * venv's python, not the `cfn-lint` script, whose shebang holds the venv's build path.
  */
-export async function cfnLint(templates: readonly string[], options: { regions?: readonly string[] } = {}): Promise<CfnLintMatch[]> {
+export async function cfnLint(
+  templates: readonly string[],
+  options: { regions?: readonly string[] } = {},
+): Promise<CfnLintMatch[]> {
   const python = await cfnLintPython();
-  const args = ['-c', 'import sys; from cfnlint.runner import main; sys.exit(main())', '--format', 'json', ...(options.regions === undefined ? [] : ['--regions', ...options.regions]), '--', ...templates];
+  const args = [
+    '-c',
+    'import sys; from cfnlint.runner import main; sys.exit(main())',
+    '--format',
+    'json',
+    ...(options.regions === undefined ? [] : ['--regions', ...options.regions]),
+    '--',
+    ...templates,
+  ];
   try {
     const { stdout } = await execFile(python, args, { maxBuffer: 64 * 1024 * 1024 });
     return JSON.parse(stdout === '' ? '[]' : stdout) as CfnLintMatch[];
   } catch (error) {
     // Exit codes 2/4/8 mean "found errors/warnings/informational": the findings are on stdout.
     const { stdout, code } = error as { stdout?: string; code?: number };
-    if (typeof code === 'number' && code > 0 && code < 32 && stdout !== undefined && stdout.startsWith('[')) return JSON.parse(stdout) as CfnLintMatch[];
+    if (typeof code === 'number' && code > 0 && code < 32 && stdout !== undefined && stdout.startsWith('['))
+      return JSON.parse(stdout) as CfnLintMatch[];
     throw error;
   }
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -9,8 +9,11 @@ import { buildInfra, type InfraStacks } from '../src/app.ts';
 import { cfnLint, cfnLintPython, type CfnLintMatch } from './cfn-lint.ts';
 
 const context = {
-  region: 'ap-northeast-2', domain: 'proxy.example.com', adminCidrs: '10.20.0.0/16,192.0.2.0/24',
-  certificateArn: 'arn:aws:acm:ap-northeast-2:123456789012:certificate/0b7d3a6c-1111-2222-3333-444455556666', alarmEmail: 'oncall@example.com',
+  region: 'ap-northeast-2',
+  domain: 'proxy.example.com',
+  adminCidrs: '10.20.0.0/16,192.0.2.0/24',
+  certificateArn: 'arn:aws:acm:ap-northeast-2:123456789012:certificate/0b7d3a6c-1111-2222-3333-444455556666',
+  alarmEmail: 'oncall@example.com',
 };
 let outdir: string;
 let stacks: InfraStacks;
@@ -29,14 +32,24 @@ afterAll(async () => {
 });
 
 /** The statements of the inline policies attached to a role. */
-function statementsOf(stack: Stack, role: { node: { defaultChild?: unknown } }): Array<{ Action: string | string[]; Resource: unknown; Effect: string }> {
+function statementsOf(
+  stack: Stack,
+  role: { node: { defaultChild?: unknown } },
+): Array<{ Action: string | string[]; Resource: unknown; Effect: string }> {
   const id = stack.getLogicalId(role.node.defaultChild as CfnRole);
-  const policies = Object.values(template(stack).findResources('AWS::IAM::Policy')) as Array<{ Properties: { Roles: Array<{ Ref: string }>; PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown; Effect: string }> } } }>;
-  return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === id)).flatMap((p) => p.Properties.PolicyDocument.Statement);
+  const policies = Object.values(template(stack).findResources('AWS::IAM::Policy')) as Array<{
+    Properties: {
+      Roles: Array<{ Ref: string }>;
+      PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown; Effect: string }> };
+    };
+  }>;
+  return policies
+    .filter((p) => p.Properties.Roles.some((r) => r.Ref === id))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
 describe('the AWS CDK app', () => {
-  it('builds the seed\'s network: 10.0.0.0/16, two public and two private subnets, one NAT', () => {
+  it("builds the seed's network: 10.0.0.0/16, two public and two private subnets, one NAT", () => {
     const network = template(stacks.network);
     network.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });
     network.resourceCountIs('AWS::EC2::Subnet', 4);
@@ -47,36 +60,68 @@ describe('the AWS CDK app', () => {
   it('keeps keys and secrets: rotated, retained KMS keys; generated secrets, none inline', () => {
     const secrets = template(stacks.secrets);
     secrets.resourceCountIs('AWS::KMS::Key', 2);
-    secrets.allResources('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ EnableKeyRotation: true }) });
-    secrets.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ccproxy/key-hasher-secret', GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
-    secrets.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ccproxy/admin', GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }) });
-    for (const secret of Object.values(secrets.findResources('AWS::SecretsManager::Secret'))) expect((secret as { Properties: object }).Properties).not.toHaveProperty('SecretString');
+    secrets.allResources('AWS::KMS::Key', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+    });
+    secrets.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'ccproxy/key-hasher-secret',
+      GenerateSecretString: Match.objectLike({ PasswordLength: 64 }),
+    });
+    secrets.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'ccproxy/admin',
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }),
+    });
+    for (const secret of Object.values(secrets.findResources('AWS::SecretsManager::Secret')))
+      expect((secret as { Properties: object }).Properties).not.toHaveProperty('SecretString');
   });
 
   it('runs Aurora PostgreSQL Serverless v2 encrypted with the customer key, private, 7-day backups', () => {
     const database = template(stacks.database);
     database.hasResourceProperties('AWS::RDS::DBCluster', {
-      Engine: 'aurora-postgresql', StorageEncrypted: true, KmsKeyId: Match.anyValue(), BackupRetentionPeriod: 7, DeletionProtection: true,
+      Engine: 'aurora-postgresql',
+      StorageEncrypted: true,
+      KmsKeyId: Match.anyValue(),
+      BackupRetentionPeriod: 7,
+      DeletionProtection: true,
       ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
     });
-    database.allResourcesProperties('AWS::RDS::DBInstance', { PubliclyAccessible: false, DBInstanceClass: 'db.serverless' });
+    database.allResourcesProperties('AWS::RDS::DBInstance', {
+      PubliclyAccessible: false,
+      DBInstanceClass: 'db.serverless',
+    });
     // Nothing but the pods' security group (a rule in the cluster stack) may reach it.
     database.allResourcesProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.absent() });
-    template(stacks.cluster).hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: Match.anyValue() });
+    template(stacks.cluster).hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      ToPort: 5432,
+      SourceSecurityGroupId: Match.anyValue(),
+    });
   });
 
   it('runs the workloads on Fargate profiles of an EKS cluster', () => {
     const cluster = template(stacks.cluster);
-    cluster.hasResourceProperties('AWS::EKS::FargateProfile', { Selectors: [Match.objectLike({ Namespace: 'ccproxy' })] });
+    cluster.hasResourceProperties('AWS::EKS::FargateProfile', {
+      Selectors: [Match.objectLike({ Namespace: 'ccproxy' })],
+    });
     // The default profile runs CoreDNS and the load balancer controller.
-    cluster.hasResourceProperties('AWS::EKS::FargateProfile', { Selectors: Match.arrayWith([Match.objectLike({ Namespace: 'kube-system' })]) });
+    cluster.hasResourceProperties('AWS::EKS::FargateProfile', {
+      Selectors: Match.arrayWith([Match.objectLike({ Namespace: 'kube-system' })]),
+    });
     cluster.hasResourceProperties('AWS::EKS::Cluster', { Version: '1.34' });
   });
 
   it('gives each component exactly the AWS actions it uses, on named resources only', () => {
     const { cluster, secrets } = stacks;
-    const actions = (role: keyof typeof cluster.roles) => statementsOf(cluster, cluster.roles[role]).flatMap((s) => [s.Action].flat()).sort();
-    expect(actions('operator')).toEqual(['kms:Encrypt', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    const actions = (role: keyof typeof cluster.roles) =>
+      statementsOf(cluster, cluster.roles[role])
+        .flatMap((s) => [s.Action].flat())
+        .sort();
+    expect(actions('operator')).toEqual([
+      'kms:Encrypt',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+    ]);
     expect(actions('proxy')).toEqual(['kms:Decrypt', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
     expect(actions('admin')).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
     for (const role of ['operator', 'proxy', 'admin'] as const) {
@@ -87,21 +132,31 @@ describe('the AWS CDK app', () => {
     }
     // The KMS statements name the Bedrock key (an export of the secrets stack), nothing else.
     const kms = statementsOf(cluster, cluster.roles.proxy).find((s) => s.Action === 'kms:Decrypt');
-    expect(JSON.stringify(kms?.Resource)).toContain(stacks.secrets.getLogicalId(secrets.bedrockKey.node.defaultChild as CfnRole));
+    expect(JSON.stringify(kms?.Resource)).toContain(
+      stacks.secrets.getLogicalId(secrets.bedrockKey.node.defaultChild as CfnRole),
+    );
     // IRSA: web identity of the cluster's OIDC provider, conditioned on the service account.
     template(cluster).hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Action: 'sts:AssumeRoleWithWebIdentity', Condition: { StringEquals: Match.anyValue() } })] },
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({ Action: 'sts:AssumeRoleWithWebIdentity', Condition: { StringEquals: Match.anyValue() } }),
+        ],
+      },
       Description: 'claude-code-proxy proxy (IRSA)',
     });
     const conditions = JSON.stringify(template(cluster).findResources('Custom::AWSCDKCfnJson'));
-    for (const role of ['operator', 'proxy', 'admin']) expect(conditions).toContain(`:sub\\":\\"system:serviceaccount:ccproxy:ccproxy-${role}`);
+    for (const role of ['operator', 'proxy', 'admin'])
+      expect(conditions).toContain(`:sub\\":\\"system:serviceaccount:ccproxy:ccproxy-${role}`);
     expect(conditions).toContain('sts.amazonaws.com');
   });
 
   it('deploys the cdk8s workloads, the CRDs and an ALB Ingress that restricts /admin by source IP', () => {
-    const manifests = Object.values(template(stacks.cluster).findResources('Custom::AWSCDK-EKS-KubernetesResource')).map((r) => JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest));
+    const manifests = Object.values(
+      template(stacks.cluster).findResources('Custom::AWSCDK-EKS-KubernetesResource'),
+    ).map((r) => JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest));
     const all = manifests.join('\n');
-    for (const name of ['ccproxy-operator', 'ccproxy-proxy', 'ccproxy-admin', 'accesskeys.ccproxy.io', 'aws-logging']) expect(all).toContain(name);
+    for (const name of ['ccproxy-operator', 'ccproxy-proxy', 'ccproxy-admin', 'accesskeys.ccproxy.io', 'aws-logging'])
+      expect(all).toContain(name);
     expect(all).toContain('source-ip');
     expect(all).toContain('10.20.0.0/16');
     expect(all).toContain(context.certificateArn);
@@ -111,9 +166,21 @@ describe('the AWS CDK app', () => {
 
   it('alarms on errors, latency, failovers, open breakers and database capacity', () => {
     const monitoring = template(stacks.monitoring);
-    const names = Object.values(monitoring.findResources('AWS::CloudWatch::Alarm')).map((a) => (a as { Properties: { AlarmName: string } }).Properties.AlarmName).sort();
-    expect(names).toEqual(['ccproxy-circuit-open', 'ccproxy-database-acu', 'ccproxy-database-cpu', 'ccproxy-error-rate', 'ccproxy-failover-rate', 'ccproxy-latency-p95']);
-    monitoring.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [Match.anyValue()], TreatMissingData: 'notBreaching' });
+    const names = Object.values(monitoring.findResources('AWS::CloudWatch::Alarm'))
+      .map((a) => (a as { Properties: { AlarmName: string } }).Properties.AlarmName)
+      .sort();
+    expect(names).toEqual([
+      'ccproxy-circuit-open',
+      'ccproxy-database-acu',
+      'ccproxy-database-cpu',
+      'ccproxy-error-rate',
+      'ccproxy-failover-rate',
+      'ccproxy-latency-p95',
+    ]);
+    monitoring.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [Match.anyValue()],
+      TreatMissingData: 'notBreaching',
+    });
     monitoring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: context.alarmEmail });
   });
 
@@ -123,13 +190,18 @@ describe('the AWS CDK app', () => {
     const findings = await cfnLint(templates, { regions: [context.region] });
     // W3005 (a DependsOn that a GetAtt already implies) is emitted by aws-cdk-lib's own
     // custom-resource providers, not by our constructs; everything else must be clean.
-    const ours = findings.filter((f: CfnLintMatch) => !(f.Rule.Id === 'W3005' && /Provider/.test(String(f.Location.Path?.[1] ?? ''))));
+    const ours = findings.filter(
+      (f: CfnLintMatch) => !(f.Rule.Id === 'W3005' && /Provider/.test(String(f.Location.Path?.[1] ?? ''))),
+    );
     expect(ours.map((f) => `${f.Rule.Id} ${f.Message} (${f.Filename})`)).toEqual([]);
   });
 
   it('cfn-lint really checks (a template with a wrong property is reported)', async () => {
     const bad = join(outdir, 'broken.json');
-    await writeFile(bad, JSON.stringify({ Resources: { Bucket: { Type: 'AWS::S3::Bucket', Properties: { BucketNam: 'x' } } } }));
+    await writeFile(
+      bad,
+      JSON.stringify({ Resources: { Bucket: { Type: 'AWS::S3::Bucket', Properties: { BucketNam: 'x' } } } }),
+    );
     const findings = await cfnLint([bad], { regions: [context.region] });
     expect(findings.map((f) => f.Rule.Id)).toContain('E3002');
   });

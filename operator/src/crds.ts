@@ -18,16 +18,34 @@ export function toStructural(schema: TSchema | JsonSchema): JsonSchema {
   }
   if ('const' in source) return { type: typeof source.const, enum: [source.const] };
   if (source.type === 'object') return objectSchema(source);
-  if (source.type === 'array') return withKept({ type: 'array', items: toStructural(source.items as JsonSchema) }, source, ['minItems', 'maxItems', 'description']);
-  return withKept({ type: source.type }, source, ['minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'default', 'description', 'format']);
+  if (source.type === 'array')
+    return withKept({ type: 'array', items: toStructural(source.items as JsonSchema) }, source, [
+      'minItems',
+      'maxItems',
+      'description',
+    ]);
+  return withKept({ type: source.type }, source, [
+    'minLength',
+    'maxLength',
+    'pattern',
+    'minimum',
+    'maximum',
+    'default',
+    'description',
+    'format',
+  ]);
 }
 
 function objectSchema(source: JsonSchema): JsonSchema {
   const out: JsonSchema = withKept({ type: 'object' }, source, ['default', 'description']);
   const properties = source.properties as Record<string, JsonSchema> | undefined;
   if (properties !== undefined) {
-    out.properties = Object.fromEntries(Object.entries(properties).map(([name, property]) => [name, toStructural(property)]));
-    const required = ((source.required as string[] | undefined) ?? []).filter((name) => properties[name]?.default === undefined);
+    out.properties = Object.fromEntries(
+      Object.entries(properties).map(([name, property]) => [name, toStructural(property)]),
+    );
+    const required = ((source.required as string[] | undefined) ?? []).filter(
+      (name) => properties[name]?.default === undefined,
+    );
     if (required.length > 0) out.required = required;
   }
   const patterns = source.patternProperties as Record<string, JsonSchema> | undefined;
@@ -57,7 +75,12 @@ const status = (extra: Record<string, JsonSchema>): JsonSchema => ({
   type: 'object',
   properties: {
     observedGeneration: { type: 'integer' },
-    conditions: { type: 'array', items: condition, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+    conditions: {
+      type: 'array',
+      items: condition,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    },
     ...extra,
   },
 });
@@ -82,7 +105,12 @@ const kinds: KindSpec[] = [
     shortNames: ['pu'],
     spec: toStructural(proxyUserSpec),
     status: status({}),
-    columns: [{ name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' }, { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspended' }, readyColumn, ageColumn],
+    columns: [
+      { name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' },
+      { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspended' },
+      readyColumn,
+      ageColumn,
+    ],
   },
   {
     kind: 'AccessKey',
@@ -91,7 +119,10 @@ const kinds: KindSpec[] = [
     spec: withRule(toStructural(accessKeySpec), 'userRef', immutable('userRef')),
     status: status({
       keyPrefix: { type: 'string' },
-      breaker: { type: 'object', properties: { state: { type: 'string' }, lastFailoverAt: { type: 'string', format: 'date-time' } } },
+      breaker: {
+        type: 'object',
+        properties: { state: { type: 'string' }, lastFailoverAt: { type: 'string', format: 'date-time' } },
+      },
     }),
     columns: [
       { name: 'User', type: 'string', jsonPath: '.spec.userRef.name' },
@@ -109,7 +140,13 @@ const kinds: KindSpec[] = [
     shortNames: ['bk'],
     spec: withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
     status: status({ fingerprint: { type: 'string' } }),
-    columns: [{ name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' }, { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' }, readyColumn, { name: 'Fingerprint', type: 'string', jsonPath: '.status.fingerprint', priority: 1 }, ageColumn],
+    columns: [
+      { name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' },
+      { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' },
+      readyColumn,
+      { name: 'Fingerprint', type: 'string', jsonPath: '.status.fingerprint', priority: 1 },
+      ageColumn,
+    ],
   },
 ];
 
@@ -126,7 +163,14 @@ export function customResourceDefinition(kind: KindSpec): JsonSchema {
     metadata: { name: `${kind.plural}.${group}` },
     spec: {
       group,
-      names: { kind: kind.kind, listKind: `${kind.kind}List`, plural: kind.plural, singular: kind.kind.toLowerCase(), shortNames: kind.shortNames, categories: ['ccproxy'] },
+      names: {
+        kind: kind.kind,
+        listKind: `${kind.kind}List`,
+        plural: kind.plural,
+        singular: kind.kind.toLowerCase(),
+        shortNames: kind.shortNames,
+        categories: ['ccproxy'],
+      },
       scope: 'Namespaced',
       versions: [
         {
@@ -135,7 +179,19 @@ export function customResourceDefinition(kind: KindSpec): JsonSchema {
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: kind.columns,
-          schema: { openAPIV3Schema: { type: 'object', required: ['spec'], properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: kind.spec, status: kind.status } } },
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: kind.spec,
+                status: kind.status,
+              },
+            },
+          },
         },
       ],
     },
@@ -145,5 +201,7 @@ export function customResourceDefinition(kind: KindSpec): JsonSchema {
 /** File name → YAML for every CRD. */
 export function renderCrds(): Record<string, string> {
   const header = '# GENERATED by `npm run crds` from operator/src/resources.ts — do not edit.\n';
-  return Object.fromEntries(kinds.map((kind) => [`${kind.plural}.${group}.yaml`, header + stringify(customResourceDefinition(kind))]));
+  return Object.fromEntries(
+    kinds.map((kind) => [`${kind.plural}.${group}.yaml`, header + stringify(customResourceDefinition(kind))]),
+  );
 }

@@ -1,11 +1,30 @@
 export { LocalOperator, type LocalOperatorOptions, type ReadyKey, type SyncReport } from './local/local-operator.ts';
 export { readManifestFolder, type ManifestSnapshot } from './local/manifest-folder.ts';
 export { LocalSecretStore } from './local/local-secret-store.ts';
-export { reconcileAccessKey, baseUrlFor, type AccessKeyDeps, type AccessKeyOutcome } from './reconcile/reconcile-access-key.ts';
+export {
+  reconcileAccessKey,
+  baseUrlFor,
+  type AccessKeyDeps,
+  type AccessKeyOutcome,
+} from './reconcile/reconcile-access-key.ts';
 export { reconcileUser } from './reconcile/reconcile-user.ts';
 export { reconcileBedrockKey, type BedrockKeyDeps } from './reconcile/reconcile-bedrock-key.ts';
 export type { SecretStore } from './reconcile/secret-store.ts';
 export type { Condition, ResourceStatus } from './reconcile/conditions.ts';
-export { parseResource, secretData, group, version, proxyUserSpec, accessKeySpec, bedrockKeySpec, routing, type ProxyUser, type AccessKey, type BedrockKey, type Secret, type Resource } from './resources.ts';
+export {
+  parseResource,
+  secretData,
+  group,
+  version,
+  proxyUserSpec,
+  accessKeySpec,
+  bedrockKeySpec,
+  routing,
+  type ProxyUser,
+  type AccessKey,
+  type BedrockKey,
+  type Secret,
+  type Resource,
+} from './resources.ts';
 export { renderCrds, toStructural } from './crds.ts';
 export { operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';

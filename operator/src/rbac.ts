@@ -16,8 +16,16 @@ export interface PolicyRule {
  * namespace instead of a ClusterRole.
  */
 export const operatorRules: readonly PolicyRule[] = [
-  { apiGroups: [group], resources: ['proxyusers', 'accesskeys', 'bedrockkeys'], verbs: ['get', 'list', 'watch', 'patch'] },
-  { apiGroups: [group], resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'], verbs: ['get', 'patch', 'update'] },
+  {
+    apiGroups: [group],
+    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
+    verbs: ['get', 'list', 'watch', 'patch'],
+  },
+  {
+    apiGroups: [group],
+    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
+    verbs: ['get', 'patch', 'update'],
+  },
   // Setting blockOwnerDeletion on generated Secrets needs `update` on the owner's finalizers subresource.
   { apiGroups: [group], resources: ['accesskeys/finalizers'], verbs: ['update'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },

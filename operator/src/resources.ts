@@ -29,7 +29,10 @@ export const proxyUserSpec = Type.Object(
   { additionalProperties: false },
 );
 
-export const routing = Type.Union([Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')], { default: 'PlanWithFailover' });
+export const routing = Type.Union(
+  [Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')],
+  { default: 'PlanWithFailover' },
+);
 
 export const accessKeySpec = Type.Object(
   {
@@ -42,7 +45,9 @@ export const accessKeySpec = Type.Object(
           region: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
           api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
           model: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-          modelMap: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1, maxLength: 2048 }), { default: {} }),
+          modelMap: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1, maxLength: 2048 }), {
+            default: {},
+          }),
         },
         { additionalProperties: false },
       ),
@@ -55,7 +60,10 @@ export const accessKeySpec = Type.Object(
 export const bedrockKeySpec = Type.Object(
   {
     accessKeyRef: localRef,
-    secretRef: Type.Object({ name: dnsName, key: Type.String({ minLength: 1, default: 'apiKey' }) }, { additionalProperties: false }),
+    secretRef: Type.Object(
+      { name: dnsName, key: Type.String({ minLength: 1, default: 'apiKey' }) },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -80,7 +88,12 @@ export type BedrockKey = Static<typeof bedrockKeySchema>;
 export type Secret = Static<typeof secretSchema>;
 export type Resource = ProxyUser | AccessKey | BedrockKey | Secret;
 
-const schemas = { ProxyUser: proxyUserSchema, AccessKey: accessKeySchema, BedrockKey: bedrockKeySchema, Secret: secretSchema } as const;
+const schemas = {
+  ProxyUser: proxyUserSchema,
+  AccessKey: accessKeySchema,
+  BedrockKey: bedrockKeySchema,
+  Secret: secretSchema,
+} as const;
 
 /** Validates one object and fills defaults; returns every problem found, with its JSON path. */
 export function parseResource(input: unknown): { resource: Resource } | { problems: string[] } {
@@ -91,12 +104,15 @@ export function parseResource(input: unknown): { resource: Resource } | { proble
   const schema = schemas[kind as keyof typeof schemas];
   const value = Value.Default(schema, Value.Clone(input));
   if (Value.Check(schema, value)) return { resource: value as Resource };
-  return { problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`) };
+  return {
+    problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`),
+  };
 }
 
 /** Data of a Secret as strings: `data` is base64 (as Kubernetes stores it), `stringData` wins. */
 export function secretData(secret: Secret): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(secret.data ?? {})) out[key] = Buffer.from(value, 'base64').toString('utf8');
+  for (const [key, value] of Object.entries(secret.data ?? {}))
+    out[key] = Buffer.from(value, 'base64').toString('utf8');
   return { ...out, ...secret.stringData };
 }

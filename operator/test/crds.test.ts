@@ -16,16 +16,31 @@ describe('CRDs', () => {
   it('are structural: a type everywhere, no typebox-only keywords, defaulted fields not required', () => {
     const walk = (schema: Record<string, unknown>, path: string): void => {
       expect(schema.type, path).toBeDefined();
-      for (const keyword of ['anyOf', 'const', 'patternProperties']) expect(schema[keyword], `${path}.${keyword}`).toBeUndefined();
+      for (const keyword of ['anyOf', 'const', 'patternProperties'])
+        expect(schema[keyword], `${path}.${keyword}`).toBeUndefined();
       expect(schema.additionalProperties === false, `${path}.additionalProperties`).toBe(false);
-      for (const [name, child] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>)) walk(child, `${path}.${name}`);
-      if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties as Record<string, unknown>, `${path}[*]`);
+      for (const [name, child] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>))
+        walk(child, `${path}.${name}`);
+      if (typeof schema.additionalProperties === 'object')
+        walk(schema.additionalProperties as Record<string, unknown>, `${path}[*]`);
       if (typeof schema.items === 'object') walk(schema.items as Record<string, unknown>, `${path}[]`);
     };
     for (const [file, yaml] of Object.entries(renderCrds())) {
-      const crd = parse(yaml) as { spec: { versions: Array<{ schema: { openAPIV3Schema: Record<string, unknown> } }> } };
+      const crd = parse(yaml) as {
+        spec: { versions: Array<{ schema: { openAPIV3Schema: Record<string, unknown> } }> };
+      };
       walk(crd.spec.versions[0]?.schema.openAPIV3Schema ?? {}, file);
     }
-    expect(toStructural({ type: 'object', required: ['a', 'b'], properties: { a: { type: 'string' }, b: { type: 'boolean', default: false } } })).toEqual({ type: 'object', required: ['a'], properties: { a: { type: 'string' }, b: { type: 'boolean', default: false } } });
+    expect(
+      toStructural({
+        type: 'object',
+        required: ['a', 'b'],
+        properties: { a: { type: 'string' }, b: { type: 'boolean', default: false } },
+      }),
+    ).toEqual({
+      type: 'object',
+      required: ['a'],
+      properties: { a: { type: 'string' }, b: { type: 'boolean', default: false } },
+    });
   });
 });

@@ -37,8 +37,11 @@ describe('examples/', () => {
 
   it('holds valid ccproxy resources in every layout', () => {
     const ours = all.filter((f) => f.object.apiVersion === 'ccproxy.io/v1alpha1');
-    expect(new Set(ours.map((f) => f.file.split('/')[0]))).toEqual(new Set(['local', 'kubernetes', 'gitops', 'bedrock-key.example.yaml']));
-    for (const { file, object } of ours) expect(parseResource(object), `${file}: ${object.kind}/${object.metadata?.name}`).toHaveProperty('resource');
+    expect(new Set(ours.map((f) => f.file.split('/')[0]))).toEqual(
+      new Set(['local', 'kubernetes', 'gitops', 'bedrock-key.example.yaml']),
+    );
+    for (const { file, object } of ours)
+      expect(parseResource(object), `${file}: ${object.kind}/${object.metadata?.name}`).toHaveProperty('resource');
     // kustomization.yaml files are build instructions, not objects: they have no name.
     for (const { file, object } of all.filter((f) => !f.object.apiVersion?.startsWith('kustomize.config.k8s.io/'))) {
       expect(object.metadata?.name, `${file}: ${object.kind} has a name`).toMatch(/^[a-z0-9-]+$/);
@@ -46,16 +49,35 @@ describe('examples/', () => {
   });
 
   it('are accepted by the real API server (server-side dry-run)', async () => {
-    const namespaces = new Set(all.map((f) => f.object.metadata?.namespace).filter((ns): ns is string => ns !== undefined && !ns.includes('system') && ns !== 'argocd'));
+    const namespaces = new Set(
+      all
+        .map((f) => f.object.metadata?.namespace)
+        .filter((ns): ns is string => ns !== undefined && !ns.includes('system') && ns !== 'argocd'),
+    );
     for (const namespace of namespaces) await ensureNamespace(admin, namespace);
     const applicable = all.filter((f) => ['ccproxy.io/v1alpha1', 'v1'].includes(f.object.apiVersion ?? ''));
     expect(applicable.length).toBeGreaterThan(8);
     for (const { file, object } of applicable) {
       const { namespace, name } = object.metadata ?? {};
-      const plural = { ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys', Secret: 'secrets', Namespace: 'namespaces' }[object.kind ?? ''];
+      const plural = {
+        ProxyUser: 'proxyusers',
+        AccessKey: 'accesskeys',
+        BedrockKey: 'bedrockkeys',
+        Secret: 'secrets',
+        Namespace: 'namespaces',
+      }[object.kind ?? ''];
       const base = object.apiVersion === 'v1' ? '/api/v1' : '/apis/ccproxy.io/v1alpha1';
-      const path = object.kind === 'Namespace' ? `${base}/namespaces/${name}` : `${base}/namespaces/${namespace}/${plural}/${name}`;
-      const response = await kubeRequest(admin, 'PATCH', `${path}?dryRun=All&fieldManager=examples-test&fieldValidation=Strict`, JSON.stringify(object), 'application/apply-patch+yaml');
+      const path =
+        object.kind === 'Namespace'
+          ? `${base}/namespaces/${name}`
+          : `${base}/namespaces/${namespace}/${plural}/${name}`;
+      const response = await kubeRequest(
+        admin,
+        'PATCH',
+        `${path}?dryRun=All&fieldManager=examples-test&fieldValidation=Strict`,
+        JSON.stringify(object),
+        'application/apply-patch+yaml',
+      );
       expect(response.status, `${file}: ${object.kind}/${name}: ${response.body}`).toBeLessThan(300);
     }
   });

@@ -2,7 +2,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiException,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { inject } from 'vitest';
 import { createKeyHasher, createLogger, KmsKeyWrapper, type Database } from '@ccproxy/core';
@@ -26,25 +32,43 @@ export const operatorConfig = () => kubeConfig(inject('operatorKubeconfig'));
 
 /** Parses multi-document YAML into objects, each moved into `namespace` when given. */
 export function objectsOf(yaml: string, namespace?: string): KubernetesObject[] {
-  return parseAllDocuments(yaml).map((doc) => doc.toJS() as KubernetesObject).filter((o) => o !== null).map((o) => (namespace === undefined ? o : { ...o, metadata: { ...o.metadata, namespace } }));
+  return parseAllDocuments(yaml)
+    .map((doc) => doc.toJS() as KubernetesObject)
+    .filter((o) => o !== null)
+    .map((o) => (namespace === undefined ? o : { ...o, metadata: { ...o.metadata, namespace } }));
 }
 
-const apiVersionOf = (kind: string) => ({ Secret: 'v1', Lease: 'coordination.k8s.io/v1' })[kind] ?? 'ccproxy.io/v1alpha1';
-const plural = (kind: string) => ({ ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' })[kind] ?? `${kind.toLowerCase()}s`;
+const apiVersionOf = (kind: string) =>
+  ({ Secret: 'v1', Lease: 'coordination.k8s.io/v1' })[kind] ?? 'ccproxy.io/v1alpha1';
+const plural = (kind: string) =>
+  ({ ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' })[kind] ?? `${kind.toLowerCase()}s`;
 
 /** The REST path of an object (the kinds tests use). */
 function pathOf(object: KubernetesObject): string {
-  const [groupName, version] = (object.apiVersion ?? '').includes('/') ? (object.apiVersion ?? '').split('/') : ['', object.apiVersion];
+  const [groupName, version] = (object.apiVersion ?? '').includes('/')
+    ? (object.apiVersion ?? '').split('/')
+    : ['', object.apiVersion];
   const base = groupName === '' ? `/api/${version}` : `/apis/${groupName}/${version}`;
   const { name = '', namespace } = object.metadata ?? {};
-  const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind ?? '');
+  const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(
+    object.kind ?? '',
+  );
   const kindPath = object.kind === 'CustomResourceDefinition' ? 'customresourcedefinitions' : plural(object.kind ?? '');
   return `${base}${clusterScoped ? '' : `/namespaces/${namespace}`}/${kindPath}/${name}`;
 }
 
 /** A raw request with the kubeconfig's credentials; the body goes on the wire as given. */
-export async function kubeRequest(config: KubeConfig, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: string }> {
-  const options: https.RequestOptions = { method, headers: { 'content-type': contentType, accept: 'application/json' } };
+export async function kubeRequest(
+  config: KubeConfig,
+  method: string,
+  path: string,
+  body?: string,
+  contentType = 'application/json',
+): Promise<{ status: number; body: string }> {
+  const options: https.RequestOptions = {
+    method,
+    headers: { 'content-type': contentType, accept: 'application/json' },
+  };
   await config.applyToHTTPSOptions(options);
   const url = new URL(path, config.getCurrentCluster()?.server);
   return new Promise((resolve, reject) => {
@@ -66,8 +90,18 @@ export async function kubeRequest(config: KubeConfig, method: string, path: stri
  */
 export async function apply(config: KubeConfig, objects: KubernetesObject[]): Promise<void> {
   for (const object of objects) {
-    const response = await kubeRequest(config, 'PATCH', `${pathOf(object)}?fieldManager=ccproxy-test&force=true`, JSON.stringify(object), 'application/apply-patch+yaml');
-    if (response.status >= 300) throw Object.assign(new Error(`apply ${object.kind}/${object.metadata?.name}: ${response.status}`), { status: response.status, body: response.body });
+    const response = await kubeRequest(
+      config,
+      'PATCH',
+      `${pathOf(object)}?fieldManager=ccproxy-test&force=true`,
+      JSON.stringify(object),
+      'application/apply-patch+yaml',
+    );
+    if (response.status >= 300)
+      throw Object.assign(new Error(`apply ${object.kind}/${object.metadata?.name}: ${response.status}`), {
+        status: response.status,
+        body: response.body,
+      });
   }
 }
 
@@ -78,12 +112,18 @@ export async function ensureNamespace(config: KubeConfig, name: string): Promise
 /** Installs the committed CRDs (idempotent, several test files share the API server) and waits until they are Established. */
 export async function installCrds(config: KubeConfig): Promise<void> {
   const files = (await readdir(crdsDir)).filter((file) => file.endsWith('.yaml'));
-  const crds = (await Promise.all(files.map((file) => readFile(new URL(file, crdsDir), 'utf8')))).flatMap((yaml) => objectsOf(yaml));
+  const crds = (await Promise.all(files.map((file) => readFile(new URL(file, crdsDir), 'utf8')))).flatMap((yaml) =>
+    objectsOf(yaml),
+  );
   await apply(config, crds);
   const api = KubernetesObjectApi.makeApiClient(config);
   for (const crd of crds) {
     for (let i = 0; ; i += 1) {
-      const live = (await api.read({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: crd.metadata?.name ?? '' } })) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+      const live = (await api.read({
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: crd.metadata?.name ?? '' },
+      })) as { status?: { conditions?: Array<{ type: string; status: string }> } };
       if (live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
       if (i > 100) throw new Error(`CRD ${crd.metadata?.name} not established`);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -96,21 +136,54 @@ export async function bindOperatorRbac(config: KubeConfig): Promise<void> {
   await ensureNamespace(config, leaseNamespace);
   const subject = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'ccproxy-operator' }];
   await apply(config, [
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ccproxy-operator' }, rules: operatorRules } as KubernetesObject,
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'ccproxy-operator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccproxy-operator' }, subjects: subject } as KubernetesObject,
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace }, rules: leaderElectionRules } as KubernetesObject,
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ccproxy-leader-election' }, subjects: subject } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'ccproxy-operator' },
+      rules: operatorRules,
+    } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'ccproxy-operator' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccproxy-operator' },
+      subjects: subject,
+    } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace },
+      rules: leaderElectionRules,
+    } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ccproxy-leader-election' },
+      subjects: subject,
+    } as KubernetesObject,
   ]);
 }
 
 export function openTestDatabase(url?: string): Promise<Database> {
-  return openMigratedDatabase(url === undefined ? { adminUrl: inject('postgresUrl'), prefix: 'operator' } : { url }, { reconnectDelayMs: 100 });
+  return openMigratedDatabase(url === undefined ? { adminUrl: inject('postgresUrl'), prefix: 'operator' } : { url }, {
+    reconnectDelayMs: 100,
+  });
 }
 
-export const awsEnv = () => ({ AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_KMS: inject('motoUrl') });
+export const awsEnv = () => ({
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+  AWS_ENDPOINT_URL_KMS: inject('motoUrl'),
+});
 
 export function kmsClient(): KMSClient {
-  return new KMSClient({ region: 'us-east-1', endpoint: inject('motoUrl'), credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return new KMSClient({
+    region: 'us-east-1',
+    endpoint: inject('motoUrl'),
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
 }
 
 /** A fresh KMS key on moto, and a wrapper for it. */
@@ -129,25 +202,47 @@ interface Status {
   [field: string]: unknown;
 }
 
-export async function readObject(config: KubeConfig, kind: string, namespace: string, name: string): Promise<(KubernetesObject & { status?: Status; spec?: Record<string, unknown> }) | undefined> {
+export async function readObject(
+  config: KubeConfig,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<(KubernetesObject & { status?: Status; spec?: Record<string, unknown> }) | undefined> {
   try {
-    return await KubernetesObjectApi.makeApiClient(config).read({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } });
+    return await KubernetesObjectApi.makeApiClient(config).read({
+      apiVersion: apiVersionOf(kind),
+      kind,
+      metadata: { name, namespace },
+    });
   } catch (error) {
     if (error instanceof ApiException && error.code === 404) return undefined;
     throw error;
   }
 }
 
-export function condition(object: { status?: Status } | undefined, type: string): { status: string; reason: string; message: string } | undefined {
+export function condition(
+  object: { status?: Status } | undefined,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
   return object?.status?.conditions?.find((c) => c.type === type);
 }
 
 /** A merge patch on one object (spec edits, Secret data). */
 export async function mergePatch(config: KubeConfig, object: KubernetesObject): Promise<void> {
-  await KubernetesObjectApi.makeApiClient(config).patch(object, undefined, undefined, 'test', undefined, PatchStrategy.MergePatch);
+  await KubernetesObjectApi.makeApiClient(config).patch(
+    object,
+    undefined,
+    undefined,
+    'test',
+    undefined,
+    PatchStrategy.MergePatch,
+  );
 }
 
 export async function deleteObject(config: KubeConfig, kind: string, namespace: string, name: string): Promise<void> {
-  await KubernetesObjectApi.makeApiClient(config).delete({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } });
+  await KubernetesObjectApi.makeApiClient(config).delete({
+    apiVersion: apiVersionOf(kind),
+    kind,
+    metadata: { name, namespace },
+  });
 }
-

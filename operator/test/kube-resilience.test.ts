@@ -5,15 +5,38 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, findKeyByHash, type Database } from '@ccproxy/core';
 import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import {
-  createTestDatabase, freePort, operatorToken, startCcproxy, startThrowawayKubeApiserver, startThrowawayPostgres, type CcproxyProcess, type ThrowawayKubeApiserver,
+  createTestDatabase,
+  freePort,
+  operatorToken,
+  startCcproxy,
+  startThrowawayKubeApiserver,
+  startThrowawayPostgres,
+  type CcproxyProcess,
+  type ThrowawayKubeApiserver,
 } from '@ccproxy/test-harness';
 import {
-  apply, awsEnv, bindOperatorRbac, condition, ensureNamespace, hasherSecret, hashKey, installCrds, kmsKey, kubeConfig, leaseNamespace, objectsOf, openTestDatabase,
-  readObject, silent, uniqueName,
+  apply,
+  awsEnv,
+  bindOperatorRbac,
+  condition,
+  ensureNamespace,
+  hasherSecret,
+  hashKey,
+  installCrds,
+  kmsKey,
+  kubeConfig,
+  leaseNamespace,
+  objectsOf,
+  openTestDatabase,
+  readObject,
+  silent,
+  uniqueName,
 } from './kube-fixture.ts';
 
-const user = (name: string) => `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: ${name} }\nspec: {}\n`;
-const key = (name: string, userName = 'dev') => `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: ${name} }\nspec: { userRef: { name: ${userName} }, secretName: ${name}-key }\n`;
+const user = (name: string) =>
+  `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: ${name} }\nspec: {}\n`;
+const key = (name: string, userName = 'dev') =>
+  `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: ${name} }\nspec: { userRef: { name: ${userName} }, secretName: ${name}-key }\n`;
 
 /**
  * The operator keeps its promises when its surroundings fail: the API server goes away and
@@ -42,20 +65,41 @@ describe('operator resilience', () => {
   });
 
   const admin = () => kubeConfig(kube.kubeconfigYaml);
-  const readyOf = async (namespace: string, kind: string, name: string) => condition(await readObject(admin(), kind, namespace, name), 'Ready');
-  const allReady = async (namespace: string, names: string[]) => (await Promise.all(names.map((name) => readyOf(namespace, 'AccessKey', name)))).filter((c) => c?.status === 'True').length;
+  const readyOf = async (namespace: string, kind: string, name: string) =>
+    condition(await readObject(admin(), kind, namespace, name), 'Ready');
+  const allReady = async (namespace: string, names: string[]) =>
+    (await Promise.all(names.map((name) => readyOf(namespace, 'AccessKey', name)))).filter((c) => c?.status === 'True')
+      .length;
   const inProcess = (db: Database, namespace: string) =>
     new KubeOperator({
-      client: new KubeClient(kubeConfig(kube.kubeconfigFor(operatorToken)), namespace), db, hashKey, wrapper: kms.wrapper, logger: silent,
-      registry: createMetricsRegistry({ processMetrics: false }), rotationGraceSeconds: 60, publicUrl: undefined, breakerOpenMs: 60_000, namespace,
-      reflector: { backoff: { baseMs: 100, maxMs: 500 } }, queue: { baseDelayMs: 50, maxDelayMs: 500 },
+      client: new KubeClient(kubeConfig(kube.kubeconfigFor(operatorToken)), namespace),
+      db,
+      hashKey,
+      wrapper: kms.wrapper,
+      logger: silent,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      rotationGraceSeconds: 60,
+      publicUrl: undefined,
+      breakerOpenMs: 60_000,
+      namespace,
+      reflector: { backoff: { baseMs: 100, maxMs: 500 } },
+      queue: { baseDelayMs: 50, maxDelayMs: 500 },
     });
   const startOperator = async (databaseUrl: string, namespace: string, podName: string) => {
     const port = await freePort();
     const child = await startCcproxy(['operator'], {
-      ...awsEnv(), KUBECONFIG: join(dir, 'kubeconfig'), DATABASE_URL: databaseUrl, CCPROXY_KEY_HASHER_SECRET: hasherSecret, CCPROXY_KMS_KEY_ID: kms.keyId,
-      CCPROXY_WATCH_NAMESPACE: namespace, CCPROXY_OPERATOR_NAMESPACE: leaseNamespace, POD_NAME: podName, CCPROXY_LEASE_DURATION_SECONDS: '3',
-      PORT: String(port), CCPROXY_OPERATOR_PORT: String(port), CCPROXY_LOG_LEVEL: 'warn',
+      ...awsEnv(),
+      KUBECONFIG: join(dir, 'kubeconfig'),
+      DATABASE_URL: databaseUrl,
+      CCPROXY_KEY_HASHER_SECRET: hasherSecret,
+      CCPROXY_KMS_KEY_ID: kms.keyId,
+      CCPROXY_WATCH_NAMESPACE: namespace,
+      CCPROXY_OPERATOR_NAMESPACE: leaseNamespace,
+      POD_NAME: podName,
+      CCPROXY_LEASE_DURATION_SECONDS: '3',
+      PORT: String(port),
+      CCPROXY_OPERATOR_PORT: String(port),
+      CCPROXY_LOG_LEVEL: 'warn',
     });
     processes.push(child);
     return child;
@@ -92,15 +136,25 @@ describe('operator resilience', () => {
     await operator.start();
     try {
       await apply(admin(), objectsOf(user('dev'), namespace));
-      await expect.poll(() => readyOf(namespace, 'ProxyUser', 'dev'), { timeout: 10_000, interval: 100 }).toMatchObject({ status: 'True' });
+      await expect
+        .poll(() => readyOf(namespace, 'ProxyUser', 'dev'), { timeout: 10_000, interval: 100 })
+        .toMatchObject({ status: 'True' });
       await postgres.pause();
       await apply(admin(), objectsOf(key('waiting'), namespace));
-      await expect.poll(async () => condition(await readObject(admin(), 'AccessKey', namespace, 'waiting'), 'Reconciling'), { timeout: 10_000, interval: 100 })
+      await expect
+        .poll(async () => condition(await readObject(admin(), 'AccessKey', namespace, 'waiting'), 'Reconciling'), {
+          timeout: 10_000,
+          interval: 100,
+        })
         .toMatchObject({ status: 'True', reason: 'DependencyUnavailable' });
       expect(await readyOf(namespace, 'AccessKey', 'waiting')).toMatchObject({ status: 'False' });
       await postgres.resume();
-      await expect.poll(() => readyOf(namespace, 'AccessKey', 'waiting'), { timeout: 20_000, interval: 100 }).toMatchObject({ status: 'True' });
-      expect(condition(await readObject(admin(), 'AccessKey', namespace, 'waiting'), 'Reconciling')).toMatchObject({ status: 'False' });
+      await expect
+        .poll(() => readyOf(namespace, 'AccessKey', 'waiting'), { timeout: 20_000, interval: 100 })
+        .toMatchObject({ status: 'True' });
+      expect(condition(await readObject(admin(), 'AccessKey', namespace, 'waiting'), 'Reconciling')).toMatchObject({
+        status: 'False',
+      });
     } finally {
       await operator.stop();
       await db.close();
@@ -123,10 +177,14 @@ describe('operator resilience', () => {
     expect(await second.stop('SIGTERM')).toBe(0);
     const db = await openTestDatabase(databaseUrl);
     try {
-      const [count] = await db.query<{ rows: string; hashes: string }>('SELECT count(*)::text AS rows, count(DISTINCT key_hash)::text AS hashes FROM access_keys WHERE namespace = $1', [namespace]);
+      const [count] = await db.query<{ rows: string; hashes: string }>(
+        'SELECT count(*)::text AS rows, count(DISTINCT key_hash)::text AS hashes FROM access_keys WHERE namespace = $1',
+        [namespace],
+      );
       expect(count).toEqual({ rows: String(names.length), hashes: String(names.length) });
       for (const name of names) {
-        const secret = (await readObject(admin(), 'Secret', namespace, `${name}-key`)) as { data?: { accessKey?: string } } | undefined;
+        const secret = (await readObject(admin(), 'Secret', namespace, `${name}-key`)) as
+          { data?: { accessKey?: string } } | undefined;
         const value = Buffer.from(secret?.data?.accessKey ?? '', 'base64').toString();
         expect(await findKeyByHash(db, hashKey(value)), `${name}: the key in its Secret works`).toMatchObject({ name });
       }
@@ -139,8 +197,15 @@ describe('operator resilience', () => {
     const namespace = uniqueName('ha');
     await ensureNamespace(admin(), namespace);
     const databaseUrl = await createTestDatabase(inject('postgresUrl'), 'ha');
-    const replicas = { 'op-a': await startOperator(databaseUrl, namespace, 'op-a'), 'op-b': await startOperator(databaseUrl, namespace, 'op-b') };
-    const holder = async () => ((await readObject(admin(), 'Lease', leaseNamespace, 'ccproxy-operator')) as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
+    const replicas = {
+      'op-a': await startOperator(databaseUrl, namespace, 'op-a'),
+      'op-b': await startOperator(databaseUrl, namespace, 'op-b'),
+    };
+    const holder = async () =>
+      (
+        (await readObject(admin(), 'Lease', leaseNamespace, 'ccproxy-operator')) as
+          { spec?: { holderIdentity?: string } } | undefined
+      )?.spec?.holderIdentity;
     await expect.poll(holder, { timeout: 10_000, interval: 100 }).toMatch(/^op-[ab]$/);
     await apply(admin(), objectsOf(user('dev') + '---\n' + key('first'), namespace));
     await expect.poll(() => allReady(namespace, ['first']), { timeout: 10_000, interval: 100 }).toBe(1);

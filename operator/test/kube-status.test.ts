@@ -17,7 +17,11 @@ describe('Kubernetes status', () => {
   it('starts with Ready=Unknown and Reconciling=True, so kstatus reads it as in progress', () => {
     const status = toKubeStatus(undefined, firstSightStatus(4), 4, t0);
     expect(status.observedGeneration).toBe(4);
-    expect(status.conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=Unknown', 'Reconciling=True', 'Stalled=False']);
+    expect(status.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([
+      'Ready=Unknown',
+      'Reconciling=True',
+      'Stalled=False',
+    ]);
     expect(status.conditions[0]?.lastTransitionTime).toBe('2026-12-02T10:00:00Z');
   });
 
@@ -27,13 +31,28 @@ describe('Kubernetes status', () => {
     expect(statusChanged(first, same)).toBe(false);
     const revoked = toKubeStatus(first, ready('False', 'Revoked'), 2, t1);
     expect(statusChanged(first, revoked)).toBe(true);
-    expect(revoked.conditions[0]).toMatchObject({ status: 'False', reason: 'Revoked', lastTransitionTime: '2026-12-02T10:05:00Z', observedGeneration: 2 });
+    expect(revoked.conditions[0]).toMatchObject({
+      status: 'False',
+      reason: 'Revoked',
+      lastTransitionTime: '2026-12-02T10:05:00Z',
+      observedGeneration: 2,
+    });
     // Reconciling stayed False: its transition time is the original one, only its reason changed.
-    expect(revoked.conditions[1]).toMatchObject({ status: 'False', reason: 'Revoked', lastTransitionTime: '2026-12-02T10:00:00Z' });
+    expect(revoked.conditions[1]).toMatchObject({
+      status: 'False',
+      reason: 'Revoked',
+      lastTransitionTime: '2026-12-02T10:00:00Z',
+    });
   });
 
   it('puts kind-specific fields at the top of status', () => {
-    const status = toKubeStatus(undefined, { ...ready('True', 'KeyActive'), fields: { keyPrefix: 'ak_abcdefg' } }, 1, t0, { breaker: { state: 'closed' } });
+    const status = toKubeStatus(
+      undefined,
+      { ...ready('True', 'KeyActive'), fields: { keyPrefix: 'ak_abcdefg' } },
+      1,
+      t0,
+      { breaker: { state: 'closed' } },
+    );
     expect(status).toMatchObject({ keyPrefix: 'ak_abcdefg', breaker: { state: 'closed' } });
   });
 });

@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, type Database } from '@ccproxy/core';
 import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import { ensureKubectl } from '@ccproxy/test-harness';
-import { adminConfig, bindOperatorRbac, ensureNamespace, hashKey, installCrds, kmsKey, openTestDatabase, operatorConfig, silent } from './kube-fixture.ts';
+import {
+  adminConfig,
+  bindOperatorRbac,
+  ensureNamespace,
+  hashKey,
+  installCrds,
+  kmsKey,
+  openTestDatabase,
+  operatorConfig,
+  silent,
+} from './kube-fixture.ts';
 
 const execFile = promisify(execFileCallback);
 const examples = fileURLToPath(new URL('../../examples/kubernetes/', import.meta.url));
@@ -36,12 +46,24 @@ describe('kubectl against the operator', () => {
     kubectl = (...args) =>
       execFile(bin, ['--kubeconfig', join(dir, 'kubeconfig'), ...args], { timeout: 60_000 }).then(
         ({ stdout, stderr }) => ({ stdout, stderr, code: 0 }),
-        (error: { stdout?: string; stderr?: string; code?: number }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '', code: error.code ?? 1 }),
+        (error: { stdout?: string; stderr?: string; code?: number }) => ({
+          stdout: error.stdout ?? '',
+          stderr: error.stderr ?? '',
+          code: error.code ?? 1,
+        }),
       );
     db = await openTestDatabase();
     operator = new KubeOperator({
-      client: new KubeClient(operatorConfig(), 'team-a'), db, hashKey, wrapper: (await kmsKey()).wrapper, logger: silent,
-      registry: createMetricsRegistry({ processMetrics: false }), rotationGraceSeconds: 60, publicUrl: undefined, breakerOpenMs: 60_000, namespace: 'team-a',
+      client: new KubeClient(operatorConfig(), 'team-a'),
+      db,
+      hashKey,
+      wrapper: (await kmsKey()).wrapper,
+      logger: silent,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      rotationGraceSeconds: 60,
+      publicUrl: undefined,
+      breakerOpenMs: 60_000,
+      namespace: 'team-a',
     });
     await operator.start();
     // A fresh machine builds kubectl here (the API server's build leaves most of it cached).
@@ -57,20 +79,52 @@ describe('kubectl against the operator', () => {
     expect(applied.stderr).toBe('');
     expect(applied.stdout).toMatch(/accesskey\.ccproxy\.io\/alice-laptop created/);
 
-    const waited = await kubectl('wait', '-n', 'team-a', '--for=condition=Ready', '--timeout=30s', 'proxyuser/alice', 'accesskey/alice-laptop', 'bedrockkey/alice-laptop-bedrock');
+    const waited = await kubectl(
+      'wait',
+      '-n',
+      'team-a',
+      '--for=condition=Ready',
+      '--timeout=30s',
+      'proxyuser/alice',
+      'accesskey/alice-laptop',
+      'bedrockkey/alice-laptop-bedrock',
+    );
     expect(waited).toMatchObject({ code: 0 });
     expect(waited.stdout.trim().split('\n')).toHaveLength(3);
 
     const keys = await kubectl('get', 'accesskeys', '-n', 'team-a');
-    const [header, row] = keys.stdout.trim().split('\n').map((line) => line.trim().split(/\s{2,}/));
+    const [header, row] = keys.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s{2,}/));
     expect(header).toEqual(['NAME', 'USER', 'ROUTING', 'READY', 'KEY', 'BREAKER', 'AGE']);
-    expect(row?.slice(0, 6)).toEqual(['alice-laptop', 'alice', 'PlanWithFailover', 'True', expect.stringMatching(/^ak_/), 'closed']);
+    expect(row?.slice(0, 6)).toEqual([
+      'alice-laptop',
+      'alice',
+      'PlanWithFailover',
+      'True',
+      expect.stringMatching(/^ak_/),
+      'closed',
+    ]);
     const wide = await kubectl('get', 'ak', '-n', 'team-a', '-o', 'wide');
     expect(wide.stdout).toContain('global.anthropic.claude-sonnet-4-5-20250929-v1:0');
     const all = await kubectl('get', 'ccproxy', '-n', 'team-a', '-o', 'name');
-    expect(all.stdout.trim().split('\n').sort()).toEqual(['accesskey.ccproxy.io/alice-laptop', 'bedrockkey.ccproxy.io/alice-laptop-bedrock', 'proxyuser.ccproxy.io/alice']);
+    expect(all.stdout.trim().split('\n').sort()).toEqual([
+      'accesskey.ccproxy.io/alice-laptop',
+      'bedrockkey.ccproxy.io/alice-laptop-bedrock',
+      'proxyuser.ccproxy.io/alice',
+    ]);
 
-    const immutable = await kubectl('patch', 'accesskey', 'alice-laptop', '-n', 'team-a', '--type=merge', '-p', '{"spec":{"userRef":{"name":"mallory"}}}');
+    const immutable = await kubectl(
+      'patch',
+      'accesskey',
+      'alice-laptop',
+      '-n',
+      'team-a',
+      '--type=merge',
+      '-p',
+      '{"spec":{"userRef":{"name":"mallory"}}}',
+    );
     expect(immutable.code).not.toBe(0);
     expect(immutable.stderr).toContain('userRef is immutable');
 

@@ -4,7 +4,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { randomBytes } from 'node:crypto';
-import { createKeyHasher, createLogger, createMetricsRegistry, decryptSecret, findBedrockCiphertext, findKeyByHash, LocalKeyWrapper, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
+import {
+  createKeyHasher,
+  createLogger,
+  createMetricsRegistry,
+  decryptSecret,
+  findBedrockCiphertext,
+  findKeyByHash,
+  LocalKeyWrapper,
+  migrate,
+  PgliteDatabase,
+  type Database,
+} from '@ccproxy/core';
 import { LocalOperator } from '@ccproxy/operator';
 
 const hashKey = createKeyHasher('s'.repeat(32));
@@ -42,34 +53,66 @@ describe('local operator (manifests folder → Postgres)', () => {
   const registry = createMetricsRegistry({ processMetrics: false });
   const start = async () => {
     registry.clear();
-    operator = new LocalOperator({ registry, manifestsDir: join(dir, 'manifests'), dataDir: join(dir, 'data'), db, hashKey, wrapper, logger, rotationGraceSeconds: 60, publicUrl: 'http://127.0.0.1:8080' });
+    operator = new LocalOperator({
+      registry,
+      manifestsDir: join(dir, 'manifests'),
+      dataDir: join(dir, 'data'),
+      db,
+      hashKey,
+      wrapper,
+      logger,
+      rotationGraceSeconds: 60,
+      publicUrl: 'http://127.0.0.1:8080',
+    });
     return operator.start();
   };
 
   it('generates a key, writes it as a kubectl-shaped Secret, and stores only its hash', async () => {
-    await writeFile(join(dir, 'manifests', 'alice.yaml'), `${user('alice')}---\n${accessKey('alice-laptop', 'alice', 'alice-laptop-key')}`);
+    await writeFile(
+      join(dir, 'manifests', 'alice.yaml'),
+      `${user('alice')}---\n${accessKey('alice-laptop', 'alice', 'alice-laptop-key')}`,
+    );
     const report = await start();
     expect(report.readyKeys).toHaveLength(1);
     const secret = parse(await readFile(join(dir, 'data', 'secrets', 'team-a', 'alice-laptop-key.yaml'), 'utf8'));
-    expect(secret).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-laptop-key', namespace: 'team-a' } });
+    expect(secret).toMatchObject({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'alice-laptop-key', namespace: 'team-a' },
+    });
     const key = Buffer.from(secret.data.accessKey, 'base64').toString();
     expect(key).toMatch(/^ak_/);
     expect(Buffer.from(secret.data.ANTHROPIC_BASE_URL, 'base64').toString()).toBe(`http://127.0.0.1:8080/ak/${key}`);
     expect(report.readyKeys[0]?.baseUrl).toBe(`http://127.0.0.1:8080/ak/${key}`);
     const rows = await db.query<Record<string, unknown>>('SELECT * FROM access_keys');
     expect(JSON.stringify(rows)).not.toContain(key);
-    expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ namespace: 'team-a', name: 'alice-laptop', routing: 'PlanWithFailover' });
+    expect(await findKeyByHash(db, hashKey(key))).toMatchObject({
+      namespace: 'team-a',
+      name: 'alice-laptop',
+      routing: 'PlanWithFailover',
+    });
     // A second sync keeps the same key (the generated Secret is reused).
     await operator.sync();
     expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
-    expect(await registry.getSingleMetricAsString('ccproxy_operator_reconciles_total')).toMatch(/ccproxy_operator_reconciles_total\{kind="AccessKey",result="ready"\} 2/);
+    expect(await registry.getSingleMetricAsString('ccproxy_operator_reconciles_total')).toMatch(
+      /ccproxy_operator_reconciles_total\{kind="AccessKey",result="ready"\} 2/,
+    );
   });
 
   it('adopts a key from a Secret in the folder (data base64 or stringData)', async () => {
     const byo = 'ak_bring_your_own_key_0123456789abcdef';
     const secret = `apiVersion: v1\nkind: Secret\nmetadata: { name: bob-key, namespace: team-a }\ndata: { accessKey: ${Buffer.from(byo).toString('base64')} }\n`;
     const secret2 = `apiVersion: v1\nkind: Secret\nmetadata: { name: carol-key, namespace: team-a }\nstringData: { accessKey: ${byo}-carol }\n`;
-    await writeFile(join(dir, 'manifests', 'bob.yaml'), [user('bob'), accessKey('bob-key', 'bob', 'bob-key'), secret, accessKey('carol-key', 'bob', 'carol-key'), secret2].join('---\n'));
+    await writeFile(
+      join(dir, 'manifests', 'bob.yaml'),
+      [
+        user('bob'),
+        accessKey('bob-key', 'bob', 'bob-key'),
+        secret,
+        accessKey('carol-key', 'bob', 'carol-key'),
+        secret2,
+      ].join('---\n'),
+    );
     await start();
     expect(await findKeyByHash(db, hashKey(byo))).toMatchObject({ name: 'bob-key' });
     expect(await findKeyByHash(db, hashKey(`${byo}-carol`))).toMatchObject({ name: 'carol-key' });
@@ -78,7 +121,8 @@ describe('local operator (manifests folder → Postgres)', () => {
   it('follows edits: revoke, suspend, rotate with grace, delete', async () => {
     const key1 = 'ak_first_key_0123456789abcdefghijklmnop';
     const key2 = 'ak_second_key_0123456789abcdefghijklmno';
-    const secret = (key: string) => `apiVersion: v1\nkind: Secret\nmetadata: { name: k, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;
+    const secret = (key: string) =>
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: k, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;
     const file = join(dir, 'manifests', 'dev.yaml');
     await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k'), secret(key1)].join('---\n'));
     await start();
@@ -96,7 +140,11 @@ describe('local operator (manifests folder → Postgres)', () => {
     await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k', ', revoked: true'), secret(key2)].join('---\n'));
     const report = await operator.sync();
     expect(await findKeyByHash(db, hashKey(key2)), 'revoked').toBeUndefined();
-    expect(report.statuses.get('AccessKey/team-a/k')?.conditions[0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Revoked' });
+    expect(report.statuses.get('AccessKey/team-a/k')?.conditions[0]).toMatchObject({
+      type: 'Ready',
+      status: 'False',
+      reason: 'Revoked',
+    });
 
     await writeFile(file, user('dev'));
     await operator.sync();
@@ -105,23 +153,29 @@ describe('local operator (manifests folder → Postgres)', () => {
 
   it('reports invalid documents and unknown users without touching the rest', async () => {
     await writeFile(join(dir, 'manifests', 'good.yaml'), `${user('alice')}---\n${accessKey('a', 'alice', 'a-key')}`);
-    await writeFile(join(dir, 'manifests', 'bad.yaml'), `${accessKey('b', 'alice', 'b-key', ', routing: Sometimes')}---\n${accessKey('c', 'nobody', 'c-key')}---\n: : not yaml [\n`);
+    await writeFile(
+      join(dir, 'manifests', 'bad.yaml'),
+      `${accessKey('b', 'alice', 'b-key', ', routing: Sometimes')}---\n${accessKey('c', 'nobody', 'c-key')}---\n: : not yaml [\n`,
+    );
     const report = await start();
     expect(report.problems.join('\n')).toMatch(/bad\.yaml \(document 1\): \/spec\/routing/);
     expect(report.problems.join('\n')).toMatch(/bad\.yaml \(document 3\)/);
-    expect(report.statuses.get('AccessKey/team-a/c')?.conditions).toContainEqual(expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'UserNotFound' }));
+    expect(report.statuses.get('AccessKey/team-a/c')?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'UserNotFound' }),
+    );
     expect(report.readyKeys.map((k) => k.name)).toEqual(['a']);
   });
 
   it('stores a BedrockKey encrypted, re-encrypts when its Secret changes, and drops it with the file', async () => {
     const key = 'ak_bedrock_owner_key_0123456789abcdefghi';
-    const docs = (apiKey: string) => [
-      user('eve'),
-      accessKey('eve-key', 'eve', 'eve-secret'),
-      `apiVersion: v1\nkind: Secret\nmetadata: { name: eve-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`,
-      `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: eve-bedrock, namespace: team-a }\nspec: { accessKeyRef: { name: eve-key }, secretRef: { name: team-bedrock, key: apiKey } }\n`,
-      `apiVersion: v1\nkind: Secret\nmetadata: { name: team-bedrock, namespace: team-a }\nstringData: { apiKey: ${apiKey} }\n`,
-    ].join('---\n');
+    const docs = (apiKey: string) =>
+      [
+        user('eve'),
+        accessKey('eve-key', 'eve', 'eve-secret'),
+        `apiVersion: v1\nkind: Secret\nmetadata: { name: eve-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`,
+        `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: eve-bedrock, namespace: team-a }\nspec: { accessKeyRef: { name: eve-key }, secretRef: { name: team-bedrock, key: apiKey } }\n`,
+        `apiVersion: v1\nkind: Secret\nmetadata: { name: team-bedrock, namespace: team-a }\nstringData: { apiKey: ${apiKey} }\n`,
+      ].join('---\n');
     const file = join(dir, 'manifests', 'eve.yaml');
     await writeFile(file, docs('bedrock-api-key-one'));
     const report = await start();
@@ -132,7 +186,9 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(await decryptSecret(stored ?? Buffer.alloc(0), wrapper)).toBe('bedrock-api-key-one');
     await writeFile(file, docs('bedrock-api-key-two'));
     await operator.sync();
-    expect(await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) ?? Buffer.alloc(0), wrapper)).toBe('bedrock-api-key-two');
+    expect(
+      await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) ?? Buffer.alloc(0), wrapper),
+    ).toBe('bedrock-api-key-two');
     await writeFile(file, docs('x').split('---\n').slice(0, 3).join('---\n'));
     await operator.sync();
     expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toBeUndefined();

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
 import { ProxyError, toAnthropicError, type Logger } from '@ccproxy/core';
@@ -70,7 +77,8 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     // fastify's own request lines stay off: `/ak/` requests get one line from the pipeline's meter.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: () => randomUUID(),
-    frameworkErrors: (error, request, reply) => sendError(request, reply, new ProxyError('PRX_INVALID_REQUEST', error.message)),
+    frameworkErrors: (error, request, reply) =>
+      sendError(request, reply, new ProxyError('PRX_INVALID_REQUEST', error.message)),
     // While shutting down, new requests get a 503 and in-flight streams run to their end.
     return503OnClosing: true,
     serverFactory: (fastifyHandler) => {
@@ -100,8 +108,12 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('PRX_ROUTE_NOT_FOUND')));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => (deps.keys.listening ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
-  app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
+  app.get('/readyz', async (_request, reply) =>
+    deps.keys.listening ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }),
+  );
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(deps.registry.contentType).send(await deps.registry.metrics()),
+  );
 
   app.addHook('preClose', async () => {
     closing = true;

@@ -5,7 +5,11 @@ import { revokeAccessKey, type Database } from '@ccproxy/core';
 import { freePort, renderSse, startAnthropicServer, type AnthropicTestServer } from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
-const anthropicErrorShape = (type: string) => ({ type: 'error', error: { type, message: expect.any(String) }, request_id: expect.any(String) });
+const anthropicErrorShape = (type: string) => ({
+  type: 'error',
+  error: { type, message: expect.any(String) },
+  request_id: expect.any(String),
+});
 
 /** Every kind of bad input and broken upstream: a precise Anthropic-shaped answer, never a crash. */
 describe('bad input and broken upstreams', () => {
@@ -20,7 +24,12 @@ describe('bad input and broken upstreams', () => {
     process.on('unhandledRejection', onUnhandled);
     db = await openTestDatabase();
     upstream = await startAnthropicServer();
-    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url, CCPROXY_MAX_BODY_BYTES: String(10 * 1024 * 1024), CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS: '400', CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '400' });
+    proxy = await startProxy(db, {
+      ANTHROPIC_UPSTREAM_URL: upstream.url,
+      CCPROXY_MAX_BODY_BYTES: String(10 * 1024 * 1024),
+      CCPROXY_UPSTREAM_HEADERS_TIMEOUT_MS: '400',
+      CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '400',
+    });
     // Plan-only: these are the Plan path's own failures; failover has its own tests.
     ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
   });
@@ -31,8 +40,16 @@ describe('bad input and broken upstreams', () => {
     await db?.close();
   });
 
-  const post = (path: string, body: string | Buffer, headers: Record<string, string> = { 'x-api-key': 'sk-ant-client' }) =>
-    request(`${proxy.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const post = (
+    path: string,
+    body: string | Buffer,
+    headers: Record<string, string> = { 'x-api-key': 'sk-ant-client' },
+  ) =>
+    request(`${proxy.url}${path}`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
 
   it.each([
     ['no access key', '/v1/messages'],
@@ -48,13 +65,24 @@ describe('bad input and broken upstreams', () => {
 
   it('a revoked key → 404, the same answer as an unknown one', async () => {
     const revoked = await seedKey(db);
-    expect((await post(`/ak/${revoked.key}/v1/messages`, '{"model":"m","messages":[]}').then(async (r) => (await r.body.dump(), r.statusCode)))).toBe(200);
+    expect(
+      await post(`/ak/${revoked.key}/v1/messages`, '{"model":"m","messages":[]}').then(
+        async (r) => (await r.body.dump(), r.statusCode),
+      ),
+    ).toBe(200);
     await revokeAccessKey(db, revoked.namespace, revoked.name);
-    await expect.poll(async () => (await post(`/ak/${revoked.key}/v1/messages`, '{}')).statusCode, { timeout: 1000, interval: 20 }).toBe(404);
+    await expect
+      .poll(async () => (await post(`/ak/${revoked.key}/v1/messages`, '{}')).statusCode, {
+        timeout: 1000,
+        interval: 20,
+      })
+      .toBe(404);
     const unknown = await post('/ak/ak_0000000000000000000000000000000000000000000/v1/messages', '{}');
     const known = await post(`/ak/${revoked.key}/v1/messages`, '{}');
     const strip = (body: { request_id: string }) => ({ ...body, request_id: '' });
-    expect(strip((await known.body.json()) as { request_id: string })).toEqual(strip((await unknown.body.json()) as { request_id: string }));
+    expect(strip((await known.body.json()) as { request_id: string })).toEqual(
+      strip((await unknown.body.json()) as { request_id: string }),
+    );
   });
 
   it('malformed JSON is relayed to Anthropic untouched and its 400 comes back', async () => {
@@ -74,7 +102,9 @@ describe('bad input and broken upstreams', () => {
 
   it('a body just under the limit is forwarded byte for byte', async () => {
     const text = 'ü'.repeat(4 * 1024 * 1024);
-    const body = Buffer.from(JSON.stringify({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: text }] }));
+    const body = Buffer.from(
+      JSON.stringify({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: text }] }),
+    );
     const response = await post(`/ak/${key}/v1/messages`, body);
     expect(response.statusCode).toBe(200);
     await response.body.dump();
@@ -105,11 +135,27 @@ describe('bad input and broken upstreams', () => {
   });
 
   it('upstream resets or stalls mid-stream → the stream ends with an Anthropic error event the SDK surfaces', async () => {
-    const events = renderSse({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'partial answer here' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } });
+    const events = renderSse({
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'm',
+      content: [{ type: 'text', text: 'partial answer here' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 1, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    });
     const client = new Anthropic({ baseURL: `${proxy.url}/ak/${key}`, apiKey: 'sk-ant-client', maxRetries: 0 });
     for (const then of ['reset', 'stall'] as const) {
-      upstream.respondWith(() => ({ kind: 'raw', chunks: [...events.slice(0, 3), events[3]?.subarray(0, 20) ?? Buffer.alloc(0)], then }));
-      const error = await client.messages.stream({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).finalMessage().catch((e: unknown) => e);
+      upstream.respondWith(() => ({
+        kind: 'raw',
+        chunks: [...events.slice(0, 3), events[3]?.subarray(0, 20) ?? Buffer.alloc(0)],
+        then,
+      }));
+      const error = await client.messages
+        .stream({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })
+        .finalMessage()
+        .catch((e: unknown) => e);
       expect(error, then).toBeInstanceOf(Anthropic.APIError);
       expect(String((error as Error).message), then).toMatch(then === 'reset' ? /api_error/ : /timeout_error/);
     }
@@ -117,7 +163,16 @@ describe('bad input and broken upstreams', () => {
   });
 
   it('a client that disconnects mid-stream aborts the upstream request; the proxy keeps serving', async () => {
-    const events = renderSse({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'a long answer' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } });
+    const events = renderSse({
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'm',
+      content: [{ type: 'text', text: 'a long answer' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 1, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    });
     upstream.respondWith(() => ({ kind: 'raw', chunks: events, delayMs: 100 }));
     const controller = new AbortController();
     const response = await post(`/ak/${key}/v1/messages`, '{"stream":true}');
@@ -135,12 +190,21 @@ describe('bad input and broken upstreams', () => {
 
   it('with failover but no usable Bedrock key, a 429 from Anthropic still reaches the client as it was', async () => {
     const failover = await seedKey(db, { routing: 'PlanWithFailover' });
-    upstream.respondWith(() => ({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '9' } }));
+    upstream.respondWith(() => ({
+      kind: 'error',
+      status: 429,
+      type: 'rate_limit_error',
+      message: 'slow down',
+      headers: { 'retry-after': '9' },
+    }));
     const response = await post(`/ak/${failover.key}/v1/messages`, '{"model":"m","messages":[]}');
     upstream.respondWith(undefined);
     expect(response.statusCode).toBe(429);
     expect(response.headers['retry-after']).toBe('9');
-    expect(await response.body.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
+    expect(await response.body.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'slow down' },
+    });
   });
 
   it('left no unhandled rejection and no key in any log line', () => {

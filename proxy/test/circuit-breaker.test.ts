@@ -1,8 +1,22 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { breakerStateOf as stateOf, createLogger, migrate, PgDatabase, ProxyError, readBreaker, type Database } from '@ccproxy/core';
+import {
+  breakerStateOf as stateOf,
+  createLogger,
+  migrate,
+  PgDatabase,
+  ProxyError,
+  readBreaker,
+  type Database,
+} from '@ccproxy/core';
 import { decideRoute, shouldFailOver } from '@ccproxy/proxy';
-import { createTestDatabase, startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import {
+  createTestDatabase,
+  startAnthropicServer,
+  startBedrockServer,
+  type AnthropicTestServer,
+  type BedrockTestServer,
+} from '@ccproxy/test-harness';
 import { PlanRejected } from '../src/pipeline/failover.ts';
 import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
@@ -33,9 +47,15 @@ describe('route and failover decisions (pure)', () => {
   it('derives the breaker state from its row', () => {
     const policy = { failures: 3, windowMs: 60_000, openMs: 1000 };
     expect(stateOf(undefined, policy, 0)).toBe('closed');
-    expect(stateOf({ consecutiveFailures: 2, openedAt: null, trialStartedAt: null, lastFailoverAt: null }, policy, 0)).toBe('failing');
-    expect(stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 1999)).toBe('open');
-    expect(stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 2000)).toBe('half-open');
+    expect(
+      stateOf({ consecutiveFailures: 2, openedAt: null, trialStartedAt: null, lastFailoverAt: null }, policy, 0),
+    ).toBe('failing');
+    expect(
+      stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 1999),
+    ).toBe('open');
+    expect(
+      stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 2000),
+    ).toBe('half-open');
   });
 });
 
@@ -55,7 +75,11 @@ describe('circuit breaker shared through Postgres', () => {
     await migrate(db, createLogger({ level: 'silent' }));
     anthropic = await startAnthropicServer();
     bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
-    const env = { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url, CCPROXY_BREAKER_OPEN_MS: String(openMs) };
+    const env = {
+      ANTHROPIC_UPSTREAM_URL: anthropic.url,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url,
+      CCPROXY_BREAKER_OPEN_MS: String(openMs),
+    };
     a = await startProxy(db, env);
     b = await startProxy(dbB, env);
   });
@@ -66,7 +90,15 @@ describe('circuit breaker shared through Postgres', () => {
   });
 
   const send = (proxy: RunningProxy, key: string, path = '/v1/messages', session = 'session-x') =>
-    request(`${proxy.url}/ak/${key}${path}`, { method: 'POST', body: JSON.stringify({ model: 'claude-test-model', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] }), headers: { 'x-api-key': 'sk-ant-dev', 'x-claude-code-session-id': session } }).then(async (response) => {
+    request(`${proxy.url}/ak/${key}${path}`, {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'claude-test-model',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'hello' }],
+      }),
+      headers: { 'x-api-key': 'sk-ant-dev', 'x-claude-code-session-id': session },
+    }).then(async (response) => {
       const body = (await response.body.json()) as { content?: Array<{ text?: string }> };
       return { status: response.statusCode, text: body.content?.[0]?.text };
     });
@@ -77,13 +109,25 @@ describe('circuit breaker shared through Postgres', () => {
     const { key, namespace, name } = await seedKey(db, { bedrock });
     anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
     // Three sessions (a failed-over session would stay on Bedrock and never count again).
-    for (const [proxy, session] of [[a, 's1'], [b, 's2'], [a, 's3']] as const) expect(await send(proxy, key, '/v1/messages', session)).toEqual({ status: 200, text: viaBedrock });
+    for (const [proxy, session] of [
+      [a, 's1'],
+      [b, 's2'],
+      [a, 's3'],
+    ] as const)
+      expect(await send(proxy, key, '/v1/messages', session)).toEqual({ status: 200, text: viaBedrock });
     expect(anthropic.requests.length).toBeGreaterThanOrEqual(3);
     // Replica b learns of the breaker a opened by notification, a few ms later; until then it may
     // still try Anthropic (and fail over). Once its own gauge says open, nothing may reach Anthropic.
     const open = new RegExp(`ccproxy_breaker_open\\{key="${namespace}/${name}"\\} 1`);
     let probe = 0;
-    await expect.poll(async () => (await send(b, key, '/v1/messages', `probe-${(probe += 1)}`), await b.registry.getSingleMetricAsString('ccproxy_breaker_open'))).toMatch(open);
+    await expect
+      .poll(
+        async () => (
+          await send(b, key, '/v1/messages', `probe-${(probe += 1)}`),
+          await b.registry.getSingleMetricAsString('ccproxy_breaker_open')
+        ),
+      )
+      .toMatch(open);
     const touched = anthropic.requests.length;
     expect(await send(b, key, '/v1/messages', 'fresh-b')).toEqual({ status: 200, text: viaBedrock });
     expect(await send(a, key, '/v1/messages', 'fresh-a')).toEqual({ status: 200, text: viaBedrock });
@@ -92,12 +136,24 @@ describe('circuit breaker shared through Postgres', () => {
 
     anthropic.respondWith(undefined);
     await new Promise((resolve) => setTimeout(resolve, openMs + 100));
-    const results = await Promise.all([send(a, key, '/v1/messages', 'trial-1'), send(b, key, '/v1/messages', 'trial-2')]);
+    const results = await Promise.all([
+      send(a, key, '/v1/messages', 'trial-1'),
+      send(b, key, '/v1/messages', 'trial-2'),
+    ]);
     expect(anthropic.requests.length - touched, 'exactly one trial').toBe(1);
     expect(results.map((r) => r.text).sort()).toEqual([viaBedrock, plan].sort());
     // The trial succeeded: closed again, on both replicas.
     await expect.poll(async () => (await send(b, key)).text).toBe(plan);
-    expect((await readBreaker(db, (await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE key_prefix = $1', [key.slice(0, 10)]))[0]?.id ?? ''))?.openedAt).toBeNull();
+    expect(
+      (
+        await readBreaker(
+          db,
+          (
+            await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE key_prefix = $1', [key.slice(0, 10)])
+          )[0]?.id ?? '',
+        )
+      )?.openedAt,
+    ).toBeNull();
   });
 
   it('never trips on count_tokens failures or 4xx answers', async () => {
@@ -121,4 +177,3 @@ describe('circuit breaker shared through Postgres', () => {
     await expect.poll(async () => (await send(a, key, '/v1/messages', 'sticky')).text).toBe(plan);
   });
 });
-

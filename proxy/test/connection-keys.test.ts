@@ -30,12 +30,20 @@ describe('access keys on one keep-alive connection', () => {
   });
 
   const post = async (key: string) => {
-    const response = await client.request({ path: `/ak/${key}/v1/messages`, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client' }, body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}' });
+    const response = await client.request({
+      path: `/ak/${key}/v1/messages`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client' },
+      body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+    });
     const text = await response.body.text();
     return { status: response.statusCode, id: String(response.headers['x-ccproxy-request-id']), text };
   };
   /** The user the proxy's log line for that request names. */
-  const userOf = (requestId: string) => proxy.logs.map((line) => JSON.parse(line) as { requestId?: string; msg: string; user?: string }).find((line) => line.requestId === requestId && line.msg === 'request completed')?.user;
+  const userOf = (requestId: string) =>
+    proxy.logs
+      .map((line) => JSON.parse(line) as { requestId?: string; msg: string; user?: string })
+      .find((line) => line.requestId === requestId && line.msg === 'request completed')?.user;
 
   it('keys of different users interleaved on one connection each get their own user; a near-miss of a proven key is refused', async () => {
     const a = await seedKey(db, { routing: 'PlanOnly', namespace: 'team-a' });
@@ -44,7 +52,9 @@ describe('access keys on one keep-alive connection', () => {
     const before = connections;
     for (const key of [a.key, b.key, a.key, b.key, b.key]) answers.push(await post(key));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    await expect.poll(() => answers.map((answer) => userOf(answer.id)?.split('/')[0])).toEqual(['team-a', 'team-a', 'team-b', 'team-a', 'team-b', 'team-b']);
+    await expect
+      .poll(() => answers.map((answer) => userOf(answer.id)?.split('/')[0]))
+      .toEqual(['team-a', 'team-a', 'team-b', 'team-a', 'team-b', 'team-b']);
     // The last character changed: what a timing attacker on a shared connection would try.
     const last = b.key.at(-1) === 'A' ? 'B' : 'A';
     expect((await post(`${b.key.slice(0, -1)}${last}`)).status).toBe(404);
@@ -68,11 +78,24 @@ describe('access keys on one keep-alive connection', () => {
   it('a rotated-out key works on its connection through the grace period and not after', async () => {
     const seeded = await seedKey(db, { routing: 'PlanOnly' });
     expect((await post(seeded.key)).status).toBe(200);
-    const [row] = await db.query<{ uid: string; user_id: string }>('SELECT uid, user_id::text FROM access_keys WHERE namespace = $1 AND name = $2', [seeded.namespace, seeded.name]);
+    const [row] = await db.query<{ uid: string; user_id: string }>(
+      'SELECT uid, user_id::text FROM access_keys WHERE namespace = $1 AND name = $2',
+      [seeded.namespace, seeded.name],
+    );
     const next = generateAccessKey();
     await upsertAccessKey(
       db,
-      { namespace: seeded.namespace, name: seeded.name, uid: row?.uid ?? '', userId: row?.user_id ?? '', keyHash: hashKey(next), keyPrefix: keyPrefix(next), revoked: false, routing: 'PlanOnly', bedrock: { region: 'us-east-1', api: 'Converse', model: null, modelMap: {} } },
+      {
+        namespace: seeded.namespace,
+        name: seeded.name,
+        uid: row?.uid ?? '',
+        userId: row?.user_id ?? '',
+        keyHash: hashKey(next),
+        keyPrefix: keyPrefix(next),
+        revoked: false,
+        routing: 'PlanOnly',
+        bedrock: { region: 'us-east-1', api: 'Converse', model: null, modelMap: {} },
+      },
       1,
     );
     const rotatedAt = Date.now();

@@ -2,13 +2,25 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
 import { CloudWatchEmf } from '@ccproxy/proxy';
-import { startAnthropicServer, startBedrockServer, type AnthropicTestServer, type BedrockTestServer } from '@ccproxy/test-harness';
+import {
+  startAnthropicServer,
+  startBedrockServer,
+  type AnthropicTestServer,
+  type BedrockTestServer,
+} from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const bedrock = { apiKey: 'observability-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
 
 interface EmfLine {
-  _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string; Unit: string }>;
+    }>;
+  };
   [field: string]: unknown;
 }
 
@@ -25,7 +37,11 @@ describe('metrics', () => {
     db = await openTestDatabase();
     anthropic = await startAnthropicServer();
     bedrockServer = await startBedrockServer({ apiKey: bedrock.apiKey });
-    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url }, { cloudWatch: emf });
+    proxy = await startProxy(
+      db,
+      { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockServer.url },
+      { cloudWatch: emf },
+    );
   });
   afterAll(async () => {
     await proxy?.close();
@@ -33,7 +49,12 @@ describe('metrics', () => {
     await db?.close();
   });
 
-  const post = (key: string) => request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}', headers: { 'x-api-key': 'k' } }).then(async (r) => (await r.body.text(), r.statusCode));
+  const post = (key: string) =>
+    request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+      headers: { 'x-api-key': 'k' },
+    }).then(async (r) => (await r.body.text(), r.statusCode));
 
   it('counts one failover once, in Prometheus and in CloudWatch; errors by type; Bedrock tokens by type', async () => {
     const { key } = await seedKey(db, { bedrock });
@@ -48,9 +69,13 @@ describe('metrics', () => {
 
     // A request is metered once its answer is out, which can be just after the client read the last byte.
     const errors = () => proxy.registry.getSingleMetricAsString('ccproxy_errors_total');
-    await expect.poll(errors, { timeout: 2_000, interval: 20 }).toMatch(/ccproxy_errors_total\{type="invalid_request_error",upstream="plan"\} 1/);
+    await expect
+      .poll(errors, { timeout: 2_000, interval: 20 })
+      .toMatch(/ccproxy_errors_total\{type="invalid_request_error",upstream="plan"\} 1/);
     expect(await errors()).toMatch(/ccproxy_errors_total\{type="not_found_error",upstream="none"\} 1/);
-    expect(await proxy.registry.getSingleMetricAsString('ccproxy_failovers_total')).toMatch(/ccproxy_failovers_total\{reason="status_529"\} 1$/m);
+    expect(await proxy.registry.getSingleMetricAsString('ccproxy_failovers_total')).toMatch(
+      /ccproxy_failovers_total\{reason="status_529"\} 1$/m,
+    );
 
     emf.setCircuitOpen(0);
     emf.flush(1_800_000_000_000);
@@ -61,15 +86,24 @@ describe('metrics', () => {
       for (const metric of line._aws.CloudWatchMetrics[0]?.Metrics ?? []) expect(line[metric.Name]).toBeDefined();
     }
     expect(parsed.find((l) => l.FallbackCount !== undefined)).toMatchObject({ FallbackCount: 1, CircuitOpen: 0 });
-    expect(parsed.find((l) => l.Provider === 'bedrock' && l.RequestCount !== undefined)).toMatchObject({ RequestCount: 1, RequestLatency: [expect.any(Number)] });
-    expect(parsed.find((l) => l.ErrorType === 'invalid_request_error')).toMatchObject({ Provider: 'plan', ErrorCount: 1 });
+    expect(parsed.find((l) => l.Provider === 'bedrock' && l.RequestCount !== undefined)).toMatchObject({
+      RequestCount: 1,
+      RequestLatency: [expect.any(Number)],
+    });
+    expect(parsed.find((l) => l.ErrorType === 'invalid_request_error')).toMatchObject({
+      Provider: 'plan',
+      ErrorCount: 1,
+    });
     expect(parsed.find((l) => l.ErrorType === 'not_found_error')).toMatchObject({ Provider: 'none', ErrorCount: 1 });
     expect(parsed.find((l) => l.TokenType === 'input')).toMatchObject({ BedrockTokensUsed: 30 });
     expect(parsed.find((l) => l.TokenType === 'output')).toMatchObject({ BedrockTokensUsed: 15 });
   });
 
   it('keeps at most 100 latency values per line (reservoir sample)', () => {
-    const sample = new CloudWatchEmf((line) => out.push(line), () => 0.5);
+    const sample = new CloudWatchEmf(
+      (line) => out.push(line),
+      () => 0.5,
+    );
     const out: string[] = [];
     for (let i = 0; i < 1000; i += 1) sample.observe({ provider: 'plan', latencyMs: i, failover: false });
     sample.flush(0);

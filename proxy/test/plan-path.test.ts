@@ -15,7 +15,10 @@ describe('Plan path', () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     upstream = await startAnthropicServer();
-    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url, CCPROXY_PLAN_API_KEY: 'sk-ant-company-default' });
+    proxy = await startProxy(db, {
+      ANTHROPIC_UPSTREAM_URL: upstream.url,
+      CCPROXY_PLAN_API_KEY: 'sk-ant-company-default',
+    });
     ({ key } = await seedKey(db));
   });
   afterAll(async () => {
@@ -43,7 +46,12 @@ describe('Plan path', () => {
     const before = upstream.requests.length;
     // As Claude Code sends it: `?beta=true`, betas in a header, its session id.
     const message = await client.beta.messages.create(
-      { model: 'claude-test-model', max_tokens: 100, messages: [{ role: 'user', content: 'héllo 世界 🚀' }], betas: ['interleaved-thinking-2025-05-14'] },
+      {
+        model: 'claude-test-model',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'héllo 世界 🚀' }],
+        betas: ['interleaved-thinking-2025-05-14'],
+      },
       { headers: { 'x-claude-code-session-id': 'session-1' }, query: { beta: 'true' } },
     );
     expect(message.content).toEqual([{ type: 'text', text: 'Hello from the test server' }]);
@@ -58,8 +66,17 @@ describe('Plan path', () => {
   });
 
   it('relays SSE streams byte for byte, head and body', async () => {
-    const body = JSON.stringify({ model: 'm', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'RUN_BASH:echo ünïcödé' }] });
-    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client-own' } });
+    const body = JSON.stringify({
+      model: 'm',
+      max_tokens: 50,
+      stream: true,
+      messages: [{ role: 'user', content: 'RUN_BASH:echo ünïcödé' }],
+    });
+    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client-own' },
+    });
     const bytes = Buffer.from(await response.body.arrayBuffer());
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
@@ -70,18 +87,38 @@ describe('Plan path', () => {
   });
 
   it('relays a stream whose upstream chunks split multi-byte characters, unchanged', async () => {
-    const message = { id: 'msg_1', type: 'message' as const, role: 'assistant' as const, model: 'm', content: [{ type: 'text' as const, text: '한국어 テキスト 🚀 ünïcödé' }], stop_reason: 'end_turn' as const, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } };
+    const message = {
+      id: 'msg_1',
+      type: 'message' as const,
+      role: 'assistant' as const,
+      model: 'm',
+      content: [{ type: 'text' as const, text: '한국어 テキスト 🚀 ünïcödé' }],
+      stop_reason: 'end_turn' as const,
+      stop_sequence: null,
+      usage: { input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    };
     const all = Buffer.concat(renderSse(message));
     const emoji = all.indexOf(Buffer.from('🚀'));
     // Cut inside the 4-byte emoji and inside a 3-byte Hangul syllable.
     const cuts = [all.indexOf(Buffer.from('한')) + 1, emoji + 2, all.length - 5];
-    const chunks = [all.subarray(0, cuts[0]), all.subarray(cuts[0], cuts[1]), all.subarray(cuts[1], cuts[2]), all.subarray(cuts[2])];
+    const chunks = [
+      all.subarray(0, cuts[0]),
+      all.subarray(cuts[0], cuts[1]),
+      all.subarray(cuts[1], cuts[2]),
+      all.subarray(cuts[2]),
+    ];
     upstream.respondWith(() => ({ kind: 'raw', chunks, delayMs: 5 }));
     try {
       const sent: Buffer[] = [];
-      const final = await sdkClient(sent).messages.stream({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+      const final = await sdkClient(sent)
+        .messages.stream({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+        .finalMessage();
       expect(final.content).toEqual(message.content);
-      const raw = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"stream":true}', headers: { 'x-api-key': 'k' } });
+      const raw = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        body: '{"stream":true}',
+        headers: { 'x-api-key': 'k' },
+      });
       expect(Buffer.from(await raw.body.arrayBuffer()).equals(all)).toBe(true);
     } finally {
       upstream.respondWith(undefined);
@@ -89,19 +126,31 @@ describe('Plan path', () => {
   });
 
   it('forwards count_tokens and other /v1 paths', async () => {
-    const count = await sdkClient([]).messages.countTokens({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+    const count = await sdkClient([]).messages.countTokens({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
     expect(count.input_tokens).toBeGreaterThan(0);
     expect(upstream.requests.at(-1)?.path).toBe('/v1/messages/count_tokens');
     const models = await request(`${proxy.url}/ak/${key}/v1/models?limit=5`, { headers: { 'x-api-key': 'k' } });
     expect(models.statusCode).toBe(404);
-    expect(await models.body.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error', message: 'Not found: GET /v1/models' } });
+    expect(await models.body.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'not_found_error', message: 'Not found: GET /v1/models' },
+    });
     expect(upstream.requests.at(-1)?.path).toBe('/v1/models?limit=5');
   });
 
   it('injects the default Plan key only when the client sends no credential', async () => {
-    await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}' }).then((r) => r.body.dump());
+    await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}' }).then(
+      (r) => r.body.dump(),
+    );
     expect(upstream.requests.at(-1)?.headers['x-api-key']).toBe('sk-ant-company-default');
-    await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { authorization: 'Bearer mine' } }).then((r) => r.body.dump());
+    await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"m","messages":[]}',
+      headers: { authorization: 'Bearer mine' },
+    }).then((r) => r.body.dump());
     expect(upstream.requests.at(-1)?.headers['x-api-key']).toBeUndefined();
     expect(upstream.requests.at(-1)?.headers.authorization).toBe('Bearer mine');
   });
@@ -111,16 +160,28 @@ describe('Plan path', () => {
     expect((await request(`${proxy.url}/readyz`)).statusCode).toBe(200);
     const metrics = await (await request(`${proxy.url}/metrics`)).body.text();
     expect(metrics).toMatch(/ccproxy_requests_total\{route="messages",upstream="plan",status_class="2xx"\} [1-9]/);
-    expect(metrics).toMatch(/ccproxy_request_duration_seconds_bucket\{le="0.005",route="messages",upstream="plan",status_class="2xx"\}/);
+    expect(metrics).toMatch(
+      /ccproxy_request_duration_seconds_bucket\{le="0.005",route="messages",upstream="plan",status_class="2xx"\}/,
+    );
   });
 
   it('logs one line per request with the request id and never the key', async () => {
-    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'sk-ant-secret-xyz' } });
+    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"m","messages":[]}',
+      headers: { 'x-api-key': 'sk-ant-secret-xyz' },
+    });
     await response.body.dump();
     const id = response.headers['x-ccproxy-request-id'] as string;
     await expect.poll(() => proxy.logs.filter((line) => line.includes(id))).toHaveLength(1);
     const line = JSON.parse(proxy.logs.find((l) => l.includes(id)) ?? '{}');
-    expect(line).toMatchObject({ requestId: id, msg: 'request completed', status: 200, upstream: 'plan', keyPrefix: key.slice(0, 10) });
+    expect(line).toMatchObject({
+      requestId: id,
+      msg: 'request completed',
+      status: 200,
+      upstream: 'plan',
+      keyPrefix: key.slice(0, 10),
+    });
     for (const logged of proxy.logs) {
       expect(logged).not.toContain(key);
       expect(logged).not.toContain('sk-ant-secret-xyz');

@@ -9,18 +9,30 @@ const pairs = (headers: string[]) => {
 
 describe('toPlanRequest', () => {
   const raw = [
-    'Host', '127.0.0.1:8080',
-    'Connection', 'keep-alive, X-Hop',
-    'X-Hop', 'drop me',
-    'Content-Type', 'application/json',
-    'Content-Length', '999',
-    'Transfer-Encoding', 'chunked',
-    'X-Api-Key', 'sk-ant-client',
-    'anthropic-version', '2023-06-01',
-    'anthropic-beta', 'claude-code-20250219,interleaved-thinking-2025-05-14',
-    'X-Claude-Code-Session-Id', 'abc',
-    'Keep-Alive', 'timeout=5',
-    'Proxy-Authorization', 'Basic eA==',
+    'Host',
+    '127.0.0.1:8080',
+    'Connection',
+    'keep-alive, X-Hop',
+    'X-Hop',
+    'drop me',
+    'Content-Type',
+    'application/json',
+    'Content-Length',
+    '999',
+    'Transfer-Encoding',
+    'chunked',
+    'X-Api-Key',
+    'sk-ant-client',
+    'anthropic-version',
+    '2023-06-01',
+    'anthropic-beta',
+    'claude-code-20250219,interleaved-thinking-2025-05-14',
+    'X-Claude-Code-Session-Id',
+    'abc',
+    'Keep-Alive',
+    'timeout=5',
+    'Proxy-Authorization',
+    'Basic eA==',
   ];
   const headers = { connection: 'keep-alive, X-Hop', 'x-api-key': 'sk-ant-client' };
 
@@ -40,8 +52,17 @@ describe('toPlanRequest', () => {
   it('never overrides a credential the client sent', () => {
     const plan = toPlanRequest('/v1/messages', raw, headers, 1, 'sk-ant-default');
     expect(plan.headers).not.toContain('sk-ant-default');
-    const bearer = toPlanRequest('/v1/messages', ['Authorization', 'Bearer tok'], { authorization: 'Bearer tok' }, 1, 'sk-ant-default');
-    expect(pairs(bearer.headers)).toEqual([['Authorization', 'Bearer tok'], ['content-length', '1']]);
+    const bearer = toPlanRequest(
+      '/v1/messages',
+      ['Authorization', 'Bearer tok'],
+      { authorization: 'Bearer tok' },
+      1,
+      'sk-ant-default',
+    );
+    expect(pairs(bearer.headers)).toEqual([
+      ['Authorization', 'Bearer tok'],
+      ['content-length', '1'],
+    ]);
   });
 
   it('injects the default Plan key only when the client sent none', () => {

@@ -1,10 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { PlanUsageObserver } from '../src/metering/plan-usage.ts';
 
-const event = (name: string, data: unknown, eol = '\n') => `event: ${name}${eol}data: ${JSON.stringify(data)}${eol}${eol}`;
-const start = (eol?: string) => event('message_start', { type: 'message_start', message: { model: 'claude-x', usage: { input_tokens: 12, cache_read_input_tokens: 4, output_tokens: 1 } } }, eol);
-const delta = (eol?: string) => event('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 30 } }, eol);
-const text = (value: string) => event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: value } });
+const event = (name: string, data: unknown, eol = '\n') =>
+  `event: ${name}${eol}data: ${JSON.stringify(data)}${eol}${eol}`;
+const start = (eol?: string) =>
+  event(
+    'message_start',
+    {
+      type: 'message_start',
+      message: { model: 'claude-x', usage: { input_tokens: 12, cache_read_input_tokens: 4, output_tokens: 1 } },
+    },
+    eol,
+  );
+const delta = (eol?: string) =>
+  event(
+    'message_delta',
+    { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 30 } },
+    eol,
+  );
+const text = (value: string) =>
+  event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: value } });
 
 function observe(...chunks: string[]): PlanUsageObserver {
   const observer = new PlanUsageObserver();
@@ -14,15 +29,28 @@ function observe(...chunks: string[]): PlanUsageObserver {
 
 describe('PlanUsageObserver on SSE', () => {
   it('reads input, cache and model from message_start and output from message_delta, in one chunk or many', () => {
-    for (const observer of [observe(start() + text('hi') + delta() + event('message_stop', { type: 'message_stop' })), observe(start(), text('hi'), delta())]) {
-      expect(observer.usage).toEqual({ input_tokens: 12, output_tokens: 30, cache_creation_input_tokens: 0, cache_read_input_tokens: 4 });
+    for (const observer of [
+      observe(start() + text('hi') + delta() + event('message_stop', { type: 'message_stop' })),
+      observe(start(), text('hi'), delta()),
+    ]) {
+      expect(observer.usage).toEqual({
+        input_tokens: 12,
+        output_tokens: 30,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 4,
+      });
       expect(observer.model).toBe('claude-x');
       expect(observer.complete).toBe(true);
     }
   });
 
   it('reads CRLF- and CR-framed events and a data field without the optional space', () => {
-    const observer = observe(start('\r\n'), event('ping', { type: 'ping' }, '\r') + 'event: message_delta\rdata:{"type":"message_delta","usage":{"output_tokens":7}}\r\r' + event('message_stop', { type: 'message_stop' }, '\r'));
+    const observer = observe(
+      start('\r\n'),
+      event('ping', { type: 'ping' }, '\r') +
+        'event: message_delta\rdata:{"type":"message_delta","usage":{"output_tokens":7}}\r\r' +
+        event('message_stop', { type: 'message_stop' }, '\r'),
+    );
     expect(observer.usage.input_tokens).toBe(12);
     expect(observer.usage.output_tokens).toBe(7);
     expect(observer.complete).toBe(true);
@@ -35,13 +63,22 @@ describe('PlanUsageObserver on SSE', () => {
     const quoting = observe(start(), text('an SSE stream ends with event: message_delta') + stop);
     expect(quoting.complete).toBe(false);
     expect(quoting.usage.output_tokens).toBe(1);
-    const finished = observe(start(), text('event: message_delta\ndata: {"usage":{"output_tokens":999999}}\n\n') + stop, delta());
+    const finished = observe(
+      start(),
+      text('event: message_delta\ndata: {"usage":{"output_tokens":999999}}\n\n') + stop,
+      delta(),
+    );
     expect(finished.usage.output_tokens).toBe(30);
     expect(finished.complete).toBe(true);
   });
 
   it('skips events whose name only begins like one it reads, and malformed data, without throwing', () => {
-    const observer = observe(start(), 'event: message_deltas\ndata: {"usage":{"output_tokens":5}}\n\n', 'event: message_delta\ndata: {not json\n\n', 'event: message_');
+    const observer = observe(
+      start(),
+      'event: message_deltas\ndata: {"usage":{"output_tokens":5}}\n\n',
+      'event: message_delta\ndata: {not json\n\n',
+      'event: message_',
+    );
     expect(observer.usage.output_tokens).toBe(1);
     expect(observer.complete).toBe(false);
   });

@@ -1,7 +1,12 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
-import { startAnthropicServer, startThrowawayPostgres, type AnthropicTestServer, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import {
+  startAnthropicServer,
+  startThrowawayPostgres,
+  type AnthropicTestServer,
+  type ThrowawayPostgres,
+} from '@ccproxy/test-harness';
 import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 /** Postgres going away and coming back, on a cluster of this file's own. */
@@ -29,7 +34,11 @@ describe('key store outage', () => {
   });
 
   const status = async (key: string) => {
-    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}', headers: { 'x-api-key': 'k' } });
+    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"m","messages":[]}',
+      headers: { 'x-api-key': 'k' },
+    });
     const body = await response.body.text();
     return { status: response.statusCode, body };
   };

@@ -5,10 +5,30 @@ import type { Registry } from 'prom-client';
 import { inject } from 'vitest';
 import { openMigratedDatabase } from '@ccproxy/test-harness';
 import {
-  createKeyHasher, createLogger, createMetricsRegistry, encryptSecret, generateAccessKey, keyPrefix, loadConfig, LocalKeyWrapper, secretFingerprint,
-  upsertAccessKey, upsertBedrockKey, upsertUser, type Database, type Routing,
+  createKeyHasher,
+  createLogger,
+  createMetricsRegistry,
+  encryptSecret,
+  generateAccessKey,
+  keyPrefix,
+  loadConfig,
+  LocalKeyWrapper,
+  secretFingerprint,
+  upsertAccessKey,
+  upsertBedrockKey,
+  upsertUser,
+  type Database,
+  type Routing,
 } from '@ccproxy/core';
-import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyConfigFields, UsageRecorder, type CloudWatchEmf } from '@ccproxy/proxy';
+import {
+  BedrockCredentials,
+  buildApp,
+  CircuitBreakers,
+  KeyResolver,
+  proxyConfigFields,
+  UsageRecorder,
+  type CloudWatchEmf,
+} from '@ccproxy/proxy';
 
 export const hasherSecret = 'test-hasher-secret-0123456789abcdef';
 export const hashKey = createKeyHasher(hasherSecret);
@@ -32,11 +52,20 @@ export interface RunningProxy {
 }
 
 /** The real proxy app on 127.0.0.1:0 with injected deps; logs captured for assertions. */
-export async function startProxy(db: Database, env: Record<string, string>, options: { spoolDir?: string; cloudWatch?: CloudWatchEmf } = {}): Promise<RunningProxy> {
+export async function startProxy(
+  db: Database,
+  env: Record<string, string>,
+  options: { spoolDir?: string; cloudWatch?: CloudWatchEmf } = {},
+): Promise<RunningProxy> {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      logs.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+      logs.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       done();
     },
   });
@@ -47,11 +76,27 @@ export async function startProxy(db: Database, env: Record<string, string>, opti
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();
   const registry = createMetricsRegistry({ processMetrics: false });
-  const breakers = new CircuitBreakers({ db, logger, registry, policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs } });
+  const breakers = new CircuitBreakers({
+    db,
+    logger,
+    registry,
+    policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
+  });
   await breakers.start();
-  const usage = options.spoolDir === undefined ? undefined : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
+  const usage =
+    options.spoolDir === undefined
+      ? undefined
+      : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
   await usage?.start();
-  const app = await buildApp(config, { logger, registry, keys, credentials, breakers, ...(usage === undefined ? {} : { usage }), ...(options.cloudWatch === undefined ? {} : { cloudWatch: options.cloudWatch }) });
+  const app = await buildApp(config, {
+    logger,
+    registry,
+    keys,
+    credentials,
+    breakers,
+    ...(usage === undefined ? {} : { usage }),
+    ...(options.cloudWatch === undefined ? {} : { cloudWatch: options.cloudWatch }),
+  });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url,
@@ -78,24 +123,56 @@ export interface SeedOptions {
   bedrock?: { apiKey: string; model: string; modelMap?: Record<string, string> };
 }
 
-export async function seedKey(db: Database, options: SeedOptions = {}): Promise<{ key: string; name: string; namespace: string }> {
+export async function seedKey(
+  db: Database,
+  options: SeedOptions = {},
+): Promise<{ key: string; name: string; namespace: string }> {
   counter += 1;
   const namespace = options.namespace ?? 'team-test';
   const name = `key-${process.pid}-${counter}`;
-  const userId = await upsertUser(db, { namespace, name: `user-${counter}`, uid: `u-${counter}`, displayName: 'Test', description: '', suspended: false });
+  const userId = await upsertUser(db, {
+    namespace,
+    name: `user-${counter}`,
+    uid: `u-${counter}`,
+    displayName: 'Test',
+    description: '',
+    suspended: false,
+  });
   const key = generateAccessKey();
   await upsertAccessKey(
     db,
     {
-      namespace, name, uid: `k-${counter}`, userId, keyHash: hashKey(key), keyPrefix: keyPrefix(key), revoked: false, routing: options.routing ?? 'PlanWithFailover',
-      bedrock: { region: 'us-east-1', api: 'Converse', model: options.bedrock?.model ?? null, modelMap: options.bedrock?.modelMap ?? {} },
+      namespace,
+      name,
+      uid: `k-${counter}`,
+      userId,
+      keyHash: hashKey(key),
+      keyPrefix: keyPrefix(key),
+      revoked: false,
+      routing: options.routing ?? 'PlanWithFailover',
+      bedrock: {
+        region: 'us-east-1',
+        api: 'Converse',
+        model: options.bedrock?.model ?? null,
+        modelMap: options.bedrock?.modelMap ?? {},
+      },
     },
     60,
   );
   if (options.bedrock !== undefined) {
-    const [row] = await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+    const [row] = await db.query<{ id: string }>(
+      'SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2',
+      [namespace, name],
+    );
     const apiKey = options.bedrock.apiKey;
-    await upsertBedrockKey(db, { namespace, name: `${name}-bedrock`, uid: `b-${counter}`, accessKeyId: row?.id ?? '', ciphertext: await encryptSecret(apiKey, wrapper), fingerprint: secretFingerprint(apiKey) });
+    await upsertBedrockKey(db, {
+      namespace,
+      name: `${name}-bedrock`,
+      uid: `b-${counter}`,
+      accessKeyId: row?.id ?? '',
+      ciphertext: await encryptSecret(apiKey, wrapper),
+      fingerprint: secretFingerprint(apiKey),
+    });
   }
   return { key, name, namespace };
 }

@@ -1,5 +1,11 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +68,13 @@ describe('request bodies on the Plan path', () => {
   /** A client request whose body the test writes piece by piece. */
   const open = (headers: Record<string, string | number>) => {
     const { hostname, port } = new URL(proxy.url);
-    const client = httpRequest({ hostname, port, method: 'POST', path: `/ak/${key}/v1/messages`, headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client', ...headers } });
+    const client = httpRequest({
+      hostname,
+      port,
+      method: 'POST',
+      path: `/ak/${key}/v1/messages`,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client', ...headers },
+    });
     const response = once(client, 'response').then(async (args) => {
       const res = args[0] as IncomingMessage;
       const chunks: Buffer[] = [];
@@ -104,12 +116,19 @@ describe('request bodies on the Plan path', () => {
     client.end(Buffer.alloc(limit, 'a'));
     const answer = await response;
     expect(answer.status).toBe(413);
-    expect(JSON.parse(answer.body)).toMatchObject({ type: 'error', error: { type: 'request_too_large', message: `Request body exceeds ${limit} bytes.` } });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'error',
+      error: { type: 'request_too_large', message: `Request body exceeds ${limit} bytes.` },
+    });
     expect(upstream.seen.length).toBe(before);
   });
 
   it('refuses a declared length over the limit before reading the body', async () => {
-    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: Buffer.alloc(limit + 1, 'a'), headers: { 'content-type': 'application/json' } });
+    const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: Buffer.alloc(limit + 1, 'a'),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(response.statusCode).toBe(413);
     expect(await response.body.json()).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
   });
@@ -123,7 +142,10 @@ describe('request bodies on the Plan path', () => {
     await expect.poll(() => upstream.seen[before]?.body.length ?? 0, { timeout: 2000, interval: 10 }).toBe(1000);
     client.destroy();
     await expect.poll(() => upstream.seen[before]?.aborted, { timeout: 2000, interval: 10 }).toBe(true);
-    const next = await request(`${proxy.url}/ak/${key}/v1/messages`, { method: 'POST', body: '{"model":"m","messages":[]}' });
+    const next = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"m","messages":[]}',
+    });
     expect(next.statusCode).toBe(200);
     expect(await next.body.json()).toEqual({ received: 27 });
   });

@@ -27,7 +27,9 @@ async function relayThroughServer(chunks: Buffer[], options: { sse: boolean; fai
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   try {
-    const response: IncomingMessage = await new Promise((resolve, reject) => httpRequest({ port, host: '127.0.0.1' }, resolve).on('error', reject).end());
+    const response: IncomingMessage = await new Promise((resolve, reject) =>
+      httpRequest({ port, host: '127.0.0.1' }, resolve).on('error', reject).end(),
+    );
     const received: Buffer[] = [];
     let aborted = false;
     response.on('data', (chunk: Buffer) => received.push(chunk));
@@ -50,7 +52,7 @@ function randomSplit(bytes: Buffer, seed: number): Buffer[] {
   let state = seed;
   const next = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff), state);
   const chunks: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const size = 1 + (next() % 17);
     chunks.push(bytes.subarray(at, at + size));
     at += size;
@@ -59,16 +61,21 @@ function randomSplit(bytes: Buffer, seed: number): Buffer[] {
 }
 
 const stream = sse([
-  ['message_start', { type: 'message_start', message: { id: 'msg_1', content: [], usage: { input_tokens: 3, output_tokens: 1 } } }],
+  [
+    'message_start',
+    { type: 'message_start', message: { id: 'msg_1', content: [], usage: { input_tokens: 3, output_tokens: 1 } } },
+  ],
   ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
-  ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '한국어 テキスト 🚀 ünïcödé' } }],
+  [
+    'content_block_delta',
+    { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '한국어 テキスト 🚀 ünïcödé' } },
+  ],
   ['content_block_stop', { type: 'content_block_stop', index: 0 }],
   ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 9 } }],
   ['message_stop', { type: 'message_stop' }],
 ]);
 
 describe('relayBody', () => {
-
   it('relays SSE byte for byte whatever the chunk boundaries, multi-byte characters split included', async () => {
     for (let seed = 1; seed <= 25; seed += 1) {
       const { body } = await relayThroughServer(randomSplit(stream, seed), { sse: true });
@@ -80,24 +87,36 @@ describe('relayBody', () => {
     for (const framed of [stream, Buffer.from(stream.toString().replaceAll('\n', '\r\n'))]) {
       for (let seed = 1; seed <= 10; seed += 1) {
         const cut = framed.indexOf('event: content_block_stop') + 10;
-        const { body, aborted } = await relayThroughServer(randomSplit(framed.subarray(0, cut), seed), { sse: true, failAfter: true });
+        const { body, aborted } = await relayThroughServer(randomSplit(framed.subarray(0, cut), seed), {
+          sse: true,
+          failAfter: true,
+        });
         expect(aborted).toBe(false);
         const text = body.toString();
         expect(text.startsWith(framed.subarray(0, framed.indexOf('event: content_block_stop')).toString())).toBe(true);
         expect(text).not.toContain('event: content_block_stop');
-        expect(text.endsWith('event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The upstream API broke off the response."},"request_id":"req-test"}\n\n')).toBe(true);
+        expect(
+          text.endsWith(
+            'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The upstream API broke off the response."},"request_id":"req-test"}\n\n',
+          ),
+        ).toBe(true);
       }
     }
   });
 
   it('aborts a broken non-streaming body instead of passing a truncated JSON as complete', async () => {
-    const { aborted, body } = await relayThroughServer([Buffer.from('{"id":"msg_1","content":[{"type":"te')], { sse: false, failAfter: true });
+    const { aborted, body } = await relayThroughServer([Buffer.from('{"id":"msg_1","content":[{"type":"te')], {
+      sse: false,
+      failAfter: true,
+    });
     expect(aborted).toBe(true);
     expect(body.toString()).toBe('{"id":"msg_1","content":[{"type":"te');
   });
 
   it('holds back a fast upstream while the client reads slowly (backpressure), then delivers every byte', async () => {
-    const event = Buffer.from(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(4000) } })}\n\n`);
+    const event = Buffer.from(
+      `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(4000) } })}\n\n`,
+    );
     const total = 16_000;
     const upstream = new PacedUpstream(event, total);
     const { port, outcome, close } = await serveRelay(upstream, { sse: true });
@@ -168,10 +187,12 @@ async function serveRelay(upstream: Readable, options: { sse: boolean; destroyWi
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
-    void relayBody(upstream, res, { sse: options.sse, requestId: 'req-test', signal: controller.signal }).then((result) => {
-      if (result !== 'complete') upstream.destroy(options.destroyWith);
-      settle(result);
-    });
+    void relayBody(upstream, res, { sse: options.sse, requestId: 'req-test', signal: controller.signal }).then(
+      (result) => {
+        if (result !== 'complete') upstream.destroy(options.destroyWith);
+        settle(result);
+      },
+    );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

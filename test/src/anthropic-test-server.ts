@@ -1,5 +1,11 @@
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { anthropicError, renderSse, type ContentBlock, type Message, type Usage } from './anthropic-wire.ts';
 
@@ -25,7 +31,14 @@ export type Reply =
   | { kind: 'message'; content: ContentBlock[]; stopReason?: Message['stop_reason']; usage?: Partial<Usage> }
   | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string> }
   /** Raw bytes: the head, then each chunk (after `delayMs`), then end, reset the socket, or stall. */
-  | { kind: 'raw'; status?: number; headers?: Record<string, string>; chunks: Buffer[]; delayMs?: number; then?: 'end' | 'reset' | 'stall' }
+  | {
+      kind: 'raw';
+      status?: number;
+      headers?: Record<string, string>;
+      chunks: Buffer[];
+      delayMs?: number;
+      then?: 'end' | 'reset' | 'stall';
+    }
   | { kind: 'reset' }
   | { kind: 'stall' };
 
@@ -56,7 +69,14 @@ export async function startAnthropicServer(): Promise<AnthropicTestServer> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       counter += 1;
-      const recorded: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), aborted: false };
+      const recorded: RecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.concat(chunks),
+        aborted: false,
+      };
       requests.push(recorded);
       const out: Buffer[] = [];
       sent.push(out);
@@ -83,7 +103,14 @@ export async function startAnthropicServer(): Promise<AnthropicTestServer> {
   };
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest, out: Buffer[], requestId: string, responder: Responder | undefined): Promise<void> {
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  recorded: RecordedRequest,
+  out: Buffer[],
+  requestId: string,
+  responder: Responder | undefined,
+): Promise<void> {
   const path = recorded.path.split('?', 1)[0];
   const json = (status: number, body: string, headers: Record<string, string> = {}) => {
     out.push(Buffer.from(body));
@@ -100,14 +127,29 @@ async function answer(req: IncomingMessage, res: ServerResponse, recorded: Recor
   try {
     body = JSON.parse(recorded.body.toString('utf8')) as MessagesRequest;
   } catch {
-    return json(400, anthropicError('invalid_request_error', 'There was an issue with the format of the request body: invalid JSON', requestId));
+    return json(
+      400,
+      anthropicError(
+        'invalid_request_error',
+        'There was an issue with the format of the request body: invalid JSON',
+        requestId,
+      ),
+    );
   }
-  if (path === '/v1/messages/count_tokens') return json(200, JSON.stringify({ input_tokens: Math.ceil(recorded.body.length / 4) }));
+  if (path === '/v1/messages/count_tokens')
+    return json(200, JSON.stringify({ input_tokens: Math.ceil(recorded.body.length / 4) }));
   const reply = responder?.(body, recorded) ?? defaultReply(body);
   await send(res, reply, body, out, requestId, json);
 }
 
-async function send(res: ServerResponse, reply: Reply, body: MessagesRequest, out: Buffer[], requestId: string, json: (status: number, body: string, headers?: Record<string, string>) => void): Promise<void> {
+async function send(
+  res: ServerResponse,
+  reply: Reply,
+  body: MessagesRequest,
+  out: Buffer[],
+  requestId: string,
+  json: (status: number, body: string, headers?: Record<string, string>) => void,
+): Promise<void> {
   switch (reply.kind) {
     case 'error':
       return json(reply.status, anthropicError(reply.type, reply.message, requestId), reply.headers);
@@ -116,7 +158,11 @@ async function send(res: ServerResponse, reply: Reply, body: MessagesRequest, ou
     case 'stall':
       return;
     case 'raw': {
-      res.writeHead(reply.status ?? 200, { 'content-type': 'text/event-stream', 'request-id': requestId, ...reply.headers });
+      res.writeHead(reply.status ?? 200, {
+        'content-type': 'text/event-stream',
+        'request-id': requestId,
+        ...reply.headers,
+      });
       res.flushHeaders();
       for (const chunk of reply.chunks) {
         if (reply.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
@@ -135,12 +181,23 @@ async function send(res: ServerResponse, reply: Reply, body: MessagesRequest, ou
         role: 'assistant',
         model: body.model ?? 'claude-test',
         content: reply.content,
-        stop_reason: reply.stopReason ?? (reply.content.some((block) => block.type === 'tool_use') ? 'tool_use' : 'end_turn'),
+        stop_reason:
+          reply.stopReason ?? (reply.content.some((block) => block.type === 'tool_use') ? 'tool_use' : 'end_turn'),
         stop_sequence: null,
-        usage: { input_tokens: 25, output_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...reply.usage },
+        usage: {
+          input_tokens: 25,
+          output_tokens: 12,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+          ...reply.usage,
+        },
       };
       if (body.stream !== true) return json(200, JSON.stringify(message));
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': requestId });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'request-id': requestId,
+      });
       for (const chunk of renderSse(message)) {
         out.push(chunk);
         res.write(chunk);
@@ -155,11 +212,22 @@ function defaultReply(body: MessagesRequest): Reply {
   const last = body.messages?.findLast((message) => message.role === 'user');
   const blocks = typeof last?.content === 'string' ? [{ type: 'text', text: last.content }] : (last?.content ?? []);
   const toolResult = blocks.find((block) => block.type === 'tool_result');
-  if (toolResult !== undefined) return { kind: 'message', content: [{ type: 'text', text: `Tool said: ${textOf(toolResult.content).trim()}` }] };
+  if (toolResult !== undefined)
+    return { kind: 'message', content: [{ type: 'text', text: `Tool said: ${textOf(toolResult.content).trim()}` }] };
   for (const block of blocks) {
     const command = /RUN_BASH:(.+)$/m.exec(block.text ?? '')?.[1];
     if (command !== undefined) {
-      return { kind: 'message', content: [{ type: 'tool_use', id: `toolu_test_${Date.now()}`, name: 'Bash', input: { command: command.trim(), description: 'Run the requested command' } }] };
+      return {
+        kind: 'message',
+        content: [
+          {
+            type: 'tool_use',
+            id: `toolu_test_${Date.now()}`,
+            name: 'Bash',
+            input: { command: command.trim(), description: 'Run the requested command' },
+          },
+        ],
+      };
     }
   }
   return { kind: 'message', content: [{ type: 'text', text: 'Hello from the test server' }] };
@@ -167,6 +235,7 @@ function defaultReply(body: MessagesRequest): Reply {
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((part: { text?: unknown }) => (typeof part.text === 'string' ? part.text : '')).join('');
+  if (Array.isArray(content))
+    return content.map((part: { text?: unknown }) => (typeof part.text === 'string' ? part.text : '')).join('');
   return '';
 }

@@ -48,31 +48,68 @@ function pieces(text: string, parts: number): string[] {
 export function renderSse(message: Message): Buffer[] {
   const { content, usage, stop_reason, stop_sequence, ...head } = message;
   const events: Buffer[] = [
-    event('message_start', { type: 'message_start', message: { ...head, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } }),
+    event('message_start', {
+      type: 'message_start',
+      message: { ...head, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } },
+    }),
   ];
   content.forEach((block, index) => {
     if (block.type === 'text') {
-      events.push(event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }));
+      events.push(
+        event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }),
+      );
       if (index === 0) events.push(event('ping', { type: 'ping' }));
       for (const text of pieces(block.text, 3)) {
-        events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }));
+        events.push(
+          event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }),
+        );
       }
     } else if (block.type === 'thinking') {
-      events.push(event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+      events.push(
+        event('content_block_start', {
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'thinking', thinking: '', signature: '' },
+        }),
+      );
       for (const thinking of pieces(block.thinking, 2)) {
-        events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } }));
+        events.push(
+          event('content_block_delta', {
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'thinking_delta', thinking },
+          }),
+        );
       }
-      events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: block.signature } }));
+      events.push(
+        event('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'signature_delta', signature: block.signature },
+        }),
+      );
     } else {
-      events.push(event('content_block_start', { type: 'content_block_start', index, content_block: { ...block, input: {} } }));
+      events.push(
+        event('content_block_start', { type: 'content_block_start', index, content_block: { ...block, input: {} } }),
+      );
       for (const partial_json of pieces(JSON.stringify(block.input), 3)) {
-        events.push(event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json } }));
+        events.push(
+          event('content_block_delta', {
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'input_json_delta', partial_json },
+          }),
+        );
       }
     }
     events.push(event('content_block_stop', { type: 'content_block_stop', index }));
   });
   events.push(
-    event('message_delta', { type: 'message_delta', delta: { stop_reason, stop_sequence }, usage: { output_tokens: usage.output_tokens } }),
+    event('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason, stop_sequence },
+      usage: { output_tokens: usage.output_tokens },
+    }),
     event('message_stop', { type: 'message_stop' }),
   );
   return events;

@@ -22,9 +22,17 @@ export type BedrockReply =
   | { kind: 'message'; content: ConverseBlock[]; stopReason?: string; usage?: Record<string, number> }
   | { kind: 'error'; status: number; name: string; message: string }
   /** A streamed answer that breaks: after `afterFrames` frames, an exception frame, a reset, or silence. */
-  | { kind: 'broken'; content: ConverseBlock[]; afterFrames: number; then: { exception: string; message: string } | 'reset' | 'stall' };
+  | {
+      kind: 'broken';
+      content: ConverseBlock[];
+      afterFrames: number;
+      then: { exception: string; message: string } | 'reset' | 'stall';
+    };
 
-export type BedrockResponder = (body: Record<string, unknown>, request: BedrockRecordedRequest) => BedrockReply | undefined;
+export type BedrockResponder = (
+  body: Record<string, unknown>,
+  request: BedrockRecordedRequest,
+) => BedrockReply | undefined;
 
 export interface BedrockTestServer {
   readonly url: string;
@@ -52,8 +60,15 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const match = route.exec(req.url ?? '');
-      if (req.method !== 'POST' || match === null) return error(res, 404, 'UnknownOperationException', 'Unknown operation');
-      if (req.headers.authorization !== `Bearer ${options.apiKey}`) return error(res, 403, 'AccessDeniedException', 'Authentication failed: Please make sure your API Key is valid.');
+      if (req.method !== 'POST' || match === null)
+        return error(res, 404, 'UnknownOperationException', 'Unknown operation');
+      if (req.headers.authorization !== `Bearer ${options.apiKey}`)
+        return error(
+          res,
+          403,
+          'AccessDeniedException',
+          'Authentication failed: Please make sure your API Key is valid.',
+        );
       let body: Record<string, unknown>;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
@@ -61,9 +76,21 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
         return error(res, 400, 'SerializationException', 'Malformed JSON');
       }
       const modelId = decodeURIComponent(match[1] ?? '');
-      if (match[2] === 'count-tokens') return countTokens(res, validator, modelId, body, { path: req.url ?? '', modelId, headers: req.headers, body }, requests, responder);
+      if (match[2] === 'count-tokens')
+        return countTokens(
+          res,
+          validator,
+          modelId,
+          body,
+          { path: req.url ?? '', modelId, headers: req.headers, body },
+          requests,
+          responder,
+        );
       const stream = match[2] === 'converse-stream';
-      const problems = [...validator.validate(stream ? 'ConverseStreamRequest' : 'ConverseRequest', body), ...converseServiceRules(body)];
+      const problems = [
+        ...validator.validate(stream ? 'ConverseStreamRequest' : 'ConverseRequest', body),
+        ...converseServiceRules(body),
+      ];
       if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
       const recorded = { path: req.url ?? '', modelId, headers: req.headers, body };
       requests.push(recorded);
@@ -91,23 +118,42 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
  * CountTokens as the service does it: strict validation, foundation model ids only (inference
  * profiles are refused with the real message), a deterministic count (request bytes / 4).
  */
-function countTokens(res: ServerResponse, validator: SmithyValidator, modelId: string, body: Record<string, unknown>, recorded: BedrockRecordedRequest, requests: BedrockRecordedRequest[], responder: BedrockResponder | undefined): void {
+function countTokens(
+  res: ServerResponse,
+  validator: SmithyValidator,
+  modelId: string,
+  body: Record<string, unknown>,
+  recorded: BedrockRecordedRequest,
+  requests: BedrockRecordedRequest[],
+  responder: BedrockResponder | undefined,
+): void {
   const converse = (body.input as { converse?: Record<string, unknown> } | undefined)?.converse;
-  const problems = [...validator.validate('CountTokensRequest', body), ...(converse === undefined ? [] : converseServiceRules(converse))];
+  const problems = [
+    ...validator.validate('CountTokensRequest', body),
+    ...(converse === undefined ? [] : converseServiceRules(converse)),
+  ];
   if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
   requests.push(recorded);
   const reply = responder?.(body, recorded);
   if (reply?.kind === 'error') return error(res, reply.status, reply.name, reply.message);
-  if (/^(global|us|eu|jp|au|apac)\./.test(modelId)) return error(res, 400, 'ValidationException', "The provided model doesn't support counting tokens.");
+  if (/^(global|us|eu|jp|au|apac)\./.test(modelId))
+    return error(res, 400, 'ValidationException', "The provided model doesn't support counting tokens.");
   json(res, 200, { inputTokens: Math.ceil(JSON.stringify(body.input).length / 4) });
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': crypto.randomUUID(), ...headers }).end(JSON.stringify(body));
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': crypto.randomUUID(), ...headers })
+    .end(JSON.stringify(body));
 }
 
 function error(res: ServerResponse, status: number, name: string, message: string): void {
-  json(res, status, { message }, { 'x-amzn-errortype': `${name}:http://internal.amazon.com/coral/com.amazon.bedrock/` });
+  json(
+    res,
+    status,
+    { message },
+    { 'x-amzn-errortype': `${name}:http://internal.amazon.com/coral/com.amazon.bedrock/` },
+  );
 }
 
 const defaultUsage = { inputTokens: 30, outputTokens: 15, totalTokens: 45 };
@@ -115,38 +161,75 @@ const defaultUsage = { inputTokens: 30, outputTokens: 15, totalTokens: 45 };
 function converseResponse(reply: Extract<BedrockReply, { kind: 'message' }>) {
   const stopReason = reply.stopReason ?? (reply.content.some((block) => 'toolUse' in block) ? 'tool_use' : 'end_turn');
   const usage = { ...defaultUsage, ...reply.usage };
-  return { output: { message: { role: 'assistant', content: reply.content } }, stopReason, usage, metrics: { latencyMs: 12 } };
+  return {
+    output: { message: { role: 'assistant', content: reply.content } },
+    stopReason,
+    usage,
+    metrics: { latencyMs: 12 },
+  };
 }
 
 function frame(type: 'event' | 'exception', name: string, payload: unknown): Uint8Array {
   return codec.encode({
-    headers: { ':message-type': { type: 'string', value: type }, [type === 'event' ? ':event-type' : ':exception-type']: { type: 'string', value: name }, ':content-type': { type: 'string', value: 'application/json' } },
+    headers: {
+      ':message-type': { type: 'string', value: type },
+      [type === 'event' ? ':event-type' : ':exception-type']: { type: 'string', value: name },
+      ':content-type': { type: 'string', value: 'application/json' },
+    },
     body: fromUtf8(JSON.stringify(payload)),
   });
 }
 
 /** The event sequence ConverseStream sends for `content` (text and reasoning start with a delta). */
-export function converseStreamFrames(content: ConverseBlock[], stopReason: string, usage: Record<string, number>): Uint8Array[] {
+export function converseStreamFrames(
+  content: ConverseBlock[],
+  stopReason: string,
+  usage: Record<string, number>,
+): Uint8Array[] {
   const frames = [frame('event', 'messageStart', { role: 'assistant', p: 'abcdefghijkl' })];
   content.forEach((block, contentBlockIndex) => {
     if ('text' in block) {
-      for (const text of [block.text.slice(0, 5), block.text.slice(5)].filter((part) => part !== '')) frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { text }, p: 'ab' }));
+      for (const text of [block.text.slice(0, 5), block.text.slice(5)].filter((part) => part !== ''))
+        frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { text }, p: 'ab' }));
     } else if ('toolUse' in block) {
-      frames.push(frame('event', 'contentBlockStart', { contentBlockIndex, start: { toolUse: { toolUseId: block.toolUse.toolUseId, name: block.toolUse.name } } }));
+      frames.push(
+        frame('event', 'contentBlockStart', {
+          contentBlockIndex,
+          start: { toolUse: { toolUseId: block.toolUse.toolUseId, name: block.toolUse.name } },
+        }),
+      );
       const input = JSON.stringify(block.toolUse.input);
-      for (const part of [input.slice(0, 7), input.slice(7)].filter((p) => p !== '')) frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { toolUse: { input: part } } }));
+      for (const part of [input.slice(0, 7), input.slice(7)].filter((p) => p !== ''))
+        frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { toolUse: { input: part } } }));
     } else {
-      frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { reasoningContent: { text: block.reasoningContent.reasoningText.text } } }));
-      frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex, delta: { reasoningContent: { signature: block.reasoningContent.reasoningText.signature } } }));
+      frames.push(
+        frame('event', 'contentBlockDelta', {
+          contentBlockIndex,
+          delta: { reasoningContent: { text: block.reasoningContent.reasoningText.text } },
+        }),
+      );
+      frames.push(
+        frame('event', 'contentBlockDelta', {
+          contentBlockIndex,
+          delta: { reasoningContent: { signature: block.reasoningContent.reasoningText.signature } },
+        }),
+      );
     }
     frames.push(frame('event', 'contentBlockStop', { contentBlockIndex }));
   });
-  frames.push(frame('event', 'messageStop', { stopReason }), frame('event', 'metadata', { usage, metrics: { latencyMs: 12 } }));
+  frames.push(
+    frame('event', 'messageStop', { stopReason }),
+    frame('event', 'metadata', { usage, metrics: { latencyMs: 12 } }),
+  );
   return frames;
 }
 
 async function sendStream(res: ServerResponse, reply: Exclude<BedrockReply, { kind: 'error' }>): Promise<void> {
-  const { stopReason, usage } = converseResponse({ kind: 'message', content: reply.content, ...(reply.kind === 'message' ? reply : {}) });
+  const { stopReason, usage } = converseResponse({
+    kind: 'message',
+    content: reply.content,
+    ...(reply.kind === 'message' ? reply : {}),
+  });
   let frames = converseStreamFrames(reply.content, stopReason, usage);
   if (reply.kind === 'broken') frames = frames.slice(0, reply.afterFrames);
   res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': crypto.randomUUID() });
@@ -161,13 +244,39 @@ async function sendStream(res: ServerResponse, reply: Exclude<BedrockReply, { ki
 }
 
 function defaultReply(body: Record<string, unknown>): BedrockReply {
-  const messages = (body.messages ?? []) as Array<{ role: string; content: Array<{ text?: string; toolResult?: { content: Array<{ text?: string }> } }> }>;
+  const messages = (body.messages ?? []) as Array<{
+    role: string;
+    content: Array<{ text?: string; toolResult?: { content: Array<{ text?: string }> } }>;
+  }>;
   const last = messages.findLast((message) => message.role === 'user');
   const result = last?.content.find((block) => block.toolResult !== undefined)?.toolResult;
-  if (result !== undefined) return { kind: 'message', content: [{ text: `Tool said: ${result.content.map((part) => part.text ?? '').join('').trim()}` }] };
+  if (result !== undefined)
+    return {
+      kind: 'message',
+      content: [
+        {
+          text: `Tool said: ${result.content
+            .map((part) => part.text ?? '')
+            .join('')
+            .trim()}`,
+        },
+      ],
+    };
   for (const block of last?.content ?? []) {
     const command = /RUN_BASH:(.+)$/m.exec(block.text ?? '')?.[1];
-    if (command !== undefined) return { kind: 'message', content: [{ toolUse: { toolUseId: `tooluse_${Date.now()}`, name: 'Bash', input: { command: command.trim(), description: 'Run the requested command' } } }] };
+    if (command !== undefined)
+      return {
+        kind: 'message',
+        content: [
+          {
+            toolUse: {
+              toolUseId: `tooluse_${Date.now()}`,
+              name: 'Bash',
+              input: { command: command.trim(), description: 'Run the requested command' },
+            },
+          },
+        ],
+      };
   }
   return { kind: 'message', content: [{ text: 'Hello from the Bedrock test server' }] };
 }

@@ -32,11 +32,22 @@ export async function freePort(): Promise<number> {
  * Starts the real `ccproxy` command (the same entry point `npm start` uses) as a child process
  * on the pinned Node, and waits until `/readyz` answers 200.
  */
-export async function startCcproxy(args: string[], env: Record<string, string>, options: { readyTimeoutMs?: number } = {}): Promise<CcproxyProcess> {
+export async function startCcproxy(
+  args: string[],
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number } = {},
+): Promise<CcproxyProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const adminPort = Number(env.CCPROXY_ADMIN_PORT ?? (await freePort()));
   const child = spawn(process.execPath, [mainScript, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CCPROXY_LOG_LEVEL: 'info', ...env, PORT: String(port), CCPROXY_ADMIN_PORT: String(adminPort) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      CCPROXY_LOG_LEVEL: 'info',
+      ...env,
+      PORT: String(port),
+      CCPROXY_ADMIN_PORT: String(adminPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -53,7 +64,14 @@ export async function startCcproxy(args: string[], env: Record<string, string>, 
   child.stderr?.on('data', collect);
   const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  await waitReady({ name: 'ccproxy', url: `${url}/readyz`, exited, output: () => output.join('\n'), timeoutMs: options.readyTimeoutMs ?? 30_000, intervalMs: 50 });
+  await waitReady({
+    name: 'ccproxy',
+    url: `${url}/readyz`,
+    exited,
+    output: () => output.join('\n'),
+    timeoutMs: options.readyTimeoutMs ?? 30_000,
+    intervalMs: 50,
+  });
   return {
     url,
     port,

@@ -22,14 +22,18 @@ const HELM_K8S_MINOR = '37';
  */
 export async function ensureHelmBinary(): Promise<string> {
   const ldflags = [
-    '-s', '-w',
+    '-s',
+    '-w',
     // The same stamps upstream's Makefile sets, so `helm version` and the default
     // `.Capabilities.KubeVersion` match a release build.
     `-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}`,
     '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1',
     `-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${HELM_K8S_MINOR}`,
   ].join(' ');
-  const key = createHash('sha256').update(`${HELM_VERSION}\n${ldflags}\n${process.platform}/${process.arch}`).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(`${HELM_VERSION}\n${ldflags}\n${process.platform}/${process.arch}`)
+    .digest('hex')
+    .slice(0, 12);
   const cacheRoot = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
   const dir = join(cacheRoot, 'ccproxy', `helm-${HELM_VERSION}-${key}`);
   const bin = join(dir, 'helm');
@@ -45,7 +49,11 @@ export async function ensureHelmBinary(): Promise<string> {
     env.GOPATH ??= join(homedir(), 'go');
     try {
       // Outside any module (cwd = tmpdir), so `pkg@version` resolves helm's own go.mod and go.sum.
-      await execFile(process.env.GO ?? 'go', ['install', '-trimpath', '-ldflags', ldflags, `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], { cwd: tmpdir(), env, maxBuffer: 64 * 1024 * 1024 });
+      await execFile(
+        process.env.GO ?? 'go',
+        ['install', '-trimpath', '-ldflags', ldflags, `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`],
+        { cwd: tmpdir(), env, maxBuffer: 64 * 1024 * 1024 },
+      );
       await chmod(join(gobin, 'helm'), 0o755);
       await rename(join(gobin, 'helm'), bin);
     } catch (error) {
@@ -79,7 +87,11 @@ export async function runHelm(args: readonly string[], options: { cwd?: string }
     HELM_DATA_HOME: join(state, 'data'),
   };
   try {
-    const { stdout, stderr } = await execFile(bin, [...args], { env, maxBuffer: 64 * 1024 * 1024, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+    const { stdout, stderr } = await execFile(bin, [...args], {
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     return { stdout, stderr };
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
@@ -90,5 +102,8 @@ export async function runHelm(args: readonly string[], options: { cwd?: string }
 }
 
 function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

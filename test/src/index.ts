@@ -1,13 +1,40 @@
 export { startCcproxy, freePort, type CcproxyProcess } from './ccproxy-process.ts';
-export { startThrowawayPostgres, createTestDatabase, openMigratedDatabase, type ThrowawayPostgres } from './throwaway-postgres.ts';
-export { startAnthropicServer, type AnthropicTestServer, type RecordedRequest, type Reply, type Responder, type MessagesRequest } from './anthropic-test-server.ts';
+export {
+  startThrowawayPostgres,
+  createTestDatabase,
+  openMigratedDatabase,
+  type ThrowawayPostgres,
+} from './throwaway-postgres.ts';
+export {
+  startAnthropicServer,
+  type AnthropicTestServer,
+  type RecordedRequest,
+  type Reply,
+  type Responder,
+  type MessagesRequest,
+} from './anthropic-test-server.ts';
 export { renderSse, anthropicError, type Message, type ContentBlock, type Usage } from './anthropic-wire.ts';
-export { startBedrockServer, converseStreamFrames, type BedrockTestServer, type BedrockReply, type BedrockResponder, type BedrockRecordedRequest, type ConverseBlock } from './bedrock-test-server.ts';
+export {
+  startBedrockServer,
+  converseStreamFrames,
+  type BedrockTestServer,
+  type BedrockReply,
+  type BedrockResponder,
+  type BedrockRecordedRequest,
+  type ConverseBlock,
+} from './bedrock-test-server.ts';
 export { SmithyValidator } from './smithy-validator.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
 export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts';
-export { startThrowawayKubeApiserver, ensureKubeApiserverBinary, ensureKubectl, KUBERNETES_VERSION, type ThrowawayKubeApiserver, type StaticTokenUser } from './kube-apiserver.ts';
+export {
+  startThrowawayKubeApiserver,
+  ensureKubeApiserverBinary,
+  ensureKubectl,
+  KUBERNETES_VERSION,
+  type ThrowawayKubeApiserver,
+  type StaticTokenUser,
+} from './kube-apiserver.ts';
 export { operatorToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
 export { aptInstall } from './apt-install.ts';

@@ -60,15 +60,19 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-kube-'));
   const children = new Set<ChildProcess>();
   // A crashed test run must not leave etcd/apiserver behind holding ports.
-  const killAll = () => [...children].map((child) => {
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    return exited;
-  });
+  const killAll = () =>
+    [...children].map((child) => {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      return exited;
+    });
   process.once('exit', killAll);
   try {
     const token = randomBytes(24).toString('base64url');
-    const users: StaticTokenUser[] = [{ token, user: 'admin', uid: 'admin', groups: ['system:masters'] }, ...(options.extraUsers ?? [])];
+    const users: StaticTokenUser[] = [
+      { token, user: 'admin', uid: 'admin', groups: ['system:masters'] },
+      ...(options.extraUsers ?? []),
+    ];
     await writeFile(join(dir, 'tokens.csv'), users.map(tokenRow).join('\n') + '\n', { mode: 0o600 });
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await writeFile(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -78,11 +82,19 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
     const port = await freePort();
     const url = `https://127.0.0.1:${port}`;
     const args = [
-      `--etcd-servers=${etcd.url}`, `--secure-port=${port}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
-      `--cert-dir=${join(dir, 'certs')}`, `--token-auth-file=${join(dir, 'tokens.csv')}`, '--authorization-mode=RBAC',
-      `--service-account-issuer=${url}`, `--service-account-key-file=${join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(dir, 'sa.key')}`, '--service-cluster-ip-range=10.0.0.0/24',
-      '--disable-admission-plugins=ServiceAccount', '--allow-privileged=true',
+      `--etcd-servers=${etcd.url}`,
+      `--secure-port=${port}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--cert-dir=${join(dir, 'certs')}`,
+      `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${url}`,
+      `--service-account-key-file=${join(dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
       // The endpoint reconciler would log every few seconds that 127.0.0.1 may not be a Service endpoint.
       '--endpoint-reconciler-type=none',
     ];
@@ -96,7 +108,10 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
       caPem = await waitForApiserver(url, token, join(dir, 'certs', 'apiserver.crt'), daemon, timeoutMs);
       apiserver = daemon;
     };
-    const halt = async (signal: NodeJS.Signals = 'SIGTERM') => { await apiserver?.terminate(signal); apiserver = undefined; };
+    const halt = async (signal: NodeJS.Signals = 'SIGTERM') => {
+      await apiserver?.terminate(signal);
+      apiserver = undefined;
+    };
     await start();
 
     const kubeconfigFor = (userToken: string) => kubeconfig(url, caPem, userToken);
@@ -104,7 +119,12 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigYaml, { mode: 0o600 });
     return {
-      url, token, caPem, kubeconfigPath, kubeconfigYaml, kubeconfigFor,
+      url,
+      token,
+      caPem,
+      kubeconfigPath,
+      kubeconfigYaml,
+      kubeconfigFor,
       // A crash, not a shutdown: open watches are cut, nothing is drained.
       pause: () => halt('SIGKILL'),
       resume: start,
@@ -133,10 +153,25 @@ function tokenRow({ token, user, uid, groups }: StaticTokenUser): string {
 function kubeconfig(server: string, caPem: string, token: string): string {
   const ca = Buffer.from(caPem).toString('base64');
   return [
-    'apiVersion: v1', 'kind: Config', 'current-context: test', 'preferences: {}',
-    'clusters:', '- name: test', '  cluster:', `    server: ${server}`, `    certificate-authority-data: ${ca}`,
-    'users:', '- name: test', '  user:', `    token: ${token}`,
-    'contexts:', '- name: test', '  context:', '    cluster: test', '    user: test', '',
+    'apiVersion: v1',
+    'kind: Config',
+    'current-context: test',
+    'preferences: {}',
+    'clusters:',
+    '- name: test',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${ca}`,
+    'users:',
+    '- name: test',
+    '  user:',
+    `    token: ${token}`,
+    'contexts:',
+    '- name: test',
+    '  context:',
+    '    cluster: test',
+    '    user: test',
+    '',
   ].join('\n');
 }
 
@@ -150,15 +185,25 @@ interface Daemon {
   terminate(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function spawnDaemon(bin: string, args: string[], children: Set<ChildProcess>, env: NodeJS.ProcessEnv = process.env): Daemon {
+function spawnDaemon(
+  bin: string,
+  args: string[],
+  children: Set<ChildProcess>,
+  env: NodeJS.ProcessEnv = process.env,
+): Daemon {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   let output = '';
-  const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-64 * 1024); };
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-64 * 1024);
+  };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (error) => { keep(Buffer.from(`\nspawn failed: ${error.message}\n`)); resolve(null); });
+    child.once('error', (error) => {
+      keep(Buffer.from(`\nspawn failed: ${error.message}\n`));
+      resolve(null);
+    });
     child.once('exit', (code) => resolve(code));
   }).finally(() => children.delete(child));
   return {
@@ -174,13 +219,22 @@ function spawnDaemon(bin: string, args: string[], children: Set<ChildProcess>, e
   };
 }
 
-async function startEtcd(bin: string, dir: string, children: Set<ChildProcess>): Promise<{ url: string; daemon: Daemon }> {
+async function startEtcd(
+  bin: string,
+  dir: string,
+  children: Set<ChildProcess>,
+): Promise<{ url: string; daemon: Daemon }> {
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
-    '--name=default', `--data-dir=${join(dir, 'etcd')}`, `--listen-client-urls=${url}`, `--advertise-client-urls=${url}`,
-    `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=default=${peer}`,
+    '--name=default',
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=${url}`,
+    `--advertise-client-urls=${url}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=default=${peer}`,
   ];
   const { stdout } = await execFile(bin, ['--help']);
   // 3.5+ has it (envtest passes it); Debian bookworm's 3.4.23 does not.
@@ -189,8 +243,11 @@ async function startEtcd(bin: string, dir: string, children: Set<ChildProcess>):
   // nobody writes stays at an old revision and a watch from a newer one (an informer's list RV)
   // waits 3 s, then fails with 504 "Too large resource version". Frequent progress notifications
   // keep every cache current instead.
-  const progress = stdout.includes('--watch-progress-notify-interval') && !stdout.includes('--experimental-watch-progress-notify-interval')
-    ? '--watch-progress-notify-interval' : '--experimental-watch-progress-notify-interval';
+  const progress =
+    stdout.includes('--watch-progress-notify-interval') &&
+    !stdout.includes('--experimental-watch-progress-notify-interval')
+      ? '--watch-progress-notify-interval'
+      : '--experimental-watch-progress-notify-interval';
   args.push(`${progress}=250ms`);
   // etcd reads ETCD_* from the environment; Debian's 3.4 also refuses arm64 without this opt-in.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ETCD_')));
@@ -198,9 +255,14 @@ async function startEtcd(bin: string, dir: string, children: Set<ChildProcess>):
   const daemon = spawnDaemon(bin, args, children, env);
   const deadline = Date.now() + 30_000;
   let exited = false;
-  void daemon.exited.then(() => { exited = true; });
+  void daemon.exited.then(() => {
+    exited = true;
+  });
   while (!exited && Date.now() < deadline) {
-    const healthy = await fetch(`${url}/health`).then(async (r) => r.ok && (await r.text()).includes('true'), () => false);
+    const healthy = await fetch(`${url}/health`).then(
+      async (r) => r.ok && (await r.text()).includes('true'),
+      () => false,
+    );
     if (healthy) return { url, daemon };
     await sleep(200);
   }
@@ -209,15 +271,26 @@ async function startEtcd(bin: string, dir: string, children: Set<ChildProcess>):
 }
 
 /** Polls `/readyz` with the token until 200; returns the serving cert chain the check trusted. */
-async function waitForApiserver(url: string, token: string, certPath: string, daemon: Daemon, timeoutMs: number): Promise<string> {
+async function waitForApiserver(
+  url: string,
+  token: string,
+  certPath: string,
+  daemon: Daemon,
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   let exited = false;
-  void daemon.exited.then(() => { exited = true; });
+  void daemon.exited.then(() => {
+    exited = true;
+  });
   while (!exited && Date.now() < deadline) {
     const caPem = await readFile(certPath, 'utf8').catch(() => undefined);
     if (caPem !== undefined) {
-      const answer = await getText(`${url}/readyz`, token, caPem).catch((error: Error) => ({ status: 0, body: error.message }));
+      const answer = await getText(`${url}/readyz`, token, caPem).catch((error: Error) => ({
+        status: 0,
+        body: error.message,
+      }));
       if (answer.status === 200) return caPem;
       last = `${answer.status} ${answer.body.slice(-500)}`;
     }
@@ -233,7 +306,9 @@ function getText(url: string, token: string, ca: string): Promise<{ status: numb
     const req = request(url, { headers: { authorization: `Bearer ${token}` }, ca, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });
@@ -248,7 +323,8 @@ function getText(url: string, token: string, ca: string): Promise<{ status: numb
 async function ensureEtcd(): Promise<string> {
   const bin = process.env.ETCD_BIN ?? '/usr/bin/etcd';
   if (await exists(bin)) return bin;
-  if (process.getuid?.() !== 0) throw new Error(`etcd not found at ${bin}; install the \`etcd-server\` package or set ETCD_BIN`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`etcd not found at ${bin}; install the \`etcd-server\` package or set ETCD_BIN`);
   // The package's systemd unit is irrelevant (no systemd here, policy-rc.d keeps it from starting); we run the binary.
   await aptInstall(['etcd-server']);
   if (!(await exists(bin))) throw new Error(`installed etcd-server but found no ${bin}`);
@@ -273,7 +349,8 @@ export function ensureKubectl(): Promise<string> {
 
 async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go', 'kubectl/main.go']) hash.update(await readFile(join(moduleDir, file)));
+  for (const file of ['go.mod', 'go.sum', 'main.go', 'kubectl/main.go'])
+    hash.update(await readFile(join(moduleDir, file)));
   hash.update(`${process.platform}/${process.arch}`);
   const cacheRoot = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
   const dir = join(cacheRoot, 'ccproxy', `kube-apiserver-${KUBERNETES_VERSION}-${hash.digest('hex').slice(0, 12)}`);
@@ -284,13 +361,24 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
     if (await exists(bin)) return bin; // another process built it while we waited
     const partial = `${bin}.${process.pid}.partial`;
     const started = Date.now();
-    process.stderr.write(`building ${tool} ${KUBERNETES_VERSION} into ${dir} (first run on this machine; several minutes)\n`);
-    const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: [process.env.GOFLAGS, '-mod=readonly'].filter(Boolean).join(' ') };
+    process.stderr.write(
+      `building ${tool} ${KUBERNETES_VERSION} into ${dir} (first run on this machine; several minutes)\n`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CGO_ENABLED: '0',
+      GOTOOLCHAIN: 'local',
+      GOFLAGS: [process.env.GOFLAGS, '-mod=readonly'].filter(Boolean).join(' '),
+    };
     env.GOPATH ??= join(homedir(), 'go');
     env.GOMODCACHE ??= join(env.GOPATH.split(':')[0] ?? env.GOPATH, 'pkg', 'mod');
     const ldflags = `-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`;
     try {
-      await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], { cwd: moduleDir, env, maxBuffer: 64 * 1024 * 1024 });
+      await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], {
+        cwd: moduleDir,
+        env,
+        maxBuffer: 64 * 1024 * 1024,
+      });
     } catch (error) {
       await rm(partial, { force: true });
       const { stderr } = error as { stderr?: string };
@@ -304,5 +392,8 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
 }
 
 function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

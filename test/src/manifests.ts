@@ -4,7 +4,11 @@ export function proxyUser(namespace: string, name: string, spec = '{}'): string 
   return `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: ${spec}\n`;
 }
 
-export function accessKey(namespace: string, name: string, options: { user: string; secretName?: string; routing?: string; revoked?: boolean; bedrockModel?: string }): string {
+export function accessKey(
+  namespace: string,
+  name: string,
+  options: { user: string; secretName?: string; routing?: string; revoked?: boolean; bedrockModel?: string },
+): string {
   const fields = [
     `userRef: { name: ${options.user} }`,
     `secretName: ${options.secretName ?? name}`,
@@ -16,11 +20,17 @@ export function accessKey(namespace: string, name: string, options: { user: stri
 }
 
 export function secret(namespace: string, name: string, data: Record<string, string>): string {
-  const entries = Object.entries(data).map(([key, value]) => `${key}: ${value}`).join(', ');
+  const entries = Object.entries(data)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join(', ');
   return `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}, namespace: ${namespace} }\nstringData: { ${entries} }\n`;
 }
 
-export function bedrockKey(namespace: string, name: string, options: { accessKey: string; secretName: string; secretKey?: string }): string {
+export function bedrockKey(
+  namespace: string,
+  name: string,
+  options: { accessKey: string; secretName: string; secretKey?: string },
+): string {
   return `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: { accessKeyRef: { name: ${options.accessKey} }, secretRef: { name: ${options.secretName}, key: ${options.secretKey ?? 'apiKey'} } }\n`;
 }
 

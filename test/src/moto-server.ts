@@ -48,7 +48,14 @@ export async function startMotoServer(options: { readyTimeoutMs?: number } = {})
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitReady({ name: 'moto', url: `${url}/moto-api/data.json`, exited, output: () => output.join(''), timeoutMs: options.readyTimeoutMs ?? 30_000, intervalMs: 100 });
+    await waitReady({
+      name: 'moto',
+      url: `${url}/moto-api/data.json`,
+      exited,
+      output: () => output.join(''),
+      timeoutMs: options.readyTimeoutMs ?? 30_000,
+      intervalMs: 100,
+    });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -90,24 +97,35 @@ async function findPython(): Promise<string> {
   await mkdir(join(cache, 'ccproxy'), { recursive: true });
   try {
     await execFile('python3', ['-m', 'venv', building]);
-    await execFile(join(building, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', ...REQUIREMENTS], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    await execFile(
+      join(building, 'bin', 'python'),
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', ...REQUIREMENTS],
+      {
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     await rename(building, venv).catch(async (error: unknown) => {
       if (!(await exists(python))) throw error;
     });
   } finally {
     await rm(building, { recursive: true, force: true });
   }
-  if (!(await hasMoto(python))) throw new Error(`installed moto ${MOTO_VERSION} into ${venv} but cannot import moto.server`);
+  if (!(await hasMoto(python)))
+    throw new Error(`installed moto ${MOTO_VERSION} into ${venv} but cannot import moto.server`);
   return python;
 }
 
 async function hasMoto(python: string): Promise<boolean> {
   const probe = 'import moto, moto.server; print(moto.__version__)';
-  return execFile(python, ['-c', probe]).then(({ stdout }) => stdout.trim() === MOTO_VERSION, () => false);
+  return execFile(python, ['-c', probe]).then(
+    ({ stdout }) => stdout.trim() === MOTO_VERSION,
+    () => false,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

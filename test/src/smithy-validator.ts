@@ -28,9 +28,18 @@ interface Shape {
 /** The design folder sits beside the repository (`../shared`), in CI as on a developer's machine. */
 const modelPath = fileURLToPath(new URL('../../../shared/fixtures/bedrock-runtime.smithy.json', import.meta.url));
 const prelude: Readonly<Record<string, string>> = {
-  'smithy.api#String': 'string', 'smithy.api#Integer': 'integer', 'smithy.api#Long': 'long', 'smithy.api#Float': 'float',
-  'smithy.api#Double': 'double', 'smithy.api#Boolean': 'boolean', 'smithy.api#Blob': 'blob', 'smithy.api#Document': 'document',
-  'smithy.api#Timestamp': 'timestamp', 'smithy.api#Unit': 'structure', 'smithy.api#PrimitiveInteger': 'integer', 'smithy.api#PrimitiveBoolean': 'boolean',
+  'smithy.api#String': 'string',
+  'smithy.api#Integer': 'integer',
+  'smithy.api#Long': 'long',
+  'smithy.api#Float': 'float',
+  'smithy.api#Double': 'double',
+  'smithy.api#Boolean': 'boolean',
+  'smithy.api#Blob': 'blob',
+  'smithy.api#Document': 'document',
+  'smithy.api#Timestamp': 'timestamp',
+  'smithy.api#Unit': 'structure',
+  'smithy.api#PrimitiveInteger': 'integer',
+  'smithy.api#PrimitiveBoolean': 'boolean',
 };
 
 /**
@@ -65,13 +74,21 @@ export class SmithyValidator {
       case 'list':
         if (!Array.isArray(value)) return void fail('expected a list');
         checkLength(value.length, traits, fail);
-        value.forEach((item, index) => this.#check(shape.member?.target ?? '', shape.member?.traits ?? {}, item, `${path}/${index}`, problems));
+        value.forEach((item, index) =>
+          this.#check(shape.member?.target ?? '', shape.member?.traits ?? {}, item, `${path}/${index}`, problems),
+        );
         return;
       case 'map':
         if (!isObject(value)) return void fail('expected a map');
         checkLength(Object.keys(value).length, traits, fail);
         for (const [key, item] of Object.entries(value)) {
-          this.#check(shape.key?.target ?? 'smithy.api#String', shape.key?.traits ?? {}, key, `${path}/${key}(key)`, problems);
+          this.#check(
+            shape.key?.target ?? 'smithy.api#String',
+            shape.key?.traits ?? {},
+            key,
+            `${path}/${key}(key)`,
+            problems,
+          );
           this.#check(shape.value?.target ?? '', shape.value?.traits ?? {}, item, `${path}/${key}`, problems);
         }
         return;
@@ -83,7 +100,8 @@ export class SmithyValidator {
       case 'string':
         if (typeof value !== 'string') return void fail('expected a string');
         checkLength([...value].length, traits, fail);
-        if (traits['smithy.api#pattern'] !== undefined && !new RegExp(traits['smithy.api#pattern'], 'u').test(value)) fail(`does not match ${traits['smithy.api#pattern']}`);
+        if (traits['smithy.api#pattern'] !== undefined && !new RegExp(traits['smithy.api#pattern'], 'u').test(value))
+          fail(`does not match ${traits['smithy.api#pattern']}`);
         return;
       case 'blob':
         if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return void fail('expected base64');
@@ -94,7 +112,8 @@ export class SmithyValidator {
       case 'float':
       case 'double': {
         const integral = shape.type === 'integer' || shape.type === 'long';
-        if (typeof value !== 'number' || (integral && !Number.isInteger(value))) return void fail(`expected ${integral ? 'an integer' : 'a number'}`);
+        if (typeof value !== 'number' || (integral && !Number.isInteger(value)))
+          return void fail(`expected ${integral ? 'an integer' : 'a number'}`);
         const range = traits['smithy.api#range'];
         if (range?.min !== undefined && value < range.min) fail(`must be ≥ ${range.min}`);
         if (range?.max !== undefined && value > range.max) fail(`must be ≤ ${range.max}`);
@@ -111,7 +130,8 @@ export class SmithyValidator {
   #structure(shape: Shape, value: unknown, path: string, problems: string[], fail: (message: string) => void): void {
     if (!isObject(value)) return void fail('expected an object');
     const members = shape.members ?? {};
-    for (const key of Object.keys(value)) if (!(key in members) || isHttpBound(members[key] as Member)) fail(`unknown member ${key}`);
+    for (const key of Object.keys(value))
+      if (!(key in members) || isHttpBound(members[key] as Member)) fail(`unknown member ${key}`);
     for (const [name, member] of Object.entries(members)) {
       if (isHttpBound(member)) continue;
       if (value[name] === undefined || value[name] === null) {
@@ -125,7 +145,8 @@ export class SmithyValidator {
   #union(shape: Shape, value: unknown, path: string, problems: string[], fail: (message: string) => void): void {
     if (!isObject(value)) return void fail('expected a union object');
     const set = Object.keys(value).filter((key) => value[key] !== undefined && value[key] !== null);
-    if (set.length !== 1) return void fail(`a union must have exactly one member set, has ${set.length} (${set.join(', ')})`);
+    if (set.length !== 1)
+      return void fail(`a union must have exactly one member set, has ${set.length} (${set.join(', ')})`);
     const name = set[0] as string;
     const member = shape.members?.[name];
     if (member === undefined) return void fail(`unknown union member ${name}`);
@@ -135,7 +156,11 @@ export class SmithyValidator {
 
 function isHttpBound(member: Member): boolean {
   const traits = member.traits ?? {};
-  return traits['smithy.api#httpLabel'] !== undefined || traits['smithy.api#httpHeader'] !== undefined || traits['smithy.api#httpQuery'] !== undefined;
+  return (
+    traits['smithy.api#httpLabel'] !== undefined ||
+    traits['smithy.api#httpHeader'] !== undefined ||
+    traits['smithy.api#httpQuery'] !== undefined
+  );
 }
 
 function checkLength(length: number, traits: Traits, fail: (message: string) => void): void {

@@ -48,10 +48,17 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   await run('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync']);
   const port = await freePort();
   const options = [
-    `-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off',
-    '-c full_page_writes=off', '-c max_connections=300', '-c shared_buffers=64MB',
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=300',
+    '-c shared_buffers=64MB',
   ].join(' ');
-  const start = () => run('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+  const start = () =>
+    run('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
   const halt = () => run('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
   await start();
   return {
@@ -86,7 +93,10 @@ export async function createTestDatabase(adminUrl: string, prefix = 'test'): Pro
  * A migrated database through the product's own `PgDatabase`: a fresh one on the cluster at
  * `adminUrl` (each test file its own), or the one at `url` as given.
  */
-export async function openMigratedDatabase(target: { adminUrl: string; prefix?: string } | { url: string }, options: { reconnectDelayMs?: number } = {}): Promise<Database> {
+export async function openMigratedDatabase(
+  target: { adminUrl: string; prefix?: string } | { url: string },
+  options: { reconnectDelayMs?: number } = {},
+): Promise<Database> {
   const logger = createLogger({ level: 'silent' });
   const url = 'url' in target ? target.url : await createTestDatabase(target.adminUrl, target.prefix);
   const db = new PgDatabase({ url, logger, ...options });
@@ -97,7 +107,8 @@ export async function openMigratedDatabase(target: { adminUrl: string; prefix?: 
 async function findServerBinaries(): Promise<string> {
   const found = await locate();
   if (found !== undefined) return found;
-  if (process.getuid?.() !== 0) throw new Error('PostgreSQL server binaries not found; install the `postgresql` package');
+  if (process.getuid?.() !== 0)
+    throw new Error('PostgreSQL server binaries not found; install the `postgresql` package');
   await aptInstall(['postgresql']);
   const installed = await locate();
   if (installed === undefined) throw new Error('installed postgresql but found no initdb');
@@ -110,7 +121,13 @@ async function locate(): Promise<string | undefined> {
   const sorted = versions.filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
   for (const version of sorted) {
     const bin = join(root, version, 'bin');
-    if (await stat(join(bin, 'initdb')).then(() => true, () => false)) return bin;
+    if (
+      await stat(join(bin, 'initdb')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return bin;
   }
   return undefined;
 }

@@ -19,8 +19,12 @@ export async function waitReady(probe: ReadyProbe): Promise<void> {
   });
   const deadline = Date.now() + probe.timeoutMs;
   while (Date.now() < deadline) {
-    if (dead !== undefined) throw new Error(`${probe.name} exited with ${dead} before it was ready:\n${probe.output()}`);
-    const ok = await fetch(probe.url).then((response) => response.ok, () => false);
+    if (dead !== undefined)
+      throw new Error(`${probe.name} exited with ${dead} before it was ready:\n${probe.output()}`);
+    const ok = await fetch(probe.url).then(
+      (response) => response.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, probe.intervalMs));
   }

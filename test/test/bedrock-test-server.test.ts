@@ -1,4 +1,9 @@
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
+import {
+  BedrockRuntimeClient,
+  ConverseCommand,
+  ConverseStreamCommand,
+  type ConverseStreamOutput,
+} from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmithyValidator, startBedrockServer, type BedrockTestServer } from '@ccproxy/test-harness';
@@ -31,30 +36,73 @@ describe('Bedrock test server, checked with @aws-sdk/client-bedrock-runtime', ()
   }
 
   it('answers Converse with a response the SDK parses, and records the request', async () => {
-    const response = await client.send(new ConverseCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'hi' }] }], inferenceConfig: { maxTokens: 10 } }));
+    const response = await client.send(
+      new ConverseCommand({
+        modelId: model,
+        messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+        inferenceConfig: { maxTokens: 10 },
+      }),
+    );
     expect(response.output?.message?.content).toEqual([{ text: 'Hello from the Bedrock test server' }]);
     expect(response.stopReason).toBe('end_turn');
     expect(response.usage).toMatchObject({ inputTokens: 30, outputTokens: 15 });
-    expect(server.requests.at(-1)).toMatchObject({ modelId: model, headers: { authorization: 'Bearer bedrock-test-key' } });
+    expect(server.requests.at(-1)).toMatchObject({
+      modelId: model,
+      headers: { authorization: 'Bearer bedrock-test-key' },
+    });
   });
 
   it('streams ConverseStream events the SDK decodes, tool use included', async () => {
-    const response = await client.send(new ConverseStreamCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'RUN_BASH:echo hi' }] }] }));
+    const response = await client.send(
+      new ConverseStreamCommand({
+        modelId: model,
+        messages: [{ role: 'user', content: [{ text: 'RUN_BASH:echo hi' }] }],
+      }),
+    );
     const events: ConverseStreamOutput[] = [];
     for await (const event of response.stream ?? []) events.push(event);
     const kinds = events.map((event) => Object.keys(event).find((key) => key !== '$unknown'));
-    expect(kinds).toEqual(['messageStart', 'contentBlockStart', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockStop', 'messageStop', 'metadata']);
-    const input = events.flatMap((event) => (event.contentBlockDelta?.delta?.toolUse?.input === undefined ? [] : [event.contentBlockDelta.delta.toolUse.input])).join('');
+    expect(kinds).toEqual([
+      'messageStart',
+      'contentBlockStart',
+      'contentBlockDelta',
+      'contentBlockDelta',
+      'contentBlockStop',
+      'messageStop',
+      'metadata',
+    ]);
+    const input = events
+      .flatMap((event) =>
+        event.contentBlockDelta?.delta?.toolUse?.input === undefined
+          ? []
+          : [event.contentBlockDelta.delta.toolUse.input],
+      )
+      .join('');
     expect(JSON.parse(input)).toEqual({ command: 'echo hi', description: 'Run the requested command' });
     expect(events.at(-2)?.messageStop?.stopReason).toBe('tool_use');
   });
 
   it('rejects invalid requests as the service does, and bad keys, and surfaces stream exceptions', async () => {
-    await expect(client.send(new ConverseCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: '  ' }] }] }))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/non-whitespace/) });
-    await expect(client.send(new ConverseCommand({ modelId: model, messages: [{ role: 'assistant', content: [{ text: 'x' }] }] }))).rejects.toMatchObject({ name: 'ValidationException' });
-    await expect(sdk('wrong').send(new ConverseCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'x' }] }] }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
-    server.respondWith(() => ({ kind: 'broken', content: [{ text: 'partial answer' }], afterFrames: 2, then: { exception: 'throttlingException', message: 'Too many tokens' } }));
-    const response = await client.send(new ConverseStreamCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'x' }] }] }));
+    await expect(
+      client.send(new ConverseCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: '  ' }] }] })),
+    ).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/non-whitespace/) });
+    await expect(
+      client.send(new ConverseCommand({ modelId: model, messages: [{ role: 'assistant', content: [{ text: 'x' }] }] })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(
+      sdk('wrong').send(
+        new ConverseCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'x' }] }] }),
+      ),
+    ).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    server.respondWith(() => ({
+      kind: 'broken',
+      content: [{ text: 'partial answer' }],
+      afterFrames: 2,
+      then: { exception: 'throttlingException', message: 'Too many tokens' },
+    }));
+    const response = await client.send(
+      new ConverseStreamCommand({ modelId: model, messages: [{ role: 'user', content: [{ text: 'x' }] }] }),
+    );
     const consume = async () => {
       for await (const _event of response.stream ?? []) void _event;
     };
@@ -64,11 +112,26 @@ describe('Bedrock test server, checked with @aws-sdk/client-bedrock-runtime', ()
 
   it('validates against the Smithy model: unknown members, unions, patterns, ranges', () => {
     const validator = new SmithyValidator();
-    expect(validator.validate('ConverseRequest', { messages: [{ role: 'user', content: [{ text: 'x' }] }] })).toEqual([]);
+    expect(validator.validate('ConverseRequest', { messages: [{ role: 'user', content: [{ text: 'x' }] }] })).toEqual(
+      [],
+    );
     expect(validator.validate('ConverseRequest', { messages: [], bogus: 1 })).toEqual(['/: unknown member bogus']);
-    expect(validator.validate('ConverseRequest', { messages: [{ role: 'user', content: [{ text: 'x', cachePoint: { type: 'default' } }] }] })).toEqual([expect.stringMatching(/exactly one member/)]);
-    expect(validator.validate('ConverseRequest', { messages: [{ role: 'robot', content: [] }] })).toEqual([expect.stringMatching(/\/messages\/0\/role: "robot" is not one of/)]);
-    expect(validator.validate('ConverseRequest', { messages: [], toolConfig: { tools: [{ toolSpec: { name: 'bad name!', inputSchema: { json: {} } } }] } })).toEqual([expect.stringMatching(/name: does not match/)]);
-    expect(validator.validate('ConverseRequest', { messages: [], inferenceConfig: { temperature: 1.5, maxTokens: 0 } })).toEqual(expect.arrayContaining([expect.stringMatching(/maxTokens: must be ≥ 1/)]));
+    expect(
+      validator.validate('ConverseRequest', {
+        messages: [{ role: 'user', content: [{ text: 'x', cachePoint: { type: 'default' } }] }],
+      }),
+    ).toEqual([expect.stringMatching(/exactly one member/)]);
+    expect(validator.validate('ConverseRequest', { messages: [{ role: 'robot', content: [] }] })).toEqual([
+      expect.stringMatching(/\/messages\/0\/role: "robot" is not one of/),
+    ]);
+    expect(
+      validator.validate('ConverseRequest', {
+        messages: [],
+        toolConfig: { tools: [{ toolSpec: { name: 'bad name!', inputSchema: { json: {} } } }] },
+      }),
+    ).toEqual([expect.stringMatching(/name: does not match/)]);
+    expect(
+      validator.validate('ConverseRequest', { messages: [], inferenceConfig: { temperature: 1.5, maxTokens: 0 } }),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/maxTokens: must be ≥ 1/)]));
   });
 });

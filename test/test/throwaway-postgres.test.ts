@@ -30,7 +30,9 @@ describe('throwaway PostgreSQL', () => {
       await Promise.all([b.connect(), c.connect()]);
       expect((await b.query('SELECT v FROM kept')).rows).toEqual([{ v: 42 }]);
       await b.query('LISTEN news');
-      const heard = new Promise<string | undefined>((resolve) => b.on('notification', (message) => resolve(message.payload)));
+      const heard = new Promise<string | undefined>((resolve) =>
+        b.on('notification', (message) => resolve(message.payload)),
+      );
       await c.query("NOTIFY news, 'hello'");
       expect(await heard).toBe('hello');
       await Promise.all([b.end(), c.end()]);

@@ -14,28 +14,67 @@ const issueKey = Type.Object(
   { additionalProperties: false },
 );
 const updateKey = Type.Object(
-  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), routing: Type.Optional(routing), bedrock: bedrockSchema, revoked: Type.Optional(Type.Boolean()) },
+  {
+    resourceVersion: Type.String({ minLength: 1, maxLength: 100 }),
+    routing: Type.Optional(routing),
+    bedrock: bedrockSchema,
+    revoked: Type.Optional(Type.Boolean()),
+  },
   { additionalProperties: false },
 );
-const versionBody = Type.Object({ resourceVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });
-const keyQuery = listQuery({ namespace: Type.Optional(dnsLabel), userId: Type.Optional(Type.String({ maxLength: 320 })), revoked: Type.Optional(Type.Boolean()), breakerState: Type.Optional(Type.String({ maxLength: 20 })) });
+const versionBody = Type.Object(
+  { resourceVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
+  { additionalProperties: false },
+);
+const keyQuery = listQuery({
+  namespace: Type.Optional(dnsLabel),
+  userId: Type.Optional(Type.String({ maxLength: 320 })),
+  revoked: Type.Optional(Type.Boolean()),
+  breakerState: Type.Optional(Type.String({ maxLength: 20 })),
+});
 const sortable = ['id', 'namespace', 'name', 'user', 'routing', 'revoked', 'ready', 'breakerState'] as const;
 
-interface BreakerInfo { state: string; consecutiveFailures: number; openedAt: string | null; lastFailoverAt: string | null }
+interface BreakerInfo {
+  state: string;
+  consecutiveFailures: number;
+  openedAt: string | null;
+  lastFailoverAt: string | null;
+}
 
 /** Breaker rows by `namespace/name`, straight from Postgres: shared by every proxy replica, so current. */
 export async function readBreakers(db: Queryable, openMs: number): Promise<Map<string, BreakerInfo>> {
-  const rows = await db.query<{ namespace: string; name: string; consecutive_failures: number; opened_at: Date | null; trial_started_at: Date | null; last_failover_at: Date | null }>(
+  const rows = await db.query<{
+    namespace: string;
+    name: string;
+    consecutive_failures: number;
+    opened_at: Date | null;
+    trial_started_at: Date | null;
+    last_failover_at: Date | null;
+  }>(
     `SELECT k.namespace, k.name, b.consecutive_failures, b.opened_at, b.trial_started_at, b.last_failover_at
        FROM circuit_breakers b JOIN access_keys k ON k.id = b.access_key_id`,
   );
   const now = Date.now();
-  return new Map(rows.map((row) => [idOf(row.namespace, row.name), {
-    state: breakerStateOf({ consecutiveFailures: row.consecutive_failures, openedAt: row.opened_at?.getTime() ?? null, trialStartedAt: row.trial_started_at?.getTime() ?? null, lastFailoverAt: row.last_failover_at?.getTime() ?? null }, { openMs }, now),
-    consecutiveFailures: row.consecutive_failures,
-    openedAt: row.opened_at?.toISOString() ?? null,
-    lastFailoverAt: row.last_failover_at?.toISOString() ?? null,
-  }]));
+  return new Map(
+    rows.map((row) => [
+      idOf(row.namespace, row.name),
+      {
+        state: breakerStateOf(
+          {
+            consecutiveFailures: row.consecutive_failures,
+            openedAt: row.opened_at?.getTime() ?? null,
+            trialStartedAt: row.trial_started_at?.getTime() ?? null,
+            lastFailoverAt: row.last_failover_at?.getTime() ?? null,
+          },
+          { openMs },
+          now,
+        ),
+        consecutiveFailures: row.consecutive_failures,
+        openedAt: row.opened_at?.toISOString() ?? null,
+        lastFailoverAt: row.last_failover_at?.toISOString() ?? null,
+      },
+    ]),
+  );
 }
 
 export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -46,7 +85,14 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
 
   const withBreaker = (view: ReturnType<typeof accessKeyView>, breakers: Map<string, BreakerInfo>) => {
     const breaker = breakers.get(view.id);
-    return breaker === undefined ? { ...view, consecutiveFailures: 0 } : { ...view, breakerState: breaker.state, lastFailoverAt: breaker.lastFailoverAt, consecutiveFailures: breaker.consecutiveFailures };
+    return breaker === undefined
+      ? { ...view, consecutiveFailures: 0 }
+      : {
+          ...view,
+          breakerState: breaker.state,
+          lastFailoverAt: breaker.lastFailoverAt,
+          consecutiveFailures: breaker.consecutiveFailures,
+        };
   };
   const load = async (id: string) => {
     const { namespace, name } = splitId(id);
@@ -58,11 +104,15 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   app.get('/admin/api/access-keys', { schema: { tags, querystring: keyQuery } }, async (request, reply) => {
     const query = request.query as Static<typeof keyQuery>;
     const breakers = await readBreakers(db, openMs);
-    const rows = (await store.list('AccessKey')).map((key) => withBreaker(accessKeyView(key), breakers)).filter((key) =>
-      (query.namespace === undefined || key.namespace === query.namespace)
-      && (query.userId === undefined || key.userId === query.userId)
-      && (query.revoked === undefined || key.revoked === query.revoked)
-      && (query.breakerState === undefined || key.breakerState === query.breakerState));
+    const rows = (await store.list('AccessKey'))
+      .map((key) => withBreaker(accessKeyView(key), breakers))
+      .filter(
+        (key) =>
+          (query.namespace === undefined || key.namespace === query.namespace) &&
+          (query.userId === undefined || key.userId === query.userId) &&
+          (query.revoked === undefined || key.revoked === query.revoked) &&
+          (query.breakerState === undefined || key.breakerState === query.breakerState),
+      );
     return sendPage(reply, 'access-keys', rows, query as ListQuery, sortable);
   });
 
@@ -78,12 +128,20 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
    */
   app.post('/admin/api/access-keys', { schema: { tags, body: issueKey } }, async (request, reply) => {
     const body = request.body as Static<typeof issueKey>;
-    if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined) throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
-    if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined) throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
+    if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined)
+      throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
+    if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined)
+      throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
     const secretName = `${body.name}-key`.slice(0, 253);
     const key = generateAccessKey();
     await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) });
-    const spec = { userRef: { name: body.user }, secretName, routing: body.routing ?? 'PlanWithFailover', ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }), revoked: false };
+    const spec = {
+      userRef: { name: body.user },
+      secretName,
+      routing: body.routing ?? 'PlanWithFailover',
+      ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
+      revoked: false,
+    };
     let created;
     try {
       created = await store.create('AccessKey', body.namespace, body.name, spec);
@@ -91,44 +149,86 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
       await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
       throw error;
     }
-    return reply.code(201).send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
+    return reply
+      .code(201)
+      .send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
   });
 
   app.put('/admin/api/access-keys/:id', { schema: { tags, params: idParams, body: updateKey } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
     const { resourceVersion, ...changes } = request.body as Static<typeof updateKey>;
-    const updated = await store.update('AccessKey', current.namespace, current.name, { ...current.spec, ...changes }, resourceVersion);
+    const updated = await store.update(
+      'AccessKey',
+      current.namespace,
+      current.name,
+      { ...current.spec, ...changes },
+      resourceVersion,
+    );
     return withBreaker(accessKeyView(updated), await readBreakers(db, openMs));
   });
 
-  app.post('/admin/api/access-keys/:id/revoke', { schema: { tags, params: idParams, body: Type.Optional(versionBody) } }, async (request) => {
-    const current = await load((request.params as Static<typeof idParams>).id);
-    const version = (request.body as Static<typeof versionBody> | undefined)?.resourceVersion ?? current.resourceVersion;
-    const updated = await store.update('AccessKey', current.namespace, current.name, { ...current.spec, revoked: true }, version);
-    return accessKeyView(updated);
-  });
+  app.post(
+    '/admin/api/access-keys/:id/revoke',
+    { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
+    async (request) => {
+      const current = await load((request.params as Static<typeof idParams>).id);
+      const version =
+        (request.body as Static<typeof versionBody> | undefined)?.resourceVersion ?? current.resourceVersion;
+      const updated = await store.update(
+        'AccessKey',
+        current.namespace,
+        current.name,
+        { ...current.spec, revoked: true },
+        version,
+      );
+      return accessKeyView(updated);
+    },
+  );
 
   /** Rotate: a new key in the Secret; the operator keeps the old one valid for the grace period. */
-  app.post('/admin/api/access-keys/:id/rotate', { schema: { tags, params: idParams, body: Type.Optional(versionBody) } }, async (request) => {
-    const current = await load((request.params as Static<typeof idParams>).id);
-    const version = (request.body as Static<typeof versionBody> | undefined)?.resourceVersion;
-    if (version !== undefined && version !== current.resourceVersion) throw new StoreError('conflict', `AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`);
-    const key = generateAccessKey();
-    await store.writeSecret(current.namespace, (current.spec as { secretName: string }).secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) });
-    return { ...accessKeyView(current), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) };
-  });
+  app.post(
+    '/admin/api/access-keys/:id/rotate',
+    { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
+    async (request) => {
+      const current = await load((request.params as Static<typeof idParams>).id);
+      const version = (request.body as Static<typeof versionBody> | undefined)?.resourceVersion;
+      if (version !== undefined && version !== current.resourceVersion)
+        throw new StoreError(
+          'conflict',
+          `AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`,
+        );
+      const key = generateAccessKey();
+      await store.writeSecret(current.namespace, (current.spec as { secretName: string }).secretName, {
+        accessKey: key,
+        ANTHROPIC_BASE_URL: baseUrlFor(key),
+      });
+      return { ...accessKeyView(current), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) };
+    },
+  );
 
   app.delete('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
     // The operator revokes the key in Postgres before the resource is gone (finalizer / prune).
     await store.delete('AccessKey', current.namespace, current.name);
-    await store.deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName).catch(() => undefined);
+    await store
+      .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName)
+      .catch(() => undefined);
     return accessKeyView(current);
   });
 
-  app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: listQuery({}) } }, async (request, reply) => {
-    const breakers = await readBreakers(db, openMs);
-    const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
-    return sendPage(reply, 'breakers', rows, request.query as ListQuery, ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt']);
-  });
+  app.get(
+    '/admin/api/breakers',
+    { schema: { tags: ['usage'], querystring: listQuery({}) } },
+    async (request, reply) => {
+      const breakers = await readBreakers(db, openMs);
+      const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
+      return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
+        'id',
+        'state',
+        'consecutiveFailures',
+        'openedAt',
+        'lastFailoverAt',
+      ]);
+    },
+  );
 }

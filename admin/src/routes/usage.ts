@@ -5,7 +5,10 @@ import { badRequest } from '../errors.ts';
 import { idOf, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 
 const isoTime = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:?\\d{2})?)?$' });
-const refId = Type.String({ maxLength: 320, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+const refId = Type.String({
+  maxLength: 320,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+});
 const usageFilters = {
   from: Type.Optional(isoTime),
   to: Type.Optional(isoTime),
@@ -15,20 +18,37 @@ const usageFilters = {
   provider: Type.Optional(Type.Union([Type.Literal('plan'), Type.Literal('bedrock')])),
 };
 // A time series is read whole: without `_end` every bucket of the range comes back.
-const seriesQuery = listQuery({ ...usageFilters, _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }) });
-const summaryQuery = Type.Object({ ...usageFilters, limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) }, { additionalProperties: false });
+const seriesQuery = listQuery({
+  ...usageFilters,
+  _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }),
+});
+const summaryQuery = Type.Object(
+  { ...usageFilters, limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
+  { additionalProperties: false },
+);
 
 const maxHourRangeMs = 93 * 86_400_000;
 
-interface Filters { from?: string; to?: string; bucket: 'hour' | 'day'; userId?: string; accessKeyId?: string; provider?: 'plan' | 'bedrock' }
+interface Filters {
+  from?: string;
+  to?: string;
+  bucket: 'hour' | 'day';
+  userId?: string;
+  accessKeyId?: string;
+  provider?: 'plan' | 'bedrock';
+}
 
 /** The WHERE clause shared by every usage query; all values are parameters. */
 function where(filters: Filters): { sql: string; params: unknown[] } {
   const to = filters.to === undefined ? new Date() : new Date(filters.to);
   const from = filters.from === undefined ? new Date(to.getTime() - 7 * 86_400_000) : new Date(filters.from);
-  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) throw badRequest('from/to must be ISO 8601 times', ['querystring/from: not a valid time']);
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()))
+    throw badRequest('from/to must be ISO 8601 times', ['querystring/from: not a valid time']);
   if (from > to) throw badRequest('from must not be after to', ['querystring/from: after to']);
-  if (filters.bucket === 'hour' && to.getTime() - from.getTime() > maxHourRangeMs) throw badRequest('hour buckets cover at most 93 days; use bucket=day', ['querystring/bucket: range too long for hour']);
+  if (filters.bucket === 'hour' && to.getTime() - from.getTime() > maxHourRangeMs)
+    throw badRequest('hour buckets cover at most 93 days; use bucket=day', [
+      'querystring/bucket: range too long for hour',
+    ]);
   const params: unknown[] = [filters.bucket, from, to];
   const clauses = ['a.bucket = $1', 'a.bucket_start >= date_trunc($1, $2::timestamptz)', 'a.bucket_start <= $3'];
   if (filters.userId !== undefined) {
@@ -45,16 +65,30 @@ function where(filters: Filters): { sql: string; params: unknown[] } {
     params.push(filters.provider);
     clauses.push(`a.provider = $${params.length}`);
   }
-  return { sql: `FROM usage_aggregates a LEFT JOIN users u ON u.id = a.user_id LEFT JOIN access_keys k ON k.id = a.access_key_id WHERE ${clauses.join(' AND ')}`, params };
+  return {
+    sql: `FROM usage_aggregates a LEFT JOIN users u ON u.id = a.user_id LEFT JOIN access_keys k ON k.id = a.access_key_id WHERE ${clauses.join(' AND ')}`,
+    params,
+  };
 }
 
 const sums = `sum(a.requests)::float8 AS requests, sum(a.failovers)::float8 AS failovers, sum(a.input_tokens)::float8 AS input_tokens,
   sum(a.output_tokens)::float8 AS output_tokens, sum(a.cache_read_tokens)::float8 AS cache_read_tokens, sum(a.cache_creation_tokens)::float8 AS cache_creation_tokens`;
 
-interface SumRow { requests: number; failovers: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_creation_tokens: number }
+interface SumRow {
+  requests: number;
+  failovers: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+}
 const totals = (row: SumRow) => ({
-  requests: row.requests, failovers: row.failovers, inputTokens: row.input_tokens, outputTokens: row.output_tokens,
-  cacheReadTokens: row.cache_read_tokens, cacheCreationTokens: row.cache_creation_tokens,
+  requests: row.requests,
+  failovers: row.failovers,
+  inputTokens: row.input_tokens,
+  outputTokens: row.output_tokens,
+  cacheReadTokens: row.cache_read_tokens,
+  cacheCreationTokens: row.cache_creation_tokens,
   totalTokens: row.input_tokens + row.output_tokens + row.cache_read_tokens + row.cache_creation_tokens,
 });
 
@@ -71,25 +105,50 @@ export function registerUsageRoutes(app: FastifyInstance, deps: RouteDeps): void
     const query = request.query as Static<typeof seriesQuery>;
     const { sql, params } = where(query);
     const rows = await db.query<SumRow & { bucket_start: Date; provider: string }>(
-      `SELECT a.bucket_start, a.provider, ${sums} ${sql} GROUP BY a.bucket_start, a.provider ORDER BY a.bucket_start, a.provider`, params);
-    const series = rows.map((row) => ({ id: `${row.bucket_start.toISOString()}|${row.provider}`, bucketStart: row.bucket_start.toISOString(), provider: row.provider, ...totals(row) }));
-    return sendPage(reply, 'usage', series, query as ListQuery, ['id', 'bucketStart', 'provider', 'requests', 'totalTokens']);
+      `SELECT a.bucket_start, a.provider, ${sums} ${sql} GROUP BY a.bucket_start, a.provider ORDER BY a.bucket_start, a.provider`,
+      params,
+    );
+    const series = rows.map((row) => ({
+      id: `${row.bucket_start.toISOString()}|${row.provider}`,
+      bucketStart: row.bucket_start.toISOString(),
+      provider: row.provider,
+      ...totals(row),
+    }));
+    return sendPage(reply, 'usage', series, query as ListQuery, [
+      'id',
+      'bucketStart',
+      'provider',
+      'requests',
+      'totalTokens',
+    ]);
   });
 
   /** Totals by provider, top users by tokens, and the failover share, for the same filters. */
   app.get('/admin/api/usage/summary', { schema: { tags, querystring: summaryQuery } }, async (request) => {
     const query = request.query as Static<typeof summaryQuery>;
     const { sql, params } = where(query);
-    const byProvider = await db.query<SumRow & { provider: string }>(`SELECT a.provider, ${sums} ${sql} GROUP BY a.provider ORDER BY a.provider`, params);
-    const topUsers = await db.query<SumRow & { namespace: string | null; name: string | null; display_name: string | null }>(
+    const byProvider = await db.query<SumRow & { provider: string }>(
+      `SELECT a.provider, ${sums} ${sql} GROUP BY a.provider ORDER BY a.provider`,
+      params,
+    );
+    const topUsers = await db.query<
+      SumRow & { namespace: string | null; name: string | null; display_name: string | null }
+    >(
       `SELECT u.namespace, u.name, u.display_name, ${sums} ${sql} GROUP BY u.namespace, u.name, u.display_name
-        ORDER BY sum(a.input_tokens + a.output_tokens + a.cache_read_tokens + a.cache_creation_tokens) DESC LIMIT ${query.limit}`, params);
-    const all = byProvider.reduce((acc, row) => ({ requests: acc.requests + row.requests, failovers: acc.failovers + row.failovers }), { requests: 0, failovers: 0 });
+        ORDER BY sum(a.input_tokens + a.output_tokens + a.cache_read_tokens + a.cache_creation_tokens) DESC LIMIT ${query.limit}`,
+      params,
+    );
+    const all = byProvider.reduce(
+      (acc, row) => ({ requests: acc.requests + row.requests, failovers: acc.failovers + row.failovers }),
+      { requests: 0, failovers: 0 },
+    );
     return {
       byProvider: byProvider.map((row) => ({ provider: row.provider, ...totals(row) })),
       topUsers: topUsers.map((row) => ({
         userId: row.namespace === null || row.name === null ? null : idOf(row.namespace, row.name),
-        name: row.name ?? '(deleted user)', displayName: row.display_name ?? '', ...totals(row),
+        name: row.name ?? '(deleted user)',
+        displayName: row.display_name ?? '',
+        ...totals(row),
       })),
       requests: all.requests,
       failovers: all.failovers,

@@ -12,8 +12,15 @@ const userFields = {
 };
 const createUser = Type.Object({ namespace: dnsLabel, name: dnsName, ...userFields }, { additionalProperties: false });
 /** `resourceVersion` is the one read: a stale one gets 409. */
-const updateUser = Type.Object({ resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields }, { additionalProperties: false });
-const userQuery = listQuery({ namespace: Type.Optional(dnsLabel), suspended: Type.Optional(Type.Boolean()), ready: Type.Optional(Type.String({ maxLength: 10 })) });
+const updateUser = Type.Object(
+  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields },
+  { additionalProperties: false },
+);
+const userQuery = listQuery({
+  namespace: Type.Optional(dnsLabel),
+  suspended: Type.Optional(Type.Boolean()),
+  ready: Type.Optional(Type.String({ maxLength: 10 })),
+});
 
 const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready'] as const;
 
@@ -23,10 +30,14 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
 
   app.get('/admin/api/users', { schema: { tags, querystring: userQuery } }, async (request, reply) => {
     const query = request.query as Static<typeof userQuery>;
-    const rows = (await store.list('ProxyUser')).map(userView).filter((user) =>
-      (query.namespace === undefined || user.namespace === query.namespace)
-      && (query.suspended === undefined || user.suspended === query.suspended)
-      && (query.ready === undefined || user.ready === query.ready));
+    const rows = (await store.list('ProxyUser'))
+      .map(userView)
+      .filter(
+        (user) =>
+          (query.namespace === undefined || user.namespace === query.namespace) &&
+          (query.suspended === undefined || user.suspended === query.suspended) &&
+          (query.ready === undefined || user.ready === query.ready),
+      );
     return sendPage(reply, 'users', rows, query as ListQuery, sortable);
   });
 
@@ -35,14 +46,18 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
     const user = await store.get('ProxyUser', namespace, name);
     if (user === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
     // The detail page lists the user's keys without a second round trip.
-    const keys = (await store.list('AccessKey')).filter((key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name);
+    const keys = (await store.list('AccessKey')).filter(
+      (key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name,
+    );
     return { ...userView(user), accessKeys: keys.map(accessKeyView) };
   });
 
   app.post('/admin/api/users', { schema: { tags, body: createUser } }, async (request, reply) => {
     const body = request.body as Static<typeof createUser>;
     const created = await store.create('ProxyUser', body.namespace, body.name, {
-      displayName: body.displayName ?? '', description: body.description ?? '', suspended: body.suspended ?? false,
+      displayName: body.displayName ?? '',
+      description: body.description ?? '',
+      suspended: body.suspended ?? false,
     });
     return reply.code(201).send(userView(created));
   });
@@ -61,9 +76,16 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
     const { namespace, name } = splitId((request.params as Static<typeof idParams>).id);
     const user = await store.get('ProxyUser', namespace, name);
     if (user === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
-    const keys = (await store.list('AccessKey')).filter((key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name);
+    const keys = (await store.list('AccessKey')).filter(
+      (key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name,
+    );
     // Refuse rather than leave access keys pointing at a user that is gone.
-    if (keys.length > 0) throw new HttpError(409, 'conflict', `ProxyUser ${idOf(namespace, name)} still has access keys: ${keys.map((key) => key.name).join(', ')}; delete them first`);
+    if (keys.length > 0)
+      throw new HttpError(
+        409,
+        'conflict',
+        `ProxyUser ${idOf(namespace, name)} still has access keys: ${keys.map((key) => key.name).join(', ')}; delete them first`,
+      );
     await store.delete('ProxyUser', namespace, name);
     return userView(user);
   });

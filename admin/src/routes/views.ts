@@ -22,11 +22,22 @@ export function statusView(resource: StoredResource) {
 
 export function userView(resource: StoredResource) {
   const spec = resource.spec as { displayName?: string; description?: string; suspended?: boolean };
-  return { ...statusView(resource), displayName: spec.displayName ?? '', description: spec.description ?? '', suspended: spec.suspended ?? false };
+  return {
+    ...statusView(resource),
+    displayName: spec.displayName ?? '',
+    description: spec.description ?? '',
+    suspended: spec.suspended ?? false,
+  };
 }
 
 export function accessKeyView(resource: StoredResource) {
-  const spec = resource.spec as { userRef: { name: string }; secretName: string; routing?: string; revoked?: boolean; bedrock?: Record<string, unknown> };
+  const spec = resource.spec as {
+    userRef: { name: string };
+    secretName: string;
+    routing?: string;
+    revoked?: boolean;
+    bedrock?: Record<string, unknown>;
+  };
   const fields = resource.status.fields;
   const breaker = (fields.breaker ?? {}) as { state?: string; lastFailoverAt?: string };
   return {

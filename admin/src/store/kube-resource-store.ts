@@ -1,13 +1,26 @@
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { apiVersion, StoreError, type Condition, type Kind, type ResourceStore, type StoredResource } from './resource-store.ts';
+import {
+  apiVersion,
+  StoreError,
+  type Condition,
+  type Kind,
+  type ResourceStore,
+  type StoredResource,
+} from './resource-store.ts';
 
 const plurals: Record<Kind, string> = { ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' };
 const fieldManager = 'ccproxy-admin';
 
 interface KubeObject {
   kind: Kind;
-  metadata: { name: string; namespace: string; resourceVersion: string; generation?: number; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    generation?: number;
+    labels?: Record<string, string>;
+  };
   spec: Record<string, unknown>;
   status?: { conditions?: Condition[]; [field: string]: unknown };
 }
@@ -30,7 +43,10 @@ export class KubeResourceStore implements ResourceStore {
   }
 
   async list(kind: Kind): Promise<StoredResource[]> {
-    const path = this.#namespace === undefined ? `/apis/${apiVersion}/${plurals[kind]}` : `/apis/${apiVersion}/namespaces/${this.#namespace}/${plurals[kind]}`;
+    const path =
+      this.#namespace === undefined
+        ? `/apis/${apiVersion}/${plurals[kind]}`
+        : `/apis/${apiVersion}/namespaces/${this.#namespace}/${plurals[kind]}`;
     const list = (await this.#request('GET', path)) as { items: KubeObject[] };
     return list.items.map((item) => toStored({ ...item, kind }));
   }
@@ -46,21 +62,38 @@ export class KubeResourceStore implements ResourceStore {
 
   async create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
     const body = { apiVersion, kind, metadata: { name, namespace }, spec };
-    const created = (await this.#request('POST', `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`, body)) as KubeObject;
+    const created = (await this.#request(
+      'POST',
+      `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`,
+      body,
+    )) as KubeObject;
     return toStored({ ...created, kind });
   }
 
-  async update(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>, resourceVersion: string): Promise<StoredResource> {
+  async update(
+    kind: Kind,
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    resourceVersion: string,
+  ): Promise<StoredResource> {
     // The version the admin holds is the spec's generation, which only spec edits move (status
     // is a subresource): the operator's status writes must not turn every edit into a 409.
     // The PUT itself carries the live resourceVersion, so a change between GET and PUT is still
     // refused by the API server; then we look again, and retry only if the spec is unchanged.
     for (let attempt = 0; ; attempt += 1) {
-      const live = (await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject & { metadata: Record<string, unknown> };
-      if (versionOf(live) !== resourceVersion) throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
+      const live = (await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject & {
+        metadata: Record<string, unknown>;
+      };
+      if (versionOf(live) !== resourceVersion)
+        throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
       const body = { apiVersion, kind, metadata: live.metadata, spec };
       try {
-        const updated = (await this.#request('PUT', `${objectPath(kind, namespace, name)}?fieldManager=${fieldManager}`, body)) as KubeObject;
+        const updated = (await this.#request(
+          'PUT',
+          `${objectPath(kind, namespace, name)}?fieldManager=${fieldManager}`,
+          body,
+        )) as KubeObject;
         return toStored({ ...updated, kind });
       } catch (error) {
         if (!(error instanceof StoreError && error.reason === 'conflict') || attempt >= 4) throw error;
@@ -74,16 +107,25 @@ export class KubeResourceStore implements ResourceStore {
 
   async writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
     const body = {
-      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
       metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ccproxy-admin' } },
-      data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+      data: Object.fromEntries(
+        Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+      ),
     };
     try {
       await this.#request('POST', `/api/v1/namespaces/${namespace}/secrets?fieldManager=${fieldManager}`, body);
     } catch (error) {
       if (!(error instanceof StoreError && error.reason === 'conflict')) throw error;
       // Rotation: replace the data. The operator sees the Secret change and rotates the key.
-      await this.#request('PATCH', `/api/v1/namespaces/${namespace}/secrets/${name}?fieldManager=${fieldManager}`, { data: body.data }, 'application/merge-patch+json');
+      await this.#request(
+        'PATCH',
+        `/api/v1/namespaces/${namespace}/secrets/${name}?fieldManager=${fieldManager}`,
+        { data: body.data },
+        'application/merge-patch+json',
+      );
     }
   }
 
@@ -94,7 +136,11 @@ export class KubeResourceStore implements ResourceStore {
   }
 
   async #request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
-    const options: https.RequestOptions = { method, headers: { 'content-type': contentType, accept: 'application/json' }, timeout: 15_000 };
+    const options: https.RequestOptions = {
+      method,
+      headers: { 'content-type': contentType, accept: 'application/json' },
+      timeout: 15_000,
+    };
     await this.#config.applyToHTTPSOptions(options);
     const url = new URL(path, this.#config.getCurrentCluster()?.server);
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -108,7 +154,10 @@ export class KubeResourceStore implements ResourceStore {
       request.on('error', reject);
       request.end(body === undefined ? undefined : JSON.stringify(body));
     }).catch((error: unknown) => {
-      throw new StoreError('unavailable', `Kubernetes API unreachable: ${error instanceof Error ? error.message : String(error)}`);
+      throw new StoreError(
+        'unavailable',
+        `Kubernetes API unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      );
     });
     if (response.status < 300) return JSON.parse(response.text) as unknown;
     const message = (JSON.parse(response.text || '{}') as { message?: string }).message ?? `HTTP ${response.status}`;
@@ -119,15 +168,20 @@ export class KubeResourceStore implements ResourceStore {
   }
 }
 
-const objectPath = (kind: Kind, namespace: string, name: string) => `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}/${name}`;
+const objectPath = (kind: Kind, namespace: string, name: string) =>
+  `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}/${name}`;
 
 const versionOf = (object: KubeObject) => `g${object.metadata.generation ?? 0}`;
 
 function toStored(object: KubeObject): StoredResource {
   const { conditions = [], ...fields } = object.status ?? {};
   return {
-    kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name, resourceVersion: versionOf(object),
-    spec: object.spec, ...(object.metadata.labels === undefined ? {} : { labels: object.metadata.labels }),
+    kind: object.kind,
+    namespace: object.metadata.namespace,
+    name: object.metadata.name,
+    resourceVersion: versionOf(object),
+    spec: object.spec,
+    ...(object.metadata.labels === undefined ? {} : { labels: object.metadata.labels }),
     status: { conditions, fields },
   };
 }

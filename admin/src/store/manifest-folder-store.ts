@@ -3,7 +3,14 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join, relative, sep } from 'node:path';
 import { parseAllDocuments, stringify, type Document } from 'yaml';
 import { parseResource } from '@ccproxy/operator';
-import { apiVersion, StoreError, type Condition, type Kind, type ResourceStore, type StoredResource } from './resource-store.ts';
+import {
+  apiVersion,
+  StoreError,
+  type Condition,
+  type Kind,
+  type ResourceStore,
+  type StoredResource,
+} from './resource-store.ts';
 
 export interface LocalStatus {
   conditions: Condition[];
@@ -54,7 +61,8 @@ export class ManifestFolderStore implements ResourceStore {
 
   create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
     return this.#serialized(async () => {
-      if ((await this.#find(kind, namespace, name)) !== undefined) throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
+      if ((await this.#find(kind, namespace, name)) !== undefined)
+        throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
       const object = { apiVersion, kind, metadata: { name, namespace }, spec };
       checkValid(object);
       const file = join(this.#options.manifestsDir, namespace, `${kind.toLowerCase()}-${name}.yaml`);
@@ -63,11 +71,18 @@ export class ManifestFolderStore implements ResourceStore {
     });
   }
 
-  update(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>, resourceVersion: string): Promise<StoredResource> {
+  update(
+    kind: Kind,
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    resourceVersion: string,
+  ): Promise<StoredResource> {
     return this.#serialized(async () => {
       const found = await this.#find(kind, namespace, name);
       if (found === undefined) throw new StoreError('not_found', `${kind} ${namespace}/${name} not found`);
-      if (found.resource.resourceVersion !== resourceVersion) throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
+      if (found.resource.resourceVersion !== resourceVersion)
+        throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
       const document = found.documents[found.index] as Document;
       document.set('spec', document.createNode(spec));
       checkValid(document.toJS());
@@ -89,9 +104,13 @@ export class ManifestFolderStore implements ResourceStore {
   writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
     return this.#serialized(async () => {
       const secret = {
-        apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
         metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ccproxy-admin' } },
-        data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+        data: Object.fromEntries(
+          Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+        ),
       };
       await atomicWrite(this.#secretPath(namespace, name), stringify(secret), 0o600);
     });
@@ -113,8 +132,12 @@ export class ManifestFolderStore implements ResourceStore {
       const operator = this.#options.operator;
       // sync() joins a sync already running, which may have read the folder before this write;
       // the second call is then the follow-up sync, which starts after it.
-      await operator?.sync().then(() => operator.sync()).catch(() => undefined);
-      if (value !== undefined && operator !== undefined) this.#attachStatus(value as StoredResource, operator.lastReport.statuses);
+      await operator
+        ?.sync()
+        .then(() => operator.sync())
+        .catch(() => undefined);
+      if (value !== undefined && operator !== undefined)
+        this.#attachStatus(value as StoredResource, operator.lastReport.statuses);
       return value;
     });
   }
@@ -125,7 +148,9 @@ export class ManifestFolderStore implements ResourceStore {
   }
 
   async #find(kind: Kind, namespace: string, name: string): Promise<Located | undefined> {
-    return (await this.#scan()).find((entry) => entry.resource.kind === kind && entry.resource.namespace === namespace && entry.resource.name === name);
+    return (await this.#scan()).find(
+      (entry) => entry.resource.kind === kind && entry.resource.namespace === namespace && entry.resource.name === name,
+    );
   }
 
   /** Every valid ProxyUser/AccessKey/BedrockKey document in the folder, with where it lives. */
@@ -133,7 +158,14 @@ export class ManifestFolderStore implements ResourceStore {
     const dir = this.#options.manifestsDir;
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
     const files = entries
-      .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name) && !relative(dir, entry.parentPath).split(sep).some((part) => part.startsWith('.')))
+      .filter(
+        (entry) =>
+          entry.isFile() &&
+          /\.ya?ml$/.test(entry.name) &&
+          !relative(dir, entry.parentPath)
+            .split(sep)
+            .some((part) => part.startsWith('.')),
+      )
       .map((entry) => join(entry.parentPath, entry.name))
       .sort();
     const found: Located[] = [];
@@ -166,7 +198,11 @@ function toStored(object: RawObject, _file: string): StoredResource {
   // The version is a digest of the document itself: any edit, by the admin or by hand, changes it.
   const resourceVersion = createHash('sha256').update(JSON.stringify(object)).digest('base64url').slice(0, 16);
   return {
-    kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name, resourceVersion, spec: object.spec,
+    kind: object.kind,
+    namespace: object.metadata.namespace ?? 'default',
+    name: object.metadata.name,
+    resourceVersion,
+    spec: object.spec,
     ...(object.metadata.labels === undefined ? {} : { labels: object.metadata.labels }),
     status: { conditions: [], fields: {} },
   };

@@ -35,7 +35,13 @@ export interface ResourceStore {
   /** Fails with `StoreError('conflict')` when the object exists. */
   create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource>;
   /** Replaces the spec when `resourceVersion` is still current; else `StoreError('conflict')`. */
-  update(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>, resourceVersion: string): Promise<StoredResource>;
+  update(
+    kind: Kind,
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    resourceVersion: string,
+  ): Promise<StoredResource>;
   /** `StoreError('not_found')` when it does not exist. */
   delete(kind: Kind, namespace: string, name: string): Promise<void>;
   /** Creates or replaces an Opaque Secret (access keys, Bedrock API keys). */

@@ -4,7 +4,12 @@ import { Title } from 'react-admin';
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 import { apiUrl, httpClient } from './providers.ts';
 
-interface SeriesRow { bucketStart: string; provider: 'plan' | 'bedrock'; totalTokens: number; requests: number }
+interface SeriesRow {
+  bucketStart: string;
+  provider: 'plan' | 'bedrock';
+  totalTokens: number;
+  requests: number;
+}
 interface Summary {
   requests: number;
   failovers: number;
@@ -64,29 +69,60 @@ export function Dashboard() {
   return (
     <Box sx={{ p: 2 }}>
       <Title title="Usage" />
-      <Box component="form" aria-label="Usage filters" sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2, '& > *': { width: 200 } }}>
-        <TextField label="From" type="date" value={from} onChange={(event) => setFrom(event.target.value)} slotProps={{ inputLabel: { shrink: true } }} />
-        <TextField label="To" type="date" value={to} onChange={(event) => setTo(event.target.value)} slotProps={{ inputLabel: { shrink: true } }} />
-        <TextField select label="Bucket" value={bucket} onChange={(event) => setBucket(event.target.value as 'hour' | 'day')}>
+      <Box
+        component="form"
+        aria-label="Usage filters"
+        sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2, '& > *': { width: 200 } }}
+      >
+        <TextField
+          label="From"
+          type="date"
+          value={from}
+          onChange={(event) => setFrom(event.target.value)}
+          slotProps={{ inputLabel: { shrink: true } }}
+        />
+        <TextField
+          label="To"
+          type="date"
+          value={to}
+          onChange={(event) => setTo(event.target.value)}
+          slotProps={{ inputLabel: { shrink: true } }}
+        />
+        <TextField
+          select
+          label="Bucket"
+          value={bucket}
+          onChange={(event) => setBucket(event.target.value as 'hour' | 'day')}
+        >
           <MenuItem value="hour">hour</MenuItem>
           <MenuItem value="day">day</MenuItem>
         </TextField>
         <TextField label="User (namespace/name)" value={userId} onChange={(event) => setUserId(event.target.value)} />
-        <TextField label="Key (namespace/name)" value={accessKeyId} onChange={(event) => setAccessKeyId(event.target.value)} />
+        <TextField
+          label="Key (namespace/name)"
+          value={accessKeyId}
+          onChange={(event) => setAccessKeyId(event.target.value)}
+        />
       </Box>
       {error === undefined ? null : <Alert severity="error">{error}</Alert>}
       <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 2 }}>
         <Card sx={{ flex: 1 }}>
           <CardContent>
             <Typography variant="overline">Requests</Typography>
-            <Typography variant="h4" data-testid="total-requests">{summary?.requests ?? 0}</Typography>
+            <Typography variant="h4" data-testid="total-requests">
+              {summary?.requests ?? 0}
+            </Typography>
           </CardContent>
         </Card>
         <Card sx={{ flex: 1 }}>
           <CardContent>
             <Typography variant="overline">Failover rate</Typography>
-            <Typography variant="h4" data-testid="failover-share">{((summary?.failoverShare ?? 0) * 100).toFixed(1)}%</Typography>
-            <Typography variant="body2">{summary?.failovers ?? 0} requests served by Bedrock after Plan failed</Typography>
+            <Typography variant="h4" data-testid="failover-share">
+              {((summary?.failoverShare ?? 0) * 100).toFixed(1)}%
+            </Typography>
+            <Typography variant="body2">
+              {summary?.failovers ?? 0} requests served by Bedrock after Plan failed
+            </Typography>
           </CardContent>
         </Card>
       </Stack>
@@ -94,7 +130,9 @@ export function Dashboard() {
         <Card sx={{ flex: 2 }}>
           <CardHeader title="Tokens over time by provider" />
           <CardContent>
-            {points.length === 0 ? <Typography>No usage in this range.</Typography> : (
+            {points.length === 0 ? (
+              <Typography>No usage in this range.</Typography>
+            ) : (
               <BarChart width={640} height={280} data={points} role="img" aria-label="Tokens over time by provider">
                 <CartesianGrid strokeDasharray="3 3" />
                 <XAxis dataKey="bucket" />
@@ -110,8 +148,17 @@ export function Dashboard() {
         <Card sx={{ flex: 1 }}>
           <CardHeader title="Top users" />
           <CardContent>
-            {(summary?.topUsers.length ?? 0) === 0 ? <Typography>No users with usage.</Typography> : (
-              <BarChart width={360} height={280} data={summary?.topUsers ?? []} layout="vertical" role="img" aria-label="Top users by tokens">
+            {(summary?.topUsers.length ?? 0) === 0 ? (
+              <Typography>No users with usage.</Typography>
+            ) : (
+              <BarChart
+                width={360}
+                height={280}
+                data={summary?.topUsers ?? []}
+                layout="vertical"
+                role="img"
+                aria-label="Top users by tokens"
+              >
                 <XAxis type="number" />
                 <YAxis type="category" dataKey="name" width={100} />
                 <Tooltip />

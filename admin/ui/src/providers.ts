@@ -17,7 +17,11 @@ export const httpClient = (url: string, options: fetchUtils.Options = {}) => {
 
 export const authProvider: AuthProvider = {
   async login({ username, password }: { username: string; password: string }) {
-    const response = await fetch('/admin/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    const response = await fetch('/admin/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
     const body = (await response.json()) as { token?: string; message?: string };
     if (!response.ok || body.token === undefined) throw new Error(body.message ?? 'Login failed');
     sessionStorage.setItem(tokenKey, body.token);
@@ -25,7 +29,10 @@ export const authProvider: AuthProvider = {
   async logout() {
     const token = sessionStorage.getItem(tokenKey);
     sessionStorage.removeItem(tokenKey);
-    if (token !== null) await fetch('/admin/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(() => undefined);
+    if (token !== null)
+      await fetch('/admin/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(
+        () => undefined,
+      );
   },
   async checkAuth() {
     if (sessionStorage.getItem(tokenKey) === null) throw new Error('Not logged in');
@@ -59,7 +66,11 @@ export const dataProvider: DataProvider = {
   ...base,
   update(resource, params) {
     const fields = editable[resource] ?? [];
-    const data = Object.fromEntries(Object.entries(params.data as Record<string, unknown>).filter(([key, value]) => fields.includes(key) && value !== null && value !== undefined));
+    const data = Object.fromEntries(
+      Object.entries(params.data as Record<string, unknown>).filter(
+        ([key, value]) => fields.includes(key) && value !== null && value !== undefined,
+      ),
+    );
     return base.update(resource, { ...params, data });
   },
   create(resource, params) {

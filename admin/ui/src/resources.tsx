@@ -1,19 +1,45 @@
 import { Chip, Stack } from '@mui/material';
 import {
-  BooleanField, BooleanInput, Create, Datagrid, DateField, Edit, List, ReferenceField, Show, SimpleForm, SimpleShowLayout, TextField,
-  TextInput, required, useRecordContext, ReferenceManyField, SelectInput, ReferenceInput, AutocompleteInput, PasswordInput,
+  BooleanField,
+  BooleanInput,
+  Create,
+  Datagrid,
+  DateField,
+  Edit,
+  List,
+  ReferenceField,
+  Show,
+  SimpleForm,
+  SimpleShowLayout,
+  TextField,
+  TextInput,
+  required,
+  useRecordContext,
+  ReferenceManyField,
+  SelectInput,
+  ReferenceInput,
+  AutocompleteInput,
+  PasswordInput,
 } from 'react-admin';
 import { IssueKeyButton, KeyActions } from './key-dialogs.tsx';
 
 const dns = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dnsName = (value: string | undefined) => (value === undefined || dns.test(value) ? undefined : 'lower-case letters, digits and dashes');
+const dnsName = (value: string | undefined) =>
+  value === undefined || dns.test(value) ? undefined : 'lower-case letters, digits and dashes';
 
 /** Ready as the operator reported it, with its reason and message on hover. */
 export function StatusField({ label: _label }: { label?: string }) {
   const record = useRecordContext<{ ready: string; readyReason: string; readyMessage: string }>();
   if (record === undefined) return null;
   const color = record.ready === 'True' ? 'success' : record.ready === 'False' ? 'warning' : 'default';
-  return <Chip size="small" color={color} label={`${record.ready === 'True' ? 'Ready' : record.readyReason}`} title={record.readyMessage} />;
+  return (
+    <Chip
+      size="small"
+      color={color}
+      label={`${record.ready === 'True' ? 'Ready' : record.readyReason}`}
+      title={record.readyMessage}
+    />
+  );
 }
 
 export function BreakerField({ label: _label }: { label?: string }) {
@@ -23,7 +49,10 @@ export function BreakerField({ label: _label }: { label?: string }) {
   return <Chip size="small" variant="outlined" color={color} label={`breaker ${record.breakerState}`} />;
 }
 
-const userFilters = [<TextInput key="q" source="q" label="Search" alwaysOn />, <TextInput key="namespace" source="namespace" label="Namespace" />];
+const userFilters = [
+  <TextInput key="q" source="q" label="Search" alwaysOn />,
+  <TextInput key="namespace" source="namespace" label="Namespace" />,
+];
 
 export const UserList = () => (
   <List filters={userFilters} sort={{ field: 'name', order: 'ASC' }}>
@@ -42,7 +71,9 @@ function UserKeys() {
   if (record === undefined) return null;
   return (
     <Stack spacing={1}>
-      <div><IssueKeyButton namespace={record.namespace} user={record.name} /></div>
+      <div>
+        <IssueKeyButton namespace={record.namespace} user={record.name} />
+      </div>
       <ReferenceManyField reference="access-keys" target="userId" label="Access keys">
         <Datagrid bulkActionButtons={false} rowClick={false}>
           <TextField source="name" />
@@ -99,7 +130,11 @@ export const UserEdit = () => (
 
 const keyFilters = [
   <TextInput key="q" source="q" label="Search" alwaysOn />,
-  <SelectInput key="breakerState" source="breakerState" choices={['closed', 'failing', 'open', 'half-open'].map((id) => ({ id, name: id }))} />,
+  <SelectInput
+    key="breakerState"
+    source="breakerState"
+    choices={['closed', 'failing', 'open', 'half-open'].map((id) => ({ id, name: id }))}
+  />,
 ];
 
 export const AccessKeyList = () => (
@@ -107,7 +142,9 @@ export const AccessKeyList = () => (
     <Datagrid bulkActionButtons={false} rowClick={false}>
       <TextField source="namespace" />
       <TextField source="name" />
-      <ReferenceField source="userId" reference="users" link="show"><TextField source="name" /></ReferenceField>
+      <ReferenceField source="userId" reference="users" link="show">
+        <TextField source="name" />
+      </ReferenceField>
       <TextField source="routing" />
       <TextField source="keyPrefix" label="Key prefix" />
       <StatusField label="Status" />

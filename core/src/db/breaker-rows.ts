@@ -44,7 +44,11 @@ export async function readBreaker(db: Queryable, accessKeyId: string): Promise<B
  * Counts one Plan failure, atomically across replicas: a streak older than the window starts
  * over; reaching the threshold, or failing a half-open trial, (re)opens the breaker.
  */
-export async function recordPlanFailure(db: Queryable, accessKeyId: string, policy: BreakerPolicy): Promise<BreakerRow> {
+export async function recordPlanFailure(
+  db: Queryable,
+  accessKeyId: string,
+  policy: BreakerPolicy,
+): Promise<BreakerRow> {
   const rows = await db.query<Row>(
     `INSERT INTO circuit_breakers AS b (access_key_id, consecutive_failures, streak_started_at, opened_at)
      VALUES ($1, 1, now(), CASE WHEN $2::int <= 1 THEN now() END)
@@ -103,7 +107,11 @@ export async function claimTrial(db: Queryable, accessKeyId: string, policy: Bre
 export type BreakerState = 'closed' | 'failing' | 'open' | 'half-open';
 
 /** Pure: a breaker row (and the time) → its state. */
-export function breakerStateOf(row: BreakerRow | undefined, policy: Pick<BreakerPolicy, 'openMs'>, now: number): BreakerState {
+export function breakerStateOf(
+  row: BreakerRow | undefined,
+  policy: Pick<BreakerPolicy, 'openMs'>,
+  now: number,
+): BreakerState {
   if (row === undefined) return 'closed';
   if (row.openedAt !== null) return now - row.openedAt < policy.openMs ? 'open' : 'half-open';
   return row.consecutiveFailures > 0 ? 'failing' : 'closed';

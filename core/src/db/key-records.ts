@@ -61,7 +61,12 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
     userName: row.user_name,
     keyPrefix: row.key_prefix,
     routing: row.routing,
-    bedrock: { region: row.bedrock_region, api: row.bedrock_api, model: row.bedrock_model, modelMap: row.bedrock_model_map },
+    bedrock: {
+      region: row.bedrock_region,
+      api: row.bedrock_api,
+      model: row.bedrock_model,
+      modelMap: row.bedrock_model_map,
+    },
     ...(row.valid_until === null ? {} : { validUntil: new Date(row.valid_until).getTime() }),
   };
 }

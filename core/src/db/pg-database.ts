@@ -18,7 +18,11 @@ export class PgDatabase implements Database {
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
-    this.#pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, connectionTimeoutMillis: 5_000 });
+    this.#pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 5_000,
+    });
     // An idle client losing its server must not crash the process; the pool replaces it.
     this.#pool.on('error', (error) => options.logger.warn({ err: error }, 'idle postgres connection failed'));
   }
@@ -37,7 +41,8 @@ export class PgDatabase implements Database {
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
-        query: async <R extends object>(sql: string, params: readonly unknown[] = []) => (await client.query<R>(sql, params as unknown[])).rows,
+        query: async <R extends object>(sql: string, params: readonly unknown[] = []) =>
+          (await client.query<R>(sql, params as unknown[])).rows,
       };
       const result = await work(tx);
       await client.query('COMMIT');

@@ -34,8 +34,15 @@ export async function findUserId(db: Queryable, namespace: string, name: string)
   return (await findUser(db, namespace, name))?.id;
 }
 
-export async function findUser(db: Queryable, namespace: string, name: string): Promise<{ id: string; suspended: boolean } | undefined> {
-  const rows = await db.query<{ id: string; suspended: boolean }>('SELECT id::text, suspended FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
+export async function findUser(
+  db: Queryable,
+  namespace: string,
+  name: string,
+): Promise<{ id: string; suspended: boolean } | undefined> {
+  const rows = await db.query<{ id: string; suspended: boolean }>(
+    'SELECT id::text, suspended FROM users WHERE namespace = $1 AND name = $2',
+    [namespace, name],
+  );
   return rows[0];
 }
 
@@ -71,15 +78,29 @@ export async function upsertAccessKey(db: Queryable, key: AccessKeyRow, rotation
            IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.user_id, EXCLUDED.key_hash, EXCLUDED.key_prefix, EXCLUDED.status, EXCLUDED.routing,
             EXCLUDED.bedrock_region, EXCLUDED.bedrock_api, EXCLUDED.bedrock_model, EXCLUDED.bedrock_model_map)`,
     [
-      key.namespace, key.name, key.uid, key.userId, key.keyHash, key.keyPrefix, key.revoked ? 'revoked' : 'active', key.routing,
-      key.bedrock.region, key.bedrock.api, key.bedrock.model, JSON.stringify(key.bedrock.modelMap), rotationGraceSeconds,
+      key.namespace,
+      key.name,
+      key.uid,
+      key.userId,
+      key.keyHash,
+      key.keyPrefix,
+      key.revoked ? 'revoked' : 'active',
+      key.routing,
+      key.bedrock.region,
+      key.bedrock.api,
+      key.bedrock.model,
+      JSON.stringify(key.bedrock.modelMap),
+      rotationGraceSeconds,
     ],
   );
 }
 
 /** Marks a key revoked (used before a resource disappears, and for revocation). */
 export async function revokeAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
-  await db.query(`UPDATE access_keys SET status = 'revoked', updated_at = now() WHERE namespace = $1 AND name = $2 AND status <> 'revoked'`, [namespace, name]);
+  await db.query(
+    `UPDATE access_keys SET status = 'revoked', updated_at = now() WHERE namespace = $1 AND name = $2 AND status <> 'revoked'`,
+    [namespace, name],
+  );
 }
 
 export async function deleteAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
@@ -111,13 +132,19 @@ export async function upsertBedrockKey(db: Queryable, key: BedrockKeyRow): Promi
 }
 
 /** What is stored for a BedrockKey: enough to tell whether it must be encrypted again. */
-export async function findBedrockKeyRow(db: Queryable, namespace: string, name: string): Promise<{ accessKeyId: string; fingerprint: string; ciphertext: Buffer } | undefined> {
+export async function findBedrockKeyRow(
+  db: Queryable,
+  namespace: string,
+  name: string,
+): Promise<{ accessKeyId: string; fingerprint: string; ciphertext: Buffer } | undefined> {
   const rows = await db.query<{ access_key_id: string; fingerprint: string; ciphertext: Buffer }>(
     'SELECT access_key_id::text, fingerprint, ciphertext FROM bedrock_keys WHERE namespace = $1 AND name = $2',
     [namespace, name],
   );
   const row = rows[0];
-  return row === undefined ? undefined : { accessKeyId: row.access_key_id, fingerprint: row.fingerprint, ciphertext: Buffer.from(row.ciphertext) };
+  return row === undefined
+    ? undefined
+    : { accessKeyId: row.access_key_id, fingerprint: row.fingerprint, ciphertext: Buffer.from(row.ciphertext) };
 }
 
 export async function deleteBedrockKey(db: Queryable, namespace: string, name: string): Promise<void> {
@@ -125,12 +152,18 @@ export async function deleteBedrockKey(db: Queryable, namespace: string, name: s
 }
 
 export async function findAccessKeyId(db: Queryable, namespace: string, name: string): Promise<string | undefined> {
-  const rows = await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
+  const rows = await db.query<{ id: string }>('SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2', [
+    namespace,
+    name,
+  ]);
   return rows[0]?.id;
 }
 
 /** namespace/name of every row of a table, to find rows whose resource is gone. */
-export async function listRefs(db: Queryable, table: 'users' | 'access_keys' | 'bedrock_keys'): Promise<Array<{ namespace: string; name: string }>> {
+export async function listRefs(
+  db: Queryable,
+  table: 'users' | 'access_keys' | 'bedrock_keys',
+): Promise<Array<{ namespace: string; name: string }>> {
   return db.query<{ namespace: string; name: string }>(`SELECT namespace, name FROM ${table}`);
 }
 

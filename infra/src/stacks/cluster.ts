@@ -44,16 +44,26 @@ export class ClusterStack extends Stack {
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
       kubectlProviderOptions: { kubectlLayer: new KubectlV34Layer(this, 'Kubectl') },
       albController: { version: eks.AlbControllerVersion.V2_17_1 },
-      clusterLogging: [eks.ClusterLoggingTypes.API, eks.ClusterLoggingTypes.AUDIT, eks.ClusterLoggingTypes.AUTHENTICATOR],
+      clusterLogging: [
+        eks.ClusterLoggingTypes.API,
+        eks.ClusterLoggingTypes.AUDIT,
+        eks.ClusterLoggingTypes.AUTHENTICATOR,
+      ],
     });
-    const workloads = this.cluster.addFargateProfile('Workloads', { selectors: [{ namespace: ns }], subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } });
+    const workloads = this.cluster.addFargateProfile('Workloads', {
+      selectors: [{ namespace: ns }],
+      subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    });
 
     // Fargate pods run in the cluster security group: only it may reach Postgres. Declared here
     // (not with database.connections) so the database stack does not depend on this one.
     new ec2.CfnSecurityGroupIngress(this, 'DatabaseFromPods', {
       groupId: props.database.connections.securityGroups[0]?.securityGroupId ?? '',
       sourceSecurityGroupId: this.cluster.clusterSecurityGroupId,
-      ipProtocol: 'tcp', fromPort: 5432, toPort: 5432, description: 'claude-code-proxy pods to Aurora',
+      ipProtocol: 'tcp',
+      fromPort: 5432,
+      toPort: 5432,
+      description: 'claude-code-proxy pods to Aurora',
     });
 
     this.logGroup = this.fargateLogging(settings, [this.cluster.defaultProfile, workloads]);
@@ -72,24 +82,40 @@ export class ClusterStack extends Stack {
       admin: this.irsaRole('admin', ns, [secretsRead([props.adminSecret, dbSecret])]),
     };
 
-    const namespace = this.cluster.addManifest('Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    const crds = readdirSync(crdsDir).filter((f) => f.endsWith('.yaml')).flatMap((f) => parseAllDocuments(readFileSync(new URL(f, crdsDir), 'utf8')).map((d) => d.toJS() as Record<string, unknown>));
+    const namespace = this.cluster.addManifest('Namespace', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns },
+    });
+    const crds = readdirSync(crdsDir)
+      .filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) =>
+        parseAllDocuments(readFileSync(new URL(f, crdsDir), 'utf8')).map((d) => d.toJS() as Record<string, unknown>),
+      );
     const crdManifest = this.cluster.addManifest('Crds', ...crds);
     const { chart } = buildApp({
-      namespace: ns, releaseName: release,
+      namespace: ns,
+      releaseName: release,
       overrides: {
         image: { repository: settings.image },
         aws: { region: this.region },
         ...(settings.domain === '' ? {} : { publicUrl: `https://${settings.domain}` }),
         operator: { serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': this.roles.operator.roleArn } } },
-        proxy: { serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': this.roles.proxy.roleArn } }, config: { CCPROXY_CLOUDWATCH_EMF: true } },
+        proxy: {
+          serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': this.roles.proxy.roleArn } },
+          config: { CCPROXY_CLOUDWATCH_EMF: true },
+        },
         admin: { serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': this.roles.admin.roleArn } } },
         // One ALB for proxy and admin (the chart's ALB annotations plus TLS); /admin only from adminCidrs.
         ingress: {
-          enabled: true, host: settings.domain, adminSourceRanges: settings.adminCidrs,
+          enabled: true,
+          host: settings.domain,
+          adminSourceRanges: settings.adminCidrs,
           annotations: {
             'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-TLS13-1-2-2021-06',
-            ...(settings.certificateArn === '' ? {} : { 'alb.ingress.kubernetes.io/certificate-arn': settings.certificateArn }),
+            ...(settings.certificateArn === ''
+              ? {}
+              : { 'alb.ingress.kubernetes.io/certificate-arn': settings.certificateArn }),
           },
         },
       },
@@ -123,20 +149,37 @@ export class ClusterStack extends Stack {
    * metric lines included, to one log group with the seed's retention.
    */
   private fargateLogging(settings: InfraSettings, profiles: eks.FargateProfile[]): logs.LogGroup {
-    const group = new logs.LogGroup(this, 'PodLogs', { logGroupName: `/${settings.prefix}/pods`, retention: settings.logRetentionDays as logs.RetentionDays });
+    const group = new logs.LogGroup(this, 'PodLogs', {
+      logGroupName: `/${settings.prefix}/pods`,
+      retention: settings.logRetentionDays as logs.RetentionDays,
+    });
     for (const profile of profiles) {
-      profile.podExecutionRole.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
-        resources: [group.logGroupArn, `${group.logGroupArn}:log-stream:*`],
-      }));
+      profile.podExecutionRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+          resources: [group.logGroupArn, `${group.logGroupArn}:log-stream:*`],
+        }),
+      );
     }
-    const observability = this.cluster.addManifest('AwsObservabilityNamespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'aws-observability', labels: { 'aws-observability': 'enabled' } } });
+    const observability = this.cluster.addManifest('AwsObservabilityNamespace', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'aws-observability', labels: { 'aws-observability': 'enabled' } },
+    });
     const config = this.cluster.addManifest('AwsLogging', {
-      apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'aws-logging', namespace: 'aws-observability' },
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'aws-logging', namespace: 'aws-observability' },
       data: {
         'output.conf': [
-          '[OUTPUT]', '    Name cloudwatch_logs', '    Match *', `    region ${this.region}`, `    log_group_name ${group.logGroupName}`,
-          '    log_stream_prefix fargate-', '    auto_create_group false', '',
+          '[OUTPUT]',
+          '    Name cloudwatch_logs',
+          '    Match *',
+          `    region ${this.region}`,
+          `    log_group_name ${group.logGroupName}`,
+          '    log_stream_prefix fargate-',
+          '    auto_create_group false',
+          '',
         ].join('\n'),
       },
     });
@@ -147,5 +190,8 @@ export class ClusterStack extends Stack {
 
 function secretsRead(secrets: secretsmanager.ISecret[]): iam.PolicyStatement {
   // Runtime secrets by ARN; DescribeSecret lets a process notice a rotation without reading the value.
-  return new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: secrets.map((s) => s.secretArn) });
+  return new iam.PolicyStatement({
+    actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+    resources: secrets.map((s) => s.secretArn),
+  });
 }

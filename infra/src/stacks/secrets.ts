@@ -21,23 +21,39 @@ export class SecretsStack extends Stack {
     super(scope, id, props);
     // Losing either key makes every stored Bedrock key or the database unreadable: retain them.
     this.bedrockKey = new kms.Key(this, 'BedrockKeysKey', {
-      alias: `alias/${settings.prefix}/bedrock-keys`, description: 'Wraps the data keys of Bedrock API keys (claude-code-proxy)',
-      enableKeyRotation: true, removalPolicy: RemovalPolicy.RETAIN, pendingWindow: Duration.days(30),
+      alias: `alias/${settings.prefix}/bedrock-keys`,
+      description: 'Wraps the data keys of Bedrock API keys (claude-code-proxy)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
     });
     this.databaseKey = new kms.Key(this, 'DatabaseKey', {
-      alias: `alias/${settings.prefix}/database`, description: 'Encrypts the claude-code-proxy Aurora cluster',
-      enableKeyRotation: true, removalPolicy: RemovalPolicy.RETAIN, pendingWindow: Duration.days(30),
+      alias: `alias/${settings.prefix}/database`,
+      description: 'Encrypts the claude-code-proxy Aurora cluster',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
     });
     this.hasherSecret = new secretsmanager.Secret(this, 'KeyHasherSecret', {
-      secretName: `${settings.prefix}/key-hasher-secret`, description: 'CCPROXY_KEY_HASHER_SECRET: HMAC secret of access keys (changing it invalidates every key)',
-      generateSecretString: { passwordLength: 64, excludePunctuation: true }, removalPolicy: RemovalPolicy.RETAIN,
+      secretName: `${settings.prefix}/key-hasher-secret`,
+      description: 'CCPROXY_KEY_HASHER_SECRET: HMAC secret of access keys (changing it invalidates every key)',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.adminSecret = new secretsmanager.Secret(this, 'AdminCredentials', {
-      secretName: `${settings.prefix}/admin`, description: 'Admin login: username, password (the admin hashes it) and session secret',
-      generateSecretString: { secretStringTemplate: JSON.stringify({ username: 'admin' }), generateStringKey: 'password', passwordLength: 32, excludePunctuation: true },
+      secretName: `${settings.prefix}/admin`,
+      description: 'Admin login: username, password (the admin hashes it) and session secret',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ username: 'admin' }),
+        generateStringKey: 'password',
+        passwordLength: 32,
+        excludePunctuation: true,
+      },
     });
     this.planApiKeySecret = new secretsmanager.Secret(this, 'PlanApiKey', {
-      secretName: `${settings.prefix}/plan-api-key`, description: 'CCPROXY_PLAN_API_KEY (optional): default Anthropic key for clients that send none; put the value in after deploy',
+      secretName: `${settings.prefix}/plan-api-key`,
+      description:
+        'CCPROXY_PLAN_API_KEY (optional): default Anthropic key for clients that send none; put the value in after deploy',
     });
   }
 }

@@ -1,6 +1,14 @@
 import {
-  ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions,
-  type V1Lease, type V1Secret,
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type V1Lease,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import { group, version } from '../resources.ts';
 
@@ -27,9 +35,14 @@ export interface KubeObject {
 /** The kinds the operator lists and watches. */
 export type Watched = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'Secret';
 
-export const plurals: Readonly<Record<Exclude<Watched, 'Secret'>, string>> = { ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' };
+export const plurals: Readonly<Record<Exclude<Watched, 'Secret'>, string>> = {
+  ProxyUser: 'proxyusers',
+  AccessKey: 'accesskeys',
+  BedrockKey: 'bedrockkeys',
+};
 
-export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject } | { type: 'BOOKMARK'; resourceVersion: string };
+export type WatchEvent =
+  { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject } | { type: 'BOOKMARK'; resourceVersion: string };
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -59,11 +72,15 @@ export class KubeClient {
 
   async list(kind: Watched): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const ns = this.#namespace;
-    const list = (kind === 'Secret'
-      ? ns === undefined ? await this.#core.listSecretForAllNamespaces() : await this.#core.listNamespacedSecret({ namespace: ns })
-      : ns === undefined
-        ? await this.#custom.listClusterCustomObject({ group, version, plural: plurals[kind] })
-        : await this.#custom.listNamespacedCustomObject({ group, version, namespace: ns, plural: plurals[kind] })) as { items: KubeObject[]; metadata?: { resourceVersion?: string } };
+    const list = (
+      kind === 'Secret'
+        ? ns === undefined
+          ? await this.#core.listSecretForAllNamespaces()
+          : await this.#core.listNamespacedSecret({ namespace: ns })
+        : ns === undefined
+          ? await this.#custom.listClusterCustomObject({ group, version, plural: plurals[kind] })
+          : await this.#custom.listNamespacedCustomObject({ group, version, namespace: ns, plural: plurals[kind] })
+    ) as { items: KubeObject[]; metadata?: { resourceVersion?: string } };
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -71,11 +88,21 @@ export class KubeClient {
    * Watches from `resourceVersion` (with bookmarks). `onDone` is called once, with the error if
    * it failed (a 410 Gone arrives as an error with `statusCode` 410). Returns a stop function.
    */
-  async watch(kind: Watched, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (error?: unknown) => void): Promise<() => void> {
+  async watch(
+    kind: Watched,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    onDone: (error?: unknown) => void,
+  ): Promise<() => void> {
     const ns = this.#namespace;
-    const path = kind === 'Secret'
-      ? ns === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${ns}/secrets`
-      : ns === undefined ? `/apis/${group}/${version}/${plurals[kind]}` : `/apis/${group}/${version}/namespaces/${ns}/${plurals[kind]}`;
+    const path =
+      kind === 'Secret'
+        ? ns === undefined
+          ? '/api/v1/secrets'
+          : `/api/v1/namespaces/${ns}/secrets`
+        : ns === undefined
+          ? `/apis/${group}/${version}/${plurals[kind]}`
+          : `/apis/${group}/${version}/namespaces/${ns}/${plurals[kind]}`;
     let gone = false;
     const box: { controller?: AbortController } = {};
     let endSoon = false;
@@ -93,21 +120,33 @@ export class KubeClient {
         if (type === 'BOOKMARK') onEvent({ type, resourceVersion: object.metadata.resourceVersion });
         else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent({ type, object });
       },
-      (error: unknown) => onDone(gone ? Object.assign(new Error('watch expired (410 Gone)'), { statusCode: 410 }) : (error ?? undefined)),
+      (error: unknown) =>
+        onDone(gone ? Object.assign(new Error('watch expired (410 Gone)'), { statusCode: 410 }) : (error ?? undefined)),
     );
     box.controller = controller;
     if (endSoon) controller.abort();
     return () => controller.abort();
   }
 
-  async patchStatus(kind: Exclude<Watched, 'Secret'>, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus({ group, version, namespace, plural: plurals[kind], name, body: { status } }, mergePatch);
+  async patchStatus(
+    kind: Exclude<Watched, 'Secret'>,
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+  ): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus(
+      { group, version, namespace, plural: plurals[kind], name, body: { status } },
+      mergePatch,
+    );
   }
 
   /** Sets the finalizer list, guarded by resourceVersion so a concurrent edit is not overwritten. */
   async setFinalizers(kind: Exclude<Watched, 'Secret'>, object: KubeObject, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = object.metadata;
-    await this.#custom.patchNamespacedCustomObject({ group, version, namespace, plural: plurals[kind], name, body: { metadata: { finalizers, resourceVersion } } }, mergePatch);
+    await this.#custom.patchNamespacedCustomObject(
+      { group, version, namespace, plural: plurals[kind], name, body: { metadata: { finalizers, resourceVersion } } },
+      mergePatch,
+    );
   }
 
   async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
@@ -125,16 +164,36 @@ export class KubeClient {
     }
   }
 
-  async createEvent(involved: { kind: string; object: KubeObject }, type: 'Normal' | 'Warning', reason: string, message: string, component: string): Promise<void> {
+  async createEvent(
+    involved: { kind: string; object: KubeObject },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    component: string,
+  ): Promise<void> {
     const { namespace, name, uid, resourceVersion } = involved.object.metadata;
     const now = new Date();
     await this.#core.createNamespacedEvent({
       namespace,
       body: {
         metadata: { generateName: `${name}.`, namespace },
-        involvedObject: { apiVersion: `${group}/${version}`, kind: involved.kind, name, namespace, uid, resourceVersion },
-        type, reason, message: message.slice(0, 1024), source: { component },
-        firstTimestamp: now, lastTimestamp: now, count: 1, reportingComponent: component, reportingInstance: component,
+        involvedObject: {
+          apiVersion: `${group}/${version}`,
+          kind: involved.kind,
+          name,
+          namespace,
+          uid,
+          resourceVersion,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        reportingComponent: component,
+        reportingInstance: component,
       },
     });
   }

@@ -1,6 +1,17 @@
 import {
-  breakerChannel, breakerStateOf, deleteAccessKey, deleteBedrockKey, deleteUser, findAccessKeyId, listRefs, readBreaker, revokeAccessKey,
-  type Database, type KeyHasher, type KeyWrapper, type Logger,
+  breakerChannel,
+  breakerStateOf,
+  deleteAccessKey,
+  deleteBedrockKey,
+  deleteUser,
+  findAccessKeyId,
+  listRefs,
+  readBreaker,
+  revokeAccessKey,
+  type Database,
+  type KeyHasher,
+  type KeyWrapper,
+  type Logger,
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
 import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
@@ -75,19 +86,40 @@ export class KubeOperator {
         onChange: (key, object, previous) => this.#onChange(kind, key, object, previous),
         onRestart: (reason) => this.#metrics.watchRestarts.inc({ kind, reason }),
         // Secrets: only names and versions are kept; referenced ones are read fresh when used.
-        ...(kind === 'Secret' ? { keep: ({ metadata: { name, namespace, uid, resourceVersion } }: KubeObject) => ({ kind: 'Secret', metadata: { name, namespace, uid, resourceVersion } }) } : {}),
+        ...(kind === 'Secret'
+          ? {
+              keep: ({ metadata: { name, namespace, uid, resourceVersion } }: KubeObject) => ({
+                kind: 'Secret',
+                metadata: { name, namespace, uid, resourceVersion },
+              }),
+            }
+          : {}),
       });
-    this.#reflectors = { ProxyUser: reflector('ProxyUser'), AccessKey: reflector('AccessKey'), BedrockKey: reflector('BedrockKey'), Secret: reflector('Secret') };
+    this.#reflectors = {
+      ProxyUser: reflector('ProxyUser'),
+      AccessKey: reflector('AccessKey'),
+      BedrockKey: reflector('BedrockKey'),
+      Secret: reflector('Secret'),
+    };
   }
 
   /** Starts watching and working; resolves once every cache has synced. */
   async start(): Promise<void> {
-    this.#unlisten = await this.#o.db.listen(breakerChannel, { onNotify: (id) => this.#enqueueKeyId(id), onRestored: () => this.#enqueueAll('AccessKey') });
+    this.#unlisten = await this.#o.db.listen(breakerChannel, {
+      onNotify: (id) => this.#enqueueKeyId(id),
+      onRestored: () => this.#enqueueAll('AccessKey'),
+    });
     for (const reflector of Object.values(this.#reflectors)) reflector.start();
     await Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.synced));
     this.#workers = this.#queue.run((key) => this.#work(key), this.#o.workers ?? 2);
     await this.#enqueueOrphans();
-    this.#pruneTimer = setInterval(() => void this.#enqueueOrphans().catch((error: unknown) => this.#o.logger.warn({ err: error }, 'orphan scan failed')), this.#o.resyncMs ?? 300_000);
+    this.#pruneTimer = setInterval(
+      () =>
+        void this.#enqueueOrphans().catch((error: unknown) =>
+          this.#o.logger.warn({ err: error }, 'orphan scan failed'),
+        ),
+      this.#o.resyncMs ?? 300_000,
+    );
     this.#pruneTimer.unref();
   }
 
@@ -105,7 +137,8 @@ export class KubeOperator {
 
   #onChange(kind: Watched, key: string, object: KubeObject | undefined, previous: KubeObject | undefined): void {
     // Our own status writes come back as updates; only spec and metadata changes need work.
-    if (kind !== 'Secret' && object !== undefined && previous !== undefined && onlyStatusChanged(previous, object)) return;
+    if (kind !== 'Secret' && object !== undefined && previous !== undefined && onlyStatusChanged(previous, object))
+      return;
     const [namespace = '', name = ''] = key.split('/');
     if (kind !== 'Secret') this.#queue.add(`${kind}/${key}`);
     this.#enqueueDependents(kind, namespace, name);
@@ -113,9 +146,17 @@ export class KubeOperator {
 
   /** Whatever references the object is reconciled too (a BedrockKey waits for its AccessKey's row, say). */
   #enqueueDependents(kind: Watched, namespace: string, name: string): void {
-    const spec = (o: KubeObject) => (o.spec ?? {}) as { userRef?: { name?: string }; accessKeyRef?: { name?: string }; secretName?: string; secretRef?: { name?: string } };
+    const spec = (o: KubeObject) =>
+      (o.spec ?? {}) as {
+        userRef?: { name?: string };
+        accessKeyRef?: { name?: string };
+        secretName?: string;
+        secretRef?: { name?: string };
+      };
     const dependents = (of: Kind, matches: (o: KubeObject) => boolean) => {
-      for (const candidate of this.#reflectors[of].values()) if (candidate.metadata.namespace === namespace && matches(candidate)) this.#queue.add(`${of}/${namespace}/${candidate.metadata.name}`);
+      for (const candidate of this.#reflectors[of].values())
+        if (candidate.metadata.namespace === namespace && matches(candidate))
+          this.#queue.add(`${of}/${namespace}/${candidate.metadata.name}`);
     };
     if (kind === 'ProxyUser') dependents('AccessKey', (o) => spec(o).userRef?.name === name);
     if (kind === 'AccessKey') dependents('BedrockKey', (o) => spec(o).accessKeyRef?.name === name);
@@ -131,7 +172,8 @@ export class KubeOperator {
   }
 
   #enqueueAll(kind: Kind): void {
-    for (const object of this.#reflectors[kind].values()) this.#queue.add(`${kind}/${object.metadata.namespace}/${object.metadata.name}`);
+    for (const object of this.#reflectors[kind].values())
+      this.#queue.add(`${kind}/${object.metadata.namespace}/${object.metadata.name}`);
   }
 
   /** Rows whose resource is gone (deleted while no operator ran, finalizer removed by hand): reconciled as deletions. */
@@ -139,7 +181,8 @@ export class KubeOperator {
     for (const kind of kinds) {
       for (const row of await listRefs(this.#o.db, tables[kind])) {
         if (this.#o.namespace !== undefined && row.namespace !== this.#o.namespace) continue;
-        if (this.#reflectors[kind].get(`${row.namespace}/${row.name}`) === undefined) this.#queue.add(`${kind}/${row.namespace}/${row.name}`);
+        if (this.#reflectors[kind].get(`${row.namespace}/${row.name}`) === undefined)
+          this.#queue.add(`${kind}/${row.namespace}/${row.name}`);
       }
     }
   }
@@ -175,8 +218,18 @@ export class KubeOperator {
     if (object.metadata.deletionTimestamp !== undefined) {
       if (!finalizers.includes(finalizer)) return undefined;
       await this.#cleanUp(kind, namespace, name);
-      await this.#o.client.setFinalizers(kind, object, finalizers.filter((f) => f !== finalizer));
-      await this.#event(kind, object, 'Normal', 'CleanedUp', kind === 'AccessKey' ? 'Access key revoked and removed.' : `${kind} removed from the database.`);
+      await this.#o.client.setFinalizers(
+        kind,
+        object,
+        finalizers.filter((f) => f !== finalizer),
+      );
+      await this.#event(
+        kind,
+        object,
+        'Normal',
+        'CleanedUp',
+        kind === 'AccessKey' ? 'Access key revoked and removed.' : `${kind} removed from the database.`,
+      );
       return undefined;
     }
     // The finalizer goes on before any row exists, so no row can outlive its resource.
@@ -200,7 +253,11 @@ export class KubeOperator {
       }
     } catch (error) {
       // Transient (Postgres or KMS unreachable): say so, and let the queue back off.
-      await this.#writeStatus(kind, object, retrying('DependencyUnavailable', `Waiting for the database or KMS: ${messageOf(error)}`)).catch(() => undefined);
+      await this.#writeStatus(
+        kind,
+        object,
+        retrying('DependencyUnavailable', `Waiting for the database or KMS: ${messageOf(error)}`),
+      ).catch(() => undefined);
       throw error;
     }
     await this.#writeStatus(kind, object, computed, extra);
@@ -209,12 +266,26 @@ export class KubeOperator {
 
   async #compute(kind: Kind, object: KubeObject): Promise<ResourceStatus> {
     const { name, namespace, uid, generation } = object.metadata;
-    const parsed = parseResource({ apiVersion: object.apiVersion, kind, metadata: { name, namespace, uid, ...(generation === undefined ? {} : { generation }) }, spec: object.spec });
+    const parsed = parseResource({
+      apiVersion: object.apiVersion,
+      kind,
+      metadata: { name, namespace, uid, ...(generation === undefined ? {} : { generation }) },
+      spec: object.spec,
+    });
     if ('problems' in parsed) return stalled('InvalidSpec', parsed.problems.join('; '));
     const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
     if (kind === 'ProxyUser') return reconcileUser(db, parsed.resource as ProxyUser);
-    if (kind === 'BedrockKey') return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper });
-    return (await reconcileAccessKey(parsed.resource as AccessKey, { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl })).status;
+    if (kind === 'BedrockKey')
+      return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper });
+    return (
+      await reconcileAccessKey(parsed.resource as AccessKey, {
+        db,
+        secrets: this.#secrets,
+        hashKey,
+        rotationGraceSeconds,
+        publicUrl,
+      })
+    ).status;
   }
 
   async #breakerStatus(id: string | undefined): Promise<{ status: Record<string, string>; changesInMs?: number }> {
@@ -222,9 +293,11 @@ export class KubeOperator {
     const now = Date.now();
     const state = breakerStateOf(row, { openMs: this.#o.breakerOpenMs }, now);
     const status: Record<string, string> = { state };
-    if (row?.lastFailoverAt != null) status.lastFailoverAt = new Date(row.lastFailoverAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (row?.lastFailoverAt != null)
+      status.lastFailoverAt = new Date(row.lastFailoverAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
     // An open breaker turns half-open by time alone: look again then.
-    const changesInMs = state === 'open' && row?.openedAt != null ? row.openedAt + this.#o.breakerOpenMs - now + 100 : undefined;
+    const changesInMs =
+      state === 'open' && row?.openedAt != null ? row.openedAt + this.#o.breakerOpenMs - now + 100 : undefined;
     return changesInMs === undefined ? { status } : { status, changesInMs };
   }
 
@@ -238,28 +311,60 @@ export class KubeOperator {
     else await deleteUser(db, namespace, name);
   }
 
-  async #writeStatus(kind: Kind, object: KubeObject, computed: ResourceStatus, extra: Record<string, unknown> = {}): Promise<void> {
+  async #writeStatus(
+    kind: Kind,
+    object: KubeObject,
+    computed: ResourceStatus,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
     const previous = object.status;
     const next = toKubeStatus(previous, computed, object.metadata.generation ?? 0, new Date(), extra);
     if (!statusChanged(previous, next)) return;
     // A merge patch keeps fields it does not name: clear the ones that no longer apply.
-    const cleared = Object.fromEntries(Object.keys(previous ?? {}).filter((field) => !(field in next)).map((field) => [field, null]));
+    const cleared = Object.fromEntries(
+      Object.keys(previous ?? {})
+        .filter((field) => !(field in next))
+        .map((field) => [field, null]),
+    );
     await this.#o.client.patchStatus(kind, object.metadata.namespace, object.metadata.name, { ...cleared, ...next });
     object.status = next;
     await this.#announce(kind, object, previous, next);
   }
 
   /** An Event for every change of the Ready condition (reason or status), Warning when something is wrong. */
-  async #announce(kind: Kind, object: KubeObject, previous: Record<string, unknown> | undefined, next: KubeStatus): Promise<void> {
+  async #announce(
+    kind: Kind,
+    object: KubeObject,
+    previous: Record<string, unknown> | undefined,
+    next: KubeStatus,
+  ): Promise<void> {
     const before = readyOf(previous);
     const after = readyOf(next);
     if (after === undefined || (before?.status === after.status && before.reason === after.reason)) return;
-    const problem = next.conditions.some((c) => (c.type === 'Stalled' && c.status === 'True') || (c.type === 'Reconciling' && c.status === 'True' && c.reason !== 'Reconciling'));
-    await this.#event(kind, object, problem ? 'Warning' : 'Normal', after.reason, after.message || `Ready is ${after.status}.`);
+    const problem = next.conditions.some(
+      (c) =>
+        (c.type === 'Stalled' && c.status === 'True') ||
+        (c.type === 'Reconciling' && c.status === 'True' && c.reason !== 'Reconciling'),
+    );
+    await this.#event(
+      kind,
+      object,
+      problem ? 'Warning' : 'Normal',
+      after.reason,
+      after.message || `Ready is ${after.status}.`,
+    );
   }
 
-  async #event(kind: Kind, object: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    await this.#o.client.createEvent({ kind, object }, type, reason, message, 'ccproxy-operator').catch((error: unknown) => this.#o.logger.debug({ err: error }, 'event not recorded'));
+  async #event(
+    kind: Kind,
+    object: KubeObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.#o.client
+      .createEvent({ kind, object }, type, reason, message, 'ccproxy-operator')
+      .catch((error: unknown) => this.#o.logger.debug({ err: error }, 'event not recorded'));
   }
 }
 
@@ -267,7 +372,11 @@ export class KubeOperator {
 function onlyStatusChanged(previous: KubeObject, next: KubeObject): boolean {
   const a = previous.metadata;
   const b = next.metadata;
-  return a.generation === b.generation && a.deletionTimestamp === b.deletionTimestamp && JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? []);
+  return (
+    a.generation === b.generation &&
+    a.deletionTimestamp === b.deletionTimestamp &&
+    JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? [])
+  );
 }
 
 function messageOf(error: unknown): string {

@@ -3,7 +3,10 @@ import { group, version } from '../resources.ts';
 import type { KubeClient } from './kube-client.ts';
 
 /** Labels on Secrets the operator generated; nothing is copied from the owner (no GitOps tracking labels). */
-export const generatedSecretLabels = { 'app.kubernetes.io/managed-by': 'ccproxy-operator', 'app.kubernetes.io/part-of': 'claude-code-proxy' } as const;
+export const generatedSecretLabels = {
+  'app.kubernetes.io/managed-by': 'ccproxy-operator',
+  'app.kubernetes.io/part-of': 'claude-code-proxy',
+} as const;
 
 /**
  * Access-key and Bedrock-key Secrets in the Kubernetes API. Generated Secrets are owned by their
@@ -21,11 +24,17 @@ export class KubeSecretStore implements SecretStore {
     const secret = await this.#client.readSecret(namespace, name);
     if (secret === undefined) return undefined;
     const out: Record<string, string> = {};
-    for (const [key, value] of Object.entries(secret.data ?? {})) out[key] = Buffer.from(value, 'base64').toString('utf8');
+    for (const [key, value] of Object.entries(secret.data ?? {}))
+      out[key] = Buffer.from(value, 'base64').toString('utf8');
     return { ...out, ...secret.stringData };
   }
 
-  async writeGenerated(namespace: string, name: string, data: Record<string, string>, owner: { kind: string; name: string; uid: string }): Promise<void> {
+  async writeGenerated(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: { kind: string; name: string; uid: string },
+  ): Promise<void> {
     // A 409 (someone created it first) is fine: the caller reads back whichever key won.
     await this.#client.createSecret(namespace, {
       apiVersion: 'v1',
@@ -36,9 +45,20 @@ export class KubeSecretStore implements SecretStore {
         namespace,
         labels: { ...generatedSecretLabels },
         annotations: { 'ccproxy.io/owner': `${owner.kind}/${owner.name}` },
-        ownerReferences: [{ apiVersion: `${group}/${version}`, kind: owner.kind, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          {
+            apiVersion: `${group}/${version}`,
+            kind: owner.kind,
+            name: owner.name,
+            uid: owner.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       },
-      data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+      data: Object.fromEntries(
+        Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+      ),
     });
   }
 }

@@ -14,8 +14,16 @@ export interface KubeStatus {
 
 /** What an object shows before the first reconcile finished: so kstatus, Flux and `kubectl wait` see "in progress", not "current". */
 export function firstSightStatus(generation: number): ResourceStatus {
-  const unknown = (type: Condition['type'], status: Condition['status']): Condition => ({ type, status, reason: 'Reconciling', message: status === 'False' ? '' : 'The operator is reconciling this resource.' });
-  return { conditions: [unknown('Ready', 'Unknown'), unknown('Reconciling', 'True'), unknown('Stalled', 'False')], observedGeneration: generation };
+  const unknown = (type: Condition['type'], status: Condition['status']): Condition => ({
+    type,
+    status,
+    reason: 'Reconciling',
+    message: status === 'False' ? '' : 'The operator is reconciling this resource.',
+  });
+  return {
+    conditions: [unknown('Ready', 'Unknown'), unknown('Reconciling', 'True'), unknown('Stalled', 'False')],
+    observedGeneration: generation,
+  };
 }
 
 /**
@@ -24,11 +32,22 @@ export function firstSightStatus(generation: number): ResourceStatus {
  * resync writes nothing new and GitOps tools see no churn. `fields` become top-level status
  * fields (`keyPrefix`, `fingerprint`, `breaker`).
  */
-export function toKubeStatus(previous: Record<string, unknown> | undefined, computed: ResourceStatus, generation: number, now: Date, extra: Record<string, unknown> = {}): KubeStatus {
-  const before = new Map(((previous?.conditions as KubeCondition[] | undefined) ?? []).map((condition) => [condition.type, condition]));
+export function toKubeStatus(
+  previous: Record<string, unknown> | undefined,
+  computed: ResourceStatus,
+  generation: number,
+  now: Date,
+  extra: Record<string, unknown> = {},
+): KubeStatus {
+  const before = new Map(
+    ((previous?.conditions as KubeCondition[] | undefined) ?? []).map((condition) => [condition.type, condition]),
+  );
   const conditions = computed.conditions.map((condition): KubeCondition => {
     const old = before.get(condition.type);
-    const lastTransitionTime = old !== undefined && old.status === condition.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const lastTransitionTime =
+      old !== undefined && old.status === condition.status
+        ? old.lastTransitionTime
+        : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
     return { ...condition, reason: condition.reason, lastTransitionTime, observedGeneration: generation };
   });
   return { observedGeneration: computed.observedGeneration ?? generation, conditions, ...computed.fields, ...extra };
@@ -43,7 +62,12 @@ export function statusChanged(previous: Record<string, unknown> | undefined, nex
 function normalize(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalize);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== '').sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, normalize(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined && v !== '')
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, normalize(v)]),
+    );
   }
   return value;
 }

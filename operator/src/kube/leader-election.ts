@@ -43,7 +43,10 @@ export class LeaderElector {
     while (!this.#stopped && !(await this.#tryAcquireOrRenew())) await this.#sleep(this.#options.retryPeriodMs);
     if (this.#stopped) return;
     this.#leading = true;
-    this.#options.logger.info({ lease: `${this.#options.namespace}/${this.#options.name}`, identity: this.#options.identity }, 'became leader');
+    this.#options.logger.info(
+      { lease: `${this.#options.namespace}/${this.#options.name}`, identity: this.#options.identity },
+      'became leader',
+    );
     const lost = new AbortController();
     lead(lost.signal);
     let lastRenew = Date.now();
@@ -64,7 +67,9 @@ export class LeaderElector {
     this.#wake?.();
     if (!this.#leading) return;
     this.#leading = false;
-    const lease = await this.#options.client.readLease(this.#options.namespace, this.#options.name).catch(() => undefined);
+    const lease = await this.#options.client
+      .readLease(this.#options.namespace, this.#options.name)
+      .catch(() => undefined);
     if (lease?.spec?.holderIdentity !== this.#options.identity) return;
     lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
     await this.#options.client.replaceLease(this.#options.namespace, lease).catch(() => undefined);
@@ -77,7 +82,16 @@ export class LeaderElector {
     try {
       const lease = await client.readLease(namespace, name);
       if (lease === undefined) {
-        await client.createLease(namespace, { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } });
+        await client.createLease(namespace, {
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: seconds,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
+          },
+        });
         return true;
       }
       const spec = lease.spec ?? {};

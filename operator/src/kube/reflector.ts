@@ -26,7 +26,8 @@ export const keyOf = (object: KubeObject) => `${object.metadata.namespace}/${obj
  * is restarted, and a periodic relist diffs the cache against the server.
  */
 export class Reflector {
-  readonly #options: Required<Omit<ReflectorOptions, 'keep' | 'onRestart'>> & Pick<ReflectorOptions, 'keep' | 'onRestart'>;
+  readonly #options: Required<Omit<ReflectorOptions, 'keep' | 'onRestart'>> &
+    Pick<ReflectorOptions, 'keep' | 'onRestart'>;
   readonly #cache = new Map<string, KubeObject>();
   #resourceVersion = '';
   #stopWatch: (() => void) | undefined;
@@ -37,7 +38,12 @@ export class Reflector {
   #loop: Promise<void> | undefined;
 
   constructor(options: ReflectorOptions) {
-    this.#options = { relistMs: 5 * 60_000, silenceMs: 2 * 60_000, backoff: { baseMs: 200, maxMs: 10_000 }, ...options };
+    this.#options = {
+      relistMs: 5 * 60_000,
+      silenceMs: 2 * 60_000,
+      backoff: { baseMs: 200, maxMs: 10_000 },
+      ...options,
+    };
   }
 
   get(key: string): KubeObject | undefined {
@@ -81,7 +87,10 @@ export class Reflector {
         const { baseMs, maxMs } = this.#options.backoff;
         const delay = Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 20)) * (0.5 + Math.random());
         this.#options.onRestart?.('error');
-        this.#options.logger.warn({ kind: this.#options.kind, err: error, retryInMs: Math.round(delay) }, 'list/watch failed; retrying');
+        this.#options.logger.warn(
+          { kind: this.#options.kind, err: error, retryInMs: Math.round(delay) },
+          'list/watch failed; retrying',
+        );
         await this.#sleep(delay);
       }
     }
@@ -117,13 +126,16 @@ export class Reflector {
         this.#stopWatch = undefined;
         resolve(value);
       };
-      const watchdog = setInterval(() => {
-        if (!this.#running) finish('ended');
-        else if (Date.now() - lastHeard > this.#options.silenceMs) {
-          this.#options.onRestart?.('silent');
-          finish('ended');
-        } else if (Date.now() >= relistAt) finish('ended');
-      }, Math.min(1000, this.#options.silenceMs));
+      const watchdog = setInterval(
+        () => {
+          if (!this.#running) finish('ended');
+          else if (Date.now() - lastHeard > this.#options.silenceMs) {
+            this.#options.onRestart?.('silent');
+            finish('ended');
+          } else if (Date.now() >= relistAt) finish('ended');
+        },
+        Math.min(1000, this.#options.silenceMs),
+      );
       watchdog.unref();
       this.#wake = () => finish('ended');
       const onEvent = (event: WatchEvent) => {
@@ -180,5 +192,8 @@ export class Reflector {
 
 /** client-node ends a quiet watch with a TimeoutError after 30 s: a normal end, not a failure. */
 function isTimeout(error: unknown): boolean {
-  return (error as { name?: string } | null)?.name === 'TimeoutError' || (error as { name?: string } | null)?.name === 'AbortError';
+  return (
+    (error as { name?: string } | null)?.name === 'TimeoutError' ||
+    (error as { name?: string } | null)?.name === 'AbortError'
+  );
 }

@@ -1,6 +1,16 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
-import { deleteBedrockKey, deleteUser, listRefs, revokeAccessKey, deleteAccessKey, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
+import {
+  deleteBedrockKey,
+  deleteUser,
+  listRefs,
+  revokeAccessKey,
+  deleteAccessKey,
+  type Database,
+  type KeyHasher,
+  type KeyWrapper,
+  type Logger,
+} from '@ccproxy/core';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying } from '../reconcile/conditions.ts';
@@ -62,10 +72,28 @@ export class LocalOperator {
     this.#secrets = new LocalSecretStore(options.dataDir);
     const registers = options.registry === undefined ? [] : [options.registry];
     this.#metrics = {
-      reconciles: new Counter({ name: 'ccproxy_operator_reconciles_total', help: 'Resources reconciled, by kind and result.', labelNames: ['kind', 'result'] as const, registers }),
-      syncSeconds: new Histogram({ name: 'ccproxy_operator_sync_duration_seconds', help: 'Time of one full sync of the manifests folder.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers }),
-      syncErrors: new Counter({ name: 'ccproxy_operator_sync_errors_total', help: 'Syncs that failed as a whole (e.g. the folder could not be read).', registers }),
-      watchRestarts: new Counter({ name: 'ccproxy_operator_watch_errors_total', help: 'Errors of the folder watch (the periodic resync keeps working).', registers }),
+      reconciles: new Counter({
+        name: 'ccproxy_operator_reconciles_total',
+        help: 'Resources reconciled, by kind and result.',
+        labelNames: ['kind', 'result'] as const,
+        registers,
+      }),
+      syncSeconds: new Histogram({
+        name: 'ccproxy_operator_sync_duration_seconds',
+        help: 'Time of one full sync of the manifests folder.',
+        buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+        registers,
+      }),
+      syncErrors: new Counter({
+        name: 'ccproxy_operator_sync_errors_total',
+        help: 'Syncs that failed as a whole (e.g. the folder could not be read).',
+        registers,
+      }),
+      watchRestarts: new Counter({
+        name: 'ccproxy_operator_watch_errors_total',
+        help: 'Errors of the folder watch (the periodic resync keeps working).',
+        registers,
+      }),
     };
   }
 
@@ -80,7 +108,8 @@ export class LocalOperator {
     // Only manifest files matter (the data dir may sit inside the folder; its writes must not
     // trigger syncs). A null name (some platforms) is treated as "something changed".
     this.#watcher = watch(this.#options.manifestsDir, { recursive: true }, (_event, name) => {
-      if (name === null || (/\.ya?ml$/.test(name) && !name.split(sep).some((part) => part.startsWith('.')))) this.#scheduleSync();
+      if (name === null || (/\.ya?ml$/.test(name) && !name.split(sep).some((part) => part.startsWith('.'))))
+        this.#scheduleSync();
     });
     this.#watcher.on('error', (error) => {
       this.#metrics.watchRestarts.inc();
@@ -142,7 +171,15 @@ export class LocalOperator {
     this.#logTransitions(report);
     for (const [id, status] of report.statuses) {
       const ready = status.conditions.find((condition) => condition.type === 'Ready');
-      this.#metrics.reconciles.inc({ kind: id.split('/', 1)[0] ?? 'unknown', result: ready?.status === 'True' ? 'ready' : status.conditions.some((c) => c.type === 'Reconciling' && c.status === 'True') ? 'retrying' : 'not_ready' });
+      this.#metrics.reconciles.inc({
+        kind: id.split('/', 1)[0] ?? 'unknown',
+        result:
+          ready?.status === 'True'
+            ? 'ready'
+            : status.conditions.some((c) => c.type === 'Reconciling' && c.status === 'True')
+              ? 'retrying'
+              : 'not_ready',
+      });
     }
     timer();
     this.#last = report;
@@ -166,13 +203,21 @@ export class LocalOperator {
       }
       report.statuses.set(`AccessKey/${ref.namespace}/${ref.name}`, outcome.status);
       if (outcome.key !== undefined && isUserActive(snapshot, ref.namespace, key.spec.userRef.name)) {
-        report.readyKeys.push({ namespace: ref.namespace, name: ref.name, user: key.spec.userRef.name, baseUrl: baseUrlFor(publicUrl, outcome.key) });
+        report.readyKeys.push({
+          namespace: ref.namespace,
+          name: ref.name,
+          user: key.spec.userRef.name,
+          baseUrl: baseUrlFor(publicUrl, outcome.key),
+        });
       }
     }
     const bedrockDeps = { db, secrets: this.#secrets, wrapper: this.#options.wrapper };
     for (const bedrockKey of snapshot.bedrockKeys) {
       const ref = refOf(bedrockKey);
-      report.statuses.set(`BedrockKey/${ref.namespace}/${ref.name}`, await this.#guard(() => reconcileBedrockKey(bedrockKey, bedrockDeps)));
+      report.statuses.set(
+        `BedrockKey/${ref.namespace}/${ref.name}`,
+        await this.#guard(() => reconcileBedrockKey(bedrockKey, bedrockDeps)),
+      );
     }
   }
 
@@ -214,7 +259,10 @@ export class LocalOperator {
       const readyNow = status.conditions.find((c) => c.type === 'Ready');
       const readyBefore = before?.conditions.find((c) => c.type === 'Ready');
       if (readyNow?.status === readyBefore?.status && readyNow?.reason === readyBefore?.reason) continue;
-      this.#options.logger.info({ resource: id, ready: readyNow?.status, reason: readyNow?.reason, ...status.fields }, readyNow?.message ?? '');
+      this.#options.logger.info(
+        { resource: id, ready: readyNow?.status, reason: readyNow?.reason, ...status.fields },
+        readyNow?.message ?? '',
+      );
     }
   }
 }

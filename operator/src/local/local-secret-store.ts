@@ -19,7 +19,9 @@ export class LocalSecretStore implements SecretStore {
 
   /** Secrets currently in the manifests folder. */
   useFolderSecrets(secrets: readonly Secret[]): void {
-    this.#folder = new Map(secrets.map((secret) => [`${secret.metadata.namespace ?? 'default'}/${secret.metadata.name}`, secret]));
+    this.#folder = new Map(
+      secrets.map((secret) => [`${secret.metadata.namespace ?? 'default'}/${secret.metadata.name}`, secret]),
+    );
   }
 
   pathOf(namespace: string, name: string): string {
@@ -37,19 +39,32 @@ export class LocalSecretStore implements SecretStore {
       throw error;
     }
     const parsed = parseResource(parse(text));
-    if ('problems' in parsed || parsed.resource.kind !== 'Secret') throw new Error(`generated Secret ${namespace}/${name} is corrupt`);
+    if ('problems' in parsed || parsed.resource.kind !== 'Secret')
+      throw new Error(`generated Secret ${namespace}/${name} is corrupt`);
     return secretData(parsed.resource);
   }
 
-  async writeGenerated(namespace: string, name: string, data: Record<string, string>, owner: { kind: string; name: string; uid: string }): Promise<void> {
+  async writeGenerated(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: { kind: string; name: string; uid: string },
+  ): Promise<void> {
     const path = this.pathOf(namespace, name);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const secret = {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ccproxy' }, annotations: { 'ccproxy.io/owner': `${owner.kind}/${owner.name}` } },
+      metadata: {
+        name,
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'ccproxy' },
+        annotations: { 'ccproxy.io/owner': `${owner.kind}/${owner.name}` },
+      },
       type: 'Opaque',
-      data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+      data: Object.fromEntries(
+        Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+      ),
     };
     // Write a temp file, then hard-link it into place: readers never see half a file, and
     // link() fails with EEXIST instead of replacing a Secret another writer created first.

@@ -64,7 +64,14 @@ function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | Bedro
 async function yamlFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries
-    .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name) && !relative(dir, entry.parentPath).split(sep).some((part) => part.startsWith('.')))
+    .filter(
+      (entry) =>
+        entry.isFile() &&
+        /\.ya?ml$/.test(entry.name) &&
+        !relative(dir, entry.parentPath)
+          .split(sep)
+          .some((part) => part.startsWith('.')),
+    )
     .map((entry) => join(entry.parentPath, entry.name))
     .sort();
 }

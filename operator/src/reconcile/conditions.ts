@@ -14,10 +14,24 @@ export interface ResourceStatus {
 }
 
 /** The three conditions for one outcome; only the true ones carry the message. */
-function outcome(flags: { ready: boolean; reconciling: boolean; stalled: boolean }, reason: string, message: string, fields?: Record<string, string>): ResourceStatus {
-  const condition = (type: Condition['type'], on: boolean, alwaysMessage = false): Condition => ({ type, status: on ? 'True' : 'False', reason, message: on || alwaysMessage ? message : '' });
+function outcome(
+  flags: { ready: boolean; reconciling: boolean; stalled: boolean },
+  reason: string,
+  message: string,
+  fields?: Record<string, string>,
+): ResourceStatus {
+  const condition = (type: Condition['type'], on: boolean, alwaysMessage = false): Condition => ({
+    type,
+    status: on ? 'True' : 'False',
+    reason,
+    message: on || alwaysMessage ? message : '',
+  });
   return {
-    conditions: [condition('Ready', flags.ready, true), condition('Reconciling', flags.reconciling), condition('Stalled', flags.stalled)],
+    conditions: [
+      condition('Ready', flags.ready, true),
+      condition('Reconciling', flags.reconciling),
+      condition('Stalled', flags.stalled),
+    ],
     ...(fields === undefined ? {} : { fields }),
   };
 }

@@ -1,4 +1,12 @@
-import { findUser, generateAccessKey, keyPrefix, revokeAccessKey, upsertAccessKey, type KeyHasher, type Queryable } from '@ccproxy/core';
+import {
+  findUser,
+  generateAccessKey,
+  keyPrefix,
+  revokeAccessKey,
+  upsertAccessKey,
+  type KeyHasher,
+  type Queryable,
+} from '@ccproxy/core';
 import type { AccessKey } from '../resources.ts';
 import { inactive, ready, stalled, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
@@ -28,11 +36,18 @@ export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDep
   const userId = user?.id;
   if (userId === undefined) {
     await revokeAccessKey(deps.db, ref.namespace, ref.name);
-    return { status: stalled('UserNotFound', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`) };
+    return {
+      status: stalled('UserNotFound', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`),
+    };
   }
   const key = await currentKey(resource, deps);
   if (key === undefined || key.length < minimumKeyLength) {
-    return { status: stalled('InvalidKey', `Secret ${resource.spec.secretName} holds an accessKey shorter than ${minimumKeyLength} characters.`) };
+    return {
+      status: stalled(
+        'InvalidKey',
+        `Secret ${resource.spec.secretName} holds an accessKey shorter than ${minimumKeyLength} characters.`,
+      ),
+    };
   }
   const bedrock = resource.spec.bedrock;
   await upsertAccessKey(
@@ -44,13 +59,25 @@ export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDep
       keyPrefix: keyPrefix(key),
       revoked: resource.spec.revoked,
       routing: resource.spec.routing,
-      bedrock: { region: bedrock?.region ?? null, api: bedrock?.api ?? 'Converse', model: bedrock?.model ?? null, modelMap: bedrock?.modelMap ?? {} },
+      bedrock: {
+        region: bedrock?.region ?? null,
+        api: bedrock?.api ?? 'Converse',
+        model: bedrock?.model ?? null,
+        modelMap: bedrock?.modelMap ?? {},
+      },
     },
     deps.rotationGraceSeconds,
   );
   const fields = { keyPrefix: keyPrefix(key) };
   if (resource.spec.revoked) return { status: inactive('Revoked', 'Access key is revoked.', fields) };
-  if (user?.suspended === true) return { status: inactive('UserSuspended', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} is suspended: the key is refused.`, fields) };
+  if (user?.suspended === true)
+    return {
+      status: inactive(
+        'UserSuspended',
+        `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} is suspended: the key is refused.`,
+        fields,
+      ),
+    };
   return { status: ready('KeyActive', 'Access key is active.', fields), key };
 }
 
@@ -62,7 +89,11 @@ async function currentKey(resource: AccessKey, deps: AccessKeyDeps): Promise<str
   const key = generateAccessKey();
   const data: Record<string, string> = { accessKey: key };
   if (deps.publicUrl !== undefined) data.ANTHROPIC_BASE_URL = baseUrlFor(deps.publicUrl, key);
-  await deps.secrets.writeGenerated(ref.namespace, resource.spec.secretName, data, { kind: resource.kind, name: ref.name, uid: ref.uid });
+  await deps.secrets.writeGenerated(ref.namespace, resource.spec.secretName, data, {
+    kind: resource.kind,
+    name: ref.name,
+    uid: ref.uid,
+  });
   // Read back: if another writer won the race, its key is the one that counts.
   return (await deps.secrets.read(ref.namespace, resource.spec.secretName))?.accessKey;
 }

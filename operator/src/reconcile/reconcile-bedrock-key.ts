@@ -1,4 +1,13 @@
-import { encryptSecret, envelopeKeyId, findAccessKeyId, findBedrockKeyRow, secretFingerprint, upsertBedrockKey, type KeyWrapper, type Queryable } from '@ccproxy/core';
+import {
+  encryptSecret,
+  envelopeKeyId,
+  findAccessKeyId,
+  findBedrockKeyRow,
+  secretFingerprint,
+  upsertBedrockKey,
+  type KeyWrapper,
+  type Queryable,
+} from '@ccproxy/core';
 import type { BedrockKey } from '../resources.ts';
 import { ready, stalled, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
@@ -15,14 +24,28 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
   const ref = refOf(resource);
   const { secretRef, accessKeyRef } = resource.spec;
   const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
-  if (accessKeyId === undefined) return stalled('AccessKeyNotFound', `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`);
+  if (accessKeyId === undefined)
+    return stalled(
+      'AccessKeyNotFound',
+      `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
+    );
   const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.[secretRef.key];
-  if (apiKey === undefined || apiKey.trim() === '') return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
+  if (apiKey === undefined || apiKey.trim() === '')
+    return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
   const fingerprint = secretFingerprint(apiKey.trim());
   const stored = await findBedrockKeyRow(deps.db, ref.namespace, ref.name);
   // Level-triggered resyncs must not call KMS each time: encrypt only what changed (key, owner, or KMS key).
-  const current = stored !== undefined && stored.fingerprint === fingerprint && stored.accessKeyId === accessKeyId && envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;
+  const current =
+    stored !== undefined &&
+    stored.fingerprint === fingerprint &&
+    stored.accessKeyId === accessKeyId &&
+    envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;
   if (current) return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
-  await upsertBedrockKey(deps.db, { ...ref, accessKeyId, ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper), fingerprint });
+  await upsertBedrockKey(deps.db, {
+    ...ref,
+    accessKeyId,
+    ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper),
+    fingerprint,
+  });
   return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
 }

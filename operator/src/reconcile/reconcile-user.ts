@@ -10,5 +10,7 @@ export async function reconcileUser(db: Queryable, user: ProxyUser): Promise<Res
     description: user.spec.description,
     suspended: user.spec.suspended,
   });
-  return user.spec.suspended ? ready('Suspended', 'User is suspended: its access keys are refused.') : ready('Reconciled', 'User is active.');
+  return user.spec.suspended
+    ? ready('Suspended', 'User is suspended: its access keys are refused.')
+    : ready('Reconciled', 'User is active.');
 }

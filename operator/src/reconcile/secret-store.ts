@@ -5,5 +5,10 @@
 export interface SecretStore {
   read(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   /** Creates the Secret holding a generated key; must not overwrite one created meanwhile. */
-  writeGenerated(namespace: string, name: string, data: Record<string, string>, owner: { kind: string; name: string; uid: string }): Promise<void>;
+  writeGenerated(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: { kind: string; name: string; uid: string },
+  ): Promise<void>;
 }

@@ -50,7 +50,11 @@ export class CloudWatchEmf {
       const slot = Math.floor(this.#random() * totals.seen);
       if (slot < maxLatencyValues) totals.latencies[slot] = Math.round(request.latencyMs * 1000) / 1000;
     }
-    if (request.errorType !== undefined) this.#errors.set(`${request.errorType}|${request.provider}`, (this.#errors.get(`${request.errorType}|${request.provider}`) ?? 0) + 1);
+    if (request.errorType !== undefined)
+      this.#errors.set(
+        `${request.errorType}|${request.provider}`,
+        (this.#errors.get(`${request.errorType}|${request.provider}`) ?? 0) + 1,
+      );
     if (request.failover) this.#fallbacks += 1;
     if (request.bedrockTokens !== undefined) {
       this.#tokens.input += request.bedrockTokens.input;
@@ -67,18 +71,52 @@ export class CloudWatchEmf {
 
   /** Emits the interval's lines and starts a new interval. */
   flush(timestamp: number = Date.now()): void {
-    const line = (dimensions: string[][], metrics: Array<{ Name: string; Unit: string }>, values: Record<string, unknown>) =>
-      this.#write(JSON.stringify({ _aws: { Timestamp: timestamp, CloudWatchMetrics: [{ Namespace: cloudWatchNamespace, Dimensions: dimensions, Metrics: metrics }] }, ...values }));
+    const line = (
+      dimensions: string[][],
+      metrics: Array<{ Name: string; Unit: string }>,
+      values: Record<string, unknown>,
+    ) =>
+      this.#write(
+        JSON.stringify({
+          _aws: {
+            Timestamp: timestamp,
+            CloudWatchMetrics: [{ Namespace: cloudWatchNamespace, Dimensions: dimensions, Metrics: metrics }],
+          },
+          ...values,
+        }),
+      );
     for (const [provider, totals] of this.#providers) {
-      line([['Provider']], [{ Name: 'RequestCount', Unit: 'Count' }, { Name: 'RequestLatency', Unit: 'Milliseconds' }], { Provider: provider, RequestCount: totals.requests, RequestLatency: totals.latencies });
+      line(
+        [['Provider']],
+        [
+          { Name: 'RequestCount', Unit: 'Count' },
+          { Name: 'RequestLatency', Unit: 'Milliseconds' },
+        ],
+        { Provider: provider, RequestCount: totals.requests, RequestLatency: totals.latencies },
+      );
     }
     for (const [key, count] of this.#errors) {
       const [errorType, provider] = key.split('|');
-      line([['ErrorType', 'Provider']], [{ Name: 'ErrorCount', Unit: 'Count' }], { ErrorType: errorType, Provider: provider, ErrorCount: count });
+      line([['ErrorType', 'Provider']], [{ Name: 'ErrorCount', Unit: 'Count' }], {
+        ErrorType: errorType,
+        Provider: provider,
+        ErrorCount: count,
+      });
     }
-    line([[]], [{ Name: 'FallbackCount', Unit: 'Count' }, { Name: 'CircuitOpen', Unit: 'Count' }], { FallbackCount: this.#fallbacks, CircuitOpen: this.#circuitOpen });
+    line(
+      [[]],
+      [
+        { Name: 'FallbackCount', Unit: 'Count' },
+        { Name: 'CircuitOpen', Unit: 'Count' },
+      ],
+      { FallbackCount: this.#fallbacks, CircuitOpen: this.#circuitOpen },
+    );
     for (const [type, value] of Object.entries(this.#tokens)) {
-      if (value > 0) line([['TokenType']], [{ Name: 'BedrockTokensUsed', Unit: 'Count' }], { TokenType: type, BedrockTokensUsed: value });
+      if (value > 0)
+        line([['TokenType']], [{ Name: 'BedrockTokensUsed', Unit: 'Count' }], {
+          TokenType: type,
+          BedrockTokensUsed: value,
+        });
     }
     this.#providers = new Map();
     this.#errors = new Map();

@@ -31,7 +31,11 @@ export class PlanUsageObserver {
    * an answer that quotes SSE (`event: message_delta` inside a text delta) is not an event.
    */
   observeEvents(events: Buffer): void {
-    for (let at = events.indexOf(messageEvent); at !== -1; at = events.indexOf(messageEvent, at + messageEvent.length)) {
+    for (
+      let at = events.indexOf(messageEvent);
+      at !== -1;
+      at = events.indexOf(messageEvent, at + messageEvent.length)
+    ) {
       if (at !== 0 && events[at - 1] !== lf && events[at - 1] !== cr) continue;
       const name = at + messageEvent.length;
       if (isAt(events, name, start)) this.#read(events, name + start.length, (data) => this.#onStart(data));
@@ -47,7 +51,11 @@ export class PlanUsageObserver {
 
   finishJson(): void {
     try {
-      const message = JSON.parse(Buffer.concat(this.#json).toString('utf8')) as { model?: string; usage?: Partial<Usage>; type?: string };
+      const message = JSON.parse(Buffer.concat(this.#json).toString('utf8')) as {
+        model?: string;
+        usage?: Partial<Usage>;
+        type?: string;
+      };
       if (message.type !== 'message' || message.usage === undefined) return;
       this.model = message.model ?? null;
       this.#merge(message.usage);
@@ -86,7 +94,12 @@ export class PlanUsageObserver {
   }
 
   #merge(usage: Partial<Usage>): void {
-    for (const field of ['input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const) {
+    for (const field of [
+      'input_tokens',
+      'output_tokens',
+      'cache_creation_input_tokens',
+      'cache_read_input_tokens',
+    ] as const) {
       const value = usage[field];
       if (typeof value === 'number') this.usage[field] = value;
     }

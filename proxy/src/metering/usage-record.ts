@@ -2,7 +2,12 @@ import type { KeyRecord, UsageRecord } from '@ccproxy/core';
 import type { Served } from '../pipeline/serve.ts';
 
 /** The usage record of a served request, or undefined when the answer carried no usage. */
-export function usageRecordOf(requestId: string, key: KeyRecord, served: Served, latencyMs: number): UsageRecord | undefined {
+export function usageRecordOf(
+  requestId: string,
+  key: KeyRecord,
+  served: Served,
+  latencyMs: number,
+): UsageRecord | undefined {
   const { result } = served;
   if (result.usage === undefined) return undefined;
   return {

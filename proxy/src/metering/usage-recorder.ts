@@ -47,9 +47,21 @@ export class UsageRecorder {
   constructor(options: UsageRecorderOptions) {
     this.#options = { flushIntervalMs: 1000, batchSize: 500, maxQueued: 200_000, ...options };
     const registers = [options.registry];
-    this.#depth = new Gauge({ name: 'ccproxy_usage_spool_records', help: 'Usage records waiting to be stored in Postgres.', registers });
-    this.#dropped = new Counter({ name: 'ccproxy_usage_dropped_total', help: 'Usage records dropped because the spool was full.', registers });
-    this.#written = new Counter({ name: 'ccproxy_usage_written_total', help: 'Usage records stored in Postgres (duplicates from replays excluded).', registers });
+    this.#depth = new Gauge({
+      name: 'ccproxy_usage_spool_records',
+      help: 'Usage records waiting to be stored in Postgres.',
+      registers,
+    });
+    this.#dropped = new Counter({
+      name: 'ccproxy_usage_dropped_total',
+      help: 'Usage records dropped because the spool was full.',
+      registers,
+    });
+    this.#written = new Counter({
+      name: 'ccproxy_usage_written_total',
+      help: 'Usage records stored in Postgres (duplicates from replays excluded).',
+      registers,
+    });
   }
 
   get pending(): number {
@@ -66,9 +78,11 @@ export class UsageRecorder {
       const lines = (await readFile(join(this.#options.spoolDir, file), 'utf8')).split('\n');
       // A crash can cut the last line short; complete lines (ended by "\n") are all that count.
       lines.pop();
-      for (const line of lines) if (line.trim() !== '') this.#queue.push({ record: JSON.parse(line) as UsageRecord, generation });
+      for (const line of lines)
+        if (line.trim() !== '') this.#queue.push({ record: JSON.parse(line) as UsageRecord, generation });
     }
-    if (this.#queue.length > 0) this.#options.logger.info({ records: this.#queue.length }, 'replaying usage records left in the spool');
+    if (this.#queue.length > 0)
+      this.#options.logger.info({ records: this.#queue.length }, 'replaying usage records left in the spool');
     this.#open();
     this.#schedule();
   }
@@ -105,7 +119,7 @@ export class UsageRecorder {
     try {
       // writeSync may write less than asked (a full disk); a line half in the file would be lost on replay.
       const bytes = Buffer.from(text);
-      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
       this.#spoolFailed = false;
     } catch (error) {
       // The records are still queued for Postgres; only their crash copy is missing. Said once per outage.
@@ -141,11 +155,20 @@ export class UsageRecorder {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);
       try {
-        this.#written.inc(await insertUsage(this.#options.db, batch.map((item) => item.record)));
+        this.#written.inc(
+          await insertUsage(
+            this.#options.db,
+            batch.map((item) => item.record),
+          ),
+        );
         this.#failures = 0;
       } catch (error) {
         this.#failures += 1;
-        if (this.#failures === 1) this.#options.logger.warn({ err: error, pending: this.#queue.length }, 'usage records cannot be stored yet; keeping them in the spool');
+        if (this.#failures === 1)
+          this.#options.logger.warn(
+            { err: error, pending: this.#queue.length },
+            'usage records cannot be stored yet; keeping them in the spool',
+          );
         return;
       }
       this.#queue = this.#queue.slice(batch.length);
@@ -166,10 +189,17 @@ export class UsageRecorder {
 
   #open(): void {
     try {
-      this.#fd = openSync(join(this.#options.spoolDir, `usage-spool.${String(this.#generation).padStart(12, '0')}.jsonl`), 'a', 0o600);
+      this.#fd = openSync(
+        join(this.#options.spoolDir, `usage-spool.${String(this.#generation).padStart(12, '0')}.jsonl`),
+        'a',
+        0o600,
+      );
     } catch (error) {
       this.#fd = undefined;
-      this.#options.logger.error({ err: error }, 'usage spool file cannot be opened; records are kept in memory only until the next flush');
+      this.#options.logger.error(
+        { err: error },
+        'usage spool file cannot be opened; records are kept in memory only until the next flush',
+      );
     }
   }
 

@@ -1,6 +1,13 @@
 import type { LRUCache } from 'lru-cache';
 import { growingLru } from './growing-lru.ts';
-import { decryptSecret, findBedrockCiphertext, keyChangesChannel, ProxyError, type Database, type KeyWrapper } from '@ccproxy/core';
+import {
+  decryptSecret,
+  findBedrockCiphertext,
+  keyChangesChannel,
+  ProxyError,
+  type Database,
+  type KeyWrapper,
+} from '@ccproxy/core';
 
 /**
  * Decrypted Bedrock API keys by access key, held briefly (the TTL bounds how long a plaintext
@@ -19,7 +26,10 @@ export class BedrockCredentials {
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.#db.listen(keyChangesChannel, { onNotify: () => this.#cache.clear(), onRestored: () => this.#cache.clear() });
+    this.#unlisten = await this.#db.listen(keyChangesChannel, {
+      onNotify: () => this.#cache.clear(),
+      onRestored: () => this.#cache.clear(),
+    });
   }
 
   async stop(): Promise<void> {
@@ -31,7 +41,10 @@ export class BedrockCredentials {
     const cached = this.#cache.get(accessKeyId);
     if (cached !== undefined) return cached;
     const ciphertext = await findBedrockCiphertext(this.#db, accessKeyId);
-    if (ciphertext === undefined) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error(`no BedrockKey for access key ${accessKeyId}`) });
+    if (ciphertext === undefined)
+      throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
+        cause: new Error(`no BedrockKey for access key ${accessKeyId}`),
+      });
     const apiKey = await decryptSecret(ciphertext, this.#wrapper);
     this.#cache.set(accessKeyId, apiKey);
     return apiKey;

@@ -24,13 +24,19 @@ export interface BedrockForwardOptions {
 export type BedrockResult = ForwardResult;
 
 /** Serves an Anthropic Messages request from Bedrock Converse / ConverseStream. */
-export async function forwardToBedrock(exchange: Exchange, upstreamPath: string, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+export async function forwardToBedrock(
+  exchange: Exchange,
+  upstreamPath: string,
+  record: KeyRecord,
+  options: BedrockForwardOptions,
+): Promise<BedrockResult> {
   const { req, res } = exchange;
   const path = upstreamPath.split('?', 1)[0];
   const bytes = await exchange.body?.bytes();
   const body = parseBody(bytes);
   if (path === '/v1/messages/count_tokens') return countTokens(exchange, body, bytes?.length ?? 0, record, options);
-  if (path !== '/v1/messages' || req.method !== 'POST') throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${req.method} ${path} is not available while served by Bedrock.`);
+  if (path !== '/v1/messages' || req.method !== 'POST')
+    throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${req.method} ${path} is not available while served by Bedrock.`);
   const { request: converse, toolNames, dropped } = toConverseRequest(body, req.headers['anthropic-beta']);
   if (dropped.length > 0) exchange.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
   const modelId = bedrockModelFor(body.model, record.bedrock);
@@ -47,7 +53,11 @@ export async function forwardToBedrock(exchange: Exchange, upstreamPath: string,
         origin: endpoint.origin,
         path: conversePath(endpoint, modelId, stream),
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json', authorization: `Bearer ${apiKey}` },
+        headers: {
+          'content-type': 'application/json',
+          accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json',
+          authorization: `Bearer ${apiKey}`,
+        },
         body: JSON.stringify(converse),
         signal: controller.signal,
       });
@@ -59,19 +69,45 @@ export async function forwardToBedrock(exchange: Exchange, upstreamPath: string,
     if (!stream) {
       const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
       exchange.sendJson(200, message);
-      return { status: 200, outcome: 'complete', ttfbMs: exchange.elapsedMs, usage, usageComplete: true, modelServed: modelId, modelRequested: body.model };
+      return {
+        status: 200,
+        outcome: 'complete',
+        ttfbMs: exchange.elapsedMs,
+        usage,
+        usageComplete: true,
+        modelServed: modelId,
+        modelRequested: body.model,
+      };
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': exchange.id, 'x-ccproxy-request-id': exchange.id });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'request-id': exchange.id,
+      'x-ccproxy-request-id': exchange.id,
+    });
     const ttfbMs = exchange.elapsedMs;
     const translator = new ConverseStreamTranslator({ ...context, requestId: exchange.id });
     const outcome = await relayTranslated(upstream, res, translator, controller.signal);
-    return { status: 200, outcome, ttfbMs, usage: translator.usage, usageComplete: outcome === 'complete', modelServed: modelId, modelRequested: body.model };
+    return {
+      status: 200,
+      outcome,
+      ttfbMs,
+      usage: translator.usage,
+      usageComplete: outcome === 'complete',
+      modelServed: modelId,
+      modelRequested: body.model,
+    };
   } finally {
     res.off('close', onClose);
   }
 }
 
-async function relayTranslated(upstream: Dispatcher.ResponseData, res: ServerResponse, translator: ConverseStreamTranslator, signal: AbortSignal): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
+async function relayTranslated(
+  upstream: Dispatcher.ResponseData,
+  res: ServerResponse,
+  translator: ConverseStreamTranslator,
+  signal: AbortSignal,
+): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       const out = translator.push(chunk);
@@ -95,9 +131,11 @@ function parseBody(raw: Buffer | undefined): MessagesRequest {
   } catch {
     throw new ProxyError('PRX_INVALID_JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ProxyError('PRX_INVALID_REQUEST', 'The request body must be a JSON object.');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ProxyError('PRX_INVALID_REQUEST', 'The request body must be a JSON object.');
   const body = parsed as Partial<MessagesRequest>;
-  if (typeof body.model !== 'string' || body.model === '') throw new ProxyError('PRX_INVALID_REQUEST', 'model: Field required');
+  if (typeof body.model !== 'string' || body.model === '')
+    throw new ProxyError('PRX_INVALID_REQUEST', 'model: Field required');
   return body as MessagesRequest;
 }
 
@@ -105,9 +143,18 @@ function parseBody(raw: Buffer | undefined): MessagesRequest {
  * count_tokens while on Bedrock: Bedrock's CountTokens API (with the foundation model id), and
  * where the model does not support it or the call fails, a deliberate over-estimate.
  */
-async function countTokens(exchange: Exchange, body: MessagesRequest, bodyLength: number, record: KeyRecord, options: BedrockForwardOptions): Promise<BedrockResult> {
+async function countTokens(
+  exchange: Exchange,
+  body: MessagesRequest,
+  bodyLength: number,
+  record: KeyRecord,
+  options: BedrockForwardOptions,
+): Promise<BedrockResult> {
   const counted = await bedrockCount(exchange, body, record, options).catch((error: unknown) => {
-    exchange.log.info({ reason: error instanceof Error ? error.message : String(error) }, 'Bedrock could not count tokens; answering with an estimate');
+    exchange.log.info(
+      { reason: error instanceof Error ? error.message : String(error) },
+      'Bedrock could not count tokens; answering with an estimate',
+    );
     return undefined;
   });
   const inputTokens = counted ?? estimateTokens(bodyLength);
@@ -115,7 +162,12 @@ async function countTokens(exchange: Exchange, body: MessagesRequest, bodyLength
   return { status: 200, outcome: 'complete', ttfbMs: exchange.elapsedMs };
 }
 
-async function bedrockCount(exchange: Exchange, body: MessagesRequest, record: KeyRecord, options: BedrockForwardOptions): Promise<number> {
+async function bedrockCount(
+  exchange: Exchange,
+  body: MessagesRequest,
+  record: KeyRecord,
+  options: BedrockForwardOptions,
+): Promise<number> {
   const { request: converse } = toConverseRequest(body, exchange.req.headers['anthropic-beta']);
   const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
   const modelId = foundationModelId(bedrockModelFor(body.model, record.bedrock));
@@ -123,13 +175,20 @@ async function bedrockCount(exchange: Exchange, body: MessagesRequest, record: K
   const path = `${endpoint.pathname.replace(/\/+$/, '')}/model/${encodeURIComponent(modelId)}/count-tokens`;
   let response: Dispatcher.ResponseData;
   try {
-    response = await options.dispatcher.request({ origin: endpoint.origin, path, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify(toCountTokensRequest(converse)) });
+    response = await options.dispatcher.request({
+      origin: endpoint.origin,
+      path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify(toCountTokensRequest(converse)),
+    });
   } catch (error) {
     throw fromUpstreamFailure(error);
   }
   if (response.statusCode >= 300) throw await failureOf(response);
   const { inputTokens } = (await response.body.json()) as { inputTokens?: unknown };
-  if (typeof inputTokens !== 'number') throw new ProxyError('PRX_BEDROCK_ERROR', 'CountTokens answered without inputTokens.');
+  if (typeof inputTokens !== 'number')
+    throw new ProxyError('PRX_BEDROCK_ERROR', 'CountTokens answered without inputTokens.');
   return inputTokens;
 }
 

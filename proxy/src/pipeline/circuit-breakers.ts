@@ -2,7 +2,18 @@ import type { LRUCache } from 'lru-cache';
 import { growingLru } from './growing-lru.ts';
 import { Gauge, type Registry } from 'prom-client';
 import {
-  breakerChannel, breakerStateOf as stateOf, claimTrial, readBreaker, recordFailover, recordPlanFailure, recordPlanSuccess, type BreakerPolicy, type BreakerRow, type BreakerState, type Database, type Logger,
+  breakerChannel,
+  breakerStateOf as stateOf,
+  claimTrial,
+  readBreaker,
+  recordFailover,
+  recordPlanFailure,
+  recordPlanSuccess,
+  type BreakerPolicy,
+  type BreakerRow,
+  type BreakerState,
+  type Database,
+  type Logger,
 } from '@ccproxy/core';
 
 const none = Symbol('no-breaker-row');
@@ -26,17 +37,31 @@ export class CircuitBreakers {
   readonly #open: Gauge<'key'>;
   #unlisten: (() => Promise<void>) | undefined;
 
-  constructor(options: { db: Database; policy: BreakerPolicy; logger: Logger; registry: Registry; now?: () => number }) {
+  constructor(options: {
+    db: Database;
+    policy: BreakerPolicy;
+    logger: Logger;
+    registry: Registry;
+    now?: () => number;
+  }) {
     this.#db = options.db;
     this.#policy = options.policy;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#sessions = growingLru(100_000, options.policy.openMs);
-    this.#open = new Gauge({ name: 'ccproxy_breaker_open', help: 'Whether the Plan circuit breaker of an access key is open (1) or not (0), as this replica last saw it.', labelNames: ['key'], registers: [options.registry] });
+    this.#open = new Gauge({
+      name: 'ccproxy_breaker_open',
+      help: 'Whether the Plan circuit breaker of an access key is open (1) or not (0), as this replica last saw it.',
+      labelNames: ['key'],
+      registers: [options.registry],
+    });
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.#db.listen(breakerChannel, { onNotify: (keyId) => this.#cache.delete(keyId), onRestored: () => this.#cache.clear() });
+    this.#unlisten = await this.#db.listen(breakerChannel, {
+      onNotify: (keyId) => this.#cache.delete(keyId),
+      onRestored: () => this.#cache.clear(),
+    });
   }
 
   async stop(): Promise<void> {
@@ -57,7 +82,9 @@ export class CircuitBreakers {
   openCount(): number {
     let open = 0;
     const now = this.#now();
-    for (const row of this.#cache.values()) if (row !== none && stateOf(row, this.#policy, now) !== 'closed' && stateOf(row, this.#policy, now) !== 'failing') open += 1;
+    for (const row of this.#cache.values())
+      if (row !== none && stateOf(row, this.#policy, now) !== 'closed' && stateOf(row, this.#policy, now) !== 'failing')
+        open += 1;
     return open;
   }
 
@@ -77,9 +104,11 @@ export class CircuitBreakers {
    */
   failure(keyId: string, label: string): void {
     const previous = this.#pending.get(keyId) ?? Promise.resolve();
-    const write: Promise<void> = previous.then(() => this.#recordFailure(keyId, label)).finally(() => {
-      if (this.#pending.get(keyId) === write) this.#pending.delete(keyId);
-    });
+    const write: Promise<void> = previous
+      .then(() => this.#recordFailure(keyId, label))
+      .finally(() => {
+        if (this.#pending.get(keyId) === write) this.#pending.delete(keyId);
+      });
     this.#pending.set(keyId, write);
   }
 
@@ -93,13 +122,18 @@ export class CircuitBreakers {
     if (row === undefined) return;
     const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';
     this.#cache.set(keyId, row);
-    if (row.openedAt !== null && !wasOpen) this.#logger.warn({ key: label, failures: row.consecutiveFailures }, 'circuit breaker opened: requests go to Bedrock');
+    if (row.openedAt !== null && !wasOpen)
+      this.#logger.warn(
+        { key: label, failures: row.consecutiveFailures },
+        'circuit breaker opened: requests go to Bedrock',
+      );
   }
 
   async success(keyId: string, label: string): Promise<void> {
     // Healthy keys have their "no row" cached: no query on the hot path.
     const row = await this.#row(keyId);
-    if (row === undefined || (row.consecutiveFailures === 0 && row.openedAt === null && row.trialStartedAt === null)) return;
+    if (row === undefined || (row.consecutiveFailures === 0 && row.openedAt === null && row.trialStartedAt === null))
+      return;
     await this.#guard(() => recordPlanSuccess(this.#db, keyId), undefined);
     this.#cache.set(keyId, { ...row, consecutiveFailures: 0, openedAt: null, trialStartedAt: null });
     if (row.openedAt !== null) this.#logger.info({ key: label }, 'circuit breaker closed: Plan upstream is back');

@@ -50,7 +50,12 @@ export class Exchange {
    * is ours unless `headers` carry the upstream's.
    */
   send(status: number, headers: OutgoingHttpHeaders, body: Buffer | string): void {
-    this.res.writeHead(status, { 'request-id': this.id, ...headers, 'content-length': Buffer.byteLength(body), 'x-ccproxy-request-id': this.id });
+    this.res.writeHead(status, {
+      'request-id': this.id,
+      ...headers,
+      'content-length': Buffer.byteLength(body),
+      'x-ccproxy-request-id': this.id,
+    });
     this.res.end(body);
   }
 

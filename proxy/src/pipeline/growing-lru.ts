@@ -6,6 +6,9 @@ import { LRUCache } from 'lru-cache';
  * replica needs (tens of thousands of keys) that was ~10 MB per process, idle, that every full
  * GC marks. The same bound as a `maxSize` of entries of size 1 allocates as entries arrive.
  */
-export function growingLru<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(entries: number, ttlMs: number): LRUCache<K, V> {
+export function growingLru<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(
+  entries: number,
+  ttlMs: number,
+): LRUCache<K, V> {
   return new LRUCache<K, V>({ maxSize: entries, sizeCalculation: () => 1, ttl: ttlMs });
 }

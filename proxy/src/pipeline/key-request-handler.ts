@@ -1,5 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { anthropicTypeForStatus, ProxyError, redactKeyInUrl, toAnthropicError, type KeyRecord, type Logger } from '@ccproxy/core';
+import {
+  anthropicTypeForStatus,
+  ProxyError,
+  redactKeyInUrl,
+  toAnthropicError,
+  type KeyRecord,
+  type Logger,
+} from '@ccproxy/core';
 import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
 import { usageRecordOf } from '../metering/usage-record.ts';
 import type { UsageRecorder } from '../metering/usage-recorder.ts';
@@ -45,7 +52,12 @@ export function createKeyRequestHandler(deps: KeyRequestDeps): (req: IncomingMes
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, deps: KeyRequestDeps, infoEnabled: boolean): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: KeyRequestDeps,
+  infoEnabled: boolean,
+): Promise<void> {
   const { rawKey, upstreamPath } = splitKeyPath(req.url ?? '/ak/');
   const route = routeLabel(upstreamPath);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
@@ -80,7 +92,9 @@ async function authenticate(keys: KeyResolver, key: string, connection: object):
   try {
     record = await keys.resolve(key, connection);
   } catch (error) {
-    throw new ProxyError('PRX_UNAVAILABLE', 'Access keys cannot be checked right now; try again shortly.', { cause: error });
+    throw new ProxyError('PRX_UNAVAILABLE', 'Access keys cannot be checked right now; try again shortly.', {
+      cause: error,
+    });
   }
   if (record === undefined) throw new ProxyError('PRX_KEY_NOT_FOUND');
   return record;
@@ -122,7 +136,10 @@ function fail(exchange: Exchange, error: unknown): void {
  */
 export function logRequestFailure(log: Logger, error: unknown, status: number, url: string): void {
   const code = error instanceof ProxyError ? error.code : 'PRX_INTERNAL';
-  log[status >= 500 ? 'warn' : 'info']({ status, code, url: redactKeyInUrl(url), err: status >= 500 ? error : undefined }, 'request failed');
+  log[status >= 500 ? 'warn' : 'info'](
+    { status, code, url: redactKeyInUrl(url), err: status >= 500 ? error : undefined },
+    'request failed',
+  );
 }
 
 function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served: Served, infoEnabled: boolean): void {
@@ -144,8 +161,23 @@ function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served:
   if (!infoEnabled) return;
   exchange.log.info(
     {
-      route, upstream, failover, status: result.status, outcome: result.outcome, latencyMs: round(latencyMs), ttfbMs: round(result.ttfbMs),
-      ...(result.usage === undefined ? {} : { tokens: { input: result.usage.input_tokens, output: result.usage.output_tokens, cacheRead: result.usage.cache_read_input_tokens, cacheCreation: result.usage.cache_creation_input_tokens } }),
+      route,
+      upstream,
+      failover,
+      status: result.status,
+      outcome: result.outcome,
+      latencyMs: round(latencyMs),
+      ttfbMs: round(result.ttfbMs),
+      ...(result.usage === undefined
+        ? {}
+        : {
+            tokens: {
+              input: result.usage.input_tokens,
+              output: result.usage.output_tokens,
+              cacheRead: result.usage.cache_read_input_tokens,
+              cacheCreation: result.usage.cache_creation_input_tokens,
+            },
+          }),
     },
     'request completed',
   );
@@ -157,7 +189,12 @@ function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string,
   deps.metrics.requests.inc(labels);
   deps.metrics.duration.observe(labels, exchange.elapsedMs / 1000);
   deps.metrics.errors.inc({ type: error instanceof ProxyError ? error.type : 'api_error', upstream: 'none' });
-  deps.cloudWatch?.observe({ provider: 'none', latencyMs: exchange.elapsedMs, errorType: anthropicTypeForStatus(status), failover: false });
+  deps.cloudWatch?.observe({
+    provider: 'none',
+    latencyMs: exchange.elapsedMs,
+    errorType: anthropicTypeForStatus(status),
+    failover: false,
+  });
 }
 
 function cloudWatchView(served: Served, latencyMs: number) {
@@ -169,7 +206,14 @@ function cloudWatchView(served: Served, latencyMs: number) {
     failover,
     ...(result.status >= 400 ? { errorType: anthropicTypeForStatus(result.status) } : {}),
     ...(upstream === 'bedrock' && usage !== undefined
-      ? { bedrockTokens: { input: usage.input_tokens, output: usage.output_tokens, cacheRead: usage.cache_read_input_tokens, cacheCreation: usage.cache_creation_input_tokens } }
+      ? {
+          bedrockTokens: {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            cacheRead: usage.cache_read_input_tokens,
+            cacheCreation: usage.cache_creation_input_tokens,
+          },
+        }
       : {}),
   };
 }

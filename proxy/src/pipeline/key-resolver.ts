@@ -1,6 +1,13 @@
 import type { LRUCache } from 'lru-cache';
 import { growingLru } from './growing-lru.ts';
-import { findKeyByHash, keyChangesChannel, type Database, type KeyHasher, type KeyRecord, type Logger } from '@ccproxy/core';
+import {
+  findKeyByHash,
+  keyChangesChannel,
+  type Database,
+  type KeyHasher,
+  type KeyRecord,
+  type Logger,
+} from '@ccproxy/core';
 
 /** Cached "no such key" marker, so floods of garbage keys do not reach Postgres. */
 const unknown = Symbol('unknown-key');
@@ -99,7 +106,8 @@ export class KeyResolver {
     const cached = usable(this.#cache.get(hash));
     if (cached !== undefined && this.#live) {
       if (cached === unknown) return undefined;
-      if (connection !== undefined) this.#remember(connection, key, cached, this.#generation, this.#cache.getRemainingTTL(hash));
+      if (connection !== undefined)
+        this.#remember(connection, key, cached, this.#generation, this.#cache.getRemainingTTL(hash));
       return cached;
     }
     const generation = this.#generation;
@@ -111,9 +119,14 @@ export class KeyResolver {
       return cached === unknown ? undefined : cached;
     }
     // A rotated-out key ends by time, with no notification: its entry must not outlive the grace period.
-    const ttl = record?.validUntil === undefined ? undefined : Math.max(1, Math.min(this.#options.ttlMs, record.validUntil - Date.now()));
-    if (generation === this.#generation) this.#cache.set(hash, record ?? unknown, ttl === undefined ? undefined : { ttl });
-    if (connection !== undefined && record !== undefined && this.#live) this.#remember(connection, key, record, generation, ttl ?? this.#options.ttlMs);
+    const ttl =
+      record?.validUntil === undefined
+        ? undefined
+        : Math.max(1, Math.min(this.#options.ttlMs, record.validUntil - Date.now()));
+    if (generation === this.#generation)
+      this.#cache.set(hash, record ?? unknown, ttl === undefined ? undefined : { ttl });
+    if (connection !== undefined && record !== undefined && this.#live)
+      this.#remember(connection, key, record, generation, ttl ?? this.#options.ttlMs);
     return record;
   }
 

@@ -41,11 +41,24 @@ export interface ForwardResult {
  * `ProxyError` when nothing has been sent to the client yet (so the caller can still answer,
  * or fail over); after that, failures end the response in place.
  */
-export async function forwardToPlan(exchange: Exchange, upstreamPath: string, options: PlanForwardOptions): Promise<ForwardResult> {
+export async function forwardToPlan(
+  exchange: Exchange,
+  upstreamPath: string,
+  options: PlanForwardOptions,
+): Promise<ForwardResult> {
   const { req, res, body } = exchange;
   // Only an answer that can still fail over needs the body again.
-  const upstreamBody = body?.declaredLength === undefined ? await wholeBodyOf(body) : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
-  const plan = toPlanRequest(joinPath(options.upstream, upstreamPath), req.rawHeaders, req.headers, upstreamBody.length, options.planApiKey);
+  const upstreamBody =
+    body?.declaredLength === undefined
+      ? await wholeBodyOf(body)
+      : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
+  const plan = toPlanRequest(
+    joinPath(options.upstream, upstreamPath),
+    req.rawHeaders,
+    req.headers,
+    upstreamBody.length,
+    options.planApiKey,
+  );
   const controller = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) controller.abort();
@@ -86,13 +99,22 @@ export async function forwardToPlan(exchange: Exchange, upstreamPath: string, op
  * respect, no plain-text error event can be appended), so a compressed stream is relayed — and,
  * if it breaks, aborted — like a plain body.
  */
-async function relayMetered(upstream: Dispatcher.ResponseData, res: ServerResponse, requestId: string, signal: AbortSignal): Promise<Omit<ForwardResult, 'status' | 'ttfbMs'>> {
+async function relayMetered(
+  upstream: Dispatcher.ResponseData,
+  res: ServerResponse,
+  requestId: string,
+  signal: AbortSignal,
+): Promise<Omit<ForwardResult, 'status' | 'ttfbMs'>> {
   const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
   const observer = new PlanUsageObserver();
   const encoding = upstream.headers['content-encoding'];
   const compressed = typeof encoding === 'string' && encoding !== 'identity';
   const decoded = compressed ? DecodedUsage.for(encoding, observer, sse) : undefined;
-  const metering = compressed ? (decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }) : { observer };
+  const metering = compressed
+    ? decoded === undefined
+      ? {}
+      : { tap: (chunk: Buffer) => decoded.write(chunk) }
+    : { observer };
   const outcome = await relayBody(upstream.body, res, { sse: sse && !compressed, requestId, signal, ...metering });
   if (outcome !== 'complete') upstream.body.destroy();
   await decoded?.end();

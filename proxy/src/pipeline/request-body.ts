@@ -59,7 +59,10 @@ export class RequestBody {
    * Plan attempt is over: a stream still open for that attempt is cut loose.
    */
   async bytes(): Promise<Buffer> {
-    if (!this.#keep) throw new Error('the request body was not kept (streamed without a copy, or released once the Plan answer was relayed)');
+    if (!this.#keep)
+      throw new Error(
+        'the request body was not kept (streamed without a copy, or released once the Plan answer was relayed)',
+      );
     this.#live?.destroy();
     this.#live = undefined;
     this.#start();
@@ -106,7 +109,9 @@ export class RequestBody {
 
   #onAborted = (error?: Error): void => {
     if (this.#state !== 'reading' || this.#source.complete) return;
-    this.#fail(new ProxyError('PRX_INVALID_REQUEST', 'The request body ended before its declared length.', { cause: error }));
+    this.#fail(
+      new ProxyError('PRX_INVALID_REQUEST', 'The request body ended before its declared length.', { cause: error }),
+    );
   };
 
   #fail(error: ProxyError): void {

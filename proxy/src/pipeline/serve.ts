@@ -33,23 +33,41 @@ export interface Served {
  * Bedrock before the first byte. Plan failures of PlanWithFailover keys feed the breaker (never
  * 4xx, never count_tokens).
  */
-export async function serve(exchange: Exchange, upstreamPath: string, record: KeyRecord, deps: ServeDeps): Promise<Served> {
+export async function serve(
+  exchange: Exchange,
+  upstreamPath: string,
+  record: KeyRecord,
+  deps: ServeDeps,
+): Promise<Served> {
   const bedrock = () => {
-    if (deps.credentials === undefined) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error('this process has no key to decrypt Bedrock keys') });
-    return forwardToBedrock(exchange, upstreamPath, record, { dispatcher: deps.dispatcher, credentials: deps.credentials, endpointOverride: deps.bedrockEndpoint });
+    if (deps.credentials === undefined)
+      throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
+        cause: new Error('this process has no key to decrypt Bedrock keys'),
+      });
+    return forwardToBedrock(exchange, upstreamPath, record, {
+      dispatcher: deps.dispatcher,
+      credentials: deps.credentials,
+      endpointOverride: deps.bedrockEndpoint,
+    });
   };
   const canFailOver = record.routing === 'PlanWithFailover';
   const breakers = canFailOver ? deps.breakers : undefined;
   const label = `${record.namespace}/${record.name}`;
   const session = sessionOf(exchange);
-  const breakerState: BreakerState = breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
+  const breakerState: BreakerState =
+    breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
   let decision = decideRoute(record.routing, breakerState, breakers?.isSticky(record.accessKeyId, session) ?? false);
   if (decision === 'trial') decision = (await breakers?.claimTrial(record.accessKeyId)) === true ? 'plan' : 'bedrock';
   if (decision === 'bedrock') return { upstream: 'bedrock', failover: canFailOver, result: await bedrock() };
 
   const countsForBreaker = breakers !== undefined && !upstreamPath.startsWith('/v1/messages/count_tokens');
   try {
-    const result = await forwardToPlan(exchange, upstreamPath, { dispatcher: deps.dispatcher, upstream: deps.planUpstream, planApiKey: deps.planApiKey, ...(canFailOver ? { holdBack: isFailoverStatus } : {}) });
+    const result = await forwardToPlan(exchange, upstreamPath, {
+      dispatcher: deps.dispatcher,
+      upstream: deps.planUpstream,
+      planApiKey: deps.planApiKey,
+      ...(canFailOver ? { holdBack: isFailoverStatus } : {}),
+    });
     if (countsForBreaker && result.outcome === 'complete') await breakers.success(record.accessKeyId, label);
     return { upstream: 'plan', failover: false, result };
   } catch (failure) {
@@ -67,7 +85,11 @@ export async function serve(exchange: Exchange, upstreamPath: string, record: Ke
       // Bedrock could not help: the client gets Anthropic's own answer, retry-after and all.
       exchange.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
       exchange.send(failure.status, fromPlanResponseHeaders(failure.headers, exchange.id), failure.body);
-      return { upstream: 'plan', failover: false, result: { status: failure.status, outcome: 'complete', ttfbMs: exchange.elapsedMs } };
+      return {
+        upstream: 'plan',
+        failover: false,
+        result: { status: failure.status, outcome: 'complete', ttfbMs: exchange.elapsedMs },
+      };
     }
   }
 }

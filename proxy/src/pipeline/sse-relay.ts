@@ -99,7 +99,11 @@ const cr = 0x0d;
  */
 function eventBoundary(buffer: Buffer): number {
   const end = buffer.length;
-  if (buffer[end - 1] === lf && (buffer[end - 2] === lf || (buffer[end - 2] === cr && buffer[end - 3] === lf && buffer[end - 4] === cr))) return end;
+  if (
+    buffer[end - 1] === lf &&
+    (buffer[end - 2] === lf || (buffer[end - 2] === cr && buffer[end - 3] === lf && buffer[end - 4] === cr))
+  )
+    return end;
   const lfAt = buffer.lastIndexOf(lfPair);
   // CRLF framing is rare (no Anthropic endpoint uses it): search for it only when a CR is there.
   const crlfAt = buffer.includes(cr) ? buffer.lastIndexOf(crlfPair) : -1;

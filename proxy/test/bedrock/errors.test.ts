@@ -22,13 +22,24 @@ describe('fromBedrockFailure', () => {
   });
 
   it('words context overflow as "prompt is too long" so Claude Code compacts', () => {
-    const error = fromBedrockFailure({ name: 'ValidationException', status: 400, message: 'The model returned the following errors: Input is too long for requested model.' });
+    const error = fromBedrockFailure({
+      name: 'ValidationException',
+      status: 400,
+      message: 'The model returned the following errors: Input is too long for requested model.',
+    });
     expect(error.message).toBe('prompt is too long: Input is too long for requested model.');
-    expect(fromBedrockFailure({ name: 'ValidationException', message: 'prompt is too long: 210000 tokens > 200000 maximum' }).message).toBe('prompt is too long: 210000 tokens > 200000 maximum');
+    expect(
+      fromBedrockFailure({ name: 'ValidationException', message: 'prompt is too long: 210000 tokens > 200000 maximum' })
+        .message,
+    ).toBe('prompt is too long: 210000 tokens > 200000 maximum');
   });
 
   it('never shows credential details to the client', () => {
-    const error = fromBedrockFailure({ name: 'AccessDeniedException', status: 403, message: 'Authentication failed: Please make sure your API Key is valid.' });
+    const error = fromBedrockFailure({
+      name: 'AccessDeniedException',
+      status: 403,
+      message: 'Authentication failed: Please make sure your API Key is valid.',
+    });
     expect(error.message).not.toMatch(/API Key/);
     expect(error.status).not.toBe(401);
   });
@@ -39,7 +50,16 @@ describe('fromConverseResponse', () => {
     const toolNames = new ToolNameMap();
     const { message, usage } = fromConverseResponse(
       {
-        output: { message: { role: 'assistant', content: [{ reasoningContent: { reasoningText: { text: 'hmm', signature: 's' } } }, { text: 'Done' }, { toolUse: { toolUseId: 'tooluse_1', name: 'Read', input: { a: 1 } } }] } },
+        output: {
+          message: {
+            role: 'assistant',
+            content: [
+              { reasoningContent: { reasoningText: { text: 'hmm', signature: 's' } } },
+              { text: 'Done' },
+              { toolUse: { toolUseId: 'tooluse_1', name: 'Read', input: { a: 1 } } },
+            ],
+          },
+        },
         stopReason: 'stop_sequence',
         usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7, cacheReadInputTokens: 100 },
         additionalModelResponseFields: { stop_sequence: 'END' },
@@ -47,18 +67,33 @@ describe('fromConverseResponse', () => {
       { model: 'claude-sonnet-4-5', messageId: 'msg_bdrk_1', toolNames },
     );
     expect(message).toEqual({
-      id: 'msg_bdrk_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
-      content: [{ type: 'thinking', thinking: 'hmm', signature: 's' }, { type: 'text', text: 'Done' }, { type: 'tool_use', id: 'tooluse_1', name: 'Read', input: { a: 1 } }],
-      stop_reason: 'stop_sequence', stop_sequence: 'END',
+      id: 'msg_bdrk_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5',
+      content: [
+        { type: 'thinking', thinking: 'hmm', signature: 's' },
+        { type: 'text', text: 'Done' },
+        { type: 'tool_use', id: 'tooluse_1', name: 'Read', input: { a: 1 } },
+      ],
+      stop_reason: 'stop_sequence',
+      stop_sequence: 'END',
       usage: { input_tokens: 3, output_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 100 },
     });
     expect(usage.cache_read_input_tokens).toBe(100);
   });
 
   it('turns guardrail stops into refusals and malformed output into a retryable error', () => {
-    const base = { output: { message: { role: 'assistant' as const, content: [] } }, usage: { inputTokens: 1, outputTokens: 1 } };
+    const base = {
+      output: { message: { role: 'assistant' as const, content: [] } },
+      usage: { inputTokens: 1, outputTokens: 1 },
+    };
     const context = { model: 'm', messageId: 'x', toolNames: new ToolNameMap() };
-    expect(fromConverseResponse({ ...base, stopReason: 'guardrail_intervened' }, context).message.stop_reason).toBe('refusal');
-    expect(() => fromConverseResponse({ ...base, stopReason: 'malformed_tool_use' }, context)).toThrow(expect.objectContaining({ type: 'api_error' }));
+    expect(fromConverseResponse({ ...base, stopReason: 'guardrail_intervened' }, context).message.stop_reason).toBe(
+      'refusal',
+    );
+    expect(() => fromConverseResponse({ ...base, stopReason: 'malformed_tool_use' }, context)).toThrow(
+      expect.objectContaining({ type: 'api_error' }),
+    );
   });
 });

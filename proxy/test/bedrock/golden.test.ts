@@ -11,7 +11,9 @@ import { toConverseRequest } from '../../src/adapters/bedrock/request.ts';
  * the expectations; every translation must also pass the strict Smithy + service-rule check.
  */
 const dir = fileURLToPath(new URL('../fixtures/claude-code/', import.meta.url));
-const cases = readdirSync(dir).filter((file) => file.endsWith('.request.json')).map((file) => file.replace('.request.json', ''));
+const cases = readdirSync(dir)
+  .filter((file) => file.endsWith('.request.json'))
+  .map((file) => file.replace('.request.json', ''));
 const validator = new SmithyValidator();
 
 describe('golden: Claude Code requests → Converse', () => {
@@ -19,11 +21,15 @@ describe('golden: Claude Code requests → Converse', () => {
 
   for (const name of cases) {
     it(name, () => {
-      const { headers, body } = JSON.parse(readFileSync(`${dir}${name}.request.json`, 'utf8')) as { headers: { 'anthropic-beta'?: string }; body: MessagesRequest };
+      const { headers, body } = JSON.parse(readFileSync(`${dir}${name}.request.json`, 'utf8')) as {
+        headers: { 'anthropic-beta'?: string };
+        body: MessagesRequest;
+      };
       const { request, dropped } = toConverseRequest(body, headers['anthropic-beta']);
       const actual = { request, dropped };
       const expectedFile = `${dir}${name}.converse.json`;
-      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedFile)) writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
+      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedFile))
+        writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
       expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
       expect([...validator.validate('ConverseStreamRequest', request), ...converseServiceRules(request)]).toEqual([]);
     });

@@ -6,8 +6,19 @@ import type { IncomingHttpHeaders } from 'node:http';
  * included, goes upstream untouched.
  */
 const hopByHop = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'http2-settings',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+  'http2-settings',
 ]);
 
 export interface PlanRequest {
@@ -20,7 +31,13 @@ export interface PlanRequest {
  * (query kept), the client's raw headers minus hop-by-hop ones in their original order and
  * case, and the default Plan key only when the client sent no credential of its own.
  */
-export function toPlanRequest(upstreamPath: string, rawHeaders: readonly string[], headers: IncomingHttpHeaders, bodyLength: number, planApiKey: string | undefined): PlanRequest {
+export function toPlanRequest(
+  upstreamPath: string,
+  rawHeaders: readonly string[],
+  headers: IncomingHttpHeaders,
+  bodyLength: number,
+  planApiKey: string | undefined,
+): PlanRequest {
   const connectionTokens = listedInConnection(headers.connection);
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -38,5 +55,10 @@ export function toPlanRequest(upstreamPath: string, rawHeaders: readonly string[
 
 function listedInConnection(value: string | undefined): Set<string> {
   if (value === undefined) return new Set();
-  return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
+  return new Set(
+    value
+      .split(',')
+      .map((token) => token.trim().toLowerCase())
+      .filter((token) => token !== ''),
+  );
 }

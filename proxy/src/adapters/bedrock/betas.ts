@@ -20,7 +20,10 @@ const aliases: ReadonlyMap<string, string> = new Map([['advanced-tool-use-2025-1
 
 /** Splits the header into the flags to send and the ones dropped (for the log). */
 export function bedrockBetas(header: string | string[] | undefined): { send: string[]; dropped: string[] } {
-  const values = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((value) => value.trim()).filter((value) => value !== '');
+  const values = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
   const send = new Set<string>();
   const dropped: string[] = [];
   for (const value of values) {

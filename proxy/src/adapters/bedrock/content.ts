@@ -1,5 +1,21 @@
-import { ProxyError, type CacheControl, type ContentBlockParam, type DocumentBlockParam, type ImageBlockParam, type OtherBlockParam, type ToolResultBlockParam } from '@ccproxy/core';
-import type { CachePoint, ConverseContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat, ToolResultContent } from './converse-types.ts';
+import {
+  ProxyError,
+  type CacheControl,
+  type ContentBlockParam,
+  type DocumentBlockParam,
+  type ImageBlockParam,
+  type OtherBlockParam,
+  type ToolResultBlockParam,
+} from '@ccproxy/core';
+import type {
+  CachePoint,
+  ConverseContentBlock,
+  DocumentBlock,
+  DocumentFormat,
+  ImageBlock,
+  ImageFormat,
+  ToolResultContent,
+} from './converse-types.ts';
 import { toBedrockToolUseId, type ToolNameMap } from './tool-names.ts';
 
 /** Per-request state of the content conversion: tool names, document names, what was dropped. */
@@ -9,7 +25,12 @@ export interface ContentContext {
   readonly dropped: string[];
 }
 
-const imageFormats: Readonly<Record<string, ImageFormat>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
+const imageFormats: Readonly<Record<string, ImageFormat>> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+};
 /** Bedrock rejects blank text blocks; where a block must exist, this stands in. */
 export const placeholderText = '(empty)';
 
@@ -21,17 +42,31 @@ export function cachePoint(control: CacheControl | null | undefined): CachePoint
 }
 
 /** One Anthropic block → zero or more Converse blocks (a cache point is a block of its own). */
-export function toConverseBlocks(block: ContentBlockParam | OtherBlockParam, context: ContentContext): ConverseContentBlock[] {
+export function toConverseBlocks(
+  block: ContentBlockParam | OtherBlockParam,
+  context: ContentContext,
+): ConverseContentBlock[] {
   const typed = block as ContentBlockParam;
   switch (typed.type) {
     case 'text':
-      return isBlank(typed.text) ? cachePoint(typed.cache_control) : [{ text: typed.text }, ...cachePoint(typed.cache_control)];
+      return isBlank(typed.text)
+        ? cachePoint(typed.cache_control)
+        : [{ text: typed.text }, ...cachePoint(typed.cache_control)];
     case 'image':
       return [toImage(typed), ...cachePoint(typed.cache_control)];
     case 'document':
       return [toDocument(typed, context), ...cachePoint(typed.cache_control)];
     case 'tool_use':
-      return [{ toolUse: { toolUseId: toBedrockToolUseId(typed.id), name: context.toolNames.toBedrock(typed.name), input: isObject(typed.input) ? typed.input : {} } }, ...cachePoint(typed.cache_control)];
+      return [
+        {
+          toolUse: {
+            toolUseId: toBedrockToolUseId(typed.id),
+            name: context.toolNames.toBedrock(typed.name),
+            input: isObject(typed.input) ? typed.input : {},
+          },
+        },
+        ...cachePoint(typed.cache_control),
+      ];
     case 'tool_result':
       return [toToolResult(typed, context), ...cachePoint(typed.cache_control)];
     case 'thinking':
@@ -46,34 +81,61 @@ export function toConverseBlocks(block: ContentBlockParam | OtherBlockParam, con
 }
 
 function toImage(block: ImageBlockParam): ImageBlock {
-  if (block.source.type !== 'base64') throw new ProxyError('PRX_INVALID_REQUEST', `Images from a ${block.source.type} source cannot be sent to Bedrock; send them as base64.`);
+  if (block.source.type !== 'base64')
+    throw new ProxyError(
+      'PRX_INVALID_REQUEST',
+      `Images from a ${block.source.type} source cannot be sent to Bedrock; send them as base64.`,
+    );
   const format = imageFormats[block.source.media_type];
-  if (format === undefined) throw new ProxyError('PRX_INVALID_REQUEST', `Image media type ${block.source.media_type} is not supported by Bedrock.`);
+  if (format === undefined)
+    throw new ProxyError(
+      'PRX_INVALID_REQUEST',
+      `Image media type ${block.source.media_type} is not supported by Bedrock.`,
+    );
   return { image: { format, source: { bytes: block.source.data } } };
 }
 
 function toDocument(block: DocumentBlockParam, context: ContentContext): DocumentBlock {
   const name = documentName(block.title ?? undefined, context.documentNames);
-  const extra = { ...(block.context ? { context: block.context } : {}), ...(block.citations?.enabled === undefined ? {} : { citations: { enabled: block.citations.enabled } }) };
+  const extra = {
+    ...(block.context ? { context: block.context } : {}),
+    ...(block.citations?.enabled === undefined ? {} : { citations: { enabled: block.citations.enabled } }),
+  };
   const source = block.source;
   switch (source.type) {
     case 'base64':
-      if (source.media_type !== 'application/pdf') throw new ProxyError('PRX_INVALID_REQUEST', `Document media type ${source.media_type} is not supported by Bedrock.`);
+      if (source.media_type !== 'application/pdf')
+        throw new ProxyError(
+          'PRX_INVALID_REQUEST',
+          `Document media type ${source.media_type} is not supported by Bedrock.`,
+        );
       return { document: { format: 'pdf', name, source: { bytes: source.data }, ...extra } };
     case 'text':
       return { document: { format: 'txt' as DocumentFormat, name, source: { text: source.data }, ...extra } };
     case 'content': {
-      const parts = typeof source.content === 'string' ? [{ text: source.content }] : source.content.map((part) => ({ text: part.text }));
-      return { document: { format: 'txt', name, source: { content: parts.filter((part) => !isBlank(part.text)) }, ...extra } };
+      const parts =
+        typeof source.content === 'string'
+          ? [{ text: source.content }]
+          : source.content.map((part) => ({ text: part.text }));
+      return {
+        document: { format: 'txt', name, source: { content: parts.filter((part) => !isBlank(part.text)) }, ...extra },
+      };
     }
     default:
-      throw new ProxyError('PRX_INVALID_REQUEST', `Documents from a ${source.type} source cannot be sent to Bedrock; send them inline.`);
+      throw new ProxyError(
+        'PRX_INVALID_REQUEST',
+        `Documents from a ${source.type} source cannot be sent to Bedrock; send them inline.`,
+      );
   }
 }
 
 /** Bedrock document names: 1–200 of alphanumerics, single spaces, hyphens, parentheses, brackets; unique per request. */
 function documentName(title: string | undefined, used: Set<string>): string {
-  const cleaned = (title ?? '').replace(/[^a-zA-Z0-9\s\-()[\]]/g, '-').replace(/\s+/g, ' ').trim().slice(0, 180);
+  const cleaned = (title ?? '')
+    .replace(/[^a-zA-Z0-9\s\-()[\]]/g, '-')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 180);
   const base = cleaned === '' ? 'document' : cleaned;
   let name = base;
   for (let n = 2; used.has(name); n += 1) name = `${base} ${n}`;
@@ -82,7 +144,8 @@ function documentName(title: string | undefined, used: Set<string>): string {
 }
 
 function toToolResult(block: ToolResultBlockParam, context: ContentContext): ConverseContentBlock {
-  const items = typeof block.content === 'string' ? [{ type: 'text' as const, text: block.content }] : (block.content ?? []);
+  const items =
+    typeof block.content === 'string' ? [{ type: 'text' as const, text: block.content }] : (block.content ?? []);
   const content: ToolResultContent[] = [];
   for (const item of items) {
     if (item.type === 'text' && 'text' in item) {
@@ -92,12 +155,19 @@ function toToolResult(block: ToolResultBlockParam, context: ContentContext): Con
     else context.dropped.push(`tool_result content of type ${item.type}`);
   }
   if (content.length === 0) content.push({ text: placeholderText });
-  return { toolResult: { toolUseId: toBedrockToolUseId(block.tool_use_id), content, status: block.is_error === true ? 'error' : 'success' } };
+  return {
+    toolResult: {
+      toolUseId: toBedrockToolUseId(block.tool_use_id),
+      content,
+      status: block.is_error === true ? 'error' : 'success',
+    },
+  };
 }
 
 /** Blocks without a Converse equivalent: summaries are kept as text, the rest dropped and logged. */
 function dropOther(block: OtherBlockParam, context: ContentContext): ConverseContentBlock[] {
-  if (block.type === 'compaction' && typeof block.content === 'string' && !isBlank(block.content)) return [{ text: block.content }];
+  if (block.type === 'compaction' && typeof block.content === 'string' && !isBlank(block.content))
+    return [{ text: block.content }];
   return drop(context, `${block.type} block`);
 }
 

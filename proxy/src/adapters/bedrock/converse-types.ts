@@ -11,7 +11,13 @@ export interface ImageBlock {
   image: { format: ImageFormat; source: { bytes: string } };
 }
 export interface DocumentBlock {
-  document: { format: DocumentFormat; name: string; source: { bytes: string } | { text: string } | { content: Array<{ text: string }> }; context?: string; citations?: { enabled: boolean } };
+  document: {
+    format: DocumentFormat;
+    name: string;
+    source: { bytes: string } | { text: string } | { content: Array<{ text: string }> };
+    context?: string;
+    citations?: { enabled: boolean };
+  };
 }
 export type ToolResultContent = { text: string } | ImageBlock | DocumentBlock | { json: unknown };
 
@@ -31,9 +37,11 @@ export interface ConverseMessage {
 
 export type SystemBlock = { text: string } | CachePoint;
 
-export type ConverseTool = { toolSpec: { name: string; description?: string; inputSchema: { json: unknown }; strict?: boolean } } | CachePoint;
+export type ConverseTool =
+  { toolSpec: { name: string; description?: string; inputSchema: { json: unknown }; strict?: boolean } } | CachePoint;
 
-export type ConverseToolChoice = { auto: Record<string, never> } | { any: Record<string, never> } | { tool: { name: string } };
+export type ConverseToolChoice =
+  { auto: Record<string, never> } | { any: Record<string, never> } | { tool: { name: string } };
 
 export interface ConverseRequest {
   messages: ConverseMessage[];

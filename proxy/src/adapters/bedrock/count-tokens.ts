@@ -1,11 +1,18 @@
 import type { ConverseRequest } from './converse-types.ts';
 
 /** Body of Bedrock CountTokens for a Converse request (the fields that count as input). */
-export function toCountTokensRequest(converse: ConverseRequest): { input: { converse: Pick<ConverseRequest, 'messages' | 'system' | 'toolConfig' | 'additionalModelRequestFields'> } } {
+export function toCountTokensRequest(converse: ConverseRequest): {
+  input: { converse: Pick<ConverseRequest, 'messages' | 'system' | 'toolConfig' | 'additionalModelRequestFields'> };
+} {
   const { messages, system, toolConfig, additionalModelRequestFields } = converse;
   return {
     input: {
-      converse: { messages, ...(system === undefined ? {} : { system }), ...(toolConfig === undefined ? {} : { toolConfig }), ...(additionalModelRequestFields === undefined ? {} : { additionalModelRequestFields }) },
+      converse: {
+        messages,
+        ...(system === undefined ? {} : { system }),
+        ...(toolConfig === undefined ? {} : { toolConfig }),
+        ...(additionalModelRequestFields === undefined ? {} : { additionalModelRequestFields }),
+      },
     },
   };
 }

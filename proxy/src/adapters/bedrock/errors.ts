@@ -22,7 +22,17 @@ const byName: Readonly<Record<string, ErrorCode>> = {
 };
 
 const byStatus = (status: number): ErrorCode =>
-  status === 429 ? 'PRX_BEDROCK_RATE_LIMITED' : status === 503 ? 'PRX_BEDROCK_OVERLOADED' : status === 408 || status === 504 ? 'PRX_BEDROCK_TIMEOUT' : status === 401 || status === 403 ? 'PRX_BEDROCK_MISCONFIGURED' : status >= 400 && status < 500 ? 'PRX_BEDROCK_INVALID_REQUEST' : 'PRX_BEDROCK_ERROR';
+  status === 429
+    ? 'PRX_BEDROCK_RATE_LIMITED'
+    : status === 503
+      ? 'PRX_BEDROCK_OVERLOADED'
+      : status === 408 || status === 504
+        ? 'PRX_BEDROCK_TIMEOUT'
+        : status === 401 || status === 403
+          ? 'PRX_BEDROCK_MISCONFIGURED'
+          : status >= 400 && status < 500
+            ? 'PRX_BEDROCK_INVALID_REQUEST'
+            : 'PRX_BEDROCK_ERROR';
 
 const tooLong = /input is too long|prompt is too long|too many input tokens|context (window|length)/i;
 const modelPrefix = /^The model returned the following errors:\s*/;
@@ -43,10 +53,14 @@ export function fromBedrockFailure(failure: BedrockFailure): ProxyError {
   else if (failure.originalStatusCode === 429) code = 'PRX_BEDROCK_RATE_LIMITED';
   const detail = (failure.message ?? '').replace(modelPrefix, '').trim();
   if (code === 'PRX_BEDROCK_INVALID_REQUEST' && tooLong.test(detail)) {
-    return new ProxyError(code, detail.toLowerCase().startsWith('prompt is too long') ? detail : `prompt is too long: ${detail}`);
+    return new ProxyError(
+      code,
+      detail.toLowerCase().startsWith('prompt is too long') ? detail : `prompt is too long: ${detail}`,
+    );
   }
   // Credential and model-access problems are the operator's to fix; the detail goes to the log, not the client.
-  if (code === 'PRX_BEDROCK_MISCONFIGURED') return new ProxyError(code, undefined, { cause: new Error(`${name ?? failure.status}: ${detail}`) });
+  if (code === 'PRX_BEDROCK_MISCONFIGURED')
+    return new ProxyError(code, undefined, { cause: new Error(`${name ?? failure.status}: ${detail}`) });
   return new ProxyError(code, detail === '' ? undefined : detail);
 }
 

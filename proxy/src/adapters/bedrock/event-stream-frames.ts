@@ -34,7 +34,12 @@ export class EventStreamFrames {
       const body = toUtf8(message.body);
       frames.push({
         messageType,
-        name: messageType === 'exception' ? header(':exception-type') : messageType === 'error' ? header(':error-code') : header(':event-type'),
+        name:
+          messageType === 'exception'
+            ? header(':exception-type')
+            : messageType === 'error'
+              ? header(':error-code')
+              : header(':event-type'),
         payload: messageType === 'error' ? { message: header(':error-message') } : body === '' ? {} : JSON.parse(body),
       });
     }
@@ -55,7 +60,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** Encodes one frame; used by the Bedrock test server and golden fixtures. */
-export function encodeEventFrame(name: string, payload: unknown, messageType: 'event' | 'exception' = 'event'): Uint8Array {
+export function encodeEventFrame(
+  name: string,
+  payload: unknown,
+  messageType: 'event' | 'exception' = 'event',
+): Uint8Array {
   const typeHeader = messageType === 'event' ? ':event-type' : ':exception-type';
   return codec.encode({
     headers: {

@@ -7,7 +7,10 @@ import { ProxyError, type KeyRecord } from '@ccproxy/core';
 export function bedrockModelFor(requested: string, bedrock: KeyRecord['bedrock']): string {
   const undated = requested.replace(/-\d{8}$/, '');
   const model = bedrock.modelMap[requested] ?? bedrock.modelMap[undated] ?? bedrock.model;
-  if (model === null || model === undefined) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error(`no Bedrock model configured for ${requested}`) });
+  if (model === null || model === undefined)
+    throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
+      cause: new Error(`no Bedrock model configured for ${requested}`),
+    });
   return model;
 }
 
@@ -23,6 +26,9 @@ export function conversePath(endpoint: URL, modelId: string, stream: boolean): s
 /** The Bedrock Runtime endpoint: the override (AWS_ENDPOINT_URL_BEDROCK_RUNTIME) or the region's. */
 export function bedrockEndpoint(override: string | undefined, region: string | null): URL {
   if (override !== undefined) return new URL(override);
-  if (region === null) throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, { cause: new Error('no Bedrock region configured for this access key') });
+  if (region === null)
+    throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
+      cause: new Error('no Bedrock region configured for this access key'),
+    });
   return new URL(`https://bedrock-runtime.${region}.amazonaws.com`);
 }

@@ -1,7 +1,14 @@
 import { ProxyError, type MessageParam, type MessagesRequest, type ToolChoice, type ToolParam } from '@ccproxy/core';
 import { bedrockBetas } from './betas.ts';
 import { cachePoint, isBlank, placeholderText, toConverseBlocks, type ContentContext } from './content.ts';
-import type { ConverseContentBlock, ConverseMessage, ConverseRequest, ConverseTool, ConverseToolChoice, SystemBlock } from './converse-types.ts';
+import type {
+  ConverseContentBlock,
+  ConverseMessage,
+  ConverseRequest,
+  ConverseTool,
+  ConverseToolChoice,
+  SystemBlock,
+} from './converse-types.ts';
 import { ToolNameMap } from './tool-names.ts';
 
 export interface ConverseTranslation {
@@ -13,13 +20,31 @@ export interface ConverseTranslation {
 }
 
 /** Top-level fields Converse has no place for; dropped deliberately (see the mapping notes). */
-const droppedFields = ['context_management', 'metadata', 'service_tier', 'speed', 'inference_geo', 'container', 'mcp_servers', 'diagnostics', 'fallbacks', 'cache_control'];
+const droppedFields = [
+  'context_management',
+  'metadata',
+  'service_tier',
+  'speed',
+  'inference_geo',
+  'container',
+  'mcp_servers',
+  'diagnostics',
+  'fallbacks',
+  'cache_control',
+];
 const placeholderTool: ConverseTool = {
-  toolSpec: { name: 'ccproxy_placeholder_do_not_call', description: 'Placeholder: the conversation used tools earlier.', inputSchema: { json: { type: 'object', properties: {} } } },
+  toolSpec: {
+    name: 'ccproxy_placeholder_do_not_call',
+    description: 'Placeholder: the conversation used tools earlier.',
+    inputSchema: { json: { type: 'object', properties: {} } },
+  },
 };
 
 /** Anthropic Messages request → Bedrock Converse request. Pure; throws `ProxyError` (400) on what Bedrock cannot take. */
-export function toConverseRequest(body: MessagesRequest, betaHeader: string | string[] | undefined): ConverseTranslation {
+export function toConverseRequest(
+  body: MessagesRequest,
+  betaHeader: string | string[] | undefined,
+): ConverseTranslation {
   const context: ContentContext = { toolNames: new ToolNameMap(), documentNames: new Set(), dropped: [] };
   if (!Array.isArray(body.messages)) throw new ProxyError('PRX_INVALID_REQUEST', 'messages: Field required');
   const messages = toConverseMessages(body.messages, context);
@@ -41,7 +66,10 @@ export function toConverseRequest(body: MessagesRequest, betaHeader: string | st
 function toSystem(system: MessagesRequest['system']): SystemBlock[] {
   if (system === undefined) return [];
   if (typeof system === 'string') return isBlank(system) ? [] : [{ text: system }];
-  return system.flatMap((block): SystemBlock[] => [...(isBlank(block.text) ? [] : [{ text: block.text }]), ...cachePoint(block.cache_control)]);
+  return system.flatMap((block): SystemBlock[] => [
+    ...(isBlank(block.text) ? [] : [{ text: block.text }]),
+    ...cachePoint(block.cache_control),
+  ]);
 }
 
 /**
@@ -53,7 +81,10 @@ function toConverseMessages(input: MessageParam[], context: ContentContext): Con
   const out: ConverseMessage[] = [];
   for (const message of input) {
     const role = message.role === 'assistant' ? 'assistant' : 'user';
-    const blocks = message.role === 'system' ? systemReminder(message) : contentOf(message).flatMap((block) => toConverseBlocks(block, context));
+    const blocks =
+      message.role === 'system'
+        ? systemReminder(message)
+        : contentOf(message).flatMap((block) => toConverseBlocks(block, context));
     const last = out.at(-1);
     if (last?.role === role) last.content.push(...blocks);
     else out.push({ role, content: blocks });
@@ -72,7 +103,9 @@ function contentOf(message: MessageParam) {
 }
 
 function systemReminder(message: MessageParam): ConverseContentBlock[] {
-  const text = contentOf(message).map((block) => ('text' in block && typeof block.text === 'string' ? block.text : '')).join('\n');
+  const text = contentOf(message)
+    .map((block) => ('text' in block && typeof block.text === 'string' ? block.text : ''))
+    .join('\n');
   return isBlank(text) ? [] : [{ text: `<system-reminder>\n${text}\n</system-reminder>` }];
 }
 
@@ -93,15 +126,32 @@ function inferenceConfig(body: MessagesRequest): NonNullable<ConverseRequest['in
   return config;
 }
 
-function toToolConfig(tools: ToolParam[] | undefined, choice: ToolChoice | undefined, historyHasTools: boolean, context: ContentContext): ConverseRequest['toolConfig'] {
+function toToolConfig(
+  tools: ToolParam[] | undefined,
+  choice: ToolChoice | undefined,
+  historyHasTools: boolean,
+  context: ContentContext,
+): ConverseRequest['toolConfig'] {
   const converted: ConverseTool[] = [];
   for (const tool of tools ?? []) {
     if (tool.type !== undefined && tool.type !== 'custom') {
       context.dropped.push(`server tool ${tool.name} (${tool.type})`);
       continue;
     }
-    const spec = { name: context.toolNames.toBedrock(tool.name), inputSchema: { json: tool.input_schema ?? { type: 'object' } } };
-    converted.push({ toolSpec: { ...spec, ...(tool.description !== undefined && !isBlank(tool.description) ? { description: tool.description } : {}), ...(tool.strict === undefined ? {} : { strict: tool.strict }) } }, ...cachePoint(tool.cache_control));
+    const spec = {
+      name: context.toolNames.toBedrock(tool.name),
+      inputSchema: { json: tool.input_schema ?? { type: 'object' } },
+    };
+    converted.push(
+      {
+        toolSpec: {
+          ...spec,
+          ...(tool.description !== undefined && !isBlank(tool.description) ? { description: tool.description } : {}),
+          ...(tool.strict === undefined ? {} : { strict: tool.strict }),
+        },
+      },
+      ...cachePoint(tool.cache_control),
+    );
   }
   if (choice?.type === 'none') {
     // Converse cannot forbid tool use; without tool history the tools can simply be left out.
@@ -115,7 +165,8 @@ function toToolConfig(tools: ToolParam[] | undefined, choice: ToolChoice | undef
 
 function toToolChoice(choice: ToolChoice | undefined, context: ContentContext): ConverseToolChoice | undefined {
   if (choice === undefined || choice.type === 'none') return undefined;
-  if ('disable_parallel_tool_use' in choice && choice.disable_parallel_tool_use === true) context.dropped.push('disable_parallel_tool_use');
+  if ('disable_parallel_tool_use' in choice && choice.disable_parallel_tool_use === true)
+    context.dropped.push('disable_parallel_tool_use');
   if (choice.type === 'auto') return { auto: {} };
   if (choice.type === 'any') return { any: {} };
   return { tool: { name: context.toolNames.toBedrock(choice.name) } };
@@ -125,7 +176,11 @@ function hasToolBlocks(messages: ConverseMessage[]): boolean {
   return messages.some((message) => message.content.some((block) => 'toolUse' in block || 'toolResult' in block));
 }
 
-function additionalFields(body: MessagesRequest, betaHeader: string | string[] | undefined, context: ContentContext): Record<string, unknown> {
+function additionalFields(
+  body: MessagesRequest,
+  betaHeader: string | string[] | undefined,
+  context: ContentContext,
+): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   if (body.top_k !== undefined) fields.top_k = body.top_k;
   if (body.thinking !== undefined) fields.thinking = body.thinking;

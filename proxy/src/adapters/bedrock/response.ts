@@ -1,4 +1,10 @@
-import { ProxyError, type MessageResponse, type ResponseContentBlock, type StopReason, type Usage } from '@ccproxy/core';
+import {
+  ProxyError,
+  type MessageResponse,
+  type ResponseContentBlock,
+  type StopReason,
+  type Usage,
+} from '@ccproxy/core';
 import type { ConverseOutputBlock, ConverseResponse, ConverseStopReason, ConverseUsage } from './converse-types.ts';
 import type { ToolNameMap } from './tool-names.ts';
 
@@ -10,7 +16,10 @@ export interface ResponseContext {
 }
 
 /** Converse response → Anthropic message, with the usage it reports. Pure. */
-export function fromConverseResponse(response: ConverseResponse, context: ResponseContext): { message: MessageResponse; usage: Usage } {
+export function fromConverseResponse(
+  response: ConverseResponse,
+  context: ResponseContext,
+): { message: MessageResponse; usage: Usage } {
   const usage = fromConverseUsage(response.usage);
   const stopSequence = response.additionalModelResponseFields?.stop_sequence ?? null;
   const message: MessageResponse = {
@@ -28,10 +37,21 @@ export function fromConverseResponse(response: ConverseResponse, context: Respon
 
 function fromOutputBlock(block: ConverseOutputBlock, toolNames: ToolNameMap): ResponseContentBlock[] {
   if ('text' in block) return [{ type: 'text', text: block.text }];
-  if ('toolUse' in block) return [{ type: 'tool_use', id: block.toolUse.toolUseId, name: toolNames.fromBedrock(block.toolUse.name), input: block.toolUse.input ?? {} }];
+  if ('toolUse' in block)
+    return [
+      {
+        type: 'tool_use',
+        id: block.toolUse.toolUseId,
+        name: toolNames.fromBedrock(block.toolUse.name),
+        input: block.toolUse.input ?? {},
+      },
+    ];
   const reasoning = block.reasoningContent;
   if (reasoning.redactedContent !== undefined) return [{ type: 'redacted_thinking', data: reasoning.redactedContent }];
-  if (reasoning.reasoningText !== undefined) return [{ type: 'thinking', thinking: reasoning.reasoningText.text, signature: reasoning.reasoningText.signature ?? '' }];
+  if (reasoning.reasoningText !== undefined)
+    return [
+      { type: 'thinking', thinking: reasoning.reasoningText.text, signature: reasoning.reasoningText.signature ?? '' },
+    ];
   return [];
 }
 

@@ -71,7 +71,11 @@ export class ConverseStreamTranslator {
         if (this.#ended) break;
       }
     } catch (error) {
-      out += this.fail(error instanceof ProxyError ? error : new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent a malformed event stream.', { cause: error }));
+      out += this.fail(
+        error instanceof ProxyError
+          ? error
+          : new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent a malformed event stream.', { cause: error }),
+      );
     }
     return out;
   }
@@ -79,11 +83,14 @@ export class ConverseStreamTranslator {
   /** Upstream ended. A stream cut short (no `messageStop`) ends with an error, never silently. */
   finish(): string {
     if (this.#ended) return '';
-    if (this.#stopReason === undefined || this.#frames.pending > 0) return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN'));
+    if (this.#stopReason === undefined || this.#frames.pending > 0)
+      return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN'));
     try {
       return this.#complete();
     } catch (error) {
-      return this.fail(error instanceof ProxyError ? error : new ProxyError('PRX_BEDROCK_ERROR', undefined, { cause: error }));
+      return this.fail(
+        error instanceof ProxyError ? error : new ProxyError('PRX_BEDROCK_ERROR', undefined, { cause: error }),
+      );
     }
   }
 
@@ -98,7 +105,13 @@ export class ConverseStreamTranslator {
   #onFrame(frame: EventFrame): string {
     if (frame.messageType !== 'event') {
       const payload = frame.payload as { message?: string; originalStatusCode?: number };
-      return this.fail(fromBedrockFailure({ name: frame.name, message: payload.message, originalStatusCode: payload.originalStatusCode }));
+      return this.fail(
+        fromBedrockFailure({
+          name: frame.name,
+          message: payload.message,
+          originalStatusCode: payload.originalStatusCode,
+        }),
+      );
     }
     const payload = frame.payload as Record<string, unknown>;
     switch (frame.name) {
@@ -112,7 +125,9 @@ export class ConverseStreamTranslator {
         return this.#close(payload.contentBlockIndex as number);
       case 'messageStop':
         this.#stopReason = payload.stopReason as ConverseStopReason;
-        this.#stopSequence = ((payload.additionalModelResponseFields as { stop_sequence?: string } | undefined)?.stop_sequence as string | undefined) ?? null;
+        this.#stopSequence =
+          ((payload.additionalModelResponseFields as { stop_sequence?: string } | undefined)?.stop_sequence as
+            string | undefined) ?? null;
         return '';
       case 'metadata':
         this.#usage = fromConverseUsage(payload.usage as Partial<ConverseUsage> | undefined);
@@ -125,29 +140,53 @@ export class ConverseStreamTranslator {
   #start(): string {
     if (this.#started) return '';
     this.#started = true;
-    const message = { id: this.#context.messageId, type: 'message', role: 'assistant', model: this.#context.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } };
+    const message = {
+      id: this.#context.messageId,
+      type: 'message',
+      role: 'assistant',
+      model: this.#context.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    };
     return sse('message_start', { type: 'message_start', message }) + sse('ping', { type: 'ping' });
   }
 
   #blockStart(payload: Record<string, unknown>): string {
     const toolUse = (payload.start as { toolUse?: { toolUseId: string; name: string } } | undefined)?.toolUse;
     if (toolUse === undefined) return '';
-    return this.#open(payload.contentBlockIndex as number, 'tool_use', { type: 'tool_use', id: toolUse.toolUseId, name: this.#context.toolNames.fromBedrock(toolUse.name), input: {} });
+    return this.#open(payload.contentBlockIndex as number, 'tool_use', {
+      type: 'tool_use',
+      id: toolUse.toolUseId,
+      name: this.#context.toolNames.fromBedrock(toolUse.name),
+      input: {},
+    });
   }
 
   #delta(bedrockIndex: number, delta: Delta): string {
-    if (delta.text !== undefined) return this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text });
+    if (delta.text !== undefined)
+      return (
+        this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text })
+      );
     if (delta.toolUse !== undefined) {
       const open = this.#blocks.get(bedrockIndex);
-      if (open?.kind !== 'tool_use') throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
+      if (open?.kind !== 'tool_use')
+        throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
       return this.#emitDelta(bedrockIndex, { type: 'input_json_delta', partial_json: delta.toolUse.input ?? '' });
     }
     const reasoning = delta.reasoningContent;
-    if (reasoning?.redactedContent !== undefined) return this.#open(bedrockIndex, 'redacted_thinking', { type: 'redacted_thinking', data: reasoning.redactedContent });
+    if (reasoning?.redactedContent !== undefined)
+      return this.#open(bedrockIndex, 'redacted_thinking', {
+        type: 'redacted_thinking',
+        data: reasoning.redactedContent,
+      });
     // A signature may be a thinking block's first (or only) delta, as with display "omitted".
     let out = reasoning === undefined ? '' : this.#ensure(bedrockIndex, 'thinking');
-    if (reasoning?.text !== undefined) out += this.#emitDelta(bedrockIndex, { type: 'thinking_delta', thinking: reasoning.text });
-    if (reasoning?.signature !== undefined) out += this.#emitDelta(bedrockIndex, { type: 'signature_delta', signature: reasoning.signature });
+    if (reasoning?.text !== undefined)
+      out += this.#emitDelta(bedrockIndex, { type: 'thinking_delta', thinking: reasoning.text });
+    if (reasoning?.signature !== undefined)
+      out += this.#emitDelta(bedrockIndex, { type: 'signature_delta', signature: reasoning.signature });
     return out;
   }
 
@@ -156,7 +195,14 @@ export class ConverseStreamTranslator {
     if (open?.kind === kind) return '';
     // A block that changes kind under the same Bedrock index is closed and a new one opened.
     const closed = open === undefined ? '' : this.#close(bedrockIndex);
-    return closed + this.#open(bedrockIndex, kind, kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' });
+    return (
+      closed +
+      this.#open(
+        bedrockIndex,
+        kind,
+        kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' },
+      )
+    );
   }
 
   #open(bedrockIndex: number, kind: BlockKind, contentBlock: Record<string, unknown>): string {
@@ -184,7 +230,11 @@ export class ConverseStreamTranslator {
     this.#ended = true;
     return (
       out +
-      sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: this.#stopSequence }, usage: this.#usage }) +
+      sse('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: stopReason, stop_sequence: this.#stopSequence },
+        usage: this.#usage,
+      }) +
       sse('message_stop', { type: 'message_stop' })
     );
   }
