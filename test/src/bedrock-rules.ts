@@ -1,6 +1,6 @@
 /**
  * Converse rules the Smithy model does not express but the service enforces (as reported by
- * users of every gateway that got them wrong; see shared/research/anthropic-bedrock-mapping.md).
+ * users of every gateway that got them wrong; docs/architecture.md, "Bedrock mapping").
  */
 interface Block {
   text?: string;

@@ -25,8 +25,8 @@ interface Shape {
   traits?: Traits;
 }
 
-/** The design folder sits beside the repository (`../shared`), in CI as on a developer's machine. */
-const modelPath = fileURLToPath(new URL('../../../shared/fixtures/bedrock-runtime.smithy.json', import.meta.url));
+/** Vendored with its provenance and licence (test/fixtures/bedrock-runtime/README.md). */
+const modelPath = fileURLToPath(new URL('../fixtures/bedrock-runtime/bedrock-runtime.smithy.json', import.meta.url));
 const prelude: Readonly<Record<string, string>> = {
   'smithy.api#String': 'string',
   'smithy.api#Integer': 'integer',
@@ -43,7 +43,7 @@ const prelude: Readonly<Record<string, string>> = {
 };
 
 /**
- * Validates JSON values against the Bedrock Runtime Smithy model (shared/fixtures), the way the
+ * Validates JSON values against the Bedrock Runtime Smithy model (test/fixtures/bedrock-runtime), the way the
  * service does: unknown members, required members, exactly-one-member unions, enums, string
  * patterns and lengths, numeric ranges, list and map bounds. HTTP-bound members (labels,
  * headers, query) are not part of a JSON body and are skipped.

@@ -1,9 +1,8 @@
 /**
  * `anthropic-beta` values Bedrock accepts (in `additionalModelRequestFields.anthropic_beta`);
  * any other value makes Bedrock reject the whole request. Provenance: the list Envoy AI Gateway
- * keeps from live probes against Bedrock InvokeModel (internal/translator/anthropic_awsanthropic.go),
- * summarised in shared/research/anthropic-bedrock-mapping.md §2.1. Extend only with flags verified
- * against Bedrock.
+ * keeps from live probes against Bedrock InvokeModel (internal/translator/anthropic_awsanthropic.go;
+ * docs/architecture.md, "Bedrock mapping"). Extend only with flags verified against Bedrock.
  */
 const accepted: ReadonlySet<string> = new Set([
   'computer-use-2024-10-22',
