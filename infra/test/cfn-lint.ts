@@ -1,8 +1,6 @@
 import { execFile as execFileCallback } from 'node:child_process';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ensurePythonVenv } from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 
@@ -14,30 +12,12 @@ export const CFN_LINT_VERSION = '1.58.0';
  * (PyPI is reachable, prebuilt binaries are not). Built beside its final path and renamed into
  * place, so parallel workers and killed installs never leave a half venv that later runs trust.
  */
-export async function cfnLintPython(): Promise<string> {
-  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  const venv = join(cache, 'ccproxy', `cfn-lint-venv-${CFN_LINT_VERSION}`);
-  const python = join(venv, 'bin', 'python');
-  if (await exists(python)) return python;
-  const building = `${venv}.building-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-  await mkdir(join(cache, 'ccproxy'), { recursive: true });
-  const started = Date.now();
-  process.stderr.write(`installing cfn-lint ${CFN_LINT_VERSION} into ${venv} (first run on this machine)\n`);
-  try {
-    await execFile('python3', ['-m', 'venv', building]);
-    await execFile(
-      join(building, 'bin', 'python'),
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', `cfn-lint==${CFN_LINT_VERSION}`],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    await rename(building, venv).catch(async (error: unknown) => {
-      if (!(await exists(python))) throw error; // another worker won the race
-    });
-  } finally {
-    await rm(building, { recursive: true, force: true });
-  }
-  process.stderr.write(`installed cfn-lint in ${Math.round((Date.now() - started) / 1000)} s\n`);
-  return python;
+export function cfnLintPython(): Promise<string> {
+  return ensurePythonVenv({
+    name: `cfn-lint-venv-${CFN_LINT_VERSION}`,
+    requirements: [`cfn-lint==${CFN_LINT_VERSION}`],
+    expectedSeconds: 40,
+  });
 }
 
 export interface CfnLintMatch {
@@ -76,11 +56,4 @@ export async function cfnLint(
       return JSON.parse(stdout) as CfnLintMatch[];
     throw error;
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

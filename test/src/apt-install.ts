@@ -1,5 +1,6 @@
 import { execFile as execFileCallback } from 'node:child_process';
 import { promisify } from 'node:util';
+import { longStep } from './progress.ts';
 
 const execFile = promisify(execFileCallback);
 // apt waits this long for another apt/dpkg to finish instead of failing on its lock.
@@ -16,11 +17,17 @@ export function aptInstall(packages: readonly string[]): Promise<void> {
   const run = queue.then(async () => {
     if (process.getuid?.() !== 0) throw new Error(`${packages.join(', ')} missing; install with apt-get as root`);
     const options = { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 };
-    if (!updated) {
-      await execFile('apt-get', [...lockWait, 'update'], options);
-      updated = true;
-    }
-    await execFile('apt-get', [...lockWait, 'install', '-y', '--no-install-recommends', ...packages], options);
+    await longStep(
+      `apt-get install ${packages.join(' ')} (first run on this machine)`,
+      { expectedSeconds: 60 },
+      async () => {
+        if (!updated) {
+          await execFile('apt-get', [...lockWait, 'update'], options);
+          updated = true;
+        }
+        await execFile('apt-get', [...lockWait, 'install', '-y', '--no-install-recommends', ...packages], options);
+      },
+    );
   });
   queue = run.catch(() => undefined);
   return run;

@@ -5,6 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { withLock } from './build-lock.ts';
+import { longStep } from './progress.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -39,30 +40,30 @@ export async function ensureHelmBinary(): Promise<string> {
   const bin = join(dir, 'helm');
   if (await exists(bin)) return bin;
   await mkdir(dir, { recursive: true });
-  return withLock(join(dir, 'build.lock'), async () => {
+  return withLock(join(dir, 'build.lock'), 'the build of helm', async () => {
     if (await exists(bin)) return bin; // another process built it while we waited
-    const started = Date.now();
-    process.stderr.write(`building helm ${HELM_VERSION} into ${dir} (first run on this machine; a few minutes)\n`);
     // GOBIN is a private folder: `go install` writes in place, and readers must see no binary or a whole one.
     const gobin = await mkdtemp(join(dir, 'gobin-'));
     const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOBIN: gobin };
     env.GOPATH ??= join(homedir(), 'go');
-    try {
-      // Outside any module (cwd = tmpdir), so `pkg@version` resolves helm's own go.mod and go.sum.
-      await execFile(
-        process.env.GO ?? 'go',
-        ['install', '-trimpath', '-ldflags', ldflags, `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`],
-        { cwd: tmpdir(), env, maxBuffer: 64 * 1024 * 1024 },
-      );
-      await chmod(join(gobin, 'helm'), 0o755);
-      await rename(join(gobin, 'helm'), bin);
-    } catch (error) {
-      const { stderr } = error as { stderr?: string };
-      throw new Error(`go install of helm ${HELM_VERSION} failed:\n${stderr ?? String(error)}`, { cause: error });
-    } finally {
-      await rm(gobin, { recursive: true, force: true });
-    }
-    process.stderr.write(`built helm in ${Math.round((Date.now() - started) / 1000)} s\n`);
+    const label = `building helm ${HELM_VERSION} from the Go module proxy into ${dir} (first run on this machine)`;
+    await longStep(label, { expectedSeconds: 300 }, async () => {
+      try {
+        // Outside any module (cwd = tmpdir), so `pkg@version` resolves helm's own go.mod and go.sum.
+        await execFile(
+          process.env.GO ?? 'go',
+          ['install', '-trimpath', '-ldflags', ldflags, `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`],
+          { cwd: tmpdir(), env, maxBuffer: 64 * 1024 * 1024 },
+        );
+        await chmod(join(gobin, 'helm'), 0o755);
+        await rename(join(gobin, 'helm'), bin);
+      } catch (error) {
+        const { stderr } = error as { stderr?: string };
+        throw new Error(`go install of helm ${HELM_VERSION} failed:\n${stderr ?? String(error)}`, { cause: error });
+      } finally {
+        await rm(gobin, { recursive: true, force: true });
+      }
+    });
     return bin;
   });
 }

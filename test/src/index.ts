@@ -38,3 +38,6 @@ export {
 export { operatorToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
 export { aptInstall } from './apt-install.ts';
+export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';
+export { longStep, formatDuration, type ProgressOptions } from './progress.ts';
+export { withLock } from './build-lock.ts';

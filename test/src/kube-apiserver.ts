@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './ccproxy-process.ts';
 import { withLock } from './build-lock.ts';
+import { longStep } from './progress.ts';
 import { aptInstall } from './apt-install.ts';
 
 const execFile = promisify(execFileCallback);
@@ -357,13 +358,9 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
   const bin = join(dir, tool);
   if (await exists(bin)) return bin;
   await mkdir(dir, { recursive: true });
-  return withLock(join(dir, `${tool}.build.lock`), async () => {
+  return withLock(join(dir, `${tool}.build.lock`), `the build of ${tool}`, async () => {
     if (await exists(bin)) return bin; // another process built it while we waited
     const partial = `${bin}.${process.pid}.partial`;
-    const started = Date.now();
-    process.stderr.write(
-      `building ${tool} ${KUBERNETES_VERSION} into ${dir} (first run on this machine; several minutes)\n`,
-    );
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CGO_ENABLED: '0',
@@ -373,20 +370,22 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
     env.GOPATH ??= join(homedir(), 'go');
     env.GOMODCACHE ??= join(env.GOPATH.split(':')[0] ?? env.GOPATH, 'pkg', 'mod');
     const ldflags = `-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`;
-    try {
-      await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], {
-        cwd: moduleDir,
-        env,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (error) {
-      await rm(partial, { force: true });
-      const { stderr } = error as { stderr?: string };
-      throw new Error(`go build of ${tool} failed:\n${stderr ?? String(error)}`, { cause: error });
-    }
-    await chmod(partial, 0o755);
-    await rename(partial, bin); // atomic: readers see no binary or a whole one
-    process.stderr.write(`built ${tool} in ${Math.round((Date.now() - started) / 1000)} s\n`);
+    const label = `building ${tool} ${KUBERNETES_VERSION} from the Go module proxy into ${dir} (first run on this machine)`;
+    await longStep(label, { expectedSeconds: tool === 'kubectl' ? 120 : 600 }, async () => {
+      try {
+        await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], {
+          cwd: moduleDir,
+          env,
+          maxBuffer: 64 * 1024 * 1024,
+        });
+      } catch (error) {
+        await rm(partial, { force: true });
+        const { stderr } = error as { stderr?: string };
+        throw new Error(`go build of ${tool} failed:\n${stderr ?? String(error)}`, { cause: error });
+      }
+      await chmod(partial, 0o755);
+      await rename(partial, bin); // atomic: readers see no binary or a whole one
+    });
     return bin;
   });
 }

@@ -1,10 +1,8 @@
 import { execFile as execFileCallback, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ccproxy-process.ts';
+import { ensurePythonVenv } from './python-venv.ts';
 import { waitReady } from './wait-ready.ts';
 
 const execFile = promisify(execFileCallback);
@@ -85,33 +83,14 @@ export async function startMotoServer(options: { readyTimeoutMs?: number } = {})
  */
 async function findPython(): Promise<string> {
   if (await hasMoto('python3')) return 'python3';
-  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
   // Named by the moto version: change it with REQUIREMENTS too, or old caches are reused.
-  const venv = join(cache, 'ccproxy', `moto-venv-${MOTO_VERSION}`);
-  const python = join(venv, 'bin', 'python');
-  // The venv appears by an atomic rename only once complete, so its existence is the marker.
-  if (await exists(python)) return python;
-  // Build beside it and rename into place: two vitest workers may race here, and a killed
-  // install must not leave a half venv that later runs trust. The loser discards its copy.
-  const building = `${venv}.building-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-  await mkdir(join(cache, 'ccproxy'), { recursive: true });
-  try {
-    await execFile('python3', ['-m', 'venv', building]);
-    await execFile(
-      join(building, 'bin', 'python'),
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', ...REQUIREMENTS],
-      {
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
-    await rename(building, venv).catch(async (error: unknown) => {
-      if (!(await exists(python))) throw error;
-    });
-  } finally {
-    await rm(building, { recursive: true, force: true });
-  }
+  const python = await ensurePythonVenv({
+    name: `moto-venv-${MOTO_VERSION}`,
+    requirements: REQUIREMENTS,
+    expectedSeconds: 25,
+  });
   if (!(await hasMoto(python)))
-    throw new Error(`installed moto ${MOTO_VERSION} into ${venv} but cannot import moto.server`);
+    throw new Error(`installed moto ${MOTO_VERSION} into ${python} but cannot import moto.server`);
   return python;
 }
 
@@ -119,13 +98,6 @@ async function hasMoto(python: string): Promise<boolean> {
   const probe = 'import moto, moto.server; print(moto.__version__)';
   return execFile(python, ['-c', probe]).then(
     ({ stdout }) => stdout.trim() === MOTO_VERSION,
-    () => false,
-  );
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
     () => false,
   );
 }

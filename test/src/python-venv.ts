@@ -1,0 +1,60 @@
+import { execFile as execFileCallback } from 'node:child_process';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { longStep } from './progress.ts';
+
+const execFile = promisify(execFileCallback);
+
+export interface VenvSpec {
+  /** Names the venv in the cache; include the pinned version so a bump installs anew. */
+  readonly name: string;
+  /** pip requirements, pinned. */
+  readonly requirements: readonly string[];
+  /** How long the install usually takes on this machine kind, for the progress lines. */
+  readonly expectedSeconds: number;
+}
+
+/**
+ * A Python from a venv in the user cache (`~/.cache/ccproxy/<name>`), installed from PyPI on
+ * first use. Built beside its final path and renamed into place, so parallel vitest workers and
+ * killed installs never leave a half venv that later runs trust; the loser of a race discards
+ * its copy. Run tools with `python -m module`, not their console scripts, whose shebangs hold
+ * the build path the rename invalidates.
+ */
+export async function ensurePythonVenv(spec: VenvSpec): Promise<string> {
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ccproxy');
+  const venv = join(cache, spec.name);
+  const python = join(venv, 'bin', 'python');
+  if (await exists(python)) return python;
+  await mkdir(cache, { recursive: true });
+  const building = `${venv}.building-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+  await longStep(
+    `installing ${spec.requirements.join(' ')} into ${venv} (first run on this machine)`,
+    spec,
+    async () => {
+      try {
+        await execFile('python3', ['-m', 'venv', building]);
+        await execFile(
+          join(building, 'bin', 'python'),
+          ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', ...spec.requirements],
+          { maxBuffer: 64 * 1024 * 1024 },
+        );
+        await rename(building, venv).catch(async (error: unknown) => {
+          if (!(await exists(python))) throw error; // another worker won the race
+        });
+      } finally {
+        await rm(building, { recursive: true, force: true });
+      }
+    },
+  );
+  return python;
+}
+
+export function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
