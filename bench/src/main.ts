@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { formatDuration, longStep, startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { measureBedrock, measureOnOff } from './bedrock-scenarios.ts';
 import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
@@ -79,8 +79,39 @@ const openLoopRate = 200;
 
 let postgres: ThrowawayPostgres | undefined;
 
+/** Seconds each step usually takes on this machine kind (full run, quick run), for the progress lines. */
+const expected = {
+  start: [20, 15],
+  warmup: [40, 10],
+  planPath: [200, 50],
+  openLoop: [210, 60],
+  bedrock: [60, 15],
+  metering: [60, 15],
+  logging: [60, 15],
+  tailAnatomy: [60, 20],
+  throughput: [420, 90],
+  streams: [420, 90],
+} as const satisfies Record<string, readonly [number, number]>;
+const runStarted = Date.now();
+
+/** One bench step: a line when it starts, a heartbeat every 30 s, a line when it ends. */
+function step<T>(name: keyof typeof expected, label: string, work: () => Promise<T>): Promise<T> {
+  const [full, short] = expected[name];
+  const whole = formatDuration((Date.now() - runStarted) / 1000);
+  return longStep(
+    `${label} (run time so far ${whole})`,
+    { expectedSeconds: quick ? short : full, prefix: 'bench' },
+    work,
+  );
+}
+
 async function main(): Promise<void> {
+  const total = Object.values(expected).reduce((sum, [full, short]) => sum + (quick ? short : full), 0);
+  console.log(
+    `[bench] ${quick ? 'quick' : 'full'} run: ${Object.keys(expected).length} steps, usually about ${formatDuration(total)} in all`,
+  );
   const steal = watchSteal();
+  console.log('[bench] starting the upstreams, the floor, PostgreSQL, ccproxy (three variants) and the peer');
   const upstream = await startUpstream();
   // Each proxy's inspector sleeps until the memory pass wakes it (SIGUSR1) for a forced GC.
   const inspectPorts = { floor: await freePort(), ccproxy: await freePort(), peer: await freePort() };
@@ -118,38 +149,29 @@ async function main(): Promise<void> {
   const proxyClient = new Client(proxy.url, { pipelining: 1 });
   const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
   const infoClient = new Client(infoLogging.url, { pipelining: 1 });
+  console.log(`[bench] every process is up (run time so far ${formatDuration((Date.now() - runStarted) / 1000)})`);
 
-  for (const s of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(s.client, s.path, body, s.headers);
-  const planPathResults = await measurePlanPath(sides, plan, body, streamBody);
-  const openLoop = await measureOpenLoop(
-    sides,
-    { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs },
-    body,
+  await step('warmup', `warm-up: ${plan.warmup} requests per side`, async () => {
+    for (const s of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(s.client, s.path, body, s.headers);
+  });
+  const planPathResults = await step(
+    'planPath',
+    'Plan path: latency and TTFB at concurrency 1, interleaved rounds',
+    () => measurePlanPath(sides, plan, body, streamBody),
+  );
+  const openLoop = await step('openLoop', `open loop at ${openLoopRate} req/s`, () =>
+    measureOpenLoop(sides, { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs }, body),
   );
   const upstreamClient = new Client(upstream.url, { pipelining: 1 });
-  const bedrock = await measureBedrock(
-    proxyClient,
-    upstreamClient,
-    body,
-    streamBody,
-    quick ? 100 : 1000,
-    plan.pairRounds,
+  const bedrock = await step('bedrock', 'Bedrock path and failover penalty', () =>
+    measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 1000, plan.pairRounds),
   );
-  const metering = await measureOnOff(
-    unmeteredClient,
-    proxyClient,
-    body,
-    streamBody,
-    { json: quick ? 200 : 1000, streams: quick ? 50 : 150 },
-    plan.pairRounds,
+  const onOff = { json: quick ? 200 : 1000, streams: quick ? 50 : 150 };
+  const metering = await step('metering', 'metering on vs off', () =>
+    measureOnOff(unmeteredClient, proxyClient, body, streamBody, onOff, plan.pairRounds),
   );
-  const logging = await measureOnOff(
-    proxyClient,
-    infoClient,
-    body,
-    streamBody,
-    { json: quick ? 200 : 1000, streams: quick ? 50 : 150 },
-    plan.pairRounds,
+  const logging = await step('logging', 'info vs warn logging', () =>
+    measureOnOff(proxyClient, infoClient, body, streamBody, onOff, plan.pairRounds),
   );
   await Promise.all([
     ...sides.map((s) => s.client.close()),
@@ -159,13 +181,9 @@ async function main(): Promise<void> {
     infoClient.close(),
   ]);
   // Its own processes (with a marking preload), stopped before the pinned scenarios.
-  const tailAnatomy = await measureTailAnatomy({
-    requests: plan.anatomy,
-    warmup: quick ? 100 : 300,
-    body,
-    streamBody,
-    database,
-  });
+  const tailAnatomy = await step('tailAnatomy', "tail anatomy (where a request's time goes)", () =>
+    measureTailAnatomy({ requests: plan.anatomy, warmup: quick ? 100 : 300, body, streamBody, database }),
+  );
 
   const everyPid = [
     upstream.pid,
@@ -187,22 +205,29 @@ async function main(): Promise<void> {
     ...(s.pid === undefined ? {} : { pid: s.pid }),
     ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }),
   }));
-  const throughput = await measureThroughput(targets, {
-    rates: plan.rates,
-    durationMs: plan.rateMs,
-    body: smallBody,
-    upstreamDelayMs: 20,
-    pin,
-  });
-  const streams = await measureStreams(targets, {
-    ladder: plan.streamLadder,
-    holdMs: plan.streamHoldMs,
-    gapMs: 20,
-    memoryCounts: plan.memoryCounts,
-    memoryGapMs: 1_000,
-    body: streamBody,
-    pin,
-  });
+  const throughput = await step('throughput', `max sustained rate per core (${plan.rates.join(', ')} req/s)`, () =>
+    measureThroughput(targets, {
+      rates: plan.rates,
+      durationMs: plan.rateMs,
+      body: smallBody,
+      upstreamDelayMs: 20,
+      pin,
+    }),
+  );
+  const streams = await step(
+    'streams',
+    `concurrent streams (${plan.streamLadder.join(', ')}) and memory per stream`,
+    () =>
+      measureStreams(targets, {
+        ladder: plan.streamLadder,
+        holdMs: plan.streamHoldMs,
+        gapMs: 20,
+        memoryCounts: plan.memoryCounts,
+        memoryGapMs: 1_000,
+        body: streamBody,
+        pin,
+      }),
+  );
   if (profile) await proxy.stop();
 
   const results: Results = {

@@ -33,6 +33,7 @@ export async function measureStreams(
     sides: {},
   };
   for (const target of targets) {
+    console.log(`[bench]   ${target.name}: stream ladder ${options.ladder.join(', ')}, then memory per stream`);
     sides[target.name] = await options.pin(target.pid, () =>
       measureStreamCapacity(target, {
         ladder: options.ladder,

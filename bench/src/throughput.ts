@@ -127,7 +127,11 @@ export async function rateLadder(target: RateTarget, options: LadderOptions): Pr
         (r) => !sustained(r, bound),
       );
       rungs.push(rung);
-      if (!sustained(rung, bound)) {
+      const held = sustained(rung, bound);
+      console.log(
+        `[bench]   ${target.name} at ${rate} req/s: ${held ? 'held' : 'not held'} (p99 ${rung.p99.toFixed(1)} ms, bound ${bound} ms)`,
+      );
+      if (!held) {
         rigLimited = rung.rigCpu > 0.9;
         break;
       }

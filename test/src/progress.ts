@@ -12,6 +12,8 @@ export interface ProgressOptions {
   readonly write?: (line: string) => void;
   /** The clock, for tests. */
   readonly now?: () => number;
+  /** Who is speaking, at the start of every line. */
+  readonly prefix?: string;
 }
 
 const defaultWrite = (line: string) => void process.stderr.write(`${line}\n`);
@@ -31,18 +33,19 @@ export async function longStep<T>(label: string, options: ProgressOptions, body:
   const expected = formatDuration(options.expectedSeconds);
   const started = now();
   const elapsed = () => formatDuration((now() - started) / 1000);
-  write(`[ccproxy test setup] ${label}: starting (usually about ${expected})`);
+  const say = (what: string) => write(`[${options.prefix ?? 'ccproxy test setup'}] ${label}: ${what}`);
+  say(`starting (usually about ${expected})`);
   const heartbeat = setInterval(
-    () => write(`[ccproxy test setup] ${label}: still running, ${elapsed()} elapsed of about ${expected}`),
+    () => say(`still running, ${elapsed()} elapsed of about ${expected}`),
     (options.everySeconds ?? 30) * 1000,
   );
   heartbeat.unref();
   try {
     const result = await body();
-    write(`[ccproxy test setup] ${label}: done in ${elapsed()}`);
+    say(`done in ${elapsed()}`);
     return result;
   } catch (error) {
-    write(`[ccproxy test setup] ${label}: failed after ${elapsed()}`);
+    say(`failed after ${elapsed()}`);
     throw error;
   } finally {
     clearInterval(heartbeat);
