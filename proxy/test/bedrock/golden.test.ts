@@ -7,8 +7,10 @@ import { toConverseRequest } from '../../src/adapters/bedrock/request.ts';
 
 /**
  * Golden translations of requests Claude Code really sent (captured through the test server,
- * device id zeroed): `<case>.request.json` → `<case>.converse.json`. `UPDATE_GOLDEN=1` rewrites
- * the expectations; every translation must also pass the strict Smithy + service-rule check.
+ * device id zeroed): `<case>.request.json` → `<case>.converse.json`. Expectations are written only
+ * when asked (`UPDATE_GOLDEN=1`, then review the diff): a missing one fails, so a golden test can
+ * never pass by writing what it is about to compare. Every translation must also pass the strict
+ * Smithy + service-rule check.
  */
 const dir = fileURLToPath(new URL('../fixtures/claude-code/', import.meta.url));
 const cases = readdirSync(dir)
@@ -28,8 +30,8 @@ describe('golden: Claude Code requests → Converse', () => {
       const { request, dropped } = toConverseRequest(body, headers['anthropic-beta']);
       const actual = { request, dropped };
       const expectedFile = `${dir}${name}.converse.json`;
-      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedFile))
-        writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
+      if (process.env.UPDATE_GOLDEN === '1') writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
+      expect(existsSync(expectedFile), `${expectedFile} is missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
       expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
       expect([...validator.validate('ConverseStreamRequest', request), ...converseServiceRules(request)]).toEqual([]);
     });
