@@ -154,14 +154,21 @@ export const valuesSchema = Type.Object(
       {
         enabled: Type.Boolean(),
         className: Type.String(),
-        host: Type.String(),
+        host: Type.String({
+          description: 'host of the proxy rule (empty: any host); only /ak/… is routed to the proxy, never /metrics',
+        }),
+        adminHost: Type.String({
+          description:
+            'host that serves the admin UI and API (its own host: the UI lives at /); empty keeps the admin off the Ingress',
+        }),
         annotations: stringMap,
         tlsSecretName: Type.String({
           description:
             'TLS Secret for non-ALB controllers; with the ALB, set alb.ingress.kubernetes.io/certificate-arn instead',
         }),
         adminSourceRanges: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' }), {
-          description: 'CIDRs allowed to reach /admin (ALB inbound-cidrs on the admin Ingress)',
+          description:
+            'CIDRs allowed to reach adminHost (a per-rule ALB source-ip condition); required when adminHost is set',
         }),
       },
       { additionalProperties: false },

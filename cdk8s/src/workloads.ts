@@ -342,10 +342,15 @@ export class ClaudeCodeProxyChart extends Chart {
     return { deployment, serviceAccount: name };
   }
 
-  /** One Ingress for proxy and admin; /admin only from `adminSourceRanges` (a per-rule ALB condition). */
+  /**
+   * One Ingress: `/ak/` on the proxy host goes to the proxy (never /metrics or health), and the admin
+   * gets a host of its own, only from `adminSourceRanges` (a per-rule ALB condition).
+   */
   private ingress(values: ChartValues): void {
     const { ingress } = values;
-    const admin = values.admin.enabled && ingress.adminSourceRanges.length > 0;
+    const admin = values.admin.enabled && ingress.adminHost !== '';
+    if (admin && ingress.adminSourceRanges.length === 0)
+      throw new Error('ingress.adminHost needs ingress.adminSourceRanges: the admin is never exposed to every address');
     const condition = [{ field: 'source-ip', sourceIpConfig: { values: ingress.adminSourceRanges } }];
     const annotations = {
       ...ingress.annotations,
@@ -356,20 +361,20 @@ export class ClaudeCodeProxyChart extends Chart {
       pathType: 'Prefix',
       backend: { service: { name: `${this.fullname}-${component}`, port: { number: ports[component] } } },
     });
+    const hosts = [...(ingress.host === '' ? [] : [ingress.host]), ...(admin ? [ingress.adminHost] : [])];
     new KubeIngress(this, 'ingress', {
       metadata: { name: this.fullname, annotations },
       spec: {
         ingressClassName: ingress.className,
         ...(ingress.tlsSecretName === ''
           ? {}
-          : {
-              tls: [{ secretName: ingress.tlsSecretName, ...(ingress.host === '' ? {} : { hosts: [ingress.host] }) }],
-            }),
-        // The ALB evaluates an Ingress's paths in order: /admin first.
+          : { tls: [{ secretName: ingress.tlsSecretName, ...(hosts.length === 0 ? {} : { hosts }) }] }),
+        // The ALB evaluates rules in order, and the proxy rule may match any host: the admin's first.
         rules: [
+          ...(admin ? [{ host: ingress.adminHost, http: { paths: [path('/', 'admin')] } }] : []),
           {
             ...(ingress.host === '' ? {} : { host: ingress.host }),
-            http: { paths: [...(admin ? [path('/admin', 'admin')] : []), path('/', 'proxy')] },
+            http: { paths: [path('/ak/', 'proxy')] },
           },
         ],
       },

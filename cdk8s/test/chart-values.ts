@@ -55,6 +55,7 @@ export const valuesSets = {
     ingress: {
       enabled: true,
       host: 'ccproxy.example.com',
+      adminHost: 'ccproxy-admin.example.com',
       tlsSecretName: 'ccproxy-tls',
       adminSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'],
     },

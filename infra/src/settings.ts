@@ -11,7 +11,9 @@ export interface InfraSettings {
   readonly domain: string;
   /** ACM certificate for `domain` on the ALB's HTTPS listener. */
   readonly certificateArn: string;
-  /** CIDRs allowed to reach /admin on the ALB. */
+  /** Host name of the admin UI and API on the ALB (its own host); empty keeps the admin off the ALB. */
+  readonly adminDomain: string;
+  /** CIDRs allowed to reach `adminDomain` on the ALB; required with it. */
   readonly adminCidrs: readonly string[];
   readonly vpcCidr: string;
   readonly natGateways: number;
@@ -31,6 +33,7 @@ export const defaultSettings: InfraSettings = {
   prefix: 'ccproxy',
   domain: '',
   certificateArn: '',
+  adminDomain: '',
   adminCidrs: [],
   vpcCidr: '10.0.0.0/16',
   natGateways: 1,
@@ -63,6 +66,7 @@ export function settingsFromContext(node: Node): InfraSettings {
     prefix: read('prefix'),
     domain: read('domain'),
     certificateArn: read('certificateArn'),
+    adminDomain: read('adminDomain'),
     adminCidrs: read('adminCidrs'),
     vpcCidr: read('vpcCidr'),
     natGateways: read('natGateways'),

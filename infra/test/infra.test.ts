@@ -11,6 +11,7 @@ import { cfnLint, cfnLintPython, type CfnLintMatch } from './cfn-lint.ts';
 const context = {
   region: 'ap-northeast-2',
   domain: 'proxy.example.com',
+  adminDomain: 'proxy-admin.example.com',
   adminCidrs: '10.20.0.0/16,192.0.2.0/24',
   certificateArn: 'arn:aws:acm:ap-northeast-2:123456789012:certificate/0b7d3a6c-1111-2222-3333-444455556666',
   alarmEmail: 'oncall@example.com',
@@ -150,7 +151,7 @@ describe('the AWS CDK app', () => {
     expect(conditions).toContain('sts.amazonaws.com');
   });
 
-  it('deploys the cdk8s workloads, the CRDs and an ALB Ingress that restricts /admin by source IP', () => {
+  it('deploys the cdk8s workloads, the CRDs and an ALB Ingress with the admin on its own host, by source IP', () => {
     const manifests = Object.values(
       template(stacks.cluster).findResources('Custom::AWSCDK-EKS-KubernetesResource'),
     ).map((r) => JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest));
@@ -159,6 +160,8 @@ describe('the AWS CDK app', () => {
       expect(all).toContain(name);
     expect(all).toContain('source-ip');
     expect(all).toContain('10.20.0.0/16');
+    expect(all).toContain('proxy-admin.example.com');
+    expect(all).toMatch(/path[^,]*:[^,]*\/ak\//);
     expect(all).toContain(context.certificateArn);
     expect(all).toContain('eks.amazonaws.com/role-arn');
     template(stacks.cluster).hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });

@@ -106,10 +106,11 @@ export class ClusterStack extends Stack {
           config: { CCPROXY_CLOUDWATCH_EMF: true },
         },
         admin: { serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': this.roles.admin.roleArn } } },
-        // One ALB for proxy and admin (the chart's ALB annotations plus TLS); /admin only from adminCidrs.
+        // One ALB: /ak/ on `domain` to the proxy; the admin on `adminDomain`, only from adminCidrs.
         ingress: {
           enabled: true,
           host: settings.domain,
+          adminHost: settings.adminDomain,
           adminSourceRanges: settings.adminCidrs,
           annotations: {
             'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-TLS13-1-2-2021-06',
