@@ -18,7 +18,7 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 describe('the container image layout (Dockerfile)', () => {
   let dir: string;
   afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('runs `ccproxy proxy` with production dependencies and the copied sources only', async () => {
@@ -64,7 +64,7 @@ describe('the container image layout (Dockerfile)', () => {
       child.child.kill('SIGTERM');
       await child.catch(() => undefined);
     }
-  });
+  }, 180_000); // a production `npm ci` from the cache: ~20 s alone, over a minute on a loaded machine
 
   /** Source paths (relative to the build stage's /src) of a stage's `COPY --from=build` lines. */
   function copiedFromBuild(stage: string): string[] {
