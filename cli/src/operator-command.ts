@@ -33,8 +33,11 @@ const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/n
 
 /**
  * `ccproxy operator`: the Kubernetes control plane. Migrates the database (advisory lock), then
- * campaigns for the leader Lease; only the leader watches and reconciles. Losing the Lease ends
- * the process (the Deployment restarts it as a standby), as controller-runtime does.
+ * campaigns for the leader Lease; only the leader watches and reconciles. A leader that cannot
+ * renew (the API server is unreachable past the renew deadline) stops working at once — another
+ * replica may take over — but the process stays up: it reports not-ready, campaigns again, and
+ * starts a fresh term's watches and reconciles when it wins, so a single replica rides out an
+ * API-server outage of any length.
  */
 export async function runOperator(env: Record<string, string | undefined>): Promise<Running> {
   const config = loadConfig(fields, env);
@@ -53,19 +56,22 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
   const registry = createMetricsRegistry();
   const client = KubeClient.fromEnvironment(config.watchNamespace);
   const wrapper = new KmsKeyWrapper({ keyId: config.kmsKeyId as string });
-  const operator = new KubeOperator({
-    client,
-    db,
-    wrapper,
-    registry,
-    logger: logger.child({ component: 'operator' }),
-    hashKey: createKeyHasher(config.keyHasherSecret as string),
-    rotationGraceSeconds: config.rotationGraceSeconds,
-    publicUrl: config.publicUrl,
-    breakerOpenMs: config.breakerOpenMs,
-    resyncMs: config.resyncSeconds * 1000,
-    ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),
-  });
+  // A fresh operator per term of leadership: a former leader's watches and queue are gone for good.
+  const newOperator = () =>
+    new KubeOperator({
+      client,
+      db,
+      wrapper,
+      registry,
+      logger: logger.child({ component: 'operator' }),
+      hashKey: createKeyHasher(config.keyHasherSecret as string),
+      rotationGraceSeconds: config.rotationGraceSeconds,
+      publicUrl: config.publicUrl,
+      breakerOpenMs: config.breakerOpenMs,
+      resyncMs: config.resyncSeconds * 1000,
+      ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),
+    });
+  let operator = newOperator();
   const leaseMs = config.leaseDurationSeconds * 1000;
   const elector = new LeaderElector({
     client,
@@ -82,24 +88,36 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
     renewDeadlineMs: Math.round((leaseMs * 2) / 3),
     retryPeriodMs: Math.max(500, Math.round(leaseMs / 7)),
   });
-  const app = await buildOperatorApp({ logger, registry, ready: () => !elector.isLeader || operator.synced });
+  // Ready: the API server answers, and a leader has synced (a standby is ready to take over).
+  const ready = () => elector.apiReachable && (!elector.isLeader || operator.synced);
+  const app = await buildOperatorApp({ logger, registry, ready });
   await app.listen({ port: config.operatorPort, host: config.host });
 
   let stopping = false;
-  const campaign = elector.run((lost) => {
-    operator.metrics.leader.set(1);
-    operator.start().catch((error: unknown) => {
-      // A leader that cannot work must not hold the Lease: exit, and let a standby take over.
-      logger.error({ err: error }, 'operator failed to start');
-      process.exit(1);
+  const reachable = setInterval(() => operator.metrics.apiReachable.set(elector.apiReachable ? 1 : 0), 1_000);
+  reachable.unref();
+  const term = () =>
+    elector.run((lost) => {
+      operator.metrics.leader.set(1);
+      operator.start().catch((error: unknown) => {
+        if (lost.aborted || stopping) return; // this term is over anyway
+        // A leader that cannot work must not hold the Lease: exit, and let a standby take over.
+        logger.error({ err: error }, 'operator failed to start');
+        process.exit(1);
+      });
+      lost.addEventListener('abort', () => operator.metrics.leader.set(0));
     });
-    lost.addEventListener('abort', () => {
-      operator.metrics.leader.set(0);
+  const campaign = (async () => {
+    for (;;) {
+      await term();
       if (stopping) return;
-      // A former leader must not keep writing: stop, and let the Deployment start a fresh standby.
-      void operator.stop().finally(() => process.exit(1));
-    });
-  });
+      // Lost the Lease: stop writing before anything else, then campaign again as a standby.
+      await operator.stop();
+      if (stopping) return;
+      logger.warn('stepped down (the Lease could not be renewed); campaigning again');
+      operator = newOperator();
+    }
+  })();
   logger.info(
     { port: config.operatorPort, namespace: config.watchNamespace ?? 'all' },
     'operator running; campaigning for leadership',
@@ -108,6 +126,7 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
     logger,
     async stop() {
       stopping = true;
+      clearInterval(reachable);
       await operator.stop();
       await elector.stop();
       await campaign;

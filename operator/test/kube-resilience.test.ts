@@ -193,6 +193,38 @@ describe('operator resilience', () => {
     }
   });
 
+  it('a single replica rides out an API-server outage longer than its Lease: stays up, not ready, then resumes', async () => {
+    const namespace = uniqueName('outage');
+    await ensureNamespace(admin(), namespace);
+    const databaseUrl = await createTestDatabase(inject('postgresUrl'), 'outage');
+    const operator = await startOperator(databaseUrl, namespace, 'op-alone');
+    const readyz = () =>
+      fetch(`${operator.url}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    await apply(admin(), objectsOf(user('dev') + '---\n' + key('before'), namespace));
+    await expect.poll(() => allReady(namespace, ['before']), { timeout: 15_000, interval: 100 }).toBe(1);
+    expect(await readyz()).toBe(200);
+    await kube.pause();
+    try {
+      // Three times the 3 s Lease: before, the replica exited once it could not renew for 2 s.
+      await expect.poll(readyz, { timeout: 5_000, interval: 100 }).toBe(503);
+      await new Promise((resolve) => setTimeout(resolve, 9_000));
+      expect(operator.child.exitCode).toBeNull();
+      expect(await readyz()).toBe(503);
+    } finally {
+      await kube.resume();
+    }
+    await apply(admin(), objectsOf(key('after'), namespace));
+    await expect.poll(() => allReady(namespace, ['before', 'after']), { timeout: 30_000, interval: 200 }).toBe(2);
+    expect(await readyz()).toBe(200);
+    expect(operator.child.exitCode).toBeNull();
+    expect(operator.output.join('\n')).toContain('campaigning again');
+    // A graceful stop hands the Lease back (the next test's replicas need it).
+    expect(await operator.stop('SIGTERM')).toBe(0);
+  });
+
   it('runs two replicas with one leader; the other takes over when the leader dies', async () => {
     const namespace = uniqueName('ha');
     await ensureNamespace(admin(), namespace);

@@ -62,6 +62,8 @@ export class KubeOperator {
   readonly #queue: WorkQueue;
   readonly #reflectors: Record<Watched, Reflector>;
   readonly #metrics: OperatorMetrics;
+  readonly #stopped = Promise.withResolvers<undefined>();
+  #isStopped = false;
   get metrics(): OperatorMetrics {
     return this.#metrics;
   }
@@ -110,7 +112,12 @@ export class KubeOperator {
       onRestored: () => this.#enqueueAll('AccessKey'),
     });
     for (const reflector of Object.values(this.#reflectors)) reflector.start();
-    await Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.synced));
+    await Promise.race([
+      Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.synced)),
+      this.#stopped.promise,
+    ]);
+    // Stopped before the caches synced (leadership lost during an API-server outage): no work starts.
+    if (this.#isStopped) return;
     this.#workers = this.#queue.run((key) => this.#work(key), this.#o.workers ?? 2);
     await this.#enqueueOrphans();
     this.#pruneTimer = setInterval(
@@ -128,6 +135,8 @@ export class KubeOperator {
   }
 
   async stop(): Promise<void> {
+    this.#isStopped = true;
+    this.#stopped.resolve(undefined);
     clearInterval(this.#pruneTimer);
     this.#queue.shutDown();
     await Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.stop()));

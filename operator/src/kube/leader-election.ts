@@ -17,15 +17,21 @@ export interface LeaderElectionOptions {
 
 /**
  * Leader election on a coordination.k8s.io Lease, as client-go does it: the holder renews every
- * retry period; others take over once `renewTime + leaseDuration` has passed. Every write
- * carries the resourceVersion it read, so two candidates cannot both win. A leader that cannot
- * renew within the renew deadline steps down (it stops working before another can start).
+ * retry period; another replica takes over once it has seen the Lease unchanged for a whole
+ * lease duration **by its own clock** (client-go's `observedTime`), so replicas whose clocks
+ * disagree still agree on expiry: the holder's `renewTime` is never compared with the local
+ * clock. Every write carries the resourceVersion it read, so two candidates cannot both win. A
+ * leader that cannot renew within the renew deadline steps down (it stops working before another
+ * can start).
  */
 export class LeaderElector {
   readonly #options: Required<LeaderElectionOptions>;
   #stopped = false;
   #leading = false;
+  #reachable = true;
   #wake: (() => void) | undefined;
+  /** The Lease record last read and when (local monotonic ms) it was first seen: client-go's observedRecord/observedTime. */
+  #observed: { record: string; at: number } | undefined;
 
   constructor(options: LeaderElectionOptions) {
     this.#options = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
@@ -35,12 +41,17 @@ export class LeaderElector {
     return this.#leading;
   }
 
+  /** Whether the last read or write of the Lease reached the API server (readiness reports it). */
+  get apiReachable(): boolean {
+    return this.#reachable;
+  }
+
   /**
    * Campaigns until elected, calls `lead` with a signal that aborts when leadership is lost,
    * and resolves when leadership ended (lost, or `stop()`).
    */
   async run(lead: (lost: AbortSignal) => void): Promise<void> {
-    while (!this.#stopped && !(await this.#tryAcquireOrRenew())) await this.#sleep(this.#options.retryPeriodMs);
+    while (!this.#stopped && !(await this.#attempt())) await this.#sleep(this.#options.retryPeriodMs);
     if (this.#stopped) return;
     this.#leading = true;
     this.#options.logger.info(
@@ -53,7 +64,7 @@ export class LeaderElector {
     while (!this.#stopped) {
       await this.#sleep(this.#options.retryPeriodMs);
       if (this.#stopped) break;
-      if (await this.#tryAcquireOrRenew()) lastRenew = Date.now();
+      if (await this.#attempt()) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.#options.renewDeadlineMs) break;
     }
     this.#leading = false;
@@ -75,12 +86,33 @@ export class LeaderElector {
     await this.#options.client.replaceLease(this.#options.namespace, lease).catch(() => undefined);
   }
 
+  /**
+   * One try, bounded by the renew deadline: an API server that accepts connections but never
+   * answers must not keep a leader that cannot renew from stepping down.
+   */
+  async #attempt(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        this.#reachable = false;
+        this.#options.logger.warn('lease read or write did not answer within the renew deadline');
+        resolve(false);
+      }, this.#options.renewDeadlineMs);
+    });
+    try {
+      return await Promise.race([this.#tryAcquireOrRenew(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name, identity, leaseDurationMs } = this.#options;
     const now = new V1MicroTime();
     const seconds = Math.ceil(leaseDurationMs / 1000);
     try {
       const lease = await client.readLease(namespace, name);
+      this.#reachable = true;
       if (lease === undefined) {
         await client.createLease(namespace, {
           metadata: { name, namespace },
@@ -96,7 +128,7 @@ export class LeaderElector {
       }
       const spec = lease.spec ?? {};
       const held = spec.holderIdentity !== undefined && spec.holderIdentity !== '' && spec.holderIdentity !== identity;
-      if (held && !expired(lease, now.getTime())) return false;
+      if (held && !this.#expired(lease)) return false;
       const transition = spec.holderIdentity !== identity;
       lease.spec = {
         ...spec,
@@ -109,9 +141,23 @@ export class LeaderElector {
       return true;
     } catch (error) {
       // 409: someone else wrote the Lease first; anything else: the API server is unreachable.
-      if (statusOf(error) !== 409) this.#options.logger.warn({ err: error }, 'lease update failed');
+      const conflict = statusOf(error) === 409;
+      this.#reachable = conflict;
+      if (!conflict) this.#options.logger.warn({ err: error }, 'lease update failed');
       return false;
     }
+  }
+
+  /**
+   * Expired when this replica has seen the same record for longer than its lease duration, timed
+   * on the local monotonic clock from the moment the record changed.
+   */
+  #expired(lease: V1Lease): boolean {
+    const spec = lease.spec ?? {};
+    const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${lease.metadata?.resourceVersion ?? ''}`;
+    const now = performance.now();
+    if (this.#observed?.record !== record) this.#observed = { record, at: now };
+    return this.#observed.at + (spec.leaseDurationSeconds ?? 15) * 1000 <= now;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -123,9 +169,4 @@ export class LeaderElector {
       };
     });
   }
-}
-
-function expired(lease: V1Lease, now: number): boolean {
-  const renewed = lease.spec?.renewTime === undefined ? 0 : new Date(lease.spec.renewTime).getTime();
-  return renewed + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now;
 }
