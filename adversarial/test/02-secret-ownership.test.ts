@@ -265,4 +265,32 @@ describe('02 Kubernetes mode: a Secret belongs to one key', () => {
     expect(await stack.askUntil(fresh, 200)).toBe(200);
     expect(await stack.ask(old)).toBe(404);
   });
+
+  it('an admin-issued key deleted with kubectl and re-applied under its name does not come back', async () => {
+    const ns = stack.namespace;
+    await stack.call('POST', '/admin/api/users', { namespace: ns, name: 'hal' });
+    const issued = await stack.call('POST', '/admin/api/access-keys', { namespace: ns, name: 'hal', user: 'hal' });
+    expect(issued.statusCode).toBe(201);
+    const old = (issued.json() as { accessKey: string }).accessKey;
+    expect(await stack.askUntil(old, 200)).toBe(200);
+    const live = await readObject(kube, 'AccessKey', ns, 'hal');
+    // The admin's Secret is owned by its AccessKey, so garbage collection takes it along.
+    expect((await readObject(kube, 'Secret', ns, 'hal-key'))?.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'AccessKey', name: 'hal', uid: live?.metadata?.uid, controller: true }),
+    ]);
+    await deleteObject(kube, 'AccessKey', ns, 'hal');
+    await eventually(
+      () => readObject(kube, 'AccessKey', ns, 'hal'),
+      (object) => object === undefined,
+    );
+    expect(await stack.ask(old)).toBe(404);
+    await applyYaml(yaml.accessKey(ns, 'hal', 'hal', 'hal-key'));
+    expect(
+      await eventually(
+        () => reasonOf('hal'),
+        (reason) => reason === 'SecretNotOwned',
+      ),
+    ).toBe('SecretNotOwned');
+    expect(await stack.ask(old)).toBe(404);
+  });
 });

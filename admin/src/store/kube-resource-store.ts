@@ -79,7 +79,31 @@ export class KubeResourceStore implements ResourceStore {
       `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`,
       body,
     )) as KubeObject;
-    return toStored({ ...created, kind });
+    const stored = toStored({ ...created, kind });
+    await this.#bindSecret(stored).catch(() => undefined);
+    return stored;
+  }
+
+  /**
+   * Gives the Secret the admin wrote for a new resource an owner reference to it (uid and all):
+   * garbage collection then removes it with the resource, however that is deleted, and a
+   * resource re-created under the same name never finds — or adopts — the old key. Best effort:
+   * without it the Secret merely outlives its resource, as any hand-made one does.
+   */
+  async #bindSecret(resource: StoredResource): Promise<void> {
+    const spec = resource.spec as { secretName?: string; secretRef?: { name?: string } };
+    const secretName = resource.kind === 'AccessKey' ? spec.secretName : spec.secretRef?.name;
+    if (secretName === undefined || resource.uid === undefined) return;
+    const owner = { kind: resource.kind, name: resource.name };
+    const live = await this.#judgeSecret(resource.namespace, secretName, owner);
+    if (live === undefined) return;
+    const reference = { apiVersion, kind: resource.kind, name: resource.name, uid: resource.uid, controller: true };
+    await this.#request(
+      'PATCH',
+      `${secretPath(resource.namespace, secretName)}?fieldManager=${fieldManager}`,
+      { metadata: { resourceVersion: live.resourceVersion, ownerReferences: [reference] } },
+      'application/merge-patch+json',
+    );
   }
 
   async update(
