@@ -169,7 +169,7 @@ export class ManifestFolderStore implements ResourceStore {
     const scan = await this.#scan();
     const manifestFile = scan.secrets.get(`${namespace}/${name}`);
     const metadata = await readFile(this.#secretPath(namespace, name), 'utf8').then(
-      (text) => ((parse(text) as { metadata?: SecretMetadata } | null)?.metadata ?? {}) as SecretMetadata,
+      (text) => metadataOf(text),
       (error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return undefined;
         throw error;
@@ -301,6 +301,15 @@ function toStored(object: RawObject): StoredResource {
 function checkValid(object: unknown): void {
   const parsed = parseResource(object);
   if ('problems' in parsed) throw new StoreError('invalid', parsed.problems.join('; '));
+}
+
+/** A Secret file's metadata; an unreadable one has none, so the rule finds it is not the admin's. */
+function metadataOf(text: string): SecretMetadata {
+  try {
+    return (parse(text) as { metadata?: SecretMetadata } | null)?.metadata ?? {};
+  } catch {
+    return {};
+  }
 }
 
 function ownFileText(object: unknown): string {
