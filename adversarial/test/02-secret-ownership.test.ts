@@ -78,6 +78,29 @@ describe('02 local mode: a Secret belongs to one key', () => {
     expect(await readyOf('other')).toMatchObject({ ready: 'True' });
   });
 
+  it('the same rule for Bedrock keys: a <name>-bedrock Secret another key uses is not taken', async () => {
+    await hand('zed.yaml', [yaml.user(ns, 'zed'), yaml.accessKey(ns, 'zed', 'zed', 'zb-bedrock')].join('---\n'));
+    await sync();
+    const zedKey = await generatedKey('zb-bedrock');
+    expect(await stack.ask(zedKey)).toBe(200);
+    const before = await readFile(dataSecret('zb-bedrock'), 'utf8');
+    const registered = await stack.call('POST', '/admin/api/bedrock-keys', {
+      namespace: ns,
+      name: 'zb',
+      accessKey: 'zed',
+      apiKey: 'bedrock-api-key-for-zb-000111',
+    });
+    expect(registered.statusCode).toBe(409);
+    expect((registered.json() as { message: string }).message).toBe(
+      'Secret team-a/zb-bedrock is in the way: it belongs to AccessKey team-a/zed, not one the admin created for zb',
+    );
+    expect(registered.body).not.toContain('bedrock-api-key-for-zb-000111');
+    expect(await readFile(dataSecret('zb-bedrock'), 'utf8')).toBe(before);
+    expect((await stack.call('GET', `/admin/api/bedrock-keys/${enc(`${ns}/zb`)}`)).statusCode).toBe(404);
+    await sync();
+    expect(await stack.ask(zedKey)).toBe(200);
+  });
+
   it('refuses a name taken by a hand-written folder Secret nobody names yet', async () => {
     await hand('loose.yaml', yaml.secret(ns, 'qux-key', { accessKey: byoKey('loose') }));
     await sync();
