@@ -41,6 +41,7 @@ export {
   findUser,
   upsertAccessKey,
   revokeAccessKey,
+  disableAccessKey,
   deleteAccessKey,
   deleteUser,
   listRefs,

@@ -9,7 +9,13 @@ export {
 } from './reconcile/reconcile-access-key.ts';
 export { reconcileUser } from './reconcile/reconcile-user.ts';
 export { reconcileBedrockKey, type BedrockKeyDeps } from './reconcile/reconcile-bedrock-key.ts';
-export type { SecretStore } from './reconcile/secret-store.ts';
+export {
+  ownerAnnotation,
+  ownerFromAnnotation,
+  type SecretStore,
+  type SecretOwner,
+  type StoredSecret,
+} from './reconcile/secret-store.ts';
 export type { Condition, ResourceStatus } from './reconcile/conditions.ts';
 export {
   parseResource,

@@ -11,6 +11,9 @@ export interface PolicyRule {
  * What the operator may do, and nothing more: read its three kinds and set their finalizers,
  * write their status, read Secrets and create generated ones (it never updates or deletes a
  * Secret; garbage collection removes generated ones with their AccessKey), record Events.
+ * RBAC cannot narrow update/delete to the operator's own Secrets, so a generated Secret left
+ * by a deleted AccessKey is not replaced by the operator: it refuses to adopt it
+ * (`SecretNotOwned`) until garbage collection has removed it, then generates a new one.
  * Secrets are listed and watched only to notice changes to referenced ones (their data is
  * dropped from the cache); with CCPROXY_WATCH_NAMESPACE these rules go into a Role of that
  * namespace instead of a ClusterRole.

@@ -5,6 +5,7 @@ import { accessKeySpec, routing } from '@ccproxy/operator';
 import type { RouteDeps } from '../app.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
+import { ownerOf } from '../store/ownership.ts';
 import { StoreError } from '../store/resource-store.ts';
 import { accessKeyView } from './views.ts';
 
@@ -134,7 +135,9 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
       throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
     const secretName = `${body.name}-key`.slice(0, 253);
     const key = generateAccessKey();
-    await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) });
+    // Never another's Secret: a name in use is a 409 naming its owner (ownership.ts).
+    const owner = { kind: 'AccessKey', name: body.name } as const;
+    await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) }, owner);
     const spec = {
       userRef: { name: body.user },
       secretName,
@@ -146,7 +149,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     try {
       created = await store.create('AccessKey', body.namespace, body.name, spec);
     } catch (error) {
-      await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
+      await store.deleteSecret(body.namespace, secretName, owner).catch(() => undefined);
       throw error;
     }
     return reply
@@ -198,10 +201,13 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
           `AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`,
         );
       const key = generateAccessKey();
-      await store.writeSecret(current.namespace, (current.spec as { secretName: string }).secretName, {
-        accessKey: key,
-        ANTHROPIC_BASE_URL: baseUrlFor(key),
-      });
+      // A Secret the admin may not write (hand-written, another's) is a 409, never a 200 that changes nothing.
+      await store.writeSecret(
+        current.namespace,
+        (current.spec as { secretName: string }).secretName,
+        { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) },
+        ownerOf(current),
+      );
       return { ...accessKeyView(current), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) };
     },
   );
@@ -210,8 +216,9 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     const current = await load((request.params as Static<typeof idParams>).id);
     // The operator revokes the key in Postgres before the resource is gone (finalizer / prune).
     await store.delete('AccessKey', current.namespace, current.name);
+    // Only a Secret that is the admin's for this key goes with it; any other is left alone.
     await store
-      .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName)
+      .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName, ownerOf(current))
       .catch(() => undefined);
     return accessKeyView(current);
   });

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { RouteDeps } from '../app.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
+import { ownerOf } from '../store/ownership.ts';
 import { StoreError } from '../store/resource-store.ts';
 import { bedrockKeyView } from './views.ts';
 
@@ -55,7 +56,8 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
     if ((await store.get('BedrockKey', body.namespace, body.name)) !== undefined)
       throw new StoreError('conflict', `BedrockKey ${body.namespace}/${body.name} already exists`);
     const secretName = `${body.name}-bedrock`.slice(0, 253);
-    await store.writeSecret(body.namespace, secretName, { apiKey: body.apiKey });
+    const owner = { kind: 'BedrockKey', name: body.name } as const;
+    await store.writeSecret(body.namespace, secretName, { apiKey: body.apiKey }, owner);
     try {
       const created = await store.create('BedrockKey', body.namespace, body.name, {
         accessKeyRef: { name: body.accessKey },
@@ -63,7 +65,7 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
       });
       return await reply.code(201).send(bedrockKeyView(created));
     } catch (error) {
-      await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
+      await store.deleteSecret(body.namespace, secretName, owner).catch(() => undefined);
       throw error;
     }
   });
@@ -72,15 +74,21 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
   app.put('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams, body: rotateKey } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
     const secretRef = (current.spec as { secretRef: { name: string; key?: string } }).secretRef;
-    await store.writeSecret(current.namespace, secretRef.name, {
-      [secretRef.key ?? 'apiKey']: (request.body as Static<typeof rotateKey>).apiKey,
-    });
-    return bedrockKeyView(current);
+    // A Secret the admin may not write is a 409 naming where it is managed, never a 200 that changes nothing.
+    await store.writeSecret(
+      current.namespace,
+      secretRef.name,
+      { [secretRef.key ?? 'apiKey']: (request.body as Static<typeof rotateKey>).apiKey },
+      ownerOf(current),
+    );
+    return bedrockKeyView((await store.get('BedrockKey', current.namespace, current.name)) ?? current);
   });
 
   app.delete('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
     await store.delete('BedrockKey', current.namespace, current.name);
+    const secretRef = (current.spec as { secretRef: { name: string } }).secretRef;
+    await store.deleteSecret(current.namespace, secretRef.name, ownerOf(current)).catch(() => undefined);
     return bedrockKeyView(current);
   });
 }

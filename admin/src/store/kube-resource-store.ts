@@ -1,6 +1,15 @@
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
+  adminManager,
+  adminSecretMetadata,
+  managedByLabel,
+  referrersOf,
+  secretRefusal,
+  type SecretFor,
+  type SecretMetadata,
+} from './ownership.ts';
+import {
   apiVersion,
   StoreError,
   type Condition,
@@ -17,6 +26,7 @@ interface KubeObject {
   metadata: {
     name: string;
     namespace: string;
+    uid?: string;
     resourceVersion: string;
     generation?: number;
     labels?: Record<string, string>;
@@ -29,7 +39,9 @@ interface KubeObject {
  * The Kubernetes API as the admin's store. Raw JSON on the wire (client-node's typed
  * serializer drops CRD fields it does not know), with the kubeconfig's credentials. An update
  * names the spec generation the admin read; a stale one is a 409 instead of overwriting what
- * someone else (kubectl, GitOps) changed meanwhile.
+ * someone else (kubectl, GitOps) changed meanwhile. Custom resources may be edited whoever
+ * applied them (RBAC and that version check guard them); Secrets are written only when they
+ * are the admin's for the resource (`ownership.ts`), conditionally on the version judged.
  */
 export class KubeResourceStore implements ResourceStore {
   readonly mode = 'kubernetes';
@@ -61,13 +73,37 @@ export class KubeResourceStore implements ResourceStore {
   }
 
   async create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
-    const body = { apiVersion, kind, metadata: { name, namespace }, spec };
+    const body = { apiVersion, kind, metadata: { name, namespace, labels: { [managedByLabel]: adminManager } }, spec };
     const created = (await this.#request(
       'POST',
       `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`,
       body,
     )) as KubeObject;
-    return toStored({ ...created, kind });
+    const stored = toStored({ ...created, kind });
+    await this.#bindSecret(stored).catch(() => undefined);
+    return stored;
+  }
+
+  /**
+   * Gives the Secret the admin wrote for a new resource an owner reference to it (uid and all):
+   * garbage collection then removes it with the resource, however that is deleted, and a
+   * resource re-created under the same name never finds — or adopts — the old key. Best effort:
+   * without it the Secret merely outlives its resource, as any hand-made one does.
+   */
+  async #bindSecret(resource: StoredResource): Promise<void> {
+    const spec = resource.spec as { secretName?: string; secretRef?: { name?: string } };
+    const secretName = resource.kind === 'AccessKey' ? spec.secretName : spec.secretRef?.name;
+    if (secretName === undefined || resource.uid === undefined) return;
+    const owner = { kind: resource.kind, name: resource.name };
+    const live = await this.#judgeSecret(resource.namespace, secretName, owner);
+    if (live === undefined) return;
+    const reference = { apiVersion, kind: resource.kind, name: resource.name, uid: resource.uid, controller: true };
+    await this.#request(
+      'PATCH',
+      `${secretPath(resource.namespace, secretName)}?fieldManager=${fieldManager}`,
+      { metadata: { resourceVersion: live.resourceVersion, ownerReferences: [reference] } },
+      'application/merge-patch+json',
+    );
   }
 
   async update(
@@ -105,34 +141,71 @@ export class KubeResourceStore implements ResourceStore {
     await this.#request('DELETE', objectPath(kind, namespace, name));
   }
 
-  async writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-    const body = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      type: 'Opaque',
-      metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ccproxy-admin' } },
-      data: Object.fromEntries(
-        Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
-      ),
-    };
-    try {
-      await this.#request('POST', `/api/v1/namespaces/${namespace}/secrets?fieldManager=${fieldManager}`, body);
-    } catch (error) {
-      if (!(error instanceof StoreError && error.reason === 'conflict')) throw error;
-      // Rotation: replace the data. The operator sees the Secret change and rotates the key.
-      await this.#request(
-        'PATCH',
-        `/api/v1/namespaces/${namespace}/secrets/${name}?fieldManager=${fieldManager}`,
-        { data: body.data },
-        'application/merge-patch+json',
-      );
+  async writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void> {
+    const encoded = Object.fromEntries(
+      Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+    );
+    // Judge, then write conditionally on what was judged: a Secret created or changed between
+    // the two is judged again rather than overwritten.
+    for (let attempt = 0; ; attempt += 1) {
+      const live = await this.#judgeSecret(namespace, name, owner);
+      try {
+        if (live === undefined) {
+          const metadata = { name, namespace, ...adminSecretMetadata(owner) };
+          const body = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data: encoded };
+          await this.#request('POST', `/api/v1/namespaces/${namespace}/secrets?fieldManager=${fieldManager}`, body);
+        } else {
+          // Rotation: replace the data. The operator sees the Secret change and rotates the key.
+          await this.#request(
+            'PATCH',
+            `${secretPath(namespace, name)}?fieldManager=${fieldManager}`,
+            { metadata: { resourceVersion: live.resourceVersion }, data: encoded },
+            'application/merge-patch+json',
+          );
+        }
+        return;
+      } catch (error) {
+        if (!(error instanceof StoreError && error.reason === 'conflict') || attempt >= 3) throw error;
+      }
     }
   }
 
-  async deleteSecret(namespace: string, name: string): Promise<void> {
-    await this.#request('DELETE', `/api/v1/namespaces/${namespace}/secrets/${name}`).catch((error: unknown) => {
-      if (!(error instanceof StoreError && error.reason === 'not_found')) throw error;
+  async deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void> {
+    const live = await this.#judgeSecret(namespace, name, owner).catch((error: unknown) => {
+      if (error instanceof StoreError && error.reason === 'conflict') return undefined; // not ours: left alone
+      throw error;
     });
+    if (live === undefined) return;
+    const options = {
+      kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      preconditions: { resourceVersion: live.resourceVersion },
+    };
+    await this.#request('DELETE', secretPath(namespace, name), options).catch((error: unknown) => {
+      if (!(error instanceof StoreError && ['not_found', 'conflict'].includes(error.reason))) throw error;
+    });
+  }
+
+  /**
+   * The live Secret's version when it is the admin's to write for `owner`, undefined when there
+   * is none; a `StoreError('conflict')` saying what is in the way otherwise.
+   */
+  async #judgeSecret(
+    namespace: string,
+    name: string,
+    owner: SecretFor,
+  ): Promise<{ resourceVersion: string } | undefined> {
+    const live = (await this.#request('GET', secretPath(namespace, name)).catch((error: unknown) => {
+      if (error instanceof StoreError && error.reason === 'not_found') return undefined;
+      throw error;
+    })) as { metadata: SecretMetadata & { resourceVersion: string } } | undefined;
+    const referrers = await referrersOf(this, namespace, name, owner);
+    const refusal = secretRefusal(
+      { namespace, name, referrers, ...(live === undefined ? {} : { metadata: live.metadata }) },
+      owner,
+    );
+    if (refusal !== undefined) throw new StoreError('conflict', refusal);
+    return live === undefined ? undefined : { resourceVersion: live.metadata.resourceVersion };
   }
 
   async #request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
@@ -171,6 +244,8 @@ export class KubeResourceStore implements ResourceStore {
 const objectPath = (kind: Kind, namespace: string, name: string) =>
   `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}/${name}`;
 
+const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
+
 const versionOf = (object: KubeObject) => `g${object.metadata.generation ?? 0}`;
 
 function toStored(object: KubeObject): StoredResource {
@@ -180,6 +255,7 @@ function toStored(object: KubeObject): StoredResource {
     namespace: object.metadata.namespace,
     name: object.metadata.name,
     resourceVersion: versionOf(object),
+    ...(object.metadata.uid === undefined ? {} : { uid: object.metadata.uid }),
     spec: object.spec,
     ...(object.metadata.labels === undefined ? {} : { labels: object.metadata.labels }),
     status: { conditions, fields },

@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { parseAllDocuments, stringify, type Document } from 'yaml';
+import { parse, parseAllDocuments, stringify, type Document } from 'yaml';
 import { parseResource } from '@ccproxy/operator';
+import {
+  adminSecretMetadata,
+  referrersOf,
+  secretRefusal,
+  type SecretFacts,
+  type SecretFor,
+  type SecretMetadata,
+} from './ownership.ts';
 import {
   apiVersion,
   StoreError,
@@ -30,17 +38,29 @@ export interface ManifestFolderStoreOptions {
 
 interface Located {
   file: string;
-  index: number;
+  /** The whole file as read: ownership is decided on it. */
+  text: string;
   documents: Document[];
   resource: StoredResource;
 }
 
+interface Scan {
+  resources: Located[];
+  /** Hand-written Secrets in the folder: `namespace/name` → file. */
+  secrets: Map<string, string>;
+}
+
+/** First line of every file the admin writes; with the file name, what makes a file the admin's. */
+export const fileMarker = '# managed-by: ccproxy-admin';
+
 /**
- * Local mode's store: the manifests folder, in the YAML `kubectl apply` takes. New objects get
- * a file of their own (`<namespace>/<kind>-<name>.yaml`); objects in hand-written multi-document
- * files are edited in place with their comments kept. Every write is a temp file renamed over
- * the target (readers, the operator included, never see half a file), and writes are serialized
- * in this process, so a version check and its write cannot interleave with another request's.
+ * Local mode's store: the manifests folder, in the YAML `kubectl apply` takes. The admin writes
+ * only files of its own: `<namespace>/<kind>-<name>.yaml`, beginning with `fileMarker`, holding
+ * that one resource. A resource in any other file (hand-written, GitOps-managed) is edited
+ * there, by hand: the admin answers 409 naming the file and leaves it byte for byte as it was.
+ * Every write is a temp file renamed (or, for a new file, hard-linked) into place — readers,
+ * the operator included, never see half a file — and writes are serialized in this process, so
+ * a check and its write cannot interleave with another request's.
  */
 export class ManifestFolderStore implements ResourceStore {
   readonly mode = 'local';
@@ -52,7 +72,11 @@ export class ManifestFolderStore implements ResourceStore {
   }
 
   async list(kind: Kind): Promise<StoredResource[]> {
-    return (await this.#scan()).filter((entry) => entry.resource.kind === kind).map((entry) => entry.resource);
+    return this.#listIn(await this.#scan(), kind);
+  }
+
+  #listIn(scan: Scan, kind: Kind): StoredResource[] {
+    return scan.resources.filter((entry) => entry.resource.kind === kind).map((entry) => entry.resource);
   }
 
   async get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined> {
@@ -65,9 +89,14 @@ export class ManifestFolderStore implements ResourceStore {
         throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
       const object = { apiVersion, kind, metadata: { name, namespace }, spec };
       checkValid(object);
-      const file = join(this.#options.manifestsDir, namespace, `${kind.toLowerCase()}-${name}.yaml`);
-      await atomicWrite(file, stringify(object), 0o644);
-      return toStored(object, file);
+      const file = this.#ownPath(kind, namespace, name);
+      const created = await atomicWrite(file, ownFileText(object), 0o644, 'create');
+      if (!created)
+        throw new StoreError(
+          'conflict',
+          `${this.#relative(file)} is in the way: it is not a file the admin created for ${kind} ${namespace}/${name}; nothing was written`,
+        );
+      return toStored(object);
     });
   }
 
@@ -81,13 +110,19 @@ export class ManifestFolderStore implements ResourceStore {
     return this.#serialized(async () => {
       const found = await this.#find(kind, namespace, name);
       if (found === undefined) throw new StoreError('not_found', `${kind} ${namespace}/${name} not found`);
+      this.#assertOwnFile(found);
       if (found.resource.resourceVersion !== resourceVersion)
         throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
-      const document = found.documents[found.index] as Document;
-      document.set('spec', document.createNode(spec));
-      checkValid(document.toJS());
-      await atomicWrite(found.file, found.documents.map((doc) => doc.toString()).join('---\n'), 0o644);
-      return toStored(document.toJS() as RawObject, found.file);
+      const labels = found.resource.labels;
+      const object = {
+        apiVersion,
+        kind,
+        metadata: { name, namespace, ...(labels === undefined ? {} : { labels }) },
+        spec,
+      };
+      checkValid(object);
+      await atomicWrite(found.file, ownFileText(object), 0o644, 'replace');
+      return toStored(object);
     });
   }
 
@@ -95,29 +130,80 @@ export class ManifestFolderStore implements ResourceStore {
     return this.#serialized(async () => {
       const found = await this.#find(kind, namespace, name);
       if (found === undefined) throw new StoreError('not_found', `${kind} ${namespace}/${name} not found`);
-      const rest = found.documents.filter((_doc, index) => index !== found.index);
-      if (rest.every((doc) => doc.contents === null)) await rm(found.file);
-      else await atomicWrite(found.file, rest.map((doc) => doc.toString()).join('---\n'), 0o644);
+      this.#assertOwnFile(found);
+      await rm(found.file);
     });
   }
 
-  writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
+  writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void> {
     return this.#serialized(async () => {
+      const facts = await this.#secretFacts(namespace, name, owner);
+      const refusal = secretRefusal(facts, owner);
+      if (refusal !== undefined) throw new StoreError('conflict', refusal);
       const secret = {
         apiVersion: 'v1',
         kind: 'Secret',
         type: 'Opaque',
-        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ccproxy-admin' } },
+        metadata: { name, namespace, ...adminSecretMetadata(owner) },
         data: Object.fromEntries(
           Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
         ),
       };
-      await atomicWrite(this.#secretPath(namespace, name), stringify(secret), 0o600);
+      // A new Secret is linked into place, never over one the operator generated meanwhile.
+      const mode = facts.metadata === undefined ? 'create' : 'replace';
+      if (!(await atomicWrite(this.#secretPath(namespace, name), stringify(secret), 0o600, mode)))
+        throw new StoreError('conflict', `Secret ${namespace}/${name} was created meanwhile; retry`);
     });
   }
 
-  deleteSecret(namespace: string, name: string): Promise<void> {
-    return this.#serialized(() => rm(this.#secretPath(namespace, name), { force: true }));
+  deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void> {
+    return this.#serialized(async () => {
+      const facts = await this.#secretFacts(namespace, name, owner);
+      if (facts.metadata !== undefined && secretRefusal(facts, owner) === undefined)
+        await rm(this.#secretPath(namespace, name), { force: true });
+    });
+  }
+
+  /** Everything the ownership rule looks at for one Secret name. */
+  async #secretFacts(namespace: string, name: string, owner: SecretFor): Promise<SecretFacts> {
+    const scan = await this.#scan();
+    const manifestFile = scan.secrets.get(`${namespace}/${name}`);
+    const metadata = await readFile(this.#secretPath(namespace, name), 'utf8').then(
+      (text) => metadataOf(text),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      },
+    );
+    return {
+      namespace,
+      name,
+      ...(manifestFile === undefined ? {} : { manifestFile: this.#relative(manifestFile) }),
+      ...(metadata === undefined ? {} : { metadata }),
+      referrers: await referrersOf({ list: async (kind) => this.#listIn(scan, kind) }, namespace, name, owner),
+    };
+  }
+
+  /** The one decision for resource files: the admin's own name, its marker, that one resource. */
+  #assertOwnFile(found: Located): void {
+    const { kind, namespace, name } = found.resource;
+    const own =
+      found.file === this.#ownPath(kind, namespace, name) &&
+      found.text.startsWith(`${fileMarker}\n`) &&
+      found.documents.filter((doc) => doc.contents !== null).length === 1;
+    if (!own)
+      throw new StoreError(
+        'conflict',
+        `${kind} ${namespace}/${name} is managed in ${this.#relative(found.file)}; edit it there`,
+      );
+  }
+
+  #ownPath(kind: Kind, namespace: string, name: string): string {
+    return join(this.#options.manifestsDir, namespace, `${kind.toLowerCase()}-${name}.yaml`);
+  }
+
+  #relative(file: string): string {
+    return relative(this.#options.manifestsDir, file);
   }
 
   #secretPath(namespace: string, name: string): string {
@@ -148,13 +234,13 @@ export class ManifestFolderStore implements ResourceStore {
   }
 
   async #find(kind: Kind, namespace: string, name: string): Promise<Located | undefined> {
-    return (await this.#scan()).find(
+    return (await this.#scan()).resources.find(
       (entry) => entry.resource.kind === kind && entry.resource.namespace === namespace && entry.resource.name === name,
     );
   }
 
-  /** Every valid ProxyUser/AccessKey/BedrockKey document in the folder, with where it lives. */
-  async #scan(): Promise<Located[]> {
+  /** Every valid ProxyUser/AccessKey/BedrockKey document in the folder, with where it lives; and the folder's Secrets. */
+  async #scan(): Promise<Scan> {
     const dir = this.#options.manifestsDir;
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
     const files = entries
@@ -169,36 +255,39 @@ export class ManifestFolderStore implements ResourceStore {
       .map((entry) => join(entry.parentPath, entry.name))
       .sort();
     const found: Located[] = [];
+    const secrets = new Map<string, string>();
     const statuses = this.#options.operator?.lastReport.statuses;
     for (const file of files) {
       const text = await readFile(file, 'utf8').catch(() => '');
       const documents = parseAllDocuments(text);
       if (!Array.isArray(documents)) continue;
-      documents.forEach((document, index) => {
+      documents.forEach((document) => {
         if (document.errors.length > 0) return;
         const value = document.toJS() as RawObject | null;
+        if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string')
+          secrets.set(`${value.metadata.namespace ?? 'default'}/${value.metadata.name}`, file);
         if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey'].includes(value.kind)) return;
         if ('problems' in parseResource(value)) return;
-        const resource = toStored(value, file);
+        const resource = toStored(value);
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
-        found.push({ file, index, documents, resource });
+        found.push({ file, text, documents, resource });
       });
     }
-    return found;
+    return { resources: found, secrets };
   }
 }
 
 interface RawObject {
-  kind: Kind;
+  kind: Kind | 'Secret';
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   spec: Record<string, unknown>;
 }
 
-function toStored(object: RawObject, _file: string): StoredResource {
+function toStored(object: RawObject): StoredResource {
   // The version is a digest of the document itself: any edit, by the admin or by hand, changes it.
   const resourceVersion = createHash('sha256').update(JSON.stringify(object)).digest('base64url').slice(0, 16);
   return {
-    kind: object.kind,
+    kind: object.kind as Kind,
     namespace: object.metadata.namespace ?? 'default',
     name: object.metadata.name,
     resourceVersion,
@@ -214,15 +303,36 @@ function checkValid(object: unknown): void {
   if ('problems' in parsed) throw new StoreError('invalid', parsed.problems.join('; '));
 }
 
-async function atomicWrite(file: string, text: string, mode: number): Promise<void> {
+/** A Secret file's metadata; an unreadable one has none, so the rule finds it is not the admin's. */
+function metadataOf(text: string): SecretMetadata {
+  try {
+    return (parse(text) as { metadata?: SecretMetadata } | null)?.metadata ?? {};
+  } catch {
+    return {};
+  }
+}
+
+function ownFileText(object: unknown): string {
+  return `${fileMarker}\n${stringify(object)}`;
+}
+
+/**
+ * Writes through a temp file. `create` hard-links it into place, which fails (false) rather
+ * than replace a file that exists, whoever wrote it; `replace` renames it over the target.
+ */
+async function atomicWrite(file: string, text: string, mode: number, how: 'create' | 'replace'): Promise<boolean> {
   await mkdir(dirname(file), { recursive: true });
   // A dot name that does not end in .yaml: the operator's folder watch ignores it.
   const temp = join(dirname(file), `.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`);
   await writeFile(temp, text, { mode, flag: 'wx' });
   try {
-    await rename(temp, file);
+    if (how === 'replace') await rename(temp, file);
+    else await link(temp, file);
+    return true;
   } catch (error) {
-    await rm(temp, { force: true });
+    if (how === 'create' && (error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
+  } finally {
+    await rm(temp, { force: true });
   }
 }

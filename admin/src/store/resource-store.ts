@@ -1,8 +1,12 @@
+import type { SecretFor } from './ownership.ts';
+
 /**
  * The admin's one seam for writes: every change becomes a resource change, so the control
  * plane (the Kubernetes operator, or the local operator over the manifests folder) stays the
  * one thing that touches Postgres rows and keys. Two implementations: `ManifestFolderStore`
- * (local mode) and `KubeResourceStore` (the Kubernetes API).
+ * (local mode) and `KubeResourceStore` (the Kubernetes API). Both write only what is the
+ * admin's (see `ownership.ts`); everything else is a `StoreError('conflict')` naming what is
+ * in the way.
  */
 export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey';
 
@@ -23,6 +27,8 @@ export interface StoredResource {
    * with 409. (Kubernetes: the object's generation; local mode: a digest of the document.)
    */
   resourceVersion: string;
+  /** Kubernetes: the object's uid (owner references name it); local resources have none. */
+  uid?: string;
   spec: Record<string, unknown>;
   labels?: Record<string, string>;
   status: { conditions: Condition[]; fields: Record<string, unknown> };
@@ -32,9 +38,12 @@ export interface ResourceStore {
   readonly mode: 'local' | 'kubernetes';
   list(kind: Kind): Promise<StoredResource[]>;
   get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined>;
-  /** Fails with `StoreError('conflict')` when the object exists. */
+  /** Fails with `StoreError('conflict')` when the object exists (local mode: or its file name is taken). */
   create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource>;
-  /** Replaces the spec when `resourceVersion` is still current; else `StoreError('conflict')`. */
+  /**
+   * Replaces the spec when `resourceVersion` is still current; else `StoreError('conflict')`.
+   * Local mode: also a conflict when the resource lives in a file the admin did not write.
+   */
   update(
     kind: Kind,
     namespace: string,
@@ -42,12 +51,15 @@ export interface ResourceStore {
     spec: Record<string, unknown>,
     resourceVersion: string,
   ): Promise<StoredResource>;
-  /** `StoreError('not_found')` when it does not exist. */
+  /** `StoreError('not_found')` when it does not exist; local mode: a conflict in a file not the admin's. */
   delete(kind: Kind, namespace: string, name: string): Promise<void>;
-  /** Creates or replaces an Opaque Secret (access keys, Bedrock API keys). */
-  writeSecret(namespace: string, name: string, data: Record<string, string>): Promise<void>;
-  /** Removes a Secret the admin wrote, to undo half of a two-step write; missing is fine. */
-  deleteSecret(namespace: string, name: string): Promise<void>;
+  /**
+   * Creates or replaces the Opaque Secret (access keys, Bedrock API keys) of `owner`; a Secret
+   * that is not the admin's for `owner` is never written: `StoreError('conflict')` says why.
+   */
+  writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void>;
+  /** Removes the Secret if it is the admin's for `owner` (else leaves it alone); missing is fine. */
+  deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void>;
 }
 
 export class StoreError extends Error {

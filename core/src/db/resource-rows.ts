@@ -103,6 +103,22 @@ export async function revokeAccessKey(db: Queryable, namespace: string, name: st
   );
 }
 
+/**
+ * Takes a key out of service while its resource is in conflict (two AccessKeys naming one
+ * Secret): revoked, and its hashes replaced by a marker no key hashes to, so the shared key
+ * stops working at once (rotation grace included) and the other AccessKey can later take that
+ * hash without colliding with this row. A later upsert restores the row.
+ */
+export async function disableAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
+  await db.query(
+    `UPDATE access_keys
+        SET status = 'revoked', key_hash = 'disabled:' || id::text, previous_key_hash = NULL,
+            previous_key_expires_at = NULL, updated_at = now()
+      WHERE namespace = $1 AND name = $2 AND key_hash <> 'disabled:' || id::text`,
+    [namespace, name],
+  );
+}
+
 export async function deleteAccessKey(db: Queryable, namespace: string, name: string): Promise<void> {
   await db.query('DELETE FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, name]);
 }

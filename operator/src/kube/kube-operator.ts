@@ -151,6 +151,26 @@ export class KubeOperator {
     const [namespace = '', name = ''] = key.split('/');
     if (kind !== 'Secret') this.#queue.add(`${kind}/${key}`);
     this.#enqueueDependents(kind, namespace, name);
+    // AccessKeys that share (or shared) a Secret with this one: a conflict starts or ends here.
+    // Only on real changes, not after every reconcile: two sharers would wake each other forever.
+    if (kind === 'AccessKey')
+      for (const secretName of new Set([secretNameOf(object), secretNameOf(previous)]))
+        for (const sharer of this.#sharers(namespace, name, secretName))
+          this.#queue.add(`AccessKey/${namespace}/${sharer}`);
+  }
+
+  /** Other live AccessKeys of the namespace naming the Secret `secretName`. */
+  #sharers(namespace: string, name: string, secretName: string | undefined): string[] {
+    if (secretName === undefined) return [];
+    return [...this.#reflectors.AccessKey.values()]
+      .filter(
+        (o) =>
+          o.metadata.namespace === namespace &&
+          o.metadata.name !== name &&
+          o.metadata.deletionTimestamp === undefined &&
+          secretNameOf(o) === secretName,
+      )
+      .map((o) => o.metadata.name);
   }
 
   /** Whatever references the object is reconciled too (a BedrockKey waits for its AccessKey's row, say). */
@@ -287,13 +307,11 @@ export class KubeOperator {
     if (kind === 'BedrockKey')
       return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper });
     return (
-      await reconcileAccessKey(parsed.resource as AccessKey, {
-        db,
-        secrets: this.#secrets,
-        hashKey,
-        rotationGraceSeconds,
-        publicUrl,
-      })
+      await reconcileAccessKey(
+        parsed.resource as AccessKey,
+        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl },
+        this.#sharers(namespace, name, (parsed.resource as AccessKey).spec.secretName),
+      )
     ).status;
   }
 
@@ -386,6 +404,11 @@ function onlyStatusChanged(previous: KubeObject, next: KubeObject): boolean {
     a.deletionTimestamp === b.deletionTimestamp &&
     JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? [])
   );
+}
+
+function secretNameOf(object: KubeObject | undefined): string | undefined {
+  const secretName = (object?.spec as { secretName?: unknown } | undefined)?.secretName;
+  return typeof secretName === 'string' ? secretName : undefined;
 }
 
 function messageOf(error: unknown): string {

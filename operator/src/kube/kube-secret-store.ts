@@ -1,4 +1,10 @@
-import type { SecretStore } from '../reconcile/secret-store.ts';
+import {
+  ownerAnnotation,
+  ownerFromAnnotation,
+  type SecretOwner,
+  type SecretStore,
+  type StoredSecret,
+} from '../reconcile/secret-store.ts';
 import { group, version } from '../resources.ts';
 import type { KubeClient } from './kube-client.ts';
 
@@ -20,13 +26,20 @@ export class KubeSecretStore implements SecretStore {
     this.#client = client;
   }
 
-  async read(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  async read(namespace: string, name: string): Promise<StoredSecret | undefined> {
     const secret = await this.#client.readSecret(namespace, name);
     if (secret === undefined) return undefined;
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(secret.data ?? {}))
       out[key] = Buffer.from(value, 'base64').toString('utf8');
-    return { ...out, ...secret.stringData };
+    // The controller owner reference (with its uid) is the authority; the annotation is what
+    // Secrets written by the admin carry.
+    const controller = secret.metadata?.ownerReferences?.find((reference) => reference.controller === true);
+    const owner: SecretOwner | undefined =
+      controller === undefined
+        ? ownerFromAnnotation(secret.metadata?.annotations)
+        : { kind: controller.kind, name: controller.name, uid: controller.uid };
+    return { data: { ...out, ...secret.stringData }, ...(owner === undefined ? {} : { owner }) };
   }
 
   async writeGenerated(
@@ -44,7 +57,7 @@ export class KubeSecretStore implements SecretStore {
         name,
         namespace,
         labels: { ...generatedSecretLabels },
-        annotations: { 'ccproxy.io/owner': `${owner.kind}/${owner.name}` },
+        annotations: { [ownerAnnotation]: `${owner.kind}/${owner.name}` },
         ownerReferences: [
           {
             apiVersion: `${group}/${version}`,

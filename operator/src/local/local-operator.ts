@@ -18,6 +18,7 @@ import { refOf } from '../reconcile/object-ref.ts';
 import { reconcileAccessKey, baseUrlFor } from '../reconcile/reconcile-access-key.ts';
 import { reconcileUser } from '../reconcile/reconcile-user.ts';
 import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
+import type { AccessKey } from '../resources.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
 import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
 
@@ -197,7 +198,7 @@ export class LocalOperator {
       const ref = refOf(key);
       let outcome;
       try {
-        outcome = await reconcileAccessKey(key, deps);
+        outcome = await reconcileAccessKey(key, deps, sharersOf(snapshot, key));
       } catch (error) {
         outcome = { status: this.#failed(error) };
       }
@@ -229,6 +230,7 @@ export class LocalOperator {
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
       await revokeAccessKey(db, row.namespace, row.name);
       await deleteAccessKey(db, row.namespace, row.name);
+      await this.#secrets.removeOwnedBy(row.namespace, row.name);
     }
     const bedrockKeys = new Set(snapshot.bedrockKeys.map((key) => refKey(refOf(key))));
     for (const row of await listRefs(db, 'bedrock_keys')) {
@@ -268,6 +270,16 @@ export class LocalOperator {
 }
 
 const refKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
+
+/** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`). */
+function sharersOf(snapshot: ManifestSnapshot, key: AccessKey): string[] {
+  const ref = refOf(key);
+  return snapshot.accessKeys
+    .filter((other) => other !== key && other.spec.secretName === key.spec.secretName)
+    .map(refOf)
+    .filter((other) => other.namespace === ref.namespace && other.name !== ref.name)
+    .map((other) => other.name);
+}
 
 function isUserActive(snapshot: ManifestSnapshot, namespace: string, name: string): boolean {
   const user = snapshot.users.find((candidate) => refKey(refOf(candidate)) === `${namespace}/${name}`);

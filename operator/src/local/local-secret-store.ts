@@ -1,8 +1,13 @@
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { parseResource, secretData, type Secret } from '../resources.ts';
-import type { SecretStore } from '../reconcile/secret-store.ts';
+import {
+  ownerAnnotation,
+  ownerFromAnnotation,
+  type SecretStore,
+  type StoredSecret,
+} from '../reconcile/secret-store.ts';
 
 /**
  * Local mode's Secrets: those in the manifests folder (bring-your-own keys) take precedence;
@@ -28,20 +33,41 @@ export class LocalSecretStore implements SecretStore {
     return join(this.#dir, namespace, `${name}.yaml`);
   }
 
-  async read(namespace: string, name: string): Promise<Record<string, string> | undefined> {
-    const fromFolder = this.#folder.get(`${namespace}/${name}`);
-    if (fromFolder !== undefined) return secretData(fromFolder);
+  async read(namespace: string, name: string): Promise<StoredSecret | undefined> {
+    const secret =
+      this.#folder.get(`${namespace}/${name}`) ?? (await this.#readGenerated(this.pathOf(namespace, name)));
+    if (secret === undefined) return undefined;
+    const owner = ownerFromAnnotation(secret.metadata.annotations);
+    return { data: secretData(secret), ...(owner === undefined ? {} : { owner }) };
+  }
+
+  async #readGenerated(path: string): Promise<Secret | undefined> {
     let text: string;
     try {
-      text = await readFile(this.pathOf(namespace, name), 'utf8');
+      text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
     const parsed = parseResource(parse(text));
     if ('problems' in parsed || parsed.resource.kind !== 'Secret')
-      throw new Error(`generated Secret ${namespace}/${name} is corrupt`);
-    return secretData(parsed.resource);
+      throw new Error(`generated Secret ${path} is corrupt`);
+    return parsed.resource;
+  }
+
+  /**
+   * Local mode's garbage collection (Kubernetes deletes a generated Secret with its owner): the
+   * data dir's Secrets made for an AccessKey that is gone are removed, so an AccessKey re-created
+   * under the same name gets a new key instead of the deleted one's.
+   */
+  async removeOwnedBy(namespace: string, accessKeyName: string): Promise<void> {
+    const dir = join(this.#dir, namespace);
+    const files = await readdir(dir).catch(() => [] as string[]);
+    for (const file of files.filter((name) => name.endsWith('.yaml'))) {
+      const secret = await this.#readGenerated(join(dir, file)).catch(() => undefined);
+      if (secret?.metadata.annotations?.[ownerAnnotation] === `AccessKey/${accessKeyName}`)
+        await unlink(join(dir, file)).catch(() => undefined);
+    }
   }
 
   async writeGenerated(
@@ -59,7 +85,7 @@ export class LocalSecretStore implements SecretStore {
         name,
         namespace,
         labels: { 'app.kubernetes.io/managed-by': 'ccproxy' },
-        annotations: { 'ccproxy.io/owner': `${owner.kind}/${owner.name}` },
+        annotations: { [ownerAnnotation]: `${owner.kind}/${owner.name}` },
       },
       type: 'Opaque',
       data: Object.fromEntries(

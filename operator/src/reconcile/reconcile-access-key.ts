@@ -1,4 +1,5 @@
 import {
+  disableAccessKey,
   findUser,
   generateAccessKey,
   keyPrefix,
@@ -10,7 +11,7 @@ import {
 import type { AccessKey } from '../resources.ts';
 import { inactive, ready, stalled, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
-import type { SecretStore } from './secret-store.ts';
+import type { SecretStore, StoredSecret } from './secret-store.ts';
 
 export interface AccessKeyDeps {
   db: Queryable;
@@ -30,8 +31,27 @@ export interface AccessKeyOutcome {
 /** Bring-your-own keys shorter than this are too guessable to accept. */
 const minimumKeyLength = 24;
 
-export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDeps): Promise<AccessKeyOutcome> {
+/**
+ * `sharers`: the other AccessKeys of the namespace that name the same Secret. A Secret is one
+ * key for one AccessKey: while others name it too, none of them is served (each would
+ * authenticate as the other), and the rows of all are disabled until one names another Secret.
+ */
+export async function reconcileAccessKey(
+  resource: AccessKey,
+  deps: AccessKeyDeps,
+  sharers: readonly string[] = [],
+): Promise<AccessKeyOutcome> {
   const ref = refOf(resource);
+  if (sharers.length > 0) {
+    await disableAccessKey(deps.db, ref.namespace, ref.name);
+    const others = sharers.map((name) => `AccessKey ${ref.namespace}/${name}`).join(', ');
+    return {
+      status: stalled(
+        'SecretConflict',
+        `Secret ${ref.namespace}/${resource.spec.secretName} is also named by ${others}; a Secret holds the key of one AccessKey only, so none of them works until all but one name another Secret.`,
+      ),
+    };
+  }
   const user = await findUser(deps.db, ref.namespace, resource.spec.userRef.name);
   const userId = user?.id;
   if (userId === undefined) {
@@ -40,7 +60,13 @@ export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDep
       status: stalled('UserNotFound', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`),
     };
   }
-  const key = await currentKey(resource, deps);
+  const secret = await currentSecret(resource, deps);
+  const foreign = foreignOwner(resource, secret);
+  if (foreign !== undefined) {
+    await disableAccessKey(deps.db, ref.namespace, ref.name);
+    return { status: stalled('SecretNotOwned', foreign) };
+  }
+  const key = secret?.data.accessKey;
   if (key === undefined || key.length < minimumKeyLength) {
     return {
       status: stalled(
@@ -81,11 +107,29 @@ export async function reconcileAccessKey(resource: AccessKey, deps: AccessKeyDep
   return { status: ready('KeyActive', 'Access key is active.', fields), key };
 }
 
-/** The key in the named Secret (adopted), or a newly generated one written to a new Secret. */
-async function currentKey(resource: AccessKey, deps: AccessKeyDeps): Promise<string | undefined> {
+/**
+ * Why the Secret may not be adopted, if it may not: it says it was made for another AccessKey
+ * (another name, or an earlier AccessKey of this name, told by the owner reference's uid). Such
+ * a key is someone else's — or the leftover of a deleted AccessKey, which must never come back
+ * to life in a re-created one. Secrets without an owner (bring your own) are adopted.
+ */
+function foreignOwner(resource: AccessKey, secret: StoredSecret | undefined): string | undefined {
+  const owner = secret?.owner;
+  if (owner === undefined || owner.kind !== 'AccessKey') return undefined;
+  const ref = refOf(resource);
+  const where = `Secret ${ref.namespace}/${resource.spec.secretName}`;
+  if (owner.name !== ref.name)
+    return `${where} belongs to AccessKey ${ref.namespace}/${owner.name}; its key is not adopted. Name another Secret.`;
+  if (owner.uid !== undefined && owner.uid !== ref.uid)
+    return `${where} was generated for an earlier AccessKey ${ref.namespace}/${ref.name} (uid ${owner.uid}), since deleted; its key is not adopted. Garbage collection removes it (or delete it), then a new key is generated.`;
+  return undefined;
+}
+
+/** The named Secret (adopted), or a newly generated one written to a new Secret. */
+async function currentSecret(resource: AccessKey, deps: AccessKeyDeps): Promise<StoredSecret | undefined> {
   const ref = refOf(resource);
   const existing = await deps.secrets.read(ref.namespace, resource.spec.secretName);
-  if (existing !== undefined) return existing.accessKey;
+  if (existing !== undefined) return existing;
   const key = generateAccessKey();
   const data: Record<string, string> = { accessKey: key };
   if (deps.publicUrl !== undefined) data.ANTHROPIC_BASE_URL = baseUrlFor(deps.publicUrl, key);
@@ -94,8 +138,8 @@ async function currentKey(resource: AccessKey, deps: AccessKeyDeps): Promise<str
     name: ref.name,
     uid: ref.uid,
   });
-  // Read back: if another writer won the race, its key is the one that counts.
-  return (await deps.secrets.read(ref.namespace, resource.spec.secretName))?.accessKey;
+  // Read back: if another writer won the race, its key (and owner) is the one that counts.
+  return deps.secrets.read(ref.namespace, resource.spec.secretName);
 }
 
 export function baseUrlFor(publicUrl: string, key: string): string {

@@ -29,7 +29,7 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
       'AccessKeyNotFound',
       `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
     );
-  const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.[secretRef.key];
+  const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key];
   if (apiKey === undefined || apiKey.trim() === '')
     return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
   const fingerprint = secretFingerprint(apiKey.trim());

@@ -1,9 +1,26 @@
+/** The resource a Secret says it was made for (controller owner reference, or ccproxy's owner annotation). */
+export interface SecretOwner {
+  kind: string;
+  name: string;
+  /** Known when Kubernetes recorded it (owner reference); local Secrets name their owner only. */
+  uid?: string;
+}
+
+export interface StoredSecret {
+  /** Values are plain strings (already base64-decoded). */
+  data: Record<string, string>;
+  owner?: SecretOwner;
+}
+
+/** Annotation on Secrets ccproxy writes (operator and admin): `<Kind>/<name>` of the resource they belong to. */
+export const ownerAnnotation = 'ccproxy.io/owner';
+
 /**
  * Where access-key Secrets live: the Kubernetes API, or in local mode the manifests folder
- * (read) plus the data dir (generated). Values are plain strings (already base64-decoded).
+ * (read) plus the data dir (generated).
  */
 export interface SecretStore {
-  read(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  read(namespace: string, name: string): Promise<StoredSecret | undefined>;
   /** Creates the Secret holding a generated key; must not overwrite one created meanwhile. */
   writeGenerated(
     namespace: string,
@@ -11,4 +28,12 @@ export interface SecretStore {
     data: Record<string, string>,
     owner: { kind: string; name: string; uid: string },
   ): Promise<void>;
+}
+
+/** The owner named by the annotation `Kind/name`, if any. */
+export function ownerFromAnnotation(annotations: Record<string, string> | undefined): SecretOwner | undefined {
+  const value = annotations?.[ownerAnnotation];
+  const slash = value?.indexOf('/') ?? -1;
+  if (value === undefined || slash <= 0) return undefined;
+  return { kind: value.slice(0, slash), name: value.slice(slash + 1) };
 }
