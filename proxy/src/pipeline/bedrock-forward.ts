@@ -12,6 +12,7 @@ import { ConverseStreamTranslator } from '../adapters/bedrock/stream.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardResult } from './plan-forward.ts';
+import type { RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 export interface BedrockForwardOptions {
@@ -67,7 +68,7 @@ export async function forwardToBedrock(
     if (upstream.statusCode >= 300) throw await failureOf(upstream);
     const context = { model: body.model, messageId: `msg_bdrk_${exchange.id.replaceAll('-', '')}`, toolNames };
     if (!stream) {
-      const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
+      const { message, usage } = await translated(upstream, context);
       exchange.sendJson(200, message);
       return {
         status: 200,
@@ -107,7 +108,7 @@ async function relayTranslated(
   res: ServerResponse,
   translator: ConverseStreamTranslator,
   signal: AbortSignal,
-): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
+): Promise<RelayOutcome> {
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       const out = translator.push(chunk);
@@ -115,12 +116,37 @@ async function relayTranslated(
       if (translator.ended) break;
     }
     res.end(translator.finish());
+    if (translator.truncated) return 'upstream_truncated';
     return translator.failed ? 'upstream_failed' : 'complete';
   } catch (error) {
     upstream.body.destroy();
     if (signal.aborted || res.destroyed) return 'client_closed';
     res.end(translator.fail(fromUpstreamFailure(error)));
     return 'upstream_failed';
+  }
+}
+
+/**
+ * A Converse answer, read whole and translated. A body that is cut short, not JSON, or not a
+ * Converse response is the upstream's failure (502), never the proxy's (500).
+ */
+async function translated(
+  upstream: Dispatcher.ResponseData,
+  context: Parameters<typeof fromConverseResponse>[1],
+): Promise<ReturnType<typeof fromConverseResponse>> {
+  let text: string;
+  try {
+    text = await upstream.body.text();
+  } catch (error) {
+    throw fromUpstreamFailure(error);
+  }
+  try {
+    return fromConverseResponse(JSON.parse(text) as ConverseResponse, context);
+  } catch (error) {
+    if (error instanceof ProxyError) throw error;
+    throw new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock answered with a body that is not a whole Converse response.', {
+      cause: error,
+    });
   }
 }
 
