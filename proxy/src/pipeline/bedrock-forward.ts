@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { ProxyError, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
+import { ProxyError, validateMessagesRequest, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
 import { fromBedrockFailure } from '../adapters/bedrock/errors.ts';
 import { estimateTokens, foundationModelId, toCountTokensRequest } from '../adapters/bedrock/count-tokens.ts';
@@ -33,11 +33,12 @@ export async function forwardToBedrock(
 ): Promise<BedrockResult> {
   const { req, res } = exchange;
   const path = upstreamPath.split('?', 1)[0];
-  const bytes = await exchange.body?.bytes();
-  const body = parseBody(bytes);
-  if (path === '/v1/messages/count_tokens') return countTokens(exchange, body, bytes?.length ?? 0, record, options);
-  if (path !== '/v1/messages' || req.method !== 'POST')
+  const counting = path === '/v1/messages/count_tokens';
+  if (!counting && (path !== '/v1/messages' || req.method !== 'POST'))
     throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${req.method} ${path} is not available while served by Bedrock.`);
+  const bytes = await exchange.body?.bytes();
+  const body = parseBody(bytes, counting ? 'count_tokens' : 'messages');
+  if (counting) return countTokens(exchange, body, bytes?.length ?? 0, record, options);
   const { request: converse, toolNames, dropped } = toConverseRequest(body, req.headers['anthropic-beta']);
   if (dropped.length > 0) exchange.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
   const modelId = bedrockModelFor(body.model, record.bedrock);
@@ -150,7 +151,8 @@ async function translated(
   }
 }
 
-function parseBody(raw: Buffer | undefined): MessagesRequest {
+/** The body as JSON, checked against the Messages request schema before any translation reads it. */
+function parseBody(raw: Buffer | undefined, route: 'messages' | 'count_tokens'): MessagesRequest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw?.toString('utf8') ?? '');
@@ -159,10 +161,7 @@ function parseBody(raw: Buffer | undefined): MessagesRequest {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new ProxyError('PRX_INVALID_REQUEST', 'The request body must be a JSON object.');
-  const body = parsed as Partial<MessagesRequest>;
-  if (typeof body.model !== 'string' || body.model === '')
-    throw new ProxyError('PRX_INVALID_REQUEST', 'model: Field required');
-  return body as MessagesRequest;
+  return validateMessagesRequest(parsed, route);
 }
 
 /**
