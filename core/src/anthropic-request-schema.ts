@@ -22,22 +22,25 @@ const text = Type.Object({
   cache_control: optionalCacheControl,
 });
 
-const base64Source = (extra = {}) =>
-  Type.Object({ type: Type.Literal('base64'), media_type: Type.String(), data: Type.String(), ...extra });
+const literals = (values: readonly string[]) => Type.Union(values.map((value) => Type.Literal(value)));
+/** Base64 as Anthropic takes it; a linear pattern, only ever run on the Bedrock path. */
+const base64 = Type.String({ minLength: 1, pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+const base64Source = (mediaTypes: readonly string[]) =>
+  Type.Object({ type: Type.Literal('base64'), media_type: literals(mediaTypes), data: base64 });
 const urlSource = Type.Object({ type: Type.Literal('url'), url: Type.String() });
 const fileSource = Type.Object({ type: Type.Literal('file'), file_id: Type.String() });
 
 const image = Type.Object({
   type: Type.Literal('image'),
-  source: Type.Union([base64Source(), urlSource, fileSource]),
+  source: Type.Union([base64Source(['image/jpeg', 'image/png', 'image/gif', 'image/webp']), urlSource, fileSource]),
   cache_control: optionalCacheControl,
 });
 
 const document = Type.Object({
   type: Type.Literal('document'),
   source: Type.Union([
-    base64Source(),
-    Type.Object({ type: Type.Literal('text'), media_type: Type.String(), data: Type.String() }),
+    base64Source(['application/pdf']),
+    Type.Object({ type: Type.Literal('text'), media_type: Type.Literal('text/plain'), data: Type.String() }),
     Type.Object({ type: Type.Literal('content'), content: Type.Union([Type.String(), Type.Array(text)]) }),
     urlSource,
     fileSource,
@@ -104,9 +107,9 @@ const fields = {
   system: Type.Optional(Type.Union([Type.String(), Type.Array(text)])),
   tools: Type.Optional(Type.Array(tool)),
   tool_choice: Type.Optional(toolChoice),
-  temperature: Type.Optional(Type.Number()),
-  top_p: Type.Optional(Type.Number()),
-  top_k: Type.Optional(Type.Integer()),
+  temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  top_p: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  top_k: Type.Optional(Type.Integer({ minimum: 0 })),
   stop_sequences: Type.Optional(Type.Array(Type.String())),
   stream: Type.Optional(Type.Boolean()),
   thinking: Type.Optional(
