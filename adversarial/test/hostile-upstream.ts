@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 export interface HostileAnswer {
   bytes: Buffer[];
   then: 'end' | 'reset';
+  /** Pause between writes (default 5 ms; 0: the next turn of the event loop). */
+  delayMs?: number;
 }
 
 /**
@@ -61,7 +63,8 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
       void (async () => {
         for (const bytes of answer.bytes) {
           socket.write(bytes);
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          const delay = answer.delayMs ?? 5;
+          await new Promise((resolve) => (delay === 0 ? setImmediate(resolve) : setTimeout(resolve, delay)));
         }
         if (answer.then === 'reset') socket.resetAndDestroy();
         else socket.end();
