@@ -60,7 +60,7 @@ export class DecodedUsage {
    * the decoded answer was whole (undefined: a JSON body too large to check).
    */
   async end(): Promise<boolean | undefined> {
-    this.#decoder.end();
+    if (!this.#decoder.writableEnded) this.#decoder.end();
     await this.#done;
     return this.#whole;
   }
