@@ -91,8 +91,9 @@ const tool = Type.Object({
 });
 
 const parallel = { disable_parallel_tool_use: Type.Optional(Type.Boolean()) };
+// One branch per `type`, so an error is reported from the branch the value chose.
 const toolChoice = Type.Union([
-  Type.Object({ type: Type.Union([Type.Literal('auto'), Type.Literal('any'), Type.Literal('none')]), ...parallel }),
+  ...['auto', 'any', 'none'].map((type) => Type.Object({ type: Type.Literal(type), ...parallel })),
   Type.Object({ type: Type.Literal('tool'), name: Type.String(), ...parallel }),
 ]);
 
