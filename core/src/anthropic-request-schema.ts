@@ -124,16 +124,23 @@ const fields = {
   metadata: Type.Optional(Type.Object({ user_id: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
 };
 
-const messagesRequest = Compile(Type.Object({ ...fields, max_tokens: Type.Integer({ minimum: 1 }) }));
+const messagesSchema = Type.Object({ ...fields, max_tokens: Type.Integer({ minimum: 1 }) });
 /** count_tokens takes the same request without `max_tokens`. */
-const countTokensRequest = Compile(Type.Object({ ...fields, max_tokens: Type.Optional(Type.Integer()) }));
+const countTokensSchema = Type.Object({ ...fields, max_tokens: Type.Optional(Type.Integer()) });
+type Validator =
+  ReturnType<typeof Compile<typeof messagesSchema>> | ReturnType<typeof Compile<typeof countTokensSchema>>;
+/**
+ * Compiled on first use, once per process (~60 ms): processes that never serve from Bedrock
+ * (admin, operator, Plan-only replicas) do not pay for it at start.
+ */
+const compiled: Partial<Record<'messages' | 'count_tokens', Validator>> = {};
 
 /**
  * Checks a parsed request body; throws `PRX_INVALID_REQUEST` naming the first wrong field's JSON
  * path (`messages.0.content: Expected array or string`).
  */
 export function validateMessagesRequest(value: unknown, route: 'messages' | 'count_tokens'): MessagesRequest {
-  const validator = route === 'messages' ? messagesRequest : countTokensRequest;
+  const validator = (compiled[route] ??= Compile(route === 'messages' ? messagesSchema : countTokensSchema));
   if (validator.Check(value)) return value as MessagesRequest;
   throw new ProxyError('PRX_INVALID_REQUEST', describe(allErrors(validator, value)));
 }
