@@ -359,6 +359,39 @@ describe('07 stream completeness', () => {
   });
 });
 
+describe('07 stream completeness: JSON answers over the check limit', () => {
+  let db: Database;
+  let hostile: HostileUpstream;
+  let proxy: RunningProxy;
+  let key: string;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    hostile = await startHostileUpstream();
+    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: hostile.url });
+    ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await hostile?.close();
+    await db?.close();
+  });
+
+  it('a chunked JSON answer larger than 16 MiB is relayed whole as it comes (unchecked, documented)', async () => {
+    const big = Buffer.from(JSON.stringify({ type: 'list', data: 'x'.repeat(17 * 1024 * 1024) }));
+    const parts = Array.from({ length: 20 }, (_, i) =>
+      big.subarray((i * big.length) / 20, ((i + 1) * big.length) / 20),
+    );
+    hostile.answer({ bytes: [json({ 'transfer-encoding': 'chunked' }), chunked(parts)], then: 'end', delayMs: 0 });
+    const response = await request(`${proxy.url}/ak/${key}/v1/models`, {
+      method: 'GET',
+      headers: { 'x-api-key': 'sk-ant-client' },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(Buffer.from(await response.body.arrayBuffer()).equals(big)).toBe(true);
+  });
+});
+
 /** The same rule on the Bedrock path: an event stream that ends without messageStop and metadata. */
 describe('07 stream completeness on Bedrock', () => {
   let db: Database;

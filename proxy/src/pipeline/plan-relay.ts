@@ -86,12 +86,15 @@ async function relayHeldJson(
     // The part already read was observed (or decoded); the rest goes through the relay's own metering.
     exchange.res.write(held.bytes);
     upstream.body.unshift(held.rest);
-    const outcome = await relayBody(upstream.body, exchange.res, {
+    const relaying = relayBody(upstream.body, exchange.res, {
       sse: false,
       requestId: exchange.id,
       signal,
       ...(decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }),
     });
+    upstream.body.resume(); // `hold` paused it; the relay's listeners are on now
+    const outcome = await relaying;
+    if (outcome !== 'complete') upstream.body.destroy();
     await decoded?.end();
     return { status: upstream.statusCode, ttfbMs, ...read(outcome) };
   }
