@@ -84,3 +84,4 @@ export {
   secretSources,
   type ResolvedSecrets,
 } from './runtime-secrets.ts';
+export { validateMessagesRequest } from './anthropic-request-schema.ts';

@@ -82,4 +82,54 @@ describe('PlanUsageObserver on SSE', () => {
     expect(observer.usage.output_tokens).toBe(1);
     expect(observer.complete).toBe(false);
   });
+
+  it('reads data over several lines (joined by LF), fields in any order, comments and other fields', () => {
+    const observer = observe(
+      ': hello\nid: 1\ndata: {"type":"message_start",\ndata: "message":{"model":"claude-x","usage":{"input_tokens":12}}}\nretry: 5\nevent:message_start\n\n',
+      'data:{"type":"message_delta",\r\ndata:"usage":{"output_tokens":9}}\r\nevent: message_delta\r\n\r\n',
+    );
+    expect(observer.usage.input_tokens).toBe(12);
+    expect(observer.usage.output_tokens).toBe(9);
+    expect(observer.model).toBe('claude-x');
+    expect(observer.complete).toBe(true);
+  });
+
+  it('reads an event without data as nothing: it is not dispatched, and never reads the next event for it', () => {
+    const observer = observe(start(), 'event: message_delta\n\n' + text('x'), delta());
+    expect(observer.usage.output_tokens).toBe(30);
+    const empty = observe(start(), 'event: message_delta\n\n' + event('ping', { usage: { output_tokens: 5 } }));
+    expect(empty.usage.output_tokens).toBe(1);
+    expect(empty.complete).toBe(false);
+  });
+
+  it('is stopped only by a whole message_stop event whose data parses as one', () => {
+    const stop = event('message_stop', { type: 'message_stop' });
+    expect(observe(start(), delta(), stop).stopped).toBe(true);
+    expect(observe(start(), delta(), stop.replaceAll('\n', '\r')).stopped).toBe(true);
+    expect(observe(start(), delta()).stopped).toBe(false);
+    expect(observe(start(), delta(), 'event: message_stop\ndata: garbage\n\n').stopped).toBe(false);
+    expect(observe(start(), delta(), 'event: message_stop\n\n').stopped).toBe(false);
+    expect(observe(start(), delta(), 'event: message_stop\ndata: {"type":"message_stop"}\n').stopped).toBe(false);
+    expect(observe(start(), text('event: message_stop\ndata: {"type":"message_stop"}\n\n')).stopped).toBe(false);
+  });
+});
+
+describe('PlanUsageObserver on JSON', () => {
+  it('says whether the body is whole JSON, and reads a message only', () => {
+    const whole = new PlanUsageObserver();
+    whole.observeJsonChunk(Buffer.from('{"type":"message","model":"m","usage":{"input_tokens":3,'));
+    whole.observeJsonChunk(Buffer.from('"output_tokens":4}}'));
+    expect(whole.finishJson()).toBe(true);
+    expect(whole.usage.output_tokens).toBe(4);
+    const other = new PlanUsageObserver();
+    other.observeJsonChunk(Buffer.from('{"input_tokens":3}'));
+    expect(other.finishJson()).toBe(true);
+    expect(other.complete).toBe(false);
+    const cut = new PlanUsageObserver();
+    cut.observeJsonChunk(Buffer.from('{"id":"msg_'));
+    expect(cut.finishJson()).toBe(false);
+    const nullUsage = new PlanUsageObserver();
+    nullUsage.observeJsonChunk(Buffer.from('{"type":"message","usage":null}'));
+    expect(nullUsage.finishJson()).toBe(true);
+  });
 });

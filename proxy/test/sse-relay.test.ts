@@ -118,7 +118,8 @@ describe('relayBody', () => {
       `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(4000) } })}\n\n`,
     );
     const total = 16_000;
-    const upstream = new PacedUpstream(event, total);
+    const stop = Buffer.from('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+    const upstream = new PacedUpstream(event, total, stop);
     const { port, outcome, close } = await serveRelay(upstream, { sse: true });
     try {
       const response = await get(port);
@@ -131,7 +132,7 @@ describe('relayBody', () => {
       response.on('data', (chunk: Buffer) => (received += chunk.length));
       response.resume();
       await once(response, 'end');
-      expect(received).toBe(total * event.length);
+      expect(received).toBe(total * event.length + stop.length);
       expect(await outcome).toBe('complete');
     } finally {
       close();
@@ -163,15 +164,21 @@ class PacedUpstream extends Readable {
   produced = 0;
   readonly #event: Buffer;
   readonly #total: number;
+  #last: Buffer | undefined;
 
-  constructor(event: Buffer, total: number) {
+  constructor(event: Buffer, total: number, last?: Buffer) {
     super();
     this.#event = event;
     this.#total = total;
+    this.#last = last;
   }
 
   override _read(): void {
-    if (this.produced >= this.#total) return void this.push(null);
+    if (this.produced >= this.#total) {
+      if (this.#last !== undefined) this.push(this.#last);
+      this.#last = undefined;
+      return void this.push(null);
+    }
     this.produced += 1;
     setImmediate(() => this.push(this.#event));
   }

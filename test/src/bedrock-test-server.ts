@@ -21,13 +21,15 @@ export interface BedrockRecordedRequest {
 export type BedrockReply =
   | { kind: 'message'; content: ConverseBlock[]; stopReason?: string; usage?: Record<string, number> }
   | { kind: 'error'; status: number; name: string; message: string }
-  /** A streamed answer that breaks: after `afterFrames` frames, an exception frame, a reset, or silence. */
+  /** A streamed answer that breaks: after `afterFrames` frames, an exception frame, a reset, silence, or a clean end. */
   | {
       kind: 'broken';
       content: ConverseBlock[];
       afterFrames: number;
-      then: { exception: string; message: string } | 'reset' | 'stall';
-    };
+      then: { exception: string; message: string } | 'reset' | 'stall' | 'end';
+    }
+  /** A non-streaming answer of exactly these bytes (a garbled or cut-short Converse body). */
+  | { kind: 'raw'; status: number; body: Buffer };
 
 export type BedrockResponder = (
   body: Record<string, unknown>,
@@ -96,6 +98,8 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
+      if (reply.kind === 'raw')
+        return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
       if (!stream && reply.kind === 'message') return json(res, 200, converseResponse(reply));
       void sendStream(res, reply);
     });
@@ -224,7 +228,10 @@ export function converseStreamFrames(
   return frames;
 }
 
-async function sendStream(res: ServerResponse, reply: Exclude<BedrockReply, { kind: 'error' }>): Promise<void> {
+async function sendStream(
+  res: ServerResponse,
+  reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' }>,
+): Promise<void> {
   const { stopReason, usage } = converseResponse({
     kind: 'message',
     content: reply.content,
@@ -240,6 +247,7 @@ async function sendStream(res: ServerResponse, reply: Exclude<BedrockReply, { ki
   if (reply.kind !== 'broken') return void res.end();
   if (reply.then === 'reset') return void res.socket?.destroy();
   if (reply.then === 'stall') return;
+  if (reply.then === 'end') return void res.end();
   res.end(frame('exception', reply.then.exception, { message: reply.then.message }));
 }
 

@@ -1,5 +1,6 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
+import { eventBoundary } from '../pipeline/sse-framing.ts';
 import type { PlanUsageObserver } from './plan-usage.ts';
 
 const decoders: Readonly<Record<string, () => Transform>> = {
@@ -12,34 +13,35 @@ const decoders: Readonly<Record<string, () => Transform>> = {
 
 /**
  * Feeds a compressed Plan answer to the usage observer: the client gets the compressed bytes
- * untouched, and a copy is decoded beside the relay (off the response path) so its usage can
- * still be read. SSE output is re-cut at event boundaries, since decoded chunks do not align.
+ * untouched, and a copy is decoded beside the relay so its usage can still be read, and whether
+ * it was whole (a JSON body that parses, a stream that reached `message_stop`). SSE output is
+ * re-cut at event boundaries, since decoded chunks do not align.
  */
 export class DecodedUsage {
   readonly #decoder: Transform;
   readonly #done: Promise<void>;
   #pending: Buffer = Buffer.alloc(0);
+  #whole: boolean | undefined;
 
   private constructor(decoder: Transform, observer: PlanUsageObserver, sse: boolean) {
     this.#decoder = decoder;
     decoder.on('data', (chunk: Buffer) => {
       if (!sse) return observer.observeJsonChunk(chunk);
       const joined = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-      const cut = joined.lastIndexOf('\n\n');
-      if (cut === -1) {
-        this.#pending = joined;
-        return;
-      }
-      observer.observeEvents(joined.subarray(0, cut + 2));
-      this.#pending = joined.subarray(cut + 2);
+      const cut = eventBoundary(joined);
+      if (cut > 0) observer.observeEvents(joined.subarray(0, cut));
+      this.#pending = joined.subarray(cut);
     });
     this.#done = new Promise((resolve) => {
       decoder.on('end', () => {
-        if (!sse) observer.finishJson();
+        this.#whole = sse ? observer.stopped : observer.finishJson();
         resolve();
       });
-      // A corrupt or cut-off body only means no usage; the client's copy is unaffected.
-      decoder.on('error', () => resolve());
+      // A corrupt or cut-off body means no usage, and not a whole answer; the client's copy is unaffected.
+      decoder.on('error', () => {
+        this.#whole = false;
+        resolve();
+      });
     });
   }
 
@@ -53,9 +55,13 @@ export class DecodedUsage {
     this.#decoder.write(chunk);
   }
 
-  /** Ends the input and waits until everything decoded has been observed. */
-  async end(): Promise<void> {
-    this.#decoder.end();
+  /**
+   * Ends the input and waits until everything decoded has been observed. Resolves to whether
+   * the decoded answer was whole (undefined: a JSON body too large to check).
+   */
+  async end(): Promise<boolean | undefined> {
+    if (!this.#decoder.writableEnded) this.#decoder.end();
     await this.#done;
+    return this.#whole;
   }
 }

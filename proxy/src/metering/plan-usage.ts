@@ -1,16 +1,24 @@
 import type { Usage } from '@ccproxy/core';
+import { eventAround, isLineEnd } from '../pipeline/sse-framing.ts';
 
-/** The one prefix both events it reads share, so each relayed chunk is searched once. */
-const messageEvent = Buffer.from('event: message_');
-const start = Buffer.from('start');
-const delta = Buffer.from('delta');
-const lf = 0x0a;
-const cr = 0x0d;
+/**
+ * The one needle searched per relayed chunk: the common part of the three event names read
+ * (`message_start`, `message_delta`, `message_stop`), whether the field has its optional space
+ * (`event: message_`) or not (`event:message_`). Data lines of those events hit it too (their
+ * `"type"`); a hit counts only as the value of an `event` field at the start of a line.
+ */
+const needle = Buffer.from('message_');
+const eventField = Buffer.from('event:');
+const space = 0x20;
+
+/** Largest non-streaming JSON answer that is read (and, on the Plan path, held and checked). */
+export const maxCheckedJsonBytes = 16 * 1024 * 1024;
 
 /**
  * Reads token usage from a Plan answer as it is relayed, without touching the bytes: from the
  * SSE `message_start` (input and cache tokens, model) and `message_delta` events (output tokens;
  * other counts there are cumulative totals that overwrite), or from a JSON message's `usage`.
+ * It also tells whether the stream's `message_stop` went through (the stream-completeness rule).
  * Per request, not thread-safe.
  */
 export class PlanUsageObserver {
@@ -18,6 +26,7 @@ export class PlanUsageObserver {
   model: string | null = null;
   #sawStart = false;
   #sawEnd = false;
+  #stopped = false;
   readonly #json: Buffer[] = [];
   #jsonBytes = 0;
 
@@ -26,64 +35,72 @@ export class PlanUsageObserver {
     return this.#sawEnd;
   }
 
+  /** True once a whole `message_stop` event with parseable data was relayed. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /**
-   * Whole SSE events as forwarded to the client. The marker counts only at the start of a line:
-   * an answer that quotes SSE (`event: message_delta` inside a text delta) is not an event.
+   * Whole SSE events as forwarded to the client (the buffer starts at an event boundary). The
+   * events are parsed by the SSE rules (any line ends, `data` over several lines, comments and
+   * other fields, either field order); only the few it reads are, so the cost per chunk is one
+   * search.
    */
   observeEvents(events: Buffer): void {
-    for (
-      let at = events.indexOf(messageEvent);
-      at !== -1;
-      at = events.indexOf(messageEvent, at + messageEvent.length)
-    ) {
-      if (at !== 0 && events[at - 1] !== lf && events[at - 1] !== cr) continue;
-      const name = at + messageEvent.length;
-      if (isAt(events, name, start)) this.#read(events, name + start.length, (data) => this.#onStart(data));
-      else if (isAt(events, name, delta)) this.#read(events, name + delta.length, (data) => this.#onDelta(data));
+    for (let at = events.indexOf(needle); at !== -1; at = events.indexOf(needle, at + needle.length)) {
+      const field = events[at - 1] === space ? at - eventField.length - 1 : at - eventField.length;
+      if (field < 0 || (field > 0 && !isLineEnd(events[field - 1])) || !isAt(events, field, eventField)) continue;
+      const event = eventAround(events, field);
+      if (event.data === undefined) continue; // an event without data is not dispatched
+      if (event.name === 'message_start') this.#read(event.data, (data) => this.#onStart(data));
+      else if (event.name === 'message_delta') this.#read(event.data, (data) => this.#onDelta(data));
+      else if (event.name === 'message_stop' && event.ended)
+        this.#read(event.data, (data) => {
+          this.#stopped ||= (data as { type?: unknown } | null)?.type === 'message_stop';
+        });
     }
   }
 
-  /** A chunk of a non-streaming body; parsed once the body is complete (off the response path). */
+  /** A chunk of a non-streaming body; parsed once the body is complete. */
   observeJsonChunk(chunk: Buffer): void {
     this.#jsonBytes += chunk.length;
-    if (this.#jsonBytes <= 8 * 1024 * 1024) this.#json.push(chunk);
+    if (this.#jsonBytes <= maxCheckedJsonBytes) this.#json.push(chunk);
   }
 
-  finishJson(): void {
+  /**
+   * Ends a non-streaming body: reads the usage of a message. Returns whether the body is
+   * complete JSON (undefined when it was too large to read), the one parse the Plan path's
+   * check of a held answer reuses.
+   */
+  finishJson(): boolean | undefined {
+    if (this.#jsonBytes > maxCheckedJsonBytes) return undefined;
+    let message: { model?: string; usage?: Partial<Usage>; type?: string } | null;
     try {
-      const message = JSON.parse(Buffer.concat(this.#json).toString('utf8')) as {
-        model?: string;
-        usage?: Partial<Usage>;
-        type?: string;
-      };
-      if (message.type !== 'message' || message.usage === undefined) return;
-      this.model = message.model ?? null;
-      this.#merge(message.usage);
-      this.#sawEnd = true;
+      message = JSON.parse(Buffer.concat(this.#json, this.#jsonBytes).toString('utf8')) as typeof message;
     } catch {
-      // Not a message (an error body, or truncated): nothing to meter.
+      return false; // truncated or garbled: nothing to meter
     }
+    if (message?.type !== 'message' || message.usage === undefined) return true;
+    this.model = typeof message.model === 'string' ? message.model : null;
+    this.#merge(message.usage);
+    this.#sawEnd = true;
+    return true;
   }
 
-  /** Parses the `data:` line of the event whose name ends at `from`. */
-  #read(events: Buffer, from: number, onData: (data: unknown) => void): void {
-    if (events[from] !== lf && events[from] !== cr) return; // a longer name, e.g. `message_starting`
-    const field = events.indexOf('data:', from);
-    if (field === -1) return;
-    // SSE allows one optional space after the colon; JSON.parse skips it anyway.
-    let dataEnd = field + 5;
-    while (dataEnd < events.length && events[dataEnd] !== lf && events[dataEnd] !== cr) dataEnd += 1;
+  #read(data: string, onData: (data: unknown) => void): void {
+    let parsed: unknown;
     try {
-      onData(JSON.parse(events.subarray(field + 5, dataEnd).toString('utf8')));
+      parsed = JSON.parse(data);
     } catch {
-      // A malformed event is the client's to see; metering just skips it.
+      return; // A malformed event is the client's to see; metering just skips it.
     }
+    if (typeof parsed === 'object' && parsed !== null) onData(parsed);
   }
 
   #onStart(data: unknown): void {
     const message = (data as { message?: { model?: string; usage?: Partial<Usage> } }).message;
     this.#sawStart = true;
-    this.model = message?.model ?? this.model;
+    if (typeof message?.model === 'string') this.model = message.model;
     if (message?.usage !== undefined) this.#merge(message.usage);
   }
 
@@ -93,7 +110,8 @@ export class PlanUsageObserver {
     this.#sawEnd = this.#sawStart;
   }
 
-  #merge(usage: Partial<Usage>): void {
+  #merge(usage: Partial<Usage> | null): void {
+    if (typeof usage !== 'object' || usage === null) return;
     for (const field of [
       'input_tokens',
       'output_tokens',

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { ProxyError, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
+import { ProxyError, validateMessagesRequest, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
 import { fromBedrockFailure } from '../adapters/bedrock/errors.ts';
 import { estimateTokens, foundationModelId, toCountTokensRequest } from '../adapters/bedrock/count-tokens.ts';
@@ -12,6 +12,7 @@ import { ConverseStreamTranslator } from '../adapters/bedrock/stream.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardResult } from './plan-forward.ts';
+import type { RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 export interface BedrockForwardOptions {
@@ -32,11 +33,12 @@ export async function forwardToBedrock(
 ): Promise<BedrockResult> {
   const { req, res } = exchange;
   const path = upstreamPath.split('?', 1)[0];
-  const bytes = await exchange.body?.bytes();
-  const body = parseBody(bytes);
-  if (path === '/v1/messages/count_tokens') return countTokens(exchange, body, bytes?.length ?? 0, record, options);
-  if (path !== '/v1/messages' || req.method !== 'POST')
+  const counting = path === '/v1/messages/count_tokens';
+  if (!counting && (path !== '/v1/messages' || req.method !== 'POST'))
     throw new ProxyError('PRX_ROUTE_NOT_FOUND', `${req.method} ${path} is not available while served by Bedrock.`);
+  const bytes = await exchange.body?.bytes();
+  const body = parseBody(bytes, counting ? 'count_tokens' : 'messages');
+  if (counting) return countTokens(exchange, body, bytes?.length ?? 0, record, options);
   const { request: converse, toolNames, dropped } = toConverseRequest(body, req.headers['anthropic-beta']);
   if (dropped.length > 0) exchange.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
   const modelId = bedrockModelFor(body.model, record.bedrock);
@@ -67,7 +69,7 @@ export async function forwardToBedrock(
     if (upstream.statusCode >= 300) throw await failureOf(upstream);
     const context = { model: body.model, messageId: `msg_bdrk_${exchange.id.replaceAll('-', '')}`, toolNames };
     if (!stream) {
-      const { message, usage } = fromConverseResponse((await upstream.body.json()) as ConverseResponse, context);
+      const { message, usage } = await translated(upstream, context);
       exchange.sendJson(200, message);
       return {
         status: 200,
@@ -107,7 +109,7 @@ async function relayTranslated(
   res: ServerResponse,
   translator: ConverseStreamTranslator,
   signal: AbortSignal,
-): Promise<'complete' | 'client_closed' | 'upstream_failed'> {
+): Promise<RelayOutcome> {
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       const out = translator.push(chunk);
@@ -115,6 +117,7 @@ async function relayTranslated(
       if (translator.ended) break;
     }
     res.end(translator.finish());
+    if (translator.truncated) return 'upstream_truncated';
     return translator.failed ? 'upstream_failed' : 'complete';
   } catch (error) {
     upstream.body.destroy();
@@ -124,7 +127,32 @@ async function relayTranslated(
   }
 }
 
-function parseBody(raw: Buffer | undefined): MessagesRequest {
+/**
+ * A Converse answer, read whole and translated. A body that is cut short, not JSON, or not a
+ * Converse response is the upstream's failure (502), never the proxy's (500).
+ */
+async function translated(
+  upstream: Dispatcher.ResponseData,
+  context: Parameters<typeof fromConverseResponse>[1],
+): Promise<ReturnType<typeof fromConverseResponse>> {
+  let text: string;
+  try {
+    text = await upstream.body.text();
+  } catch (error) {
+    throw fromUpstreamFailure(error);
+  }
+  try {
+    return fromConverseResponse(JSON.parse(text) as ConverseResponse, context);
+  } catch (error) {
+    if (error instanceof ProxyError) throw error;
+    throw new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock answered with a body that is not a whole Converse response.', {
+      cause: error,
+    });
+  }
+}
+
+/** The body as JSON, checked against the Messages request schema before any translation reads it. */
+function parseBody(raw: Buffer | undefined, route: 'messages' | 'count_tokens'): MessagesRequest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw?.toString('utf8') ?? '');
@@ -133,10 +161,7 @@ function parseBody(raw: Buffer | undefined): MessagesRequest {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new ProxyError('PRX_INVALID_REQUEST', 'The request body must be a JSON object.');
-  const body = parsed as Partial<MessagesRequest>;
-  if (typeof body.model !== 'string' || body.model === '')
-    throw new ProxyError('PRX_INVALID_REQUEST', 'model: Field required');
-  return body as MessagesRequest;
+  return validateMessagesRequest(parsed, route);
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   ProxyError,
   redactKeyInUrl,
   toAnthropicError,
+  type AnthropicErrorType,
   type KeyRecord,
   type Logger,
 } from '@ccproxy/core';
@@ -150,7 +151,8 @@ function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served:
   metrics.duration.observe(labels, latencyMs / 1000);
   metrics.ttfb.observe({ route, upstream }, result.ttfbMs / 1000);
   if (result.outcome !== 'complete') metrics.streamErrors.inc({ upstream, outcome: result.outcome });
-  if (result.status >= 400) metrics.errors.inc({ type: anthropicTypeForStatus(result.status), upstream });
+  const errorType = errorTypeOf(result);
+  if (errorType !== undefined) metrics.errors.inc({ type: errorType, upstream });
   if (result.usage !== undefined) {
     metrics.tokens.inc({ provider: upstream, type: 'input' }, result.usage.input_tokens);
     metrics.tokens.inc({ provider: upstream, type: 'output' }, result.usage.output_tokens);
@@ -183,6 +185,15 @@ function meter(metrics: ProxyMetrics, exchange: Exchange, route: string, served:
   );
 }
 
+/**
+ * The error a client saw: an error status, or a stream that ended with an `event: error` after
+ * its 200 (the upstream broke off or ended it short); undefined for a whole answer.
+ */
+function errorTypeOf(result: Served['result']): AnthropicErrorType | undefined {
+  if (result.status >= 400) return anthropicTypeForStatus(result.status);
+  return result.outcome === 'upstream_failed' || result.outcome === 'upstream_truncated' ? 'api_error' : undefined;
+}
+
 function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string, error: unknown): void {
   const status = error instanceof ProxyError ? error.status : 500;
   const labels = { route, upstream: 'none', status_class: statusClass(status) };
@@ -204,7 +215,7 @@ function cloudWatchView(served: Served, latencyMs: number) {
     provider: upstream,
     latencyMs,
     failover,
-    ...(result.status >= 400 ? { errorType: anthropicTypeForStatus(result.status) } : {}),
+    ...(errorTypeOf(result) === undefined ? {} : { errorType: errorTypeOf(result) }),
     ...(upstream === 'bedrock' && usage !== undefined
       ? {
           bedrockTokens: {

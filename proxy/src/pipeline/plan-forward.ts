@@ -1,15 +1,12 @@
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../adapters/anthropic/request.ts';
-import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import { ProxyError, type Usage } from '@ccproxy/core';
-import { DecodedUsage } from '../metering/decoded-usage.ts';
-import { PlanUsageObserver } from '../metering/plan-usage.ts';
 import type { Exchange } from './exchange.ts';
 import { PlanRejected } from './failover.ts';
 import type { RequestBody } from './request-body.ts';
-import { relayBody, type RelayOutcome } from './sse-relay.ts';
+import { relayPlanAnswer } from './plan-relay.ts';
+import type { RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 export interface PlanForwardOptions {
@@ -86,40 +83,9 @@ export async function forwardToPlan(
     throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
   }
   body?.release();
-  const ttfbMs = exchange.elapsedMs;
-  writeHead(res, upstream, exchange.id);
-  const relayed = await relayMetered(upstream, res, exchange.id, controller.signal);
+  const relayed = await relayPlanAnswer(upstream, exchange, controller.signal);
   res.off('close', onClose);
-  return { status: upstream.statusCode, ttfbMs, ...relayed };
-}
-
-/**
- * Relays the answer and reads its usage on the side. Compressed answers go to the client as they
- * are and a decoded copy feeds the observer; their bytes are opaque (no event boundaries to
- * respect, no plain-text error event can be appended), so a compressed stream is relayed — and,
- * if it breaks, aborted — like a plain body.
- */
-async function relayMetered(
-  upstream: Dispatcher.ResponseData,
-  res: ServerResponse,
-  requestId: string,
-  signal: AbortSignal,
-): Promise<Omit<ForwardResult, 'status' | 'ttfbMs'>> {
-  const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
-  const observer = new PlanUsageObserver();
-  const encoding = upstream.headers['content-encoding'];
-  const compressed = typeof encoding === 'string' && encoding !== 'identity';
-  const decoded = compressed ? DecodedUsage.for(encoding, observer, sse) : undefined;
-  const metering = compressed
-    ? decoded === undefined
-      ? {}
-      : { tap: (chunk: Buffer) => decoded.write(chunk) }
-    : { observer };
-  const outcome = await relayBody(upstream.body, res, { sse: sse && !compressed, requestId, signal, ...metering });
-  if (outcome !== 'complete') upstream.body.destroy();
-  await decoded?.end();
-  if (compressed && decoded === undefined) return { outcome };
-  return { outcome, usage: observer.usage, usageComplete: observer.complete, modelServed: observer.model };
+  return relayed;
 }
 
 interface UpstreamBody {
@@ -155,12 +121,6 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-function writeHead(res: ServerResponse, upstream: Dispatcher.ResponseData, requestId: string): void {
-  // Not flushed on its own: Node sends the head with the first body chunk, one packet instead
-  // of two (a separate small head write costs a round of Nagle/delayed-ACK on the client side).
-  res.writeHead(upstream.statusCode, fromPlanResponseHeaders(upstream.headers, requestId));
 }
 
 /** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */

@@ -1,10 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { toAnthropicErrorEvent } from '@ccproxy/core';
-import type { PlanUsageObserver } from '../metering/plan-usage.ts';
+import { ProxyError, toAnthropicErrorEvent } from '@ccproxy/core';
+import { PlanUsageObserver } from '../metering/plan-usage.ts';
+import { eventBoundary } from './sse-framing.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
-export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed';
+/**
+ * How a relayed answer ended: whole, the client gone, the upstream failing (an error or a reset),
+ * or the upstream ending cleanly but short (a stream without `message_stop`, a body that does
+ * not verify).
+ */
+export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed' | 'upstream_truncated';
 
 /** Past this much data without an event boundary, forward anyway rather than hold it. */
 const maxHeldBytes = 1024 * 1024;
@@ -13,23 +19,37 @@ export interface RelayOptions {
   sse: boolean;
   requestId: string;
   signal: AbortSignal;
-  /** Reads usage from what was sent (plain bodies). */
+  /** Reads usage, and `message_stop`, from what was sent (plain bodies; SSE makes its own when absent). */
   observer?: PlanUsageObserver;
   /** Gets a copy of every byte sent, as sent (compressed bodies, decoded elsewhere). */
   tap?: (chunk: Buffer) => void;
+  /**
+   * Opaque (non-SSE) bodies: asked at the upstream's clean end whether the body was whole
+   * (e.g. a decoded copy reached `message_stop`); false aborts the connection instead of ending it.
+   */
+  verify?: () => Promise<boolean>;
 }
+
+/** The one stream-completeness rule's error: a stream that ended without `message_stop`. */
+export const truncatedStream = () =>
+  new ProxyError('PRX_UPSTREAM_BROKEN', 'The upstream API ended the stream before message_stop.');
 
 /**
  * Relays upstream body bytes to the client unchanged, with backpressure. For SSE it forwards
- * only whole events (up to the last blank line seen) and holds a trailing partial event until
- * its end arrives, so that when the upstream breaks mid-stream the client never holds half an
- * event: it gets an Anthropic `event: error` and a cleanly ended stream. Non-SSE bodies that
- * break are aborted (the socket is destroyed) so a truncated JSON body cannot pass as complete.
+ * only whole events (up to the last blank line seen, LF, CR or CRLF framed) and holds a
+ * trailing partial event until its end arrives. The completeness rule: an SSE stream ends with
+ * the upstream's `message_stop` or with an Anthropic `event: error` — whether the upstream broke
+ * (reset, timeout) or ended cleanly without it (cut short, or garbled so that no parseable
+ * `message_stop` came); a partial event at the end is dropped, since no client could dispatch it.
+ * Opaque bodies that break, or fail `verify`, are aborted (the socket is destroyed) so a
+ * truncated body cannot pass as complete.
  */
 export function relayBody(body: Readable, res: ServerResponse, options: RelayOptions): Promise<RelayOutcome> {
   return new Promise((resolve) => {
-    const observer = options.observer;
+    const observer = options.observer ?? (options.sse ? new PlanUsageObserver() : undefined);
     let held: Buffer | undefined;
+    // Whether the bytes sent so far end at an event boundary (false only after an oversized event).
+    let atBoundary = true;
     let settled = false;
     const settle = (outcome: RelayOutcome) => {
       settled = true;
@@ -38,6 +58,24 @@ export function relayBody(body: Readable, res: ServerResponse, options: RelayOpt
       res.off('drain', onDrain);
       options.signal.removeEventListener('abort', onAbort);
       resolve(outcome);
+    };
+    const send = (out: Buffer) => {
+      const flushed = res.write(out);
+      // Metering reads a copy of what was sent, after sending it.
+      options.tap?.(out);
+      if (options.sse) observer?.observeEvents(out);
+      else observer?.observeJsonChunk(out);
+      return flushed;
+    };
+    /** Ends an SSE stream by the completeness rule. */
+    const endEvents = (failure: ProxyError | undefined): RelayOutcome => {
+      if (observer?.stopped === true) {
+        res.end(held); // what follows message_stop, if anything, goes as it came
+        return 'complete';
+      }
+      const event = toAnthropicErrorEvent(failure ?? truncatedStream(), options.requestId);
+      res.end(atBoundary ? event : `\n\n${event}`);
+      return failure === undefined ? 'upstream_truncated' : 'upstream_failed';
     };
     // Driven by `data` events, as `pipe` is: no promise per chunk. At one core's limit with
     // thousands of streams, `for await` cost ~7 % more CPU per event (docs/performance.md).
@@ -54,32 +92,32 @@ export function relayBody(body: Readable, res: ServerResponse, options: RelayOpt
           out = joined;
         }
         if (out.length === 0) return;
+        atBoundary = cut === out.length;
       }
-      const flushed = res.write(out);
-      // Metering reads a copy of what was sent, after sending it.
-      options.tap?.(out);
-      if (options.sse) observer?.observeEvents(out);
-      else observer?.observeJsonChunk(out);
-      if (!flushed) {
+      if (!send(out)) {
         body.pause();
         res.once('drain', onDrain);
       }
     };
     const onDrain = () => body.resume();
     const onEnd = () => {
-      res.end(held);
-      if (held !== undefined) {
-        options.tap?.(held);
-        observer?.observeEvents(held);
+      if (options.sse) return settle(endEvents(undefined));
+      void finishOpaque();
+    };
+    const finishOpaque = async () => {
+      observer?.finishJson();
+      if (options.verify === undefined || (await options.verify())) {
+        res.end();
+        return settle('complete');
       }
-      if (!options.sse) observer?.finishJson();
-      settle('complete');
+      res.destroy();
+      settle('upstream_truncated');
     };
     const onError = (error: Error) => {
       if (settled) return;
       if (options.signal.aborted || res.destroyed) return settle('client_closed');
-      if (options.sse) res.end(toAnthropicErrorEvent(fromUpstreamFailure(error), options.requestId));
-      else res.destroy();
+      if (options.sse) return settle(endEvents(fromUpstreamFailure(error)));
+      res.destroy();
       settle('upstream_failed');
     };
     const onAbort = () => settle('client_closed');
@@ -88,27 +126,3 @@ export function relayBody(body: Readable, res: ServerResponse, options: RelayOpt
     body.on('data', onData).once('end', onEnd).once('error', onError);
   });
 }
-
-const lf = 0x0a;
-const cr = 0x0d;
-
-/**
- * Index just past the last blank line (`\n\n` or `\r\n\r\n`), 0 when there is none. Runs once
- * per chunk, and an upstream that writes whole events ends nearly every chunk on one: the
- * trailing bytes answer that without a search through the chunk.
- */
-function eventBoundary(buffer: Buffer): number {
-  const end = buffer.length;
-  if (
-    buffer[end - 1] === lf &&
-    (buffer[end - 2] === lf || (buffer[end - 2] === cr && buffer[end - 3] === lf && buffer[end - 4] === cr))
-  )
-    return end;
-  const lfAt = buffer.lastIndexOf(lfPair);
-  // CRLF framing is rare (no Anthropic endpoint uses it): search for it only when a CR is there.
-  const crlfAt = buffer.includes(cr) ? buffer.lastIndexOf(crlfPair) : -1;
-  return Math.max(lfAt === -1 ? 0 : lfAt + 2, crlfAt === -1 ? 0 : crlfAt + 4);
-}
-
-const lfPair = Buffer.from('\n\n');
-const crlfPair = Buffer.from('\r\n\r\n');

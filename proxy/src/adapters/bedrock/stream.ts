@@ -43,6 +43,8 @@ export class ConverseStreamTranslator {
   #usage: Usage = fromConverseUsage(undefined);
   #ended = false;
   #failed = false;
+  #truncated = false;
+  #sawMetadata = false;
 
   constructor(context: StreamContext) {
     this.#context = context;
@@ -59,6 +61,11 @@ export class ConverseStreamTranslator {
   /** Ended with an `error` event rather than `message_stop`. */
   get failed(): boolean {
     return this.#failed;
+  }
+
+  /** Failed because the upstream ended cleanly before `messageStop` and `metadata`. */
+  get truncated(): boolean {
+    return this.#truncated;
   }
 
   /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
@@ -80,11 +87,18 @@ export class ConverseStreamTranslator {
     return out;
   }
 
-  /** Upstream ended. A stream cut short (no `messageStop`) ends with an error, never silently. */
+  /**
+   * Upstream ended. A stream cut short (no `messageStop`, or no `metadata` with the usage, or
+   * half a frame) ends with an error, never silently: the same completeness rule as the Plan relay.
+   */
   finish(): string {
     if (this.#ended) return '';
-    if (this.#stopReason === undefined || this.#frames.pending > 0)
-      return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN'));
+    if (this.#stopReason === undefined || !this.#sawMetadata || this.#frames.pending > 0) {
+      this.#truncated = true;
+      return this.fail(
+        new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock ended the stream before messageStop and its metadata.'),
+      );
+    }
     try {
       return this.#complete();
     } catch (error) {
@@ -130,6 +144,7 @@ export class ConverseStreamTranslator {
             string | undefined) ?? null;
         return '';
       case 'metadata':
+        this.#sawMetadata = true;
         this.#usage = fromConverseUsage(payload.usage as Partial<ConverseUsage> | undefined);
         return this.#stopReason === undefined ? '' : this.#complete();
       default:
