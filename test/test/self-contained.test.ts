@@ -47,12 +47,12 @@ describe('the repository is self-contained', () => {
 
   it('the check itself finds each way out (so an empty answer above means something)', () => {
     // The spellings are built at run time, so this file does not trip its own check.
-    const dots = '..';
+    const [dots, folder] = ['..', 'shared'];
     const samples = [
-      `const model = new URL('${dots}/${dots}/shared/fixtures/x.json', import.meta.url);`,
-      `See [the design](${dots}/shared/DESIGN.md).`,
+      `const model = new URL('${dots}/${dots}/${folder}/fixtures/x.json', import.meta.url);`,
+      `See [the design](${dots}/${folder}/DESIGN.md).`,
       `cat ${'/'}work/main/README.md`,
-      `notes in ${'shared'}/research/mapping.md`,
+      `notes in ${folder}/research/mapping.md`,
     ];
     for (const sample of samples)
       expect(
