@@ -6,9 +6,11 @@ import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import { buildAdminApp, hashPassword, KubeResourceStore } from '@ccproxy/admin';
 import {
   adminConfig,
+  bindFacadeRbac,
   bindOperatorRbac,
   condition,
   ensureNamespace,
+  facadeConfig,
   installCrds,
   mergePatch,
   operatorConfig,
@@ -42,6 +44,8 @@ describe('admin REST facade over the Kubernetes API', () => {
   beforeAll(async () => {
     await installCrds(kube);
     await bindOperatorRbac(kube);
+    await bindFacadeRbac(kube);
+    await bindFacadeRbac(kube);
     await ensureNamespace(kube, namespace);
     db = await openTestDatabase();
     const silent = createLogger({ level: 'silent' });
@@ -62,7 +66,7 @@ describe('admin REST facade over the Kubernetes API', () => {
     await operator.start();
     app = await buildAdminApp(
       { username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl },
-      { logger: silent, db, store: new KubeResourceStore(kube, namespace) },
+      { logger: silent, db, store: new KubeResourceStore(facadeConfig(), namespace) },
     );
     const login = await app.inject({
       method: 'POST',

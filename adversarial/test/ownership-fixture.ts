@@ -8,8 +8,10 @@ import { hashKey, openTestDatabase, startProxy, type RunningProxy } from '../../
 import { password, startLocalAdmin, type LocalAdmin } from '../../admin/test/admin-fixture.ts';
 import {
   adminConfig,
+  bindFacadeRbac,
   bindOperatorRbac,
   ensureNamespace,
+  facadeConfig,
   installCrds,
   operatorConfig,
   uniqueName,
@@ -102,6 +104,7 @@ export async function startKubeStack(prefix: string): Promise<KubeStack> {
   const namespace = uniqueName(prefix);
   await installCrds(kube);
   await bindOperatorRbac(kube);
+  await bindFacadeRbac(kube);
   await ensureNamespace(kube, namespace);
   const parts = await proxyParts();
   const silent = createLogger({ level: 'silent' });
@@ -122,7 +125,7 @@ export async function startKubeStack(prefix: string): Promise<KubeStack> {
   await operator.start();
   const app = await buildAdminApp(
     { username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl: parts.proxy.url },
-    { logger: silent, db: parts.db, store: new KubeResourceStore(kube, namespace) },
+    { logger: silent, db: parts.db, store: new KubeResourceStore(facadeConfig(), namespace) },
   );
   const login = await app.inject({
     method: 'POST',

@@ -1,21 +1,3 @@
-import { operatorRules, leaderElectionRules, type PolicyRule } from '@ccproxy/operator';
-
-export { operatorRules, leaderElectionRules, type PolicyRule };
-
-/**
- * The admin's REST facade writes the three kinds (the operator does everything that follows
- * from them) and shows their status; it never touches Secrets: keys reach users through the
- * Secrets the operator generates.
- */
-export const adminRules: readonly PolicyRule[] = [
-  {
-    apiGroups: ['ccproxy.io'],
-    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-  },
-  {
-    apiGroups: ['ccproxy.io'],
-    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
-    verbs: ['get'],
-  },
-];
+// One place for every component's rules (operator/src/rbac.ts): the tests bind the same rules to
+// the identities they run the operator and the admin facade as.
+export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from '@ccproxy/operator';

@@ -33,4 +33,4 @@ export {
   type Resource,
 } from './resources.ts';
 export { renderCrds, toStructural } from './crds.ts';
-export { operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';
+export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';

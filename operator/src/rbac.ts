@@ -39,3 +39,24 @@ export const operatorRules: readonly PolicyRule[] = [
 export const leaderElectionRules: readonly PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
+
+/**
+ * The admin's REST facade: it writes the three kinds (the operator does everything that follows
+ * from them) and shows their status, and it writes the Secrets it issues keys into — only its
+ * own, by the ownership rule of admin/src/store/ownership.ts (labelled, annotated with their
+ * resource, owned by it), which RBAC cannot express: it can only leave out `list` and `watch`, so
+ * the facade reads a Secret by name when it needs to judge one, and never sees the others.
+ */
+export const adminRules: readonly PolicyRule[] = [
+  {
+    apiGroups: [group],
+    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  {
+    apiGroups: [group],
+    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
+    verbs: ['get'],
+  },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch', 'delete'] },
+];

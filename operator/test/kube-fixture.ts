@@ -12,7 +12,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { inject } from 'vitest';
 import { createKeyHasher, createLogger, KmsKeyWrapper, type Database } from '@ccproxy/core';
-import { leaderElectionRules, operatorRules } from '@ccproxy/operator';
+import { adminRules, leaderElectionRules, operatorRules } from '@ccproxy/operator';
 import { openMigratedDatabase } from '@ccproxy/test-harness';
 
 export const hasherSecret = 'operator-test-hasher-secret-0123456789';
@@ -29,6 +29,8 @@ export function kubeConfig(yaml: string): KubeConfig {
 
 export const adminConfig = () => kubeConfig(inject('kubeconfig'));
 export const operatorConfig = () => kubeConfig(inject('operatorKubeconfig'));
+/** The admin facade's identity: bound to nothing but `adminRules` (bindFacadeRbac). */
+export const facadeConfig = () => kubeConfig(inject('facadeKubeconfig'));
 
 /** Parses multi-document YAML into objects, each moved into `namespace` when given. */
 export function objectsOf(yaml: string, namespace?: string): KubernetesObject[] {
@@ -161,6 +163,25 @@ export async function bindOperatorRbac(config: KubeConfig): Promise<void> {
       metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ccproxy-leader-election' },
       subjects: subject,
+    } as KubernetesObject,
+  ]);
+}
+
+/** Grants the `ccproxy-admin` test identity exactly the admin facade's RBAC rules, nothing else. */
+export async function bindFacadeRbac(config: KubeConfig): Promise<void> {
+  await apply(config, [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'ccproxy-admin' },
+      rules: adminRules,
+    } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'ccproxy-admin' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccproxy-admin' },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'ccproxy-admin' }],
     } as KubernetesObject,
   ]);
 }

@@ -35,7 +35,7 @@ export {
   type ThrowawayKubeApiserver,
   type StaticTokenUser,
 } from './kube-apiserver.ts';
-export { operatorToken } from './suite-setup.ts';
+export { operatorToken, facadeToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
 export { aptInstall } from './apt-install.ts';
 export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';

@@ -5,6 +5,8 @@ import { startThrowawayPostgres } from './throwaway-postgres.ts';
 
 /** The static token of the identity the operator runs as in tests (bound to the operator's RBAC rules). */
 export const operatorToken = 'ccproxy-operator-test-token-0123456789';
+/** The static token of the identity the admin facade runs as in tests (bound to the admin's RBAC rules). */
+export const facadeToken = 'ccproxy-admin-facade-test-token-0123456789';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,6 +16,8 @@ declare module 'vitest' {
     kubeconfig: string;
     /** Kubeconfig of the `ccproxy-operator` identity, which has only the RBAC the tests bind to it. */
     operatorKubeconfig: string;
+    /** Kubeconfig of the `ccproxy-admin` identity (the admin facade), which has only the RBAC the tests bind to it. */
+    facadeKubeconfig: string;
     /** moto in server mode (AWS KMS, CloudWatch) on loopback. */
     motoUrl: string;
   }
@@ -26,12 +30,18 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [postgres, kube, moto] = await Promise.all([
     startThrowawayPostgres(),
-    startThrowawayKubeApiserver({ extraUsers: [{ token: operatorToken, user: 'ccproxy-operator' }] }),
+    startThrowawayKubeApiserver({
+      extraUsers: [
+        { token: operatorToken, user: 'ccproxy-operator' },
+        { token: facadeToken, user: 'ccproxy-admin' },
+      ],
+    }),
     startMotoServer(),
   ]);
   project.provide('postgresUrl', postgres.url);
   project.provide('kubeconfig', kube.kubeconfigYaml);
   project.provide('operatorKubeconfig', kube.kubeconfigFor(operatorToken));
+  project.provide('facadeKubeconfig', kube.kubeconfigFor(facadeToken));
   project.provide('motoUrl', moto.url);
   return async () => {
     await Promise.all([postgres.stop(), kube.stop(), moto.stop()]);
