@@ -67,7 +67,13 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   });
   const report = await operator.start();
 
-  const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
+  const keys = new KeyResolver({
+    db,
+    hashKey,
+    logger,
+    ttlMs: config.keyCacheTtlMs,
+    staleIfErrorMs: config.keyStaleIfErrorMs,
+  });
   await keys.start();
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();

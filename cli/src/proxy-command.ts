@@ -47,6 +47,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
     hashKey: createKeyHasher(cluster.keyHasherSecret),
     logger,
     ttlMs: config.keyCacheTtlMs,
+    staleIfErrorMs: config.keyStaleIfErrorMs,
   });
   await keys.start();
   const registry = createMetricsRegistry();

@@ -38,3 +38,4 @@ export {
 export { operatorToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
 export { aptInstall } from './apt-install.ts';
+export { mountSmallTmpfs, type SmallTmpfs } from './tmpfs.ts';

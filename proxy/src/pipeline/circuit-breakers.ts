@@ -18,11 +18,15 @@ import {
 
 const none = Symbol('no-breaker-row');
 
+/** How long a breaker row read from the last known state (Postgres failing) is used before asking again. */
+const fallbackTtlMs = 5_000;
+
 /**
  * Per-access-key circuit breakers whose state lives in Postgres (shared by all replicas). Each
  * replica caches rows and drops a key's entry on its `ccproxy_breakers` notification, so the
  * hot path for a healthy key costs no query. Breaker bookkeeping never fails a request: on a
- * database error the breaker is treated as closed and the error logged.
+ * database error the last state this replica saw is used (closed if it never saw one), asked
+ * again after a few seconds, and the outage is logged once, not once per request.
  */
 export class CircuitBreakers {
   readonly #db: Database;
@@ -30,12 +34,14 @@ export class CircuitBreakers {
   readonly #logger: Logger;
   readonly #now: () => number;
   // The TTL only bounds staleness if a notification is ever missed.
-  readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000);
+  readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000, { keepExpired: true });
   readonly #sessions: LRUCache<string, true>;
   // Failure writes still in flight, by key: this replica's next decision for the key waits for them.
   readonly #pending = new Map<string, Promise<void>>();
   readonly #open: Gauge<'key'>;
   #unlisten: (() => Promise<void>) | undefined;
+  /** Database errors since the last success, while it fails; logged once per outage. */
+  #failing = 0;
 
   constructor(options: {
     db: Database;
@@ -153,16 +159,33 @@ export class CircuitBreakers {
   async #row(keyId: string): Promise<BreakerRow | undefined> {
     const cached = this.#cache.get(keyId);
     if (cached !== undefined) return cached === none ? undefined : cached;
-    const row = await this.#guard(() => readBreaker(this.#db, keyId), undefined);
-    this.#cache.set(keyId, row ?? none);
-    return row;
+    const failed = Symbol('failed');
+    const row = await this.#guard(() => readBreaker(this.#db, keyId), failed);
+    if (row !== failed) {
+      this.#cache.set(keyId, row ?? none);
+      return row;
+    }
+    // Stale-if-error: an open breaker stays open through a database outage instead of sending every request to a failing Plan.
+    const last = this.#cache.peek(keyId, { allowStale: true }) ?? none;
+    this.#cache.set(keyId, last, { ttl: fallbackTtlMs });
+    return last === none ? undefined : last;
   }
 
-  async #guard<T>(work: () => Promise<T>, fallback: T): Promise<T> {
+  async #guard<T, F>(work: () => Promise<T>, fallback: F): Promise<T | F> {
     try {
-      return await work();
+      const result = await work();
+      if (this.#failing > 0) {
+        this.#logger.info({ failures: this.#failing }, 'circuit breaker state reachable again');
+        this.#failing = 0;
+      }
+      return result;
     } catch (error) {
-      this.#logger.warn({ err: error }, 'circuit breaker state unavailable; treating it as closed');
+      if (this.#failing === 0)
+        this.#logger.warn(
+          { err: error },
+          'circuit breaker state unavailable; using the last state seen (closed if none)',
+        );
+      this.#failing += 1;
       return fallback;
     }
   }
