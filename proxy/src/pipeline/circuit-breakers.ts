@@ -42,6 +42,8 @@ export class CircuitBreakers {
   #unlisten: (() => Promise<void>) | undefined;
   /** Database errors since the last success, while it fails; logged once per outage. */
   #failing = 0;
+  // Bumped on every notification: a read that raced one may predate the change it announced.
+  #epoch = 0;
 
   constructor(options: {
     db: Database;
@@ -65,8 +67,14 @@ export class CircuitBreakers {
 
   async start(): Promise<void> {
     this.#unlisten = await this.#db.listen(breakerChannel, {
-      onNotify: (keyId) => this.#cache.delete(keyId),
-      onRestored: () => this.#cache.clear(),
+      onNotify: (keyId) => {
+        this.#epoch += 1;
+        this.#cache.delete(keyId);
+      },
+      onRestored: () => {
+        this.#epoch += 1;
+        this.#cache.clear();
+      },
     });
   }
 
@@ -124,10 +132,13 @@ export class CircuitBreakers {
   }
 
   async #recordFailure(keyId: string, label: string): Promise<void> {
+    const epoch = this.#epoch;
     const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy), undefined);
     if (row === undefined) return;
     const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';
-    this.#cache.set(keyId, row);
+    // Another replica's write announced meanwhile may be newer than this answer: read it afresh instead.
+    if (epoch === this.#epoch) this.#cache.set(keyId, row);
+    else this.#cache.delete(keyId);
     if (row.openedAt !== null && !wasOpen)
       this.#logger.warn(
         { key: label, failures: row.consecutiveFailures },
@@ -160,9 +171,11 @@ export class CircuitBreakers {
     const cached = this.#cache.get(keyId);
     if (cached !== undefined) return cached === none ? undefined : cached;
     const failed = Symbol('failed');
+    const epoch = this.#epoch;
     const row = await this.#guard(() => readBreaker(this.#db, keyId), failed);
     if (row !== failed) {
-      this.#cache.set(keyId, row ?? none);
+      // Not cached if a notification arrived meanwhile: the next request reads again.
+      if (epoch === this.#epoch) this.#cache.set(keyId, row ?? none);
       return row;
     }
     // Stale-if-error: an open breaker stays open through a database outage instead of sending every request to a failing Plan.

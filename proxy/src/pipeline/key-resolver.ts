@@ -154,7 +154,9 @@ export class KeyResolver {
     const fresh = Math.min(this.#options.ttlMs, (record?.validUntil ?? Infinity) - fetchedAt);
     const stale = record === undefined ? fresh : Math.min(this.#staleMs, (record.validUntil ?? Infinity) - fetchedAt);
     const ttl = Math.max(1, Math.max(fresh, stale));
-    if (generation === this.#generation)
+    // An answer that raced an invalidation keeps its older generation: never trusted as fresh, but
+    // still what Postgres said a moment ago, the fallback if it becomes unreachable next.
+    if ((this.#cache.peek(hash, { allowStale: true })?.generation ?? -1) <= generation)
       this.#cache.set(
         hash,
         { record, generation, freshUntil: fetchedAt + fresh, staleUntil: fetchedAt + stale },
