@@ -75,7 +75,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     staleIfErrorMs: config.keyStaleIfErrorMs,
   });
   await keys.start();
-  const credentials = new BedrockCredentials({ db, wrapper });
+  const credentials = new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs });
   await credentials.start();
   const breakers = new CircuitBreakers({
     db,
