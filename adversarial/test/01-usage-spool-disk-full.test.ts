@@ -57,6 +57,15 @@ async function metric(proxy: CcproxyProcess, name: string): Promise<number> {
   return Number(line.slice(name.length + 1));
 }
 
+/** Until every spool file is empty (the stored ones deleted): filling the disk before would let a later deletion free space. */
+async function spoolSettled(dir: string): Promise<void> {
+  const sizes = async () => {
+    const files = (await readdir(dir)).filter((f) => f.startsWith('usage-spool.'));
+    return (await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size))).filter((size) => size > 0);
+  };
+  await expect.poll(sizes, { timeout: 10_000, interval: 100 }).toEqual([]);
+}
+
 const logged = (proxy: CcproxyProcess, msg: string) =>
   proxy.output
     .filter((line) => line.includes(`"msg":"${msg}`))
@@ -119,6 +128,7 @@ describe('01: usage spool on a full disk, torn lines, a spool folder deleted at 
     await expect.poll(() => storedIds(databaseUrl), { timeout: 15_000, interval: 200 }).toHaveLength(20);
 
     // Disk full, Postgres up: every request served, every record still reaches Postgres (from memory).
+    await spoolSettled(tmpfs.dir);
     await tmpfs.fill();
     ids.push(...(await sendMany(first, 30)));
     await expect.poll(() => storedIds(databaseUrl), { timeout: 15_000, interval: 200 }).toHaveLength(50);
@@ -131,6 +141,9 @@ describe('01: usage spool on a full disk, torn lines, a spool folder deleted at 
       const outage = await sendMany(first, 25);
       ids.push(...outage);
       await expect.poll(() => metric(first, 'ccproxy_usage_unspooled_records'), { timeout: 5000 }).toBe(25);
+      // Retried every second against the full disk, leaving no trail of empty files behind.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect((await readdir(tmpfs.dir)).filter((f) => f.startsWith('usage-spool.')).length).toBeLessThanOrEqual(2);
       // Space returns: the next flush writes them to a new spool file.
       await tmpfs.free();
       await expect.poll(() => metric(first, 'ccproxy_usage_unspooled_records'), { timeout: 10_000 }).toBe(0);
@@ -151,6 +164,7 @@ describe('01: usage spool on a full disk, torn lines, a spool folder deleted at 
     expect((await readdir(tmpfs.dir)).filter((f) => f.startsWith('quarantine-'))).toEqual([]);
 
     // Disk full and Postgres down, then a graceful stop: those records can be kept nowhere. Each is counted.
+    await spoolSettled(tmpfs.dir);
     await tmpfs.fill();
     await postgres.pause();
     let lost: string[];

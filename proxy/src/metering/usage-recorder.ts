@@ -198,8 +198,17 @@ export class UsageRecorder {
       return;
     }
     this.#file = file;
+    this.#respool();
+  }
+
+  /** Writes the records held in memory only into the current spool file (or a new one), if the disk takes them. */
+  #respool(): void {
+    if (this.#file === undefined) return this.#openNext();
+    const file = this.#file;
     const rewrite = this.#unspooled === 0 ? [] : this.#queue.filter((item) => item.where === 'memory');
-    if (rewrite.length > 0 && this.#write(file, rewrite)) this.#unspooled -= rewrite.length;
+    if (rewrite.length === 0) return;
+    if (this.#write(file, rewrite)) this.#unspooled -= rewrite.length;
+    else file.discardIfEmpty();
   }
 
   /** Stores everything queued; one flush at a time. */
@@ -218,7 +227,7 @@ export class UsageRecorder {
     }
     this.#append();
     // A last chance for records held in memory only: the disk may take them now.
-    if (this.#unspooled > 0) this.#rotate();
+    this.#respool();
     this.#file?.close();
     this.#file = undefined;
     if (this.#unspooled > 0) this.#drop('spool_write_failed', this.#unspooled);
@@ -266,8 +275,8 @@ export class UsageRecorder {
   async #flushAll(): Promise<void> {
     // New records go to a new file, so the files being drained stop growing; a broken spool is retried.
     this.#adoptLost();
-    const file = this.#file;
-    if (file === undefined || this.#unspooled > 0 || (this.#queue.length > 0 && file.size > 0)) this.#rotate();
+    if (this.#file === undefined || this.#unspooled > 0) this.#respool();
+    else if (this.#queue.length > 0 && this.#file.size > 0) this.#rotate();
     if (this.#queue.length === 0) return this.#deleteDone();
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);

@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { appendFile, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger, UsageRecord } from '@ccproxy/core';
 
 const spoolName = /^usage-spool\.(\d+)\.jsonl$/;
@@ -24,22 +24,25 @@ export function spoolFileName(generation: number): string {
 export class SpoolFile {
   readonly generation: number;
   readonly name: string;
+  readonly #path: string;
   readonly #fd: number;
   #size: number;
+  #closed = false;
 
-  private constructor(generation: number, name: string, fd: number) {
+  private constructor(generation: number, path: string, fd: number) {
     this.generation = generation;
-    this.name = name;
+    this.name = basename(path);
+    this.#path = path;
     this.#fd = fd;
     this.#size = fstatSync(fd).size;
   }
 
   /** Opens (creates) the file of `generation` in `dir` for appending; throws what the file system says. */
   static open(dir: string, generation: number): SpoolFile {
-    const name = spoolFileName(generation);
-    const fd = openSync(join(dir, name), 'a', 0o600);
+    const path = join(dir, spoolFileName(generation));
+    const fd = openSync(path, 'a', 0o600);
     try {
-      return new SpoolFile(generation, name, fd);
+      return new SpoolFile(generation, path, fd);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -72,6 +75,7 @@ export class SpoolFile {
 
   /** True when the file is no longer reachable by name (it or its folder was deleted or replaced). */
   get unlinked(): boolean {
+    if (this.#closed) return true;
     try {
       return fstatSync(this.#fd).nlink === 0;
     } catch {
@@ -79,11 +83,25 @@ export class SpoolFile {
     }
   }
 
+  /** Idempotent: a descriptor closed twice could close whatever file reused its number meanwhile. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     try {
       closeSync(this.#fd);
     } catch {
       // already unusable: nothing of ours is buffered
+    }
+  }
+
+  /** Closes and deletes the file if it holds nothing (a retry against a full disk leaves no empty files behind). */
+  discardIfEmpty(): void {
+    this.close();
+    if (this.#size > 0) return;
+    try {
+      unlinkSync(this.#path);
+    } catch {
+      // gone already, or the next start reads an empty file: harmless
     }
   }
 }
