@@ -1,14 +1,14 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
+import { createLogger, generateAccessKey, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
 import {
   startAnthropicServer,
   startThrowawayPostgres,
   type AnthropicTestServer,
   type ThrowawayPostgres,
 } from '@ccproxy/test-harness';
-import { BedrockCredentials } from '@ccproxy/proxy';
-import { seedKey, startProxy, wrapper, type RunningProxy } from './proxy-fixture.ts';
+import { BedrockCredentials, KeyResolver } from '@ccproxy/proxy';
+import { hashKey, seedKey, startProxy, wrapper, type RunningProxy } from './proxy-fixture.ts';
 
 /** Postgres going away and coming back, on a cluster of this file's own. */
 describe('key store outage', () => {
@@ -61,6 +61,38 @@ describe('key store outage', () => {
     await expect.poll(() => proxy.keys.listening && db.kind, { timeout: 5000 }).toBe('postgres');
     await revokeAccessKey(writer, cached.namespace, cached.name);
     await expect.poll(async () => (await status(cached.key)).status, { timeout: 1000, interval: 20 }).toBe(404);
+  });
+
+  it('serves a confirmed key past many cache expiries but only within the stale-if-error bound; never vouches for an unknown one', async () => {
+    const known = await seedKey(writer);
+    const unknownKey = generateAccessKey();
+    const resolver = new KeyResolver({
+      db,
+      hashKey,
+      logger: createLogger({ level: 'silent' }),
+      ttlMs: 20,
+      staleIfErrorMs: 600,
+    });
+    await resolver.start();
+    try {
+      expect((await resolver.resolve(known.key))?.name).toBe(known.name);
+      expect(await resolver.resolve(unknownKey)).toBeUndefined();
+      await postgres.pause();
+      try {
+        // Thirty TTL expiries later, still the last known state.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (let i = 0; i < 5; i += 1) expect((await resolver.resolve(known.key))?.name).toBe(known.name);
+        // "No such key" is not claimed without Postgres: the caller answers 503.
+        await expect(resolver.resolve(unknownKey)).rejects.toThrow();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await expect(resolver.resolve(known.key), 'past the bound').rejects.toThrow();
+      } finally {
+        await postgres.resume();
+      }
+      await expect.poll(async () => (await resolver.resolve(known.key))?.name, { timeout: 5000 }).toBe(known.name);
+    } finally {
+      await resolver.stop();
+    }
   });
 
   it('decrypts a Bedrock key read before the outage again while Postgres is down (ciphertext kept, plaintext not)', async () => {
