@@ -273,10 +273,11 @@ export class UsageRecorder {
   }
 
   async #flushAll(): Promise<void> {
-    // New records go to a new file, so the files being drained stop growing; a broken spool is retried.
+    // New records go to a new file, so the files being drained stop growing (and one whose records
+    // were all stored, even while they were still being appended, can go); a broken spool is retried.
     this.#adoptLost();
     if (this.#file === undefined || this.#unspooled > 0) this.#respool();
-    else if (this.#queue.length > 0 && this.#file.size > 0) this.#rotate();
+    else if (this.#file.size > 0) this.#rotate();
     if (this.#queue.length === 0) return this.#deleteDone();
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);
