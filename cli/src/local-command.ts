@@ -67,9 +67,15 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   });
   const report = await operator.start();
 
-  const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
+  const keys = new KeyResolver({
+    db,
+    hashKey,
+    logger,
+    ttlMs: config.keyCacheTtlMs,
+    staleIfErrorMs: config.keyStaleIfErrorMs,
+  });
   await keys.start();
-  const credentials = new BedrockCredentials({ db, wrapper });
+  const credentials = new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs });
   await credentials.start();
   const breakers = new CircuitBreakers({
     db,

@@ -47,6 +47,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
     hashKey: createKeyHasher(cluster.keyHasherSecret),
     logger,
     ttlMs: config.keyCacheTtlMs,
+    staleIfErrorMs: config.keyStaleIfErrorMs,
   });
   await keys.start();
   const registry = createMetricsRegistry();
@@ -60,7 +61,10 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   // Bedrock keys are decrypted through KMS; without CCPROXY_KMS_KEY_ID this replica serves Plan
   // only and Bedrock-bound requests fail with a clear configuration error.
   const wrapper = cluster.kmsKeyId === undefined ? undefined : new KmsKeyWrapper({ keyId: cluster.kmsKeyId });
-  const credentials = wrapper === undefined ? undefined : new BedrockCredentials({ db, wrapper });
+  const credentials =
+    wrapper === undefined
+      ? undefined
+      : new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs });
   await credentials?.start();
   if (credentials === undefined)
     logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');

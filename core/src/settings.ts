@@ -139,6 +139,11 @@ export const proxyFields = {
     millis(30_000),
     'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)',
   ),
+  keyStaleIfErrorMs: envField(
+    'CCPROXY_KEY_STALE_IF_ERROR_MS',
+    Type.Integer({ minimum: 0, maximum: 86_400_000, default: 15 * 60_000 }),
+    'while Postgres is unreachable, a key it confirmed within this many ms keeps working (0: never serve stale)',
+  ),
 } as const;
 
 export const adminFields = {

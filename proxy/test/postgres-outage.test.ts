@@ -1,13 +1,14 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
+import { createLogger, generateAccessKey, migrate, PgDatabase, revokeAccessKey, type Database } from '@ccproxy/core';
 import {
   startAnthropicServer,
   startThrowawayPostgres,
   type AnthropicTestServer,
   type ThrowawayPostgres,
 } from '@ccproxy/test-harness';
-import { seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
+import { BedrockCredentials, KeyResolver } from '@ccproxy/proxy';
+import { hashKey, seedKey, startProxy, wrapper, type RunningProxy } from './proxy-fixture.ts';
 
 /** Postgres going away and coming back, on a cluster of this file's own. */
 describe('key store outage', () => {
@@ -60,5 +61,67 @@ describe('key store outage', () => {
     await expect.poll(() => proxy.keys.listening && db.kind, { timeout: 5000 }).toBe('postgres');
     await revokeAccessKey(writer, cached.namespace, cached.name);
     await expect.poll(async () => (await status(cached.key)).status, { timeout: 1000, interval: 20 }).toBe(404);
+  });
+
+  it('serves a confirmed key past many cache expiries but only within the stale-if-error bound; never vouches for an unknown one', async () => {
+    const known = await seedKey(writer);
+    const unknownKey = generateAccessKey();
+    const resolver = new KeyResolver({
+      db,
+      hashKey,
+      logger: createLogger({ level: 'silent' }),
+      ttlMs: 20,
+      staleIfErrorMs: 600,
+    });
+    await resolver.start();
+    try {
+      expect((await resolver.resolve(known.key))?.name).toBe(known.name);
+      expect(await resolver.resolve(unknownKey)).toBeUndefined();
+      await postgres.pause();
+      try {
+        // Thirty TTL expiries later, still the last known state.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (let i = 0; i < 5; i += 1) expect((await resolver.resolve(known.key))?.name).toBe(known.name);
+        // "No such key" is not claimed without Postgres: the caller answers 503.
+        await expect(resolver.resolve(unknownKey)).rejects.toThrow();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await expect(resolver.resolve(known.key), 'past the bound').rejects.toThrow();
+      } finally {
+        await postgres.resume();
+      }
+      await expect.poll(async () => (await resolver.resolve(known.key))?.name, { timeout: 5000 }).toBe(known.name);
+    } finally {
+      await resolver.stop();
+    }
+  });
+
+  it('decrypts a Bedrock key read before the outage again while Postgres is down (ciphertext kept, plaintext not)', async () => {
+    const seeded = await seedKey(writer, { bedrock: { apiKey: 'bedrock-api-key-outage-0123', model: 'm' } });
+    const [row] = await writer.query<{ id: string }>(
+      'SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2',
+      [seeded.namespace, seeded.name],
+    );
+    const other = await seedKey(writer, { bedrock: { apiKey: 'bedrock-api-key-unseen-0123', model: 'm' } });
+    const [otherRow] = await writer.query<{ id: string }>(
+      'SELECT id::text FROM access_keys WHERE namespace = $1 AND name = $2',
+      [other.namespace, other.name],
+    );
+    // A plaintext TTL of 20 ms: every use during the outage has to go back to the stored ciphertext.
+    const credentials = new BedrockCredentials({ db, wrapper, ttlMs: 20 });
+    await credentials.start();
+    try {
+      expect(await credentials.apiKeyFor(row?.id as string)).toBe('bedrock-api-key-outage-0123');
+      await postgres.pause();
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await credentials.apiKeyFor(row?.id as string)).toBe('bedrock-api-key-outage-0123');
+        // Never read before: nothing to fall back on, so the error surfaces.
+        await expect(credentials.apiKeyFor(otherRow?.id as string)).rejects.toThrow();
+      } finally {
+        await postgres.resume();
+      }
+    } finally {
+      await credentials.stop();
+    }
   });
 });

@@ -71,7 +71,13 @@ export async function startProxy(
   });
   const logger = createLogger({ level: 'info', destination });
   const config = loadConfig(proxyConfigFields, env);
-  const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
+  const keys = new KeyResolver({
+    db,
+    hashKey,
+    logger,
+    ttlMs: config.keyCacheTtlMs,
+    staleIfErrorMs: config.keyStaleIfErrorMs,
+  });
   await keys.start();
   const credentials = new BedrockCredentials({ db, wrapper });
   await credentials.start();

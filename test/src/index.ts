@@ -41,3 +41,4 @@ export { aptInstall } from './apt-install.ts';
 export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';
 export { longStep, formatDuration, type ProgressOptions } from './progress.ts';
 export { withLock } from './build-lock.ts';
+export { mountSmallTmpfs, type SmallTmpfs } from './tmpfs.ts';

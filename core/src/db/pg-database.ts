@@ -79,7 +79,12 @@ export class PgDatabase implements Database {
   }
 }
 
-/** A dedicated connection holding LISTEN, re-established whenever it drops. */
+/**
+ * A dedicated connection holding LISTEN, re-established whenever it drops. Only the connection
+ * currently held may report a loss: a failed connection attempt is ended and forgotten, so its
+ * late `error`/`end` events can never tear down the connection that replaced it. TCP keep-alive
+ * lets a connection whose server vanished without a word (a partition) be noticed.
+ */
 class NotificationListener {
   #client: pg.Client | undefined;
   #stopped = false;
@@ -95,17 +100,34 @@ class NotificationListener {
   }
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#options.url, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({
+      connectionString: this.#options.url,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     client.on('notification', (message) => {
       if (message.channel === this.#channel) this.#handlers.onNotify(message.payload ?? '');
     });
     client.on('error', (error) => {
+      if (this.#client !== client) return;
       this.#options.logger.warn({ err: error, channel: this.#channel }, 'postgres LISTEN connection lost');
       this.#reconnectSoon();
     });
-    client.on('end', () => this.#reconnectSoon());
-    await client.connect();
-    await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+    client.on('end', () => {
+      if (this.#client === client) this.#reconnectSoon();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+    } catch (error) {
+      void discard(client);
+      throw error;
+    }
+    if (this.#stopped) {
+      void discard(client);
+      return;
+    }
     this.#client = client;
   }
 
@@ -113,14 +135,17 @@ class NotificationListener {
     if (this.#stopped || this.#timer !== undefined) return;
     const old = this.#client;
     this.#client = undefined;
-    old?.removeAllListeners();
-    old?.end().catch(() => undefined);
-    this.#handlers.onLost?.();
+    if (old !== undefined) {
+      void discard(old);
+      this.#handlers.onLost?.();
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#stopped) return;
       this.start().then(
-        () => this.#handlers.onRestored?.(),
+        () => {
+          if (!this.#stopped) this.#handlers.onRestored?.();
+        },
         () => this.#reconnectSoon(),
       );
     }, this.#options.reconnectDelayMs ?? 500);
@@ -132,8 +157,13 @@ class NotificationListener {
     clearTimeout(this.#timer);
     const client = this.#client;
     this.#client = undefined;
-    client?.removeAllListeners();
-    client?.on('error', () => undefined);
-    await client?.end().catch(() => undefined);
+    if (client !== undefined) await discard(client);
   }
+}
+
+/** Ends a connection we no longer want, swallowing whatever it still reports. */
+function discard(client: pg.Client): Promise<void> {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  return client.end().catch(() => undefined);
 }

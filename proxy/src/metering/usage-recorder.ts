@@ -1,8 +1,9 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdirSync, statSync } from 'node:fs';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { insertUsage, type Database, type Logger, type UsageRecord } from '@ccproxy/core';
+import { generationOf, readSpool, SpoolFile, spoolFileName } from './usage-spool.ts';
 
 export interface UsageRecorderOptions {
   db: Database;
@@ -18,45 +19,80 @@ export interface UsageRecorderOptions {
 
 interface Queued {
   record: UsageRecord;
-  generation: number;
+  /**
+   * Where the record's crash copy is: the generation of the spool file holding it; `turn` until
+   * this event-loop turn's append; `memory` when the spool refused it; `stored` once in Postgres.
+   */
+  where: number | 'turn' | 'memory' | 'stored';
 }
 
-const spoolName = /^usage-spool\.(\d+)\.jsonl$/;
+/** Why a usage record was not kept: the label values of `ccproxy_usage_records_dropped_total`. */
+export type DropReason = 'queue_full' | 'spool_write_failed' | 'spool_corrupt';
+const dropReasons: readonly DropReason[] = ['queue_full', 'spool_write_failed', 'spool_corrupt'];
 
 /**
  * Writes token usage off the request path: records are queued in memory and appended to a spool
  * file, then inserted in batches (idempotent by request id). A Postgres outage only grows the
  * queue; a crash leaves the spool, replayed on the next start (duplicates are ignored by the
  * insert). Spool files rotate per flush and are deleted once every record in them is stored.
+ *
+ * The memory queue is what reaches Postgres; the spool is its crash copy. When the spool cannot
+ * be written (full disk, I/O error, folder deleted or read-only) requests are still served and
+ * their records stay queued in memory (`ccproxy_usage_unspooled_records`); every flush tries a
+ * fresh spool file and rewrites them into it once the disk takes writes again. A record is
+ * dropped — counted in `ccproxy_usage_records_dropped_total{reason}` and logged, never silently —
+ * only when the queue is full, when it was neither spooled nor stored by the time the process
+ * stops, or when a spool line found at start is not a whole record (it is quarantined).
  */
 export class UsageRecorder {
   readonly #options: Required<UsageRecorderOptions>;
   #queue: Queued[] = [];
+  /** The next spool file's generation. */
   #generation = 0;
-  /** The spool file being appended to, and the lines of this event-loop turn not yet in it. */
-  #fd: number | undefined;
-  #lines: string[] = [];
-  #spoolFailed = false;
+  #file: SpoolFile | undefined;
+  /** Records of this event-loop turn not yet appended. */
+  #turn: Queued[] = [];
+  #unspooled = 0;
+  #spoolDown = false;
+  /** Spool files left by earlier processes that must not be deleted (unreadable, or bad lines not set aside). */
+  #keep = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #failures = 0;
-  readonly #depth: Gauge;
-  readonly #dropped: Counter;
+  #queueFullSince = 0;
+  #queueFullLoggedAt = 0;
+  readonly #dropped: Counter<'reason'>;
   readonly #written: Counter;
 
   constructor(options: UsageRecorderOptions) {
     this.#options = { flushIntervalMs: 1000, batchSize: 500, maxQueued: 200_000, ...options };
     const registers = [options.registry];
-    this.#depth = new Gauge({
+    // Gauges read at scrape time: nothing to update on the request path.
+    const queue = () => this.#queue;
+    new Gauge({
       name: 'ccproxy_usage_spool_records',
       help: 'Usage records waiting to be stored in Postgres.',
       registers,
+      collect() {
+        this.set(queue().length);
+      },
+    });
+    const unspooled = () => this.#unspooled;
+    new Gauge({
+      name: 'ccproxy_usage_unspooled_records',
+      help: 'Usage records waiting for Postgres in memory only, because the spool could not be written.',
+      registers,
+      collect() {
+        this.set(unspooled());
+      },
     });
     this.#dropped = new Counter({
-      name: 'ccproxy_usage_dropped_total',
-      help: 'Usage records dropped because the spool was full.',
+      name: 'ccproxy_usage_records_dropped_total',
+      help: 'Usage records that will never reach Postgres, by reason (queue_full, spool_write_failed, spool_corrupt).',
+      labelNames: ['reason'],
       registers,
     });
+    for (const reason of dropReasons) this.#dropped.inc({ reason }, 0);
     this.#written = new Counter({
       name: 'ccproxy_usage_written_total',
       help: 'Usage records stored in Postgres (duplicates from replays excluded).',
@@ -68,64 +104,111 @@ export class UsageRecorder {
     return this.#queue.length;
   }
 
-  /** Loads what a previous process left in the spool, then flushes periodically. */
+  /** Loads what a previous process left in the spool (setting bad lines aside), then flushes periodically. */
   async start(): Promise<void> {
-    await mkdir(this.#options.spoolDir, { recursive: true, mode: 0o700 });
-    for (const file of (await readdir(this.#options.spoolDir)).sort()) {
-      const generation = Number(spoolName.exec(file)?.[1] ?? Number.NaN);
-      if (Number.isNaN(generation)) continue;
-      this.#generation = Math.max(this.#generation, generation + 1);
-      const lines = (await readFile(join(this.#options.spoolDir, file), 'utf8')).split('\n');
-      // A crash can cut the last line short; complete lines (ended by "\n") are all that count.
-      lines.pop();
-      for (const line of lines)
-        if (line.trim() !== '') this.#queue.push({ record: JSON.parse(line) as UsageRecord, generation });
-    }
+    const dir = this.#options.spoolDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) =>
+      this.#options.logger.error({ err: error, dir }, 'usage spool folder cannot be created'),
+    );
+    const spool = await readSpool(dir, this.#options.logger);
+    for (const { record, generation } of spool.entries) this.#queue.push({ record, where: generation });
+    this.#generation = spool.nextGeneration;
+    this.#keep = spool.keep;
+    this.#dropped.inc({ reason: 'spool_corrupt' }, spool.corrupt);
     if (this.#queue.length > 0)
       this.#options.logger.info({ records: this.#queue.length }, 'replaying usage records left in the spool');
-    this.#open();
+    this.#openNext();
     this.#schedule();
   }
 
   record(record: UsageRecord): void {
     if (this.#queue.length >= this.#options.maxQueued) {
-      this.#dropped.inc();
+      this.#drop('queue_full', 1);
       return;
     }
-    this.#queue.push({ record, generation: this.#generation });
-    this.#spool(`${JSON.stringify(record)}\n`);
-    this.#depth.set(this.#queue.length);
+    // Without a spool file the record waits in memory; the next flush tries a new file.
+    const item: Queued = { record, where: this.#file === undefined ? 'memory' : 'turn' };
+    this.#queue.push(item);
+    if (item.where === 'memory') this.#unspooled += 1;
+    else {
+      if (this.#turn.length === 0) setImmediate(() => this.#append());
+      this.#turn.push(item);
+    }
   }
 
   /**
-   * Lines of one event-loop turn go to the file in one synchronous append at the turn's end. An
+   * Records of one event-loop turn go to the file in one synchronous append at the turn's end. An
    * append of a few hundred bytes to the page cache costs a few µs; the asynchronous write it
    * replaces took a thread-pool round trip per request (futex wake, a worker thread on the same
    * core, an eventfd back), measured at up to a third of the proxy's CPU at 1,500 req/s on one
    * core (docs/performance.md). Synchronous is also the stronger promise: a line is in the file
    * before the next turn starts, not whenever a worker thread gets to it.
    */
-  #spool(line: string): void {
-    if (this.#fd === undefined) return;
-    if (this.#lines.length === 0) setImmediate(() => this.#append());
-    this.#lines.push(line);
+  #append(): void {
+    const items = this.#turn.filter((item) => item.where === 'turn');
+    this.#turn = [];
+    if (items.length === 0 || (this.#file !== undefined && this.#write(this.#file, items))) return;
+    for (const item of items) item.where = 'memory';
+    this.#unspooled += items.length;
   }
 
-  #append(): void {
-    const fd = this.#fd;
-    const text = this.#lines.join('');
-    this.#lines = [];
-    if (fd === undefined || text === '') return;
+  /** Appends `items` to `file`, marking them as held there; false (file abandoned) when the disk refused. */
+  #write(file: SpoolFile, items: Queued[]): boolean {
+    let text = '';
+    for (const item of items) text += `${JSON.stringify(item.record)}\n`;
     try {
-      // writeSync may write less than asked (a full disk); a line half in the file would be lost on replay.
-      const bytes = Buffer.from(text);
-      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
-      this.#spoolFailed = false;
+      file.append(Buffer.from(text));
     } catch (error) {
-      // The records are still queued for Postgres; only their crash copy is missing. Said once per outage.
-      if (!this.#spoolFailed) this.#options.logger.error({ err: error }, 'usage spool file failed');
-      this.#spoolFailed = true;
+      this.#spoolBroke(error);
+      return false;
     }
+    for (const item of items) item.where = file.generation;
+    // Only a write proves the disk takes data again (opening an empty file does not).
+    if (this.#spoolDown) {
+      this.#spoolDown = false;
+      this.#options.logger.info({ records: items.length, file: file.name }, 'usage spool is writable again');
+    }
+    return true;
+  }
+
+  #spoolBroke(error: unknown): void {
+    this.#file?.close();
+    this.#file = undefined;
+    // Said once per outage; the flush loop retries quietly and says when the spool is back.
+    if (this.#spoolDown) return;
+    this.#spoolDown = true;
+    this.#options.logger.error(
+      { err: error, dir: this.#options.spoolDir },
+      'usage spool cannot be written; records are kept in memory until Postgres has them',
+    );
+  }
+
+  /**
+   * Opens the next spool file and rewrites into it every queued record held in memory only. Runs at
+   * start, on every rotation, and on each flush while the spool is down (folder deleted, disk full).
+   */
+  #openNext(): void {
+    let file: SpoolFile | undefined;
+    try {
+      mkdirSync(this.#options.spoolDir, { recursive: true, mode: 0o700 });
+      file = SpoolFile.open(this.#options.spoolDir, this.#generation);
+      this.#generation += 1;
+    } catch (error) {
+      this.#spoolBroke(error);
+      return;
+    }
+    this.#file = file;
+    this.#respool();
+  }
+
+  /** Writes the records held in memory only into the current spool file (or a new one), if the disk takes them. */
+  #respool(): void {
+    if (this.#file === undefined) return this.#openNext();
+    const file = this.#file;
+    const rewrite = this.#unspooled === 0 ? [] : this.#queue.filter((item) => item.where === 'memory');
+    if (rewrite.length === 0) return;
+    if (this.#write(file, rewrite)) this.#unspooled -= rewrite.length;
+    else file.discardIfEmpty();
   }
 
   /** Stores everything queued; one flush at a time. */
@@ -142,16 +225,60 @@ export class UsageRecorder {
       await this.flush();
       if (this.#queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    this.#close();
+    this.#append();
+    // A last chance for records held in memory only: the disk may take them now.
+    this.#respool();
+    this.#file?.close();
+    this.#file = undefined;
+    if (this.#unspooled > 0) this.#drop('spool_write_failed', this.#unspooled);
     if (this.#queue.length === 0) await this.#deleteDone();
   }
 
+  /** Closes the current file (after this turn's append) and opens the next one. */
+  #rotate(): void {
+    this.#append();
+    this.#file?.close();
+    this.#file = undefined;
+    this.#openNext();
+  }
+
+  /**
+   * Spool files holding waiting records that were deleted or replaced under us (the folder removed,
+   * a file swapped for a folder): their records exist in memory only now, so they are marked for
+   * rewriting into the next file. A stat per such file per flush; there are few.
+   */
+  #adoptLost(): void {
+    const generations = new Set<number>();
+    for (const item of this.#queue) if (typeof item.where === 'number') generations.add(item.where);
+    const lost = new Set<number>();
+    for (const generation of generations) {
+      if (generation === this.#file?.generation) {
+        if (this.#file.unlinked) lost.add(generation);
+      } else if (!isFile(join(this.#options.spoolDir, spoolFileName(generation)))) lost.add(generation);
+    }
+    if (lost.size === 0) return;
+    for (const item of this.#queue)
+      if (typeof item.where === 'number' && lost.has(item.where)) {
+        item.where = 'memory';
+        this.#unspooled += 1;
+      }
+    if (this.#file !== undefined && lost.has(this.#file.generation)) {
+      this.#file.close();
+      this.#file = undefined;
+    }
+    this.#options.logger.warn(
+      { files: [...lost].map(spoolFileName) },
+      'usage spool files were removed; rewriting their records',
+    );
+  }
+
   async #flushAll(): Promise<void> {
+    // New records go to a new file, so the files being drained stop growing (and one whose records
+    // were all stored, even while they were still being appended, can go); a broken spool is retried.
+    this.#adoptLost();
+    if (this.#file === undefined || this.#unspooled > 0) this.#respool();
+    else if (this.#file.size > 0) this.#rotate();
     if (this.#queue.length === 0) return this.#deleteDone();
-    // New records go to a new file, so the files being drained stop growing.
-    this.#close();
-    this.#generation += 1;
-    this.#open();
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);
       try {
@@ -172,52 +299,61 @@ export class UsageRecorder {
         return;
       }
       this.#queue = this.#queue.slice(batch.length);
-      this.#depth.set(this.#queue.length);
+      for (const item of batch) {
+        if (item.where === 'memory') this.#unspooled -= 1;
+        item.where = 'stored';
+      }
     }
     await this.#deleteDone();
   }
 
   /** Deletes spool files none of whose records are still waiting. */
   async #deleteDone(): Promise<void> {
-    const waiting = new Set(this.#queue.map((item) => item.generation));
+    const waiting = new Set(this.#queue.map((item) => item.where));
     for (const file of await readdir(this.#options.spoolDir).catch(() => [] as string[])) {
-      const generation = Number(spoolName.exec(file)?.[1] ?? Number.NaN);
-      if (Number.isNaN(generation) || generation === this.#generation || waiting.has(generation)) continue;
+      const generation = generationOf(file);
+      if (generation === undefined || generation === this.#file?.generation || waiting.has(generation)) continue;
+      if (this.#keep.has(file)) continue;
       await unlink(join(this.#options.spoolDir, file)).catch(() => undefined);
     }
   }
 
-  #open(): void {
-    try {
-      this.#fd = openSync(
-        join(this.#options.spoolDir, `usage-spool.${String(this.#generation).padStart(12, '0')}.jsonl`),
-        'a',
-        0o600,
-      );
-    } catch (error) {
-      this.#fd = undefined;
-      this.#options.logger.error(
-        { err: error },
-        'usage spool file cannot be opened; records are kept in memory only until the next flush',
-      );
+  #drop(reason: DropReason, records: number): void {
+    this.#dropped.inc({ reason }, records);
+    if (reason !== 'queue_full') {
+      this.#options.logger.error({ reason, records }, 'usage records dropped: neither spooled nor stored in Postgres');
+      return;
     }
-  }
-
-  /** Appends what this turn still holds, then closes the file. */
-  #close(): void {
-    this.#append();
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
+    // One line a minute at most, with the count since the last one: a full queue means every request drops one.
+    this.#queueFullSince += records;
+    const now = Date.now();
+    if (now - this.#queueFullLoggedAt < 60_000) return;
+    this.#options.logger.error(
+      { reason, records: this.#queueFullSince, maxQueued: this.#options.maxQueued },
+      'usage records dropped: the queue is full (Postgres unreachable for long)',
+    );
+    this.#queueFullLoggedAt = now;
+    this.#queueFullSince = 0;
   }
 
   #schedule(): void {
-    // Back off while Postgres is unavailable (up to 30 s), flush every interval otherwise.
-    const delay = Math.min(this.#options.flushIntervalMs * 2 ** Math.min(this.#failures, 5), 30_000);
+    // Back off while Postgres is unavailable (up to 30 s), flush every interval otherwise. Records held
+    // in memory only are retried every interval: getting them back onto disk matters more.
+    const backoff = this.#unspooled > 0 ? 0 : Math.min(this.#failures, 5);
+    const delay = Math.min(this.#options.flushIntervalMs * 2 ** backoff, 30_000);
     this.#timer = setTimeout(() => {
       void this.flush().finally(() => {
         if (this.#timer !== undefined) this.#schedule();
       });
     }, delay);
     this.#timer.unref();
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }

@@ -18,11 +18,15 @@ import {
 
 const none = Symbol('no-breaker-row');
 
+/** How long a breaker row read from the last known state (Postgres failing) is used before asking again. */
+const fallbackTtlMs = 5_000;
+
 /**
  * Per-access-key circuit breakers whose state lives in Postgres (shared by all replicas). Each
  * replica caches rows and drops a key's entry on its `ccproxy_breakers` notification, so the
  * hot path for a healthy key costs no query. Breaker bookkeeping never fails a request: on a
- * database error the breaker is treated as closed and the error logged.
+ * database error the last state this replica saw is used (closed if it never saw one), asked
+ * again after a few seconds, and the outage is logged once, not once per request.
  */
 export class CircuitBreakers {
   readonly #db: Database;
@@ -30,12 +34,16 @@ export class CircuitBreakers {
   readonly #logger: Logger;
   readonly #now: () => number;
   // The TTL only bounds staleness if a notification is ever missed.
-  readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000);
+  readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000, { keepExpired: true });
   readonly #sessions: LRUCache<string, true>;
   // Failure writes still in flight, by key: this replica's next decision for the key waits for them.
   readonly #pending = new Map<string, Promise<void>>();
   readonly #open: Gauge<'key'>;
   #unlisten: (() => Promise<void>) | undefined;
+  /** Database errors since the last success, while it fails; logged once per outage. */
+  #failing = 0;
+  // Bumped on every notification: a read that raced one may predate the change it announced.
+  #epoch = 0;
 
   constructor(options: {
     db: Database;
@@ -59,8 +67,14 @@ export class CircuitBreakers {
 
   async start(): Promise<void> {
     this.#unlisten = await this.#db.listen(breakerChannel, {
-      onNotify: (keyId) => this.#cache.delete(keyId),
-      onRestored: () => this.#cache.clear(),
+      onNotify: (keyId) => {
+        this.#epoch += 1;
+        this.#cache.delete(keyId);
+      },
+      onRestored: () => {
+        this.#epoch += 1;
+        this.#cache.clear();
+      },
     });
   }
 
@@ -118,10 +132,13 @@ export class CircuitBreakers {
   }
 
   async #recordFailure(keyId: string, label: string): Promise<void> {
+    const epoch = this.#epoch;
     const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy), undefined);
     if (row === undefined) return;
     const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';
-    this.#cache.set(keyId, row);
+    // Another replica's write announced meanwhile may be newer than this answer: read it afresh instead.
+    if (epoch === this.#epoch) this.#cache.set(keyId, row);
+    else this.#cache.delete(keyId);
     if (row.openedAt !== null && !wasOpen)
       this.#logger.warn(
         { key: label, failures: row.consecutiveFailures },
@@ -153,16 +170,35 @@ export class CircuitBreakers {
   async #row(keyId: string): Promise<BreakerRow | undefined> {
     const cached = this.#cache.get(keyId);
     if (cached !== undefined) return cached === none ? undefined : cached;
-    const row = await this.#guard(() => readBreaker(this.#db, keyId), undefined);
-    this.#cache.set(keyId, row ?? none);
-    return row;
+    const failed = Symbol('failed');
+    const epoch = this.#epoch;
+    const row = await this.#guard(() => readBreaker(this.#db, keyId), failed);
+    if (row !== failed) {
+      // Not cached if a notification arrived meanwhile: the next request reads again.
+      if (epoch === this.#epoch) this.#cache.set(keyId, row ?? none);
+      return row;
+    }
+    // Stale-if-error: an open breaker stays open through a database outage instead of sending every request to a failing Plan.
+    const last = this.#cache.peek(keyId, { allowStale: true }) ?? none;
+    this.#cache.set(keyId, last, { ttl: fallbackTtlMs });
+    return last === none ? undefined : last;
   }
 
-  async #guard<T>(work: () => Promise<T>, fallback: T): Promise<T> {
+  async #guard<T, F>(work: () => Promise<T>, fallback: F): Promise<T | F> {
     try {
-      return await work();
+      const result = await work();
+      if (this.#failing > 0) {
+        this.#logger.info({ failures: this.#failing }, 'circuit breaker state reachable again');
+        this.#failing = 0;
+      }
+      return result;
     } catch (error) {
-      this.#logger.warn({ err: error }, 'circuit breaker state unavailable; treating it as closed');
+      if (this.#failing === 0)
+        this.#logger.warn(
+          { err: error },
+          'circuit breaker state unavailable; using the last state seen (closed if none)',
+        );
+      this.#failing += 1;
       return fallback;
     }
   }

@@ -9,6 +9,14 @@ import { LRUCache } from 'lru-cache';
 export function growingLru<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(
   entries: number,
   ttlMs: number,
+  options: { keepExpired?: boolean } = {},
 ): LRUCache<K, V> {
-  return new LRUCache<K, V>({ maxSize: entries, sizeCalculation: () => 1, ttl: ttlMs });
+  // keepExpired: an expired entry is no longer returned by `get`, but `peek(k, { allowStale: true })`
+  // still finds it until it is replaced or evicted (a last known value to fall back on).
+  return new LRUCache<K, V>({
+    maxSize: entries,
+    sizeCalculation: () => 1,
+    ttl: ttlMs,
+    ...(options.keepExpired === true ? { noDeleteOnStaleGet: true } : {}),
+  });
 }

@@ -9,9 +9,19 @@ import {
   type Logger,
 } from '@ccproxy/core';
 
-/** Cached "no such key" marker, so floods of garbage keys do not reach Postgres. */
-const unknown = Symbol('unknown-key');
-type CacheEntry = KeyRecord | typeof unknown;
+/**
+ * What Postgres last said about a key hash: the key's record, or undefined for "no such key"
+ * (cached too, so floods of garbage keys do not reach Postgres).
+ */
+interface CacheEntry {
+  readonly record: KeyRecord | undefined;
+  /** The invalidation generation it was read in; an older one is re-validated before use. */
+  readonly generation: number;
+  /** Until then (ms since epoch) it is trusted without asking Postgres, while notifications flow. */
+  readonly freshUntil: number;
+  /** Until then a found key is served when Postgres cannot answer (stale-if-error). */
+  readonly staleUntil: number;
+}
 
 /** The key a connection last proved and what it resolved to, valid while nothing was invalidated since. */
 interface ConnectionMemo {
@@ -26,18 +36,28 @@ export interface KeyResolverOptions {
   hashKey: KeyHasher;
   logger: Logger;
   ttlMs: number;
+  /** How long after Postgres last confirmed a key it keeps working while Postgres cannot answer (default 15 min). */
+  staleIfErrorMs?: number;
   maxEntries?: number;
 }
+
+/** After a failed lookup, how long lookups answer from the last known state before asking Postgres again. */
+const retryAfterFailureMs = 250;
 
 /**
  * Access key → key record. Every lookup does the same work whether or not the key exists:
  * hash, cache probe, and on a miss one indexed query; unknown keys are cached like known
- * ones. The cache is dropped on every `ccproxy_keys` notification, so a revocation reaches
- * every replica within a round trip; the TTL is only a safety net.
+ * ones. Every `ccproxy_keys` notification marks the whole cache for re-validation, so a
+ * revocation reaches every replica within a round trip; the TTL is only a safety net.
  *
  * While the LISTEN connection is down the cache cannot be trusted, so every lookup asks
- * Postgres again; only if Postgres cannot answer either is the cached answer used (nothing can
- * be revoked in a database nobody can reach), which keeps known keys working through an outage.
+ * Postgres again; when it is back, every cached key is re-validated (a revocation written
+ * meanwhile was never announced to this replica). Only when Postgres cannot answer is the last
+ * known state used, stale-if-error: a key Postgres confirmed within `staleIfErrorMs` keeps
+ * working (nothing can be revoked in a database nobody can reach); a key it never confirmed,
+ * or said did not exist, gets an error (503), since "no such key" cannot be claimed without it.
+ * The first success after a failure re-validates everything too, in case the LISTEN connection
+ * never noticed the outage. Concurrent lookups of one key share one query.
  *
  * Claude Code sends the same key on every request of a keep-alive connection, so each connection
  * remembers the key it last proved: a request repeating it skips the HMAC and the cache probe
@@ -47,16 +67,22 @@ export interface KeyResolverOptions {
  */
 export class KeyResolver {
   readonly #options: KeyResolverOptions;
+  readonly #staleMs: number;
   readonly #cache: LRUCache<string, CacheEntry>;
   readonly #byConnection = new WeakMap<object, ConnectionMemo>();
+  readonly #inflight = new Map<string, { generation: number; lookup: Promise<KeyRecord | undefined> }>();
   // Bumped on every invalidation; a lookup that raced an invalidation must not refill the cache.
   #generation = 0;
   #unlisten: (() => Promise<void>) | undefined;
   #live = false;
+  /** Set while Postgres fails lookups: until `#retryAt` lookups answer from the last known state. */
+  #outage: { since: number; staleServed: number; refused: number } | undefined;
+  #retryAt = 0;
 
   constructor(options: KeyResolverOptions) {
     this.#options = options;
-    this.#cache = growingLru<string, CacheEntry>(options.maxEntries ?? 50_000, options.ttlMs);
+    this.#staleMs = options.staleIfErrorMs ?? 15 * 60_000;
+    this.#cache = growingLru<string, CacheEntry>(options.maxEntries ?? 50_000, Math.max(options.ttlMs, this.#staleMs));
   }
 
   /** Started (ready to serve); stays true through database outages, which cached keys survive. */
@@ -84,9 +110,9 @@ export class KeyResolver {
     this.#live = false;
   }
 
+  /** Every cached answer must be re-validated before its next use; it stays only as the stale-if-error fallback. */
   invalidate(): void {
     this.#generation += 1;
-    this.#cache.clear();
   }
 
   /**
@@ -100,39 +126,102 @@ export class KeyResolver {
     return memo.record;
   }
 
-  /** Looks the key up (cache, then Postgres); with `connection`, remembers a found key for `remembered`. */
+  /**
+   * Looks the key up (cache, then Postgres); with `connection`, remembers a found key for `remembered`.
+   * Throws when Postgres cannot answer and no usable last known state exists.
+   */
   async resolve(key: string, connection?: object): Promise<KeyRecord | undefined> {
     const hash = this.#options.hashKey(key);
-    const cached = usable(this.#cache.get(hash));
-    if (cached !== undefined && this.#live) {
-      if (cached === unknown) return undefined;
-      if (connection !== undefined)
-        this.#remember(connection, key, cached, this.#generation, this.#cache.getRemainingTTL(hash));
-      return cached;
+    const entry = this.#cache.get(hash);
+    const now = Date.now();
+    if (entry !== undefined && this.#live && entry.generation === this.#generation && now < entry.freshUntil) {
+      if (connection !== undefined && entry.record !== undefined)
+        this.#remember(connection, key, entry.record, entry.generation, entry.freshUntil);
+      return usable(entry.record, now);
     }
-    const generation = this.#generation;
+    // Postgres failed a moment ago: answer from the last known state instead of queueing on it.
+    if (now < this.#retryAt) return this.#fallback(entry, now, undefined);
+    let generation = this.#generation;
     let record: KeyRecord | undefined;
     try {
-      record = await findKeyByHash(this.#options.db, hash);
+      record = await this.#lookup(hash, generation);
     } catch (error) {
-      if (cached === undefined) throw error;
-      return cached === unknown ? undefined : cached;
+      return this.#fallback(entry, this.#failed(error), error);
     }
+    if (this.#recovered()) generation = this.#generation;
+    const fetchedAt = Date.now();
     // A rotated-out key ends by time, with no notification: its entry must not outlive the grace period.
-    const ttl =
-      record?.validUntil === undefined
-        ? undefined
-        : Math.max(1, Math.min(this.#options.ttlMs, record.validUntil - Date.now()));
-    if (generation === this.#generation)
-      this.#cache.set(hash, record ?? unknown, ttl === undefined ? undefined : { ttl });
+    const fresh = Math.min(this.#options.ttlMs, (record?.validUntil ?? Infinity) - fetchedAt);
+    const stale = record === undefined ? fresh : Math.min(this.#staleMs, (record.validUntil ?? Infinity) - fetchedAt);
+    const ttl = Math.max(1, Math.max(fresh, stale));
+    // An answer that raced an invalidation keeps its older generation: never trusted as fresh, but
+    // still what Postgres said a moment ago, the fallback if it becomes unreachable next.
+    if ((this.#cache.peek(hash, { allowStale: true })?.generation ?? -1) <= generation)
+      this.#cache.set(
+        hash,
+        { record, generation, freshUntil: fetchedAt + fresh, staleUntil: fetchedAt + stale },
+        { ttl },
+      );
     if (connection !== undefined && record !== undefined && this.#live)
-      this.#remember(connection, key, record, generation, ttl ?? this.#options.ttlMs);
+      this.#remember(connection, key, record, generation, fetchedAt + Math.max(1, fresh));
     return record;
   }
 
-  #remember(connection: object, key: string, record: KeyRecord, generation: number, ttlMs: number): void {
-    // As long as the cache entry it mirrors, whose TTL already ends with a rotated-out key's grace period.
-    this.#byConnection.set(connection, { key, record, generation, expiresAt: Date.now() + ttlMs });
+  /** One query per key at a time: a hundred requests arriving after an expiry share it. */
+  #lookup(hash: string, generation: number): Promise<KeyRecord | undefined> {
+    const running = this.#inflight.get(hash);
+    // A query started before an invalidation may predate the change announced: not shared with later lookups.
+    if (running !== undefined && running.generation === generation) return running.lookup;
+    const lookup = findKeyByHash(this.#options.db, hash);
+    const flight = { generation, lookup };
+    this.#inflight.set(hash, flight);
+    const done = () => {
+      if (this.#inflight.get(hash) === flight) this.#inflight.delete(hash);
+    };
+    lookup.then(done, done);
+    return lookup;
+  }
+
+  /** Stale-if-error: a key Postgres confirmed recently enough; otherwise the lookup fails (503, never 404). */
+  #fallback(entry: CacheEntry | undefined, now: number, error: unknown): KeyRecord {
+    if (entry?.record !== undefined && now < entry.staleUntil && usable(entry.record, now) !== undefined) {
+      if (this.#outage !== undefined) this.#outage.staleServed += 1;
+      return entry.record;
+    }
+    if (this.#outage !== undefined) this.#outage.refused += 1;
+    throw error ?? new Error('the key store was unreachable a moment ago');
+  }
+
+  #failed(error: unknown): number {
+    const now = Date.now();
+    this.#retryAt = now + retryAfterFailureMs;
+    if (this.#outage === undefined) {
+      this.#outage = { since: now, staleServed: 0, refused: 0 };
+      this.#options.logger.warn(
+        { err: error, staleIfErrorMs: this.#staleMs },
+        'key store unreachable: keys it confirmed recently keep working, others get 503 until it is back',
+      );
+    }
+    return now;
+  }
+
+  /** True on the first success after failures: everything cached is re-validated, as after a lost LISTEN. */
+  #recovered(): boolean {
+    const outage = this.#outage;
+    if (outage === undefined) return false;
+    this.#outage = undefined;
+    this.#retryAt = 0;
+    this.#options.logger.info(
+      { outageMs: Date.now() - outage.since, staleServed: outage.staleServed, refused: outage.refused },
+      'key store reachable again; cached keys are re-validated',
+    );
+    this.invalidate();
+    return true;
+  }
+
+  #remember(connection: object, key: string, record: KeyRecord, generation: number, expiresAt: number): void {
+    // As long as the cache entry it mirrors is fresh, which already ends with a rotated-out key's grace period.
+    this.#byConnection.set(connection, { key, record, generation, expiresAt });
   }
 }
 
@@ -147,8 +236,8 @@ function sameKey(a: string, b: string): boolean {
   return difference === 0;
 }
 
-/** A cached entry, unless it is a rotated-out key whose grace period has ended. */
-function usable(entry: CacheEntry | undefined): CacheEntry | undefined {
-  if (entry === undefined || entry === unknown || entry.validUntil === undefined) return entry;
-  return entry.validUntil > Date.now() ? entry : undefined;
+/** The record, unless it is a rotated-out key whose grace period has ended. */
+function usable(record: KeyRecord | undefined, now: number): KeyRecord | undefined {
+  if (record?.validUntil === undefined) return record;
+  return record.validUntil > now ? record : undefined;
 }
