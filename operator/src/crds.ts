@@ -49,7 +49,16 @@ function objectSchema(source: JsonSchema): JsonSchema {
     if (required.length > 0) out.required = required;
   }
   const patterns = source.patternProperties as Record<string, JsonSchema> | undefined;
-  if (patterns !== undefined) out.additionalProperties = toStructural(Object.values(patterns)[0] as JsonSchema);
+  if (patterns !== undefined) {
+    const [keyPattern, value] = Object.entries(patterns)[0] as [string, JsonSchema];
+    out.additionalProperties = toStructural(value);
+    if (source.maxProperties !== undefined) out.maxProperties = source.maxProperties;
+    // A structural schema cannot constrain map keys; a CEL rule does (RE2, the same pattern).
+    if (keyPattern !== '^.*$')
+      out['x-kubernetes-validations'] = [
+        { rule: `self.all(k, k.matches(r'${keyPattern}'))`, message: `every key must match ${keyPattern}` },
+      ];
+  }
   return out;
 }
 
