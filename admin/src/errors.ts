@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifySchemaCompiler
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { StoreError } from './store/resource-store.ts';
+import { textProblems } from './text-rule.ts';
 
 /**
  * One error shape for the whole API, `{ statusCode, error, message, problems? }`, made in one
@@ -11,6 +12,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
@@ -49,7 +51,8 @@ export const badRequest = (message: string, problems?: string[]) =>
 
 /**
  * Validation with typebox instead of fastify's default Ajv setup, which strips unknown
- * properties and coerces body types silently. Bodies get defaults but no conversion (a string
+ * properties and coerces body types silently. Every string first passes the text rule
+ * (text-rule.ts). Bodies get defaults but no conversion (a string
  * where a number belongs is a 400); query strings and path params are converted from strings
  * first (they have no types on the wire).
  */
@@ -63,6 +66,9 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> =
       (schema as { '~optional'?: boolean })['~optional'] === true
     )
       return { value: data };
+    // The one text rule (no control characters, no lone surrogates), for every string field.
+    const textual = textProblems(schema, data, httpPart ?? 'input');
+    if (textual.length > 0) return { error: Object.assign(new Error(textual.join('; ')), { problems: textual }) };
     const withDefaults = Value.Default(schema, Value.Clone(data));
     const value = httpPart === 'body' ? withDefaults : Value.Convert(schema, withDefaults);
     if (Value.Check(schema, value)) return { value };
@@ -73,7 +79,7 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> =
     return { error: Object.assign(new Error(problems.join('; ')), { problems }) };
   };
 
-export function registerErrorHandler(app: FastifyInstance): void {
+export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): void {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
     if (error instanceof HttpError) return sendError(reply, error.status, error.code, error.message, error.problems);
     if (error instanceof StoreError) {
@@ -83,10 +89,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
       request.log.error({ err: error }, 'resource store unavailable');
       return sendError(reply, 503, 'unavailable', error.message);
     }
-    if (error.validation !== undefined) {
+    // Our typebox validator's errors carry `problems` (fastify marks them FST_ERR_VALIDATION).
+    if (error.validation !== undefined || error.problems !== undefined) {
       const problems =
         error.problems ??
-        error.validation.map(
+        (error.validation ?? []).map(
           (v) => `${error.validationContext ?? 'input'}${v.instancePath}: ${v.message ?? 'invalid'}`,
         );
       return sendError(
@@ -109,5 +116,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
     request.log.error({ err: error }, 'admin request failed');
     return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');
   });
-  app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not_found', 'No such route.'));
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(request.url.split('?', 1)[0] ?? '');
+    if (allowed.length === 0) return sendError(reply, 404, 'not_found', 'No such route.');
+    return sendError(
+      reply.header('Allow', allowed.join(', ')),
+      405,
+      'method_not_allowed',
+      `${request.method} is not served here; use ${allowed.join(', ')}.`,
+    );
+  });
 }
