@@ -57,17 +57,20 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit ?? 64 * 1024,
+    // Ids are up to 320 characters, percent-encoded up to three times that: the schema, not the
+    // router's 100-character default (a 414), says what is too long.
+    routerOptions: { maxParamLength: 2048 },
     // Behind a load balancer the client address for the login rate limit comes from it.
     trustProxy: false,
   });
   app.setValidatorCompiler(typeboxValidator);
   // JSON only, depth-limited: any other body is a 415, not a string that fails validation later.
   registerBodyParsers(app);
+  // First of the onRequest hooks, so every answer (404s, 405s, 401s) carries the headers.
+  await registerSecurityHeaders(app);
   // Before any route and before swagger reads them: every route's error statuses in the document.
   const allowedMethods = registerOpenApiCompletion(app);
   registerErrorHandler(app, allowedMethods);
-  // Before the auth hook, so a 401 carries the headers too.
-  await registerSecurityHeaders(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -1,6 +1,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { Type } from 'typebox';
 import { singleLinePattern } from '@ccproxy/operator';
+import { successResponses } from './routes/responses.ts';
 
 /** The one error shape (errors.ts `sendError`), as the document shows it. */
 export const errorReply = Type.Object(
@@ -20,7 +21,8 @@ type Linked = { links?: Record<number, Record<string, unknown>> };
 /**
  * Keeps the OpenAPI document true by construction, for every route in one place (an `onRoute`
  * hook, registered before @fastify/swagger reads the routes):
- * - every error status the route can answer is declared with the error schema: 400 when anything
+ * - every API route's success answer comes from routes/responses.ts (a route without one is a
+ *   startup error), and every error status the route can answer is declared with the error schema: 400 when anything
  *   is validated, 401 unless public, 404 for a route with an id, 409 for a write to a resource,
  *   413/415 when a body can be sent, 429 where rate-limited, 500 always, 503 where the resource
  *   store or the database is read;
@@ -40,7 +42,10 @@ export function registerOpenApiCompletion(app: FastifyInstance): AllowedMethods 
     const schema = (route.schema ?? {}) as Schema;
     for (const part of ['body', 'querystring', 'params'] as const)
       if (schema[part] !== undefined) schema[part] = asDocumented(schema[part]);
-    schema.response = { ...errorStatuses(route, schema), ...((schema.response as Schema | undefined) ?? {}) };
+    const declared = (schema.response as Schema | undefined) ?? successResponses[`${[route.method].flat()[0]} ${url}`];
+    if (declared === undefined && url.startsWith('/admin/api/'))
+      throw new Error(`${String(route.method)} ${url} has no success answer in admin/src/routes/responses.ts`);
+    schema.response = { ...errorStatuses(route, schema), ...declared };
     route.schema = schema;
     if ((schema.response as Schema)[201] !== undefined)
       created.push({ url, links: ((route as Linked).links = { 201: {} }) });
@@ -76,7 +81,9 @@ function errorStatuses(route: RouteOptions, schema: Schema): Record<number, unkn
   const url = route.url;
   const config = (route.config ?? {}) as { public?: boolean; rateLimit?: unknown };
   const api = url.startsWith('/admin/api/');
-  const statuses = [500];
+  // 431: Node refuses request heads over 16 KiB before any route; 414: a path parameter past the router's limit.
+  const statuses = [431, 500];
+  if (url.includes(':')) statuses.push(414);
   if (schema.body !== undefined || schema.querystring !== undefined || schema.params !== undefined) statuses.push(400);
   if (config.public !== true && url.startsWith('/admin/')) statuses.push(401);
   if (url.includes(':id')) statuses.push(404);

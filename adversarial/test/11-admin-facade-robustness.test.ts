@@ -278,6 +278,23 @@ describe('11: the OpenAPI document is true', () => {
     expect(created.json()).toMatchObject({ bedrock: { api: 'Converse', modelMap: {}, model: 'm' } });
   });
 
+  it('an unserved method on a served path is a 405 with Allow; query values are typed strictly', async () => {
+    for (const method of ['PATCH', 'QUERY']) {
+      const response = await fetch(`${url}/admin/api/users`, { method, headers: { authorization } });
+      expect(response.status, method).toBe(405);
+      expect(response.headers.get('allow')).toBe('GET, HEAD, POST');
+      expect(await response.json()).toMatchObject({ statusCode: 405, error: 'method_not_allowed' });
+    }
+    expect((await send('POST', '/admin/api/nowhere', '{}')).status).toBe(404);
+    // `true` is not a number (typebox's Convert read it as 1), nor `1` a boolean.
+    for (const query of ['_start=true', '_end=1e3', 'suspended=1', '_sort=secretField']) {
+      const response = await send('GET', `/admin/api/users?${query}`);
+      expect(response.status, query).toBe(400);
+      expect(response.text, query).toContain(`querystring/${query.split('=')[0]}`);
+    }
+    expect((await send('GET', '/admin/api/users?_start=0&_end=5&suspended=false&_sort=name')).status).toBe(200);
+  });
+
   it('every operation declares its success and the error statuses it can answer, with the error schema', async () => {
     const doc = (await (await fetch(`${url}/admin/openapi.json`)).json()) as {
       paths: Record<

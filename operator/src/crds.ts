@@ -50,13 +50,16 @@ function objectSchema(source: JsonSchema): JsonSchema {
   }
   const patterns = source.patternProperties as Record<string, JsonSchema> | undefined;
   if (patterns !== undefined) {
-    const [keyPattern, value] = Object.entries(patterns)[0] as [string, JsonSchema];
-    out.additionalProperties = toStructural(value);
+    out.additionalProperties = toStructural(Object.values(patterns)[0] as JsonSchema);
     if (source.maxProperties !== undefined) out.maxProperties = source.maxProperties;
-    // A structural schema cannot constrain map keys; a CEL rule does (RE2, the same pattern).
-    if (keyPattern !== '^.*$')
+    const keys = source.propertyNames as { minLength?: number; maxLength?: number; pattern?: string } | undefined;
+    // A structural schema cannot constrain map keys (no propertyNames); a CEL rule does (RE2, the same pattern).
+    if (keys?.pattern !== undefined)
       out['x-kubernetes-validations'] = [
-        { rule: `self.all(k, k.matches(r'${keyPattern}'))`, message: `every key must match ${keyPattern}` },
+        {
+          rule: `self.all(k, size(k) >= ${keys.minLength ?? 0} && size(k) <= ${keys.maxLength ?? 253} && k.matches(r'${keys.pattern}'))`,
+          message: `every key must be ${keys.minLength ?? 0} to ${keys.maxLength ?? 253} characters matching ${keys.pattern}`,
+        },
       ];
   }
   return out;

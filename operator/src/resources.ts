@@ -19,8 +19,6 @@ export const singleLinePattern = `^[^${singleLineForbidden}]*$`;
 /** The same, with line feeds allowed: descriptions are multi-line text areas. */
 export const multiLineForbidden = '\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f';
 export const multiLinePattern = `^[^${multiLineForbidden}]*$`;
-/** A map key: single-line text of 1 to 256 characters (a Record key cannot carry min/maxLength). */
-export const singleLineKeyPattern = `^[^${singleLineForbidden}]{1,256}$`;
 export const singleLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
   Type.String({ ...options, pattern: singleLinePattern });
 export const multiLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
@@ -63,16 +61,13 @@ export const accessKeySpec = Type.Object(
           region: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
           api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
           model: Type.Optional(singleLine({ minLength: 1, maxLength: 2048 })),
-          // additionalProperties: false makes the key pattern binding (a key not matching it is refused).
-          modelMap: Type.Record(
-            Type.String({ pattern: singleLineKeyPattern }),
-            singleLine({ minLength: 1, maxLength: 2048 }),
-            {
-              default: {},
-              maxProperties: 256,
-              additionalProperties: false,
-            },
-          ),
+          // Keys are constrained by propertyNames (additionalProperties: false on a Record trips
+          // typebox's Value.Default on a non-matching key); the CRD turns it into a CEL rule.
+          modelMap: Type.Record(Type.String(), singleLine({ minLength: 1, maxLength: 2048 }), {
+            default: {},
+            maxProperties: 256,
+            propertyNames: singleLine({ minLength: 1, maxLength: 256 }),
+          }),
         },
         { additionalProperties: false },
       ),

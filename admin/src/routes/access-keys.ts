@@ -7,7 +7,6 @@ import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 import { StoreError } from '../store/resource-store.ts';
 import { accessKeyView } from './views.ts';
-import { accessKeyRecord, accessKeyWithBreaker, breakerRecord, issuedKeyRecord } from './view-schemas.ts';
 
 const bedrockSchema = accessKeySpec.properties.bedrock;
 const issueKey = Type.Object(
@@ -27,13 +26,18 @@ const versionBody = Type.Object(
   { resourceVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
   { additionalProperties: false },
 );
-const keyQuery = listQuery({
-  namespace: Type.Optional(dnsLabel),
-  userId: Type.Optional(Type.String({ maxLength: 320 })),
-  revoked: Type.Optional(Type.Boolean()),
-  breakerState: Type.Optional(Type.String({ maxLength: 20 })),
-});
 const sortable = ['id', 'namespace', 'name', 'user', 'routing', 'revoked', 'ready', 'breakerState'] as const;
+const keyQuery = listQuery(
+  {
+    namespace: Type.Optional(dnsLabel),
+    userId: Type.Optional(Type.String({ maxLength: 320 })),
+    revoked: Type.Optional(Type.Boolean()),
+    breakerState: Type.Optional(Type.String({ maxLength: 20 })),
+  },
+  sortable,
+);
+/** What the breaker list sorts by (the handler's list; the schema states it so a wrong one is a 400 up front). */
+const breakerQuery = listQuery({}, ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt']);
 
 interface BreakerInfo {
   state: string;
@@ -102,91 +106,75 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     return key;
   };
 
-  app.get(
-    '/admin/api/access-keys',
-    { schema: { tags, querystring: keyQuery, response: { 200: Type.Array(accessKeyWithBreaker) } } },
-    async (request, reply) => {
-      const query = request.query as Static<typeof keyQuery>;
-      const breakers = await readBreakers(db, openMs);
-      const rows = (await store.list('AccessKey'))
-        .map((key) => withBreaker(accessKeyView(key), breakers))
-        .filter(
-          (key) =>
-            (query.namespace === undefined || key.namespace === query.namespace) &&
-            (query.userId === undefined || key.userId === query.userId) &&
-            (query.revoked === undefined || key.revoked === query.revoked) &&
-            (query.breakerState === undefined || key.breakerState === query.breakerState),
-        );
-      return sendPage(reply, 'access-keys', rows, query as ListQuery, sortable);
-    },
-  );
+  app.get('/admin/api/access-keys', { schema: { tags, querystring: keyQuery } }, async (request, reply) => {
+    const query = request.query as Static<typeof keyQuery>;
+    const breakers = await readBreakers(db, openMs);
+    const rows = (await store.list('AccessKey'))
+      .map((key) => withBreaker(accessKeyView(key), breakers))
+      .filter(
+        (key) =>
+          (query.namespace === undefined || key.namespace === query.namespace) &&
+          (query.userId === undefined || key.userId === query.userId) &&
+          (query.revoked === undefined || key.revoked === query.revoked) &&
+          (query.breakerState === undefined || key.breakerState === query.breakerState),
+      );
+    return sendPage(reply, 'access-keys', rows, query as ListQuery, sortable);
+  });
 
-  app.get(
-    '/admin/api/access-keys/:id',
-    { schema: { tags, params: idParams, response: { 200: accessKeyWithBreaker } } },
-    async (request) => {
-      const key = await load((request.params as Static<typeof idParams>).id);
-      return withBreaker(accessKeyView(key), await readBreakers(db, openMs));
-    },
-  );
+  app.get('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
+    const key = await load((request.params as Static<typeof idParams>).id);
+    return withBreaker(accessKeyView(key), await readBreakers(db, openMs));
+  });
 
   /**
    * Issue: the admin generates the key, writes it into the Secret the AccessKey names (the
    * operator adopts it) and shows it in this answer only. Secret first, then the AccessKey; if
    * the second write fails the Secret is removed again, so nothing is left half-written.
    */
-  app.post(
-    '/admin/api/access-keys',
-    { schema: { tags, body: issueKey, response: { 201: issuedKeyRecord } } },
-    async (request, reply) => {
-      const body = request.body as Static<typeof issueKey>;
-      if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined)
-        throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
-      if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined)
-        throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
-      const secretName = `${body.name}-key`.slice(0, 253);
-      const key = generateAccessKey();
-      await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) });
-      const spec = {
-        userRef: { name: body.user },
-        secretName,
-        routing: body.routing ?? 'PlanWithFailover',
-        ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
-        revoked: false,
-      };
-      let created;
-      try {
-        created = await store.create('AccessKey', body.namespace, body.name, spec);
-      } catch (error) {
-        await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
-        throw error;
-      }
-      return reply
-        .code(201)
-        .send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
-    },
-  );
+  app.post('/admin/api/access-keys', { schema: { tags, body: issueKey } }, async (request, reply) => {
+    const body = request.body as Static<typeof issueKey>;
+    if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined)
+      throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
+    if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined)
+      throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
+    const secretName = `${body.name}-key`.slice(0, 253);
+    const key = generateAccessKey();
+    await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) });
+    const spec = {
+      userRef: { name: body.user },
+      secretName,
+      routing: body.routing ?? 'PlanWithFailover',
+      ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
+      revoked: false,
+    };
+    let created;
+    try {
+      created = await store.create('AccessKey', body.namespace, body.name, spec);
+    } catch (error) {
+      await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
+      throw error;
+    }
+    return reply
+      .code(201)
+      .send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
+  });
 
-  app.put(
-    '/admin/api/access-keys/:id',
-    { schema: { tags, params: idParams, body: updateKey, response: { 200: accessKeyWithBreaker } } },
-    async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      const { resourceVersion, ...changes } = request.body as Static<typeof updateKey>;
-      const updated = await store.update(
-        'AccessKey',
-        current.namespace,
-        current.name,
-        { ...current.spec, ...changes },
-        resourceVersion,
-      );
-      return withBreaker(accessKeyView(updated), await readBreakers(db, openMs));
-    },
-  );
+  app.put('/admin/api/access-keys/:id', { schema: { tags, params: idParams, body: updateKey } }, async (request) => {
+    const current = await load((request.params as Static<typeof idParams>).id);
+    const { resourceVersion, ...changes } = request.body as Static<typeof updateKey>;
+    const updated = await store.update(
+      'AccessKey',
+      current.namespace,
+      current.name,
+      { ...current.spec, ...changes },
+      resourceVersion,
+    );
+    return withBreaker(accessKeyView(updated), await readBreakers(db, openMs));
+  });
 
   app.post(
     '/admin/api/access-keys/:id/revoke',
-    { schema: { tags, params: idParams, body: Type.Optional(versionBody), response: { 200: accessKeyRecord } } },
+    { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
     async (request) => {
       const current = await load((request.params as Static<typeof idParams>).id);
       const version =
@@ -205,7 +193,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   /** Rotate: a new key in the Secret; the operator keeps the old one valid for the grace period. */
   app.post(
     '/admin/api/access-keys/:id/rotate',
-    { schema: { tags, params: idParams, body: Type.Optional(versionBody), response: { 200: issuedKeyRecord } } },
+    { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
     async (request) => {
       const current = await load((request.params as Static<typeof idParams>).id);
       const version = (request.body as Static<typeof versionBody> | undefined)?.resourceVersion;
@@ -223,33 +211,25 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     },
   );
 
-  app.delete(
-    '/admin/api/access-keys/:id',
-    { schema: { tags, params: idParams, response: { 200: accessKeyRecord } } },
-    async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      // The operator revokes the key in Postgres before the resource is gone (finalizer / prune).
-      await store.delete('AccessKey', current.namespace, current.name);
-      await store
-        .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName)
-        .catch(() => undefined);
-      return accessKeyView(current);
-    },
-  );
+  app.delete('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
+    const current = await load((request.params as Static<typeof idParams>).id);
+    // The operator revokes the key in Postgres before the resource is gone (finalizer / prune).
+    await store.delete('AccessKey', current.namespace, current.name);
+    await store
+      .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName)
+      .catch(() => undefined);
+    return accessKeyView(current);
+  });
 
-  app.get(
-    '/admin/api/breakers',
-    { schema: { tags: ['usage'], querystring: listQuery({}), response: { 200: Type.Array(breakerRecord) } } },
-    async (request, reply) => {
-      const breakers = await readBreakers(db, openMs);
-      const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
-      return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
-        'id',
-        'state',
-        'consecutiveFailures',
-        'openedAt',
-        'lastFailoverAt',
-      ]);
-    },
-  );
+  app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: breakerQuery } }, async (request, reply) => {
+    const breakers = await readBreakers(db, openMs);
+    const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
+    return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
+      'id',
+      'state',
+      'consecutiveFailures',
+      'openedAt',
+      'lastFailoverAt',
+    ]);
+  });
 }

@@ -5,7 +5,6 @@ import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 import { StoreError } from '../store/resource-store.ts';
 import { bedrockKeyView } from './views.ts';
-import { bedrockKeyRecord } from './view-schemas.ts';
 
 /** A Bedrock API key goes in, never comes out: answers carry only the operator's fingerprint. */
 // Printable ASCII without spaces (Bedrock API keys are base64-like): no control character either.
@@ -15,11 +14,11 @@ const registerKey = Type.Object(
   { additionalProperties: false },
 );
 const rotateKey = Type.Object({ apiKey }, { additionalProperties: false });
-const query = listQuery({
-  namespace: Type.Optional(dnsLabel),
-  accessKeyId: Type.Optional(Type.String({ maxLength: 320 })),
-});
 const sortable = ['id', 'namespace', 'name', 'accessKey', 'ready'] as const;
+const query = listQuery(
+  { namespace: Type.Optional(dnsLabel), accessKeyId: Type.Optional(Type.String({ maxLength: 320 })) },
+  sortable,
+);
 
 export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { store } = deps;
@@ -31,76 +30,58 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
     return key;
   };
 
-  app.get(
-    '/admin/api/bedrock-keys',
-    { schema: { tags, querystring: query, response: { 200: Type.Array(bedrockKeyRecord) } } },
-    async (request, reply) => {
-      const filters = request.query as Static<typeof query>;
-      const rows = (await store.list('BedrockKey'))
-        .map(bedrockKeyView)
-        .filter(
-          (key) =>
-            (filters.namespace === undefined || key.namespace === filters.namespace) &&
-            (filters.accessKeyId === undefined || key.accessKeyId === filters.accessKeyId),
-        );
-      return sendPage(reply, 'bedrock-keys', rows, filters as ListQuery, sortable);
-    },
-  );
+  app.get('/admin/api/bedrock-keys', { schema: { tags, querystring: query } }, async (request, reply) => {
+    const filters = request.query as Static<typeof query>;
+    const rows = (await store.list('BedrockKey'))
+      .map(bedrockKeyView)
+      .filter(
+        (key) =>
+          (filters.namespace === undefined || key.namespace === filters.namespace) &&
+          (filters.accessKeyId === undefined || key.accessKeyId === filters.accessKeyId),
+      );
+    return sendPage(reply, 'bedrock-keys', rows, filters as ListQuery, sortable);
+  });
 
-  app.get(
-    '/admin/api/bedrock-keys/:id',
-    { schema: { tags, params: idParams, response: { 200: bedrockKeyRecord } } },
-    async (request) => bedrockKeyView(await load((request.params as Static<typeof idParams>).id)),
+  app.get('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams } }, async (request) =>
+    bedrockKeyView(await load((request.params as Static<typeof idParams>).id)),
   );
 
   /** Register: the Secret with the API key, then the BedrockKey naming it (undone if the second write fails). */
-  app.post(
-    '/admin/api/bedrock-keys',
-    { schema: { tags, body: registerKey, response: { 201: bedrockKeyRecord } } },
-    async (request, reply) => {
-      const body = request.body as Static<typeof registerKey>;
-      if ((await store.get('AccessKey', body.namespace, body.accessKey)) === undefined)
-        throw badRequest(`AccessKey ${body.namespace}/${body.accessKey} does not exist`, [
-          'body/accessKey: no such AccessKey',
-        ]);
-      if ((await store.get('BedrockKey', body.namespace, body.name)) !== undefined)
-        throw new StoreError('conflict', `BedrockKey ${body.namespace}/${body.name} already exists`);
-      const secretName = `${body.name}-bedrock`.slice(0, 253);
-      await store.writeSecret(body.namespace, secretName, { apiKey: body.apiKey });
-      try {
-        const created = await store.create('BedrockKey', body.namespace, body.name, {
-          accessKeyRef: { name: body.accessKey },
-          secretRef: { name: secretName, key: 'apiKey' },
-        });
-        return await reply.code(201).send(bedrockKeyView(created));
-      } catch (error) {
-        await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
-        throw error;
-      }
-    },
-  );
+  app.post('/admin/api/bedrock-keys', { schema: { tags, body: registerKey } }, async (request, reply) => {
+    const body = request.body as Static<typeof registerKey>;
+    if ((await store.get('AccessKey', body.namespace, body.accessKey)) === undefined)
+      throw badRequest(`AccessKey ${body.namespace}/${body.accessKey} does not exist`, [
+        'body/accessKey: no such AccessKey',
+      ]);
+    if ((await store.get('BedrockKey', body.namespace, body.name)) !== undefined)
+      throw new StoreError('conflict', `BedrockKey ${body.namespace}/${body.name} already exists`);
+    const secretName = `${body.name}-bedrock`.slice(0, 253);
+    await store.writeSecret(body.namespace, secretName, { apiKey: body.apiKey });
+    try {
+      const created = await store.create('BedrockKey', body.namespace, body.name, {
+        accessKeyRef: { name: body.accessKey },
+        secretRef: { name: secretName, key: 'apiKey' },
+      });
+      return await reply.code(201).send(bedrockKeyView(created));
+    } catch (error) {
+      await store.deleteSecret(body.namespace, secretName).catch(() => undefined);
+      throw error;
+    }
+  });
 
   /** Rotate: a new API key in the same Secret; the operator re-encrypts it. */
-  app.put(
-    '/admin/api/bedrock-keys/:id',
-    { schema: { tags, params: idParams, body: rotateKey, response: { 200: bedrockKeyRecord } } },
-    async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      const secretRef = (current.spec as { secretRef: { name: string; key?: string } }).secretRef;
-      await store.writeSecret(current.namespace, secretRef.name, {
-        [secretRef.key ?? 'apiKey']: (request.body as Static<typeof rotateKey>).apiKey,
-      });
-      return bedrockKeyView(current);
-    },
-  );
+  app.put('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams, body: rotateKey } }, async (request) => {
+    const current = await load((request.params as Static<typeof idParams>).id);
+    const secretRef = (current.spec as { secretRef: { name: string; key?: string } }).secretRef;
+    await store.writeSecret(current.namespace, secretRef.name, {
+      [secretRef.key ?? 'apiKey']: (request.body as Static<typeof rotateKey>).apiKey,
+    });
+    return bedrockKeyView(current);
+  });
 
-  app.delete(
-    '/admin/api/bedrock-keys/:id',
-    { schema: { tags, params: idParams, response: { 200: bedrockKeyRecord } } },
-    async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      await store.delete('BedrockKey', current.namespace, current.name);
-      return bedrockKeyView(current);
-    },
-  );
+  app.delete('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
+    const current = await load((request.params as Static<typeof idParams>).id);
+    await store.delete('BedrockKey', current.namespace, current.name);
+    return bedrockKeyView(current);
+  });
 }

@@ -2,10 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { RouteDeps } from '../app.ts';
 import { badRequest } from '../errors.ts';
-import { usageBucket, usageSummary } from './view-schemas.ts';
 import { idOf, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 
-const isoTime = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:?\\d{2})?)?$' });
+// A real date (month 01-12, day 01-31) and time (hours 00-23, minutes and seconds 00-59).
+const isoTime = Type.String({
+  maxLength: 40,
+  pattern:
+    '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])(T([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d{1,9})?)?(Z|[+-]([01]\\d|2[0-3]):?[0-5]\\d)?)?$',
+});
 const refId = Type.String({
   maxLength: 320,
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
@@ -19,10 +23,10 @@ const usageFilters = {
   provider: Type.Optional(Type.Union([Type.Literal('plan'), Type.Literal('bedrock')])),
 };
 // A time series is read whole: without `_end` every bucket of the range comes back.
-const seriesQuery = listQuery({
-  ...usageFilters,
-  _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }),
-});
+const seriesQuery = listQuery(
+  { ...usageFilters, _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }) },
+  ['id', 'bucketStart', 'provider', 'requests', 'totalTokens'],
+);
 const summaryQuery = Type.Object(
   { ...usageFilters, limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
   { additionalProperties: false },
@@ -102,67 +106,59 @@ export function registerUsageRoutes(app: FastifyInstance, deps: RouteDeps): void
   const tags = ['usage'];
 
   /** Tokens over time by provider: one row per bucket and provider, list-shaped for react-admin. */
-  app.get(
-    '/admin/api/usage',
-    { schema: { tags, querystring: seriesQuery, response: { 200: Type.Array(usageBucket) } } },
-    async (request, reply) => {
-      const query = request.query as Static<typeof seriesQuery>;
-      const { sql, params } = where(query);
-      const rows = await db.query<SumRow & { bucket_start: Date; provider: string }>(
-        `SELECT a.bucket_start, a.provider, ${sums} ${sql} GROUP BY a.bucket_start, a.provider ORDER BY a.bucket_start, a.provider`,
-        params,
-      );
-      const series = rows.map((row) => ({
-        id: `${row.bucket_start.toISOString()}|${row.provider}`,
-        bucketStart: row.bucket_start.toISOString(),
-        provider: row.provider,
-        ...totals(row),
-      }));
-      return sendPage(reply, 'usage', series, query as ListQuery, [
-        'id',
-        'bucketStart',
-        'provider',
-        'requests',
-        'totalTokens',
-      ]);
-    },
-  );
+  app.get('/admin/api/usage', { schema: { tags, querystring: seriesQuery } }, async (request, reply) => {
+    const query = request.query as Static<typeof seriesQuery>;
+    const { sql, params } = where(query);
+    const rows = await db.query<SumRow & { bucket_start: Date; provider: string }>(
+      `SELECT a.bucket_start, a.provider, ${sums} ${sql} GROUP BY a.bucket_start, a.provider ORDER BY a.bucket_start, a.provider`,
+      params,
+    );
+    const series = rows.map((row) => ({
+      id: `${row.bucket_start.toISOString()}|${row.provider}`,
+      bucketStart: row.bucket_start.toISOString(),
+      provider: row.provider,
+      ...totals(row),
+    }));
+    return sendPage(reply, 'usage', series, query as ListQuery, [
+      'id',
+      'bucketStart',
+      'provider',
+      'requests',
+      'totalTokens',
+    ]);
+  });
 
   /** Totals by provider, top users by tokens, and the failover share, for the same filters. */
-  app.get(
-    '/admin/api/usage/summary',
-    { schema: { tags, querystring: summaryQuery, response: { 200: usageSummary } } },
-    async (request) => {
-      const query = request.query as Static<typeof summaryQuery>;
-      const { sql, params } = where(query);
-      const byProvider = await db.query<SumRow & { provider: string }>(
-        `SELECT a.provider, ${sums} ${sql} GROUP BY a.provider ORDER BY a.provider`,
-        params,
-      );
-      const topUsers = await db.query<
-        SumRow & { namespace: string | null; name: string | null; display_name: string | null }
-      >(
-        `SELECT u.namespace, u.name, u.display_name, ${sums} ${sql} GROUP BY u.namespace, u.name, u.display_name
+  app.get('/admin/api/usage/summary', { schema: { tags, querystring: summaryQuery } }, async (request) => {
+    const query = request.query as Static<typeof summaryQuery>;
+    const { sql, params } = where(query);
+    const byProvider = await db.query<SumRow & { provider: string }>(
+      `SELECT a.provider, ${sums} ${sql} GROUP BY a.provider ORDER BY a.provider`,
+      params,
+    );
+    const topUsers = await db.query<
+      SumRow & { namespace: string | null; name: string | null; display_name: string | null }
+    >(
+      `SELECT u.namespace, u.name, u.display_name, ${sums} ${sql} GROUP BY u.namespace, u.name, u.display_name
         ORDER BY sum(a.input_tokens + a.output_tokens + a.cache_read_tokens + a.cache_creation_tokens) DESC LIMIT ${query.limit}`,
-        params,
-      );
-      const all = byProvider.reduce(
-        (acc, row) => ({ requests: acc.requests + row.requests, failovers: acc.failovers + row.failovers }),
-        { requests: 0, failovers: 0 },
-      );
-      return {
-        byProvider: byProvider.map((row) => ({ provider: row.provider, ...totals(row) })),
-        topUsers: topUsers.map((row) => ({
-          userId: row.namespace === null || row.name === null ? null : idOf(row.namespace, row.name),
-          name: row.name ?? '(deleted user)',
-          displayName: row.display_name ?? '',
-          ...totals(row),
-        })),
-        requests: all.requests,
-        failovers: all.failovers,
-        // Share of requests that Bedrock served because Plan failed (not BedrockOnly traffic).
-        failoverShare: all.requests === 0 ? 0 : all.failovers / all.requests,
-      };
-    },
-  );
+      params,
+    );
+    const all = byProvider.reduce(
+      (acc, row) => ({ requests: acc.requests + row.requests, failovers: acc.failovers + row.failovers }),
+      { requests: 0, failovers: 0 },
+    );
+    return {
+      byProvider: byProvider.map((row) => ({ provider: row.provider, ...totals(row) })),
+      topUsers: topUsers.map((row) => ({
+        userId: row.namespace === null || row.name === null ? null : idOf(row.namespace, row.name),
+        name: row.name ?? '(deleted user)',
+        displayName: row.display_name ?? '',
+        ...totals(row),
+      })),
+      requests: all.requests,
+      failovers: all.failovers,
+      // Share of requests that Bedrock served because Plan failed (not BedrockOnly traffic).
+      failoverShare: all.requests === 0 ? 0 : all.failovers / all.requests,
+    };
+  });
 }
