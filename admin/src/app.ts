@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import type { Logger, Queryable } from '@ccproxy/core';
 import { registerAuth } from './auth.ts';
-import { registerErrorHandler, typeboxValidator } from './errors.ts';
+import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
 import { registerBodyParsers } from './body-parsing.ts';
 import { registerOpenApiCompletion } from './openapi.ts';
@@ -70,7 +70,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   await registerSecurityHeaders(app);
   // Before any route and before swagger reads them: every route's error statuses in the document.
   const allowedMethods = registerOpenApiCompletion(app);
-  registerErrorHandler(app, allowedMethods);
+  const noRoute = registerErrorHandler(app, allowedMethods);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -96,6 +96,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
     ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),
   });
+  registerNoRouteAnswer(app, noRoute);
   // react-admin reads the total from Content-Range; the header must be readable cross-origin too.
   app.addHook('onSend', async (request, reply) => {
     if (request.url.startsWith('/admin/')) reply.header('Access-Control-Expose-Headers', 'Content-Range');

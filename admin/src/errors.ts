@@ -107,7 +107,10 @@ function convertValue(schema: Schema | undefined, value: unknown): unknown {
   return value;
 }
 
-export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): void {
+type NoRoute = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/** The error handler and the not-found handler; returns the latter for `registerNoRouteAnswer`. */
+export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): NoRoute {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
     if (error instanceof HttpError) return sendError(reply, error.status, error.code, error.message, error.problems);
     if (error instanceof StoreError) {
@@ -144,7 +147,7 @@ export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path
     request.log.error({ err: error }, 'admin request failed');
     return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');
   });
-  const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
+  const noRoute: NoRoute = (request, reply) => {
     const allowed = allowedMethods(request.url.split('?', 1)[0] ?? '');
     if (allowed.length === 0 || allowed.includes(request.method))
       return sendError(reply, 404, 'not_found', 'No such route.');
@@ -155,8 +158,16 @@ export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path
       `${request.method} is not served here; use ${allowed.join(', ')}.`,
     );
   };
-  // Answered before any body is read or parsed (fastify would otherwise read it, or refuse a
-  // QUERY without Content-Type with a 400 instead of saying the method is not served).
-  app.addHook('onRequest', async (request, reply) => (request.is404 ? noRoute(request, reply) : undefined));
   app.setNotFoundHandler(noRoute);
+  return noRoute;
+}
+
+/**
+ * No route: answered in onRequest, before any body is read or parsed (fastify would otherwise
+ * read it, or refuse a QUERY without Content-Type with a 400 instead of saying the method is
+ * not served). Register after the auth hook: without a session, nothing under /admin/ says
+ * whether a path exists.
+ */
+export function registerNoRouteAnswer(app: FastifyInstance, noRoute: NoRoute): void {
+  app.addHook('onRequest', async (request, reply) => (request.is404 ? noRoute(request, reply) : undefined));
 }
