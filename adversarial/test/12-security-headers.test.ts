@@ -160,6 +160,15 @@ describe('12: the UI in Chromium with the CSP enforced', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.goto(`${url}/#/users`);
     await page.getByText('csp-user').first().waitFor();
+    // Delete through react-admin's data provider, which sends DELETE as text/plain (item 11).
+    await page.goto(`${url}/#/users/${encodeURIComponent('team-a/csp-user')}`);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect
+      .poll(
+        async () => (await fetch(`${url}/admin/api/users/team-a%2Fcsp-user`, { headers: { authorization } })).status,
+      )
+      .toBe(404);
     await page.goto(`${url}/#/access-keys`);
     await page.goto(`${url}/#/bedrock-keys`);
     await page.waitForLoadState('networkidle');
