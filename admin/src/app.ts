@@ -5,8 +5,11 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import type { Logger, Queryable } from '@ccproxy/core';
 import { registerAuth } from './auth.ts';
-import { registerErrorHandler, typeboxValidator } from './errors.ts';
+import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
+import { registerBodyParsers } from './body-parsing.ts';
+import { registerOpenApiCompletion } from './openapi.ts';
+import { registerSecurityHeaders } from './security-headers.ts';
 import type { ResourceStore } from './store/resource-store.ts';
 import { registerUserRoutes } from './routes/users.ts';
 import { registerAccessKeyRoutes } from './routes/access-keys.ts';
@@ -54,15 +57,23 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit ?? 64 * 1024,
+    // Ids are up to 320 characters, percent-encoded up to three times that: the schema, not the
+    // router's 100-character default (a 414), says what is too long.
+    routerOptions: { maxParamLength: 2048 },
     // Behind a load balancer the client address for the login rate limit comes from it.
     trustProxy: false,
   });
   app.setValidatorCompiler(typeboxValidator);
-  // JSON only: a text/plain body is a 415, not a string that fails validation later.
-  app.removeContentTypeParser('text/plain');
-  registerErrorHandler(app);
+  // JSON only, depth-limited: any other body is a 415, not a string that fails validation later.
+  registerBodyParsers(app);
+  // First of the onRequest hooks, so every answer (404s, 405s, 401s) carries the headers.
+  await registerSecurityHeaders(app);
+  // Before any route and before swagger reads them: every route's error statuses in the document.
+  const allowedMethods = registerOpenApiCompletion(app);
+  const noRoute = registerErrorHandler(app, allowedMethods);
   await app.register(swagger, {
     openapi: {
+      openapi: '3.1.0',
       info: {
         title: 'claude-code-proxy admin API',
         version: '0.1.0',
@@ -85,12 +96,10 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
     ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),
   });
+  registerNoRouteAnswer(app, noRoute);
   // react-admin reads the total from Content-Range; the header must be readable cross-origin too.
   app.addHook('onSend', async (request, reply) => {
-    if (!request.url.startsWith('/admin/')) return;
-    reply.header('Access-Control-Expose-Headers', 'Content-Range');
-    // Answers carry keys (once) and account data: never cached.
-    reply.header('Cache-Control', 'no-store');
+    if (request.url.startsWith('/admin/')) reply.header('Access-Control-Expose-Headers', 'Content-Range');
   });
 
   registerSimpleRestQuery(app);
@@ -102,7 +111,14 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {
-    await app.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], schemaHide: true });
+    // Cache-Control comes from security-headers.ts (hashed assets cached, the rest no-store).
+    await app.register(fastifyStatic, {
+      root: uiDir,
+      prefix: '/',
+      index: ['index.html'],
+      schemaHide: true,
+      cacheControl: false,
+    });
   } else {
     deps.logger.warn({ uiDir }, 'admin UI not built (npm run build -w admin); serving the API only');
   }

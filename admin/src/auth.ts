@@ -5,6 +5,7 @@ import { jwtVerify, SignJWT } from 'jose';
 import { Type, type Static } from 'typebox';
 import { verifyPassword } from './password.ts';
 import { sendError } from './errors.ts';
+import { errorReply } from './openapi.ts';
 
 export interface AuthOptions {
   username: string;
@@ -49,7 +50,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   app.post(
     '/admin/auth/login',
     {
-      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply }, security: [] },
+      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply, 401: errorReply }, security: [] },
       config: {
         public: true,
         rateLimit: {

@@ -1,7 +1,8 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifySchemaCompiler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { StoreError } from './store/resource-store.ts';
+import { textProblems } from './text-rule.ts';
 
 /**
  * One error shape for the whole API, `{ statusCode, error, message, problems? }`, made in one
@@ -11,6 +12,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
@@ -49,9 +51,10 @@ export const badRequest = (message: string, problems?: string[]) =>
 
 /**
  * Validation with typebox instead of fastify's default Ajv setup, which strips unknown
- * properties and coerces body types silently. Bodies get defaults but no conversion (a string
+ * properties and coerces body types silently. Every string first passes the text rule
+ * (text-rule.ts). Bodies get defaults but no conversion (a string
  * where a number belongs is a 400); query strings and path params are converted from strings
- * first (they have no types on the wire).
+ * first (they have no types on the wire; `convertFlat`).
  */
 export const typeboxValidator: FastifySchemaCompiler<TSchema> =
   ({ schema, httpPart }) =>
@@ -63,8 +66,11 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> =
       (schema as { '~optional'?: boolean })['~optional'] === true
     )
       return { value: data };
+    // The one text rule (no control characters, no lone surrogates), for every string field.
+    const textual = textProblems(schema, data, httpPart ?? 'input');
+    if (textual.length > 0) return { error: Object.assign(new Error(textual.join('; ')), { problems: textual }) };
     const withDefaults = Value.Default(schema, Value.Clone(data));
-    const value = httpPart === 'body' ? withDefaults : Value.Convert(schema, withDefaults);
+    const value = httpPart === 'body' ? withDefaults : convertFlat(schema, withDefaults);
     if (Value.Check(schema, value)) return { value };
     const problems = [...Value.Errors(schema, value)].map((error) => {
       const extra = (error.params as { additionalProperties?: string[] }).additionalProperties;
@@ -73,7 +79,38 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> =
     return { error: Object.assign(new Error(problems.join('; ')), { problems }) };
   };
 
-export function registerErrorHandler(app: FastifyInstance): void {
+type Schema = { type?: string; anyOf?: Schema[]; items?: Schema; properties?: Record<string, Schema> };
+
+/**
+ * Query strings and path params have no types on the wire: a number only from a numeric string,
+ * a boolean only from `true`/`false`, anything else left as it is for the check to refuse
+ * (typebox's Value.Convert would read `_start=true` as 1).
+ */
+function convertFlat(schema: TSchema, data: unknown): unknown {
+  if (typeof data !== 'object' || data === null) return data;
+  const properties = (schema as Schema).properties ?? {};
+  return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, convertValue(properties[key], value)]));
+}
+
+function convertValue(schema: Schema | undefined, value: unknown): unknown {
+  if (schema === undefined) return value;
+  const options = [schema, ...(schema.anyOf ?? [])];
+  if (Array.isArray(value)) {
+    const items = options.find((option) => option.type === 'array')?.items;
+    return items === undefined ? value : value.map((item: unknown) => convertValue(items, item));
+  }
+  if (typeof value !== 'string') return value;
+  const types = new Set(options.map((option) => option.type));
+  if (types.has('string')) return value;
+  if ((types.has('integer') || types.has('number')) && /^-?\d{1,15}(\.\d{1,15})?$/.test(value)) return Number(value);
+  if (types.has('boolean') && (value === 'true' || value === 'false')) return value === 'true';
+  return value;
+}
+
+type NoRoute = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/** The error handler and the not-found handler; returns the latter for `registerNoRouteAnswer`. */
+export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): NoRoute {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
     if (error instanceof HttpError) return sendError(reply, error.status, error.code, error.message, error.problems);
     if (error instanceof StoreError) {
@@ -83,10 +120,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
       request.log.error({ err: error }, 'resource store unavailable');
       return sendError(reply, 503, 'unavailable', error.message);
     }
-    if (error.validation !== undefined) {
+    // Our typebox validator's errors carry `problems` (fastify marks them FST_ERR_VALIDATION).
+    if (error.validation !== undefined || error.problems !== undefined) {
       const problems =
         error.problems ??
-        error.validation.map(
+        (error.validation ?? []).map(
           (v) => `${error.validationContext ?? 'input'}${v.instancePath}: ${v.message ?? 'invalid'}`,
         );
       return sendError(
@@ -109,5 +147,27 @@ export function registerErrorHandler(app: FastifyInstance): void {
     request.log.error({ err: error }, 'admin request failed');
     return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');
   });
-  app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not_found', 'No such route.'));
+  const noRoute: NoRoute = (request, reply) => {
+    const allowed = allowedMethods(request.url.split('?', 1)[0] ?? '');
+    if (allowed.length === 0 || allowed.includes(request.method))
+      return sendError(reply, 404, 'not_found', 'No such route.');
+    return sendError(
+      reply.header('Allow', allowed.join(', ')),
+      405,
+      'method_not_allowed',
+      `${request.method} is not served here; use ${allowed.join(', ')}.`,
+    );
+  };
+  app.setNotFoundHandler(noRoute);
+  return noRoute;
+}
+
+/**
+ * No route: answered in onRequest, before any body is read or parsed (fastify would otherwise
+ * read it, or refuse a QUERY without Content-Type with a 400 instead of saying the method is
+ * not served). Register after the auth hook: without a session, nothing under /admin/ says
+ * whether a path exists.
+ */
+export function registerNoRouteAnswer(app: FastifyInstance, noRoute: NoRoute): void {
+  app.addHook('onRequest', async (request, reply) => (request.is404 ? noRoute(request, reply) : undefined));
 }

@@ -9,10 +9,11 @@ import { badRequest } from './errors.ts';
  * `filter={...}` as JSON; `registerSimpleRestQuery` translates that form into the flat one
  * before validation, so both reach the same schema and the same precise 400s.
  */
-export const listQuery = <P extends TProperties>(filters: P) =>
+export const listQuery = <P extends TProperties>(filters: P, sortable: readonly string[]) =>
   Type.Object(
     {
-      _sort: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z][A-Za-z0-9_.]*$' })),
+      // The fields the list sorts by, so a wrong one is refused by the schema (and the document says which).
+      _sort: Type.Optional(Type.Union(sortable.map((field) => Type.Literal(field)))),
       _order: Type.Optional(Type.Union([Type.Literal('ASC'), Type.Literal('DESC')])),
       _start: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
       _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 25 }),

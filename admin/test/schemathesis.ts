@@ -58,16 +58,19 @@ export async function schemathesisPython(): Promise<string> {
 }
 
 /**
- * `schemathesis run` against a live OpenAPI document; resolves with the exit code and output.
+ * `schemathesis run` against a live OpenAPI document (with a `schemathesis.toml` when given);
+ * resolves with the exit code and output.
  * `python -m schemathesis.cli`, not the console script, whose shebang holds the build path.
  */
 export async function runSchemathesis(
   python: string,
   args: string[],
   timeoutMs: number,
+  configFile?: string,
 ): Promise<{ code: number; output: string }> {
+  const config = configFile === undefined ? [] : ['--config-file', configFile];
   try {
-    const { stdout, stderr } = await execFile(python, ['-m', 'schemathesis.cli', 'run', ...args], {
+    const { stdout, stderr } = await execFile(python, ['-m', 'schemathesis.cli', ...config, 'run', ...args], {
       // Its example database (.schemathesis/) goes to the working directory: not the repo.
       cwd: tmpdir(),
       timeout: timeoutMs,

@@ -49,7 +49,19 @@ function objectSchema(source: JsonSchema): JsonSchema {
     if (required.length > 0) out.required = required;
   }
   const patterns = source.patternProperties as Record<string, JsonSchema> | undefined;
-  if (patterns !== undefined) out.additionalProperties = toStructural(Object.values(patterns)[0] as JsonSchema);
+  if (patterns !== undefined) {
+    out.additionalProperties = toStructural(Object.values(patterns)[0] as JsonSchema);
+    if (source.maxProperties !== undefined) out.maxProperties = source.maxProperties;
+    const keys = source.propertyNames as { minLength?: number; maxLength?: number; pattern?: string } | undefined;
+    // A structural schema cannot constrain map keys (no propertyNames); a CEL rule does (RE2, the same pattern).
+    if (keys?.pattern !== undefined)
+      out['x-kubernetes-validations'] = [
+        {
+          rule: `self.all(k, size(k) >= ${keys.minLength ?? 0} && size(k) <= ${keys.maxLength ?? 253} && k.matches(r'${keys.pattern}'))`,
+          message: `every key must be ${keys.minLength ?? 0} to ${keys.maxLength ?? 253} characters matching ${keys.pattern}`,
+        },
+      ];
+  }
   return out;
 }
 

@@ -8,6 +8,22 @@ import { Value } from 'typebox/value';
 export const group = 'ccproxy.io';
 export const version = 'v1alpha1';
 
+/**
+ * Free text refuses every C0 control (NUL, tab, CR, newline…), DEL and every C1 control: NUL
+ * cannot be stored in Postgres text (a permanent reconcile error), and the rest corrupt logs,
+ * YAML and terminals. One pattern, valid both as an ECMAScript (`u`) and as an RE2 (Go, the API
+ * server) regular expression, so the admin, the local operator and the CRDs refuse the same.
+ */
+export const singleLineForbidden = '\\x00-\\x1f\\x7f-\\x9f';
+export const singleLinePattern = `^[^${singleLineForbidden}]*$`;
+/** The same, with line feeds allowed: descriptions are multi-line text areas. */
+export const multiLineForbidden = '\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f';
+export const multiLinePattern = `^[^${multiLineForbidden}]*$`;
+export const singleLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
+  Type.String({ ...options, pattern: singleLinePattern });
+export const multiLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
+  Type.String({ ...options, pattern: multiLinePattern });
+
 const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
 const localRef = Type.Object({ name: dnsName }, { additionalProperties: false });
 
@@ -22,8 +38,8 @@ const metadata = Type.Object({
 
 export const proxyUserSpec = Type.Object(
   {
-    displayName: Type.String({ maxLength: 200, default: '' }),
-    description: Type.String({ maxLength: 2000, default: '' }),
+    displayName: singleLine({ maxLength: 200, default: '' }),
+    description: multiLine({ maxLength: 2000, default: '' }),
     suspended: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
@@ -44,9 +60,13 @@ export const accessKeySpec = Type.Object(
         {
           region: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
           api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
-          model: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-          modelMap: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1, maxLength: 2048 }), {
+          model: Type.Optional(singleLine({ minLength: 1, maxLength: 2048 })),
+          // Keys are constrained by propertyNames (additionalProperties: false on a Record trips
+          // typebox's Value.Default on a non-matching key); the CRD turns it into a CEL rule.
+          modelMap: Type.Record(Type.String(), singleLine({ minLength: 1, maxLength: 2048 }), {
             default: {},
+            maxProperties: 256,
+            propertyNames: singleLine({ minLength: 1, maxLength: 256 }),
           }),
         },
         { additionalProperties: false },
@@ -61,7 +81,10 @@ export const bedrockKeySpec = Type.Object(
   {
     accessKeyRef: localRef,
     secretRef: Type.Object(
-      { name: dnsName, key: Type.String({ minLength: 1, default: 'apiKey' }) },
+      {
+        name: dnsName,
+        key: Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
+      },
       { additionalProperties: false },
     ),
   },

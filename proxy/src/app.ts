@@ -99,9 +99,10 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     payload.resume();
     done(null, undefined);
   });
-  // Every answer carries the id its log line has.
+  // Every answer carries the id its log line has, and is neither sniffed nor cached (health,
+  // readiness and metrics are live state). Only fastify's routes: `/ak/` never comes here.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-ccproxy-request-id', request.id);
+    reply.header('x-ccproxy-request-id', request.id).headers(ownRouteHeaders);
     done();
   });
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, fromFastifyError(error)));
@@ -136,10 +137,13 @@ function createDispatcher(config: ProxyConfig): Dispatcher {
   });
 }
 
+/** Headers of every answer fastify makes (frameworkErrors skip the onRequest hook, so sendError sets them too). */
+const ownRouteHeaders = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
+
 function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError | Error): FastifyReply {
   const { status, body } = toAnthropicError(error, request.id);
   logRequestFailure(request.log as Logger, error, status, request.url);
-  return reply.code(status).header('request-id', request.id).send(body);
+  return reply.code(status).header('request-id', request.id).headers(ownRouteHeaders).send(body);
 }
 
 /** fastify's own errors (bad content-length, ...) → our error model. */

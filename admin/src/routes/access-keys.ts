@@ -27,13 +27,18 @@ const versionBody = Type.Object(
   { resourceVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
   { additionalProperties: false },
 );
-const keyQuery = listQuery({
-  namespace: Type.Optional(dnsLabel),
-  userId: Type.Optional(Type.String({ maxLength: 320 })),
-  revoked: Type.Optional(Type.Boolean()),
-  breakerState: Type.Optional(Type.String({ maxLength: 20 })),
-});
 const sortable = ['id', 'namespace', 'name', 'user', 'routing', 'revoked', 'ready', 'breakerState'] as const;
+const keyQuery = listQuery(
+  {
+    namespace: Type.Optional(dnsLabel),
+    userId: Type.Optional(Type.String({ maxLength: 320 })),
+    revoked: Type.Optional(Type.Boolean()),
+    breakerState: Type.Optional(Type.String({ maxLength: 20 })),
+  },
+  sortable,
+);
+/** What the breaker list sorts by (the handler's list; the schema states it so a wrong one is a 400 up front). */
+const breakerQuery = listQuery({}, ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt']);
 
 interface BreakerInfo {
   state: string;
@@ -223,19 +228,15 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     return accessKeyView(current);
   });
 
-  app.get(
-    '/admin/api/breakers',
-    { schema: { tags: ['usage'], querystring: listQuery({}) } },
-    async (request, reply) => {
-      const breakers = await readBreakers(db, openMs);
-      const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
-      return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
-        'id',
-        'state',
-        'consecutiveFailures',
-        'openedAt',
-        'lastFailoverAt',
-      ]);
-    },
-  );
+  app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: breakerQuery } }, async (request, reply) => {
+    const breakers = await readBreakers(db, openMs);
+    const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
+    return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
+      'id',
+      'state',
+      'consecutiveFailures',
+      'openedAt',
+      'lastFailoverAt',
+    ]);
+  });
 }

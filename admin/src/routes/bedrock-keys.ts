@@ -8,17 +8,18 @@ import { StoreError } from '../store/resource-store.ts';
 import { bedrockKeyView } from './views.ts';
 
 /** A Bedrock API key goes in, never comes out: answers carry only the operator's fingerprint. */
-const apiKey = Type.String({ minLength: 8, maxLength: 4096, pattern: '^\\S+$' });
+// Printable ASCII without spaces (Bedrock API keys are base64-like): no control character either.
+const apiKey = Type.String({ minLength: 8, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$' });
 const registerKey = Type.Object(
   { namespace: dnsLabel, name: dnsName, accessKey: dnsName, apiKey },
   { additionalProperties: false },
 );
 const rotateKey = Type.Object({ apiKey }, { additionalProperties: false });
-const query = listQuery({
-  namespace: Type.Optional(dnsLabel),
-  accessKeyId: Type.Optional(Type.String({ maxLength: 320 })),
-});
 const sortable = ['id', 'namespace', 'name', 'accessKey', 'ready'] as const;
+const query = listQuery(
+  { namespace: Type.Optional(dnsLabel), accessKeyId: Type.Optional(Type.String({ maxLength: 320 })) },
+  sortable,
+);
 
 export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { store } = deps;

@@ -4,7 +4,12 @@ import type { RouteDeps } from '../app.ts';
 import { badRequest } from '../errors.ts';
 import { idOf, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 
-const isoTime = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:?\\d{2})?)?$' });
+// A real date (month 01-12, day 01-31) and time (hours 00-23, minutes and seconds 00-59).
+const isoTime = Type.String({
+  maxLength: 40,
+  pattern:
+    '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])(T([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d{1,9})?)?(Z|[+-]([01]\\d|2[0-3]):?[0-5]\\d)?)?$',
+});
 const refId = Type.String({
   maxLength: 320,
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
@@ -18,10 +23,10 @@ const usageFilters = {
   provider: Type.Optional(Type.Union([Type.Literal('plan'), Type.Literal('bedrock')])),
 };
 // A time series is read whole: without `_end` every bucket of the range comes back.
-const seriesQuery = listQuery({
-  ...usageFilters,
-  _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }),
-});
+const seriesQuery = listQuery(
+  { ...usageFilters, _end: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100_000 }) },
+  ['id', 'bucketStart', 'provider', 'requests', 'totalTokens'],
+);
 const summaryQuery = Type.Object(
   { ...usageFilters, limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
   { additionalProperties: false },

@@ -4,10 +4,12 @@ import type { RouteDeps } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 import { accessKeyView, userView } from './views.ts';
+import { multiLine, singleLine } from '@ccproxy/operator';
 
 const userFields = {
-  displayName: Type.Optional(Type.String({ maxLength: 200 })),
-  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  // The resource's own text rules: a single-line name, a multi-line description.
+  displayName: Type.Optional(singleLine({ maxLength: 200 })),
+  description: Type.Optional(multiLine({ maxLength: 2000 })),
   suspended: Type.Optional(Type.Boolean()),
 };
 const createUser = Type.Object({ namespace: dnsLabel, name: dnsName, ...userFields }, { additionalProperties: false });
@@ -16,13 +18,15 @@ const updateUser = Type.Object(
   { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields },
   { additionalProperties: false },
 );
-const userQuery = listQuery({
-  namespace: Type.Optional(dnsLabel),
-  suspended: Type.Optional(Type.Boolean()),
-  ready: Type.Optional(Type.String({ maxLength: 10 })),
-});
-
 const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready'] as const;
+const userQuery = listQuery(
+  {
+    namespace: Type.Optional(dnsLabel),
+    suspended: Type.Optional(Type.Boolean()),
+    ready: Type.Optional(Type.String({ maxLength: 10 })),
+  },
+  sortable,
+);
 
 export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { store } = deps;

@@ -1,0 +1,125 @@
+import { Type, type TProperties, type TSchema } from 'typebox';
+
+/**
+ * What the routes answer on success, for the OpenAPI document (views.ts builds the values).
+ * Documentation only: answers are serialized with JSON.stringify (openapi.ts), so a field missing
+ * here is never silently dropped; the schemathesis run checks every answer against these. Objects
+ * stay open (extra fields allowed) so a view can grow without breaking clients. Every API route
+ * must have its entry in `successResponses` (openapi.ts refuses to register one without).
+ */
+const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+const condition = Type.Object({
+  type: Type.String(),
+  status: Type.String(),
+  reason: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+});
+const record = (properties: TProperties) =>
+  Type.Object({
+    id: Type.String(),
+    namespace: Type.String(),
+    name: Type.String(),
+    resourceVersion: Type.String(),
+    ready: Type.String(),
+    readyReason: Type.String(),
+    readyMessage: Type.String(),
+    conditions: Type.Array(condition),
+    ...properties,
+  });
+
+const userRecord = record({
+  displayName: Type.String(),
+  description: Type.String(),
+  suspended: Type.Boolean(),
+});
+
+const accessKeyFields = {
+  userId: Type.String(),
+  user: Type.String(),
+  secretName: Type.String(),
+  routing: Type.String(),
+  revoked: Type.Boolean(),
+  bedrock: Type.Union([Type.Object({}), Type.Null()]),
+  keyPrefix: nullable(Type.String()),
+  breakerState: Type.String(),
+  lastFailoverAt: nullable(Type.String()),
+};
+const accessKeyRecord = record(accessKeyFields);
+/** With the breaker row from Postgres merged in. */
+const accessKeyWithBreaker = record({ ...accessKeyFields, consecutiveFailures: Type.Integer() });
+/** Issue and rotate: the key itself, shown in this answer only. */
+const issuedKeyRecord = record({
+  ...accessKeyFields,
+  keyPrefix: Type.String(),
+  accessKey: Type.String(),
+  baseUrl: Type.String(),
+});
+const userWithKeys = record({
+  displayName: Type.String(),
+  description: Type.String(),
+  suspended: Type.Boolean(),
+  accessKeys: Type.Array(accessKeyRecord),
+});
+const breakerRecord = Type.Object({
+  id: Type.String(),
+  state: Type.String(),
+  consecutiveFailures: Type.Integer(),
+  openedAt: nullable(Type.String()),
+  lastFailoverAt: nullable(Type.String()),
+});
+const bedrockKeyRecord = record({
+  accessKeyId: Type.String(),
+  accessKey: Type.String(),
+  secretName: Type.String(),
+  secretKey: Type.String(),
+  fingerprint: nullable(Type.String()),
+});
+
+const tokenTotals = {
+  requests: Type.Number(),
+  failovers: Type.Number(),
+  inputTokens: Type.Number(),
+  outputTokens: Type.Number(),
+  cacheReadTokens: Type.Number(),
+  cacheCreationTokens: Type.Number(),
+  totalTokens: Type.Number(),
+};
+const usageBucket = Type.Object({
+  id: Type.String(),
+  bucketStart: Type.String(),
+  provider: Type.String(),
+  ...tokenTotals,
+});
+const usageSummary = Type.Object({
+  byProvider: Type.Array(Type.Object({ provider: Type.String(), ...tokenTotals })),
+  topUsers: Type.Array(
+    Type.Object({ userId: nullable(Type.String()), name: Type.String(), displayName: Type.String(), ...tokenTotals }),
+  ),
+  requests: Type.Number(),
+  failovers: Type.Number(),
+  failoverShare: Type.Number(),
+});
+
+/** `METHOD /path` → the success status and its body. */
+export const successResponses: Record<string, Record<number, TSchema>> = {
+  'GET /admin/api/users': { 200: Type.Array(userRecord) },
+  'POST /admin/api/users': { 201: userRecord },
+  'GET /admin/api/users/:id': { 200: userWithKeys },
+  'PUT /admin/api/users/:id': { 200: userRecord },
+  'DELETE /admin/api/users/:id': { 200: userRecord },
+  'GET /admin/api/access-keys': { 200: Type.Array(accessKeyWithBreaker) },
+  'POST /admin/api/access-keys': { 201: issuedKeyRecord },
+  'GET /admin/api/access-keys/:id': { 200: accessKeyWithBreaker },
+  'PUT /admin/api/access-keys/:id': { 200: accessKeyWithBreaker },
+  'DELETE /admin/api/access-keys/:id': { 200: accessKeyRecord },
+  'POST /admin/api/access-keys/:id/revoke': { 200: accessKeyRecord },
+  'POST /admin/api/access-keys/:id/rotate': { 200: issuedKeyRecord },
+  'GET /admin/api/breakers': { 200: Type.Array(breakerRecord) },
+  'GET /admin/api/bedrock-keys': { 200: Type.Array(bedrockKeyRecord) },
+  'POST /admin/api/bedrock-keys': { 201: bedrockKeyRecord },
+  'GET /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
+  'PUT /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
+  'DELETE /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
+  'GET /admin/api/usage': { 200: Type.Array(usageBucket) },
+  'GET /admin/api/usage/summary': { 200: usageSummary },
+};
