@@ -72,23 +72,36 @@ function withKept(target: JsonSchema, source: JsonSchema, keys: string[]): JsonS
 
 const condition = {
   type: 'object',
+  description: 'One observation of the resource (Kubernetes conventions; kstatus, Argo CD and Flux read these).',
   required: ['type', 'status'],
   properties: {
-    type: { type: 'string' },
-    status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-    reason: { type: 'string' },
-    message: { type: 'string' },
-    observedGeneration: { type: 'integer' },
-    lastTransitionTime: { type: 'string', format: 'date-time' },
+    type: {
+      type: 'string',
+      description: 'Ready (it works), Reconciling (work in progress) or Stalled (a human must act).',
+    },
+    status: { type: 'string', enum: ['True', 'False', 'Unknown'], description: 'Whether the condition holds.' },
+    reason: {
+      type: 'string',
+      description: 'Why, in one CamelCase word (e.g. SecretConflict, UserNotFound, DependencyUnavailable).',
+    },
+    message: { type: 'string', description: 'Why, in words a person can act on.' },
+    observedGeneration: { type: 'integer', description: 'The spec generation this condition was computed from.' },
+    lastTransitionTime: {
+      type: 'string',
+      format: 'date-time',
+      description: 'When the status last changed (not when it was last checked).',
+    },
   },
 };
 
 const status = (extra: Record<string, JsonSchema>): JsonSchema => ({
   type: 'object',
+  description: 'What the operator observed; written by the operator only.',
   properties: {
-    observedGeneration: { type: 'integer' },
+    observedGeneration: { type: 'integer', description: 'The spec generation the operator last acted on.' },
     conditions: {
       type: 'array',
+      description: 'Ready, Reconciling and Stalled, with reasons and messages.',
       items: condition,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
@@ -99,6 +112,14 @@ const status = (extra: Record<string, JsonSchema>): JsonSchema => ({
 
 const immutable = (field: string) => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 const readyColumn = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
+/** "Why not": the Ready condition's reason, and its message with `-o wide`. */
+const reasonColumn = { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' };
+const messageColumn = {
+  name: 'Message',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+  priority: 1,
+};
 const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
 interface KindSpec {
@@ -121,7 +142,9 @@ const kinds: KindSpec[] = [
       { name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' },
       { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspended' },
       readyColumn,
+      reasonColumn,
       ageColumn,
+      messageColumn,
     ],
   },
   {
@@ -130,10 +153,24 @@ const kinds: KindSpec[] = [
     shortNames: ['ak'],
     spec: withRule(toStructural(accessKeySpec), 'userRef', immutable('userRef')),
     status: status({
-      keyPrefix: { type: 'string' },
+      keyPrefix: {
+        type: 'string',
+        description: 'The first characters of the key in use, to tell keys apart (never the key).',
+      },
       breaker: {
         type: 'object',
-        properties: { state: { type: 'string' }, lastFailoverAt: { type: 'string', format: 'date-time' } },
+        description: "The key's circuit breaker, as the proxies report it.",
+        properties: {
+          state: {
+            type: 'string',
+            description: 'closed (Plan), open (requests go to Bedrock) or half-open (one trial request to Plan).',
+          },
+          lastFailoverAt: {
+            type: 'string',
+            format: 'date-time',
+            description: 'When a request of this key last failed over to Bedrock.',
+          },
+        },
       },
     }),
     columns: [
@@ -141,9 +178,11 @@ const kinds: KindSpec[] = [
       { name: 'Routing', type: 'string', jsonPath: '.spec.routing' },
       { name: 'Bedrock Model', type: 'string', jsonPath: '.spec.bedrock.model', priority: 1 },
       readyColumn,
+      reasonColumn,
       { name: 'Key', type: 'string', jsonPath: '.status.keyPrefix' },
       { name: 'Breaker', type: 'string', jsonPath: '.status.breaker.state' },
       ageColumn,
+      messageColumn,
     ],
   },
   {
@@ -151,13 +190,20 @@ const kinds: KindSpec[] = [
     plural: 'bedrockkeys',
     shortNames: ['bk'],
     spec: withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
-    status: status({ fingerprint: { type: 'string' } }),
+    status: status({
+      fingerprint: {
+        type: 'string',
+        description: 'A fingerprint of the Bedrock API key in use (changes when the key does; never the key).',
+      },
+    }),
     columns: [
       { name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' },
       { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' },
       readyColumn,
+      reasonColumn,
       { name: 'Fingerprint', type: 'string', jsonPath: '.status.fingerprint', priority: 1 },
       ageColumn,
+      messageColumn,
     ],
   },
 ];
@@ -194,10 +240,12 @@ export function customResourceDefinition(kind: KindSpec): JsonSchema {
           schema: {
             openAPIV3Schema: {
               type: 'object',
+              description: kind.spec.description,
               required: ['spec'],
               properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
+                apiVersion: { type: 'string', description: 'ccproxy.io/v1alpha1' },
+                kind: { type: 'string', description: kind.kind },
+                // The API server refuses anything but `type` here (ObjectMeta documents itself).
                 metadata: { type: 'object' },
                 spec: kind.spec,
                 status: kind.status,

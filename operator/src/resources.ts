@@ -25,7 +25,20 @@ export const multiLine = (options: { minLength?: number; maxLength?: number; def
   Type.String({ ...options, pattern: multiLinePattern });
 
 const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
-const localRef = Type.Object({ name: dnsName }, { additionalProperties: false });
+
+/**
+ * `schema` with a description: the CRDs carry it, so `kubectl explain` documents every field
+ * (a test fails on a CRD field without one). A copy, so shared schemas keep their own text.
+ */
+export const described = <T extends TSchema>(description: string, schema: T): T => ({ ...schema, description });
+const localRef = (what: string) =>
+  described(
+    `The ${what} this refers to, by name, in the same namespace.`,
+    Type.Object(
+      { name: described(`Name of the ${what} (a DNS-1123 name).`, dnsName) },
+      { additionalProperties: false },
+    ),
+  );
 
 const metadata = Type.Object({
   name: dnsName,
@@ -36,59 +49,112 @@ const metadata = Type.Object({
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 
-export const proxyUserSpec = Type.Object(
-  {
-    displayName: singleLine({ maxLength: 200, default: '' }),
-    description: multiLine({ maxLength: 2000, default: '' }),
-    suspended: Type.Boolean({ default: false }),
-  },
-  { additionalProperties: false },
+export const proxyUserSpec = described(
+  'A developer (or a service) that uses the proxy through one or more AccessKeys.',
+  Type.Object(
+    {
+      displayName: described(
+        'Human-readable name shown in the admin UI and logs. One line, no control characters.',
+        singleLine({ maxLength: 200, default: '' }),
+      ),
+      description: described(
+        'Free text about the user (team, purpose). Line feeds allowed, no other control characters.',
+        multiLine({ maxLength: 2000, default: '' }),
+      ),
+      suspended: described(
+        'When true, every AccessKey of this user is refused by the proxy (404) until it is set back to false.',
+        Type.Boolean({ default: false }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
 );
 
 export const routing = Type.Union(
   [Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')],
-  { default: 'PlanWithFailover' },
+  {
+    default: 'PlanWithFailover',
+    description:
+      "Where requests go. PlanWithFailover: Anthropic with the developer's own credential, Amazon Bedrock when Anthropic rate-limits or fails (before the first byte) or while the key's circuit breaker is open. PlanOnly: Anthropic only. BedrockOnly: Bedrock only (needs a BedrockKey and a model).",
+  },
 );
 
-export const accessKeySpec = Type.Object(
-  {
-    userRef: localRef,
-    secretName: dnsName,
-    routing,
-    bedrock: Type.Optional(
-      Type.Object(
-        {
-          region: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
-          api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
-          model: Type.Optional(singleLine({ minLength: 1, maxLength: 2048 })),
-          // Keys are constrained by propertyNames (additionalProperties: false on a Record trips
-          // typebox's Value.Default on a non-matching key); the CRD turns it into a CEL rule.
-          modelMap: Type.Record(Type.String(), singleLine({ minLength: 1, maxLength: 2048 }), {
-            default: {},
-            maxProperties: 256,
-            propertyNames: singleLine({ minLength: 1, maxLength: 256 }),
-          }),
-        },
-        { additionalProperties: false },
+export const accessKeySpec = described(
+  'One access key of a ProxyUser: the developer sets ANTHROPIC_BASE_URL to <proxy>/ak/<key>.',
+  Type.Object(
+    {
+      userRef: localRef('ProxyUser who owns the key (immutable)'),
+      secretName: described(
+        'Secret holding the key (data.accessKey, and ANTHROPIC_BASE_URL when the public URL is known). An existing Secret with data.accessKey is adopted (bring your own key); otherwise the operator generates a key into a new Secret owned by this AccessKey. A Secret named by two AccessKeys serves neither (SecretConflict).',
+        dnsName,
       ),
-    ),
-    revoked: Type.Boolean({ default: false }),
-  },
-  { additionalProperties: false },
+      routing,
+      bedrock: Type.Optional(
+        described(
+          'Amazon Bedrock settings used when the request goes to Bedrock (failover or BedrockOnly).',
+          Type.Object(
+            {
+              region: Type.Optional(
+                described(
+                  "AWS region of the Bedrock Runtime endpoint, e.g. us-east-1 (default: the proxy's AWS_REGION).",
+                  Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' }),
+                ),
+              ),
+              api: described(
+                'Bedrock API used: Converse (translated) or InvokeModel (the native Anthropic body).',
+                Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
+              ),
+              model: Type.Optional(
+                described(
+                  'Default Bedrock model id or inference profile (e.g. global.anthropic.claude-sonnet-4-5-20250929-v1:0) for models not in modelMap.',
+                  singleLine({ minLength: 1, maxLength: 2048 }),
+                ),
+              ),
+              // Keys are constrained by propertyNames (additionalProperties: false on a Record trips
+              // typebox's Value.Default on a non-matching key); the CRD turns it into a CEL rule.
+              modelMap: described(
+                'Anthropic model name (as Claude Code sends it) → Bedrock model id or inference profile.',
+                Type.Record(Type.String(), singleLine({ minLength: 1, maxLength: 2048 }), {
+                  default: {},
+                  maxProperties: 256,
+                  propertyNames: singleLine({ minLength: 1, maxLength: 256 }),
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      ),
+      revoked: described(
+        'When true, the key is refused by every proxy replica within a second; set back to false to restore it.',
+        Type.Boolean({ default: false }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
 );
 
-export const bedrockKeySpec = Type.Object(
-  {
-    accessKeyRef: localRef,
-    secretRef: Type.Object(
-      {
-        name: dnsName,
-        key: Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
+export const bedrockKeySpec = described(
+  'The Amazon Bedrock API key an AccessKey fails over with, read from a Secret and stored only envelope-encrypted.',
+  Type.Object(
+    {
+      accessKeyRef: localRef('AccessKey this Bedrock key serves (immutable)'),
+      secretRef: described(
+        'The Secret (same namespace) that holds the Bedrock API key.',
+        Type.Object(
+          {
+            name: described('Name of the Secret.', dnsName),
+            key: described(
+              'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
+              Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
 );
 
 const kindSchema = <K extends string, S extends TSchema>(apiVersion: string, kind: K, spec: S) =>

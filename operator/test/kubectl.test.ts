@@ -97,17 +97,38 @@ describe('kubectl against the operator', () => {
       .trim()
       .split('\n')
       .map((line) => line.trim().split(/\s{2,}/));
-    expect(header).toEqual(['NAME', 'USER', 'ROUTING', 'READY', 'KEY', 'BREAKER', 'AGE']);
-    expect(row?.slice(0, 6)).toEqual([
+    // "Is it working, and why not": Ready with its reason; -o wide adds the message.
+    expect(header).toEqual(['NAME', 'USER', 'ROUTING', 'READY', 'REASON', 'KEY', 'BREAKER', 'AGE']);
+    expect(row?.slice(0, 7)).toEqual([
       'alice-laptop',
       'alice',
       'PlanWithFailover',
       'True',
+      'KeyActive',
       expect.stringMatching(/^ak_/),
       'closed',
     ]);
     const wide = await kubectl('get', 'ak', '-n', 'team-a', '-o', 'wide');
     expect(wide.stdout).toContain('global.anthropic.claude-sonnet-4-5-20250929-v1:0');
+    expect(wide.stdout).toContain('Access key is active.');
+    // kubectl explain documents every level, from the kind down to a map's values.
+    const explained = await Promise.all(
+      [
+        'accesskey',
+        'accesskey.spec',
+        'accesskey.spec.bedrock.modelMap',
+        'accesskey.status.conditions.reason',
+        'bedrockkey.spec.secretRef.key',
+        'proxyuser.spec.suspended',
+      ].map((path) => kubectl('explain', path)),
+    );
+    for (const result of explained) expect(result.stdout).not.toContain('<empty>');
+    expect(explained[0]?.stdout).toContain('One access key of a ProxyUser');
+    expect(explained[1]?.stdout).toMatch(/secretName\s+<string> -required-\n\s+Secret holding the key/);
+    expect(explained[2]?.stdout).toContain('Anthropic model name (as Claude Code sends it)');
+    expect(explained[3]?.stdout).toContain('CamelCase');
+    expect(explained[4]?.stdout).toContain('Data key in the Secret');
+    expect(explained[5]?.stdout).toContain('every AccessKey of this user is refused');
     const all = await kubectl('get', 'ccproxy', '-n', 'team-a', '-o', 'name');
     expect(all.stdout.trim().split('\n').sort()).toEqual([
       'accesskey.ccproxy.io/alice-laptop',
