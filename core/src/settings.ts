@@ -139,6 +139,16 @@ export const proxyFields = {
     millis(30_000),
     'safety-net lifetime of cached key lookups (LISTEN/NOTIFY invalidates sooner)',
   ),
+  requestHeadersTimeoutMs: envField(
+    'CCPROXY_REQUEST_HEADERS_TIMEOUT_MS',
+    Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+    "longest time a client may take to send a request's headers; then 408 and the connection is closed",
+  ),
+  requestBodyIdleTimeoutMs: envField(
+    'CCPROXY_REQUEST_BODY_IDLE_TIMEOUT_MS',
+    Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 30_000 }),
+    'longest silence between request body chunks (not a total: 32 MB over a slow link may take minutes); then 408 and the connection is closed',
+  ),
 } as const;
 
 export const adminFields = {
