@@ -2,15 +2,12 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
-  adminFields,
-  commonFields,
   createKeyHasher,
   createLogger,
   createMetricsRegistry,
   ensureLocalSecret,
   loadConfig,
   LocalKeyWrapper,
-  localFields,
   migrate,
   openDatabase,
   type Logger,
@@ -21,15 +18,15 @@ import {
   CircuitBreakers,
   KeyResolver,
   proxyListenBacklog,
-  proxyConfigFields,
   UsageRecorder,
 } from '@ccproxy/proxy';
 import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
 import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
+import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
-const localConfigFields = { ...commonFields, ...proxyConfigFields, ...adminFields, ...localFields } as const;
+const localConfigFields = commandFields.local;
 
 /** `ccproxy local` (npm start): proxy, local-folder operator and admin in one process on PGlite. */
 export async function runLocal(env: Record<string, string | undefined>): Promise<Running> {
