@@ -43,6 +43,7 @@ export class ConverseStreamTranslator {
   #usage: Usage = fromConverseUsage(undefined);
   #ended = false;
   #failed = false;
+  #failure: ProxyError | undefined;
 
   constructor(context: StreamContext) {
     this.#context = context;
@@ -74,7 +75,7 @@ export class ConverseStreamTranslator {
       out += this.fail(
         error instanceof ProxyError
           ? error
-          : new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent a malformed event stream.', { cause: error }),
+          : new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.', { cause: error }),
       );
     }
     return out;
@@ -94,11 +95,17 @@ export class ConverseStreamTranslator {
     }
   }
 
+  /** Why the stream ended with an `error` event (undefined while it has not). */
+  get failure(): ProxyError | undefined {
+    return this.#failure;
+  }
+
   /** Ends the stream with an Anthropic `error` event. */
   fail(error: ProxyError): string {
     if (this.#ended) return '';
     this.#ended = true;
     this.#failed = true;
+    this.#failure = error;
     return toAnthropicErrorEvent(error, this.#context.requestId);
   }
 
