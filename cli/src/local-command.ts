@@ -21,9 +21,10 @@ import {
   UsageRecorder,
 } from '@ccproxy/proxy';
 import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
-import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
+import { LocalOperator } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import { commandFields } from './command-fields.ts';
+import { generatedSecretFiles, keyBannerLines } from './key-banner.ts';
 import type { Running } from './running.ts';
 
 const localConfigFields = commandFields.local;
@@ -62,6 +63,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     rotationGraceSeconds: config.rotationGraceSeconds,
     publicUrl,
   });
+  const secretsBefore = await generatedSecretFiles(dataDir);
   const report = await operator.start();
 
   const keys = new KeyResolver({ db, hashKey, logger, ttlMs: config.keyCacheTtlMs });
@@ -102,7 +104,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
   logger.info({ proxyAddress, adminAddress, manifestsDir, dataDir, database: db.kind }, 'ccproxy local is running');
-  printBanner(report.readyKeys, manifestsDir, report.problems.length);
+  printBanner(await keyBannerLines(report.readyKeys, dataDir, secretsBefore), manifestsDir, report.problems.length);
   printAdminBanner(`http://${displayHost(config.host)}:${config.adminPort}/`, config.adminUsername, login.generated);
 
   return {
@@ -124,19 +126,13 @@ function displayHost(host: string): string {
 }
 
 /**
- * Printed once to the terminal (not the log): the base URL holds the key, and handing it to
- * the developer who started the process is the point of local mode.
+ * Printed to the terminal (not the log). A generated key appears here once, on the start that
+ * generated it (see key-banner.ts); later starts say where it is kept instead.
  */
-function printBanner(readyKeys: readonly ReadyKey[], manifestsDir: string, problems: number): void {
+function printBanner(keyLines: readonly string[], manifestsDir: string, problems: number): void {
   const lines = ['', `ccproxy local: serving the resources in ${manifestsDir}`];
-  if (readyKeys.length === 0) lines.push('  no ready access keys yet: add a ProxyUser and an AccessKey to the folder.');
-  for (const key of readyKeys) {
-    lines.push(
-      '',
-      `  ${key.namespace}/${key.name} (user ${key.user}):`,
-      `    export ANTHROPIC_BASE_URL=${key.baseUrl}`,
-    );
-  }
+  if (keyLines.length === 0) lines.push('  no ready access keys yet: add a ProxyUser and an AccessKey to the folder.');
+  lines.push(...keyLines);
   if (problems > 0) lines.push('', `  ${problems} manifest document(s) were ignored; see the warnings above.`);
   lines.push('', '  then run `claude` as usual: your own Anthropic credential is passed through.', '');
   process.stdout.write(`${lines.join('\n')}\n`);
