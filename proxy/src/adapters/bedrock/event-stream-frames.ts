@@ -59,6 +59,11 @@ export class EventStreamFrames {
     return frames;
   }
 
+  /** The error of a bad frame that followed good ones in the last chunk (thrown by the next push). */
+  get error(): unknown {
+    return this.#error;
+  }
+
   /** Bytes of a frame that never completed. */
   get pending(): number {
     return this.#size;

@@ -71,6 +71,9 @@ export class ConverseStreamTranslator {
         out += this.#onFrame(frame);
         if (this.#ended) break;
       }
+      // A bad frame after good ones in the same chunk: the good ones went out above, the error now
+      // (not with the next chunk, which a stalled upstream might never send).
+      if (!this.#ended && this.#frames.error !== undefined) throw this.#frames.error;
     } catch (error) {
       out += this.fail(
         error instanceof ProxyError
