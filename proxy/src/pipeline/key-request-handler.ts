@@ -140,7 +140,10 @@ function watchBodyIdle(exchange: Exchange, body: RequestBody | undefined, idleMs
     res.setHeader('connection', 'close');
     body?.abort(new ProxyError('PRX_REQUEST_TIMEOUT', `No request body bytes arrived for ${idleMs} ms.`));
   });
-  req.once('end', () => req.socket?.setTimeout(0));
+  // Once answered, Node has put its keep-alive timer on the socket: that one stays.
+  req.once('end', () => {
+    if (!res.writableFinished) req.socket?.setTimeout(0);
+  });
 }
 
 /** The client's one answer for a failure: Anthropic's error shape, or, once bytes were sent, an end. */
