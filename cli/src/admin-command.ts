@@ -1,24 +1,10 @@
-import {
-  adminFields,
-  commonFields,
-  ConfigError,
-  createLogger,
-  loadConfig,
-  migrate,
-  openDatabase,
-  operatorFields,
-  proxyFields,
-} from '@ccproxy/core';
+import { ConfigError, createLogger, loadConfig, migrate, openDatabase } from '@ccproxy/core';
 import { buildAdminApp, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
 import { loadKubeConfig } from '@ccproxy/operator/kube';
+import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
-const fields = {
-  ...commonFields,
-  ...adminFields,
-  breakerOpenMs: proxyFields.breakerOpenMs,
-  watchNamespace: operatorFields.watchNamespace,
-} as const;
+const fields = commandFields.admin;
 
 /**
  * `ccproxy admin` in a cluster: the REST facade and web UI writing CRs and Secrets through the

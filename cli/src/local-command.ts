@@ -2,15 +2,12 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
-  adminFields,
-  commonFields,
   createKeyHasher,
   createLogger,
   createMetricsRegistry,
   ensureLocalSecret,
   loadConfig,
   LocalKeyWrapper,
-  localFields,
   migrate,
   openDatabase,
   type Logger,
@@ -21,15 +18,16 @@ import {
   CircuitBreakers,
   KeyResolver,
   proxyListenBacklog,
-  proxyConfigFields,
   UsageRecorder,
 } from '@ccproxy/proxy';
 import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
-import { LocalOperator, type ReadyKey } from '@ccproxy/operator';
+import { LocalOperator } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
+import { commandFields } from './command-fields.ts';
+import { generatedSecretFiles, keyBannerLines } from './key-banner.ts';
 import type { Running } from './running.ts';
 
-const localConfigFields = { ...commonFields, ...proxyConfigFields, ...adminFields, ...localFields } as const;
+const localConfigFields = commandFields.local;
 
 /** `ccproxy local` (npm start): proxy, local-folder operator and admin in one process on PGlite. */
 export async function runLocal(env: Record<string, string | undefined>): Promise<Running> {
@@ -65,6 +63,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     rotationGraceSeconds: config.rotationGraceSeconds,
     publicUrl,
   });
+  const secretsBefore = await generatedSecretFiles(dataDir);
   const report = await operator.start();
 
   const keys = new KeyResolver({
@@ -111,7 +110,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });
   logger.info({ proxyAddress, adminAddress, manifestsDir, dataDir, database: db.kind }, 'ccproxy local is running');
-  printBanner(report.readyKeys, manifestsDir, report.problems.length);
+  printBanner(await keyBannerLines(report.readyKeys, dataDir, secretsBefore), manifestsDir, report.problems.length);
   printAdminBanner(`http://${displayHost(config.host)}:${config.adminPort}/`, config.adminUsername, login.generated);
 
   return {
@@ -133,19 +132,13 @@ function displayHost(host: string): string {
 }
 
 /**
- * Printed once to the terminal (not the log): the base URL holds the key, and handing it to
- * the developer who started the process is the point of local mode.
+ * Printed to the terminal (not the log). A generated key appears here once, on the start that
+ * generated it (see key-banner.ts); later starts say where it is kept instead.
  */
-function printBanner(readyKeys: readonly ReadyKey[], manifestsDir: string, problems: number): void {
+function printBanner(keyLines: readonly string[], manifestsDir: string, problems: number): void {
   const lines = ['', `ccproxy local: serving the resources in ${manifestsDir}`];
-  if (readyKeys.length === 0) lines.push('  no ready access keys yet: add a ProxyUser and an AccessKey to the folder.');
-  for (const key of readyKeys) {
-    lines.push(
-      '',
-      `  ${key.namespace}/${key.name} (user ${key.user}):`,
-      `    export ANTHROPIC_BASE_URL=${key.baseUrl}`,
-    );
-  }
+  if (keyLines.length === 0) lines.push('  no ready access keys yet: add a ProxyUser and an AccessKey to the folder.');
+  lines.push(...keyLines);
   if (problems > 0) lines.push('', `  ${problems} manifest document(s) were ignored; see the warnings above.`);
   lines.push('', '  then run `claude` as usual: your own Anthropic credential is passed through.', '');
   process.stdout.write(`${lines.join('\n')}\n`);

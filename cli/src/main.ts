@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, resolveRuntimeSecrets, watchRuntimeSecrets } from '@ccproxy/core';
+import { commandHelp, commandSummaries, type CommandName } from './command-fields.ts';
 import type { Running } from './running.ts';
 
 /**
@@ -8,7 +10,7 @@ import type { Running } from './running.ts';
  * Kubernetes client or the admin app in its heap. Full GCs, which set the data plane's tail
  * latency, grow with the live heap (docs/performance.md); cli/test/module-graph.test.ts keeps it so.
  */
-const commands: Record<string, () => Promise<(env: Record<string, string | undefined>) => Promise<Running>>> = {
+const commands: Record<CommandName, () => Promise<(env: Record<string, string | undefined>) => Promise<Running>>> = {
   local: async () => (await import('./local-command.ts')).runLocal,
   proxy: async () => (await import('./proxy-command.ts')).runProxy,
   operator: async () => (await import('./operator-command.ts')).runOperator,
@@ -18,30 +20,39 @@ const commands: Record<string, () => Promise<(env: Record<string, string | undef
 const usage = `usage: ccproxy <command> [options]
 
 commands:
-  local [--manifests DIR]   everything in one process on the embedded default (npm start)
-  proxy                     the data plane (needs DATABASE_URL and CCPROXY_KEY_HASHER_SECRET)
-  admin                     the admin UI and REST facade in a cluster (KUBECONFIG or in-cluster;
-                            DATABASE_URL, CCPROXY_ADMIN_PASSWORD_HASH)
-  operator                  the Kubernetes control plane (KUBECONFIG or in-cluster; DATABASE_URL,
-                            CCPROXY_KEY_HASHER_SECRET, CCPROXY_KMS_KEY_ID)
+${Object.entries(commandSummaries)
+  .map(([name, summary]) => `  ${name.padEnd(10)}${summary}`)
+  .join('\n')}
+
+options:
+  -h, --help       this help; \`ccproxy <command> --help\` lists the environment variables a command reads
+  -v, --version    the version
+  --manifests DIR  (local) the resource folder, same as CCPROXY_MANIFESTS_DIR
 
 Configuration is read from the environment; see the README.`;
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { manifests: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-  const env = { ...process.env };
-  if (values.manifests !== undefined) env.CCPROXY_MANIFESTS_DIR = values.manifests;
+  const { positionals, values } = parseCommandLine(argv);
+  if (values.version === true) {
+    console.log(await version());
+    return;
+  }
   const command = positionals[0];
-  if (values.help === true || command === undefined) {
+  if (command === undefined) {
     console.log(usage);
     return;
   }
-  const load = Object.hasOwn(commands, command) ? commands[command] : undefined;
-  if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (!isCommand(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  if (values.manifests !== undefined && command !== 'local')
+    throw new UsageError('--manifests is an option of `ccproxy local` only');
+  if (values.help === true) {
+    console.log(commandHelp(command));
+    return;
+  }
+  const env = { ...process.env };
+  if (values.manifests !== undefined) env.CCPROXY_MANIFESTS_DIR = values.manifests;
+  const load = commands[command];
   // `<VARIABLE>_SECRET_ID` → the value from Secrets Manager, before any configuration is validated.
   const secrets = await resolveRuntimeSecrets(env).catch((error: Error) => {
     throw new ConfigError([error.message]);
@@ -51,6 +62,36 @@ async function main(argv: string[]): Promise<void> {
   const stop = onSignals(running);
   // A rotated secret is taken up by a fresh process (the Deployment restarts the pod).
   watchRuntimeSecrets(secrets, (secretId) => stop(`secret ${secretId} rotated`));
+}
+
+/** Strict: an unknown option or a missing value is a usage error (exit 2), not a stack trace. */
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        manifests: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (error) {
+    const message = error instanceof Error ? (error.message.split('. ')[0] ?? error.message) : String(error);
+    throw new UsageError(message.replace(/\.$/, ''));
+  }
+}
+
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(commands, name);
+}
+
+async function version(): Promise<string> {
+  const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return `ccproxy ${manifest.version}`;
 }
 
 function onSignals(running: Running): (reason: string) => void {

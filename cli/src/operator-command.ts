@@ -2,32 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
   ConfigError,
-  commonFields,
   createKeyHasher,
   createLogger,
   createMetricsRegistry,
   KmsKeyWrapper,
   loadConfig,
-  localFields,
   migrate,
   openDatabase,
-  operatorFields,
-  proxyFields,
 } from '@ccproxy/core';
 import { buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
+import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
-const fields = {
-  host: commonFields.host,
-  logLevel: commonFields.logLevel,
-  databaseUrl: commonFields.databaseUrl,
-  keyHasherSecret: commonFields.keyHasherSecret,
-  publicUrl: commonFields.publicUrl,
-  kmsKeyId: commonFields.kmsKeyId,
-  rotationGraceSeconds: localFields.rotationGraceSeconds,
-  breakerOpenMs: proxyFields.breakerOpenMs,
-  ...operatorFields,
-} as const;
+const fields = commandFields.operator;
 
 const serviceAccountNamespace = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 

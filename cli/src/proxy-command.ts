@@ -1,6 +1,5 @@
 import {
   ConfigError,
-  commonFields,
   createKeyHasher,
   createLogger,
   createMetricsRegistry,
@@ -16,23 +15,16 @@ import {
   CircuitBreakers,
   KeyResolver,
   proxyListenBacklog,
-  loadProxyConfig,
   UsageRecorder,
 } from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
+import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
-
-const clusterFields = {
-  databaseUrl: commonFields.databaseUrl,
-  keyHasherSecret: commonFields.keyHasherSecret,
-  dataDir: commonFields.dataDir,
-  kmsKeyId: commonFields.kmsKeyId,
-} as const;
 
 /** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
 export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
-  const config = loadProxyConfig(env);
-  const cluster = loadConfig(clusterFields, env);
+  const config = loadConfig(commandFields.proxy, env);
+  const cluster = config;
   if (cluster.databaseUrl === undefined || cluster.keyHasherSecret === undefined) {
     // Replicas must share one database and one hasher secret; the embedded default is `ccproxy local`.
     throw new ConfigError([

@@ -9,6 +9,8 @@ export const secretKeyNames = [
   'token',
   'cookie',
   'set-cookie',
+  'proxy-authorization',
+  'x-amz-security-token',
 ] as const;
 const secretKeys = new Set<string>(secretKeyNames.map((name) => name.toLowerCase()));
 

@@ -50,6 +50,19 @@ export const errorCodes = {
   },
   PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
   PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
+  // The client stopped sending its request (headers or body) for longer than the idle limit. A
+  // client's failure, hence invalid_request_error, not timeout_error (Anthropic's 504 for its own
+  // slowness); the SDKs retry 408 by status either way.
+  PRX_REQUEST_TIMEOUT: {
+    type: 'invalid_request_error',
+    status: 408,
+    message: 'The request was not received in time: the client stopped sending it.',
+  },
+  PRX_HEADERS_TOO_LARGE: {
+    type: 'request_too_large',
+    status: 431,
+    message: 'Request headers are larger than the proxy accepts.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;

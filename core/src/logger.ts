@@ -34,9 +34,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-const accessKeyInPath = /\/ak\/([^/?#]*)/;
+/**
+ * Any run of 16 or more characters between URL delimiters: access keys are at least 24 (bring
+ * your own) or 46 (generated) characters, and a key percent-encoded, in a query string, behind
+ * `/AK/`, `/%61k/` or any other spelling the router does not serve is still such a run.
+ */
+const longToken = /[^/?&=#;,\s]{16,}/g;
 
-/** `/ak/ak_abcdefgh…/v1/messages` → `/ak/ak_abcdef…/v1/messages`: the key never reaches a log line whole. */
+/**
+ * `/ak/ak_abcdefgh…/v1/messages` → `/ak/ak_abc…/v1/messages`: every long token of a URL is cut
+ * to its first 6 characters, whatever the spelling of the path, so a key never reaches a log
+ * line whole (Anthropic paths are short; a long model id in a logged URL is cut too).
+ */
 export function redactKeyInUrl(url: string): string {
-  return url.replace(accessKeyInPath, (_match, key: string) => `/ak/${key.slice(0, 6)}…`);
+  return url.replace(longToken, (token) => `${token.slice(0, 6)}…`);
 }

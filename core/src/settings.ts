@@ -144,6 +144,16 @@ export const proxyFields = {
     Type.Integer({ minimum: 0, maximum: 86_400_000, default: 15 * 60_000 }),
     'while Postgres is unreachable, a key it confirmed within this many ms keeps working (0: never serve stale)',
   ),
+  requestHeadersTimeoutMs: envField(
+    'CCPROXY_REQUEST_HEADERS_TIMEOUT_MS',
+    Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+    "longest time a client may take to send a request's headers; then 408 and the connection is closed",
+  ),
+  requestBodyIdleTimeoutMs: envField(
+    'CCPROXY_REQUEST_BODY_IDLE_TIMEOUT_MS',
+    Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 30_000 }),
+    'longest silence between request body chunks (not a total: 32 MB over a slow link may take minutes); then 408 and the connection is closed',
+  ),
 } as const;
 
 export const adminFields = {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -66,6 +67,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
       metrics,
     },
     maxBodyBytes: config.maxBodyBytes,
+    bodyIdleTimeoutMs: config.requestBodyIdleTimeoutMs,
     meterPlan: config.meterPlan,
     usage: deps.usage,
     cloudWatch: deps.cloudWatch,
@@ -77,18 +79,31 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     // fastify's own request lines stay off: `/ak/` requests get one line from the pipeline's meter.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: () => randomUUID(),
-    frameworkErrors: (error, request, reply) =>
-      sendError(request, reply, new ProxyError('PRX_INVALID_REQUEST', error.message)),
+    // fastify's messages quote the URL (`'/%zz/…' is not a valid url component`): never echoed.
+    frameworkErrors: (_error, request, reply) =>
+      sendError(request, reply, new ProxyError('PRX_INVALID_REQUEST', 'The request URL is malformed.')),
+    clientErrorHandler: answerClientError,
     // While shutting down, new requests get a 503 and in-flight streams run to their end.
     return503OnClosing: true,
     serverFactory: (fastifyHandler) => {
-      const server = createServer((req, res) => {
-        if (req.url?.startsWith('/ak/') === true) keyRequests(req, res);
-        else fastifyHandler(req, res);
-      });
-      // fastify's own defaults, which it only applies to servers it creates itself.
+      const server = createServer(
+        {
+          // Headers must arrive within CCPROXY_REQUEST_HEADERS_TIMEOUT_MS (Node checks pending
+          // connections on this interval, so it bounds how late a slow client is cut off).
+          headersTimeout: config.requestHeadersTimeoutMs,
+          connectionsCheckingInterval: Math.min(1_000, config.requestHeadersTimeoutMs),
+          // No limit on the whole request: a 32 MB body over a slow link may take minutes. A
+          // body that stalls is cut by the idle timeout instead (key-request-handler.ts).
+          requestTimeout: 0,
+        },
+        (req, res) => {
+          if (req.url?.startsWith('/ak/') === true) keyRequests(req, res);
+          else fastifyHandler(req, res);
+        },
+      );
+      // fastify's own default for idle keep-alive connections (it only applies it to servers it
+      // creates itself); no socket idle timeout otherwise: answers stream for minutes.
       server.keepAliveTimeout = 72_000;
-      server.requestTimeout = 0;
       server.setTimeout(0);
       return server;
     },
@@ -144,6 +159,33 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyErr
   const { status, body } = toAnthropicError(error, request.id);
   logRequestFailure(request.log as Logger, error, status, request.url);
   return reply.code(status).header('request-id', request.id).headers(ownRouteHeaders).send(body);
+}
+
+/**
+ * Malformed HTTP and slow headers, which Node reports before any request exists: an Anthropic
+ * error written on the raw socket, which is then closed. Logged without the error's raw packet
+ * (it holds the request line, with any key in it), at debug: this is the client's problem.
+ */
+function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'PRX_REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'PRX_HEADERS_TOO_LARGE'
+        : 'PRX_INVALID_REQUEST';
+  const id = randomUUID();
+  this.log.debug({ code, errorCode: error.code, requestId: id }, 'client error');
+  const { status, body } = toAnthropicError(new ProxyError(code), id);
+  const json = JSON.stringify(body);
+  if (!socket.writable) return void socket.destroy();
+  // Closed once written, and at the latest a second later: a client that does not read cannot hold it.
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(json)}\r\nrequest-id: ${id}\r\nx-ccproxy-request-id: ${id}\r\n\r\n${json}`,
+    () => socket.destroy(),
+  );
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
 /** fastify's own errors (bad content-length, ...) → our error model. */

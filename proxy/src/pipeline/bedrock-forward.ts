@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ProxyError, validateMessagesRequest, type KeyRecord, type MessagesRequest } from '@ccproxy/core';
 import type { ConverseResponse } from '../adapters/bedrock/converse-types.ts';
@@ -81,21 +80,14 @@ export async function forwardToBedrock(
         modelRequested: body.model,
       };
     }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'request-id': exchange.id,
-      'x-ccproxy-request-id': exchange.id,
-    });
-    const ttfbMs = exchange.elapsedMs;
     const translator = new ConverseStreamTranslator({ ...context, requestId: exchange.id });
-    const outcome = await relayTranslated(upstream, res, translator, controller.signal);
+    const relayed = await relayTranslated(exchange, upstream, translator, controller.signal);
     return {
       status: 200,
-      outcome,
-      ttfbMs,
+      outcome: relayed.outcome,
+      ttfbMs: relayed.ttfbMs,
       usage: translator.usage,
-      usageComplete: outcome === 'complete',
+      usageComplete: relayed.outcome === 'complete',
       modelServed: modelId,
       modelRequested: body.model,
     };
@@ -104,26 +96,50 @@ export async function forwardToBedrock(
   }
 }
 
+/**
+ * The stream's head goes out with its first event, not before: a stream that fails before any
+ * event (an exception frame, a malformed or oversized frame) is still answered with a status and
+ * Anthropic's JSON error — the garbled upstream as a 502 — instead of a 200 with an error event.
+ */
 async function relayTranslated(
+  exchange: Exchange,
   upstream: Dispatcher.ResponseData,
-  res: ServerResponse,
   translator: ConverseStreamTranslator,
   signal: AbortSignal,
-): Promise<RelayOutcome> {
+): Promise<{ outcome: RelayOutcome; ttfbMs: number }> {
+  const { res } = exchange;
+  let ttfbMs = 0;
+  const write = (out: string): boolean => {
+    if (!res.headersSent) {
+      // Only an error and nothing before it: events that came first are relayed, then the error event.
+      if (translator.failed && out.startsWith('event: error\n')) throw beforeFirstByte(translator.failure);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'request-id': exchange.id,
+        'x-ccproxy-request-id': exchange.id,
+      });
+      ttfbMs = exchange.elapsedMs;
+    }
+    return res.write(out);
+  };
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       const out = translator.push(chunk);
-      if (out !== '' && !res.write(out)) await once(res, 'drain', { signal });
+      if (out !== '' && !write(out)) await once(res, 'drain', { signal });
       if (translator.ended) break;
     }
-    res.end(translator.finish());
-    if (translator.truncated) return 'upstream_truncated';
-    return translator.failed ? 'upstream_failed' : 'complete';
+    const last = translator.finish();
+    if (last !== '') write(last);
+    res.end();
+    if (translator.truncated) return { outcome: 'upstream_truncated', ttfbMs };
+    return { outcome: translator.failed ? 'upstream_failed' : 'complete', ttfbMs };
   } catch (error) {
     upstream.body.destroy();
-    if (signal.aborted || res.destroyed) return 'client_closed';
+    if (!res.headersSent) throw error instanceof ProxyError ? error : fromUpstreamFailure(error);
+    if (signal.aborted || res.destroyed) return { outcome: 'client_closed', ttfbMs };
     res.end(translator.fail(fromUpstreamFailure(error)));
-    return 'upstream_failed';
+    return { outcome: 'upstream_failed', ttfbMs };
   }
 }
 
@@ -149,6 +165,11 @@ async function translated(
       cause: error,
     });
   }
+}
+
+/** A stream that failed before its first event: Bedrock's own error, or the garbled stream's 502. */
+function beforeFirstByte(failure: ProxyError | undefined): ProxyError {
+  return failure ?? new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.');
 }
 
 /** The body as JSON, checked against the Messages request schema before any translation reads it. */

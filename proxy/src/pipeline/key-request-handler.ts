@@ -14,6 +14,7 @@ import type { UsageRecorder } from '../metering/usage-recorder.ts';
 import { routeLabel, statusClass, type ProxyMetrics } from '../metrics.ts';
 import { Exchange } from './exchange.ts';
 import type { KeyResolver } from './key-resolver.ts';
+import { splitKeyPath } from './key-path.ts';
 import { bodyTooLarge, RequestBody } from './request-body.ts';
 import { serve, type ServeDeps, type Served } from './serve.ts';
 
@@ -23,6 +24,8 @@ export interface KeyRequestDeps {
   metrics: ProxyMetrics;
   serve: ServeDeps;
   maxBodyBytes: number;
+  /** Longest silence allowed between request body chunks (CCPROXY_REQUEST_BODY_IDLE_TIMEOUT_MS). */
+  bodyIdleTimeoutMs: number;
   /** Whether Plan usage is stored too (Bedrock usage always is). */
   meterPlan: boolean;
   usage: UsageRecorder | undefined;
@@ -59,11 +62,17 @@ async function handle(
   deps: KeyRequestDeps,
   infoEnabled: boolean,
 ): Promise<void> {
-  const { rawKey, upstreamPath } = splitKeyPath(req.url ?? '/ak/');
+  // The path's shape is checked before the key is looked at, for every request: a bad path
+  // answers the same whether or not the key exists, after the same (no) work.
+  const keyPath = splitKeyPath(req.url ?? '/ak/');
+  const upstreamPath = keyPath?.upstreamPath ?? '/';
   const route = routeLabel(upstreamPath);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   const body = bodylessMethods.has(req.method ?? '') ? undefined : new RequestBody(req, declared, deps.maxBodyBytes);
   const exchange = new Exchange(req, res, body, deps.logger);
+  // Only while a body is still to come (a `content-length: 0` request may not be `complete` yet).
+  if (declared === undefined ? req.headers['transfer-encoding'] !== undefined : declared > 0)
+    watchBodyIdle(exchange, body, deps.bodyIdleTimeoutMs);
   let record: KeyRecord;
   let served: Served;
   try {
@@ -72,8 +81,9 @@ async function handle(
       throw new ProxyError('PRX_UNAVAILABLE', 'This proxy replica is shutting down; retry the request.');
     }
     // A declared length over the limit is refused before a byte is read, and before the key is checked.
+    if (keyPath === undefined) throw new ProxyError('PRX_ROUTE_NOT_FOUND');
     if (declared !== undefined && declared > deps.maxBodyBytes) throw bodyTooLarge(deps.maxBodyBytes);
-    const key = keyOf(rawKey);
+    const key = keyOf(keyPath.rawKey);
     record = deps.keys.remembered(key, req.socket) ?? (await authenticate(deps.keys, key, req.socket));
     exchange.bind({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
     served = await serve(exchange, upstreamPath, record, deps.serve);
@@ -101,17 +111,6 @@ async function authenticate(keys: KeyResolver, key: string, connection: object):
   return record;
 }
 
-/**
- * `/ak/<key>/v1/messages?beta=true` → the key as sent, and `/v1/messages?beta=true` (query
- * string kept verbatim; `/ak/<key>` alone → `/`).
- */
-function splitKeyPath(url: string): { rawKey: string; upstreamPath: string } {
-  const rest = url.slice('/ak/'.length);
-  const end = rest.search(/[/?]/);
-  if (end === -1) return { rawKey: rest, upstreamPath: '/' };
-  return { rawKey: rest.slice(0, end), upstreamPath: rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}` };
-}
-
 /** The key, percent-decoded; one that cannot be a key is an unknown key. */
 function keyOf(raw: string): string {
   if (raw === '' || raw.length > maxKeyLength) throw new ProxyError('PRX_KEY_NOT_FOUND');
@@ -123,12 +122,41 @@ function keyOf(raw: string): string {
   }
 }
 
+/**
+ * A client that stops sending its body is cut off after `idleMs` of silence (the socket's idle
+ * timer, re-armed by every chunk; Node emits its 'timeout' on the request only while the request
+ * is incomplete). Before an answer: a 408 with `connection: close` (the pipeline answers it,
+ * through the body's failure). After one (a 404 for a bad key, say, while Node drains the
+ * rest): the socket is destroyed. The timer is disarmed once the body has ended, so a long wait
+ * for the upstream's answer is never cut.
+ */
+function watchBodyIdle(exchange: Exchange, body: RequestBody | undefined, idleMs: number): void {
+  const { req, res } = exchange;
+  if (req.complete) return;
+  req.setTimeout(idleMs, () => {
+    if (res.headersSent) {
+      req.socket.destroy();
+      return;
+    }
+    res.setHeader('connection', 'close');
+    body?.abort(new ProxyError('PRX_REQUEST_TIMEOUT', `No request body bytes arrived for ${idleMs} ms.`));
+  });
+  // Once answered, Node has put its keep-alive timer on the socket: that one stays.
+  req.once('end', () => {
+    if (!res.writableFinished) req.socket?.setTimeout(0);
+  });
+}
+
 /** The client's one answer for a failure: Anthropic's error shape, or, once bytes were sent, an end. */
 function fail(exchange: Exchange, error: unknown): void {
   const { status, body } = toAnthropicError(error, exchange.id);
   logRequestFailure(exchange.log, error, status, exchange.req.url ?? '');
-  if (!exchange.res.headersSent) exchange.sendJson(status, body);
-  else if (!exchange.res.writableEnded) exchange.res.destroy();
+  if (!exchange.res.headersSent) {
+    // A body still to come is not waited for: Node would otherwise keep the connection open
+    // for whatever the client sends next (or does not send).
+    if (!exchange.req.complete) exchange.res.setHeader('connection', 'close');
+    exchange.sendJson(status, body);
+  } else if (!exchange.res.writableEnded) exchange.res.destroy();
 }
 
 /**

@@ -36,6 +36,8 @@ export class RequestBody {
    * (nothing can fail over) no copy is kept and `bytes()` is not available.
    */
   stream(keepCopy = true): Readable {
+    // A body already given up on (the client went silent while the key was checked) fails here.
+    if (this.#state === 'failed' && this.#error !== undefined) throw this.#error;
     // One upstream attempt streams, and before anything has been read; later ones use `bytes()`.
     if (this.#state !== 'idle') throw new Error('the request body can only be streamed before it is read');
     this.#keep = keepCopy;
@@ -71,6 +73,17 @@ export class RequestBody {
     if (this.#error !== undefined) throw this.#error;
     if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#size)];
     return this.#chunks[0] as Buffer;
+  }
+
+  /**
+   * Gives up on a body the client stopped sending: a stream being fed is destroyed with `error`
+   * (the upstream request fails with it), a `bytes()` waiting rejects with it, and a body not
+   * read yet fails with it when it is.
+   */
+  abort(error: ProxyError): void {
+    if (this.#state === 'ended' || this.#state === 'failed') return;
+    this.#start();
+    this.#fail(error);
   }
 
   /** The answer is committed: no failover can need the copy any more. */

@@ -45,6 +45,7 @@ export class ConverseStreamTranslator {
   #failed = false;
   #truncated = false;
   #sawMetadata = false;
+  #failure: ProxyError | undefined;
 
   constructor(context: StreamContext) {
     this.#context = context;
@@ -77,11 +78,14 @@ export class ConverseStreamTranslator {
         out += this.#onFrame(frame);
         if (this.#ended) break;
       }
+      // A bad frame after good ones in the same chunk: the good ones went out above, the error now
+      // (not with the next chunk, which a stalled upstream might never send).
+      if (!this.#ended && this.#frames.error !== undefined) throw this.#frames.error;
     } catch (error) {
       out += this.fail(
         error instanceof ProxyError
           ? error
-          : new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent a malformed event stream.', { cause: error }),
+          : new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.', { cause: error }),
       );
     }
     return out;
@@ -108,11 +112,17 @@ export class ConverseStreamTranslator {
     }
   }
 
+  /** Why the stream ended with an `error` event (undefined while it has not). */
+  get failure(): ProxyError | undefined {
+    return this.#failure;
+  }
+
   /** Ends the stream with an Anthropic `error` event. */
   fail(error: ProxyError): string {
     if (this.#ended) return '';
     this.#ended = true;
     this.#failed = true;
+    this.#failure = error;
     return toAnthropicErrorEvent(error, this.#context.requestId);
   }
 
