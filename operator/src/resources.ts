@@ -30,7 +30,13 @@ const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9](
  * `schema` with a description: the CRDs carry it, so `kubectl explain` documents every field
  * (a test fails on a CRD field without one). A copy, so shared schemas keep their own text.
  */
-export const described = <T extends TSchema>(description: string, schema: T): T => ({ ...schema, description });
+export const described = <T extends TSchema>(description: string, schema: T): T =>
+  // Every own property, typebox's non-enumerable markers included (a spread drops them, and with
+  // them the defaults Value.Default fills in).
+  Object.defineProperties(Object.create(Object.getPrototypeOf(schema) as object | null) as T, {
+    ...Object.getOwnPropertyDescriptors(schema),
+    description: { value: description, enumerable: true, writable: true, configurable: true },
+  });
 const localRef = (what: string) =>
   described(
     `The ${what} this refers to, by name, in the same namespace.`,

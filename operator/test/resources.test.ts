@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { parseResource } from '@ccproxy/operator';
+
+/** The schemas carry descriptions for the CRDs; decorating them must not cost their defaults. */
+describe('resource schemas', () => {
+  it('fill every default of a minimal spec, for every kind', () => {
+    const parsed = (kind: string, spec: object) =>
+      parseResource({ apiVersion: 'ccproxy.io/v1alpha1', kind, metadata: { name: 'a', namespace: 'n' }, spec });
+    expect(parsed('ProxyUser', {})).toEqual({
+      resource: expect.objectContaining({ spec: { displayName: '', description: '', suspended: false } }),
+    });
+    expect(parsed('AccessKey', { userRef: { name: 'u' }, secretName: 's', bedrock: {} })).toEqual({
+      resource: expect.objectContaining({
+        spec: {
+          userRef: { name: 'u' },
+          secretName: 's',
+          routing: 'PlanWithFailover',
+          revoked: false,
+          bedrock: { api: 'Converse', modelMap: {} },
+        },
+      }),
+    });
+    expect(parsed('BedrockKey', { accessKeyRef: { name: 'k' }, secretRef: { name: 's' } })).toEqual({
+      resource: expect.objectContaining({
+        spec: { accessKeyRef: { name: 'k' }, secretRef: { name: 's', key: 'apiKey' } },
+      }),
+    });
+  });
+
+  it('refuse what they describe: a display name with a control character names the field', () => {
+    const result = parseResource({
+      apiVersion: 'ccproxy.io/v1alpha1',
+      kind: 'ProxyUser',
+      metadata: { name: 'a' },
+      spec: { displayName: 'Ali\u0000ce' },
+    });
+    expect(result).toEqual({ problems: [expect.stringContaining('/spec/displayName')] });
+  });
+});
