@@ -56,6 +56,7 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
       publicUrl: config.publicUrl,
       breakerOpenMs: config.breakerOpenMs,
       resyncMs: config.resyncSeconds * 1000,
+      referenceWaitMs: config.referenceWaitSeconds * 1000,
       ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),
     });
   let operator = newOperator();

@@ -81,6 +81,11 @@ export const operatorFields = {
     Type.Integer({ minimum: 5, maximum: 86_400, default: 300 }),
     'every resource is reconciled again this often (drift repair)',
   ),
+  referenceWaitSeconds: envField(
+    'CCPROXY_REFERENCE_WAIT_SECONDS',
+    Type.Integer({ minimum: 0, maximum: 86_400, default: 60 }),
+    'how long after its creation a resource waits for the ProxyUser, AccessKey or Secret it names (Ready=False, WaitingFor…, no Warning) before it is Stalled',
+  ),
 } as const;
 
 export const proxyFields = {

@@ -22,6 +22,7 @@ export interface KubeObject {
     uid: string;
     resourceVersion: string;
     generation?: number;
+    creationTimestamp?: string;
     deletionTimestamp?: string;
     finalizers?: string[];
     labels?: Record<string, string>;

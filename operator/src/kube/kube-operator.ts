@@ -14,7 +14,7 @@ import {
   type Logger,
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
-import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
+import { isWaitingReason, retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
 import { reconcileAccessKey } from '../reconcile/reconcile-access-key.ts';
 import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
 import { reconcileUser } from '../reconcile/reconcile-user.ts';
@@ -46,6 +46,12 @@ export interface KubeOperatorOptions {
   namespace?: string;
   /** Successful resources are reconciled again this often (drift, e.g. a row deleted by hand). */
   resyncMs?: number;
+  /**
+   * How long after its creation a resource waits for what it references (its ProxyUser,
+   * AccessKey or Secret) before it is Stalled with a Warning: a bundle applied in one go, in any
+   * order, settles without either (CCPROXY_REFERENCE_WAIT_SECONDS, 60 s).
+   */
+  referenceWaitMs?: number;
   workers?: number;
   reflector?: { relistMs?: number; silenceMs?: number; backoff?: { baseMs: number; maxMs: number } };
   queue?: { baseDelayMs?: number; maxDelayMs?: number };
@@ -273,6 +279,7 @@ export class KubeOperator {
     let requeueAfter = this.#o.resyncMs ?? 300_000;
     try {
       computed = await this.#compute(kind, object);
+      if (computed.retryInMs !== undefined) requeueAfter = Math.min(requeueAfter, computed.retryInMs);
       const keyId = kind === 'AccessKey' ? await findAccessKeyId(this.#o.db, namespace, name) : undefined;
       if (keyId !== undefined) this.#keyIds.set(keyId, `AccessKey/${namespace}/${name}`);
       if (kind === 'AccessKey') {
@@ -303,13 +310,18 @@ export class KubeOperator {
     });
     if ('problems' in parsed) return stalled('InvalidSpec', parsed.problems.join('; '));
     const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
+    const created = Date.parse(object.metadata.creationTimestamp ?? '');
+    const referenceWait = {
+      ageMs: Number.isNaN(created) ? undefined : Date.now() - created,
+      limitMs: this.#o.referenceWaitMs ?? 60_000,
+    };
     if (kind === 'ProxyUser') return reconcileUser(db, parsed.resource as ProxyUser);
     if (kind === 'BedrockKey')
-      return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper });
+      return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper, referenceWait });
     return (
       await reconcileAccessKey(
         parsed.resource as AccessKey,
-        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl },
+        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl, referenceWait },
         this.#sharers(namespace, name, (parsed.resource as AccessKey).spec.secretName),
       )
     ).status;
@@ -368,10 +380,11 @@ export class KubeOperator {
     const before = readyOf(previous);
     const after = readyOf(next);
     if (after === undefined || (before?.status === after.status && before.reason === after.reason)) return;
+    // Waiting for a reference (applied in the same bundle, say) is not a problem until it stalls.
     const problem = next.conditions.some(
       (c) =>
         (c.type === 'Stalled' && c.status === 'True') ||
-        (c.type === 'Reconciling' && c.status === 'True' && c.reason !== 'Reconciling'),
+        (c.type === 'Reconciling' && c.status === 'True' && c.reason !== 'Reconciling' && !isWaitingReason(c.reason)),
     );
     await this.#event(
       kind,

@@ -11,6 +11,8 @@ export interface ResourceStatus {
   conditions: Condition[];
   /** Extra, kind-specific fields (e.g. the key prefix), never secrets. */
   fields?: Record<string, string>;
+  /** Look again after this many ms (a wait for a reference runs out then). */
+  retryInMs?: number;
 }
 
 /** The three conditions for one outcome; only the true ones carry the message. */
@@ -54,3 +56,35 @@ export function retrying(reason: string, message: string): ResourceStatus {
 export function inactive(reason: string, message: string, fields?: Record<string, string>): ResourceStatus {
   return outcome({ ready: false, reconciling: false, stalled: false }, reason, message, fields);
 }
+
+/** How long a missing reference is waited for: the resource's age, and the limit. */
+export interface ReferenceWait {
+  /** Since the resource was created; undefined where that is unknown (local mode reads whole folders). */
+  ageMs: number | undefined;
+  limitMs: number;
+}
+
+/**
+ * A reference that is not there: `Waiting…` (Ready=False, Reconciling=True: kstatus says
+ * InProgress, no Warning) while the resource is younger than the limit — it may come in the same
+ * `kubectl apply` or a moment later, in any order — and `Stalled` (a human must act) after.
+ */
+export function missingReference(
+  wait: ReferenceWait | undefined,
+  reasons: { waiting: string; stalled: string },
+  message: string,
+): ResourceStatus {
+  if (wait?.ageMs === undefined || wait.ageMs >= wait.limitMs) return stalled(reasons.stalled, message);
+  const seconds = Math.round(wait.limitMs / 1000);
+  return {
+    ...outcome(
+      { ready: false, reconciling: true, stalled: false },
+      reasons.waiting,
+      `${message} Waiting for it (up to ${seconds} s after creation, then Stalled).`,
+    ),
+    retryInMs: wait.limitMs - wait.ageMs + 100,
+  };
+}
+
+/** Reasons of a wait for a reference: not a problem (no Warning event) while they last. */
+export const isWaitingReason = (reason: string): boolean => reason.startsWith('WaitingFor');

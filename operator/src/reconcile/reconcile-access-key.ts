@@ -9,7 +9,7 @@ import {
   type Queryable,
 } from '@ccproxy/core';
 import type { AccessKey } from '../resources.ts';
-import { inactive, ready, stalled, type ResourceStatus } from './conditions.ts';
+import { inactive, missingReference, ready, stalled, type ReferenceWait, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore, StoredSecret } from './secret-store.ts';
 
@@ -20,6 +20,8 @@ export interface AccessKeyDeps {
   rotationGraceSeconds: number;
   /** Base URL users reach (CCPROXY_PUBLIC_URL); when known, generated Secrets carry ANTHROPIC_BASE_URL. */
   publicUrl: string | undefined;
+  /** How long a missing ProxyUser is waited for before the key is Stalled (undefined: not at all). */
+  referenceWait?: ReferenceWait;
 }
 
 export interface AccessKeyOutcome {
@@ -57,7 +59,11 @@ export async function reconcileAccessKey(
   if (userId === undefined) {
     await revokeAccessKey(deps.db, ref.namespace, ref.name);
     return {
-      status: stalled('UserNotFound', `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`),
+      status: missingReference(
+        deps.referenceWait,
+        { waiting: 'WaitingForUser', stalled: 'UserNotFound' },
+        `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} does not exist.`,
+      ),
     };
   }
   const secret = await currentSecret(resource, deps);

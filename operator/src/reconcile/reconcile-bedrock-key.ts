@@ -9,7 +9,7 @@ import {
   type Queryable,
 } from '@ccproxy/core';
 import type { BedrockKey } from '../resources.ts';
-import { ready, stalled, type ResourceStatus } from './conditions.ts';
+import { missingReference, ready, type ReferenceWait, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore } from './secret-store.ts';
 
@@ -17,6 +17,8 @@ export interface BedrockKeyDeps {
   db: Queryable;
   secrets: SecretStore;
   wrapper: KeyWrapper;
+  /** How long a missing AccessKey or Secret is waited for before the key is Stalled (undefined: not at all). */
+  referenceWait?: ReferenceWait;
 }
 
 /** BedrockKey → the referenced Secret's API key, envelope-encrypted into `bedrock_keys`. Status shows a fingerprint, never the key. */
@@ -25,13 +27,18 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
   const { secretRef, accessKeyRef } = resource.spec;
   const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
   if (accessKeyId === undefined)
-    return stalled(
-      'AccessKeyNotFound',
+    return missingReference(
+      deps.referenceWait,
+      { waiting: 'WaitingForAccessKey', stalled: 'AccessKeyNotFound' },
       `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
     );
   const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key];
   if (apiKey === undefined || apiKey.trim() === '')
-    return stalled('SecretNotFound', `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`);
+    return missingReference(
+      deps.referenceWait,
+      { waiting: 'WaitingForSecret', stalled: 'SecretNotFound' },
+      `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`,
+    );
   const fingerprint = secretFingerprint(apiKey.trim());
   const stored = await findBedrockKeyRow(deps.db, ref.namespace, ref.name);
   // Level-triggered resyncs must not call KMS each time: encrypt only what changed (key, owner, or KMS key).
