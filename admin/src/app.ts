@@ -28,6 +28,8 @@ export interface AdminConfig {
   bodyLimit?: number;
   loginAttempts?: number;
   loginWindowMs?: number;
+  /** Load balancers in front (CCPROXY_ADMIN_TRUSTED_PROXY_HOPS): whose X-Forwarded-For names the client. */
+  trustedProxyHops?: number;
   /** The built web UI; defaults to admin/dist/ui (served only when it exists). */
   uiDir?: string;
 }
@@ -60,8 +62,10 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     // Ids are up to 320 characters, percent-encoded up to three times that: the schema, not the
     // router's 100-character default (a 414), says what is too long.
     routerOptions: { maxParamLength: 2048 },
-    // Behind a load balancer the client address for the login rate limit comes from it.
-    trustProxy: false,
+    // Behind N load balancers the client's address (the login rate limit's key) is the Nth
+    // X-Forwarded-For entry from the right, the one the nearest load balancer wrote; without
+    // one, the header is the client's own and is ignored.
+    trustProxy: (config.trustedProxyHops ?? 0) > 0 ? config.trustedProxyHops : false,
   });
   app.setValidatorCompiler(typeboxValidator);
   // JSON only, depth-limited: any other body is a 415, not a string that fails validation later.

@@ -108,3 +108,56 @@ describe('admin auth', () => {
     expect((await login({ username: 'admin', password }, '10.0.9.10')).statusCode).toBe(200);
   });
 });
+
+/**
+ * Behind a load balancer every request comes from its address: the login limit must key on the
+ * client the load balancer names (the rightmost X-Forwarded-For entry, which it appends), or ten
+ * failures by anyone lock every administrator out. Without a load balancer the header is the
+ * client's own and must not be believed.
+ */
+describe('admin login rate limit behind a load balancer', () => {
+  const albAddress = '10.0.200.7';
+  const failures = (instance: LocalAdmin, forwardedFor: string, count: number) =>
+    Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        instance.app.inject({
+          method: 'POST',
+          url: '/admin/auth/login',
+          payload: { username: 'admin', password: `guess-${i}` },
+          remoteAddress: albAddress,
+          headers: { 'x-forwarded-for': forwardedFor },
+        }),
+      ),
+    );
+  const attempt = (instance: LocalAdmin, forwardedFor: string) =>
+    instance.app.inject({
+      method: 'POST',
+      url: '/admin/auth/login',
+      payload: { username: 'admin', password },
+      remoteAddress: albAddress,
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+
+  it('with one trusted hop, a brute force from one client does not lock out another', async () => {
+    const behindAlb = await startLocalAdmin({ loginAttempts: 3, loginWindowMs: 60_000, trustedProxyHops: 1 });
+    try {
+      await failures(behindAlb, '203.0.113.10', 3);
+      expect((await attempt(behindAlb, '203.0.113.10')).statusCode).toBe(429);
+      expect((await attempt(behindAlb, '198.51.100.20')).statusCode).toBe(200);
+      // A client cannot escape its limit by forging the header: the load balancer appends the real address.
+      expect((await attempt(behindAlb, '192.0.2.1, 203.0.113.10')).statusCode).toBe(429);
+    } finally {
+      await behindAlb.close();
+    }
+  });
+
+  it('with no trusted hop, a forged X-Forwarded-For changes nothing', async () => {
+    const direct = await startLocalAdmin({ loginAttempts: 3, loginWindowMs: 60_000 });
+    try {
+      await failures(direct, '203.0.113.10', 3);
+      expect((await attempt(direct, '198.51.100.99')).statusCode).toBe(429);
+    } finally {
+      await direct.close();
+    }
+  });
+});

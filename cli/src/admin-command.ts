@@ -35,6 +35,7 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       passwordHash,
       sessionSeconds: config.adminSessionSeconds,
       publicUrl: config.publicUrl,
+      trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
     { logger, db, store, breakerOpenMs: config.breakerOpenMs },

@@ -103,6 +103,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
       passwordHash: login.hash,
       sessionSeconds: config.adminSessionSeconds,
       publicUrl,
+      trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
     { logger: logger.child({ component: 'admin' }), db, store, breakerOpenMs: config.breakerOpenMs },

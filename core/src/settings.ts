@@ -191,6 +191,11 @@ export const adminFields = {
     Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
     'lifetime of an admin session token',
   ),
+  adminTrustedProxyHops: envField(
+    'CCPROXY_ADMIN_TRUSTED_PROXY_HOPS',
+    Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
+    'load balancers in front of the admin whose X-Forwarded-For entry names the client (the login rate limit is per client): 1 behind one ALB, 0 when clients connect directly (a client could otherwise forge the header)',
+  ),
 } as const;
 
 export const localFields = {
