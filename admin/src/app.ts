@@ -65,7 +65,8 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     // Behind N load balancers the client's address (the login rate limit's key) is the Nth
     // X-Forwarded-For entry from the right, the one the nearest load balancer wrote; without
     // one, the header is the client's own and is ignored.
-    trustProxy: (config.trustedProxyHops ?? 0) > 0 ? config.trustedProxyHops : false,
+    // (proxy-addr's own rule for a hop count, written out: fastify's types take no number.)
+    trustProxy: (_address: string, hop: number) => hop < (config.trustedProxyHops ?? 0),
   });
   app.setValidatorCompiler(typeboxValidator);
   // JSON only, depth-limited: any other body is a 415, not a string that fails validation later.

@@ -78,6 +78,8 @@ describe('Kubernetes operator', () => {
       db,
       hashKey,
       wrapper: kms.wrapper,
+      // Missing references stall at once here; the wait for them is order-independence.test.ts's.
+      referenceWaitMs: 0,
       logger: silent,
       registry: createMetricsRegistry({ processMetrics: false }),
       rotationGraceSeconds: 2,
