@@ -12,7 +12,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { inject } from 'vitest';
 import { createKeyHasher, createLogger, KmsKeyWrapper, type Database } from '@ccproxy/core';
-import { adminRules, leaderElectionRules, operatorRules } from '@ccproxy/operator';
+import { adminRules, leaderElectionRules, operatorRules, type PolicyRule } from '@ccproxy/operator';
 import { openMigratedDatabase } from '@ccproxy/test-harness';
 
 export const hasherSecret = 'operator-test-hasher-secret-0123456789';
@@ -133,57 +133,34 @@ export async function installCrds(config: KubeConfig): Promise<void> {
   }
 }
 
+/** A Role (in `namespace`) or ClusterRole named `name` with `rules`, bound to the test identity `user`. */
+function roleFor(user: string, name: string, rules: readonly PolicyRule[], namespace?: string): KubernetesObject[] {
+  const kind = namespace === undefined ? 'ClusterRole' : 'Role';
+  const metadata = namespace === undefined ? { name } : { name, namespace };
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind, metadata, rules } as KubernetesObject,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: `${kind}Binding`,
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+    } as KubernetesObject,
+  ];
+}
+
 /** Grants the `ccproxy-operator` test identity exactly the operator's RBAC rules, nothing else. */
 export async function bindOperatorRbac(config: KubeConfig): Promise<void> {
   await ensureNamespace(config, leaseNamespace);
-  const subject = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'ccproxy-operator' }];
   await apply(config, [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: 'ccproxy-operator' },
-      rules: operatorRules,
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'ccproxy-operator' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccproxy-operator' },
-      subjects: subject,
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace },
-      rules: leaderElectionRules,
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'ccproxy-leader-election', namespace: leaseNamespace },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ccproxy-leader-election' },
-      subjects: subject,
-    } as KubernetesObject,
+    ...roleFor('ccproxy-operator', 'ccproxy-operator', operatorRules),
+    ...roleFor('ccproxy-operator', 'ccproxy-leader-election', leaderElectionRules, leaseNamespace),
   ]);
 }
 
 /** Grants the `ccproxy-admin` test identity exactly the admin facade's RBAC rules, nothing else. */
 export async function bindFacadeRbac(config: KubeConfig): Promise<void> {
-  await apply(config, [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: 'ccproxy-admin' },
-      rules: adminRules,
-    } as KubernetesObject,
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'ccproxy-admin' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccproxy-admin' },
-      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'ccproxy-admin' }],
-    } as KubernetesObject,
-  ]);
+  await apply(config, roleFor('ccproxy-admin', 'ccproxy-admin', adminRules));
 }
 
 export function openTestDatabase(url?: string): Promise<Database> {
