@@ -151,7 +151,9 @@ describe('order independence', () => {
     await expect
       .poll(() => conditionOf('AccessKey', 'orphan', 'Stalled'), { timeout: waitMs + 5_000, interval: 100 })
       .toMatchObject({ status: 'True', reason: 'UserNotFound' });
-    const warnings = (await events()).filter((e) => e.type === 'Warning' && e.involvedObject.name === 'orphan');
-    expect(warnings.map((e) => e.reason)).toEqual(['UserNotFound']);
+    // The event is recorded right after the status it announces.
+    const warnings = async () =>
+      (await events()).filter((e) => e.type === 'Warning' && e.involvedObject.name === 'orphan').map((e) => e.reason);
+    await expect.poll(warnings, { timeout: 5_000, interval: 100 }).toEqual(['UserNotFound']);
   });
 });
