@@ -256,6 +256,30 @@ describe('11: content types', () => {
   });
 });
 
+describe('11: an optional body is absent or right, never null', () => {
+  // Found by schemathesis's stateful phase: `null` passed as "no body" and revoked the key (200).
+  it('a JSON null body on revoke or rotate is a 400 and changes nothing; no body at all works', async () => {
+    expect(
+      (
+        await send(
+          'POST',
+          '/admin/api/access-keys',
+          JSON.stringify({ namespace: 'team-a', name: 'nul', user: 'alice' }),
+        )
+      ).status,
+    ).toBe(201);
+    for (const action of ['revoke', 'rotate']) {
+      const refused = await send('POST', `/admin/api/access-keys/team-a%2Fnul/${action}`, 'null');
+      expect(refused.status, refused.text).toBe(400);
+      expect(refused.json()).toMatchObject({ error: expect.any(String) });
+    }
+    expect((await send('GET', '/admin/api/access-keys/team-a%2Fnul')).json()).toMatchObject({ revoked: false });
+    const revoked = await send('POST', '/admin/api/access-keys/team-a%2Fnul/revoke');
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(revoked.json()).toMatchObject({ revoked: true });
+  });
+});
+
 describe('11: the OpenAPI document is true', () => {
   it('bedrock.modelMap (a defaulted field) is optional in the document and in fact', async () => {
     const doc = (await (await fetch(`${url}/admin/openapi.json`)).json()) as {
