@@ -6,7 +6,7 @@ import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { maxCheckedJsonBytes, PlanUsageObserver } from '../metering/plan-usage.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardResult } from './plan-forward.ts';
-import { relayBody } from './sse-relay.ts';
+import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 /**
@@ -36,7 +36,7 @@ export async function relayPlanAnswer(
     return relayHeldJson(upstream, exchange, signal, observer, decoded, read);
 
   const ttfbMs = writeHead(upstream, exchange);
-  const outcome = await relayBody(upstream.body, exchange.res, {
+  const relaying = relayBody(upstream.body, exchange.res, {
     sse: sse && !compressed,
     requestId: exchange.id,
     signal,
@@ -50,10 +50,25 @@ export async function relayPlanAnswer(
           ...(sse ? { verify: async () => (await decoded.end()) === true } : {}),
         }),
   });
+  return settleRelay(upstream, relaying, ttfbMs, decoded, read);
+}
+
+/** A relay's end: a broken upstream body is destroyed, the decoded copy read to its end. */
+async function settleRelay(
+  upstream: Dispatcher.ResponseData,
+  relaying: Promise<RelayOutcome>,
+  ttfbMs: number,
+  decoded: DecodedUsage | undefined,
+  read: ReadUsage,
+): Promise<ForwardResult> {
+  const outcome = await relaying;
   if (outcome !== 'complete') upstream.body.destroy();
   await decoded?.end();
   return { status: upstream.statusCode, ttfbMs, ...read(outcome) };
 }
+
+/** What the observer read, for an answer that ended with `outcome`. */
+type ReadUsage = (outcome: ForwardResult['outcome']) => Omit<ForwardResult, 'status' | 'ttfbMs'>;
 
 /** Non-streaming 2xx JSON answers with a body: the ones a client reads as a whole message. */
 function isHeldJson(upstream: Dispatcher.ResponseData, method: string | undefined): boolean {
@@ -70,7 +85,7 @@ async function relayHeldJson(
   signal: AbortSignal,
   observer: PlanUsageObserver,
   decoded: DecodedUsage | undefined,
-  read: (outcome: ForwardResult['outcome']) => Omit<ForwardResult, 'status' | 'ttfbMs'>,
+  read: ReadUsage,
 ): Promise<ForwardResult> {
   const held = await hold(upstream.body, (chunk) =>
     decoded === undefined ? observer.observeJsonChunk(chunk) : decoded.write(chunk),
@@ -93,10 +108,7 @@ async function relayHeldJson(
       ...(decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }),
     });
     upstream.body.resume(); // `hold` paused it; the relay's listeners are on now
-    const outcome = await relaying;
-    if (outcome !== 'complete') upstream.body.destroy();
-    await decoded?.end();
-    return { status: upstream.statusCode, ttfbMs, ...read(outcome) };
+    return settleRelay(upstream, relaying, ttfbMs, decoded, read);
   }
   const whole = decoded === undefined ? observer.finishJson() : await decoded.end();
   if (whole === false) return broken(exchange, truncatedBody(), 'upstream_truncated', read);
@@ -113,7 +125,7 @@ function broken(
   exchange: Exchange,
   error: ProxyError,
   outcome: ForwardResult['outcome'],
-  read: (outcome: ForwardResult['outcome']) => Omit<ForwardResult, 'status' | 'ttfbMs'>,
+  read: ReadUsage,
 ): ForwardResult {
   const { status, body } = toAnthropicError(error, exchange.id);
   exchange.log.warn({ code: error.code, err: error.cause }, 'upstream answer broken before it was sent');

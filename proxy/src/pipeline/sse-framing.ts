@@ -81,13 +81,17 @@ function eventStart(buffer: Buffer, at: number): number {
   for (;;) {
     while (pos > 0 && !isLineEnd(buffer[pos - 1])) pos -= 1;
     if (pos === 0 || endsBlankLine(buffer, pos)) return pos;
-    pos -= buffer[pos - 1] === lf && buffer[pos - 2] === cr ? 2 : 1;
+    pos -= lineEndWidthBefore(buffer, pos);
   }
 }
 
 /** Whether the line end just before `pos` ends an empty line. */
 function endsBlankLine(buffer: Buffer, pos: number): boolean {
-  const width = buffer[pos - 1] === lf && buffer[pos - 2] === cr ? 2 : 1;
-  const lineEnd = pos - width;
+  const lineEnd = pos - lineEndWidthBefore(buffer, pos);
   return lineEnd === 0 || isLineEnd(buffer[lineEnd - 1]);
+}
+
+/** The width of the line end just before `pos`: 2 for CRLF, 1 for a lone LF or CR. */
+function lineEndWidthBefore(buffer: Buffer, pos: number): number {
+  return buffer[pos - 1] === lf && buffer[pos - 2] === cr ? 2 : 1;
 }
