@@ -1,8 +1,7 @@
 import { execFile as execFileCallback } from 'node:child_process';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
+import { ensurePythonVenv } from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 
@@ -10,51 +9,15 @@ const execFile = promisify(execFileCallback);
 export const SCHEMATHESIS_VERSION = '4.32.5';
 
 /**
- * A Python that runs schemathesis (PyPI) at the pinned version: a venv in the user cache, built
- * on first use (about 20 s) beside its final place and renamed in, so a killed install never
- * leaves a half venv that later runs trust (as test/src/moto-server.ts does for moto).
+ * A Python that runs schemathesis (PyPI) at the pinned version, in a venv in the user cache
+ * built on first use (the harness's one venv builder, with its progress lines).
  */
-export async function schemathesisPython(): Promise<string> {
-  const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  const venv = join(cache, 'ccproxy', `schemathesis-venv-${SCHEMATHESIS_VERSION}`);
-  const python = join(venv, 'bin', 'python');
-  if (
-    await stat(python).then(
-      () => true,
-      () => false,
-    )
-  )
-    return python;
-  const building = `${venv}.building-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-  await mkdir(join(cache, 'ccproxy'), { recursive: true });
-  try {
-    await execFile('python3', ['-m', 'venv', building]);
-    await execFile(
-      join(building, 'bin', 'python'),
-      [
-        '-m',
-        'pip',
-        'install',
-        '--quiet',
-        '--disable-pip-version-check',
-        '--no-input',
-        `schemathesis==${SCHEMATHESIS_VERSION}`,
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    await rename(building, venv).catch(async (error: unknown) => {
-      if (
-        !(await stat(python).then(
-          () => true,
-          () => false,
-        ))
-      )
-        throw error;
-    });
-  } finally {
-    await rm(building, { recursive: true, force: true });
-  }
-  return python;
+export function schemathesisPython(): Promise<string> {
+  return ensurePythonVenv({
+    name: `schemathesis-venv-${SCHEMATHESIS_VERSION}`,
+    requirements: [`schemathesis==${SCHEMATHESIS_VERSION}`],
+    expectedSeconds: 30,
+  });
 }
 
 /**

@@ -1,11 +1,12 @@
 import { execFile as execFileCallback } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { longStep } from '@ccproxy/test-harness';
+import { exists } from '@ccproxy/test-harness';
 
 const execFile = promisify(execFileCallback);
 const moduleDir = fileURLToPath(new URL('./prometheus-crds/', import.meta.url));
@@ -66,11 +67,4 @@ export async function prometheusOperatorCrds(): Promise<string[]> {
     }
   });
   return files;
-}
-
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

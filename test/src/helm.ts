@@ -1,11 +1,12 @@
 import { execFile as execFileCallback } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { withLock } from './build-lock.ts';
 import { longStep } from './progress.ts';
+import { exists } from './files.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -100,11 +101,4 @@ export async function runHelm(args: readonly string[], options: { cwd?: string }
   } finally {
     await rm(state, { recursive: true, force: true });
   }
-}
-
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -42,3 +42,4 @@ export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';
 export { longStep, formatDuration, type ProgressOptions } from './progress.ts';
 export { withLock } from './build-lock.ts';
 export { mountSmallTmpfs, type SmallTmpfs } from './tmpfs.ts';
+export { exists } from './files.ts';

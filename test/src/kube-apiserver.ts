@@ -1,7 +1,7 @@
 import { execFile as execFileCallback, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { freePort } from './ccproxy-process.ts';
 import { withLock } from './build-lock.ts';
 import { longStep } from './progress.ts';
 import { aptInstall } from './apt-install.ts';
+import { exists } from './files.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -388,11 +389,4 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
     });
     return bin;
   });
-}
-
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

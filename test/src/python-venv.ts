@@ -1,9 +1,10 @@
 import { execFile as execFileCallback } from 'node:child_process';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { longStep } from './progress.ts';
+import { exists } from './files.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -50,11 +51,4 @@ export async function ensurePythonVenv(spec: VenvSpec): Promise<string> {
     },
   );
   return python;
-}
-
-export function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
