@@ -90,11 +90,14 @@ describe('item 10: no key or secret in any log or data file, in any spelling', (
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the generated key is shown once, on the start that generated it; later starts name its file', () => {
+  it('the generated key is shown once, on the start that generated it; later starts name its file', async () => {
     expect(generated).toMatch(/^ak_[A-Za-z0-9_-]{40,}$/);
     const shown = first.output.filter((line) => line.includes(generated));
     expect(shown).toEqual([expect.stringMatching(/export ANTHROPIC_BASE_URL=http:\/\/127\.0\.0\.1:\d+\/ak\/ak_/)]);
-    expect(second.output.join('\n')).toContain(`key kept in ${generatedFile}`);
+    // The banner follows readiness by a moment (stdout arrives on its own): wait for it.
+    await expect
+      .poll(() => second.output.join('\n'), { timeout: 5_000, interval: 50 })
+      .toContain(`key kept in ${generatedFile}`);
     expect(second.output.some((line) => line.includes(generated))).toBe(false);
     // The bring-your-own key is the user's: named, never printed.
     expect(first.output.some((line) => line.includes(byoKey))).toBe(false);
