@@ -40,6 +40,14 @@ export interface DocumentBlockParam {
   citations?: { enabled?: boolean } | null;
   cache_control?: CacheControl | null;
 }
+export interface SearchResultBlockParam {
+  type: 'search_result';
+  source: string;
+  title: string;
+  content: TextBlockParam[];
+  citations?: { enabled?: boolean } | null;
+  cache_control?: CacheControl | null;
+}
 export interface ToolUseBlockParam {
   type: 'tool_use';
   id: string;
@@ -50,7 +58,8 @@ export interface ToolUseBlockParam {
 export interface ToolResultBlockParam {
   type: 'tool_result';
   tool_use_id: string;
-  content?: string | Array<TextBlockParam | ImageBlockParam | DocumentBlockParam | { type: string }>;
+  content?:
+    string | Array<TextBlockParam | ImageBlockParam | DocumentBlockParam | SearchResultBlockParam | { type: string }>;
   is_error?: boolean;
   cache_control?: CacheControl | null;
 }
@@ -73,6 +82,7 @@ export type ContentBlockParam =
   | TextBlockParam
   | ImageBlockParam
   | DocumentBlockParam
+  | SearchResultBlockParam
   | ToolUseBlockParam
   | ToolResultBlockParam
   | ThinkingBlockParam
@@ -99,6 +109,11 @@ export type ToolChoice =
   | { type: 'tool'; name: string; disable_parallel_tool_use?: boolean }
   | { type: 'none' };
 
+export interface OutputFormat {
+  type: 'json_schema';
+  schema: Record<string, unknown>;
+}
+
 export interface MessagesRequest {
   model: string;
   max_tokens?: number;
@@ -112,7 +127,10 @@ export interface MessagesRequest {
   stop_sequences?: string[];
   stream?: boolean;
   thinking?: { type: 'enabled' | 'disabled' | 'adaptive'; budget_tokens?: number; display?: string };
-  output_config?: { effort?: string; format?: unknown; [field: string]: unknown };
+  output_config?: { effort?: string; format?: OutputFormat | null; [field: string]: unknown };
+  output_format?: OutputFormat | null;
+  /** Automatic prompt caching: a breakpoint on the last cacheable block. */
+  cache_control?: CacheControl | null;
   metadata?: { user_id?: string | null };
   [field: string]: unknown;
 }
@@ -124,8 +142,54 @@ export interface Usage {
   cache_read_input_tokens: number;
 }
 
+/** A citation on a text block of an answer (the location kinds Anthropic defines). */
+export type TextCitation =
+  | {
+      type: 'char_location';
+      cited_text: string;
+      document_index: number;
+      document_title: string | null;
+      start_char_index: number;
+      end_char_index: number;
+      file_id: null;
+    }
+  | {
+      type: 'page_location';
+      cited_text: string;
+      document_index: number;
+      document_title: string | null;
+      start_page_number: number;
+      end_page_number: number;
+      file_id: null;
+    }
+  | {
+      type: 'content_block_location';
+      cited_text: string;
+      document_index: number;
+      document_title: string | null;
+      start_block_index: number;
+      end_block_index: number;
+      file_id: null;
+    }
+  | {
+      type: 'search_result_location';
+      cited_text: string;
+      search_result_index: number;
+      source: string;
+      title: string | null;
+      start_block_index: number;
+      end_block_index: number;
+    }
+  | {
+      type: 'web_search_result_location';
+      cited_text: string;
+      url: string;
+      title: string | null;
+      encrypted_index: string;
+    };
+
 export type ResponseContentBlock =
-  | { type: 'text'; text: string }
+  | { type: 'text'; text: string; citations?: TextCitation[] }
   | { type: 'tool_use'; id: string; name: string; input: unknown }
   | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'redacted_thinking'; data: string };

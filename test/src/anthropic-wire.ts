@@ -5,7 +5,7 @@
  */
 
 export type ContentBlock =
-  | { type: 'text'; text: string }
+  | { type: 'text'; text: string; citations?: Array<Record<string, unknown>> }
   | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
@@ -59,6 +59,15 @@ export function renderSse(message: Message): Buffer[] {
         event('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }),
       );
       if (index === 0) events.push(event('ping', { type: 'ping' }));
+      // A cited span's citations come first, one `citations_delta` each, then its text.
+      for (const citation of block.citations ?? [])
+        events.push(
+          event('content_block_delta', {
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'citations_delta', citation },
+          }),
+        );
       for (const text of pieces(block.text, 3)) {
         events.push(
           event('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }),

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { converseServiceRules } from './bedrock-rules.ts';
+import { sendScripted, type ScriptedReply } from './bedrock-scripted.ts';
 import { SmithyValidator } from './smithy-validator.ts';
 
 export type ConverseBlock =
@@ -29,7 +30,9 @@ export type BedrockReply =
       then: { exception: string; message: string } | 'reset' | 'stall' | 'end';
     }
   /** A non-streaming answer of exactly these bytes (a garbled or cut-short Converse body). */
-  | { kind: 'raw'; status: number; body: Buffer };
+  | { kind: 'raw'; status: number; body: Buffer }
+  /** Exactly these Converse blocks / stream events (citations, members the proxy does not know). */
+  | ScriptedReply;
 
 export type BedrockResponder = (
   body: Record<string, unknown>,
@@ -98,6 +101,7 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
+      if (reply.kind === 'scripted') return sendScripted(res, reply, stream, validator);
       if (reply.kind === 'raw')
         return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
       if (!stream && reply.kind === 'message') return json(res, 200, converseResponse(reply));
@@ -230,7 +234,7 @@ export function converseStreamFrames(
 
 async function sendStream(
   res: ServerResponse,
-  reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' }>,
+  reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' } | ScriptedReply>,
 ): Promise<void> {
   const { stopReason, usage } = converseResponse({
     kind: 'message',

@@ -23,6 +23,7 @@ export {
   type BedrockRecordedRequest,
   type ConverseBlock,
 } from './bedrock-test-server.ts';
+export { streamEventsFor, type ScriptedReply } from './bedrock-scripted.ts';
 export { SmithyValidator } from './smithy-validator.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';

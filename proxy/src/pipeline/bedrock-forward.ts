@@ -66,7 +66,9 @@ export async function forwardToBedrock(
       throw fromUpstreamFailure(error);
     }
     if (upstream.statusCode >= 300) throw await failureOf(upstream);
-    const context = { model: body.model, messageId: `msg_bdrk_${exchange.id.replaceAll('-', '')}`, toolNames };
+    const messageId = `msg_bdrk_${exchange.id.replaceAll('-', '')}`;
+    // Unknown members of Bedrock's unions are skipped and warned about on the request's logger.
+    const context = { model: body.model, messageId, toolNames, log: exchange.log };
     if (!stream) {
       const { message, usage } = await translated(upstream, context);
       exchange.sendJson(200, message);

@@ -1,11 +1,9 @@
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { encodeEventFrame } from '../../src/adapters/bedrock/event-stream-frames.ts';
 import { ConverseStreamTranslator } from '../../src/adapters/bedrock/stream.ts';
 import { ToolNameMap } from '../../src/adapters/bedrock/tool-names.ts';
+import { sdkFinalMessage } from './sdk-final-message.ts';
 
 const longTool = 'mcp__company_knowledge_base__search_documents_by_semantic_similarity_and_filters';
 
@@ -67,25 +65,6 @@ function translate(chunks: Uint8Array[], toolNames: ToolNameMap): string {
     toolNames,
   });
   return chunks.map((chunk) => translator.push(chunk)).join('') + translator.finish();
-}
-
-/** Serves SSE text so the official SDK's MessageStream can assemble it. */
-async function sdkFinalMessage(sse: string) {
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(sse));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  try {
-    const client = new Anthropic({
-      baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      apiKey: 'k',
-      maxRetries: 0,
-    });
-    return await client.messages
-      .stream({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
-      .finalMessage();
-  } finally {
-    server.close();
-  }
 }
 
 describe('ConverseStreamTranslator', () => {

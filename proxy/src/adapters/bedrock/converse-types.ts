@@ -19,7 +19,16 @@ export interface DocumentBlock {
     citations?: { enabled: boolean };
   };
 }
-export type ToolResultContent = { text: string } | ImageBlock | DocumentBlock | { json: unknown };
+/** Converse's search result (Anthropic `search_result`); citations point into it by `searchResultIndex`. */
+export interface SearchResultBlock {
+  searchResult: {
+    source: string;
+    title: string;
+    content: Array<{ text: string }>;
+    citations?: { enabled: boolean };
+  };
+}
+export type ToolResultContent = { text: string } | ImageBlock | DocumentBlock | SearchResultBlock | { json: unknown };
 
 export type ConverseContentBlock =
   | { text: string }
@@ -28,6 +37,7 @@ export type ConverseContentBlock =
   | { toolUse: { toolUseId: string; name: string; input: unknown } }
   | { toolResult: { toolUseId: string; content: ToolResultContent[]; status?: 'success' | 'error' } }
   | { reasoningContent: { reasoningText: { text: string; signature?: string } } | { redactedContent: string } }
+  | SearchResultBlock
   | CachePoint;
 
 export interface ConverseMessage {
@@ -50,6 +60,15 @@ export interface ConverseRequest {
   toolConfig?: { tools: ConverseTool[]; toolChoice?: ConverseToolChoice };
   additionalModelRequestFields?: Record<string, unknown>;
   additionalModelResponseFieldPaths?: string[];
+  outputConfig?: OutputConfig;
+}
+
+/** Structured output: the JSON schema travels as a string (`JsonSchemaDefinition.schema`). */
+export interface OutputConfig {
+  textFormat: {
+    type: 'json_schema';
+    structure: { jsonSchema: { schema: string; name?: string; description?: string } };
+  };
 }
 
 export type ConverseStopReason =
@@ -71,10 +90,38 @@ export interface ConverseUsage {
   cacheWriteInputTokens?: number;
 }
 
-export type ConverseOutputBlock =
-  | { text: string }
-  | { toolUse: { toolUseId: string; name: string; input: unknown } }
-  | { reasoningContent: { reasoningText?: { text: string; signature?: string }; redactedContent?: string } };
+/** `CitationLocation`: a union; members the proxy does not know are skipped like unknown blocks. */
+export interface CitationLocation {
+  web?: { url?: string; domain?: string };
+  documentChar?: IndexRange;
+  documentPage?: IndexRange;
+  documentChunk?: IndexRange;
+  searchResultLocation?: { searchResultIndex?: number; start?: number; end?: number };
+  [member: string]: unknown;
+}
+interface IndexRange {
+  documentIndex?: number;
+  start?: number;
+  end?: number;
+}
+/** `Citation` (in a `citationsContent` block) and `CitationsDelta` (a stream delta) share these members. */
+export interface ConverseCitation {
+  title?: string;
+  source?: string;
+  sourceContent?: Array<{ text?: string }>;
+  location?: CitationLocation;
+}
+export interface CitationsContentBlock {
+  content?: Array<{ text?: string }>;
+  citations?: ConverseCitation[];
+}
+
+/**
+ * A member of the `ContentBlock` union in an answer. Typed as open: Bedrock adds members (the
+ * model already lists image, document, video, audio, searchResult, …) and the translator must
+ * skip what it does not know rather than fail (`response.ts`, `outputBlockHandlers`).
+ */
+export type ConverseOutputBlock = Record<string, unknown>;
 
 export interface ConverseResponse {
   output: { message?: { role: 'assistant'; content: ConverseOutputBlock[] } };

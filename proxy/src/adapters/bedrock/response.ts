@@ -5,7 +5,15 @@ import {
   type StopReason,
   type Usage,
 } from '@ccproxy/core';
-import type { ConverseOutputBlock, ConverseResponse, ConverseStopReason, ConverseUsage } from './converse-types.ts';
+import { fromConverseCitation } from './citations.ts';
+import type {
+  CitationsContentBlock,
+  ConverseOutputBlock,
+  ConverseResponse,
+  ConverseStopReason,
+  ConverseUsage,
+} from './converse-types.ts';
+import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
 import type { ToolNameMap } from './tool-names.ts';
 
 export interface ResponseContext {
@@ -13,6 +21,8 @@ export interface ResponseContext {
   model: string;
   messageId: string;
   toolNames: ToolNameMap;
+  /** Where skipped (unknown) members of Bedrock's unions are reported; the request's logger. */
+  log?: WarnLog;
 }
 
 /** Converse response → Anthropic message, with the usage it reports. Pure. */
@@ -21,13 +31,16 @@ export function fromConverseResponse(
   context: ResponseContext,
 ): { message: MessageResponse; usage: Usage } {
   const usage = fromConverseUsage(response.usage);
+  const skipped = new SkippedMembers(context.log);
   const stopSequence = response.additionalModelResponseFields?.stop_sequence ?? null;
   const message: MessageResponse = {
     id: context.messageId,
     type: 'message',
     role: 'assistant',
     model: context.model,
-    content: (response.output.message?.content ?? []).flatMap((block) => fromOutputBlock(block, context.toolNames)),
+    content: (response.output.message?.content ?? []).flatMap((block) =>
+      fromOutputBlock(block, context.toolNames, skipped),
+    ),
     stop_reason: fromStopReason(response.stopReason),
     stop_sequence: typeof stopSequence === 'string' ? stopSequence : null,
     usage,
@@ -35,24 +48,56 @@ export function fromConverseResponse(
   return { message, usage };
 }
 
-function fromOutputBlock(block: ConverseOutputBlock, toolNames: ToolNameMap): ResponseContentBlock[] {
-  if ('text' in block) return [{ type: 'text', text: block.text }];
-  if ('toolUse' in block)
-    return [
-      {
-        type: 'tool_use',
-        id: block.toolUse.toolUseId,
-        name: toolNames.fromBedrock(block.toolUse.name),
-        input: block.toolUse.input ?? {},
-      },
-    ];
-  const reasoning = block.reasoningContent;
-  if (reasoning.redactedContent !== undefined) return [{ type: 'redacted_thinking', data: reasoning.redactedContent }];
-  if (reasoning.reasoningText !== undefined)
-    return [
-      { type: 'thinking', thinking: reasoning.reasoningText.text, signature: reasoning.reasoningText.signature ?? '' },
-    ];
-  return [];
+type OutputBlockHandler = (value: never, toolNames: ToolNameMap, skipped: SkippedMembers) => ResponseContentBlock[];
+
+/**
+ * The members of Converse's `ContentBlock` union an answer can carry that Anthropic can express,
+ * one handler each. Every other member (image, video, a member newer than this table) is skipped
+ * and logged by the one rule in `fromOutputBlock`, never a crash.
+ */
+const outputBlockHandlers: Readonly<Record<string, OutputBlockHandler>> = {
+  text: (text: string) => [{ type: 'text', text }],
+  toolUse: (toolUse: { toolUseId: string; name: string; input?: unknown }, toolNames) => [
+    { type: 'tool_use', id: toolUse.toolUseId, name: toolNames.fromBedrock(toolUse.name), input: toolUse.input ?? {} },
+  ],
+  reasoningContent: (
+    reasoning: { reasoningText?: { text: string; signature?: string }; redactedContent?: string },
+    _toolNames,
+    skipped,
+  ) => {
+    if (reasoning.redactedContent !== undefined)
+      return [{ type: 'redacted_thinking', data: reasoning.redactedContent }];
+    if (reasoning.reasoningText !== undefined)
+      return [
+        {
+          type: 'thinking',
+          thinking: reasoning.reasoningText.text,
+          signature: reasoning.reasoningText.signature ?? '',
+        },
+      ];
+    skipped.note('ReasoningContentBlock', unionMember(reasoning) ?? '(none)');
+    return [];
+  },
+  // Anthropic puts the cited span in a text block of its own, with its citations beside it.
+  citationsContent: (block: CitationsContentBlock, _toolNames, skipped) => {
+    const citations = (block.citations ?? []).flatMap((citation) => fromConverseCitation(citation, skipped) ?? []);
+    const text = (block.content ?? []).map((part) => part.text ?? '').join('');
+    return [{ type: 'text', text, citations }];
+  },
+};
+
+function fromOutputBlock(
+  block: ConverseOutputBlock,
+  toolNames: ToolNameMap,
+  skipped: SkippedMembers,
+): ResponseContentBlock[] {
+  const member = unionMember(block);
+  const handler = member === undefined ? undefined : outputBlockHandlers[member];
+  if (member === undefined || handler === undefined) {
+    skipped.note('ContentBlock', member ?? '(none)');
+    return [];
+  }
+  return handler(block[member] as never, toolNames, skipped);
 }
 
 /**

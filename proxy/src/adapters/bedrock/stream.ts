@@ -1,8 +1,10 @@
 import { ProxyError, toAnthropicErrorEvent, type Usage } from '@ccproxy/core';
-import type { ConverseStopReason, ConverseUsage } from './converse-types.ts';
+import { fromConverseCitation } from './citations.ts';
+import type { ConverseCitation, ConverseStopReason, ConverseUsage } from './converse-types.ts';
 import { fromBedrockFailure } from './errors.ts';
 import { EventStreamFrames, type EventFrame } from './event-stream-frames.ts';
 import { fromConverseUsage, fromStopReason } from './response.ts';
+import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
 import type { ToolNameMap } from './tool-names.ts';
 
 type BlockKind = 'text' | 'thinking' | 'tool_use' | 'redacted_thinking';
@@ -11,10 +13,13 @@ interface OpenBlock {
   kind: BlockKind;
 }
 
+/** A `ContentBlockDelta` union value; members beyond these are skipped by the one rule in `#delta`. */
 interface Delta {
   text?: string;
   toolUse?: { input?: string };
   reasoningContent?: { text?: string; signature?: string; redactedContent?: string };
+  citation?: ConverseCitation;
+  [member: string]: unknown;
 }
 
 export interface StreamContext {
@@ -22,6 +27,8 @@ export interface StreamContext {
   messageId: string;
   requestId: string;
   toolNames: ToolNameMap;
+  /** Where skipped (unknown) members of Bedrock's unions are reported; the request's logger. */
+  log?: WarnLog;
 }
 
 /**
@@ -30,7 +37,9 @@ export interface StreamContext {
  * delta says what it is (Bedrock starts text and reasoning blocks with a delta); contiguous
  * indices of our own; every block closed before `message_delta`, which carries the stop reason
  * and the whole usage from the trailing `metadata` event. The stream always ends with
- * `message_stop` or `error`. Created per request; not thread-safe.
+ * `message_stop` or `error`. A member of Bedrock's unions it does not know (an event, a block
+ * start, a delta, a citation location) is skipped and logged once, never a failure. Created per
+ * request; not thread-safe.
  */
 export class ConverseStreamTranslator {
   readonly #context: StreamContext;
@@ -46,9 +55,16 @@ export class ConverseStreamTranslator {
   #truncated = false;
   #sawMetadata = false;
   #failure: ProxyError | undefined;
+  readonly #skipped: SkippedMembers;
 
   constructor(context: StreamContext) {
     this.#context = context;
+    this.#skipped = new SkippedMembers(context.log);
+  }
+
+  /** The union members skipped so far, as `Union.member`. */
+  get skipped(): ReadonlySet<string> {
+    return this.#skipped.seen;
   }
 
   get usage(): Usage {
@@ -158,6 +174,7 @@ export class ConverseStreamTranslator {
         this.#usage = fromConverseUsage(payload.usage as Partial<ConverseUsage> | undefined);
         return this.#stopReason === undefined ? '' : this.#complete();
       default:
+        this.#skipped.note('ConverseStreamOutput', frame.name);
         return '';
     }
   }
@@ -179,8 +196,14 @@ export class ConverseStreamTranslator {
   }
 
   #blockStart(payload: Record<string, unknown>): string {
-    const toolUse = (payload.start as { toolUse?: { toolUseId: string; name: string } } | undefined)?.toolUse;
-    if (toolUse === undefined) return '';
+    const start = payload.start as Record<string, unknown> | undefined;
+    const member = unionMember(start);
+    if (member !== 'toolUse') {
+      // Text and reasoning start with a delta; any other start (tool result, image, newer) is skipped.
+      this.#skipped.note('ContentBlockStart', member ?? '(none)');
+      return '';
+    }
+    const toolUse = start?.toolUse as { toolUseId: string; name: string };
     return this.#open(payload.contentBlockIndex as number, 'tool_use', {
       type: 'tool_use',
       id: toolUse.toolUseId,
@@ -190,27 +213,49 @@ export class ConverseStreamTranslator {
   }
 
   #delta(bedrockIndex: number, delta: Delta): string {
-    if (delta.text !== undefined)
-      return (
-        this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text })
-      );
-    if (delta.toolUse !== undefined) {
-      const open = this.#blocks.get(bedrockIndex);
-      if (open?.kind !== 'tool_use')
-        throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
-      return this.#emitDelta(bedrockIndex, { type: 'input_json_delta', partial_json: delta.toolUse.input ?? '' });
+    const member = unionMember(delta);
+    switch (member) {
+      case 'text':
+        return (
+          this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text })
+        );
+      case 'toolUse': {
+        const open = this.#blocks.get(bedrockIndex);
+        if (open?.kind !== 'tool_use')
+          throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
+        return this.#emitDelta(bedrockIndex, { type: 'input_json_delta', partial_json: delta.toolUse?.input ?? '' });
+      }
+      case 'reasoningContent':
+        return this.#reasoning(bedrockIndex, delta.reasoningContent ?? {});
+      case 'citation': {
+        // Anthropic sends a cited span's citations on its text block, before or among its text.
+        const citation = fromConverseCitation(delta.citation ?? {}, this.#skipped);
+        if (citation === undefined) return '';
+        return (
+          this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'citations_delta', citation })
+        );
+      }
+      default:
+        this.#skipped.note('ContentBlockDelta', member ?? '(none)');
+        return '';
     }
-    const reasoning = delta.reasoningContent;
-    if (reasoning?.redactedContent !== undefined)
+  }
+
+  #reasoning(bedrockIndex: number, reasoning: NonNullable<Delta['reasoningContent']>): string {
+    if (reasoning.redactedContent !== undefined)
       return this.#open(bedrockIndex, 'redacted_thinking', {
         type: 'redacted_thinking',
         data: reasoning.redactedContent,
       });
+    if (reasoning.text === undefined && reasoning.signature === undefined) {
+      this.#skipped.note('ReasoningContentBlockDelta', unionMember(reasoning) ?? '(none)');
+      return '';
+    }
     // A signature may be a thinking block's first (or only) delta, as with display "omitted".
-    let out = reasoning === undefined ? '' : this.#ensure(bedrockIndex, 'thinking');
-    if (reasoning?.text !== undefined)
+    let out = this.#ensure(bedrockIndex, 'thinking');
+    if (reasoning.text !== undefined)
       out += this.#emitDelta(bedrockIndex, { type: 'thinking_delta', thinking: reasoning.text });
-    if (reasoning?.signature !== undefined)
+    if (reasoning.signature !== undefined)
       out += this.#emitDelta(bedrockIndex, { type: 'signature_delta', signature: reasoning.signature });
     return out;
   }
