@@ -36,6 +36,10 @@ const image = Type.Object({
   cache_control: optionalCacheControl,
 });
 
+const citationsConfig = Type.Optional(
+  Type.Union([Type.Object({ enabled: Type.Optional(Type.Boolean()) }), Type.Null()]),
+);
+
 const document = Type.Object({
   type: Type.Literal('document'),
   source: Type.Union([
@@ -47,21 +51,46 @@ const document = Type.Object({
   ]),
   title: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   context: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  citations: Type.Optional(Type.Union([Type.Object({ enabled: Type.Optional(Type.Boolean()) }), Type.Null()])),
+  citations: citationsConfig,
   cache_control: optionalCacheControl,
 });
 
-const knownBlockTypes = ['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'];
+const searchResult = Type.Object({
+  type: Type.Literal('search_result'),
+  source: Type.String(),
+  title: Type.String(),
+  content: Type.Array(text),
+  citations: citationsConfig,
+  cache_control: optionalCacheControl,
+});
+
+const knownBlockTypes = [
+  'text',
+  'image',
+  'document',
+  'search_result',
+  'tool_use',
+  'tool_result',
+  'thinking',
+  'redacted_thinking',
+];
 /** A block of a type the translation does not read (server tools' results, compaction, …). */
 const otherBlock = (known: readonly string[]) =>
   Type.Object({ type: Type.String({ pattern: `^(?!(?:${known.join('|')})$)` }) });
 
-const toolResultItem = Type.Union([text, image, document, otherBlock(['text', 'image', 'document'])]);
+const toolResultItem = Type.Union([
+  text,
+  image,
+  document,
+  searchResult,
+  otherBlock(['text', 'image', 'document', 'search_result']),
+]);
 
 const contentBlock = Type.Union([
   text,
   image,
   document,
+  searchResult,
   Type.Object({
     type: Type.Literal('tool_use'),
     id: Type.String(),
@@ -89,6 +118,9 @@ const tool = Type.Object({
   cache_control: optionalCacheControl,
   strict: Type.Optional(Type.Boolean()),
 });
+
+/** Structured output: the one format Anthropic defines (Converse `outputConfig.textFormat`). */
+const outputFormat = Type.Object({ type: Type.Literal('json_schema'), schema: Type.Object({}) });
 
 const parallel = { disable_parallel_tool_use: Type.Optional(Type.Boolean()) };
 // One branch per `type`, so an error is reported from the branch the value chose.
@@ -120,7 +152,15 @@ const fields = {
       display: Type.Optional(Type.String()),
     }),
   ),
-  output_config: Type.Optional(Type.Object({ effort: Type.Optional(Type.String()) })),
+  output_config: Type.Optional(
+    Type.Object({
+      effort: Type.Optional(Type.String()),
+      format: Type.Optional(Type.Union([outputFormat, Type.Null()])),
+    }),
+  ),
+  // The structured-outputs beta's spelling of `output_config.format`.
+  output_format: Type.Optional(Type.Union([outputFormat, Type.Null()])),
+  cache_control: optionalCacheControl,
   metadata: Type.Optional(Type.Object({ user_id: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
 };
 

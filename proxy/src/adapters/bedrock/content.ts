@@ -5,6 +5,7 @@ import {
   type DocumentBlockParam,
   type ImageBlockParam,
   type OtherBlockParam,
+  type SearchResultBlockParam,
   type ToolResultBlockParam,
 } from '@ccproxy/core';
 import type {
@@ -14,6 +15,7 @@ import type {
   DocumentFormat,
   ImageBlock,
   ImageFormat,
+  SearchResultBlock,
   ToolResultContent,
 } from './converse-types.ts';
 import { toBedrockToolUseId, type ToolNameMap } from './tool-names.ts';
@@ -56,6 +58,8 @@ export function toConverseBlocks(
       return [toImage(typed), ...cachePoint(typed.cache_control)];
     case 'document':
       return [toDocument(typed, context), ...cachePoint(typed.cache_control)];
+    case 'search_result':
+      return [toSearchResult(typed), ...cachePoint(typed.cache_control)];
     case 'tool_use':
       return [
         {
@@ -129,6 +133,24 @@ function toDocument(block: DocumentBlockParam, context: ContentContext): Documen
   }
 }
 
+/**
+ * Anthropic `search_result` → Converse `searchResult`, the same block (source, title, text
+ * parts, citations switch), so the model sees it as it would on Anthropic and its citations come
+ * back as `search_result_location`. Bedrock refuses blank text: blank parts are left out, and a
+ * result with none left keeps a placeholder (its index must not shift the ones after it).
+ */
+function toSearchResult(block: SearchResultBlockParam): SearchResultBlock {
+  const content = block.content.filter((part) => !isBlank(part.text)).map((part) => ({ text: part.text }));
+  return {
+    searchResult: {
+      source: block.source,
+      title: block.title,
+      content: content.length > 0 ? content : [{ text: placeholderText }],
+      ...(typeof block.citations?.enabled === 'boolean' ? { citations: { enabled: block.citations.enabled } } : {}),
+    },
+  };
+}
+
 /** Bedrock document names: 1–200 of alphanumerics, single spaces, hyphens, parentheses, brackets; unique per request. */
 function documentName(title: string | undefined, used: Set<string>): string {
   const cleaned = (title ?? '')
@@ -152,6 +174,7 @@ function toToolResult(block: ToolResultBlockParam, context: ContentContext): Con
       if (!isBlank(item.text)) content.push({ text: item.text });
     } else if (item.type === 'image') content.push(toImage(item as ImageBlockParam));
     else if (item.type === 'document') content.push(toDocument(item as DocumentBlockParam, context));
+    else if (item.type === 'search_result') content.push(toSearchResult(item as SearchResultBlockParam));
     else context.dropped.push(`tool_result content of type ${item.type}`);
   }
   if (content.length === 0) content.push({ text: placeholderText });

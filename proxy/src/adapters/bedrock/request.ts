@@ -7,6 +7,7 @@ import type {
   ConverseRequest,
   ConverseTool,
   ConverseToolChoice,
+  OutputConfig,
   SystemBlock,
 } from './converse-types.ts';
 import { ToolNameMap } from './tool-names.ts';
@@ -30,8 +31,9 @@ const droppedFields = [
   'mcp_servers',
   'diagnostics',
   'fallbacks',
-  'cache_control',
 ];
+/** Converse's limit on cache points in one request (system, tools and messages together). */
+const maxCachePoints = 4;
 const placeholderTool: ConverseTool = {
   toolSpec: {
     name: 'ccproxy_placeholder_do_not_call',
@@ -59,8 +61,51 @@ export function toConverseRequest(
   if (Object.keys(additional).length > 0) request.additionalModelRequestFields = additional;
   // Converse reports which stop sequence matched only when asked for it.
   if ((body.stop_sequences?.length ?? 0) > 0) request.additionalModelResponseFieldPaths = ['/stop_sequence'];
+  const outputConfig = toOutputConfig(body);
+  if (outputConfig !== undefined) request.outputConfig = outputConfig;
+  automaticCachePoint(request, body.cache_control);
   for (const field of droppedFields) if (body[field] !== undefined) context.dropped.push(field);
   return { request, toolNames: context.toolNames, dropped: context.dropped };
+}
+
+/**
+ * Structured output (`output_config.format`, or the beta's top-level `output_format`) →
+ * `outputConfig.textFormat`. Converse takes the JSON schema as a string. The request schema has
+ * already refused any other format type with a 400, so nothing is dropped here.
+ */
+function toOutputConfig(body: MessagesRequest): OutputConfig | undefined {
+  const format = body.output_config?.format ?? body.output_format;
+  if (format === undefined || format === null) return undefined;
+  return { textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(format.schema) } } } };
+}
+
+/**
+ * Top-level `cache_control` (automatic prompt caching): Anthropic puts a breakpoint on the last
+ * cacheable block, i.e. caches the whole conversation so far; here a cache point after the last
+ * message's content. It takes one of Converse's 4 cache points: with all 4 already marked
+ * explicitly, it cannot be honoured, and is refused rather than dropped. Not added twice where
+ * the last block already carries one.
+ */
+function automaticCachePoint(request: ConverseRequest, control: MessagesRequest['cache_control']): void {
+  if (control === undefined || control === null) return;
+  const last = request.messages.at(-1) as ConverseMessage;
+  if (last.content.at(-1) !== undefined && 'cachePoint' in (last.content.at(-1) as ConverseContentBlock)) return;
+  if (countCachePoints(request) >= maxCachePoints)
+    throw new ProxyError(
+      'PRX_INVALID_REQUEST',
+      `cache_control: automatic prompt caching needs one of the ${maxCachePoints} cache breakpoints, and the request already marks ${maxCachePoints} blocks with cache_control.`,
+    );
+  last.content.push(...cachePoint(control));
+}
+
+function countCachePoints(request: ConverseRequest): number {
+  const count = (blocks: ReadonlyArray<object> | undefined) =>
+    (blocks ?? []).filter((block) => 'cachePoint' in block).length;
+  return (
+    count(request.system) +
+    count(request.toolConfig?.tools) +
+    request.messages.reduce((sum, message) => sum + count(message.content), 0)
+  );
 }
 
 function toSystem(system: MessagesRequest['system']): SystemBlock[] {
