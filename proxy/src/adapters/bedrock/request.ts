@@ -90,10 +90,12 @@ function automaticCachePoint(request: ConverseRequest, control: MessagesRequest[
   if (control === undefined || control === null) return;
   const last = request.messages.at(-1) as ConverseMessage;
   if (last.content.at(-1) !== undefined && 'cachePoint' in (last.content.at(-1) as ConverseContentBlock)) return;
-  if (countCachePoints(request) >= maxCachePoints)
+  const explicit = countCachePoints(request);
+  if (explicit >= maxCachePoints)
     throw new ProxyError(
       'PRX_INVALID_REQUEST',
-      `cache_control: automatic prompt caching needs one of the ${maxCachePoints} cache breakpoints, and the request already marks ${maxCachePoints} blocks with cache_control.`,
+      // Anthropic's own words for the same request, where the automatic breakpoint also counts.
+      `cache_control: A maximum of ${maxCachePoints} blocks with cache_control may be provided. Found ${explicit + 1} (top-level cache_control for automatic prompt caching takes one).`,
     );
   last.content.push(...cachePoint(control));
 }
