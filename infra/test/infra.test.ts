@@ -50,6 +50,21 @@ function statementsOf(
 }
 
 describe('the AWS CDK app', () => {
+  it('rolls the proxy without cutting streams and gives its HPA a metrics source', () => {
+    const cluster = template(stacks.cluster);
+    // metrics-server: the HPA reads CPU from it (inert without it).
+    cluster.hasResourceProperties('AWS::EKS::Addon', { AddonName: 'metrics-server' });
+    // Pods of the workloads' namespace get the ALB readiness gate.
+    const manifests = Object.values(cluster.findResources('Custom::AWSCDK-EKS-KubernetesResource')).map((r) =>
+      JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest),
+    );
+    expect(manifests.some((m) => m.includes('pod-readiness-gate-inject') && m.includes('Namespace'))).toBe(true);
+    // The proxy's target group drains as long as the pod's termination grace.
+    const workloads = manifests.find((m) => m.includes('target-group-attributes')) ?? '';
+    expect(workloads).toMatch(/deregistration_delay\.timeout_seconds=600/);
+    expect(workloads).toMatch(/terminationGracePeriodSeconds\\?":600/);
+  });
+
   it("builds the seed's network: 10.0.0.0/16, two public and two private subnets, one NAT", () => {
     const network = template(stacks.network);
     network.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });

@@ -82,11 +82,17 @@ export class ClusterStack extends Stack {
       admin: this.irsaRole('admin', ns, [secretsRead([props.adminSecret, dbSecret])]),
     };
 
+    // The load balancer controller injects a readiness gate into pods of a labelled namespace: a
+    // new proxy pod counts as ready only once its ALB target is healthy, so a rollout never has
+    // fewer serving targets than it thinks.
     const namespace = this.cluster.addManifest('Namespace', {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name: ns },
+      metadata: { name: ns, labels: { 'elbv2.k8s.aws/pod-readiness-gate-inject': 'enabled' } },
     });
+    // The HPA's CPU signal: without a metrics source the autoscaler is inert. The EKS community
+    // add-on runs on Fargate in kube-system (the default profile).
+    new eks.Addon(this, 'MetricsServer', { cluster: this.cluster, addonName: 'metrics-server' });
     const crds = readdirSync(crdsDir)
       .filter((f) => f.endsWith('.yaml'))
       .flatMap((f) =>
