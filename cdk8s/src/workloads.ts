@@ -44,9 +44,20 @@ interface WorkloadSpec {
   /** CCPROXY_DATA_DIR, on an emptyDir (the root filesystem is read-only). */
   readonly dataDir?: string;
   readonly env: Record<string, kplus.EnvValue>;
+  readonly serviceAnnotations?: Record<string, string>;
 }
 
 type Quantity = string | number;
+
+/**
+ * The ALB keeps a deregistered target's connections for this long: as long as the pod may drain
+ * (the termination grace), or the ALB would cut the streams Kubernetes lets the pod finish.
+ */
+function drainingTargetGroup(graceSeconds: number): Record<string, string> {
+  return {
+    'alb.ingress.kubernetes.io/target-group-attributes': `deregistration_delay.timeout_seconds=${graceSeconds}`,
+  };
+}
 
 /** Kubernetes quantities ("250m", "256Mi") as cdk8s-plus resource objects. */
 function resourcesOf(resources: ComponentValues['resources']): kplus.ContainerResources {
@@ -136,6 +147,7 @@ export class ClaudeCodeProxyChart extends Chart {
     const proxy = this.workload('proxy', image, {
       ...(autoscaling.enabled ? {} : { replicas: values.proxy.replicas }),
       terminationGracePeriodSeconds: values.proxy.terminationGracePeriodSeconds,
+      serviceAnnotations: drainingTargetGroup(values.proxy.terminationGracePeriodSeconds),
       // The proxy talks to Postgres and AWS only, never to the Kubernetes API.
       automount: false,
       // The usage spool: an emptyDir survives container restarts, which covers Postgres outages.
@@ -335,7 +347,7 @@ export class ClaudeCodeProxyChart extends Chart {
     ];
     ApiObject.of(deployment).addJsonPatch(...patches);
     new kplus.Service(this, `${component}-service`, {
-      metadata: { name },
+      metadata: { name, ...(spec.serviceAnnotations === undefined ? {} : { annotations: spec.serviceAnnotations }) },
       selector: kplus.Pods.select(this, `${component}-pods`, { labels }),
       ports: [{ name: 'http', port, targetPort: port, protocol: kplus.Protocol.TCP }],
     });

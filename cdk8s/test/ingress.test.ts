@@ -72,6 +72,24 @@ describe.each(Object.entries(renderings))('the Ingress rendered by %s', (_tool, 
     expect(ingress.metadata.annotations?.['alb.ingress.kubernetes.io/conditions.ccp-admin']).toBeUndefined();
   });
 
+  it("drains the proxy's ALB target as long as a proxy pod may finish its streams", async () => {
+    for (const grace of [600, 1800]) {
+      const values = {
+        ...valuesSets.everything,
+        proxy: { ...valuesSets.everything.proxy, terminationGracePeriodSeconds: grace },
+      };
+      const manifests = await render(values);
+      const pod = find(manifests, 'Deployment', 'ccp-proxy').spec as {
+        template: { spec: { terminationGracePeriodSeconds: number } };
+      };
+      expect(pod.template.spec.terminationGracePeriodSeconds).toBe(grace);
+      const service = find(manifests, 'Service', 'ccp-proxy');
+      expect(service.metadata.annotations?.['alb.ingress.kubernetes.io/target-group-attributes']).toBe(
+        `deregistration_delay.timeout_seconds=${grace}`,
+      );
+    }
+  });
+
   it('refuses an admin host open to every address', async () => {
     const values = {
       ...valuesSets.everything,

@@ -1,7 +1,12 @@
 import type { Node } from 'constructs';
 
+/** The three shapes of the estate, chosen with `-c profile=…` (README: "Profiles and cost"). */
+export const profileNames = ['dev', 'existing-cluster', 'production'] as const;
+export type Profile = (typeof profileNames)[number];
+
 /** What a deployment chooses, from CDK context (`cdk deploy -c domain=proxy.example.com ...`). */
 export interface InfraSettings {
+  readonly profile: Profile;
   readonly region: string;
   /** Account to deploy into; unset means the CLI's current credentials decide (environment-agnostic). */
   readonly account?: string;
@@ -16,7 +21,11 @@ export interface InfraSettings {
   /** CIDRs allowed to reach `adminDomain` on the ALB; required with it. */
   readonly adminCidrs: readonly string[];
   readonly vpcCidr: string;
+  /** NAT gateways (one per AZ survives an AZ); `natInstance` swaps them for one t4g.nano instance. */
   readonly natGateways: number;
+  readonly natInstance: boolean;
+  /** Aurora readers beside the writer (each in another AZ: a failover target). */
+  readonly dbReaders: number;
   readonly dbMinAcu: number;
   readonly dbMaxAcu: number;
   readonly backupRetentionDays: number;
@@ -25,10 +34,25 @@ export interface InfraSettings {
   readonly namespace: string;
   readonly image: string;
   readonly alarmEmail: string;
+  /** Proxy replicas (the HPA's floor when `proxyAutoscaling`); operator replicas (one leader). */
+  readonly proxyReplicas: number;
+  readonly proxyAutoscaling: boolean;
+  readonly operatorReplicas: number;
+  /** existing-cluster: the cluster's name, its VPC, private subnets and their AZs, and its IRSA provider. */
+  readonly clusterName: string;
+  readonly vpcId: string;
+  readonly privateSubnetIds: readonly string[];
+  readonly availabilityZones: readonly string[];
+  readonly oidcProviderArn: string;
+  /** existing-cluster: the security group of the cluster's pods (reaches Aurora on 5432). */
+  readonly podSecurityGroupId: string;
+  /** Join this ALB IngressGroup (one the company already runs) instead of making an ALB of our own. */
+  readonly albGroup: string;
 }
 
-/** The seed's sizes, overridable key by key from context. */
+/** The seed's sizes, overridable key by key from context; a profile's own values come on top. */
 export const defaultSettings: InfraSettings = {
+  profile: 'production',
   region: 'ap-northeast-2',
   prefix: 'ccproxy',
   domain: '',
@@ -36,7 +60,9 @@ export const defaultSettings: InfraSettings = {
   adminDomain: '',
   adminCidrs: [],
   vpcCidr: '10.0.0.0/16',
-  natGateways: 1,
+  natGateways: 2,
+  natInstance: false,
+  dbReaders: 1,
   dbMinAcu: 0.5,
   dbMaxAcu: 4,
   backupRetentionDays: 7,
@@ -44,15 +70,51 @@ export const defaultSettings: InfraSettings = {
   namespace: 'ccproxy',
   image: 'ghcr.io/claude-code-proxy/ccproxy',
   alarmEmail: '',
+  proxyReplicas: 2,
+  proxyAutoscaling: true,
+  operatorReplicas: 2,
+  clusterName: '',
+  vpcId: '',
+  privateSubnetIds: [],
+  availabilityZones: [],
+  oidcProviderArn: '',
+  podSecurityGroupId: '',
+  albGroup: '',
 };
 
+/**
+ * What each profile changes (docs/deployment.md, "Profiles and cost", gives each line's cost):
+ * - production: a NAT gateway per AZ (the path to Bedrock, KMS and STS survives an AZ), an Aurora
+ *   reader in the other AZ, two or more proxy replicas spread over AZs, two operators.
+ * - dev: one NAT instance instead of gateways, no reader, one replica each, no autoscaling.
+ * - existing-cluster: no network and no cluster (given by context); Aurora, KMS, secrets, IRSA
+ *   roles and alarms, and the chart's values as a stack output for `helm install`.
+ */
+export const profiles: Record<Profile, Partial<InfraSettings>> = {
+  production: {},
+  dev: {
+    natGateways: 1,
+    natInstance: true,
+    dbReaders: 0,
+    dbMaxAcu: 2,
+    proxyReplicas: 1,
+    proxyAutoscaling: false,
+    operatorReplicas: 1,
+    logRetentionDays: 14,
+  },
+  'existing-cluster': { dbReaders: 0, operatorReplicas: 1 },
+};
 export function settingsFromContext(node: Node): InfraSettings {
+  const profile = String(node.tryGetContext('profile') ?? defaultSettings.profile);
+  if (!isProfile(profile)) throw new Error(`profile must be one of ${profileNames.join(', ')}; got ${profile}`);
+  const base: InfraSettings = { ...defaultSettings, ...profiles[profile], profile };
   const read = <K extends keyof InfraSettings>(key: K): InfraSettings[K] => {
     const raw: unknown = node.tryGetContext(key);
-    if (raw === undefined) return defaultSettings[key];
-    const fallback = defaultSettings[key];
+    const fallback = base[key];
+    if (raw === undefined) return fallback;
     // Context from `-c key=value` arrives as strings; lists as comma-separated values.
     if (typeof fallback === 'number') return Number(raw) as InfraSettings[K];
+    if (typeof fallback === 'boolean') return (raw === true || raw === 'true') as InfraSettings[K];
     if (Array.isArray(fallback))
       return (Array.isArray(raw)
         ? raw.map(String)
@@ -60,22 +122,24 @@ export function settingsFromContext(node: Node): InfraSettings {
     return String(raw) as InfraSettings[K];
   };
   const account = node.tryGetContext('account') as string | undefined;
-  return {
-    ...(account === undefined ? {} : { account }),
-    region: read('region'),
-    prefix: read('prefix'),
-    domain: read('domain'),
-    certificateArn: read('certificateArn'),
-    adminDomain: read('adminDomain'),
-    adminCidrs: read('adminCidrs'),
-    vpcCidr: read('vpcCidr'),
-    natGateways: read('natGateways'),
-    dbMinAcu: read('dbMinAcu'),
-    dbMaxAcu: read('dbMaxAcu'),
-    backupRetentionDays: read('backupRetentionDays'),
-    logRetentionDays: read('logRetentionDays'),
-    namespace: read('namespace'),
-    image: read('image'),
-    alarmEmail: read('alarmEmail'),
-  };
+  const settings = Object.fromEntries(
+    (Object.keys(defaultSettings) as Array<keyof InfraSettings>).map((key) => [key, read(key)]),
+  ) as unknown as InfraSettings;
+  if (profile === 'existing-cluster') requireExisting(settings);
+  return { ...settings, profile, ...(account === undefined ? {} : { account }) };
+}
+
+function isProfile(value: string): value is Profile {
+  return (profileNames as readonly string[]).includes(value);
+}
+
+function requireExisting(settings: InfraSettings): void {
+  const missing = (['clusterName', 'vpcId', 'oidcProviderArn', 'podSecurityGroupId'] as const).filter(
+    (key) => settings[key] === '',
+  );
+  if (settings.privateSubnetIds.length < 2) missing.push('privateSubnetIds' as never);
+  if (settings.availabilityZones.length !== settings.privateSubnetIds.length)
+    missing.push('availabilityZones' as never);
+  if (missing.length > 0)
+    throw new Error(`profile existing-cluster needs context ${missing.join(', ')} (the cluster it installs into)`);
 }

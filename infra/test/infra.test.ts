@@ -19,6 +19,11 @@ const context = {
 let outdir: string;
 let stacks: InfraStacks;
 const template = (stack: Stack) => Template.fromStack(stack);
+/** The default profile (production) has every stack. */
+function defined<T>(stack: T | undefined): T {
+  if (stack === undefined) throw new Error('stack missing from the production profile');
+  return stack;
+}
 
 beforeAll(async () => {
   // First run on a machine: installs cfn-lint from PyPI into a cached venv (about 30 s).
@@ -50,11 +55,26 @@ function statementsOf(
 }
 
 describe('the AWS CDK app', () => {
-  it("builds the seed's network: 10.0.0.0/16, two public and two private subnets, one NAT", () => {
-    const network = template(stacks.network);
+  it('rolls the proxy without cutting streams and gives its HPA a metrics source', () => {
+    const cluster = template(defined(stacks.cluster));
+    // metrics-server: the HPA reads CPU from it (inert without it).
+    cluster.hasResourceProperties('AWS::EKS::Addon', { AddonName: 'metrics-server' });
+    // Pods of the workloads' namespace get the ALB readiness gate.
+    const manifests = Object.values(cluster.findResources('Custom::AWSCDK-EKS-KubernetesResource')).map((r) =>
+      JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest),
+    );
+    expect(manifests.some((m) => m.includes('pod-readiness-gate-inject') && m.includes('Namespace'))).toBe(true);
+    // The proxy's target group drains as long as the pod's termination grace.
+    const workloads = manifests.find((m) => m.includes('target-group-attributes')) ?? '';
+    expect(workloads).toMatch(/deregistration_delay\.timeout_seconds=600/);
+    expect(workloads).toMatch(/terminationGracePeriodSeconds\\?":600/);
+  });
+
+  it("builds the seed's network: 10.0.0.0/16, two public and two private subnets, a NAT gateway per AZ", () => {
+    const network = template(defined(stacks.network));
     network.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });
     network.resourceCountIs('AWS::EC2::Subnet', 4);
-    network.resourceCountIs('AWS::EC2::NatGateway', 1);
+    network.resourceCountIs('AWS::EC2::NatGateway', 2);
     network.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: true }, 2);
   });
 
@@ -93,7 +113,7 @@ describe('the AWS CDK app', () => {
     });
     // Nothing but the pods' security group (a rule in the cluster stack) may reach it.
     database.allResourcesProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.absent() });
-    template(stacks.cluster).hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+    template(defined(stacks.cluster)).hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       FromPort: 5432,
       ToPort: 5432,
       SourceSecurityGroupId: Match.anyValue(),
@@ -101,7 +121,7 @@ describe('the AWS CDK app', () => {
   });
 
   it('runs the workloads on Fargate profiles of an EKS cluster', () => {
-    const cluster = template(stacks.cluster);
+    const cluster = template(defined(stacks.cluster));
     cluster.hasResourceProperties('AWS::EKS::FargateProfile', {
       Selectors: [Match.objectLike({ Namespace: 'ccproxy' })],
     });
@@ -113,7 +133,8 @@ describe('the AWS CDK app', () => {
   });
 
   it('gives each component exactly the AWS actions it uses, on named resources only', () => {
-    const { cluster, secrets } = stacks;
+    const { secrets } = stacks;
+    const cluster = defined(stacks.cluster);
     const actions = (role: keyof typeof cluster.roles) =>
       statementsOf(cluster, cluster.roles[role])
         .flatMap((s) => [s.Action].flat())
@@ -153,7 +174,7 @@ describe('the AWS CDK app', () => {
 
   it('deploys the cdk8s workloads, the CRDs and an ALB Ingress with the admin on its own host, by source IP', () => {
     const manifests = Object.values(
-      template(stacks.cluster).findResources('Custom::AWSCDK-EKS-KubernetesResource'),
+      template(defined(stacks.cluster)).findResources('Custom::AWSCDK-EKS-KubernetesResource'),
     ).map((r) => JSON.stringify((r as { Properties: { Manifest: unknown } }).Properties.Manifest));
     const all = manifests.join('\n');
     for (const name of ['ccproxy-operator', 'ccproxy-proxy', 'ccproxy-admin', 'accesskeys.ccproxy.io', 'aws-logging'])
@@ -164,7 +185,7 @@ describe('the AWS CDK app', () => {
     expect(all).toMatch(/path[^,]*:[^,]*\/ak\//);
     expect(all).toContain(context.certificateArn);
     expect(all).toContain('eks.amazonaws.com/role-arn');
-    template(stacks.cluster).hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    template(defined(stacks.cluster)).hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
   it('alarms on errors, latency, failovers, open breakers and database capacity', () => {

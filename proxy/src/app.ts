@@ -131,14 +131,23 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     reply.type(deps.registry.contentType).send(await deps.registry.metrics()),
   );
 
+  // `server.close()` closes the connections idle at that moment; one whose stream ends later
+  // would then hold the process for the whole keep-alive timeout (72 s, seen in a rollout test).
+  // So while draining, connections are closed as soon as they go idle.
+  let sweep: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     closing = true;
+    sweep = setInterval(() => app.server.closeIdleConnections(), drainSweepMs);
   });
   app.addHook('onClose', async () => {
+    clearInterval(sweep);
     if (deps.dispatcher === undefined) await dispatcher.close();
   });
   return app;
 }
+
+/** How often a draining replica closes connections whose last response has ended. */
+const drainSweepMs = 100;
 
 function createDispatcher(config: ProxyConfig): Dispatcher {
   return new Agent({

@@ -6,7 +6,8 @@ import type { Construct } from 'constructs';
 import type { InfraSettings } from '../settings.ts';
 
 export interface DatabaseStackProps extends StackProps {
-  readonly vpc: ec2.IVpc;
+  /** The estate's VPC; without it (existing-cluster), the cluster's VPC from context. */
+  readonly vpc?: ec2.IVpc;
   readonly key: kms.IKey;
 }
 
@@ -16,17 +17,29 @@ export class DatabaseStack extends Stack {
 
   constructor(scope: Construct, id: string, settings: InfraSettings, props: DatabaseStackProps) {
     super(scope, id, props);
+    const vpc =
+      props.vpc ??
+      ec2.Vpc.fromVpcAttributes(this, 'ClusterVpc', {
+        vpcId: settings.vpcId,
+        availabilityZones: [...settings.availabilityZones],
+        privateSubnetIds: [...settings.privateSubnetIds],
+      });
     this.cluster = new rds.DatabaseCluster(this, 'Aurora', {
       engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
       // The secret stays on the Secrets Manager key, so readers need no grant on the storage key.
       credentials: rds.Credentials.fromGeneratedSecret('ccproxy', { secretName: `${settings.prefix}/database` }),
       defaultDatabaseName: 'ccproxy',
       writer: rds.ClusterInstance.serverlessV2('writer', { publiclyAccessible: false }),
-      // A reader in the second AZ: a failover target, and it scales to the same floor.
-      readers: [rds.ClusterInstance.serverlessV2('reader', { scaleWithWriter: true, publiclyAccessible: false })],
+      // production: a reader in the second AZ, a failover target scaling to the same floor.
+      readers: Array.from({ length: settings.dbReaders }, (_, n) =>
+        rds.ClusterInstance.serverlessV2(n === 0 ? 'reader' : `reader${n + 1}`, {
+          scaleWithWriter: true,
+          publiclyAccessible: false,
+        }),
+      ),
       serverlessV2MinCapacity: settings.dbMinAcu,
       serverlessV2MaxCapacity: settings.dbMaxAcu,
-      vpc: props.vpc,
+      vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       storageEncrypted: true,
       storageEncryptionKey: props.key,
