@@ -6,7 +6,18 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInfra, type InfraStacks } from '../src/app.ts';
+import { CloudWatchEmf, cloudWatchNamespace } from '../../proxy/src/metering/cloudwatch-emf.ts';
 import { cfnLint, cfnLintPython, type CfnLintMatch } from './cfn-lint.ts';
+
+interface EmfHead {
+  CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }>; Dimensions: string[][] }>;
+}
+/** A metric and its dimension values, as one comparable string. */
+const signature = (name: string, dimensions: Record<string, string>) =>
+  `${name}{${Object.entries(dimensions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}}`;
 
 const context = {
   region: 'ap-northeast-2',
@@ -188,24 +199,80 @@ describe('the AWS CDK app', () => {
     template(defined(stacks.cluster)).hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
-  it('alarms on errors, latency, failovers, open breakers and database capacity', () => {
+  it('alarms on failed answers, time to first byte, failovers, breakers, Bedrock tokens and the database', () => {
     const monitoring = template(stacks.monitoring);
     const names = Object.values(monitoring.findResources('AWS::CloudWatch::Alarm'))
       .map((a) => (a as { Properties: { AlarmName: string } }).Properties.AlarmName)
       .sort();
     expect(names).toEqual([
+      'ccproxy-bedrock-tokens-anomaly',
       'ccproxy-circuit-open',
       'ccproxy-database-acu',
       'ccproxy-database-cpu',
-      'ccproxy-error-rate',
+      'ccproxy-failed-requests',
       'ccproxy-failover-rate',
-      'ccproxy-latency-p95',
+      'ccproxy-ttfb-p95',
     ]);
+    monitoring.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'ccproxy-bedrock-tokens-anomaly',
+      ComparisonOperator: 'GreaterThanUpperThreshold',
+    });
+    monitoring.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     monitoring.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [Match.anyValue()],
       TreatMissingData: 'notBreaching',
     });
     monitoring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: context.alarmEmail });
+  });
+
+  it('watches only metrics the proxy really emits, with their real dimensions', () => {
+    // What the proxy writes: every metric and dimension set, from a real CloudWatchEmf.
+    const lines: string[] = [];
+    const emf = new CloudWatchEmf((line) => lines.push(line));
+    const tokens = { input: 1, output: 1, cacheRead: 1, cacheCreation: 1 };
+    for (const provider of ['plan', 'bedrock', 'none'] as const)
+      for (const errorType of [undefined, 'api_error', 'overloaded_error', 'rate_limit_error', 'timeout_error'])
+        emf.observe({
+          provider,
+          latencyMs: 1,
+          ttfbMs: 1,
+          failed: true,
+          failover: true,
+          bedrockTokens: tokens,
+          ...(errorType === undefined ? {} : { errorType }),
+        });
+    emf.flush(0);
+    const emitted = new Set<string>();
+    for (const line of lines.map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: EmfHead })) {
+      const directive = line._aws.CloudWatchMetrics[0];
+      for (const metric of directive?.Metrics ?? [])
+        for (const dimensions of directive?.Dimensions ?? [])
+          emitted.add(signature(metric.Name, Object.fromEntries(dimensions.map((d) => [d, String(line[d])]))));
+    }
+    // What the alarms and the dashboard read.
+    const watched = new Set<string>();
+    const visit = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(visit);
+      if (node === null || typeof node !== 'object') return;
+      const record = node as Record<string, unknown>;
+      if (record.Namespace === cloudWatchNamespace && typeof record.MetricName === 'string') {
+        const dims = (record.Dimensions as Array<{ Name: string; Value: string }> | undefined) ?? [];
+        watched.add(signature(record.MetricName, Object.fromEntries(dims.map((d) => [d.Name, d.Value]))));
+      }
+      Object.values(record).forEach(visit);
+    };
+    const monitoring = template(stacks.monitoring).toJSON() as { Resources: Record<string, unknown> };
+    visit(monitoring.Resources);
+    const body = JSON.stringify(monitoring.Resources).match(/\[\\"ClaudeCodeProxy\\",[^\]]*\]/g) ?? [];
+    for (const widgetMetric of body) {
+      const [, name, ...pairs] = JSON.parse(widgetMetric.replaceAll('\\"', '"')) as string[];
+      const dims: Record<string, string> = {};
+      for (let i = 0; i + 1 < pairs.length; i += 2)
+        if (typeof pairs[i + 1] === 'string') dims[pairs[i] ?? ''] = pairs[i + 1] ?? '';
+      watched.add(signature(name ?? '', dims));
+    }
+    expect(watched.size).toBeGreaterThan(10);
+    expect([...watched].filter((w) => !emitted.has(w))).toEqual([]);
   });
 
   it('synthesizes templates that cfn-lint passes', async () => {

@@ -89,7 +89,10 @@ describe('metrics', () => {
     expect(parsed.find((l) => l.Provider === 'bedrock' && l.RequestCount !== undefined)).toMatchObject({
       RequestCount: 1,
       RequestLatency: [expect.any(Number)],
+      TimeToFirstByte: [expect.any(Number)],
     });
+    // Every request, whatever its provider; a 4xx is the client's, not a failure.
+    expect(parsed.find((l) => l.FailedRequests !== undefined)).toMatchObject({ Requests: 3, FailedRequests: 0 });
     expect(parsed.find((l) => l.ErrorType === 'invalid_request_error')).toMatchObject({
       Provider: 'plan',
       ErrorCount: 1,
@@ -99,16 +102,60 @@ describe('metrics', () => {
     expect(parsed.find((l) => l.TokenType === 'output')).toMatchObject({ BedrockTokensUsed: 15 });
   });
 
+  it('counts a failed answer whatever its provider: a 5xx, a stream cut by event: error', async () => {
+    const { key } = await seedKey(db, { routing: 'PlanOnly' });
+    const metered = async () =>
+      (await proxy.registry.getMetricsAsJSON())
+        .find((m) => m.name === 'ccproxy_requests_total')
+        ?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+    const before = await metered();
+    emf.flush();
+    lines.length = 0;
+    anthropic.respondWith(() => ({ kind: 'error', status: 500, type: 'api_error', message: 'boom' }));
+    expect(await post(key)).toBe(500);
+    // A stream that starts (200) and is cut by the upstream: the user saw a failure.
+    anthropic.respondWith(() => ({
+      kind: 'raw',
+      chunks: [
+        Buffer.from(
+          'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-test-model","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}\n\n',
+        ),
+      ],
+      then: 'reset',
+    }));
+    const streamed = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"claude-test-model","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}',
+      headers: { 'x-api-key': 'k' },
+    });
+    expect(streamed.statusCode).toBe(200);
+    expect(await streamed.body.text()).toContain('event: error');
+    anthropic.respondWith(undefined);
+    expect(await post(key)).toBe(200);
+    await expect.poll(metered, { timeout: 2_000, interval: 20 }).toBe(before + 3);
+    emf.flush(1_800_000_000_000);
+    const totals = lines.map((line) => JSON.parse(line) as EmfLine).find((l) => l.FailedRequests !== undefined);
+    expect(totals).toMatchObject({ Requests: 3, FailedRequests: 2 });
+  });
+
   it('keeps at most 100 latency values per line (reservoir sample)', () => {
     const sample = new CloudWatchEmf(
       (line) => out.push(line),
       () => 0.5,
     );
     const out: string[] = [];
-    for (let i = 0; i < 1000; i += 1) sample.observe({ provider: 'plan', latencyMs: i, failover: false });
+    for (let i = 0; i < 1000; i += 1)
+      sample.observe({ provider: 'plan', latencyMs: i, ttfbMs: i / 10, failed: false, failover: false });
     sample.flush(0);
-    const line = JSON.parse(out[0] ?? '{}') as { RequestCount: number; RequestLatency: number[] };
+    const line = JSON.parse(out[0] ?? '{}') as {
+      RequestCount: number;
+      RequestLatency: number[];
+      TimeToFirstByte: number[];
+    };
     expect(line.RequestCount).toBe(1000);
     expect(line.RequestLatency).toHaveLength(100);
+    expect(line.TimeToFirstByte).toHaveLength(100);
+    // The sample reaches past the first 100 values (random() = 0.5 keeps slot ⌊seen/2⌋ while < 100).
+    expect(Math.max(...line.RequestLatency)).toBeGreaterThan(99);
   });
 });

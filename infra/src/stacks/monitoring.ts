@@ -29,6 +29,7 @@ const proxyMetric = (metricName: string, statistic: string, dimensionsMap?: Reco
 export class MonitoringStack extends Stack {
   readonly topic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[];
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, settings: InfraSettings, props: MonitoringStackProps) {
     super(scope, id, props);
@@ -46,36 +47,34 @@ export class MonitoringStack extends Stack {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-    const planRequests = proxyMetric('RequestCount', 'Sum', { Provider: 'plan' });
-    const bedrockRequests = proxyMetric('RequestCount', 'Sum', { Provider: 'bedrock' });
-    const errorRate = new cloudwatch.MathExpression({
-      expression: '100 * (e1 + e2) / MAX([r1 + r2, 1])',
-      usingMetrics: {
-        e1: proxyMetric('ErrorCount', 'Sum', { ErrorType: 'api_error', Provider: 'plan' }),
-        e2: proxyMetric('ErrorCount', 'Sum', { ErrorType: 'api_error', Provider: 'bedrock' }),
-        r1: planRequests,
-        r2: bedrockRequests,
-      },
-      label: 'api_error % of requests',
+    const failedShare = new cloudwatch.MathExpression({
+      expression: '100 * failed / MAX([requests, 1])',
+      usingMetrics: { failed: proxyMetric('FailedRequests', 'Sum'), requests: proxyMetric('Requests', 'Sum') },
+      label: 'failed answers % of requests',
       period: Duration.minutes(5),
     });
-    const failoverRate = new cloudwatch.MathExpression({
-      expression: '100 * f / MAX([r1 + r2, 1])',
-      usingMetrics: { f: proxyMetric('FallbackCount', 'Sum'), r1: planRequests, r2: bedrockRequests },
+    const failoverShare = new cloudwatch.MathExpression({
+      expression: '100 * failovers / MAX([requests, 1])',
+      usingMetrics: { failovers: proxyMetric('FallbackCount', 'Sum'), requests: proxyMetric('Requests', 'Sum') },
       label: 'failovers % of requests',
       period: Duration.minutes(5),
     });
+    const bedrockOutputTokens = proxyMetric('BedrockTokensUsed', 'Sum', { TokenType: 'output' });
     this.alarms = [
-      alarm('error-rate', errorRate, 5, 'More than 5 % of requests end in api_error'),
+      // Every failed answer, whatever its provider (a refusal before any upstream included): a
+      // 5xx, or a stream that ended in `event: error`. A client's 4xx is not a failure.
+      alarm('failed-requests', failedShare, 5, 'More than 5 % of answers fail (5xx, or a stream cut by event: error)'),
+      // Time to the response head: what a developer waits for. Whole-stream duration is not a
+      // latency signal (a long answer streams for minutes).
       alarm(
-        'latency-p95',
-        proxyMetric('RequestLatency', 'p95', { Provider: 'plan' }),
-        30_000,
-        'p95 Plan request latency above 30 s',
+        'ttfb-p95',
+        proxyMetric('TimeToFirstByte', 'p95', { Provider: 'plan' }),
+        10_000,
+        'p95 time to first byte on the Plan path above 10 s',
       ),
       alarm(
         'failover-rate',
-        failoverRate,
+        failoverShare,
         20,
         'More than 20 % of requests fail over to Bedrock (Anthropic is rate-limiting or failing)',
       ),
@@ -83,8 +82,8 @@ export class MonitoringStack extends Stack {
         'circuit-open',
         proxyMetric('CircuitOpen', 'Maximum'),
         0,
-        "Some access key's circuit breaker stays open (its requests go to Bedrock)",
-        6,
+        "Some access key's circuit breaker is open (its requests go to Bedrock)",
+        1,
       ),
       alarm(
         'database-acu',
@@ -98,7 +97,71 @@ export class MonitoringStack extends Stack {
         80,
         'Aurora CPU above 80 %',
       ),
+      // Paid Bedrock tokens outside their usual band (a runaway client, or a failover nobody noticed).
+      new cloudwatch.AnomalyDetectionAlarm(this, 'bedrock-tokens-anomaly', {
+        alarmName: `${settings.prefix}-bedrock-tokens-anomaly`,
+        alarmDescription: 'Bedrock output tokens above their usual band (anomaly detection, 3 standard deviations)',
+        metric: bedrockOutputTokens,
+        stdDevs: 3,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
     ];
+    this.dashboard = dashboard(this, settings.prefix, { failedShare, failoverShare, alarms: this.alarms });
     for (const a of this.alarms) a.addAlarmAction(new actions.SnsAction(this.topic));
   }
+}
+
+/** One page over the alarms' signals: requests, TTFB, failures, failovers, breakers, Bedrock tokens. */
+function dashboard(
+  scope: Construct,
+  prefix: string,
+  signals: { failedShare: cloudwatch.IMetric; failoverShare: cloudwatch.IMetric; alarms: cloudwatch.Alarm[] },
+): cloudwatch.Dashboard {
+  const byProvider = (metricName: string, statistic: string, providers = ['plan', 'bedrock', 'none']) =>
+    providers.map((provider) =>
+      proxyMetric(metricName, statistic, { Provider: provider }).with({
+        label: `${metricName} ${statistic} ${provider}`,
+      }),
+    );
+  const board = new cloudwatch.Dashboard(scope, 'Dashboard', { dashboardName: `${prefix}-proxy` });
+  board.addWidgets(
+    new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: signals.alarms, width: 24 }),
+    new cloudwatch.GraphWidget({ title: 'Requests by provider', left: byProvider('RequestCount', 'Sum'), width: 8 }),
+    new cloudwatch.GraphWidget({
+      title: 'Time to first byte p50 / p95 (ms)',
+      left: [
+        ...byProvider('TimeToFirstByte', 'p50', ['plan', 'bedrock']),
+        ...byProvider('TimeToFirstByte', 'p95', ['plan', 'bedrock']),
+      ],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Failed answers and failovers (% of requests)',
+      left: [signals.failedShare, signals.failoverShare],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Open circuit breakers',
+      left: [proxyMetric('CircuitOpen', 'Maximum')],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Bedrock tokens by type',
+      left: ['input', 'output', 'cacheRead', 'cacheCreation'].map((type) =>
+        proxyMetric('BedrockTokensUsed', 'Sum', { TokenType: type }).with({ label: type }),
+      ),
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Errors by type (plan)',
+      left: ['api_error', 'overloaded_error', 'rate_limit_error', 'timeout_error'].map((type) =>
+        proxyMetric('ErrorCount', 'Sum', { ErrorType: type, Provider: 'plan' }).with({ label: type }),
+      ),
+      width: 8,
+    }),
+  );
+  return board;
 }

@@ -11,6 +11,10 @@ export const cloudWatchNamespace = 'ClaudeCodeProxy';
 export interface MeteredRequest {
   provider: 'plan' | 'bedrock' | 'none';
   latencyMs: number;
+  /** ms to the response head: what a user waits for (a stream's whole duration is not). */
+  ttfbMs?: number;
+  /** The answer failed the user: a 5xx, or a stream that ended in `event: error`. */
+  failed: boolean;
   /** Anthropic error type when the answer was an error. */
   errorType?: string;
   failover: boolean;
@@ -20,10 +24,26 @@ export interface MeteredRequest {
 /** EMF allows at most 100 values per metric in one line; beyond that a reservoir sample is kept. */
 const maxLatencyValues = 100;
 
+/** Up to 100 values of one metric: the first 100, then a uniform reservoir sample of all seen. */
+class Sample {
+  readonly values: number[] = [];
+  #seen = 0;
+
+  add(value: number, random: () => number): void {
+    this.#seen += 1;
+    const rounded = Math.round(value * 1000) / 1000;
+    if (this.values.length < maxLatencyValues) this.values.push(rounded);
+    else {
+      const slot = Math.floor(random() * this.#seen);
+      if (slot < maxLatencyValues) this.values[slot] = rounded;
+    }
+  }
+}
+
 interface ProviderTotals {
   requests: number;
-  latencies: number[];
-  seen: number;
+  latencies: Sample;
+  ttfbs: Sample;
 }
 
 export class CloudWatchEmf {
@@ -32,6 +52,7 @@ export class CloudWatchEmf {
   #providers = new Map<string, ProviderTotals>();
   #errors = new Map<string, number>();
   #fallbacks = 0;
+  #failed = 0;
   #tokens = { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
   #circuitOpen = 0;
 
@@ -41,15 +62,16 @@ export class CloudWatchEmf {
   }
 
   observe(request: MeteredRequest): void {
-    const totals = this.#providers.get(request.provider) ?? { requests: 0, latencies: [], seen: 0 };
+    const totals = this.#providers.get(request.provider) ?? {
+      requests: 0,
+      latencies: new Sample(),
+      ttfbs: new Sample(),
+    };
     this.#providers.set(request.provider, totals);
     totals.requests += 1;
-    totals.seen += 1;
-    if (totals.latencies.length < maxLatencyValues) totals.latencies.push(Math.round(request.latencyMs * 1000) / 1000);
-    else {
-      const slot = Math.floor(this.#random() * totals.seen);
-      if (slot < maxLatencyValues) totals.latencies[slot] = Math.round(request.latencyMs * 1000) / 1000;
-    }
+    totals.latencies.add(request.latencyMs, this.#random);
+    if (request.ttfbMs !== undefined) totals.ttfbs.add(request.ttfbMs, this.#random);
+    if (request.failed) this.#failed += 1;
     if (request.errorType !== undefined)
       this.#errors.set(
         `${request.errorType}|${request.provider}`,
@@ -91,8 +113,14 @@ export class CloudWatchEmf {
         [
           { Name: 'RequestCount', Unit: 'Count' },
           { Name: 'RequestLatency', Unit: 'Milliseconds' },
+          { Name: 'TimeToFirstByte', Unit: 'Milliseconds' },
         ],
-        { Provider: provider, RequestCount: totals.requests, RequestLatency: totals.latencies },
+        {
+          Provider: provider,
+          RequestCount: totals.requests,
+          RequestLatency: totals.latencies.values,
+          TimeToFirstByte: totals.ttfbs.values,
+        },
       );
     }
     for (const [key, count] of this.#errors) {
@@ -103,13 +131,22 @@ export class CloudWatchEmf {
         ErrorCount: count,
       });
     }
+    // Totals over every provider ("none": refused before any upstream) for the alarms.
+    const requests = [...this.#providers.values()].reduce((sum, totals) => sum + totals.requests, 0);
     line(
       [[]],
       [
         { Name: 'FallbackCount', Unit: 'Count' },
         { Name: 'CircuitOpen', Unit: 'Count' },
+        { Name: 'Requests', Unit: 'Count' },
+        { Name: 'FailedRequests', Unit: 'Count' },
       ],
-      { FallbackCount: this.#fallbacks, CircuitOpen: this.#circuitOpen },
+      {
+        FallbackCount: this.#fallbacks,
+        CircuitOpen: this.#circuitOpen,
+        Requests: requests,
+        FailedRequests: this.#failed,
+      },
     );
     for (const [type, value] of Object.entries(this.#tokens)) {
       if (value > 0)
@@ -121,6 +158,7 @@ export class CloudWatchEmf {
     this.#providers = new Map();
     this.#errors = new Map();
     this.#fallbacks = 0;
+    this.#failed = 0;
     this.#tokens = { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
   }
 }

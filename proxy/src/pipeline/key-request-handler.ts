@@ -232,6 +232,7 @@ function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string,
     provider: 'none',
     latencyMs: exchange.elapsedMs,
     errorType: anthropicTypeForStatus(status),
+    failed: status >= 500,
     failover: false,
   });
 }
@@ -242,6 +243,8 @@ function cloudWatchView(served: Served, latencyMs: number) {
   return {
     provider: upstream,
     latencyMs,
+    ttfbMs: result.ttfbMs,
+    failed: result.status >= 500 || result.outcome === 'upstream_failed' || result.outcome === 'upstream_truncated',
     failover,
     ...(errorTypeOf(result) === undefined ? {} : { errorType: errorTypeOf(result) }),
     ...(upstream === 'bedrock' && usage !== undefined
