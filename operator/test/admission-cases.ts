@@ -53,6 +53,12 @@ export const badSpecs: SpecCase[] = [
     bkey({ secretRef: { name: 'team-bedrock', key: 'bad/key' } }),
   ),
   // Model ids: the Bedrock grammar, in model and modelMap values; Anthropic names as keys.
+  bad(
+    'AccessKey',
+    'bedrock.model with ; (one line)',
+    'spec.bedrock.model',
+    bedrock({ model: 'anthropic.claude-v1;0' }),
+  ),
   bad('AccessKey', 'bedrock.model with a space', 'spec.bedrock.model', bedrock({ model: 'claude sonnet' })),
   bad('AccessKey', 'bedrock.model without a provider', 'spec.bedrock.model', bedrock({ model: 'sonnet' })),
   bad(

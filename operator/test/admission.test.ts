@@ -112,6 +112,14 @@ describe('each cross-field rule: its CEL on the API server and its JS twin agree
     }
   });
 
+  it('docs/admission.md lists every rule as it is in the code (message and CEL)', async () => {
+    const doc = await readFile(new URL('../../docs/admission.md', import.meta.url), 'utf8');
+    for (const rule of crossFieldRules) {
+      expect(doc).toContain(`\n${rule.message}\n`);
+      expect(doc).toContain(`\`\`\`cel\n${rule.expression}\n\`\`\``);
+    }
+  });
+
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const js = twinVerdict(c) ?? [];
     const { status, message } = await create(c);
