@@ -82,6 +82,25 @@ describe('admission by the API server itself', () => {
   });
 });
 
+describe('resource names (the API server checks them itself; parseResource the same)', () => {
+  it.each([['Alice'], ['alice\nbob'], ['alice\u202e'], ['alice..bob'], ['a'.repeat(254)]])(
+    'refuses %j',
+    async (name) => {
+      const c = { kind: 'ProxyUser' as const, spec: {} };
+      const response = await kubeRequest(
+        admin,
+        'POST',
+        `/apis/ccproxy.io/v1alpha1/namespaces/${namespace}/proxyusers`,
+        JSON.stringify(object(c, name)),
+      );
+      expect([400, 422], response.body).toContain(response.status);
+      expect(response.body).toContain('metadata.name');
+      const parsed = parseResource(object(c, name));
+      expect('problems' in parsed && parsed.problems.some((p) => p.startsWith('/metadata/name'))).toBe(true);
+    },
+  );
+});
+
 describe('the same rules where there is no API server (parseResource)', () => {
   it.each(badSpecs.map((c) => [c.name, c] as const))('refuses %s, naming the field', (_name, c) => {
     expect(namesField(problemsOf(c), c.field), problemsOf(c)).toBe(true);
