@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetricsRegistry, LocalKeyWrapper, migrate, PgliteDatabase, type Database } from '@ccproxy/core';
+import {
+  createMetricsRegistry,
+  findKeyByHash,
+  LocalKeyWrapper,
+  migrate,
+  PgliteDatabase,
+  type Database,
+} from '@ccproxy/core';
 import { crossFieldProblems, crossFieldRules, LocalOperator, parseResource } from '@ccproxy/operator';
 import { badSpecs, goodSpecs, namesField, type SpecCase } from './admission-cases.ts';
 import { adminConfig, ensureNamespace, hashKey, installCrds, kubeRequest, silent, uniqueName } from './kube-fixture.ts';
@@ -200,15 +207,75 @@ describe('the local operator refuses a bad manifest with the same message and wr
       expect(problem, `${file} (${c.name}) is refused`).toBeDefined();
       expect(namesField(problem ?? '', c.field), `${problem} names ${c.field}`).toBe(true);
     }
-    const bad = (id: string) => /\/bad-\d+$/.test(id);
-    expect([...report.statuses.keys()].filter(bad)).toEqual([]);
-    expect([...report.statuses.keys()].sort()).toEqual([
-      `AccessKey/${namespace}/alice-laptop`,
-      `ProxyUser/${namespace}/alice`,
-    ]);
+    // Each refused resource is Stalled (InvalidSpec) with the same message, and reaches no table.
+    for (const [index, c] of badSpecs.entries()) {
+      const status = report.statuses.get(`${c.kind}/${namespace}/bad-${index}`);
+      const stalled = status?.conditions.find((condition) => condition.type === 'Stalled');
+      expect(stalled, c.name).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+      expect(namesField(stalled?.message ?? '', c.field), `${stalled?.message} names ${c.field}`).toBe(true);
+    }
     for (const table of ['users', 'access_keys', 'bedrock_keys']) {
       const rows = await db.query<{ name: string }>(`SELECT name FROM ${table} WHERE name LIKE 'bad-%'`);
       expect(rows, table).toEqual([]);
+    }
+  });
+});
+
+describe('the local operator: a valid manifest edited into a bad one is Stalled, and keeps its key', () => {
+  it('the key keeps working while the file is bad, and is the same key once the file is fixed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ccproxy-admission-'));
+    const db = await PgliteDatabase.open();
+    await migrate(db, silent);
+    const manifests = join(dir, 'manifests');
+    await mkdir(manifests);
+    const file = join(manifests, 'alice.yaml');
+    const write = (spec: Record<string, unknown>) =>
+      writeFile(
+        file,
+        [
+          object({ kind: 'ProxyUser', spec: {} }, 'alice'),
+          object(
+            { kind: 'AccessKey', spec: { userRef: { name: 'alice' }, secretName: 'alice-key', ...spec } },
+            'alice-laptop',
+          ),
+        ]
+          .map((o) => stringify(o))
+          .join('---\n'),
+      );
+    registryReset();
+    const local = new LocalOperator({
+      registry,
+      manifestsDir: manifests,
+      dataDir: join(dir, 'data'),
+      db,
+      hashKey,
+      wrapper: new LocalKeyWrapper(randomBytes(32)),
+      logger: silent,
+      rotationGraceSeconds: 60,
+      publicUrl: 'http://127.0.0.1:8080',
+    });
+    try {
+      await write({});
+      const first = await local.start();
+      const key = first.readyKeys[0]?.baseUrl.split('/ak/')[1] ?? '';
+      expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+      // A typo: BedrockOnly without a model (a cross-field rule) — refused, the key untouched.
+      await write({ routing: 'BedrockOnly' });
+      const bad = await local.sync();
+      const stalled = bad.statuses
+        .get(`AccessKey/${namespace}/alice-laptop`)
+        ?.conditions.find((condition) => condition.type === 'Stalled');
+      expect(stalled).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+      expect(stalled?.message).toContain('spec.bedrock.model: routing BedrockOnly needs a Bedrock model');
+      expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ routing: 'PlanWithFailover' });
+      await write({ routing: 'PlanOnly' });
+      const fixed = await local.sync();
+      expect(fixed.readyKeys.map((k) => k.baseUrl)).toEqual([first.readyKeys[0]?.baseUrl]);
+      expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ routing: 'PlanOnly' });
+    } finally {
+      await local.stop();
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
