@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type TProperties } from 'typebox';
+import { dnsLabelPattern, dnsSubdomainPattern } from '@ccproxy/operator';
 import { badRequest } from './errors.ts';
 
 /**
@@ -136,5 +137,5 @@ export function splitId(id: string): { namespace: string; name: string } {
   return { namespace, name };
 }
 
-export const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' });
-export const dnsName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+export const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: dnsLabelPattern });
+export const dnsName = Type.String({ minLength: 1, maxLength: 200, pattern: dnsSubdomainPattern });

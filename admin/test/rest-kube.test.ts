@@ -135,9 +135,14 @@ describe('admin REST facade over the Kubernetes API', () => {
       metadata: { name: 'alice-laptop', namespace },
       spec: { routing: 'PlanWithFailover' },
     } as never);
+    // BedrockOnly needs a model (the admission policy's cross-field rule).
+    const bedrockOnly = {
+      routing: 'BedrockOnly',
+      bedrock: { model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' },
+    };
     const stale = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, {
       resourceVersion: before.resourceVersion,
-      routing: 'BedrockOnly',
+      ...bedrockOnly,
     });
     expect(stale.statusCode).toBe(409);
     expect(stale.json()).toMatchObject({ error: 'conflict' });
@@ -149,7 +154,7 @@ describe('admin REST facade over the Kubernetes API', () => {
     };
     const updated = await call('PUT', `/admin/api/access-keys/${enc(`${namespace}/alice-laptop`)}`, {
       resourceVersion: fresh.resourceVersion,
-      routing: 'BedrockOnly',
+      ...bedrockOnly,
     });
     expect(updated.statusCode).toBe(200);
     expect((await readObject(kube, 'AccessKey', namespace, 'alice-laptop'))?.spec).toMatchObject({

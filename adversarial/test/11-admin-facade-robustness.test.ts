@@ -296,10 +296,17 @@ describe('11: the OpenAPI document is true', () => {
     const created = await send(
       'POST',
       '/admin/api/access-keys',
-      JSON.stringify({ namespace: 'team-a', name: 'no-map', user: 'alice', bedrock: { model: 'm' } }),
+      JSON.stringify({
+        namespace: 'team-a',
+        name: 'no-map',
+        user: 'alice',
+        bedrock: { model: 'anthropic.claude-m-v1:0' },
+      }),
     );
     expect(created.status, created.text).toBe(201);
-    expect(created.json()).toMatchObject({ bedrock: { api: 'Converse', modelMap: {}, model: 'm' } });
+    expect(created.json()).toMatchObject({
+      bedrock: { api: 'Converse', modelMap: {}, model: 'anthropic.claude-m-v1:0' },
+    });
   });
 
   it('an unserved method on a served path is a 405 with Allow; query values are typed strictly', async () => {

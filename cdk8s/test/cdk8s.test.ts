@@ -9,8 +9,17 @@ import { dryRunApply, parseManifests, type Manifest } from './dry-run.ts';
 const synth = (values: ValuesOverrides, namespace = 'ccproxy') =>
   parseManifests(buildApp({ overrides: values, namespace, releaseName: 'ccp' }).app.synthYaml());
 
-/** Kinds only the chart renders: CRDs (infra/ applies crds/ itself) and the Prometheus Operator's kinds. */
-const chartOnly = new Set(['CustomResourceDefinition', 'ServiceMonitor', 'PrometheusRule']);
+/**
+ * Kinds only the chart renders: what crds/ holds — the CRDs and the admission policy beside them
+ * (infra/ applies crds/ itself) — and the Prometheus Operator's kinds.
+ */
+const chartOnly = new Set([
+  'CustomResourceDefinition',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'ServiceMonitor',
+  'PrometheusRule',
+]);
 
 /**
  * What "the same deployment" means: the same objects (kind, namespace, name) and, per object,

@@ -145,7 +145,7 @@ describe('the Helm chart', () => {
       // The proxy needs no Kubernetes API at all.
       expect(
         objects
-          .filter((o) => o.kind.endsWith('Binding'))
+          .filter((o) => o.kind.endsWith('RoleBinding'))
           .flatMap((o) => (o.subjects as Array<{ name: string }>).map((s) => s.name)),
       ).not.toContain(`${prefix}-proxy`);
     }

@@ -32,11 +32,24 @@ export {
   multiLineForbidden,
   multiLinePattern,
   singleLinePattern,
+  dnsSubdomainPattern,
+  dnsLabelPattern,
+  secretKeyPattern,
+  anthropicModelPattern,
+  bedrockModelPattern,
+  regionPattern,
   type ProxyUser,
   type AccessKey,
   type BedrockKey,
   type Secret,
   type Resource,
 } from './resources.ts';
-export { renderCrds, toStructural } from './crds.ts';
+export { renderCrds, renderAdmissionPolicy, admissionPolicyFile, toStructural } from './crds.ts';
+export {
+  crossFieldRules,
+  crossFieldProblems,
+  admissionPolicy,
+  admissionPolicyName,
+  type CrossFieldRule,
+} from './admission.ts';
 export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';

@@ -1,9 +1,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { crossFieldProblems } from './admission.ts';
 
 /**
  * The custom resources (group ccproxy.io, v1alpha1) as typebox schemas: one source of truth for
- * validation here, the CRD YAML and the admin API. Kubernetes object names are DNS-1123 labels.
+ * validation here, the CRD YAML, the admission policy (admission.ts) and the admin API.
  */
 export const group = 'ccproxy.io';
 export const version = 'v1alpha1';
@@ -11,20 +12,70 @@ export const version = 'v1alpha1';
 /**
  * Free text refuses every C0 control (NUL, tab, CR, newline…), DEL and every C1 control: NUL
  * cannot be stored in Postgres text (a permanent reconcile error), and the rest corrupt logs,
- * YAML and terminals. One pattern, valid both as an ECMAScript (`u`) and as an RE2 (Go, the API
- * server) regular expression, so the admin, the local operator and the CRDs refuse the same.
+ * YAML and terminals. It also refuses the invisible bidirectional controls (U+061C, U+200E/F,
+ * U+202A–U+202E, U+2066–U+2069: "Trojan Source" spoofing of names in the UI and logs) and the
+ * Unicode line and paragraph separators (U+2028/9, line breaks to many readers). The ranges are
+ * the characters themselves (the TS escapes become them), so one pattern is valid both as an
+ * ECMAScript and as an RE2 (Go, the API server) regular expression, and the admin, the local
+ * operator and the CRDs refuse the same.
  */
-export const singleLineForbidden = '\\x00-\\x1f\\x7f-\\x9f';
+const invisibleForbidden = '\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029';
+export const singleLineForbidden = `\\x00-\\x1f\\x7f-\\x9f${invisibleForbidden}`;
 export const singleLinePattern = `^[^${singleLineForbidden}]*$`;
 /** The same, with line feeds allowed: descriptions are multi-line text areas. */
-export const multiLineForbidden = '\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f';
+export const multiLineForbidden = `\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f${invisibleForbidden}`;
 export const multiLinePattern = `^[^${multiLineForbidden}]*$`;
 export const singleLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
   Type.String({ ...options, pattern: singleLinePattern });
 export const multiLine = (options: { minLength?: number; maxLength?: number; default?: string } = {}) =>
   Type.String({ ...options, pattern: multiLinePattern });
 
-const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' });
+/**
+ * Kubernetes names (RE2 and ECMAScript alike). A DNS-1123 subdomain — dot-separated labels of
+ * lowercase letters, digits and inner hyphens, 253 at most — is what the API server demands of
+ * Secret and custom-resource names; a namespace is one DNS-1123 label (63 at most).
+ */
+const dnsLabelPart = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+export const dnsSubdomainPattern = `^${dnsLabelPart}(\\.${dnsLabelPart})*$`;
+export const dnsLabelPattern = `^${dnsLabelPart}$`;
+const dnsName = Type.String({ minLength: 1, maxLength: 253, pattern: dnsSubdomainPattern });
+const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: dnsLabelPattern });
+
+/** A Secret data key, as the API server spells it (IsConfigMapKey): letters, digits, `-`, `_`, `.`. */
+export const secretKeyPattern = '^[-._a-zA-Z0-9]+$';
+
+/**
+ * A model name as Claude Code sends it (`claude-sonnet-4-5-20250929`, `claude-opus-4-1`, the
+ * Vertex spelling `claude-sonnet-4-5@20250929`, or a Bedrock id when Claude Code is set to one):
+ * letters, digits and `-._:@`, starting and ending with a letter or digit.
+ */
+export const anthropicModelPattern = '^[A-Za-z0-9]([-A-Za-z0-9._:@]*[A-Za-z0-9])?$';
+
+/**
+ * A Bedrock model the proxy can call (ConversationalModelId of the Bedrock Runtime Smithy model,
+ * anchored and narrowed to what an Anthropic model on Bedrock can be): a foundation-model id or
+ * a cross-region inference profile id (`anthropic.claude-…-v1:0`, `global.anthropic.…`), or a
+ * Bedrock ARN of a foundation model, (application) inference profile, provisioned, custom or
+ * imported model, or prompt router. Nothing else: no spaces, `;`, quotes or control characters.
+ */
+const bedrockIdPart = '[a-z0-9-]{1,63}';
+const bedrockArnTypes = [
+  'foundation-model',
+  'inference-profile',
+  'application-inference-profile',
+  'provisioned-model',
+  'custom-model',
+  'custom-model-deployment',
+  'imported-model',
+  'prompt-router',
+  'default-prompt-router',
+];
+export const bedrockModelPattern =
+  `^((${bedrockIdPart}\\.){1,3}${bedrockIdPart}(:${bedrockIdPart}){0,2}` +
+  `|arn:aws(-[a-z]+)*:bedrock:[a-z0-9-]{1,20}:([0-9]{12})?:(${bedrockArnTypes.join('|')})/[a-zA-Z0-9][-a-zA-Z0-9.:/]*)$`;
+
+/** An AWS region (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`). */
+export const regionPattern = '^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$';
 
 /**
  * `schema` with a description: the CRDs carry it, so `kubectl explain` documents every field
@@ -48,7 +99,7 @@ const localRef = (what: string) =>
 
 const metadata = Type.Object({
   name: dnsName,
-  namespace: Type.Optional(dnsName),
+  namespace: Type.Optional(dnsLabel),
   uid: Type.Optional(Type.String()),
   generation: Type.Optional(Type.Integer()),
   labels: Type.Optional(Type.Record(Type.String(), Type.String())),
@@ -75,6 +126,8 @@ export const proxyUserSpec = described(
     { additionalProperties: false },
   ),
 );
+
+const bedrockModel = Type.String({ minLength: 1, maxLength: 2048, pattern: bedrockModelPattern });
 
 export const routing = Type.Union(
   [Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')],
@@ -103,7 +156,7 @@ export const accessKeySpec = described(
               region: Type.Optional(
                 described(
                   "AWS region of the Bedrock Runtime endpoint, e.g. us-east-1 (default: the proxy's AWS_REGION).",
-                  Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' }),
+                  Type.String({ minLength: 1, maxLength: 32, pattern: regionPattern }),
                 ),
               ),
               api: described(
@@ -112,18 +165,18 @@ export const accessKeySpec = described(
               ),
               model: Type.Optional(
                 described(
-                  'Default Bedrock model id or inference profile (e.g. global.anthropic.claude-sonnet-4-5-20250929-v1:0) for models not in modelMap.',
-                  singleLine({ minLength: 1, maxLength: 2048 }),
+                  'Default Bedrock model for models not in modelMap: a model id or inference profile id (e.g. global.anthropic.claude-sonnet-4-5-20250929-v1:0) or a Bedrock ARN (arn:aws:bedrock:<region>:<account>:inference-profile/…); an ARN must be in bedrock.region when that is set. Required with routing BedrockOnly unless modelMap has an entry.',
+                  bedrockModel,
                 ),
               ),
               // Keys are constrained by propertyNames (additionalProperties: false on a Record trips
               // typebox's Value.Default on a non-matching key); the CRD turns it into a CEL rule.
               modelMap: described(
-                'Anthropic model name (as Claude Code sends it) → Bedrock model id or inference profile.',
-                Type.Record(Type.String(), singleLine({ minLength: 1, maxLength: 2048 }), {
+                'Anthropic model name (as Claude Code sends it) → Bedrock model. Keys: letters, digits and -._:@ (e.g. claude-opus-4-5, claude-sonnet-4-5@20250929); values: the grammar of bedrock.model. At most 256 entries.',
+                Type.Record(Type.String(), bedrockModel, {
                   default: {},
                   maxProperties: 256,
-                  propertyNames: singleLine({ minLength: 1, maxLength: 256 }),
+                  propertyNames: Type.String({ minLength: 1, maxLength: 256, pattern: anthropicModelPattern }),
                 }),
               ),
             },
@@ -152,7 +205,7 @@ export const bedrockKeySpec = described(
             name: described('Name of the Secret.', dnsName),
             key: described(
               'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
-              Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
+              Type.String({ minLength: 1, maxLength: 253, pattern: secretKeyPattern, default: 'apiKey' }),
             ),
           },
           { additionalProperties: false },
@@ -198,10 +251,13 @@ export function parseResource(input: unknown): { resource: Resource } | { proble
   }
   const schema = schemas[kind as keyof typeof schemas];
   const value = Value.Default(schema, Value.Clone(input));
-  if (Value.Check(schema, value)) return { resource: value as Resource };
-  return {
-    problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`),
-  };
+  if (!Value.Check(schema, value))
+    return {
+      problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`),
+    };
+  // The cross-field rules the API server's admission policy enforces, where there is none.
+  const crossField = crossFieldProblems(kind, (value as { spec?: unknown }).spec);
+  return crossField.length === 0 ? { resource: value as Resource } : { problems: crossField };
 }
 
 /** Data of a Secret as strings: `data` is base64 (as Kubernetes stores it), `stringData` wins. */

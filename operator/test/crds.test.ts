@@ -2,13 +2,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { renderCrds, toStructural } from '@ccproxy/operator';
+import { admissionPolicyFile, renderAdmissionPolicy, renderCrds, toStructural } from '@ccproxy/operator';
 
 const dir = fileURLToPath(new URL('../../crds/', import.meta.url));
 
 describe('CRDs', () => {
-  it('are committed exactly as generated from the typebox schemas (run `npm run crds` after changing them)', () => {
-    const rendered = renderCrds();
+  it('are committed exactly as generated from the typebox schemas, with the admission policy (run `npm run crds` after changing them)', () => {
+    const rendered = { ...renderCrds(), [admissionPolicyFile]: renderAdmissionPolicy() };
     expect(readdirSync(dir).sort()).toEqual(Object.keys(rendered).sort());
     for (const [file, yaml] of Object.entries(rendered)) expect(readFileSync(`${dir}${file}`, 'utf8'), file).toBe(yaml);
   });

@@ -43,7 +43,14 @@ export function objectsOf(yaml: string, namespace?: string): KubernetesObject[] 
 const apiVersionOf = (kind: string) =>
   ({ Secret: 'v1', Lease: 'coordination.k8s.io/v1' })[kind] ?? 'ccproxy.io/v1alpha1';
 const plural = (kind: string) =>
-  ({ ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' })[kind] ?? `${kind.toLowerCase()}s`;
+  (
+    ({
+      ProxyUser: 'proxyusers',
+      AccessKey: 'accesskeys',
+      BedrockKey: 'bedrockkeys',
+      ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+    }) as Record<string, string>
+  )[kind] ?? `${kind.toLowerCase()}s`;
 
 /** The REST path of an object (the kinds tests use). */
 function pathOf(object: KubernetesObject): string {
@@ -52,10 +59,15 @@ function pathOf(object: KubernetesObject): string {
     : ['', object.apiVersion];
   const base = groupName === '' ? `/api/${version}` : `/apis/${groupName}/${version}`;
   const { name = '', namespace } = object.metadata ?? {};
-  const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(
-    object.kind ?? '',
-  );
-  const kindPath = object.kind === 'CustomResourceDefinition' ? 'customresourcedefinitions' : plural(object.kind ?? '');
+  const clusterScoped = [
+    'Namespace',
+    'CustomResourceDefinition',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+  ].includes(object.kind ?? '');
+  const kindPath = plural(object.kind ?? '');
   return `${base}${clusterScoped ? '' : `/namespaces/${namespace}`}/${kindPath}/${name}`;
 }
 
@@ -111,15 +123,20 @@ export async function ensureNamespace(config: KubeConfig, name: string): Promise
   await apply(config, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }]);
 }
 
-/** Installs the committed CRDs (idempotent, several test files share the API server) and waits until they are Established. */
+/**
+ * Installs the committed CRDs and the admission policy beside them (idempotent, several test
+ * files share the API server) and waits until the CRDs are Established.
+ */
 export async function installCrds(config: KubeConfig): Promise<void> {
   const files = (await readdir(crdsDir)).filter((file) => file.endsWith('.yaml'));
   const crds = (await Promise.all(files.map((file) => readFile(new URL(file, crdsDir), 'utf8')))).flatMap((yaml) =>
     objectsOf(yaml),
   );
-  await apply(config, crds);
+  // CRDs first: the policy's CEL is type-checked against them.
+  const isCrd = (object: KubernetesObject) => object.kind === 'CustomResourceDefinition';
+  await apply(config, [...crds.filter(isCrd), ...crds.filter((object) => !isCrd(object))]);
   const api = KubernetesObjectApi.makeApiClient(config);
-  for (const crd of crds) {
+  for (const crd of crds.filter(isCrd)) {
     for (let i = 0; ; i += 1) {
       const live = (await api.read({
         apiVersion: 'apiextensions.k8s.io/v1',

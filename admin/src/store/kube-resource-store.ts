@@ -11,6 +11,7 @@ import {
 } from './ownership.ts';
 import {
   apiVersion,
+  checkValid,
   StoreError,
   type Condition,
   type Kind,
@@ -74,6 +75,8 @@ export class KubeResourceStore implements ResourceStore {
 
   async create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
     const body = { apiVersion, kind, metadata: { name, namespace, labels: { [managedByLabel]: adminManager } }, spec };
+    // The API server refuses the same (CRD schema, admission policy); this also holds where the policy is not installed.
+    checkValid(body);
     const created = (await this.#request(
       'POST',
       `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`,
@@ -124,6 +127,7 @@ export class KubeResourceStore implements ResourceStore {
       if (versionOf(live) !== resourceVersion)
         throw new StoreError('conflict', `${kind} ${namespace}/${name} was changed by someone else; reload and retry`);
       const body = { apiVersion, kind, metadata: live.metadata, spec };
+      checkValid({ apiVersion, kind, metadata: { name, namespace }, spec });
       try {
         const updated = (await this.#request(
           'PUT',

@@ -13,6 +13,7 @@ import {
 } from './ownership.ts';
 import {
   apiVersion,
+  checkValid,
   StoreError,
   type Condition,
   type Kind,
@@ -295,12 +296,6 @@ function toStored(object: RawObject): StoredResource {
     ...(object.metadata.labels === undefined ? {} : { labels: object.metadata.labels }),
     status: { conditions: [], fields: {} },
   };
-}
-
-/** What the local operator would refuse is refused here, before anything is written. */
-function checkValid(object: unknown): void {
-  const parsed = parseResource(object);
-  if ('problems' in parsed) throw new StoreError('invalid', parsed.problems.join('; '));
 }
 
 /** A Secret file's metadata; an unreadable one has none, so the rule finds it is not the admin's. */

@@ -1,3 +1,4 @@
+import { parseResource } from '@ccproxy/operator';
 import type { SecretFor } from './ownership.ts';
 
 /**
@@ -72,3 +73,13 @@ export class StoreError extends Error {
 }
 
 export const apiVersion = 'ccproxy.io/v1alpha1';
+
+/**
+ * The resource schemas' verdict on an object, before anything is written: every store refuses
+ * what the API server and the local operator refuse (patterns, lengths and the cross-field
+ * rules of @ccproxy/operator's admission table), with the same field-naming message.
+ */
+export function checkValid(object: unknown): void {
+  const parsed = parseResource(object);
+  if ('problems' in parsed) throw new StoreError('invalid', parsed.problems.join('; '));
+}

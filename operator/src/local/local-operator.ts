@@ -13,7 +13,7 @@ import {
 } from '@ccproxy/core';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
-import { retrying } from '../reconcile/conditions.ts';
+import { retrying, stalled } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
 import { reconcileAccessKey, baseUrlFor } from '../reconcile/reconcile-access-key.ts';
 import { reconcileUser } from '../reconcile/reconcile-user.ts';
@@ -167,6 +167,10 @@ export class LocalOperator {
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
     this.#secrets.useFolderSecrets(snapshot.secrets);
     const report: SyncReport = { statuses: new Map(), readyKeys: [], problems: snapshot.problems };
+    for (const refused of snapshot.refused) {
+      const ref = refOf(refused);
+      report.statuses.set(`${refused.kind}/${ref.namespace}/${ref.name}`, stalled('InvalidSpec', refused.message));
+    }
     await this.#reconcileAll(snapshot, report);
     await this.#prune(snapshot);
     this.#logTransitions(report);
@@ -224,7 +228,10 @@ export class LocalOperator {
 
   async #prune(snapshot: ManifestSnapshot): Promise<void> {
     const { db } = this.#options;
-    const keys = new Set(snapshot.accessKeys.map((key) => refKey(refOf(key))));
+    // A refused document keeps what its last valid version wrote (it is Stalled, not deleted).
+    const kept = (kind: string, valid: Array<{ kind: string; metadata: { name: string; namespace?: string } }>) =>
+      new Set([...valid, ...snapshot.refused.filter((r) => r.kind === kind)].map((o) => refKey(refOf(o))));
+    const keys = kept('AccessKey', snapshot.accessKeys);
     for (const row of await listRefs(db, 'access_keys')) {
       if (keys.has(refKey(row))) continue;
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
@@ -232,11 +239,11 @@ export class LocalOperator {
       await deleteAccessKey(db, row.namespace, row.name);
       await this.#secrets.removeOwnedBy(row.namespace, row.name);
     }
-    const bedrockKeys = new Set(snapshot.bedrockKeys.map((key) => refKey(refOf(key))));
+    const bedrockKeys = kept('BedrockKey', snapshot.bedrockKeys);
     for (const row of await listRefs(db, 'bedrock_keys')) {
       if (!bedrockKeys.has(refKey(row))) await deleteBedrockKey(db, row.namespace, row.name);
     }
-    const users = new Set(snapshot.users.map((user) => refKey(refOf(user))));
+    const users = kept('ProxyUser', snapshot.users);
     for (const row of await listRefs(db, 'users')) {
       if (!users.has(refKey(row))) await deleteUser(db, row.namespace, row.name);
     }

@@ -10,11 +10,30 @@ export interface ManifestSnapshot {
   secrets: Secret[];
   /** One line per document that could not be used, with file and reason. */
   problems: string[];
+  /**
+   * The resources among those documents that say who they are (kind, name): refused, with the
+   * message naming the field. They are Stalled, not absent: what an earlier, valid version of
+   * them put in Postgres stays as it was (a typo in a file must not delete a key).
+   */
+  refused: RefusedResource[];
+}
+
+export interface RefusedResource {
+  kind: 'ProxyUser' | 'AccessKey' | 'BedrockKey';
+  metadata: { name: string; namespace?: string };
+  message: string;
 }
 
 /** Reads every `*.yaml` / `*.yml` under `dir` (recursively), multi-document files included. */
 export async function readManifestFolder(dir: string): Promise<ManifestSnapshot> {
-  const snapshot: ManifestSnapshot = { users: [], accessKeys: [], bedrockKeys: [], secrets: [], problems: [] };
+  const snapshot: ManifestSnapshot = {
+    users: [],
+    accessKeys: [],
+    bedrockKeys: [],
+    secrets: [],
+    problems: [],
+    refused: [],
+  };
   for (const file of await yamlFiles(dir)) {
     const where = relative(dir, file);
     let text: string;
@@ -35,12 +54,24 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
       const parsed = parseResource(value);
       if ('problems' in parsed) {
         snapshot.problems.push(`${where} (document ${index + 1}): ${parsed.problems.join('; ')}`);
+        const identity = identityOf(value);
+        if (identity !== undefined)
+          snapshot.refused.push({ ...identity, message: `${where}: ${parsed.problems.join('; ')}` });
         return;
       }
       add(snapshot, parsed.resource);
     });
   }
   return snapshot;
+}
+
+/** Kind and name of a refused document, when it states them plainly (else it is only a problem line). */
+function identityOf(value: unknown): Omit<RefusedResource, 'message'> | undefined {
+  const { kind, metadata } = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  if (kind !== 'ProxyUser' && kind !== 'AccessKey' && kind !== 'BedrockKey') return undefined;
+  if (typeof metadata?.name !== 'string') return undefined;
+  const { name, namespace } = metadata;
+  return { kind, metadata: typeof namespace === 'string' ? { name, namespace } : { name } };
 }
 
 function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey | Secret): void {
