@@ -115,6 +115,6 @@ function document(): string {
     '- **count_tokens**: in `-p` mode only `/context` counts tokens (one `count_tokens` request per tool group); on Bedrock the proxy asks CountTokens, and where the model cannot count (inference profiles) answers its over-estimate.',
     '- **Long context**: on `prompt is too long` a resumed (`--continue`) session compacts by itself (`compact_boundary`, trigger `auto`), summarises through the same upstream and retries. A single-exchange session cannot be compacted: Claude Code then reports the error (“A single-exchange conversation cannot be compacted”), so the row runs a first turn (with a tool call) before the refused one.',
     '- **429 / 529**: Claude Code retries the refused request itself (honouring `retry-after`); the row checks that the retry reaches the same backend and the user sees the answer.',
-    '- With `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`, `-p` sends no side requests (no title or topic requests): every request is the conversation itself.',
+    '- **Nothing beyond loopback**: every run has a loopback sink as `HTTPS_PROXY`/`HTTP_PROXY` that refuses and records any connection, and every cell asserts it saw none. With `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (as here) `-p` sends no side requests: every request is the conversation itself. Without it, Claude Code tries `api.anthropic.com` and also asks for a session title (`output_config.format`, no tools, thinking disabled), kept as a fixture.',
   ].join('\n');
 }

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,6 +46,11 @@ export interface ClaudeRun {
   /** Every tool_result Claude Code fed back, as it showed them in its `user` lines. */
   toolResults: Array<{ tool_use_id: string; is_error: boolean; content: string }>;
   ms: number;
+  /**
+   * Every connection Claude Code tried to open beyond loopback during the run (`CONNECT host:port`
+   * or a proxied URL), as the outbound sink saw it: refused there, so nothing leaves the machine.
+   */
+  outbound: string[];
 }
 
 export interface ClaudeRunOptions {
@@ -60,13 +67,49 @@ export interface ClaudeRunOptions {
 }
 
 /**
+ * A loopback HTTP proxy that refuses every request and CONNECT and records its target: Claude
+ * Code runs with it as `HTTPS_PROXY`/`HTTP_PROXY` (loopback exempt), so any attempt to reach
+ * the internet (telemetry, feature flags, updates) is seen and stopped. One per test process.
+ */
+let sink: Promise<{ url: string; seen: string[] }> | undefined;
+function outboundSink(): Promise<{ url: string; seen: string[] }> {
+  sink ??= (async () => {
+    const seen: string[] = [];
+    const server: Server = createServer((req, res) => {
+      seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      res.writeHead(502).end();
+    });
+    server.on('connect', (req, socket) => {
+      seen.push(`CONNECT ${req.url ?? ''}`);
+      // The client may reset the refused tunnel; that is not the sink's failure.
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    server.unref();
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  })();
+  return sink;
+}
+
+/**
  * The environment Claude Code runs in: built from nothing (no proxy variables, no credentials
  * of the machine), loopback base URL, and every documented switch that stops it phoning home
  * (telemetry, error reporting, auto-updater, non-essential traffic).
  */
-export function claudeCodeEnv(options: Pick<ClaudeRunOptions, 'baseUrl' | 'home' | 'env'>): Record<string, string> {
+export function claudeCodeEnv(
+  options: Pick<ClaudeRunOptions, 'baseUrl' | 'home' | 'env'> & { outboundProxy?: string },
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
+    ...(options.outboundProxy === undefined
+      ? {}
+      : {
+          HTTPS_PROXY: options.outboundProxy,
+          HTTP_PROXY: options.outboundProxy,
+          NO_PROXY: '127.0.0.1,localhost',
+        }),
     HOME: options.home,
     ANTHROPIC_BASE_URL: options.baseUrl,
     ANTHROPIC_API_KEY: 'sk-ant-developer-own',
@@ -83,11 +126,17 @@ export function claudeCodeEnv(options: Pick<ClaudeRunOptions, 'baseUrl' | 'home'
 export async function runClaudeCode(options: ClaudeRunOptions): Promise<ClaudeRun> {
   await mkdir(options.home, { recursive: true });
   await mkdir(options.cwd, { recursive: true });
+  const outbound = await outboundSink();
+  const before = outbound.seen.length;
   const started = Date.now();
   const child = spawn(
     claudeCodeBinary,
     ['-p', options.prompt, '--output-format', 'stream-json', '--verbose', ...(options.args ?? [])],
-    { cwd: options.cwd, env: claudeCodeEnv(options), stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: options.cwd,
+      env: claudeCodeEnv({ ...options, outboundProxy: outbound.url }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -110,6 +159,8 @@ export async function runClaudeCode(options: ClaudeRunOptions): Promise<ClaudeRu
     stderr: Buffer.concat(err).toString('utf8'),
     toolResults: toolResultsOf(events),
     ms: Date.now() - started,
+    // Runs in parallel share the sink: what arrived during this run is attributed to it (an upper bound).
+    outbound: outbound.seen.slice(before),
   };
 }
 

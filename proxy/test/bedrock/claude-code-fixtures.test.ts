@@ -16,6 +16,11 @@ import { rows } from '../claude-code/rows.ts';
  * changes a shape is caught by updating the pin. Each request must translate, pass the strict
  * Smithy + service-rule check, and keep what matters: tools, system, thinking, cache points, tool
  * ids and signatures, images and documents.
+ *
+ * `side-request-session-title.0.json` is the one side request Claude Code makes in `-p` mode (the
+ * session title, asked with `output_config.format`): it sends it only with non-essential traffic
+ * on, which the matrix never allows, so it was recorded once by hand with every outbound
+ * connection refused by the harness's loopback sink; re-record it the same way on a pin bump.
  */
 const pinned = (
   JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { BedrockApi, Database, Routing } from '@ccproxy/core';
 import {
   anthropicTurn,
@@ -161,6 +162,7 @@ export class Matrix {
     const all = seenBy(this.#anthropic, this.#bedrock).filter((seen) => seen.upstream === column.upstream);
     const seen = all.filter((request) => request.cell === id);
     row.check(run, seen, cell, all);
+    expect(run.outbound, 'Claude Code tried to reach beyond loopback').toEqual([]);
     return { run, seen, cell, fixtures: row.fixtures?.(all, cell) ?? seen };
   }
 }

@@ -10,6 +10,8 @@ export function answered(run: ClaudeRun, text: string | RegExp): void {
   expect(run.result, `no result line; stderr: ${run.stderr.slice(0, 500)}`).toBeDefined();
   expect(run.result?.is_error, JSON.stringify(run.result)).toBe(false);
   expect(run.exitCode).toBe(0);
+  // Nothing beyond loopback: no telemetry, feature flags or update checks reached for the internet.
+  expect(run.outbound).toEqual([]);
   if (typeof text === 'string') expect(run.result?.result).toBe(text);
   else expect(run.result?.result).toMatch(text);
 }
