@@ -38,9 +38,9 @@ export function redact(seen: Seen, cell: CellContext): Fixture {
       headers[name] = value;
   // Claude Code also names the project folder by its path with every other character a dash.
   const json = JSON.stringify(seen.turn.body)
-    .replaceAll(cell.cwd, '/work/project')
-    .replaceAll(cell.cwd.replace(/[^a-zA-Z0-9]/g, '-'), '-work-project')
-    .replaceAll(cell.home, '/home/user')
+    .replaceAll(cell.cwd, '/srv/project')
+    .replaceAll(cell.cwd.replace(/[^a-zA-Z0-9]/g, '-'), '-srv-project')
+    .replaceAll(cell.home, '/srv/home')
     .replaceAll(cell.id, 'cell');
   const body = JSON.parse(json) as Record<string, unknown>;
   if (body.metadata !== undefined) body.metadata = { user_id: 'REDACTED' };
