@@ -1,12 +1,11 @@
-import { execFile as execFileCallback } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   freePort,
+  runClaudeCode,
   startAnthropicServer,
   startBedrockServer,
   startCcproxy,
@@ -15,9 +14,7 @@ import {
   type CcproxyProcess,
 } from '@ccproxy/test-harness';
 
-const execFile = promisify(execFileCallback);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const claude = join(repo, 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe');
 
 /**
  * Claude Code itself, through `ccproxy local` started the way `npm start` starts it (embedded
@@ -53,27 +50,26 @@ describe('Claude Code through the proxy', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** `claude -p` in a scratch HOME and work dir, pointed at the base URL the start banner printed. */
+  /**
+   * `claude -p` in a scratch HOME and work dir, pointed at the base URL the start banner printed
+   * (test/src/claude-code.ts: stream-json, nothing phones home); its result and the tool results
+   * it fed back, as the user saw them.
+   */
   async function runClaude(prompt: string, baseUrl = proxy.baseUrls[0] ?? ''): Promise<string> {
     runs += 1;
-    const home = join(dir, `home-${runs}`);
     const work = join(dir, `work-${runs}`);
-    await mkdir(home);
     await mkdir(work);
     await writeFile(join(work, 'marker.txt'), 'seen-by-claude\n');
-    const { stdout } = await execFile(claude, ['-p', prompt, '--allowedTools', 'Bash'], {
+    const run = await runClaudeCode({
+      baseUrl,
+      prompt,
+      home: join(dir, `home-${runs}`),
       cwd: work,
-      timeout: 120_000,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: home,
-        ANTHROPIC_BASE_URL: baseUrl,
-        ANTHROPIC_API_KEY: 'sk-ant-developer-own',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-      },
+      args: ['--allowedTools', 'Bash'],
+      timeoutMs: 120_000,
     });
-    return stdout;
+    expect(run.result?.is_error, JSON.stringify(run.result)).toBe(false);
+    return [run.result?.result ?? '', ...run.toolResults.map((result) => result.content)].join('\n');
   }
 
   it('runs a Bash tool round trip with the base URL the start banner printed', async () => {

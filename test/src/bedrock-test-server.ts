@@ -32,7 +32,9 @@ export type BedrockReply =
   /** A non-streaming answer of exactly these bytes (a garbled or cut-short Converse body). */
   | { kind: 'raw'; status: number; body: Buffer }
   /** Exactly these Converse blocks / stream events (citations, members the proxy does not know). */
-  | ScriptedReply;
+  | ScriptedReply
+  /** A streamed answer of exactly these event-stream frames (shapes the default renderer does not make). */
+  | { kind: 'frames'; frames: Uint8Array[] };
 
 export type BedrockResponder = (
   body: Record<string, unknown>,
@@ -236,6 +238,7 @@ async function sendStream(
   res: ServerResponse,
   reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' } | ScriptedReply>,
 ): Promise<void> {
+  if (reply.kind === 'frames') return writeFrames(res, reply.frames, 'end');
   const { stopReason, usage } = converseResponse({
     kind: 'message',
     content: reply.content,
@@ -243,16 +246,23 @@ async function sendStream(
   });
   let frames = converseStreamFrames(reply.content, stopReason, usage);
   if (reply.kind === 'broken') frames = frames.slice(0, reply.afterFrames);
+  await writeFrames(res, frames, reply.kind === 'broken' ? reply.then : 'end');
+}
+
+async function writeFrames(
+  res: ServerResponse,
+  frames: Uint8Array[],
+  then: Extract<BedrockReply, { kind: 'broken' }>['then'],
+): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': crypto.randomUUID() });
   for (const bytes of frames) {
     res.write(bytes);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  if (reply.kind !== 'broken') return void res.end();
-  if (reply.then === 'reset') return void res.socket?.destroy();
-  if (reply.then === 'stall') return;
-  if (reply.then === 'end') return void res.end();
-  res.end(frame('exception', reply.then.exception, { message: reply.then.message }));
+  if (then === 'reset') return void res.socket?.destroy();
+  if (then === 'stall') return;
+  if (then === 'end') return void res.end();
+  res.end(frame('exception', then.exception, { message: then.message }));
 }
 
 function defaultReply(body: Record<string, unknown>): BedrockReply {

@@ -44,3 +44,26 @@ export { longStep, formatDuration, type ProgressOptions } from './progress.ts';
 export { withLock } from './build-lock.ts';
 export { mountSmallTmpfs, type SmallTmpfs } from './tmpfs.ts';
 export { exists } from './files.ts';
+export { writeDocSection } from './doc-sections.ts';
+export {
+  runClaudeCode,
+  claudeCodeEnv,
+  claudeCodeBinary,
+  claudeCodeVersion,
+  type ClaudeRun,
+  type ClaudeRunOptions,
+  type StreamJsonEvent,
+  type ResultEvent,
+} from './claude-code.ts';
+export {
+  scriptedResponders,
+  anthropicTurn,
+  converseTurn,
+  cellOf,
+  type ModelScript,
+  type ModelTurn,
+  type ModelReply,
+  type ModelBlock,
+  type ModelFailure,
+  type Citation,
+} from './scripted-model.ts';
