@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { TSchema } from 'typebox';
-import { accessKeySpec, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
+import { accessKeySpec, bedrockKeyAuthRule, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
 
 /**
  * CustomResourceDefinitions rendered from the same typebox schemas the code validates with, so
@@ -189,7 +189,10 @@ const kinds: KindSpec[] = [
     kind: 'BedrockKey',
     plural: 'bedrockkeys',
     shortNames: ['bk'],
-    spec: withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
+    spec: {
+      ...withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
+      'x-kubernetes-validations': [bedrockKeyAuthRule],
+    },
     status: status({
       fingerprint: {
         type: 'string',
@@ -198,6 +201,7 @@ const kinds: KindSpec[] = [
     }),
     columns: [
       { name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' },
+      { name: 'Auth', type: 'string', jsonPath: '.spec.auth' },
       { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' },
       readyColumn,
       reasonColumn,

@@ -140,22 +140,31 @@ export const accessKeySpec = described(
   ),
 );
 
+export const bedrockAuth = Type.Union([Type.Literal('ApiKey'), Type.Literal('AwsIdentity')], {
+  default: 'ApiKey',
+  description:
+    "How the proxy authenticates to Bedrock for this key. ApiKey: the Bedrock API key in secretRef (Authorization: Bearer), stored envelope-encrypted. AwsIdentity: the proxy's own AWS identity, SigV4 with the AWS default credential chain (IRSA or EKS Pod Identity in the cluster, a profile or environment variables locally); no Secret, so secretRef must be absent, and the AccessKey needs bedrock.region.",
+});
+
 export const bedrockKeySpec = described(
-  'The Amazon Bedrock API key an AccessKey fails over with, read from a Secret and stored only envelope-encrypted.',
+  "How an AccessKey reaches Amazon Bedrock: a Bedrock API key read from a Secret (stored only envelope-encrypted), or the proxy's own AWS identity.",
   Type.Object(
     {
       accessKeyRef: localRef('AccessKey this Bedrock key serves (immutable)'),
-      secretRef: described(
-        'The Secret (same namespace) that holds the Bedrock API key.',
-        Type.Object(
-          {
-            name: described('Name of the Secret.', dnsName),
-            key: described(
-              'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
-              Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
-            ),
-          },
-          { additionalProperties: false },
+      auth: bedrockAuth,
+      secretRef: Type.Optional(
+        described(
+          'The Secret (same namespace) that holds the Bedrock API key: required for auth ApiKey, not allowed for AwsIdentity.',
+          Type.Object(
+            {
+              name: described('Name of the Secret.', dnsName),
+              key: described(
+                'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
+                Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'apiKey' }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
         ),
       ),
     },
@@ -198,10 +207,23 @@ export function parseResource(input: unknown): { resource: Resource } | { proble
   }
   const schema = schemas[kind as keyof typeof schemas];
   const value = Value.Default(schema, Value.Clone(input));
-  if (Value.Check(schema, value)) return { resource: value as Resource };
+  if (Value.Check(schema, value)) {
+    const problem = kind === 'BedrockKey' ? bedrockKeyAuthProblem((value as BedrockKey).spec) : undefined;
+    return problem === undefined ? { resource: value as Resource } : { problems: [`/spec: ${problem}`] };
+  }
   return {
     problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`),
   };
+}
+
+/** The rule JSON Schema cannot state (the CRD states it as a CEL rule, `bedrockKeyAuthRule`). */
+export const bedrockKeyAuthRule = {
+  rule: "self.auth == 'AwsIdentity' ? !has(self.secretRef) : has(self.secretRef)",
+  message: 'secretRef is required with auth ApiKey and not allowed with auth AwsIdentity',
+};
+
+function bedrockKeyAuthProblem(spec: BedrockKey['spec']): string | undefined {
+  return (spec.auth === 'AwsIdentity') === (spec.secretRef !== undefined) ? bedrockKeyAuthRule.message : undefined;
 }
 
 /** Data of a Secret as strings: `data` is base64 (as Kubernetes stores it), `stringData` wins. */
