@@ -7,6 +7,7 @@ import {
 } from '@ccproxy/core';
 import type { ConverseOutputBlock, ConverseResponse, ConverseStopReason, ConverseUsage } from './converse-types.ts';
 import type { ToolNameMap } from './tool-names.ts';
+import { toAnthropicToolUseId } from './provenance.ts';
 
 export interface ResponseContext {
   /** The model name the client asked for; echoed back (never the Bedrock id). */
@@ -41,7 +42,7 @@ function fromOutputBlock(block: ConverseOutputBlock, toolNames: ToolNameMap): Re
     return [
       {
         type: 'tool_use',
-        id: block.toolUse.toolUseId,
+        id: toAnthropicToolUseId(block.toolUse.toolUseId),
         name: toolNames.fromBedrock(block.toolUse.name),
         input: block.toolUse.input ?? {},
       },

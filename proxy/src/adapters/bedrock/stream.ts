@@ -4,6 +4,7 @@ import { fromBedrockFailure } from './errors.ts';
 import { EventStreamFrames, type EventFrame } from './event-stream-frames.ts';
 import { fromConverseUsage, fromStopReason } from './response.ts';
 import type { ToolNameMap } from './tool-names.ts';
+import { toAnthropicToolUseId } from './provenance.ts';
 
 type BlockKind = 'text' | 'thinking' | 'tool_use' | 'redacted_thinking';
 interface OpenBlock {
@@ -183,7 +184,7 @@ export class ConverseStreamTranslator {
     if (toolUse === undefined) return '';
     return this.#open(payload.contentBlockIndex as number, 'tool_use', {
       type: 'tool_use',
-      id: toolUse.toolUseId,
+      id: toAnthropicToolUseId(toolUse.toolUseId),
       name: this.#context.toolNames.fromBedrock(toolUse.name),
       input: {},
     });
