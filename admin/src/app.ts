@@ -41,6 +41,8 @@ export interface AdminDeps {
   store: ResourceStore;
   /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */
   breakerOpenMs?: number;
+  /** The breaker's failure window (CCPROXY_BREAKER_WINDOW_MS), to tell failing from closed. */
+  breakerWindowMs?: number;
 }
 
 export interface RouteDeps extends AdminDeps {

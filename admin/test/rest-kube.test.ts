@@ -197,6 +197,8 @@ describe('admin REST facade over the Kubernetes API', () => {
     expect(Buffer.from(secret?.data?.apiKey ?? '', 'base64').toString()).toBe('bedrock-api-key-0123456789');
     expect((await readObject(kube, 'BedrockKey', namespace, 'alice-bedrock'))?.spec).toEqual({
       accessKeyRef: { name: 'alice-laptop' },
+      // Defaulted by the API server (the CRD's default).
+      auth: 'ApiKey',
       secretRef: { name: 'alice-bedrock-bedrock', key: 'apiKey' },
     });
     const read = await eventually(

@@ -38,7 +38,7 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
-    { logger, db, store, breakerOpenMs: config.breakerOpenMs },
+    { logger, db, store, breakerOpenMs: config.breakerOpenMs, breakerWindowMs: config.breakerWindowMs },
   );
   const address = await app.listen({ port: config.adminPort, host: config.host });
   logger.info({ address, namespace: config.watchNamespace ?? 'all' }, 'admin listening');

@@ -34,12 +34,14 @@ export const commandFields = {
     kmsKeyId: commonFields.kmsKeyId,
     rotationGraceSeconds: localFields.rotationGraceSeconds,
     breakerOpenMs: proxyFields.breakerOpenMs,
+    breakerWindowMs: proxyFields.breakerWindowMs,
     ...operatorFields,
   },
   admin: {
     ...commonFields,
     ...adminFields,
     breakerOpenMs: proxyFields.breakerOpenMs,
+    breakerWindowMs: proxyFields.breakerWindowMs,
     watchNamespace: operatorFields.watchNamespace,
   },
 } as const satisfies Record<string, EnvFields>;

@@ -106,7 +106,13 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
-    { logger: logger.child({ component: 'admin' }), db, store, breakerOpenMs: config.breakerOpenMs },
+    {
+      logger: logger.child({ component: 'admin' }),
+      db,
+      store,
+      breakerOpenMs: config.breakerOpenMs,
+      breakerWindowMs: config.breakerWindowMs,
+    },
   );
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });
   const adminAddress = await admin.listen({ port: config.adminPort, host: config.host });

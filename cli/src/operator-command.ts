@@ -55,6 +55,7 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
       rotationGraceSeconds: config.rotationGraceSeconds,
       publicUrl: config.publicUrl,
       breakerOpenMs: config.breakerOpenMs,
+      breakerWindowMs: config.breakerWindowMs,
       resyncMs: config.resyncSeconds * 1000,
       referenceWaitMs: config.referenceWaitSeconds * 1000,
       ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),

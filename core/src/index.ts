@@ -30,6 +30,8 @@ export { migrate } from './db/migrate.ts';
 export {
   findKeyByHash,
   findBedrockCiphertext,
+  findBedrockAuth,
+  type StoredBedrockAuth,
   keyChangesChannel,
   type KeyRecord,
   type Routing,
@@ -53,6 +55,7 @@ export {
   type UserRow,
   type AccessKeyRow,
   type BedrockKeyRow,
+  type BedrockAuth,
 } from './db/resource-rows.ts';
 export type * from './anthropic-types.ts';
 export {

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { TSchema } from 'typebox';
 import { admissionPolicy } from './admission.ts';
-import { accessKeySpec, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
+import { accessKeySpec, bedrockKeyAuthRule, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
 
 /**
  * CustomResourceDefinitions rendered from the same typebox schemas the code validates with, so
@@ -195,7 +195,10 @@ const kinds: KindSpec[] = [
     kind: 'BedrockKey',
     plural: 'bedrockkeys',
     shortNames: ['bk'],
-    spec: withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
+    spec: {
+      ...withRule(toStructural(bedrockKeySpec), 'accessKeyRef', immutable('accessKeyRef')),
+      'x-kubernetes-validations': [bedrockKeyAuthRule],
+    },
     status: status({
       fingerprint: {
         type: 'string',
@@ -205,6 +208,7 @@ const kinds: KindSpec[] = [
     }),
     columns: [
       { name: 'Access Key', type: 'string', jsonPath: '.spec.accessKeyRef.name' },
+      { name: 'Auth', type: 'string', jsonPath: '.spec.auth' },
       { name: 'Secret', type: 'string', jsonPath: '.spec.secretRef.name' },
       readyColumn,
       reasonColumn,

@@ -193,22 +193,31 @@ export const accessKeySpec = described(
   ),
 );
 
+export const bedrockAuth = Type.Union([Type.Literal('ApiKey'), Type.Literal('AwsIdentity')], {
+  default: 'ApiKey',
+  description:
+    "How the proxy authenticates to Bedrock for this key. ApiKey: the Bedrock API key in secretRef (Authorization: Bearer), stored envelope-encrypted. AwsIdentity: the proxy's own AWS identity, SigV4 with the AWS default credential chain (IRSA or EKS Pod Identity in the cluster, a profile or environment variables locally); no Secret, so secretRef must be absent, and the AccessKey needs bedrock.region.",
+});
+
 export const bedrockKeySpec = described(
-  'The Amazon Bedrock API key an AccessKey fails over with, read from a Secret and stored only envelope-encrypted.',
+  "How an AccessKey reaches Amazon Bedrock: a Bedrock API key read from a Secret (stored only envelope-encrypted), or the proxy's own AWS identity.",
   Type.Object(
     {
       accessKeyRef: localRef('AccessKey this Bedrock key serves (immutable)'),
-      secretRef: described(
-        'The Secret (same namespace) that holds the Bedrock API key.',
-        Type.Object(
-          {
-            name: described('Name of the Secret.', dnsName),
-            key: described(
-              'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
-              Type.String({ minLength: 1, maxLength: 253, pattern: secretKeyPattern, default: 'apiKey' }),
-            ),
-          },
-          { additionalProperties: false },
+      auth: bedrockAuth,
+      secretRef: Type.Optional(
+        described(
+          'The Secret (same namespace) that holds the Bedrock API key: required for auth ApiKey, not allowed for AwsIdentity.',
+          Type.Object(
+            {
+              name: described('Name of the Secret.', dnsName),
+              key: described(
+                'Data key in the Secret that holds the Bedrock API key (a Secret data key: letters, digits, -, _ and .).',
+                Type.String({ minLength: 1, maxLength: 253, pattern: secretKeyPattern, default: 'apiKey' }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
         ),
       ),
     },
@@ -255,9 +264,24 @@ export function parseResource(input: unknown): { resource: Resource } | { proble
     return {
       problems: [...Value.Errors(schema, value)].map((error) => `${error.instancePath || '/'}: ${error.message}`),
     };
-  // The cross-field rules the API server's admission policy enforces, where there is none.
-  const crossField = crossFieldProblems(kind, (value as { spec?: unknown }).spec);
+  // The cross-field rules the API server's admission policy (and the BedrockKey CRD's rule) enforce, where there is none.
+  const spec = (value as { spec?: unknown }).spec;
+  const authProblem = kind === 'BedrockKey' ? bedrockKeyAuthProblem((value as BedrockKey).spec) : undefined;
+  const crossField = [
+    ...crossFieldProblems(kind, spec),
+    ...(authProblem === undefined ? [] : [`/spec: ${authProblem}`]),
+  ];
   return crossField.length === 0 ? { resource: value as Resource } : { problems: crossField };
+}
+
+/** The rule JSON Schema cannot state (the CRD states it as a CEL rule, `bedrockKeyAuthRule`). */
+export const bedrockKeyAuthRule = {
+  rule: "self.auth == 'AwsIdentity' ? !has(self.secretRef) : has(self.secretRef)",
+  message: 'secretRef is required with auth ApiKey and not allowed with auth AwsIdentity',
+};
+
+function bedrockKeyAuthProblem(spec: BedrockKey['spec']): string | undefined {
+  return (spec.auth === 'AwsIdentity') === (spec.secretRef !== undefined) ? bedrockKeyAuthRule.message : undefined;
 }
 
 /** Data of a Secret as strings: `data` is base64 (as Kubernetes stores it), `stringData` wins. */

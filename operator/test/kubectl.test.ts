@@ -153,4 +153,24 @@ describe('kubectl against the operator', () => {
     expect(deleted).toMatchObject({ code: 0 });
     expect(await db.query('SELECT 1 FROM access_keys UNION ALL SELECT 1 FROM users')).toEqual([]);
   });
+
+  it('refuses a BedrockKey whose secretRef does not match its auth (the CEL rule, on the API server)', async () => {
+    const apply = async (name: string, spec: string) => {
+      const file = join(dir, `${name}.yaml`);
+      await writeFile(
+        file,
+        `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}, namespace: team-a }\nspec: ${spec}\n`,
+      );
+      return kubectl('apply', '--dry-run=server', '-f', file);
+    };
+    const rule = 'secretRef is required with auth ApiKey and not allowed with auth AwsIdentity';
+    const both = await apply('both', '{ accessKeyRef: { name: x }, auth: AwsIdentity, secretRef: { name: s } }');
+    expect(both.stderr).toContain(rule);
+    const neither = await apply('neither', '{ accessKeyRef: { name: x } }');
+    expect(neither.stderr).toContain(rule);
+    const identity = await apply('identity', '{ accessKeyRef: { name: x }, auth: AwsIdentity }');
+    expect(identity).toMatchObject({ code: 0, stderr: '' });
+    const apiKey = await apply('api-key', '{ accessKeyRef: { name: x }, secretRef: { name: s } }');
+    expect(apiKey).toMatchObject({ code: 0, stderr: '' });
+  });
 });

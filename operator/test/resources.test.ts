@@ -22,7 +22,7 @@ describe('resource schemas', () => {
     });
     expect(parsed('BedrockKey', { accessKeyRef: { name: 'k' }, secretRef: { name: 's' } })).toEqual({
       resource: expect.objectContaining({
-        spec: { accessKeyRef: { name: 'k' }, secretRef: { name: 's', key: 'apiKey' } },
+        spec: { accessKeyRef: { name: 'k' }, auth: 'ApiKey', secretRef: { name: 's', key: 'apiKey' } },
       }),
     });
   });
@@ -35,5 +35,29 @@ describe('resource schemas', () => {
       spec: { displayName: 'Ali\u0000ce' },
     });
     expect(result).toEqual({ problems: [expect.stringContaining('/spec/displayName')] });
+  });
+
+  it('a BedrockKey has a secretRef exactly when it authenticates with an API key', () => {
+    const parsed = (spec: object) =>
+      parseResource({
+        apiVersion: 'ccproxy.io/v1alpha1',
+        kind: 'BedrockKey',
+        metadata: { name: 'b', namespace: 'n' },
+        spec: { accessKeyRef: { name: 'k' }, ...spec },
+      });
+    const refused = {
+      problems: ['/spec: secretRef is required with auth ApiKey and not allowed with auth AwsIdentity'],
+    };
+    expect(parsed({ auth: 'AwsIdentity' })).toEqual({
+      resource: expect.objectContaining({ spec: { accessKeyRef: { name: 'k' }, auth: 'AwsIdentity' } }),
+    });
+    expect(parsed({ auth: 'AwsIdentity', secretRef: { name: 's' } }), 'a Secret that would be ignored').toEqual(
+      refused,
+    );
+    expect(parsed({}), 'ApiKey by default, with nothing to read it from').toEqual(refused);
+    expect(parsed({ auth: 'ApiKey' })).toEqual(refused);
+    expect(parsed({ auth: 'Iam', secretRef: { name: 's' } })).toEqual({
+      problems: expect.arrayContaining([expect.stringContaining('/spec/auth')]) as unknown,
+    });
   });
 });

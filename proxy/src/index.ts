@@ -4,7 +4,7 @@ export { KeyResolver, type KeyResolverOptions } from './pipeline/key-resolver.ts
 export { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 export { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 export { decideRoute, type BreakerState, type RouteDecision } from './pipeline/route.ts';
-export { shouldFailOver } from './pipeline/failover.ts';
+export { retryAfterMs, shouldFailOver } from './pipeline/failover.ts';
 export { ConverseStreamTranslator } from './adapters/bedrock/stream.ts';
 export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
 export { ToolNameMap } from './adapters/bedrock/tool-names.ts';

@@ -9,7 +9,7 @@ import {
   readBreaker,
   type Database,
 } from '@ccproxy/core';
-import { decideRoute, shouldFailOver } from '@ccproxy/proxy';
+import { decideRoute, retryAfterMs, shouldFailOver } from '@ccproxy/proxy';
 import {
   createTestDatabase,
   startAnthropicServer,
@@ -24,15 +24,28 @@ const bedrock = { apiKey: 'bedrock-breaker-key', model: 'global.anthropic.claude
 const openMs = 1500;
 
 describe('route and failover decisions (pure)', () => {
-  it('decides by routing, breaker state and session stickiness', () => {
+  it('decides by routing, breaker state and the retry-after pin: nothing else keeps a session on Bedrock', () => {
     expect(decideRoute('PlanOnly', 'open', true)).toBe('plan');
     expect(decideRoute('BedrockOnly', 'closed', false)).toBe('bedrock');
-    expect(decideRoute('PlanWithFailover', 'closed', true)).toBe('plan');
-    expect(decideRoute('PlanWithFailover', 'failing', false)).toBe('plan');
-    expect(decideRoute('PlanWithFailover', 'failing', true)).toBe('bedrock');
+    for (const state of ['closed', 'failing'] as const) {
+      expect(decideRoute('PlanWithFailover', state, false)).toBe('plan');
+      expect(decideRoute('PlanWithFailover', state, true)).toBe('bedrock');
+    }
     expect(decideRoute('PlanWithFailover', 'open', false)).toBe('bedrock');
     expect(decideRoute('PlanWithFailover', 'half-open', false)).toBe('trial');
     expect(decideRoute('PlanWithFailover', 'half-open', true)).toBe('bedrock');
+  });
+
+  it('reads retry-after as seconds, an HTTP date or retry-after-ms, and nothing else', () => {
+    const now = Date.parse('2026-12-06T12:00:00Z');
+    expect(retryAfterMs({ 'retry-after': '30' }, now)).toBe(30_000);
+    expect(retryAfterMs({ 'retry-after': '1.5' }, now)).toBe(1500);
+    expect(retryAfterMs({ 'retry-after': 'Sun, 06 Dec 2026 12:00:20 GMT' }, now)).toBe(20_000);
+    expect(retryAfterMs({ 'retry-after': 'Sun, 06 Dec 2026 11:00:00 GMT' }, now)).toBe(0);
+    expect(retryAfterMs({ 'retry-after-ms': '250', 'retry-after': '30' }, now)).toBe(250);
+    expect(retryAfterMs({ 'retry-after': '-5' }, now)).toBe(0);
+    for (const junk of ['', ' ', 'soon', 'NaN']) expect(retryAfterMs({ 'retry-after': junk }, now)).toBeUndefined();
+    expect(retryAfterMs({}, now)).toBeUndefined();
   });
 
   it('fails over only on unavailability, and only before the first byte', () => {
@@ -44,18 +57,18 @@ describe('route and failover decisions (pure)', () => {
     expect(shouldFailOver(new ProxyError('PRX_KEY_NOT_FOUND'), 0)).toBe(false);
   });
 
-  it('derives the breaker state from its row', () => {
+  it('derives the breaker state from its row; failures outside the window do not count', () => {
     const policy = { failures: 3, windowMs: 60_000, openMs: 1000 };
+    const row = { consecutiveFailures: 2, streakStartedAt: 0, openedAt: null, trialStartedAt: null, lastFailoverAt: 0 };
     expect(stateOf(undefined, policy, 0)).toBe('closed');
-    expect(
-      stateOf({ consecutiveFailures: 2, openedAt: null, trialStartedAt: null, lastFailoverAt: null }, policy, 0),
-    ).toBe('failing');
-    expect(
-      stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 1999),
-    ).toBe('open');
-    expect(
-      stateOf({ consecutiveFailures: 3, openedAt: 1000, trialStartedAt: null, lastFailoverAt: null }, policy, 2000),
-    ).toBe('half-open');
+    expect(stateOf(row, policy, 0)).toBe('failing');
+    expect(stateOf(row, policy, 59_999)).toBe('failing');
+    expect(stateOf(row, policy, 60_000), 'a streak older than the window reads closed').toBe('closed');
+    expect(stateOf({ ...row, consecutiveFailures: 0, streakStartedAt: null }, policy, 0)).toBe('closed');
+    const open = { ...row, consecutiveFailures: 3, openedAt: 1000 };
+    expect(stateOf(open, policy, 1999)).toBe('open');
+    expect(stateOf(open, policy, 2000)).toBe('half-open');
+    expect(stateOf(open, policy, 10_000_000), 'the window never closes an open breaker').toBe('half-open');
   });
 });
 
@@ -166,14 +179,27 @@ describe('circuit breaker shared through Postgres', () => {
     expect(await send(a, key)).toEqual({ status: 200, text: plan });
   });
 
-  it('keeps a session that failed over on Bedrock while its key is failing; other sessions still try Anthropic', async () => {
+  it('a single 429 pins its session to Bedrock for the retry-after only; a 529 without one pins nothing', async () => {
     const { key } = await seedKey(db, { bedrock });
-    anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
-    expect((await send(a, key, '/v1/messages', 'sticky')).text).toBe(viaBedrock);
+    anthropic.respondWith(() => ({
+      kind: 'error',
+      status: 429,
+      type: 'rate_limit_error',
+      message: 'Rate limited',
+      headers: { 'retry-after': '1' },
+    }));
+    expect((await send(a, key, '/v1/messages', 'pinned')).text).toBe(viaBedrock);
     anthropic.respondWith(undefined);
-    expect((await send(a, key, '/v1/messages', 'sticky')).text).toBe(viaBedrock);
-    expect((await send(a, key, '/v1/messages', 'other')).text).toBe(plan);
-    // Anthropic answered again (recorded just after that answer went out): the session returns.
-    await expect.poll(async () => (await send(a, key, '/v1/messages', 'sticky')).text).toBe(plan);
+    const tried = anthropic.requests.length;
+    expect((await send(a, key, '/v1/messages', 'pinned')).text, 'inside the retry-after').toBe(viaBedrock);
+    expect(anthropic.requests.length, 'the pinned session did not ask Anthropic').toBe(tried);
+    expect((await send(a, key, '/v1/messages', 'other')).text, 'other sessions are not pinned').toBe(plan);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await send(a, key, '/v1/messages', 'pinned')).text, 'after the retry-after').toBe(plan);
+
+    anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
+    expect((await send(a, key, '/v1/messages', 'blip')).text).toBe(viaBedrock);
+    anthropic.respondWith(undefined);
+    expect((await send(a, key, '/v1/messages', 'blip')).text, 'no retry-after: straight back').toBe(plan);
   });
 });

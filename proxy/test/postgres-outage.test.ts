@@ -108,15 +108,20 @@ describe('key store outage', () => {
     );
     // A plaintext TTL of 20 ms: every use during the outage has to go back to the stored ciphertext.
     const credentials = new BedrockCredentials({ db, wrapper, ttlMs: 20 });
+    const probe = { method: 'POST', host: 'bedrock.test', path: '/model/m/converse', headers: {}, body: '{}' };
     await credentials.start();
     try {
-      expect(await credentials.apiKeyFor(row?.id as string)).toBe('bedrock-api-key-outage-0123');
+      expect((await credentials.authHeaders(row?.id as string, null, probe)).authorization).toBe(
+        'Bearer bedrock-api-key-outage-0123',
+      );
       await postgres.pause();
       try {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(await credentials.apiKeyFor(row?.id as string)).toBe('bedrock-api-key-outage-0123');
+        expect((await credentials.authHeaders(row?.id as string, null, probe)).authorization).toBe(
+          'Bearer bedrock-api-key-outage-0123',
+        );
         // Never read before: nothing to fall back on, so the error surfaces.
-        await expect(credentials.apiKeyFor(otherRow?.id as string)).rejects.toThrow();
+        await expect(credentials.authHeaders(otherRow?.id as string, null, probe)).rejects.toThrow();
       } finally {
         await postgres.resume();
       }

@@ -6,6 +6,7 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { converseServiceRules } from './bedrock-rules.ts';
 import { sendScripted, type ScriptedReply } from './bedrock-scripted.ts';
 import { SmithyValidator } from './smithy-validator.ts';
+import { verifySigV4, type AwsSecret } from './sigv4-verifier.ts';
 
 export type ConverseBlock =
   | { text: string }
@@ -17,6 +18,15 @@ export interface BedrockRecordedRequest {
   modelId: string;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
+  /** The access key id of a verified SigV4 signature; undefined for a Bearer API key. */
+  signedBy?: string;
+}
+
+export interface BedrockServerOptions {
+  /** The Bedrock API key accepted as `Authorization: Bearer …`. */
+  apiKey?: string;
+  /** AWS identities accepted by SigV4 signature (service `bedrock`), verified independently. */
+  aws?: { region: string; secrets: (accessKeyId: string) => AwsSecret | undefined | Promise<AwsSecret | undefined> };
 }
 
 export type BedrockReply =
@@ -58,24 +68,23 @@ const route = /^\/model\/([^/]+)\/(converse|converse-stream|count-tokens)$/;
  * framing. By default it plays the same model as the Anthropic test server (RUN_BASH: → Bash
  * tool call; a tool result → `Tool said: …`).
  */
-export async function startBedrockServer(options: { apiKey: string }): Promise<BedrockTestServer> {
+export async function startBedrockServer(options: BedrockServerOptions): Promise<BedrockTestServer> {
   const validator = new SmithyValidator();
   const requests: BedrockRecordedRequest[] = [];
   let responder: BedrockResponder | undefined;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', () => void handle());
+    const handle = async () => {
       const match = route.exec(req.url ?? '');
       if (req.method !== 'POST' || match === null)
         return error(res, 404, 'UnknownOperationException', 'Unknown operation');
-      if (req.headers.authorization !== `Bearer ${options.apiKey}`)
-        return error(
-          res,
-          403,
-          'AccessDeniedException',
-          'Authentication failed: Please make sure your API Key is valid.',
-        );
+      const auth = await authenticate(
+        { method: 'POST', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) },
+        options,
+      );
+      if (!auth.ok) return error(res, 403, auth.name, auth.message);
       let body: Record<string, unknown>;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
@@ -89,7 +98,7 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
           validator,
           modelId,
           body,
-          { path: req.url ?? '', modelId, headers: req.headers, body },
+          { path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy },
           requests,
           responder,
         );
@@ -99,7 +108,7 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
         ...converseServiceRules(body),
       ];
       if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
-      const recorded = { path: req.url ?? '', modelId, headers: req.headers, body };
+      const recorded = { path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy };
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
@@ -108,7 +117,7 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
         return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
       if (!stream && reply.kind === 'message') return json(res, 200, converseResponse(reply));
       void sendStream(res, reply);
-    });
+    };
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -121,6 +130,31 @@ export async function startBedrockServer(options: { apiKey: string }): Promise<B
       server.close();
       await once(server, 'close');
     },
+  };
+}
+
+/** A Bearer API key, or a SigV4 signature checked as Bedrock checks it (region, service, time, body). */
+async function authenticate(
+  request: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer },
+  options: BedrockServerOptions,
+): Promise<{ ok: true; signedBy?: string } | { ok: false; name: string; message: string }> {
+  const authorization = request.headers.authorization ?? '';
+  if (options.aws !== undefined && authorization.startsWith('AWS4-HMAC-SHA256 ')) {
+    const id = /Credential=([^/]+)\//.exec(authorization)?.[1] ?? '';
+    const secret = await options.aws.secrets(id);
+    const verdict = verifySigV4(request, {
+      region: options.aws.region,
+      secrets: () => secret,
+      service: 'bedrock',
+      now: Date.now(),
+    });
+    return verdict.ok ? { ok: true, signedBy: verdict.accessKeyId } : verdict;
+  }
+  if (options.apiKey !== undefined && authorization === `Bearer ${options.apiKey}`) return { ok: true };
+  return {
+    ok: false,
+    name: 'AccessDeniedException',
+    message: 'Authentication failed: Please make sure your API Key is valid.',
   };
 }
 

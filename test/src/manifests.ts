@@ -29,9 +29,13 @@ export function secret(namespace: string, name: string, data: Record<string, str
 export function bedrockKey(
   namespace: string,
   name: string,
-  options: { accessKey: string; secretName: string; secretKey?: string },
+  options: { accessKey: string; secretName: string; secretKey?: string } | { accessKey: string; auth: 'AwsIdentity' },
 ): string {
-  return `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: { accessKeyRef: { name: ${options.accessKey} }, secretRef: { name: ${options.secretName}, key: ${options.secretKey ?? 'apiKey'} } }\n`;
+  const how =
+    'auth' in options
+      ? `auth: ${options.auth}`
+      : `secretRef: { name: ${options.secretName}, key: ${options.secretKey ?? 'apiKey'} }`;
+  return `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: { accessKeyRef: { name: ${options.accessKey} }, ${how} }\n`;
 }
 
 /** Several documents as one multi-document YAML file. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { breakerStateOf, generateAccessKey, keyPrefix, type Queryable } from '@ccproxy/core';
+import { breakerStateOf, generateAccessKey, keyPrefix, type BreakerPolicy, type Queryable } from '@ccproxy/core';
 import { accessKeySpec, routing } from '@ccproxy/operator';
 import type { RouteDeps } from '../app.ts';
 import { badRequest, notFound } from '../errors.ts';
@@ -48,16 +48,20 @@ interface BreakerInfo {
 }
 
 /** Breaker rows by `namespace/name`, straight from Postgres: shared by every proxy replica, so current. */
-export async function readBreakers(db: Queryable, openMs: number): Promise<Map<string, BreakerInfo>> {
+export async function readBreakers(
+  db: Queryable,
+  policy: Pick<BreakerPolicy, 'openMs' | 'windowMs'>,
+): Promise<Map<string, BreakerInfo>> {
   const rows = await db.query<{
     namespace: string;
     name: string;
     consecutive_failures: number;
+    streak_started_at: Date | null;
     opened_at: Date | null;
     trial_started_at: Date | null;
     last_failover_at: Date | null;
   }>(
-    `SELECT k.namespace, k.name, b.consecutive_failures, b.opened_at, b.trial_started_at, b.last_failover_at
+    `SELECT k.namespace, k.name, b.consecutive_failures, b.streak_started_at, b.opened_at, b.trial_started_at, b.last_failover_at
        FROM circuit_breakers b JOIN access_keys k ON k.id = b.access_key_id`,
   );
   const now = Date.now();
@@ -68,11 +72,12 @@ export async function readBreakers(db: Queryable, openMs: number): Promise<Map<s
         state: breakerStateOf(
           {
             consecutiveFailures: row.consecutive_failures,
+            streakStartedAt: row.streak_started_at?.getTime() ?? null,
             openedAt: row.opened_at?.getTime() ?? null,
             trialStartedAt: row.trial_started_at?.getTime() ?? null,
             lastFailoverAt: row.last_failover_at?.getTime() ?? null,
           },
-          { openMs },
+          policy,
           now,
         ),
         consecutiveFailures: row.consecutive_failures,
@@ -85,7 +90,7 @@ export async function readBreakers(db: Queryable, openMs: number): Promise<Map<s
 
 export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { store, db, config } = deps;
-  const openMs = deps.breakerOpenMs ?? 30 * 60_000;
+  const policy = { openMs: deps.breakerOpenMs ?? 30 * 60_000, windowMs: deps.breakerWindowMs ?? 60_000 };
   const tags = ['access keys'];
   const baseUrlFor = (key: string) => `${config.publicUrl.replace(/\/+$/, '')}/ak/${key}`;
 
@@ -109,7 +114,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
 
   app.get('/admin/api/access-keys', { schema: { tags, querystring: keyQuery } }, async (request, reply) => {
     const query = request.query as Static<typeof keyQuery>;
-    const breakers = await readBreakers(db, openMs);
+    const breakers = await readBreakers(db, policy);
     const rows = (await store.list('AccessKey'))
       .map((key) => withBreaker(accessKeyView(key), breakers))
       .filter(
@@ -124,7 +129,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
 
   app.get('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
     const key = await load((request.params as Static<typeof idParams>).id);
-    return withBreaker(accessKeyView(key), await readBreakers(db, openMs));
+    return withBreaker(accessKeyView(key), await readBreakers(db, policy));
   });
 
   /**
@@ -172,7 +177,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
       { ...current.spec, ...changes },
       resourceVersion,
     );
-    return withBreaker(accessKeyView(updated), await readBreakers(db, openMs));
+    return withBreaker(accessKeyView(updated), await readBreakers(db, policy));
   });
 
   app.post(
@@ -229,7 +234,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   });
 
   app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: breakerQuery } }, async (request, reply) => {
-    const breakers = await readBreakers(db, openMs);
+    const breakers = await readBreakers(db, policy);
     const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
     return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
       'id',

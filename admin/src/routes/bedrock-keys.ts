@@ -74,7 +74,12 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
   /** Rotate: a new API key in the same Secret; the operator re-encrypts it. */
   app.put('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams, body: rotateKey } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
-    const secretRef = (current.spec as { secretRef: { name: string; key?: string } }).secretRef;
+    const secretRef = (current.spec as { secretRef?: { name: string; key?: string } }).secretRef;
+    if (secretRef === undefined)
+      throw new StoreError(
+        'conflict',
+        `BedrockKey ${current.namespace}/${current.name} uses auth AwsIdentity: it has no API key to rotate`,
+      );
     // A Secret the admin may not write is a 409 naming where it is managed, never a 200 that changes nothing.
     await store.writeSecret(
       current.namespace,
@@ -88,8 +93,9 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
   app.delete('/admin/api/bedrock-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
     const current = await load((request.params as Static<typeof idParams>).id);
     await store.delete('BedrockKey', current.namespace, current.name);
-    const secretRef = (current.spec as { secretRef: { name: string } }).secretRef;
-    await store.deleteSecret(current.namespace, secretRef.name, ownerOf(current)).catch(() => undefined);
+    const secretRef = (current.spec as { secretRef?: { name: string } }).secretRef;
+    if (secretRef !== undefined)
+      await store.deleteSecret(current.namespace, secretRef.name, ownerOf(current)).catch(() => undefined);
     return bedrockKeyView(current);
   });
 }

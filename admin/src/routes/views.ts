@@ -56,14 +56,15 @@ export function accessKeyView(resource: StoredResource) {
 }
 
 export function bedrockKeyView(resource: StoredResource) {
-  const spec = resource.spec as { accessKeyRef: { name: string }; secretRef: { name: string; key?: string } };
+  // An AwsIdentity key has no Secret: its secret name and key read as empty.
+  const spec = resource.spec as { accessKeyRef: { name: string }; secretRef?: { name: string; key?: string } };
   const fields = resource.status.fields;
   return {
     ...statusView(resource),
     accessKeyId: idOf(resource.namespace, spec.accessKeyRef.name),
     accessKey: spec.accessKeyRef.name,
-    secretName: spec.secretRef.name,
-    secretKey: spec.secretRef.key ?? 'apiKey',
+    secretName: spec.secretRef?.name ?? '',
+    secretKey: spec.secretRef === undefined ? '' : (spec.secretRef.key ?? 'apiKey'),
     fingerprint: typeof fields.fingerprint === 'string' ? fields.fingerprint : null,
   };
 }

@@ -13,6 +13,8 @@ export interface BreakerPolicy {
 
 export interface BreakerRow {
   consecutiveFailures: number;
+  /** First failure of the current streak (ms since epoch); the streak counts only within the window. */
+  streakStartedAt: number | null;
   /** ms since epoch, or null when closed. */
   openedAt: number | null;
   trialStartedAt: number | null;
@@ -21,6 +23,7 @@ export interface BreakerRow {
 
 interface Row {
   consecutive_failures: number;
+  streak_started_at: Date | null;
   opened_at: Date | null;
   trial_started_at: Date | null;
   last_failover_at: Date | null;
@@ -28,12 +31,13 @@ interface Row {
 
 const toRow = (row: Row): BreakerRow => ({
   consecutiveFailures: row.consecutive_failures,
+  streakStartedAt: row.streak_started_at?.getTime() ?? null,
   openedAt: row.opened_at?.getTime() ?? null,
   trialStartedAt: row.trial_started_at?.getTime() ?? null,
   lastFailoverAt: row.last_failover_at?.getTime() ?? null,
 });
 
-const columns = 'consecutive_failures, opened_at, trial_started_at, last_failover_at';
+const columns = 'consecutive_failures, streak_started_at, opened_at, trial_started_at, last_failover_at';
 
 export async function readBreaker(db: Queryable, accessKeyId: string): Promise<BreakerRow | undefined> {
   const rows = await db.query<Row>(`SELECT ${columns} FROM circuit_breakers WHERE access_key_id = $1`, [accessKeyId]);
@@ -103,16 +107,21 @@ export async function claimTrial(db: Queryable, accessKeyId: string, policy: Bre
   return rows.length > 0;
 }
 
-/** The breaker as one replica sees it. `failing`: Plan failures counted, not (yet) open. */
+/**
+ * The breaker as one replica sees it. `failing`: Plan failures counted within the window, not
+ * (yet) open; a streak older than the window is `closed` however many it counted, since the next
+ * failure starts it over (`recordPlanFailure`) — so reading it must not keep it alive.
+ */
 export type BreakerState = 'closed' | 'failing' | 'open' | 'half-open';
 
 /** Pure: a breaker row (and the time) → its state. */
 export function breakerStateOf(
   row: BreakerRow | undefined,
-  policy: Pick<BreakerPolicy, 'openMs'>,
+  policy: Pick<BreakerPolicy, 'openMs' | 'windowMs'>,
   now: number,
 ): BreakerState {
   if (row === undefined) return 'closed';
   if (row.openedAt !== null) return now - row.openedAt < policy.openMs ? 'open' : 'half-open';
-  return row.consecutiveFailures > 0 ? 'failing' : 'closed';
+  if (row.consecutiveFailures === 0 || row.streakStartedAt === null) return 'closed';
+  return now - row.streakStartedAt < policy.windowMs ? 'failing' : 'closed';
 }

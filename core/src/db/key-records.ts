@@ -74,12 +74,23 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
 /** Channel on which every change to users/access_keys is announced (see the initial migration). */
 export const keyChangesChannel = 'ccproxy_keys';
 
-/** The newest encrypted Bedrock API key bound to an access key, if any. */
-export async function findBedrockCiphertext(db: Queryable, accessKeyId: string): Promise<Buffer | undefined> {
-  const rows = await db.query<{ ciphertext: Buffer | Uint8Array }>(
-    'SELECT ciphertext FROM bedrock_keys WHERE access_key_id = $1 ORDER BY updated_at DESC LIMIT 1',
+/** How the newest BedrockKey bound to an access key authenticates: its encrypted API key, or the proxy's AWS identity. */
+export type StoredBedrockAuth = { auth: 'ApiKey'; ciphertext: Buffer } | { auth: 'AwsIdentity' };
+
+export async function findBedrockAuth(db: Queryable, accessKeyId: string): Promise<StoredBedrockAuth | undefined> {
+  const rows = await db.query<{ auth: 'ApiKey' | 'AwsIdentity'; ciphertext: Buffer | Uint8Array | null }>(
+    'SELECT auth, ciphertext FROM bedrock_keys WHERE access_key_id = $1 ORDER BY updated_at DESC LIMIT 1',
     [accessKeyId],
   );
-  const value = rows[0]?.ciphertext;
-  return value === undefined ? undefined : Buffer.from(value);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return row.auth === 'AwsIdentity' || row.ciphertext === null
+    ? { auth: 'AwsIdentity' }
+    : { auth: 'ApiKey', ciphertext: Buffer.from(row.ciphertext) };
+}
+
+/** The newest encrypted Bedrock API key bound to an access key, if any (none for an AWS identity). */
+export async function findBedrockCiphertext(db: Queryable, accessKeyId: string): Promise<Buffer | undefined> {
+  const stored = await findBedrockAuth(db, accessKeyId);
+  return stored?.auth === 'ApiKey' ? stored.ciphertext : undefined;
 }

@@ -127,23 +127,29 @@ export async function deleteUser(db: Queryable, namespace: string, name: string)
   await db.query('DELETE FROM users WHERE namespace = $1 AND name = $2', [namespace, name]);
 }
 
+/** How a BedrockKey authenticates: its own Bedrock API key, or the proxy's AWS identity (SigV4). */
+export type BedrockAuth = 'ApiKey' | 'AwsIdentity';
+
 export interface BedrockKeyRow extends ObjectRef {
   readonly accessKeyId: string;
-  readonly ciphertext: Buffer;
-  readonly fingerprint: string;
+  /** `ApiKey` when absent. */
+  readonly auth?: BedrockAuth;
+  /** The envelope-encrypted API key and its fingerprint: set for `ApiKey`, null for `AwsIdentity`. */
+  readonly ciphertext: Buffer | null;
+  readonly fingerprint: string | null;
 }
 
 /** Stores the envelope; rewritten only when the key changed (same fingerprint → row untouched). */
 export async function upsertBedrockKey(db: Queryable, key: BedrockKeyRow): Promise<void> {
   await db.query(
-    `INSERT INTO bedrock_keys (namespace, name, uid, access_key_id, ciphertext, fingerprint)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO bedrock_keys (namespace, name, uid, access_key_id, auth, ciphertext, fingerprint)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (namespace, name) DO UPDATE SET
-       uid = EXCLUDED.uid, access_key_id = EXCLUDED.access_key_id, ciphertext = EXCLUDED.ciphertext,
-       fingerprint = EXCLUDED.fingerprint, updated_at = now()
-     WHERE (bedrock_keys.uid, bedrock_keys.access_key_id, bedrock_keys.fingerprint)
-           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.fingerprint)`,
-    [key.namespace, key.name, key.uid, key.accessKeyId, key.ciphertext, key.fingerprint],
+       uid = EXCLUDED.uid, access_key_id = EXCLUDED.access_key_id, auth = EXCLUDED.auth,
+       ciphertext = EXCLUDED.ciphertext, fingerprint = EXCLUDED.fingerprint, updated_at = now()
+     WHERE (bedrock_keys.uid, bedrock_keys.access_key_id, bedrock_keys.auth, bedrock_keys.fingerprint)
+           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.auth, EXCLUDED.fingerprint)`,
+    [key.namespace, key.name, key.uid, key.accessKeyId, key.auth ?? 'ApiKey', key.ciphertext, key.fingerprint],
   );
 }
 
@@ -152,15 +158,27 @@ export async function findBedrockKeyRow(
   db: Queryable,
   namespace: string,
   name: string,
-): Promise<{ accessKeyId: string; fingerprint: string; ciphertext: Buffer } | undefined> {
-  const rows = await db.query<{ access_key_id: string; fingerprint: string; ciphertext: Buffer }>(
-    'SELECT access_key_id::text, fingerprint, ciphertext FROM bedrock_keys WHERE namespace = $1 AND name = $2',
-    [namespace, name],
-  );
+): Promise<
+  { accessKeyId: string; auth: BedrockAuth; fingerprint: string | null; ciphertext: Buffer | null } | undefined
+> {
+  const rows = await db.query<{
+    access_key_id: string;
+    auth: BedrockAuth;
+    fingerprint: string | null;
+    ciphertext: Buffer | null;
+  }>('SELECT access_key_id::text, auth, fingerprint, ciphertext FROM bedrock_keys WHERE namespace = $1 AND name = $2', [
+    namespace,
+    name,
+  ]);
   const row = rows[0];
   return row === undefined
     ? undefined
-    : { accessKeyId: row.access_key_id, fingerprint: row.fingerprint, ciphertext: Buffer.from(row.ciphertext) };
+    : {
+        accessKeyId: row.access_key_id,
+        auth: row.auth,
+        fingerprint: row.fingerprint,
+        ciphertext: row.ciphertext === null ? null : Buffer.from(row.ciphertext),
+      };
 }
 
 export async function deleteBedrockKey(db: Queryable, namespace: string, name: string): Promise<void> {

@@ -42,6 +42,8 @@ export interface KubeOperatorOptions {
   publicUrl: string | undefined;
   /** The proxy's breaker open period, to tell open from half-open in status. */
   breakerOpenMs: number;
+  /** CCPROXY_BREAKER_WINDOW_MS (60 s by default): a failure streak older than this reads as closed. */
+  breakerWindowMs?: number;
   /** Only this namespace (a Role instead of a ClusterRole); undefined = all. */
   namespace?: string;
   /** Successful resources are reconciled again this often (drift, e.g. a row deleted by hand). */
@@ -330,7 +332,11 @@ export class KubeOperator {
   async #breakerStatus(id: string | undefined): Promise<{ status: Record<string, string>; changesInMs?: number }> {
     const row = id === undefined ? undefined : await readBreaker(this.#o.db, id);
     const now = Date.now();
-    const state = breakerStateOf(row, { openMs: this.#o.breakerOpenMs }, now);
+    const state = breakerStateOf(
+      row,
+      { openMs: this.#o.breakerOpenMs, windowMs: this.#o.breakerWindowMs ?? 60_000 },
+      now,
+    );
     const status: Record<string, string> = { state };
     if (row?.lastFailoverAt != null)
       status.lastFailoverAt = new Date(row.lastFailoverAt).toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -21,10 +21,14 @@ export interface BedrockKeyDeps {
   referenceWait?: ReferenceWait;
 }
 
-/** BedrockKey → the referenced Secret's API key, envelope-encrypted into `bedrock_keys`. Status shows a fingerprint, never the key. */
+/**
+ * BedrockKey → `bedrock_keys`: with auth ApiKey, the referenced Secret's API key envelope-encrypted
+ * (status shows a fingerprint, never the key); with AwsIdentity, no secret at all (the proxy signs
+ * with its own AWS identity).
+ */
 export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKeyDeps): Promise<ResourceStatus> {
   const ref = refOf(resource);
-  const { secretRef, accessKeyRef } = resource.spec;
+  const { secretRef, accessKeyRef, auth } = resource.spec;
   const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
   if (accessKeyId === undefined)
     return missingReference(
@@ -32,6 +36,10 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
       { waiting: 'WaitingForAccessKey', stalled: 'AccessKeyNotFound' },
       `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
     );
+  if (auth === 'AwsIdentity' || secretRef === undefined) {
+    await upsertBedrockKey(deps.db, { ...ref, accessKeyId, auth: 'AwsIdentity', ciphertext: null, fingerprint: null });
+    return ready('AwsIdentity', "Bedrock requests are signed (SigV4) with the proxy's own AWS identity.");
+  }
   const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key];
   if (apiKey === undefined || apiKey.trim() === '')
     return missingReference(
@@ -44,6 +52,8 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
   // Level-triggered resyncs must not call KMS each time: encrypt only what changed (key, owner, or KMS key).
   const current =
     stored !== undefined &&
+    stored.auth === 'ApiKey' &&
+    stored.ciphertext !== null &&
     stored.fingerprint === fingerprint &&
     stored.accessKeyId === accessKeyId &&
     envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;

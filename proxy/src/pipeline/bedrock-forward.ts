@@ -42,29 +42,20 @@ export async function forwardToBedrock(
   if (dropped.length > 0) exchange.log.info({ dropped }, 'request parts Bedrock Converse cannot take were left out');
   const modelId = bedrockModelFor(body.model, record.bedrock);
   const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
-  const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);
   const stream = body.stream === true;
   const controller = new AbortController();
   const onClose = () => !res.writableFinished && controller.abort();
   res.once('close', onClose);
   try {
-    let upstream: Dispatcher.ResponseData;
-    try {
-      upstream = await options.dispatcher.request({
-        origin: endpoint.origin,
-        path: conversePath(endpoint, modelId, stream),
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json',
-          authorization: `Bearer ${apiKey}`,
-        },
-        body: JSON.stringify(converse),
-        signal: controller.signal,
-      });
-    } catch (error) {
-      throw fromUpstreamFailure(error);
-    }
+    const upstream = await sendToBedrock(options, record, endpoint, {
+      path: conversePath(endpoint, modelId, stream),
+      headers: {
+        'content-type': 'application/json',
+        accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json',
+      },
+      body: JSON.stringify(converse),
+      signal: controller.signal,
+    });
     if (upstream.statusCode >= 300) throw await failureOf(upstream);
     const messageId = `msg_bdrk_${exchange.id.replaceAll('-', '')}`;
     // Unknown members of Bedrock's unions are skipped and warned about on the request's logger.
@@ -146,6 +137,37 @@ async function relayTranslated(
 }
 
 /**
+ * The one place a Bedrock request gets its auth: a Bearer API key, or a SigV4 signature made over
+ * exactly these headers and body bytes (`BedrockCredentials.authHeaders`), for any operation.
+ */
+async function sendToBedrock(
+  options: BedrockForwardOptions,
+  record: KeyRecord,
+  endpoint: URL,
+  request: { path: string; headers: Record<string, string>; body: string; signal?: AbortSignal },
+): Promise<Dispatcher.ResponseData> {
+  const auth = await options.credentials.authHeaders(record.accessKeyId, record.bedrock.region, {
+    method: 'POST',
+    host: endpoint.host,
+    path: request.path,
+    headers: request.headers,
+    body: request.body,
+  });
+  try {
+    return await options.dispatcher.request({
+      origin: endpoint.origin,
+      path: request.path,
+      method: 'POST',
+      headers: { ...request.headers, ...auth },
+      body: request.body,
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+    });
+  } catch (error) {
+    throw fromUpstreamFailure(error);
+  }
+}
+
+/**
  * A Converse answer, read whole and translated. A body that is cut short, not JSON, or not a
  * Converse response is the upstream's failure (502), never the proxy's (500).
  */
@@ -219,20 +241,12 @@ async function bedrockCount(
   const { request: converse } = toConverseRequest(body, exchange.req.headers['anthropic-beta']);
   const endpoint = bedrockEndpoint(options.endpointOverride, record.bedrock.region);
   const modelId = foundationModelId(bedrockModelFor(body.model, record.bedrock));
-  const apiKey = await options.credentials.apiKeyFor(record.accessKeyId);
   const path = `${endpoint.pathname.replace(/\/+$/, '')}/model/${encodeURIComponent(modelId)}/count-tokens`;
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await options.dispatcher.request({
-      origin: endpoint.origin,
-      path,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-      body: JSON.stringify(toCountTokensRequest(converse)),
-    });
-  } catch (error) {
-    throw fromUpstreamFailure(error);
-  }
+  const response = await sendToBedrock(options, record, endpoint, {
+    path,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(toCountTokensRequest(converse)),
+  });
   if (response.statusCode >= 300) throw await failureOf(response);
   const { inputTokens } = (await response.body.json()) as { inputTokens?: unknown };
   if (typeof inputTokens !== 'number')

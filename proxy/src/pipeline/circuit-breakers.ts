@@ -35,7 +35,8 @@ export class CircuitBreakers {
   readonly #now: () => number;
   // The TTL only bounds staleness if a notification is ever missed.
   readonly #cache = growingLru<string, BreakerRow | typeof none>(50_000, 30_000, { keepExpired: true });
-  readonly #sessions: LRUCache<string, true>;
+  /** Sessions pinned to Bedrock by a Plan `retry-after`: `key/session` → until (ms since epoch). */
+  readonly #pins: LRUCache<string, number>;
   // Failure writes still in flight, by key: this replica's next decision for the key waits for them.
   readonly #pending = new Map<string, Promise<void>>();
   readonly #open: Gauge<'key'>;
@@ -56,7 +57,8 @@ export class CircuitBreakers {
     this.#policy = options.policy;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
-    this.#sessions = growingLru(100_000, options.policy.openMs);
+    // A pin never outlives the failure window, so the TTL bounds the map without a sweep.
+    this.#pins = growingLru(100_000, options.policy.windowMs);
     this.#open = new Gauge({
       name: 'ccproxy_breaker_open',
       help: 'Whether the Plan circuit breaker of an access key is open (1) or not (0), as this replica last saw it.',
@@ -102,8 +104,11 @@ export class CircuitBreakers {
     return open;
   }
 
-  isSticky(keyId: string, session: string | undefined): boolean {
-    return session !== undefined && this.#sessions.has(`${keyId}/${session}`);
+  /** Whether the session is still inside the `retry-after` of the Plan answer it failed over on. */
+  isPinned(keyId: string, session: string | undefined): boolean {
+    if (session === undefined) return false;
+    const until = this.#pins.get(`${keyId}/${session}`);
+    return until !== undefined && until > this.#now();
   }
 
   /** True for exactly one request across replicas once the open period is over. */
@@ -152,13 +157,25 @@ export class CircuitBreakers {
     if (row === undefined || (row.consecutiveFailures === 0 && row.openedAt === null && row.trialStartedAt === null))
       return;
     await this.#guard(() => recordPlanSuccess(this.#db, keyId), undefined);
-    this.#cache.set(keyId, { ...row, consecutiveFailures: 0, openedAt: null, trialStartedAt: null });
+    this.#cache.set(keyId, {
+      ...row,
+      consecutiveFailures: 0,
+      streakStartedAt: null,
+      openedAt: null,
+      trialStartedAt: null,
+    });
     if (row.openedAt !== null) this.#logger.info({ key: label }, 'circuit breaker closed: Plan upstream is back');
   }
 
-  /** Remembers the session as failed over (at once) and the time of the failover (in the background). */
-  failedOver(keyId: string, session: string | undefined): void {
-    if (session !== undefined) this.#sessions.set(`${keyId}/${session}`, true);
+  /**
+   * Pins the session to Bedrock for the Plan answer's `retry-after` (at most the failure window:
+   * past it, the breaker alone decides), at once; records the failover time in the background.
+   */
+  failedOver(keyId: string, session: string | undefined, retryAfterMs: number | undefined): void {
+    if (session !== undefined && retryAfterMs !== undefined && retryAfterMs > 0) {
+      const pinMs = Math.min(retryAfterMs, this.#policy.windowMs);
+      this.#pins.set(`${keyId}/${session}`, this.#now() + pinMs, { ttl: pinMs });
+    }
     void this.#guard(() => recordFailover(this.#db, keyId), undefined);
   }
 

@@ -25,6 +25,21 @@ export function isFailoverStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * How long the Plan upstream asked us to wait, in ms: `retry-after-ms`, else `retry-after` as
+ * seconds or an HTTP date (RFC 9110 §10.2.3). Undefined when absent or unreadable.
+ */
+export function retryAfterMs(headers: IncomingHttpHeaders, now: number): number | undefined {
+  const ms = headers['retry-after-ms'];
+  if (typeof ms === 'string' && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const value = headers['retry-after'];
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 const failoverCodes = new Set(['PRX_UPSTREAM_UNREACHABLE', 'PRX_UPSTREAM_TIMEOUT', 'PRX_UPSTREAM_BROKEN']);
 
 /**

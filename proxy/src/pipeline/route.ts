@@ -6,21 +6,15 @@ export type { BreakerState };
 export type RouteDecision = 'plan' | 'bedrock' | 'trial';
 
 /**
- * Where a request goes, as a pure function. A Claude Code session that has failed over stays
- * on Bedrock while its key's Plan upstream is failing or the breaker is open: prompt caches
- * live per provider, and ping-pong would rewrite them on every switch.
+ * Where a request goes, as a pure function. Bedrock while the key's breaker is open, or while
+ * the session is pinned by the `retry-after` of the Plan answer it failed over on (asking Plan
+ * sooner would only be refused again, and rewrite the prompt cache twice). Nothing else keeps a
+ * session on Bedrock: a pinned session competes for the half-open trial like any other, so a
+ * lone session finds Plan again instead of paying Bedrock for the whole open period.
  */
-export function decideRoute(routing: Routing, breaker: BreakerState, stickyToBedrock: boolean): RouteDecision {
+export function decideRoute(routing: Routing, breaker: BreakerState, pinnedToBedrock: boolean): RouteDecision {
   if (routing === 'BedrockOnly') return 'bedrock';
   if (routing === 'PlanOnly') return 'plan';
-  switch (breaker) {
-    case 'open':
-      return 'bedrock';
-    case 'half-open':
-      return stickyToBedrock ? 'bedrock' : 'trial';
-    case 'failing':
-      return stickyToBedrock ? 'bedrock' : 'plan';
-    case 'closed':
-      return 'plan';
-  }
+  if (breaker === 'open' || pinnedToBedrock) return 'bedrock';
+  return breaker === 'half-open' ? 'trial' : 'plan';
 }

@@ -5,7 +5,7 @@ import type { ProxyMetrics } from '../metrics.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
 import { forwardToBedrock } from './bedrock-forward.ts';
 import type { Exchange } from './exchange.ts';
-import { isFailoverStatus, PlanRejected, shouldFailOver } from './failover.ts';
+import { isFailoverStatus, PlanRejected, retryAfterMs, shouldFailOver } from './failover.ts';
 import { forwardToPlan, type ForwardResult } from './plan-forward.ts';
 import type { CircuitBreakers } from './circuit-breakers.ts';
 import { decideRoute, type BreakerState } from './route.ts';
@@ -56,7 +56,7 @@ export async function serve(
   const session = sessionOf(exchange);
   const breakerState: BreakerState =
     breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
-  let decision = decideRoute(record.routing, breakerState, breakers?.isSticky(record.accessKeyId, session) ?? false);
+  let decision = decideRoute(record.routing, breakerState, breakers?.isPinned(record.accessKeyId, session) ?? false);
   if (decision === 'trial') decision = (await breakers?.claimTrial(record.accessKeyId)) === true ? 'plan' : 'bedrock';
   if (decision === 'bedrock') return { upstream: 'bedrock', failover: canFailOver, result: await bedrock() };
 
@@ -77,7 +77,11 @@ export async function serve(
     exchange.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
     // Counted alongside the Bedrock call, not before it; the breaker makes the key's next request wait for the count.
     if (countsForBreaker) breakers.failure(record.accessKeyId, label);
-    breakers?.failedOver(record.accessKeyId, session);
+    breakers?.failedOver(
+      record.accessKeyId,
+      session,
+      failure instanceof PlanRejected ? retryAfterMs(failure.headers, Date.now()) : undefined,
+    );
     try {
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {

@@ -18,6 +18,11 @@ const byName: Readonly<Record<string, ErrorCode>> = {
   ModelStreamErrorException: 'PRX_BEDROCK_ERROR',
   AccessDeniedException: 'PRX_BEDROCK_MISCONFIGURED',
   UnrecognizedClientException: 'PRX_BEDROCK_MISCONFIGURED',
+  // SigV4 refusals (AwsIdentity keys): the proxy's AWS credentials or clock, never the client's key.
+  InvalidSignatureException: 'PRX_BEDROCK_MISCONFIGURED',
+  IncompleteSignatureException: 'PRX_BEDROCK_MISCONFIGURED',
+  MissingAuthenticationTokenException: 'PRX_BEDROCK_MISCONFIGURED',
+  ExpiredTokenException: 'PRX_BEDROCK_MISCONFIGURED',
   ResourceNotFoundException: 'PRX_BEDROCK_NOT_FOUND',
 };
 

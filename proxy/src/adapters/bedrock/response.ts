@@ -15,6 +15,7 @@ import type {
 } from './converse-types.ts';
 import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
 import type { ToolNameMap } from './tool-names.ts';
+import { toAnthropicToolUseId } from './provenance.ts';
 
 export interface ResponseContext {
   /** The model name the client asked for; echoed back (never the Bedrock id). */
@@ -58,7 +59,12 @@ type OutputBlockHandler = (value: never, toolNames: ToolNameMap, skipped: Skippe
 const outputBlockHandlers: Readonly<Record<string, OutputBlockHandler>> = {
   text: (text: string) => [{ type: 'text', text }],
   toolUse: (toolUse: { toolUseId: string; name: string; input?: unknown }, toolNames) => [
-    { type: 'tool_use', id: toolUse.toolUseId, name: toolNames.fromBedrock(toolUse.name), input: toolUse.input ?? {} },
+    {
+      type: 'tool_use',
+      id: toAnthropicToolUseId(toolUse.toolUseId),
+      name: toolNames.fromBedrock(toolUse.name),
+      input: toolUse.input ?? {},
+    },
   ],
   reasoningContent: (
     reasoning: { reasoningText?: { text: string; signature?: string }; redactedContent?: string },

@@ -6,6 +6,7 @@ import { EventStreamFrames, type EventFrame } from './event-stream-frames.ts';
 import { fromConverseUsage, fromStopReason } from './response.ts';
 import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
 import type { ToolNameMap } from './tool-names.ts';
+import { toAnthropicToolUseId } from './provenance.ts';
 
 type BlockKind = 'text' | 'thinking' | 'tool_use' | 'redacted_thinking';
 interface OpenBlock {
@@ -206,7 +207,7 @@ export class ConverseStreamTranslator {
     const toolUse = start?.toolUse as { toolUseId: string; name: string };
     return this.#open(payload.contentBlockIndex as number, 'tool_use', {
       type: 'tool_use',
-      id: toolUse.toolUseId,
+      id: toAnthropicToolUseId(toolUse.toolUseId),
       name: this.#context.toolNames.fromBedrock(toolUse.name),
       input: {},
     });
