@@ -31,6 +31,7 @@ export {
   startThrowawayKubeApiserver,
   ensureKubeApiserverBinary,
   ensureKubectl,
+  ensureKubeControllerManager,
   KUBERNETES_VERSION,
   type ThrowawayKubeApiserver,
   type StaticTokenUser,
