@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
 import {
@@ -167,8 +168,18 @@ export class LocalOperator {
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
     this.#secrets.useFolderSecrets(snapshot.secrets);
     const report: SyncReport = { statuses: new Map(), readyKeys: [], problems: snapshot.problems };
-    await this.#reconcileAll(snapshot, report);
+    await this.#assignUids(snapshot);
+    // What is gone goes first (revoked, then removed, then its generated Secrets): a resource
+    // created again under the same name then starts from nothing, with a new uid and a new key.
     await this.#prune(snapshot);
+    const liveKeys = new Set(snapshot.accessKeys.map((key) => uidKey(refOf(key))));
+    await this.#secrets.collectGarbage(
+      (namespace, owner) =>
+        owner.kind !== 'AccessKey' ||
+        liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })) ||
+        (owner.uid === undefined && [...liveKeys].some((key) => key.startsWith(`${namespace}/${owner.name}/`))),
+    );
+    await this.#reconcileAll(snapshot, report);
     this.#logTransitions(report);
     for (const [id, status] of report.statuses) {
       const ready = status.conditions.find((condition) => condition.type === 'Ready');
@@ -222,6 +233,26 @@ export class LocalOperator {
     }
   }
 
+  /**
+   * Local resources have no uid of their own: each keeps the one its row was written with, and
+   * one without a row gets a new one. So a resource a sync saw deleted (its row removed) and that
+   * comes back under the same name is a new resource, as in Kubernetes: its old generated Secret
+   * names another uid and is collected, and it gets a new key. (An editor's save, which replaces
+   * the file between two syncs, is an edit, not a re-creation.)
+   */
+  async #assignUids(snapshot: ManifestSnapshot): Promise<void> {
+    const groups = [
+      ['users', snapshot.users],
+      ['access_keys', snapshot.accessKeys],
+      ['bedrock_keys', snapshot.bedrockKeys],
+    ] as const;
+    for (const [table, resources] of groups) {
+      const uids = new Map((await listRefs(this.#options.db, table)).map((row) => [refKey(row), row.uid]));
+      for (const resource of resources)
+        resource.metadata.uid ??= uids.get(refKey(refOf(resource))) ?? `local:${randomUUID()}`;
+    }
+  }
+
   async #prune(snapshot: ManifestSnapshot): Promise<void> {
     const { db } = this.#options;
     const keys = new Set(snapshot.accessKeys.map((key) => refKey(refOf(key))));
@@ -230,7 +261,6 @@ export class LocalOperator {
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
       await revokeAccessKey(db, row.namespace, row.name);
       await deleteAccessKey(db, row.namespace, row.name);
-      await this.#secrets.removeOwnedBy(row.namespace, row.name);
     }
     const bedrockKeys = new Set(snapshot.bedrockKeys.map((key) => refKey(refOf(key))));
     for (const row of await listRefs(db, 'bedrock_keys')) {
@@ -270,6 +300,8 @@ export class LocalOperator {
 }
 
 const refKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
+const uidKey = (ref: { namespace: string; name: string; uid?: string | undefined }) =>
+  `${ref.namespace}/${ref.name}/${ref.uid ?? ''}`;
 
 /** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`). */
 function sharersOf(snapshot: ManifestSnapshot, key: AccessKey): string[] {
