@@ -171,13 +171,16 @@ export class LocalOperator {
     await this.#assignUids(snapshot);
     // What is gone goes first (revoked, then removed, then its generated Secrets): a resource
     // created again under the same name then starts from nothing, with a new uid and a new key.
-    await this.#prune(snapshot);
+    const pruned = await this.#prune(snapshot);
     const liveKeys = new Set(snapshot.accessKeys.map((key) => uidKey(refOf(key))));
+    // Garbage: the Secrets of an AccessKey this sync removed, and those recording the uid of an
+    // AccessKey that is not there (the operator generated them; the admin's carry no uid and are
+    // judged by name only, as one may be written just before its AccessKey's file).
     await this.#secrets.collectGarbage(
       (namespace, owner) =>
-        owner.kind !== 'AccessKey' ||
-        liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })) ||
-        (owner.uid === undefined && [...liveKeys].some((key) => key.startsWith(`${namespace}/${owner.name}/`))),
+        owner.kind === 'AccessKey' &&
+        (pruned.has(refKey({ namespace, name: owner.name })) ||
+          (owner.uid !== undefined && !liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })))),
     );
     await this.#reconcileAll(snapshot, report);
     this.#logTransitions(report);
@@ -253,14 +256,17 @@ export class LocalOperator {
     }
   }
 
-  async #prune(snapshot: ManifestSnapshot): Promise<void> {
+  /** Revokes and removes the rows of resources no longer in the folder; returns the AccessKeys removed. */
+  async #prune(snapshot: ManifestSnapshot): Promise<Set<string>> {
     const { db } = this.#options;
     const keys = new Set(snapshot.accessKeys.map((key) => refKey(refOf(key))));
+    const pruned = new Set<string>();
     for (const row of await listRefs(db, 'access_keys')) {
       if (keys.has(refKey(row))) continue;
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
       await revokeAccessKey(db, row.namespace, row.name);
       await deleteAccessKey(db, row.namespace, row.name);
+      pruned.add(refKey(row));
     }
     const bedrockKeys = new Set(snapshot.bedrockKeys.map((key) => refKey(refOf(key))));
     for (const row of await listRefs(db, 'bedrock_keys')) {
@@ -270,6 +276,7 @@ export class LocalOperator {
     for (const row of await listRefs(db, 'users')) {
       if (!users.has(refKey(row))) await deleteUser(db, row.namespace, row.name);
     }
+    return pruned;
   }
 
   async #guard(work: () => Promise<ResourceStatus>): Promise<ResourceStatus> {

@@ -58,11 +58,11 @@ export class LocalSecretStore implements SecretStore {
 
   /**
    * Local mode's garbage collection (Kubernetes deletes a generated Secret with its owner): the
-   * data dir's Secrets whose owner is not `live` — no AccessKey of that name, or one with another
-   * uid (deleted and created again) — are removed, so a re-created AccessKey gets a new key
-   * instead of the deleted one's. Secrets written before owners carried a uid are judged by name.
+   * data dir's Secrets for which `garbage(namespace, owner)` holds are removed — those of an
+   * AccessKey that is gone, or of an earlier one of the same name (another uid) — so a
+   * re-created AccessKey gets a new key instead of the deleted one's.
    */
-  async collectGarbage(live: (namespace: string, owner: SecretOwner) => boolean): Promise<void> {
+  async collectGarbage(garbage: (namespace: string, owner: SecretOwner) => boolean): Promise<void> {
     const namespaces = await readdir(this.#dir).catch(() => [] as string[]);
     for (const namespace of namespaces) {
       const dir = join(this.#dir, namespace);
@@ -70,7 +70,7 @@ export class LocalSecretStore implements SecretStore {
       for (const file of files.filter((name) => name.endsWith('.yaml'))) {
         const secret = await this.#readGenerated(join(dir, file)).catch(() => undefined);
         const owner = ownerFromAnnotation(secret?.metadata.annotations);
-        if (owner !== undefined && !live(namespace, owner)) await unlink(join(dir, file)).catch(() => undefined);
+        if (owner !== undefined && garbage(namespace, owner)) await unlink(join(dir, file)).catch(() => undefined);
       }
     }
   }
