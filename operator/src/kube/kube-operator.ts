@@ -273,14 +273,16 @@ export class KubeOperator {
       await this.#o.client.setFinalizers(kind, object, [...finalizers, finalizer]);
       return undefined; // the update event brings the object back with its new resourceVersion
     }
-    const binding = kind === 'AccessKey' ? this.#userBindingOf(object) : undefined;
+    let binding = kind === 'AccessKey' ? this.#userBindingOf(object) : undefined;
     if (binding?.action === 'bind') {
-      // Like the finalizer, the owner reference goes on before any row of the key exists.
+      // Like the finalizer, the owner reference goes on before any row of the key exists. Then
+      // on at once (no wait for the update event: a bundle's keys must not take a round trip
+      // longer); the event's reconcile finds nothing left to do.
       await this.#o.client.patchMetadata(kind, object, {
         ownerReferences: binding.ownerReferences,
         annotations: binding.annotations,
       });
-      return undefined;
+      binding = { action: 'reconcile', binding: { userUid: binding.userUid } };
     }
     const generation = object.metadata.generation ?? 0;
     if (object.status?.conditions === undefined) await this.#writeStatus(kind, object, firstSightStatus(generation));
@@ -288,7 +290,7 @@ export class KubeOperator {
     let extra: Record<string, unknown> = {};
     let requeueAfter = this.#o.resyncMs ?? 300_000;
     try {
-      computed = await this.#compute(kind, object, binding?.binding);
+      computed = await this.#compute(kind, object, binding?.action === 'reconcile' ? binding.binding : undefined);
       if (computed.retryInMs !== undefined) requeueAfter = Math.min(requeueAfter, computed.retryInMs);
       const keyId = kind === 'AccessKey' ? await findAccessKeyId(this.#o.db, namespace, name) : undefined;
       if (keyId !== undefined) this.#keyIds.set(keyId, `AccessKey/${namespace}/${name}`);

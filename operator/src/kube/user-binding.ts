@@ -10,7 +10,7 @@ export interface LiveUser {
 
 /** What to do about an AccessKey's ownerReference to its ProxyUser. */
 export type BindingDecision =
-  | { action: 'bind'; ownerReferences: OwnerReference[]; annotations: Record<string, string> }
+  | { action: 'bind'; ownerReferences: OwnerReference[]; annotations: Record<string, string>; userUid: string }
   | { action: 'reconcile'; binding: UserBinding };
 
 /**
@@ -51,5 +51,6 @@ export function userBinding(
       { apiVersion: userApiVersion, kind: 'ProxyUser', name: userName, uid: user.uid, blockOwnerDeletion: true },
     ],
     annotations: { [userUidAnnotation]: user.uid },
+    userUid: user.uid,
   };
 }
