@@ -29,7 +29,10 @@ const userApiVersion = `${group}/${version}`;
  * deleted, being deleted, or replaced by a new object of that name — is never served again.
  */
 export function userBinding(
-  metadata: { ownerReferences?: OwnerReference[] | undefined; annotations?: Record<string, string> | undefined },
+  metadata: {
+    ownerReferences?: readonly OwnerReference[] | undefined;
+    annotations?: Readonly<Record<string, string>> | undefined;
+  },
   userName: string,
   user: LiveUser | undefined,
 ): BindingDecision {
