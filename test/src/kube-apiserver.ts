@@ -378,7 +378,7 @@ export function ensureKubectl(): Promise<string> {
  */
 const expectedBuildSeconds: Record<string, number> = {
   'kube-apiserver': 600,
-  'kube-controller-manager': 300,
+  'kube-controller-manager': 180,
   kubectl: 120,
 };
 
