@@ -263,13 +263,14 @@ describe('02 Kubernetes mode: a Secret belongs to one key', () => {
       (key) => key !== '',
     );
     expect(await stack.askUntil(old, 200)).toBe(200);
-    await deleteObject(kube, 'AccessKey', ns, 'gone');
+    // --cascade=orphan: the garbage collector leaves the old Secret (it would otherwise remove it
+    // with its owner) and strips its owner reference; its owner-uid annotation still names the old key.
+    await deleteObject(kube, 'AccessKey', ns, 'gone', 'Orphan');
     await eventually(
       () => readObject(kube, 'AccessKey', ns, 'gone'),
       (object) => object === undefined,
     );
     expect(await stack.ask(old)).toBe(404);
-    // This API server runs no garbage collector: the old Secret stays, as it would for a moment.
     await applyYaml(yaml.accessKey(ns, 'gone', 'gus', 'gone-key'));
     expect(
       await eventually(
@@ -278,7 +279,7 @@ describe('02 Kubernetes mode: a Secret belongs to one key', () => {
       ),
     ).toBe('SecretNotOwned');
     expect(await stack.ask(old)).toBe(404);
-    // Garbage collection removes the Secret of the deleted owner; the new AccessKey gets a new key.
+    // Once the old Secret is gone, the new AccessKey gets a new key.
     await deleteObject(kube, 'Secret', ns, 'gone-key');
     const fresh = await eventually(
       () => secretKey('gone-key'),
@@ -301,7 +302,8 @@ describe('02 Kubernetes mode: a Secret belongs to one key', () => {
     expect((await readObject(kube, 'Secret', ns, 'hal-key'))?.metadata?.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'AccessKey', name: 'hal', uid: live?.metadata?.uid, controller: true }),
     ]);
-    await deleteObject(kube, 'AccessKey', ns, 'hal');
+    // Orphaned, the Secret stays (without its owner reference): still never adopted.
+    await deleteObject(kube, 'AccessKey', ns, 'hal', 'Orphan');
     await eventually(
       () => readObject(kube, 'AccessKey', ns, 'hal'),
       (object) => object === undefined,

@@ -11,6 +11,7 @@ export { reconcileUser } from './reconcile/reconcile-user.ts';
 export { reconcileBedrockKey, type BedrockKeyDeps } from './reconcile/reconcile-bedrock-key.ts';
 export {
   ownerAnnotation,
+  ownerUidAnnotation,
   ownerFromAnnotation,
   type SecretStore,
   type SecretOwner,

@@ -29,8 +29,9 @@ export const operatorRules: readonly PolicyRule[] = [
     resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
     verbs: ['get', 'patch', 'update'],
   },
-  // Setting blockOwnerDeletion on generated Secrets needs `update` on the owner's finalizers subresource.
-  { apiGroups: [group], resources: ['accesskeys/finalizers'], verbs: ['update'] },
+  // Setting blockOwnerDeletion on an owner reference (generated Secrets → AccessKey, AccessKey →
+  // ProxyUser) needs `update` on the owner's finalizers subresource.
+  { apiGroups: [group], resources: ['accesskeys/finalizers', 'proxyusers/finalizers'], verbs: ['update'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];

@@ -254,10 +254,23 @@ export async function mergePatch(config: KubeConfig, object: KubernetesObject): 
   );
 }
 
-export async function deleteObject(config: KubeConfig, kind: string, namespace: string, name: string): Promise<void> {
-  await KubernetesObjectApi.makeApiClient(config).delete({
-    apiVersion: apiVersionOf(kind),
-    kind,
-    metadata: { name, namespace },
-  });
+/**
+ * `kubectl delete`, with `--cascade` as `propagationPolicy` (Background by default): what the
+ * garbage collector does with the object's dependents (Orphan strips their owner references).
+ */
+export async function deleteObject(
+  config: KubeConfig,
+  kind: string,
+  namespace: string,
+  name: string,
+  propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background',
+): Promise<void> {
+  // As a query parameter: the API server did not read it from a chunked DELETE body.
+  const path = `${pathOf({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } })}?propagationPolicy=${propagationPolicy}`;
+  const response = await kubeRequest(config, 'DELETE', path);
+  if (response.status >= 300)
+    throw Object.assign(new Error(`delete ${kind}/${name}: ${response.status}`), {
+      status: response.status,
+      body: response.body,
+    });
 }

@@ -33,6 +33,7 @@ export {
   startThrowawayKubeApiserver,
   ensureKubeApiserverBinary,
   ensureKubectl,
+  ensureKubeControllerManager,
   KUBERNETES_VERSION,
   type ThrowawayKubeApiserver,
   type StaticTokenUser,

@@ -1,4 +1,4 @@
-import { execFile as execFileCallback, spawn, type ChildProcess } from 'node:child_process';
+import { execFile as execFileCallback, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +13,8 @@ import { withLock } from './build-lock.ts';
 import { longStep } from './progress.ts';
 import { aptInstall } from './apt-install.ts';
 import { exists } from './files.ts';
+import { spawnDaemon, type Daemon } from './daemon.ts';
+import { startKubeControllerManager } from './kube-controller-manager.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -31,6 +33,17 @@ export interface KubeApiserverOptions {
   /** More token users beside the admin, e.g. an operator's service identity to test its RBAC. */
   readonly extraUsers?: readonly StaticTokenUser[];
   readonly readyTimeoutMs?: number;
+  /**
+   * Run kube-controller-manager beside it (garbage collector and namespace controller), so
+   * ownerReferences and namespace deletion behave as in a cluster. True by default.
+   */
+  readonly controllerManager?: boolean;
+  /**
+   * CRD manifests (one YAML document per file) applied before the controller-manager starts:
+   * its garbage collector rediscovers kinds only every 30 s, so kinds installed later would go
+   * uncollected for up to that long.
+   */
+  readonly crdFiles?: readonly string[];
 }
 
 export interface ThrowawayKubeApiserver {
@@ -54,11 +67,22 @@ export interface ThrowawayKubeApiserver {
 /**
  * A real kube-apiserver on a real etcd, as controller-runtime's envtest runs them: etcd from
  * Debian (`etcd-server`, installed when missing and we are root), kube-apiserver built from the Go
- * module proxy by test/kube-apiserver and cached outside the repo. Static-token auth, RBAC, no
- * controller-manager (so no namespace finalization and no garbage collection).
+ * module proxy by test/kube-apiserver and cached outside the repo. Static-token auth, RBAC, and
+ * (unless turned off) kube-controller-manager from the same module running the garbage collector
+ * and the namespace controller.
  */
 export async function startThrowawayKubeApiserver(options: KubeApiserverOptions = {}): Promise<ThrowawayKubeApiserver> {
-  const [etcdBin, apiserverBin] = await Promise.all([ensureEtcd(), ensureKubeApiserverBinary()]);
+  const withControllers = options.controllerManager ?? true;
+  // The two Kubernetes builds run one after the other: they share most packages, which the
+  // second takes from Go's build cache.
+  const kubeBinaries = async () => {
+    const apiserver = await ensureKubeApiserverBinary();
+    return { apiserver, controllerManager: withControllers ? await ensureKubeControllerManager() : undefined };
+  };
+  const [etcdBin, { apiserver: apiserverBin, controllerManager: controllerManagerBin }] = await Promise.all([
+    ensureEtcd(),
+    kubeBinaries(),
+  ]);
   const dir = await mkdtemp(join(tmpdir(), 'ccproxy-kube-'));
   const children = new Set<ChildProcess>();
   // A crashed test run must not leave etcd/apiserver behind holding ports.
@@ -120,6 +144,11 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
     const kubeconfigYaml = kubeconfigFor(token);
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigYaml, { mode: 0o600 });
+    for (const file of options.crdFiles ?? []) await installCrd(url, token, caPem, await readFile(file, 'utf8'));
+    const controllerManager =
+      controllerManagerBin === undefined
+        ? undefined
+        : await startKubeControllerManager(controllerManagerBin, kubeconfigPath, children, timeoutMs);
     return {
       url,
       token,
@@ -131,6 +160,7 @@ export async function startThrowawayKubeApiserver(options: KubeApiserverOptions 
       pause: () => halt('SIGKILL'),
       resume: start,
       async stop() {
+        await controllerManager?.terminate();
         await halt();
         await etcd.daemon.terminate();
         process.removeListener('exit', killAll);
@@ -178,48 +208,6 @@ function kubeconfig(server: string, caPem: string, token: string): string {
 }
 
 // --- processes ---
-
-interface Daemon {
-  readonly exited: Promise<number | null>;
-  /** The last output lines, for error messages. */
-  tail(): string;
-  /** `signal` (SIGTERM), then SIGKILL if it has not exited within 10 s. */
-  terminate(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function spawnDaemon(
-  bin: string,
-  args: string[],
-  children: Set<ChildProcess>,
-  env: NodeJS.ProcessEnv = process.env,
-): Daemon {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  children.add(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-64 * 1024);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (error) => {
-      keep(Buffer.from(`\nspawn failed: ${error.message}\n`));
-      resolve(null);
-    });
-    child.once('exit', (code) => resolve(code));
-  }).finally(() => children.delete(child));
-  return {
-    exited,
-    tail: () => output.split('\n').slice(-40).join('\n'),
-    async terminate(signal = 'SIGTERM') {
-      if (!children.has(child)) return;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
 
 async function startEtcd(
   bin: string,
@@ -303,9 +291,39 @@ async function waitForApiserver(
   throw new Error(`kube-apiserver ${what} (last /readyz: ${last}):\n${daemon.tail()}`);
 }
 
-function getText(url: string, token: string, ca: string): Promise<{ status: number; body: string }> {
+/**
+ * Server-side applies one CRD manifest (YAML as written) and waits until it is Established, so
+ * the API server's discovery lists its kind.
+ */
+async function installCrd(url: string, token: string, caPem: string, yaml: string): Promise<void> {
+  const name = /^metadata:\s*\n\s+name:\s*(\S+)/m.exec(yaml)?.[1];
+  if (name === undefined) throw new Error(`no metadata.name in CRD manifest:\n${yaml.slice(0, 200)}`);
+  const path = `${url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`;
+  const applied = await getText(`${path}?fieldManager=ccproxy-test-setup&force=true`, token, caPem, {
+    method: 'PATCH',
+    body: yaml,
+    contentType: 'application/apply-patch+yaml',
+  });
+  if (applied.status >= 300) throw new Error(`applying CRD ${name}: ${applied.status} ${applied.body.slice(0, 500)}`);
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+    const { body } = await getText(path, token, caPem);
+    const conditions = (JSON.parse(body) as { status?: { conditions?: Array<{ type: string; status: string }> } })
+      .status?.conditions;
+    if (conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
+  }
+  throw new Error(`CRD ${name} was not Established within 30 s`);
+}
+
+function getText(
+  url: string,
+  token: string,
+  ca: string,
+  send: { method: string; body: string; contentType: string } = { method: 'GET', body: '', contentType: '' },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { authorization: `Bearer ${token}` }, ca, timeout: 5_000 }, (res) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (send.contentType !== '') headers['content-type'] = send.contentType;
+    const req = request(url, { method: send.method, headers, ca, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -316,7 +334,7 @@ function getText(url: string, token: string, ca: string): Promise<{ status: numb
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(send.body);
   });
 }
 
@@ -344,14 +362,29 @@ export function ensureKubeApiserverBinary(): Promise<string> {
   return ensureKubeBinary('kube-apiserver', '.');
 }
 
+/** kube-controller-manager at the API server's version, built from the same module and cached beside it. */
+export function ensureKubeControllerManager(): Promise<string> {
+  return ensureKubeBinary('kube-controller-manager', './kube-controller-manager');
+}
+
 /** kubectl at the API server's version (no version skew), built from the same module and cached beside it. */
 export function ensureKubectl(): Promise<string> {
   return ensureKubeBinary('kubectl', './kubectl');
 }
 
+/**
+ * Measured on 2 cores with a cold Go cache; kube-controller-manager is built after
+ * kube-apiserver and takes most of its packages from the build cache.
+ */
+const expectedBuildSeconds: Record<string, number> = {
+  'kube-apiserver': 600,
+  'kube-controller-manager': 180,
+  kubectl: 120,
+};
+
 async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go', 'kubectl/main.go'])
+  for (const file of ['go.mod', 'go.sum', 'main.go', 'kubectl/main.go', 'kube-controller-manager/main.go'])
     hash.update(await readFile(join(moduleDir, file)));
   hash.update(`${process.platform}/${process.arch}`);
   const cacheRoot = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
@@ -372,7 +405,7 @@ async function ensureKubeBinary(tool: string, pkg: string): Promise<string> {
     env.GOMODCACHE ??= join(env.GOPATH.split(':')[0] ?? env.GOPATH, 'pkg', 'mod');
     const ldflags = `-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`;
     const label = `building ${tool} ${KUBERNETES_VERSION} from the Go module proxy into ${dir} (first run on this machine)`;
-    await longStep(label, { expectedSeconds: tool === 'kubectl' ? 120 : 600 }, async () => {
+    await longStep(label, { expectedSeconds: expectedBuildSeconds[tool] ?? 600 }, async () => {
       try {
         await execFile(process.env.GO ?? 'go', ['build', '-trimpath', '-ldflags', ldflags, '-o', partial, pkg], {
           cwd: moduleDir,

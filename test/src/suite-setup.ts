@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startThrowawayKubeApiserver } from './kube-apiserver.ts';
 import { startMotoServer } from './moto-server.ts';
@@ -28,6 +30,10 @@ declare module 'vitest' {
  * started side by side; test files create their own databases, namespaces and KMS keys.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The product's CRDs go in before the controller-manager starts, so its garbage collector
+  // follows their ownerReferences from the first test on (test files apply them again, unchanged).
+  const crdsDir = fileURLToPath(new URL('../../crds/', import.meta.url));
+  const crdFiles = (await readdir(crdsDir)).filter((file) => file.endsWith('.yaml')).map((file) => crdsDir + file);
   const [postgres, kube, moto] = await Promise.all([
     startThrowawayPostgres(),
     startThrowawayKubeApiserver({
@@ -35,6 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         { token: operatorToken, user: 'ccproxy-operator' },
         { token: facadeToken, user: 'ccproxy-admin' },
       ],
+      crdFiles,
     }),
     startMotoServer(),
   ]);

@@ -1,5 +1,6 @@
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ownerUidAnnotation } from '@ccproxy/operator';
 import {
   adminManager,
   adminSecretMetadata,
@@ -104,7 +105,15 @@ export class KubeResourceStore implements ResourceStore {
     await this.#request(
       'PATCH',
       `${secretPath(resource.namespace, secretName)}?fieldManager=${fieldManager}`,
-      { metadata: { resourceVersion: live.resourceVersion, ownerReferences: [reference] } },
+      // The uid also as an annotation, which `kubectl delete --cascade=orphan` does not strip:
+      // an orphaned Secret is still known as the deleted AccessKey's, and never adopted.
+      {
+        metadata: {
+          resourceVersion: live.resourceVersion,
+          ownerReferences: [reference],
+          annotations: { [ownerUidAnnotation]: resource.uid },
+        },
+      },
       'application/merge-patch+json',
     );
   }

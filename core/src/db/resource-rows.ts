@@ -16,6 +16,14 @@ export interface UserRow extends ObjectRef {
 }
 
 export async function upsertUser(db: Queryable, user: UserRow): Promise<string> {
+  // Another uid under the same name is another user (the old one was deleted and a new one
+  // created): the old row goes, and with it (ON DELETE CASCADE) every key of the old user, so
+  // no key of a deleted user comes back to life in a new user of the same name.
+  await db.query('DELETE FROM users WHERE namespace = $1 AND name = $2 AND uid <> $3', [
+    user.namespace,
+    user.name,
+    user.uid,
+  ]);
   const rows = await db.query<{ id: string }>(
     `INSERT INTO users (namespace, name, uid, display_name, description, suspended)
      VALUES ($1, $2, $3, $4, $5, $6)
@@ -38,9 +46,9 @@ export async function findUser(
   db: Queryable,
   namespace: string,
   name: string,
-): Promise<{ id: string; suspended: boolean } | undefined> {
-  const rows = await db.query<{ id: string; suspended: boolean }>(
-    'SELECT id::text, suspended FROM users WHERE namespace = $1 AND name = $2',
+): Promise<{ id: string; uid: string; suspended: boolean } | undefined> {
+  const rows = await db.query<{ id: string; uid: string; suspended: boolean }>(
+    'SELECT id::text, uid, suspended FROM users WHERE namespace = $1 AND name = $2',
     [namespace, name],
   );
   return rows[0];
@@ -193,12 +201,12 @@ export async function findAccessKeyId(db: Queryable, namespace: string, name: st
   return rows[0]?.id;
 }
 
-/** namespace/name of every row of a table, to find rows whose resource is gone. */
+/** namespace/name/uid of every row of a table, to find rows whose resource is gone. */
 export async function listRefs(
   db: Queryable,
   table: 'users' | 'access_keys' | 'bedrock_keys',
-): Promise<Array<{ namespace: string; name: string }>> {
-  return db.query<{ namespace: string; name: string }>(`SELECT namespace, name FROM ${table}`);
+): Promise<Array<{ namespace: string; name: string; uid: string }>> {
+  return db.query<{ namespace: string; name: string; uid: string }>(`SELECT namespace, name, uid FROM ${table}`);
 }
 
 function failMissing(kind: string, ref: ObjectRef): never {

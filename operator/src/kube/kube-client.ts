@@ -25,12 +25,22 @@ export interface KubeObject {
     creationTimestamp?: string;
     deletionTimestamp?: string;
     finalizers?: string[];
+    ownerReferences?: OwnerReference[];
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   };
   spec?: unknown;
   status?: Record<string, unknown>;
   data?: Record<string, string>;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
 }
 
 /** The kinds the operator lists and watches. */
@@ -143,9 +153,21 @@ export class KubeClient {
 
   /** Sets the finalizer list, guarded by resourceVersion so a concurrent edit is not overwritten. */
   async setFinalizers(kind: Exclude<Watched, 'Secret'>, object: KubeObject, finalizers: string[]): Promise<void> {
+    await this.patchMetadata(kind, object, { finalizers });
+  }
+
+  /**
+   * Sets finalizers and/or owner references (each list replaced whole, as a merge patch does) and
+   * adds annotations, guarded by resourceVersion so a concurrent edit is not overwritten.
+   */
+  async patchMetadata(
+    kind: Exclude<Watched, 'Secret'>,
+    object: KubeObject,
+    metadata: { finalizers?: string[]; ownerReferences?: OwnerReference[]; annotations?: Record<string, string> },
+  ): Promise<void> {
     const { namespace, name, resourceVersion } = object.metadata;
     await this.#custom.patchNamespacedCustomObject(
-      { group, version, namespace, plural: plurals[kind], name, body: { metadata: { finalizers, resourceVersion } } },
+      { group, version, namespace, plural: plurals[kind], name, body: { metadata: { ...metadata, resourceVersion } } },
       mergePatch,
     );
   }

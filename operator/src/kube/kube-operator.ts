@@ -15,7 +15,7 @@ import {
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
 import { isWaitingReason, retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
-import { reconcileAccessKey } from '../reconcile/reconcile-access-key.ts';
+import { reconcileAccessKey, type UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
 import { reconcileUser } from '../reconcile/reconcile-user.ts';
 import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '../resources.ts';
@@ -25,6 +25,7 @@ import { firstSightStatus, readyOf, statusChanged, toKubeStatus, type KubeStatus
 import { operatorMetrics, type OperatorMetrics } from './operator-metrics.ts';
 import { Reflector } from './reflector.ts';
 import { WorkQueue } from './work-queue.ts';
+import { userBinding } from './user-binding.ts';
 
 export const finalizer = 'ccproxy.io/revoke';
 type Kind = Exclude<Watched, 'Secret'>;
@@ -254,7 +255,7 @@ export class KubeOperator {
     const finalizers = object.metadata.finalizers ?? [];
     if (object.metadata.deletionTimestamp !== undefined) {
       if (!finalizers.includes(finalizer)) return undefined;
-      await this.#cleanUp(kind, namespace, name);
+      await this.#cleanUpBeforeRelease(kind, object);
       await this.#o.client.setFinalizers(
         kind,
         object,
@@ -274,13 +275,24 @@ export class KubeOperator {
       await this.#o.client.setFinalizers(kind, object, [...finalizers, finalizer]);
       return undefined; // the update event brings the object back with its new resourceVersion
     }
+    let binding = kind === 'AccessKey' ? this.#userBindingOf(object) : undefined;
+    if (binding?.action === 'bind') {
+      // Like the finalizer, the owner reference goes on before any row of the key exists. Then
+      // on at once (no wait for the update event: a bundle's keys must not take a round trip
+      // longer); the event's reconcile finds nothing left to do.
+      await this.#o.client.patchMetadata(kind, object, {
+        ownerReferences: binding.ownerReferences,
+        annotations: binding.annotations,
+      });
+      binding = { action: 'reconcile', binding: { userUid: binding.userUid } };
+    }
     const generation = object.metadata.generation ?? 0;
     if (object.status?.conditions === undefined) await this.#writeStatus(kind, object, firstSightStatus(generation));
     let computed: ResourceStatus;
     let extra: Record<string, unknown> = {};
     let requeueAfter = this.#o.resyncMs ?? 300_000;
     try {
-      computed = await this.#compute(kind, object);
+      computed = await this.#compute(kind, object, binding?.action === 'reconcile' ? binding.binding : undefined);
       if (computed.retryInMs !== undefined) requeueAfter = Math.min(requeueAfter, computed.retryInMs);
       const keyId = kind === 'AccessKey' ? await findAccessKeyId(this.#o.db, namespace, name) : undefined;
       if (keyId !== undefined) this.#keyIds.set(keyId, `AccessKey/${namespace}/${name}`);
@@ -302,7 +314,20 @@ export class KubeOperator {
     return requeueAfter;
   }
 
-  async #compute(kind: Kind, object: KubeObject): Promise<ResourceStatus> {
+  /** The AccessKey's ownerReference to its ProxyUser, against the ProxyUser the cache holds now. */
+  #userBindingOf(object: KubeObject): ReturnType<typeof userBinding> {
+    const userName = (object.spec as { userRef?: { name?: string } } | undefined)?.userRef?.name ?? '';
+    const user = this.#reflectors.ProxyUser.get(`${object.metadata.namespace}/${userName}`);
+    return userBinding(
+      object.metadata,
+      userName,
+      user === undefined
+        ? undefined
+        : { uid: user.metadata.uid, terminating: user.metadata.deletionTimestamp !== undefined },
+    );
+  }
+
+  async #compute(kind: Kind, object: KubeObject, binding?: UserBinding): Promise<ResourceStatus> {
     const { name, namespace, uid, generation } = object.metadata;
     const parsed = parseResource({
       apiVersion: object.apiVersion,
@@ -323,7 +348,7 @@ export class KubeOperator {
     return (
       await reconcileAccessKey(
         parsed.resource as AccessKey,
-        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl, referenceWait },
+        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl, referenceWait, binding },
         this.#sharers(namespace, name, (parsed.resource as AccessKey).spec.secretName),
       )
     ).status;
@@ -344,6 +369,28 @@ export class KubeOperator {
     const changesInMs =
       state === 'open' && row?.openedAt != null ? row.openedAt + this.#o.breakerOpenMs - now + 100 : undefined;
     return changesInMs === undefined ? { status } : { status, changesInMs };
+  }
+
+  /**
+   * The finalizer's work: revoke and remove the rows before the object may go. While that cannot
+   * be done (Postgres unreachable) the object stays, and its status and a Warning say why; the
+   * queue retries with backoff, and the finalizer is removed only once the database said yes.
+   */
+  async #cleanUpBeforeRelease(kind: Kind, object: KubeObject): Promise<void> {
+    try {
+      await this.#cleanUp(kind, object.metadata.namespace, object.metadata.name);
+    } catch (error) {
+      const what = kind === 'AccessKey' ? 'revoked' : 'removed from the database';
+      await this.#writeStatus(
+        kind,
+        object,
+        retrying(
+          'CleanupPending',
+          `Being deleted: it must be ${what} before finalizer ${finalizer} lets it go, and the database is unreachable (${messageOf(error)}). Retrying; it goes as soon as the database answers.`,
+        ),
+      ).catch(() => undefined);
+      throw error;
+    }
   }
 
   async #cleanUp(kind: Kind, namespace: string, name: string): Promise<void> {
@@ -421,7 +468,8 @@ function onlyStatusChanged(previous: KubeObject, next: KubeObject): boolean {
   return (
     a.generation === b.generation &&
     a.deletionTimestamp === b.deletionTimestamp &&
-    JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? [])
+    JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? []) &&
+    JSON.stringify(a.ownerReferences ?? []) === JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

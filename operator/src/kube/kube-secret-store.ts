@@ -1,5 +1,5 @@
 import {
-  ownerAnnotation,
+  ownerAnnotations,
   ownerFromAnnotation,
   type SecretOwner,
   type SecretStore,
@@ -32,8 +32,9 @@ export class KubeSecretStore implements SecretStore {
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(secret.data ?? {}))
       out[key] = Buffer.from(value, 'base64').toString('utf8');
-    // The controller owner reference (with its uid) is the authority; the annotation is what
-    // Secrets written by the admin carry.
+    // The controller owner reference (with its uid) is the authority; the annotations are what
+    // Secrets written by the admin carry, and what stays when the owner reference is removed
+    // (an AccessKey deleted with --cascade=orphan leaves its Secret with its old uid recorded).
     const controller = secret.metadata?.ownerReferences?.find((reference) => reference.controller === true);
     const owner: SecretOwner | undefined =
       controller === undefined
@@ -57,7 +58,7 @@ export class KubeSecretStore implements SecretStore {
         name,
         namespace,
         labels: { ...generatedSecretLabels },
-        annotations: { [ownerAnnotation]: `${owner.kind}/${owner.name}` },
+        annotations: ownerAnnotations(owner),
         ownerReferences: [
           {
             apiVersion: `${group}/${version}`,

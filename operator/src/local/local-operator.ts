@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
 import {
@@ -171,8 +172,24 @@ export class LocalOperator {
       const ref = refOf(refused);
       report.statuses.set(`${refused.kind}/${ref.namespace}/${ref.name}`, stalled('InvalidSpec', refused.message));
     }
+    await this.#assignUids(snapshot);
+    // What is gone goes first (revoked, then removed, then its generated Secrets): a resource
+    // created again under the same name then starts from nothing, with a new uid and a new key.
+    const pruned = await this.#prune(snapshot);
+    const liveKeys = new Set(snapshot.accessKeys.map((key) => uidKey(refOf(key))));
+    // A refused AccessKey is Stalled, not gone: its Secret stays with it.
+    const refusedKeys = new Set(snapshot.refused.filter((r) => r.kind === 'AccessKey').map((r) => refKey(refOf(r))));
+    // Garbage: the Secrets of an AccessKey this sync removed, and those recording the uid of an
+    // AccessKey that is not there (the operator generated them; the admin's carry no uid and are
+    // judged by name only, as one may be written just before its AccessKey's file).
+    await this.#secrets.collectGarbage(
+      (namespace, owner) =>
+        owner.kind === 'AccessKey' &&
+        !refusedKeys.has(refKey({ namespace, name: owner.name })) &&
+        (pruned.has(refKey({ namespace, name: owner.name })) ||
+          (owner.uid !== undefined && !liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })))),
+    );
     await this.#reconcileAll(snapshot, report);
-    await this.#prune(snapshot);
     this.#logTransitions(report);
     for (const [id, status] of report.statuses) {
       const ready = status.conditions.find((condition) => condition.type === 'Ready');
@@ -226,18 +243,40 @@ export class LocalOperator {
     }
   }
 
-  async #prune(snapshot: ManifestSnapshot): Promise<void> {
+  /**
+   * Local resources have no uid of their own: each keeps the one its row was written with, and
+   * one without a row gets a new one. So a resource a sync saw deleted (its row removed) and that
+   * comes back under the same name is a new resource, as in Kubernetes: its old generated Secret
+   * names another uid and is collected, and it gets a new key. (An editor's save, which replaces
+   * the file between two syncs, is an edit, not a re-creation.)
+   */
+  async #assignUids(snapshot: ManifestSnapshot): Promise<void> {
+    const groups = [
+      ['users', snapshot.users],
+      ['access_keys', snapshot.accessKeys],
+      ['bedrock_keys', snapshot.bedrockKeys],
+    ] as const;
+    for (const [table, resources] of groups) {
+      const uids = new Map((await listRefs(this.#options.db, table)).map((row) => [refKey(row), row.uid]));
+      for (const resource of resources)
+        resource.metadata.uid ??= uids.get(refKey(refOf(resource))) ?? `local:${randomUUID()}`;
+    }
+  }
+
+  /** Revokes and removes the rows of resources no longer in the folder; returns the AccessKeys removed. */
+  async #prune(snapshot: ManifestSnapshot): Promise<Set<string>> {
     const { db } = this.#options;
     // A refused document keeps what its last valid version wrote (it is Stalled, not deleted).
     const kept = (kind: string, valid: Array<{ kind: string; metadata: { name: string; namespace?: string } }>) =>
       new Set([...valid, ...snapshot.refused.filter((r) => r.kind === kind)].map((o) => refKey(refOf(o))));
     const keys = kept('AccessKey', snapshot.accessKeys);
+    const pruned = new Set<string>();
     for (const row of await listRefs(db, 'access_keys')) {
       if (keys.has(refKey(row))) continue;
       // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
       await revokeAccessKey(db, row.namespace, row.name);
       await deleteAccessKey(db, row.namespace, row.name);
-      await this.#secrets.removeOwnedBy(row.namespace, row.name);
+      pruned.add(refKey(row));
     }
     const bedrockKeys = kept('BedrockKey', snapshot.bedrockKeys);
     for (const row of await listRefs(db, 'bedrock_keys')) {
@@ -247,6 +286,7 @@ export class LocalOperator {
     for (const row of await listRefs(db, 'users')) {
       if (!users.has(refKey(row))) await deleteUser(db, row.namespace, row.name);
     }
+    return pruned;
   }
 
   async #guard(work: () => Promise<ResourceStatus>): Promise<ResourceStatus> {
@@ -277,6 +317,8 @@ export class LocalOperator {
 }
 
 const refKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/${ref.name}`;
+const uidKey = (ref: { namespace: string; name: string; uid?: string | undefined }) =>
+  `${ref.namespace}/${ref.name}/${ref.uid ?? ''}`;
 
 /** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`). */
 function sharersOf(snapshot: ManifestSnapshot, key: AccessKey): string[] {

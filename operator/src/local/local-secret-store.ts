@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { parseResource, secretData, type Secret } from '../resources.ts';
 import {
-  ownerAnnotation,
+  ownerAnnotations,
   ownerFromAnnotation,
+  type SecretOwner,
   type SecretStore,
   type StoredSecret,
 } from '../reconcile/secret-store.ts';
@@ -57,16 +58,20 @@ export class LocalSecretStore implements SecretStore {
 
   /**
    * Local mode's garbage collection (Kubernetes deletes a generated Secret with its owner): the
-   * data dir's Secrets made for an AccessKey that is gone are removed, so an AccessKey re-created
-   * under the same name gets a new key instead of the deleted one's.
+   * data dir's Secrets for which `garbage(namespace, owner)` holds are removed — those of an
+   * AccessKey that is gone, or of an earlier one of the same name (another uid) — so a
+   * re-created AccessKey gets a new key instead of the deleted one's.
    */
-  async removeOwnedBy(namespace: string, accessKeyName: string): Promise<void> {
-    const dir = join(this.#dir, namespace);
-    const files = await readdir(dir).catch(() => [] as string[]);
-    for (const file of files.filter((name) => name.endsWith('.yaml'))) {
-      const secret = await this.#readGenerated(join(dir, file)).catch(() => undefined);
-      if (secret?.metadata.annotations?.[ownerAnnotation] === `AccessKey/${accessKeyName}`)
-        await unlink(join(dir, file)).catch(() => undefined);
+  async collectGarbage(garbage: (namespace: string, owner: SecretOwner) => boolean): Promise<void> {
+    const namespaces = await readdir(this.#dir).catch(() => [] as string[]);
+    for (const namespace of namespaces) {
+      const dir = join(this.#dir, namespace);
+      const files = await readdir(dir).catch(() => [] as string[]);
+      for (const file of files.filter((name) => name.endsWith('.yaml'))) {
+        const secret = await this.#readGenerated(join(dir, file)).catch(() => undefined);
+        const owner = ownerFromAnnotation(secret?.metadata.annotations);
+        if (owner !== undefined && garbage(namespace, owner)) await unlink(join(dir, file)).catch(() => undefined);
+      }
     }
   }
 
@@ -85,7 +90,7 @@ export class LocalSecretStore implements SecretStore {
         name,
         namespace,
         labels: { 'app.kubernetes.io/managed-by': 'ccproxy' },
-        annotations: { [ownerAnnotation]: `${owner.kind}/${owner.name}` },
+        annotations: ownerAnnotations(owner),
       },
       type: 'Opaque',
       data: Object.fromEntries(

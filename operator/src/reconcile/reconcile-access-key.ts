@@ -22,6 +22,19 @@ export interface AccessKeyDeps {
   publicUrl: string | undefined;
   /** How long a missing ProxyUser is waited for before the key is Stalled (undefined: not at all). */
   referenceWait?: ReferenceWait;
+  /** The ProxyUser this key belongs to, as its source records it (see `UserBinding`). */
+  binding?: UserBinding;
+}
+
+/**
+ * Which ProxyUser an AccessKey belongs to: the uid its ownerReference names (Kubernetes), and
+ * whether the source knows that user is gone (deleted, being deleted, or replaced by a new
+ * object of the same name). A key of a gone user is dead for good: it is never served again,
+ * even when a user of the same name appears; garbage collection deletes the AccessKey.
+ */
+export interface UserBinding {
+  userUid?: string;
+  userGone?: boolean;
 }
 
 export interface AccessKeyOutcome {
@@ -55,7 +68,20 @@ export async function reconcileAccessKey(
     };
   }
   const user = await findUser(deps.db, ref.namespace, resource.spec.userRef.name);
-  const userId = user?.id;
+  const boundUid = deps.binding?.userUid;
+  const userGone =
+    deps.binding?.userGone === true || (boundUid !== undefined && user !== undefined && user.uid !== boundUid);
+  if (userGone && boundUid !== undefined) {
+    await disableAccessKey(deps.db, ref.namespace, ref.name);
+    return {
+      status: stalled(
+        'UserDeleted',
+        `ProxyUser ${ref.namespace}/${resource.spec.userRef.name} (uid ${boundUid}) that this key belonged to was deleted; the key is revoked for good. Garbage collection deletes this AccessKey (unless it was orphaned: then delete it); a user created again under that name needs a new AccessKey.`,
+      ),
+    };
+  }
+  // A user that is going (or not bound yet and being deleted) is waited for like a missing one.
+  const userId = userGone ? undefined : user?.id;
   if (userId === undefined) {
     await revokeAccessKey(deps.db, ref.namespace, ref.name);
     return {
@@ -66,7 +92,7 @@ export async function reconcileAccessKey(
       ),
     };
   }
-  const secret = await currentSecret(resource, deps);
+  const { secret, generated } = await currentSecret(resource, deps);
   const foreign = foreignOwner(resource, secret);
   if (foreign !== undefined) {
     await disableAccessKey(deps.db, ref.namespace, ref.name);
@@ -98,7 +124,10 @@ export async function reconcileAccessKey(
         modelMap: bedrock?.modelMap ?? {},
       },
     },
-    deps.rotationGraceSeconds,
+    // A key written into the Secret by its owner rotates with a grace period; a key generated
+    // because the Secret was deleted replaces the old one at once — a deleted Secret is a
+    // deleted key.
+    generated ? 0 : deps.rotationGraceSeconds,
   );
   const fields = { keyPrefix: keyPrefix(key) };
   if (resource.spec.revoked) return { status: inactive('Revoked', 'Access key is revoked.', fields) };
@@ -127,15 +156,18 @@ function foreignOwner(resource: AccessKey, secret: StoredSecret | undefined): st
   if (owner.name !== ref.name)
     return `${where} belongs to AccessKey ${ref.namespace}/${owner.name}; its key is not adopted. Name another Secret.`;
   if (owner.uid !== undefined && owner.uid !== ref.uid)
-    return `${where} was generated for an earlier AccessKey ${ref.namespace}/${ref.name} (uid ${owner.uid}), since deleted; its key is not adopted. Garbage collection removes it (or delete it), then a new key is generated.`;
+    return `${where} was generated for an earlier AccessKey ${ref.namespace}/${ref.name} (uid ${owner.uid}), since deleted; its key is not adopted. Garbage collection removes it while its owner reference names the deleted AccessKey (one left by --cascade=orphan stays until you delete it); then a new key is generated.`;
   return undefined;
 }
 
-/** The named Secret (adopted), or a newly generated one written to a new Secret. */
-async function currentSecret(resource: AccessKey, deps: AccessKeyDeps): Promise<StoredSecret | undefined> {
+/** The named Secret (adopted), or a newly generated one written to a new Secret (`generated`). */
+async function currentSecret(
+  resource: AccessKey,
+  deps: AccessKeyDeps,
+): Promise<{ secret: StoredSecret | undefined; generated: boolean }> {
   const ref = refOf(resource);
   const existing = await deps.secrets.read(ref.namespace, resource.spec.secretName);
-  if (existing !== undefined) return existing;
+  if (existing !== undefined) return { secret: existing, generated: false };
   const key = generateAccessKey();
   const data: Record<string, string> = { accessKey: key };
   if (deps.publicUrl !== undefined) data.ANTHROPIC_BASE_URL = baseUrlFor(deps.publicUrl, key);
@@ -145,7 +177,7 @@ async function currentSecret(resource: AccessKey, deps: AccessKeyDeps): Promise<
     uid: ref.uid,
   });
   // Read back: if another writer won the race, its key (and owner) is the one that counts.
-  return deps.secrets.read(ref.namespace, resource.spec.secretName);
+  return { secret: await deps.secrets.read(ref.namespace, resource.spec.secretName), generated: true };
 }
 
 export function baseUrlFor(publicUrl: string, key: string): string {

@@ -2,7 +2,11 @@
 export interface SecretOwner {
   kind: string;
   name: string;
-  /** Known when Kubernetes recorded it (owner reference); local Secrets name their owner only. */
+  /**
+   * The owner's uid: from the owner reference, else from ccproxy's `ccproxy.io/owner-uid`
+   * annotation (kept when an owner reference is not: local mode, `kubectl delete --cascade=orphan`).
+   * Unknown only on Secrets written before ccproxy recorded it.
+   */
   uid?: string;
 }
 
@@ -14,6 +18,8 @@ export interface StoredSecret {
 
 /** Annotation on Secrets ccproxy writes (operator and admin): `<Kind>/<name>` of the resource they belong to. */
 export const ownerAnnotation = 'ccproxy.io/owner';
+/** Annotation beside `ccproxy.io/owner`: the uid of that resource, so a re-created one of the same name is told apart. */
+export const ownerUidAnnotation = 'ccproxy.io/owner-uid';
 
 /**
  * Where access-key Secrets live: the Kubernetes API, or in local mode the manifests folder
@@ -30,10 +36,16 @@ export interface SecretStore {
   ): Promise<void>;
 }
 
-/** The owner named by the annotation `Kind/name`, if any. */
+/** The owner named by the annotation `Kind/name` (and its uid, when recorded), if any. */
 export function ownerFromAnnotation(annotations: Record<string, string> | undefined): SecretOwner | undefined {
   const value = annotations?.[ownerAnnotation];
   const slash = value?.indexOf('/') ?? -1;
   if (value === undefined || slash <= 0) return undefined;
-  return { kind: value.slice(0, slash), name: value.slice(slash + 1) };
+  const uid = annotations?.[ownerUidAnnotation];
+  return { kind: value.slice(0, slash), name: value.slice(slash + 1), ...(uid === undefined ? {} : { uid }) };
+}
+
+/** The annotations recording a Secret's owner (see `ownerFromAnnotation`). */
+export function ownerAnnotations(owner: { kind: string; name: string; uid: string }): Record<string, string> {
+  return { [ownerAnnotation]: `${owner.kind}/${owner.name}`, [ownerUidAnnotation]: owner.uid };
 }

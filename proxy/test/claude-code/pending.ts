@@ -12,8 +12,4 @@ export const pendingUntilMerge = new Map<string, string>([]);
  * again, so no success ever resets it). The steps are sequential: the test runs every step up to
  * the first pending one; the lead removes these entries once the fix is merged.
  */
-export const pendingTransitions = new Map<string, string>([
-  ['C', 'the session stays pinned to Bedrock after a single 429 (issue 23 item 5, being fixed on another branch)'],
-  ['D', 'the pinned session never tries Plan again, so 529s cannot open the breaker (issue 23 item 5)'],
-  ['E', 'follows step D: on this branch the breaker never opens, so it never closes (issue 23 item 5)'],
-]);
+export const pendingTransitions = new Map<string, string>([]);
