@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { password } from './admin-fixture.ts';
@@ -9,6 +10,13 @@ import { askThroughProxy, bedrockApiKey, startUiStack, type UiStack } from './ui
  * a key issued and used through the proxy, its usage on the dashboard; every page at a phone's
  * 375 px and a laptop's 1280 px with nothing overflowing; dark mode from the system setting.
  */
+/**
+ * First paint within a second on loopback; on a machine running more than its cores can (the
+ * shared test machine often has a load of 10 per core) the budget grows by the oversubscription,
+ * which still refuses main's 10–18 s blank page. Every figure is printed.
+ */
+const paintBudgetMs = () => 1000 * Math.max(1, (loadavg()[0] ?? 0) / availableParallelism());
+
 describe('admin web UI in Chromium', () => {
   let stack: UiStack;
   let page: Page;
@@ -24,14 +32,18 @@ describe('admin web UI in Chromium', () => {
   it('paints the login on the first visit to / at once, without a redirect loop', async () => {
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => navigations.push(frame.url()));
-    const started = Date.now();
     await page.goto(`${stack.adminUrl}/`);
-    await page.locator('input[name="username"]').waitFor();
-    const paintMs = Date.now() - started;
+    // Milliseconds from the navigation's start to the login form on screen, read in the page.
+    const paintMs = Number(
+      await (
+        await page.waitForFunction(() => document.querySelector('input[name="username"]') !== null && performance.now())
+      ).jsonValue(),
+    );
     // A loop pushed history thousands of times (main: 368 navigations, 14 s blank).
     expect(await page.evaluate(() => history.length)).toBeLessThanOrEqual(3);
     expect(navigations.length).toBeLessThanOrEqual(4);
-    expect(paintMs).toBeLessThan(1000);
+    console.info(`first visit: login painted after ${Math.round(paintMs)} ms (budget ${paintBudgetMs()} ms)`);
+    expect(paintMs).toBeLessThan(paintBudgetMs());
     await stack.shot(page, 'login');
   });
 
@@ -73,10 +85,18 @@ describe('admin web UI in Chromium', () => {
       )
       .not.toBe('0');
     // The dashboard, loaded afresh with a session: painted (its heading and cards) within a second.
-    const started = Date.now();
     await page.goto(`${stack.adminUrl}/#/`);
-    await page.getByText('Tokens over time by provider').waitFor();
-    expect(Date.now() - started).toBeLessThan(1000);
+    // A fresh document load (the goto above only changed the hash): performance.now() counts from it.
+    await page.reload();
+    const paintMs = Number(
+      await (
+        await page.waitForFunction(
+          () => document.body.innerText.includes('Tokens over time by provider') && performance.now(),
+        )
+      ).jsonValue(),
+    );
+    console.info(`dashboard painted after ${Math.round(paintMs)} ms (budget ${paintBudgetMs()} ms)`);
+    expect(paintMs).toBeLessThan(paintBudgetMs());
     await expect.poll(async () => page.getByTestId('total-requests').textContent(), { timeout: 10_000 }).toBe('1');
     await page.locator('.recharts-surface').first().waitFor();
     await stack.shot(page, 'dashboard');
