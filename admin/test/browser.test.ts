@@ -44,6 +44,7 @@ describe('admin web UI in Chromium', () => {
     expect(navigations.length).toBeLessThanOrEqual(4);
     console.info(`first visit: login painted after ${Math.round(paintMs)} ms (budget ${paintBudgetMs()} ms)`);
     expect(paintMs).toBeLessThan(paintBudgetMs());
+    expect(await page.locator('h1').textContent()).toBe('claude-code-proxy admin');
     await stack.shot(page, 'login');
   });
 
@@ -131,6 +132,8 @@ describe('admin web UI in Chromium', () => {
         innerWidth: window.innerWidth,
       }));
       expect({ name, scrollWidth }).toEqual({ name, scrollWidth: innerWidth });
+      // One heading names the page (main had none).
+      expect({ name, h1: await narrow.locator('h1').count() }).toEqual({ name, h1: 1 });
       if (width === 375) await stack.shot(narrow, `mobile-${name}`);
     }
   });

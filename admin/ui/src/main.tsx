@@ -1,6 +1,7 @@
 import { lazy, StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Admin, Resource } from 'react-admin';
+import { Typography } from '@mui/material';
+import { Admin, AppBar, Layout, Login, LoginForm, Resource, TitlePortal, type LayoutProps } from 'react-admin';
 import { dataProvider } from './data-provider.ts';
 import { authProvider, tokenKey } from './providers.ts';
 
@@ -24,6 +25,22 @@ const BedrockKeyList = lazy(() => bedrockKeys().then((module) => ({ default: mod
 const BedrockKeyCreate = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyCreate })));
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
 
+/** Every page's title is its one h1 (react-admin's is an h6 without a heading level of its own). */
+const TitledAppBar = () => (
+  <AppBar>
+    <TitlePortal component="h1" variant="h6" />
+  </AppBar>
+);
+const TitledLayout = (props: LayoutProps) => <Layout {...props} appBar={TitledAppBar} />;
+const LoginPage = () => (
+  <Login>
+    <Typography component="h1" variant="h6" sx={{ textAlign: 'center', mt: 1 }}>
+      claude-code-proxy admin
+    </Typography>
+    <LoginForm />
+  </Login>
+);
+
 /**
  * No `requireAuth`: with it, a first visit without a session rendered react-admin's
  * LogoutOnMount, which redirected to the login page hundreds of times (a blank page for 10–18
@@ -37,6 +54,8 @@ function App() {
       dataProvider={dataProvider}
       authProvider={authProvider}
       dashboard={Dashboard}
+      layout={TitledLayout}
+      loginPage={LoginPage}
       disableTelemetry
     >
       <Resource
