@@ -129,14 +129,15 @@ describe('admin web UI flows in Chromium', () => {
     expect(stack.bedrock.requests.at(-1)?.modelId).toBe('bedrock-default-model');
     stack.anthropic.respondWith(undefined);
 
-    // Shown as a failover Bedrock served.
+    // Shown as a failover Bedrock served (the usage row that proves it is written a moment later).
     await page.goto(`${stack.adminUrl}/#/access-keys`);
+    const row = page.getByRole('row', { name: /erin-laptop/ });
     await expect
-      .poll(async () => (await page.reload(), await page.getByRole('row', { name: /erin-laptop/ }).textContent()), {
+      .poll(async () => (await page.reload(), await row.getByTestId('last-failover').textContent()), {
         timeout: 10_000,
       })
       .toMatch(new RegExp(String(new Date().getFullYear())));
-    expect(await page.getByTestId('failed-failover').count()).toBe(0);
+    expect(await row.getByTestId('failed-failover').count()).toBe(0);
     await stack.shot(page, 'access-keys');
   });
 

@@ -56,7 +56,7 @@ export function FailoverField({ label: _label }: { label?: string }) {
   if (record === undefined) return null;
   return (
     <span>
-      {record.lastFailoverAt === null ? '—' : when(record.lastFailoverAt)}
+      <span data-testid="last-failover">{record.lastFailoverAt === null ? '—' : when(record.lastFailoverAt)}</span>
       {record.lastFailedFailoverAt === null || record.lastFailedFailoverAt === undefined ? null : (
         <Typography variant="caption" component="div" color="error" data-testid="failed-failover">
           failed attempt {when(record.lastFailedFailoverAt)}
