@@ -125,6 +125,8 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
       index: ['index.html'],
       schemaHide: true,
       cacheControl: false,
+      // The build writes .br and .gz beside every text asset (admin/ui/vite.config.ts).
+      preCompressed: true,
     });
   } else {
     deps.logger.warn({ uiDir }, 'admin UI not built (npm run build -w admin); serving the API only');

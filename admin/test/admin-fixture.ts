@@ -42,6 +42,8 @@ export interface LocalAdminOptions {
   db?: Database;
   /** The proxy's hasher when a real proxy serves the keys. */
   hashKey?: typeof hashKey;
+  /** The proxy's key wrapper when a real proxy decrypts the Bedrock keys the operator encrypts. */
+  wrapper?: LocalKeyWrapper;
 }
 
 export async function startLocalAdmin(
@@ -71,7 +73,7 @@ export async function startLocalAdmin(
     dataDir,
     db,
     hashKey: options.hashKey ?? hashKey,
-    wrapper: new LocalKeyWrapper(randomBytes(32)),
+    wrapper: options.wrapper ?? new LocalKeyWrapper(randomBytes(32)),
     logger: createLogger({ level: 'silent' }),
     rotationGraceSeconds: 60,
     publicUrl: overrides.publicUrl ?? publicUrl,

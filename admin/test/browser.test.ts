@@ -1,162 +1,172 @@
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import { availableParallelism, loadavg } from 'node:os';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicServer, type AnthropicTestServer } from '@ccproxy/test-harness';
-import {
-  hashKey as proxyHashKey,
-  openTestDatabase,
-  startProxy,
-  type RunningProxy,
-} from '../../proxy/test/proxy-fixture.ts';
-import { buildUi, launchChromium } from './chromium.ts';
-import { password, startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
-
-const screenshots = fileURLToPath(new URL('../test-output/screenshots/', import.meta.url));
+import { password } from './admin-fixture.ts';
+import { askThroughProxy, bedrockApiKey, startUiStack, type UiStack } from './ui-stack.ts';
 
 /**
- * The web UI in real Chromium against the real admin process (local mode: manifests folder,
- * local operator, Postgres) and the real proxy in front of the Anthropic test server: log in,
- * create a user, issue a key, use it through the proxy, see the usage, revoke it.
+ * The web UI as a new administrator meets it, in real Chromium against the real admin process
+ * and proxy: the first visit paints the login at once (no redirect loop), sign-in by keyboard,
+ * a key issued and used through the proxy, its usage on the dashboard; every page at a phone's
+ * 375 px and a laptop's 1280 px with nothing overflowing; dark mode from the system setting.
  */
+/**
+ * First paint within a second on loopback; on a machine running more than its cores can (the
+ * shared test machine often has a load of 10 per core) the budget grows by the oversubscription,
+ * which still refuses main's 10–18 s blank page. Every figure is printed.
+ */
+const paintBudgetMs = () => 1000 * Math.max(1, (loadavg()[0] ?? 0) / availableParallelism());
+
 describe('admin web UI in Chromium', () => {
-  let browser: Browser;
+  let stack: UiStack;
   let page: Page;
-  let admin: LocalAdmin;
-  let proxy: RunningProxy;
-  let anthropic: AnthropicTestServer;
-  let adminUrl: string;
-  const problems: string[] = [];
 
   beforeAll(async () => {
-    await buildUi();
-    await mkdir(screenshots, { recursive: true });
-    const db = await openTestDatabase();
-    anthropic = await startAnthropicServer();
-    proxy = await startProxy(
-      db,
-      { ANTHROPIC_UPSTREAM_URL: anthropic.url },
-      { spoolDir: await mkdtemp(join(tmpdir(), 'ccproxy-spool-')) },
-    );
-    admin = await startLocalAdmin({ publicUrl: proxy.url }, { db, hashKey: proxyHashKey });
-    adminUrl = await admin.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    stack = await startUiStack();
+    page = await stack.newPage();
   }, 300_000);
   afterAll(async () => {
-    await browser?.close();
-    await admin?.close();
-    await proxy?.close();
-    await anthropic?.close();
+    await stack?.close();
   });
 
-  const shot = (name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+  it('paints the login on the first visit to / at once, without a redirect loop', async () => {
+    const navigations: string[] = [];
+    page.on('framenavigated', (frame) => navigations.push(frame.url()));
+    await page.goto(`${stack.adminUrl}/`);
+    // Milliseconds from the navigation's start to the login form on screen, read in the page.
+    const paintMs = Number(
+      await (
+        await page.waitForFunction(() => document.querySelector('input[name="username"]') !== null && performance.now())
+      ).jsonValue(),
+    );
+    // A loop pushed history thousands of times (main: 368 navigations, 14 s blank).
+    expect(await page.evaluate(() => history.length)).toBeLessThanOrEqual(3);
+    expect(navigations.length).toBeLessThanOrEqual(4);
+    console.info(`first visit: login painted after ${Math.round(paintMs)} ms (budget ${paintBudgetMs()} ms)`);
+    expect(paintMs).toBeLessThan(paintBudgetMs());
+    expect(await page.locator('h1').textContent()).toBe('claude-code-proxy admin');
+    await stack.shot(page, 'login');
+  });
 
-  it('logs in, creates a user, issues a key shown once, serves it through the proxy, shows usage, revokes it', async () => {
-    await page.goto(`${adminUrl}/`);
-    // By keyboard alone (at a laptop-sized viewport): the fields take Tab in order and Enter signs in.
+  it('signs in by keyboard, issues a key used through the proxy, shows its usage on the dashboard', async () => {
+    // By keyboard alone: the fields take Tab in order and Enter signs in.
     await page.locator('input[name="username"]').focus();
     await page.keyboard.type('admin');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('password');
     await page.keyboard.type(password);
-    await shot('login');
     await page.keyboard.press('Enter');
     await page.getByText('Tokens over time by provider').waitFor();
 
-    await page.goto(`${adminUrl}/#/users/create`);
+    await page.goto(`${stack.adminUrl}/#/users/create`);
     await page.locator('input[name="namespace"]').fill('team-a');
     await page.locator('input[name="name"]').fill('erin');
     await page.locator('input[name="displayName"]').fill('Erin Lee');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Erin Lee').first().waitFor();
-
-    await page.getByRole('button', { name: 'Issue key' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Issue' }).click();
-    const line = (await page.getByTestId('base-url-line').textContent()) ?? '';
-    expect(line).toMatch(new RegExp(`^export ANTHROPIC_BASE_URL=${proxy.url}/ak/ak_[\\w-]{43}$`));
-    const baseUrl = line.replace('export ANTHROPIC_BASE_URL=', '');
-    const key = baseUrl.slice(baseUrl.lastIndexOf('/') + 1);
-    await shot('key-once');
-    await page.getByRole('button', { name: 'Done' }).click();
-    // Gone once closed: nothing on the page (or in what the API sends it) holds the key again.
-    await page.getByText(key.slice(0, 10), { exact: true }).waitFor();
-    expect(await page.content()).not.toContain(key);
-    await shot('user-detail');
-
-    // What the developer does with the pasted line: Claude Code's request through the proxy.
-    const ask = await fetch(`${baseUrl}/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-dev', 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify({
-        model: 'claude-sonnet-4-5',
-        max_tokens: 16,
-        messages: [{ role: 'user', content: 'hello' }],
-      }),
-    });
-    expect(ask.status).toBe(200);
-    await ask.arrayBuffer();
-    expect(anthropic.requests).toHaveLength(1);
-
-    // The usage reaches the aggregates off the request path; the dashboard shows it.
-    await expect
-      .poll(
-        async () => (await admin.db.query<{ n: string }>('SELECT count(*)::text AS n FROM usage_aggregates'))[0]?.n,
-        { timeout: 10_000 },
-      )
-      .not.toBe('0');
-    await page.goto(`${adminUrl}/#/`);
-    await expect.poll(async () => page.getByTestId('total-requests').textContent(), { timeout: 10_000 }).toBe('1');
-    await page.locator('.recharts-surface').first().waitFor();
-    await shot('dashboard');
-
-    await page.goto(`${adminUrl}/#/users`);
-    await page.getByText('Erin Lee').waitFor();
-    await shot('users');
-
-    // Register a Bedrock key for the new access key: a Secret and a BedrockKey the operator encrypts.
-    await page.goto(`${adminUrl}/#/bedrock-keys/create`);
-    await page.locator('input[name="name"]').fill('erin-bedrock');
-    await page.getByRole('combobox', { name: 'Access key' }).fill('erin');
-    await page.getByRole('option', { name: 'team-a/erin-laptop' }).click();
-    await page.locator('input[name="apiKey"]').fill('bedrock-api-key-from-the-ui-0123');
+    await page.getByRole('link', { name: 'Issue key' }).click();
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('cell', { name: 'erin-bedrock' }).waitFor();
-    await expect
-      .poll(async () => (await admin.db.query('SELECT 1 FROM bedrock_keys WHERE name = $1', ['erin-bedrock'])).length, {
-        timeout: 5000,
-      })
-      .toBe(1);
-    await page.reload();
-    await page.getByText('Ready', { exact: true }).first().waitFor();
-    expect(await page.content()).not.toContain('bedrock-api-key-from-the-ui-0123');
-    await shot('bedrock-keys');
+    const line = (await page.getByTestId('base-url-line').textContent()) ?? '';
+    const baseUrl = line.replace('export ANTHROPIC_BASE_URL=', '');
+    await page.getByLabel('I have copied it').check();
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByText('Erin Lee').first().waitFor();
+    expect(await askThroughProxy(baseUrl)).toMatchObject({ status: 200 });
+    await stack.admin.app.inject({
+      method: 'POST',
+      url: '/admin/api/bedrock-keys',
+      headers: await stack.admin.auth(),
+      payload: { namespace: 'team-a', name: 'erin-bedrock', accessKey: 'erin-laptop', apiKey: bedrockApiKey },
+    });
 
-    await page.goto(`${adminUrl}/#/access-keys`);
-    await page.getByRole('button', { name: 'Revoke' }).first().click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
-    await page.getByText('Revoked', { exact: true }).first().waitFor();
-    await shot('access-keys');
     await expect
       .poll(
         async () =>
-          (
-            await fetch(`${baseUrl}/v1/messages`, {
-              method: 'POST',
-              body: '{}',
-              headers: { 'content-type': 'application/json' },
-            })
-          ).status,
-        { timeout: 5000 },
+          (await stack.admin.db.query<{ n: string }>('SELECT count(*)::text AS n FROM usage_aggregates'))[0]?.n,
+        { timeout: 10_000 },
       )
-      .toBe(404);
+      .not.toBe('0');
+    // The dashboard, loaded afresh with a session: painted (its heading and cards) within a second.
+    await page.goto(`${stack.adminUrl}/#/`);
+    // A fresh document load (the goto above only changed the hash): performance.now() counts from it.
+    await page.reload();
+    const paintMs = Number(
+      await (
+        await page.waitForFunction(
+          () => document.body.innerText.includes('Tokens over time by provider') && performance.now(),
+        )
+      ).jsonValue(),
+    );
+    console.info(`dashboard painted after ${Math.round(paintMs)} ms (budget ${paintBudgetMs()} ms)`);
+    expect(paintMs).toBeLessThan(paintBudgetMs());
+    await expect.poll(async () => page.getByTestId('total-requests').textContent(), { timeout: 10_000 }).toBe('1');
+    await page.locator('.recharts-surface').first().waitFor();
+    await stack.shot(page, 'dashboard');
+  });
 
-    expect(problems).toEqual([]);
+  const pages = [
+    ['dashboard', '#/', 'Tokens over time by provider'],
+    ['users', '#/users', 'Erin Lee'],
+    ['user-detail', '#/users/team-a%2Ferin/show', 'erin-laptop'],
+    ['user-edit', '#/users/team-a%2Ferin', 'Display name'],
+    ['access-keys', '#/access-keys', 'erin-laptop'],
+    ['access-key-issue', '#/access-keys/create', 'Bedrock (failover)'],
+    ['access-key-edit', '#/access-keys/team-a%2Ferin-laptop', 'Bedrock (failover)'],
+    ['bedrock-keys', '#/bedrock-keys', 'erin-bedrock'],
+    ['bedrock-key-create', '#/bedrock-keys/create', 'Bedrock API key'],
+    ['bedrock-key-replace', '#/bedrock-keys/team-a%2Ferin-bedrock', 'New Bedrock API key'],
+  ] as const;
+
+  it.each([375, 1280])('shows every page at %i px wide with nothing overflowing', async (width) => {
+    const narrow = await stack.newPage({ width, height: 800 });
+    await narrow.goto(`${stack.adminUrl}/#/login`);
+    await narrow.evaluate(
+      (token) => sessionStorage.setItem('ccproxy-admin-token', token),
+      (await stack.admin.auth()).authorization.replace('Bearer ', ''),
+    );
+    for (const [name, path, text] of pages) {
+      await narrow.goto(`${stack.adminUrl}/${path}`);
+      await narrow.getByText(text).first().waitFor();
+      await narrow.waitForTimeout(200);
+      const { scrollWidth, innerWidth } = await narrow.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+      }));
+      expect({ name, scrollWidth }).toEqual({ name, scrollWidth: innerWidth });
+      // One heading names the page (main had none).
+      expect({ name, h1: await narrow.locator('h1').count() }).toEqual({ name, h1: 1 });
+      if (width === 375) await stack.shot(narrow, `mobile-${name}`);
+    }
+  });
+
+  it('serves the UI precompressed, content-hashed and cached, with ≤ 300 KB of initial JS gzipped', async () => {
+    const index = await fetch(`${stack.adminUrl}/`, { headers: { 'accept-encoding': 'br' } });
+    expect(index.headers.get('content-encoding')).toBe('br');
+    expect(index.headers.get('cache-control')).toBe('no-store');
+    const html = await index.text();
+    // What the first paint needs: the entry script and the chunks it preloads; the rest loads on use.
+    const initial = [...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+\.js)"/g)].map((match) => match[1] ?? '');
+    expect(initial.length).toBeGreaterThan(0);
+    let gzipped = 0;
+    for (const asset of initial) {
+      expect(asset).toMatch(/-[\w-]{8,}\.js$/);
+      const response = await fetch(`${stack.adminUrl}/${asset}`, { headers: { 'accept-encoding': 'gzip' } });
+      expect(response.headers.get('content-encoding')).toBe('gzip');
+      expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(response.headers.get('vary')).toMatch(/accept-encoding/i);
+      gzipped += Number(response.headers.get('content-length'));
+    }
+    expect(gzipped).toBeGreaterThan(0);
+    expect(gzipped).toBeLessThanOrEqual(300 * 1024);
+  });
+
+  it('follows the system dark mode', async () => {
+    const dark = await stack.newPage({ colorScheme: 'dark' });
+    await dark.goto(`${stack.adminUrl}/#/login`);
+    await dark.locator('input[name="username"]').waitFor();
+    const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r = 255, g = 255, b = 255] = (background.match(/\d+/g) ?? []).map(Number);
+    expect(r + g + b).toBeLessThan(3 * 80);
+    await stack.shot(dark, 'dark-login');
+    expect(stack.problems).toEqual([]);
   });
 });

@@ -27,24 +27,29 @@ const versionBody = Type.Object(
   { resourceVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
   { additionalProperties: false },
 );
-const sortable = ['id', 'namespace', 'name', 'user', 'routing', 'revoked', 'ready', 'breakerState'] as const;
+const sortable = ['id', 'namespace', 'name', 'user', 'routing', 'revoked', 'ready', 'status', 'breakerState'] as const;
 const keyQuery = listQuery(
   {
     namespace: Type.Optional(dnsLabel),
     userId: Type.Optional(Type.String({ maxLength: 320 })),
     revoked: Type.Optional(Type.Boolean()),
     breakerState: Type.Optional(Type.String({ maxLength: 20 })),
+    status: Type.Optional(Type.String({ maxLength: 20 })),
   },
   sortable,
 );
 /** What the breaker list sorts by (the handler's list; the schema states it so a wrong one is a 400 up front). */
-const breakerQuery = listQuery({}, ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt']);
+const breakerSortable = ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt', 'lastFailedFailoverAt'];
+const breakerQuery = listQuery({}, breakerSortable);
 
 interface BreakerInfo {
   state: string;
   consecutiveFailures: number;
   openedAt: string | null;
+  /** The last failover Bedrock answered. */
   lastFailoverAt: string | null;
+  /** The last failover attempt when Bedrock did not answer it (shown apart, never as a failover). */
+  lastFailedFailoverAt: string | null;
 }
 
 /** Breaker rows by `namespace/name`, straight from Postgres: shared by every proxy replica, so current. */
@@ -60,8 +65,15 @@ export async function readBreakers(
     opened_at: Date | null;
     trial_started_at: Date | null;
     last_failover_at: Date | null;
+    served: boolean;
   }>(
-    `SELECT k.namespace, k.name, b.consecutive_failures, b.streak_started_at, b.opened_at, b.trial_started_at, b.last_failover_at
+    // The breaker row stamps a failover when it is tried; Bedrock answered it when a Bedrock
+    // failover usage row was written at or after that moment (rows are written at the end of
+    // the request). An index range scan on token_usage (access_key_id, occurred_at).
+    `SELECT k.namespace, k.name, b.consecutive_failures, b.streak_started_at, b.opened_at, b.trial_started_at, b.last_failover_at,
+            EXISTS (SELECT 1 FROM token_usage u
+                     WHERE u.access_key_id = k.id AND u.occurred_at >= b.last_failover_at
+                       AND u.failover AND u.provider = 'bedrock') AS served
        FROM circuit_breakers b JOIN access_keys k ON k.id = b.access_key_id`,
   );
   const now = Date.now();
@@ -82,7 +94,8 @@ export async function readBreakers(
         ),
         consecutiveFailures: row.consecutive_failures,
         openedAt: row.opened_at?.toISOString() ?? null,
-        lastFailoverAt: row.last_failover_at?.toISOString() ?? null,
+        lastFailoverAt: row.served ? (row.last_failover_at?.toISOString() ?? null) : null,
+        lastFailedFailoverAt: row.served ? null : (row.last_failover_at?.toISOString() ?? null),
       },
     ]),
   );
@@ -97,11 +110,12 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   const withBreaker = (view: ReturnType<typeof accessKeyView>, breakers: Map<string, BreakerInfo>) => {
     const breaker = breakers.get(view.id);
     return breaker === undefined
-      ? { ...view, consecutiveFailures: 0 }
+      ? { ...view, consecutiveFailures: 0, lastFailedFailoverAt: null }
       : {
           ...view,
           breakerState: breaker.state,
           lastFailoverAt: breaker.lastFailoverAt,
+          lastFailedFailoverAt: breaker.lastFailedFailoverAt,
           consecutiveFailures: breaker.consecutiveFailures,
         };
   };
@@ -122,7 +136,8 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
           (query.namespace === undefined || key.namespace === query.namespace) &&
           (query.userId === undefined || key.userId === query.userId) &&
           (query.revoked === undefined || key.revoked === query.revoked) &&
-          (query.breakerState === undefined || key.breakerState === query.breakerState),
+          (query.breakerState === undefined || key.breakerState === query.breakerState) &&
+          (query.status === undefined || key.status === query.status),
       );
     return sendPage(reply, 'access-keys', rows, query as ListQuery, sortable);
   });
@@ -236,12 +251,6 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: breakerQuery } }, async (request, reply) => {
     const breakers = await readBreakers(db, policy);
     const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
-    return sendPage(reply, 'breakers', rows, request.query as ListQuery, [
-      'id',
-      'state',
-      'consecutiveFailures',
-      'openedAt',
-      'lastFailoverAt',
-    ]);
+    return sendPage(reply, 'breakers', rows, request.query as ListQuery, breakerSortable);
   });
 }

@@ -15,9 +15,13 @@ const registerKey = Type.Object(
   { additionalProperties: false },
 );
 const rotateKey = Type.Object({ apiKey }, { additionalProperties: false });
-const sortable = ['id', 'namespace', 'name', 'accessKey', 'ready'] as const;
+const sortable = ['id', 'namespace', 'name', 'accessKey', 'ready', 'status'] as const;
 const query = listQuery(
-  { namespace: Type.Optional(dnsLabel), accessKeyId: Type.Optional(Type.String({ maxLength: 320 })) },
+  {
+    namespace: Type.Optional(dnsLabel),
+    accessKeyId: Type.Optional(Type.String({ maxLength: 320 })),
+    status: Type.Optional(Type.String({ maxLength: 20 })),
+  },
   sortable,
 );
 
@@ -38,7 +42,8 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
       .filter(
         (key) =>
           (filters.namespace === undefined || key.namespace === filters.namespace) &&
-          (filters.accessKeyId === undefined || key.accessKeyId === filters.accessKeyId),
+          (filters.accessKeyId === undefined || key.accessKeyId === filters.accessKeyId) &&
+          (filters.status === undefined || key.status === filters.status),
       );
     return sendPage(reply, 'bedrock-keys', rows, filters as ListQuery, sortable);
   });

@@ -20,6 +20,12 @@ const record = (properties: TProperties) =>
     namespace: Type.String(),
     name: Type.String(),
     resourceVersion: Type.String(),
+    /** statusOf (views.ts): Ready, Suspended, Revoked, Stalled, Reconciling, Pending or NotReady. */
+    status: Type.Union(
+      ['Ready', 'Suspended', 'Revoked', 'Stalled', 'Reconciling', 'Pending', 'NotReady'].map((value) =>
+        Type.Literal(value),
+      ),
+    ),
     ready: Type.String(),
     readyReason: Type.String(),
     readyMessage: Type.String(),
@@ -46,7 +52,11 @@ const accessKeyFields = {
 };
 const accessKeyRecord = record(accessKeyFields);
 /** With the breaker row from Postgres merged in. */
-const accessKeyWithBreaker = record({ ...accessKeyFields, consecutiveFailures: Type.Integer() });
+const accessKeyWithBreaker = record({
+  ...accessKeyFields,
+  consecutiveFailures: Type.Integer(),
+  lastFailedFailoverAt: nullable(Type.String()),
+});
 /** Issue and rotate: the key itself, shown in this answer only. */
 const issuedKeyRecord = record({
   ...accessKeyFields,
@@ -66,6 +76,7 @@ const breakerRecord = Type.Object({
   consecutiveFailures: Type.Integer(),
   openedAt: nullable(Type.String()),
   lastFailoverAt: nullable(Type.String()),
+  lastFailedFailoverAt: nullable(Type.String()),
 });
 const bedrockKeyRecord = record({
   accessKeyId: Type.String(),

@@ -18,12 +18,13 @@ const updateUser = Type.Object(
   { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields },
   { additionalProperties: false },
 );
-const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready'] as const;
+const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready', 'status'] as const;
 const userQuery = listQuery(
   {
     namespace: Type.Optional(dnsLabel),
     suspended: Type.Optional(Type.Boolean()),
     ready: Type.Optional(Type.String({ maxLength: 10 })),
+    status: Type.Optional(Type.String({ maxLength: 20 })),
   },
   sortable,
 );
@@ -40,7 +41,8 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
         (user) =>
           (query.namespace === undefined || user.namespace === query.namespace) &&
           (query.suspended === undefined || user.suspended === query.suspended) &&
-          (query.ready === undefined || user.ready === query.ready),
+          (query.ready === undefined || user.ready === query.ready) &&
+          (query.status === undefined || user.status === query.status),
       );
     return sendPage(reply, 'users', rows, query as ListQuery, sortable);
   });

@@ -9,6 +9,7 @@ import { idOf } from '../list.ts';
 export function statusView(resource: StoredResource) {
   const ready = resource.status.conditions.find((condition) => condition.type === 'Ready');
   return {
+    status: statusOf(resource.status.conditions),
     id: idOf(resource.namespace, resource.name),
     namespace: resource.namespace,
     name: resource.name,
@@ -18,6 +19,25 @@ export function statusView(resource: StoredResource) {
     readyMessage: ready?.message ?? 'Not reconciled yet.',
     conditions: resource.status.conditions,
   };
+}
+
+/** What an administrator reads off a resource, one word for the status column and filter. */
+export type Status = 'Ready' | 'Suspended' | 'Revoked' | 'Stalled' | 'Reconciling' | 'Pending' | 'NotReady';
+
+/**
+ * The one rule from conditions to status. A suspended user is Ready=True to the operator (its
+ * reconcile succeeded), reason Suspended; its keys are Ready=False, reason UserSuspended: both
+ * read "Suspended", never "Ready". Stalled (a human must act) wins over everything.
+ */
+export function statusOf(conditions: StoredResource['status']['conditions']): Status {
+  const on = (type: string) => conditions.find((condition) => condition.type === type);
+  const ready = on('Ready');
+  if (on('Stalled')?.status === 'True') return 'Stalled';
+  if (ready?.reason === 'Suspended' || ready?.reason === 'UserSuspended') return 'Suspended';
+  if (ready?.reason === 'Revoked') return 'Revoked';
+  if (ready?.status === 'True') return 'Ready';
+  if (on('Reconciling')?.status === 'True') return 'Reconciling';
+  return ready === undefined ? 'Pending' : 'NotReady';
 }
 
 export function userView(resource: StoredResource) {

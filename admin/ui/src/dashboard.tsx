@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Alert, Box, Card, CardContent, CardHeader, MenuItem, Stack, TextField, Typography } from '@mui/material';
-import { Title } from 'react-admin';
-import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
+import { Title, useAuthState } from 'react-admin';
+import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { apiUrl, httpClient } from './providers.ts';
 
 interface SeriesRow {
@@ -34,11 +34,32 @@ export function Dashboard() {
   const [series, setSeries] = useState<SeriesRow[]>([]);
   const [summary, setSummary] = useState<Summary>();
   const [error, setError] = useState<string>();
+  const [choices, setChoices] = useState<{ users: string[]; keys: string[] }>({ users: [], keys: [] });
+  // Nothing is asked of the API before the session is known (without one, react-admin redirects to the login).
+  const { authenticated } = useAuthState();
+
+  // The user and key filters pick from what exists: free text that matches nothing cannot be typed.
+  useEffect(() => {
+    if (authenticated !== true) return;
+    let live = true;
+    const ids = (json: unknown) => (json as Array<{ id: string }>).map((row) => row.id);
+    Promise.all([
+      httpClient(`${apiUrl}/users?_start=0&_end=1000&_sort=id`),
+      httpClient(`${apiUrl}/access-keys?_start=0&_end=1000&_sort=id`),
+    ]).then(
+      ([users, keys]) => live && setChoices({ users: ids(users.json), keys: ids(keys.json) }),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [authenticated]);
 
   useEffect(() => {
+    if (authenticated !== true) return;
     const params = new URLSearchParams({ from: `${from}T00:00:00Z`, to: `${to}T23:59:59Z`, bucket });
-    if (/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(userId)) params.set('userId', userId);
-    if (/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(accessKeyId)) params.set('accessKeyId', accessKeyId);
+    if (userId !== '') params.set('userId', userId);
+    if (accessKeyId !== '') params.set('accessKeyId', accessKeyId);
     let live = true;
     Promise.all([httpClient(`${apiUrl}/usage?${params}`), httpClient(`${apiUrl}/usage/summary?${params}`)]).then(
       ([rows, totals]) => {
@@ -52,7 +73,7 @@ export function Dashboard() {
     return () => {
       live = false;
     };
-  }, [from, to, bucket, userId, accessKeyId]);
+  }, [authenticated, from, to, bucket, userId, accessKeyId]);
 
   // One point per bucket with a column per provider, as the stacked chart wants it.
   const points = useMemo(() => {
@@ -72,7 +93,7 @@ export function Dashboard() {
       <Box
         component="form"
         aria-label="Usage filters"
-        sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2, '& > *': { width: 200 } }}
+        sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2, '& > *': { width: { xs: '100%', sm: 200 } } }}
       >
         <TextField
           label="From"
@@ -97,12 +118,22 @@ export function Dashboard() {
           <MenuItem value="hour">hour</MenuItem>
           <MenuItem value="day">day</MenuItem>
         </TextField>
-        <TextField label="User (namespace/name)" value={userId} onChange={(event) => setUserId(event.target.value)} />
-        <TextField
-          label="Key (namespace/name)"
-          value={accessKeyId}
-          onChange={(event) => setAccessKeyId(event.target.value)}
-        />
+        <TextField select label="User" value={userId} onChange={(event) => setUserId(event.target.value)}>
+          <MenuItem value="">all users</MenuItem>
+          {choices.users.map((id) => (
+            <MenuItem key={id} value={id}>
+              {id}
+            </MenuItem>
+          ))}
+        </TextField>
+        <TextField select label="Key" value={accessKeyId} onChange={(event) => setAccessKeyId(event.target.value)}>
+          <MenuItem value="">all keys</MenuItem>
+          {choices.keys.map((id) => (
+            <MenuItem key={id} value={id}>
+              {id}
+            </MenuItem>
+          ))}
+        </TextField>
       </Box>
       {error === undefined ? null : <Alert severity="error">{error}</Alert>}
       <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 2 }}>
@@ -127,43 +158,40 @@ export function Dashboard() {
         </Card>
       </Stack>
       <Stack direction={{ xs: 'column', lg: 'row' }} spacing={2}>
-        <Card sx={{ flex: 2 }}>
+        <Card sx={{ flex: 2, minWidth: 0 }}>
           <CardHeader title="Tokens over time by provider" />
           <CardContent>
             {points.length === 0 ? (
               <Typography>No usage in this range.</Typography>
             ) : (
-              <BarChart width={640} height={280} data={points} role="img" aria-label="Tokens over time by provider">
-                <CartesianGrid strokeDasharray="3 3" />
-                <XAxis dataKey="bucket" />
-                <YAxis />
-                <Tooltip />
-                <Legend />
-                <Bar dataKey="plan" name="Anthropic (Plan)" stackId="tokens" fill="#c15f3c" />
-                <Bar dataKey="bedrock" name="Bedrock" stackId="tokens" fill="#5a6b82" />
-              </BarChart>
+              <ResponsiveContainer width="100%" height={280}>
+                <BarChart data={points} role="img" aria-label="Tokens over time by provider">
+                  <CartesianGrid strokeDasharray="3 3" />
+                  <XAxis dataKey="bucket" />
+                  <YAxis />
+                  <Tooltip />
+                  <Legend />
+                  <Bar dataKey="plan" name="Anthropic (Plan)" stackId="tokens" fill="#c15f3c" />
+                  <Bar dataKey="bedrock" name="Bedrock" stackId="tokens" fill="#5a6b82" />
+                </BarChart>
+              </ResponsiveContainer>
             )}
           </CardContent>
         </Card>
-        <Card sx={{ flex: 1 }}>
+        <Card sx={{ flex: 1, minWidth: 0 }}>
           <CardHeader title="Top users" />
           <CardContent>
             {(summary?.topUsers.length ?? 0) === 0 ? (
               <Typography>No users with usage.</Typography>
             ) : (
-              <BarChart
-                width={360}
-                height={280}
-                data={summary?.topUsers ?? []}
-                layout="vertical"
-                role="img"
-                aria-label="Top users by tokens"
-              >
-                <XAxis type="number" />
-                <YAxis type="category" dataKey="name" width={100} />
-                <Tooltip />
-                <Bar dataKey="totalTokens" name="tokens" fill="#c15f3c" />
-              </BarChart>
+              <ResponsiveContainer width="100%" height={280}>
+                <BarChart data={summary?.topUsers ?? []} layout="vertical" role="img" aria-label="Top users by tokens">
+                  <XAxis type="number" />
+                  <YAxis type="category" dataKey="name" width={100} />
+                  <Tooltip />
+                  <Bar dataKey="totalTokens" name="tokens" fill="#c15f3c" />
+                </BarChart>
+              </ResponsiveContainer>
             )}
           </CardContent>
         </Card>

@@ -3,12 +3,13 @@ import {
   Alert,
   Box,
   Button,
+  Checkbox,
   Dialog,
   DialogActions,
   DialogContent,
   DialogTitle,
-  MenuItem,
-  TextField,
+  FormControlLabel,
+  Stack,
   Typography,
 } from '@mui/material';
 import { useNotify, useRefresh } from 'react-admin';
@@ -20,120 +21,94 @@ export interface IssuedKey {
   baseUrl: string;
 }
 
+/** A value with its own copy button (the Clipboard API; the page is same-origin and user-initiated). */
+function Copyable({ label, copy, value, testId }: { label: string; copy: string; value: string; testId: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <Box sx={{ mb: 2 }}>
+      <Typography variant="body2" gutterBottom>
+        {label}
+      </Typography>
+      <Stack direction={{ xs: 'column', sm: 'row' }} spacing={1} sx={{ alignItems: { sm: 'center' } }}>
+        <Box
+          component="pre"
+          data-testid={testId}
+          sx={{
+            m: 0,
+            p: 1,
+            flex: 1,
+            minWidth: 0,
+            bgcolor: 'action.hover',
+            overflowX: 'auto',
+            fontSize: 13,
+            whiteSpace: 'pre-wrap',
+            wordBreak: 'break-all',
+          }}
+        >
+          {value}
+        </Box>
+        <Button
+          variant="outlined"
+          onClick={() =>
+            navigator.clipboard.writeText(value).then(
+              () => setCopied(true),
+              () => setCopied(false),
+            )
+          }
+        >
+          {copied ? 'Copied' : copy}
+        </Button>
+      </Stack>
+    </Box>
+  );
+}
+
 /**
- * The one moment a key is visible: the API returns it only in the answer to issue/rotate, so
- * this dialog says so and offers the line to paste. Closing it forgets the key.
+ * The one moment a key is visible: the API returns it only in the answer to issue/rotate. The
+ * dialog cannot be dismissed by accident (Esc and clicks outside do nothing): it closes only
+ * after the administrator ticks "I have copied it" and presses Done. Closing it forgets the key.
  */
 export function KeyOnceDialog({ issued, onClose }: { issued: IssuedKey | undefined; onClose: () => void }) {
-  const [copied, setCopied] = useState(false);
+  const [confirmed, setConfirmed] = useState(false);
   if (issued === undefined) return null;
   const line = `export ANTHROPIC_BASE_URL=${issued.baseUrl}`;
-  const copy = () => {
-    navigator.clipboard.writeText(line).then(
-      () => setCopied(true),
-      () => setCopied(false),
-    );
+  const close = () => {
+    setConfirmed(false);
+    onClose();
   };
   return (
-    <Dialog open onClose={onClose} aria-labelledby="key-once-title" maxWidth="md" fullWidth>
+    <Dialog
+      open
+      // Esc and backdrop clicks are reasons MUI passes here; neither may lose the key.
+      onClose={() => undefined}
+      disableEscapeKeyDown
+      aria-labelledby="key-once-title"
+      maxWidth="md"
+      fullWidth
+    >
       <DialogTitle id="key-once-title">Access key {issued.id}</DialogTitle>
       <DialogContent>
         <Alert severity="warning" sx={{ mb: 2 }}>
           This key is shown only now. Copy it before closing this dialog.
         </Alert>
-        <Typography variant="body2" gutterBottom>
-          Paste into the developer&apos;s shell, then run <code>claude</code>:
-        </Typography>
-        <Box
-          component="pre"
-          data-testid="base-url-line"
-          sx={{ p: 1, bgcolor: 'grey.100', overflowX: 'auto', fontSize: 13 }}
-        >
-          {line}
-        </Box>
-        <Typography variant="caption" component="div" data-testid="access-key">
-          Key: {issued.accessKey}
-        </Typography>
+        <Copyable
+          label="Paste into the developer's shell, then run claude:"
+          copy="Copy line"
+          value={line}
+          testId="base-url-line"
+        />
+        <Copyable label="Key alone:" copy="Copy key" value={issued.accessKey} testId="access-key" />
+        <FormControlLabel
+          control={<Checkbox checked={confirmed} onChange={(event) => setConfirmed(event.target.checked)} />}
+          label="I have copied it"
+        />
       </DialogContent>
       <DialogActions>
-        <Button onClick={copy}>{copied ? 'Copied' : 'Copy line'}</Button>
-        <Button onClick={onClose} variant="contained">
+        <Button onClick={close} variant="contained" disabled={!confirmed}>
           Done
         </Button>
       </DialogActions>
     </Dialog>
-  );
-}
-
-const routings = ['PlanWithFailover', 'PlanOnly', 'BedrockOnly'] as const;
-
-/** Issue a key for one user: name and routing, then the copy-once dialog. */
-export function IssueKeyButton({ namespace, user }: { namespace: string; user: string }) {
-  const [open, setOpen] = useState(false);
-  const [name, setName] = useState(`${user}-laptop`);
-  const [routing, setRouting] = useState<string>('PlanWithFailover');
-  const [error, setError] = useState<string>();
-  const [issued, setIssued] = useState<IssuedKey>();
-  const refresh = useRefresh();
-  const submit = async () => {
-    try {
-      const { json } = await httpClient(`${apiUrl}/access-keys`, {
-        method: 'POST',
-        body: JSON.stringify({ namespace, name, user, routing }),
-      });
-      setOpen(false);
-      setError(undefined);
-      setIssued(json as IssuedKey);
-      refresh();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
-  return (
-    <>
-      <Button variant="contained" onClick={() => setOpen(true)}>
-        Issue key
-      </Button>
-      <Dialog open={open} onClose={() => setOpen(false)} aria-labelledby="issue-key-title">
-        <DialogTitle id="issue-key-title">Issue an access key for {user}</DialogTitle>
-        <DialogContent>
-          {error === undefined ? null : (
-            <Alert severity="error" sx={{ mb: 2 }}>
-              {error}
-            </Alert>
-          )}
-          <TextField
-            autoFocus
-            margin="dense"
-            label="Key name"
-            value={name}
-            onChange={(event) => setName(event.target.value)}
-            fullWidth
-          />
-          <TextField
-            select
-            margin="dense"
-            label="Routing"
-            value={routing}
-            onChange={(event) => setRouting(event.target.value)}
-            fullWidth
-          >
-            {routings.map((value) => (
-              <MenuItem key={value} value={value}>
-                {value}
-              </MenuItem>
-            ))}
-          </TextField>
-        </DialogContent>
-        <DialogActions>
-          <Button onClick={() => setOpen(false)}>Cancel</Button>
-          <Button onClick={() => void submit()} variant="contained">
-            Issue
-          </Button>
-        </DialogActions>
-      </Dialog>
-      <KeyOnceDialog issued={issued} onClose={() => setIssued(undefined)} />
-    </>
   );
 }
 

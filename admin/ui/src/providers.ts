@@ -1,18 +1,65 @@
-import { fetchUtils, type AuthProvider, type DataProvider } from 'react-admin';
-import simpleRestProvider from 'ra-data-simple-rest';
+import { fetchUtils, HttpError, type AuthProvider } from 'react-admin';
 
 /**
  * The session token lives in sessionStorage, sent as `Authorization: Bearer`: no cookie, so
  * no ambient credential for cross-site requests, and it is gone when the tab closes.
  */
-const tokenKey = 'ccproxy-admin-token';
+export const tokenKey = 'ccproxy-admin-token';
 export const apiUrl = '/admin/api';
 
-export const httpClient = (url: string, options: fetchUtils.Options = {}) => {
+/**
+ * The facade's 400s list every failing JSON path as `body/<path>: <message>`; react-admin's
+ * forms put `body.errors` (an object shaped like the form) on the fields. One translation here
+ * serves every form; `rename` maps an API field to the form's name for it. The whole message
+ * also goes to `root.serverError`, which every form shows above its fields (ServerErrors), so
+ * a problem with no field of its own is never invisible.
+ */
+export function fieldErrors(
+  message: string,
+  problems: readonly string[],
+  rename: Record<string, string> = {},
+): Record<string, unknown> {
+  const errors: Record<string, unknown> = { root: { serverError: message } };
+  for (const problem of problems) {
+    const match = /^body\/([^:]+): (.*)$/s.exec(problem);
+    if (match === null) continue;
+    const path = (match[1] ?? '').split('/');
+    // modelMap entries are keyed by a model name (any text): the whole map is one field.
+    const fieldPath =
+      path[0] === 'bedrock' && path[1] === 'modelMap'
+        ? ['modelMapRows']
+        : path.map((segment, index) => (index === 0 ? (rename[segment] ?? segment) : segment));
+    let node = errors;
+    for (const segment of fieldPath.slice(0, -1)) {
+      const next = node[segment];
+      node = (typeof next === 'object' && next !== null ? next : (node[segment] = {})) as Record<string, unknown>;
+    }
+    const last = fieldPath[fieldPath.length - 1] as string;
+    node[last] = node[last] === undefined ? match[2] : `${String(node[last])}; ${match[2]}`;
+  }
+  return errors;
+}
+
+/** API field → form field, where a form names it differently (the forms pick a user or an access key by id). */
+const formNames = { accessKey: 'accessKeyId', user: 'userId' };
+
+export const httpClient = async (url: string, options: fetchUtils.Options = {}) => {
   const token = sessionStorage.getItem(tokenKey);
   const headers = new Headers(options.headers ?? { Accept: 'application/json' });
+  // A request without a body carries no Content-Type: ra-data-simple-rest labels its DELETE
+  // text/plain, which the facade (JSON only) rightly refuses with 415.
+  if (options.body === undefined) headers.delete('Content-Type');
   if (token !== null) headers.set('Authorization', `Bearer ${token}`);
-  return fetchUtils.fetchJson(url, { ...options, headers });
+  try {
+    return await fetchUtils.fetchJson(url, { ...options, headers });
+  } catch (error) {
+    const body = error instanceof HttpError ? (error.body as { problems?: string[] } | undefined) : undefined;
+    if (!(error instanceof HttpError) || body?.problems === undefined) throw error;
+    throw new HttpError(error.message, error.status, {
+      ...body,
+      errors: fieldErrors(error.message, body.problems, formNames),
+    });
+  }
 };
 
 export const authProvider: AuthProvider = {
@@ -50,34 +97,5 @@ export const authProvider: AuthProvider = {
   },
   async getPermissions() {
     return undefined;
-  },
-};
-
-/** What each resource's PUT accepts: the API refuses unknown keys, so the rest is dropped here. */
-const editable: Record<string, readonly string[]> = {
-  users: ['resourceVersion', 'displayName', 'description', 'suspended'],
-  'access-keys': ['resourceVersion', 'routing', 'revoked', 'bedrock'],
-  'bedrock-keys': ['apiKey'],
-};
-
-const base = simpleRestProvider(apiUrl, httpClient);
-
-export const dataProvider: DataProvider = {
-  ...base,
-  update(resource, params) {
-    const fields = editable[resource] ?? [];
-    const data = Object.fromEntries(
-      Object.entries(params.data as Record<string, unknown>).filter(
-        ([key, value]) => fields.includes(key) && value !== null && value !== undefined,
-      ),
-    );
-    return base.update(resource, { ...params, data });
-  },
-  create(resource, params) {
-    if (resource !== 'bedrock-keys') return base.create(resource, params);
-    // The form picks an access key by id (`namespace/name`); the Bedrock key lives beside it.
-    const { accessKeyId, name, apiKey } = params.data as { accessKeyId: string; name: string; apiKey: string };
-    const [namespace = '', accessKey = ''] = accessKeyId.split('/', 2);
-    return base.create(resource, { ...params, data: { namespace, name, accessKey, apiKey } });
   },
 };

@@ -1,0 +1,85 @@
+import { Stack, useMediaQuery } from '@mui/material';
+import {
+  AutocompleteInput,
+  Create,
+  Datagrid,
+  Edit,
+  EditButton,
+  List,
+  PasswordInput,
+  ReferenceInput,
+  SimpleForm,
+  SimpleList,
+  TextField,
+  TextInput,
+  required,
+  useRecordContext,
+} from 'react-admin';
+import { ConfirmDelete } from './confirm-delete.tsx';
+import { ServerErrors } from './form-parts.tsx';
+import { StatusField } from './status.tsx';
+import { EditToolbar, dnsName, isSmall } from './users.tsx';
+
+function BedrockRowActions() {
+  const record = useRecordContext<{ id: string }>();
+  if (record === undefined) return null;
+  return (
+    <Stack direction="row">
+      <EditButton label="Replace" />
+      <ConfirmDelete resource="bedrock-keys" id={record.id} />
+    </Stack>
+  );
+}
+
+export function BedrockKeyList() {
+  const small = useMediaQuery(isSmall);
+  return (
+    <List sort={{ field: 'name', order: 'ASC' }} filters={[<TextInput key="q" source="q" label="Search" alwaysOn />]}>
+      {small ? (
+        <SimpleList
+          primaryText={(record) => record.id}
+          secondaryText={(record) => `for ${record.accessKeyId} · ${record.status}`}
+          linkType="edit"
+        />
+      ) : (
+        <Datagrid bulkActionButtons={false} rowClick={false}>
+          <TextField source="namespace" />
+          <TextField source="name" />
+          <TextField source="accessKey" label="Access key" />
+          <TextField source="fingerprint" />
+          <StatusField label="Status" />
+          <BedrockRowActions />
+        </Datagrid>
+      )}
+    </List>
+  );
+}
+
+/** Register a Bedrock API key for an access key: written to a Secret, encrypted by the operator. */
+export const BedrockKeyCreate = () => (
+  <Create redirect="list">
+    <SimpleForm>
+      <ServerErrors />
+      <TextInput source="name" validate={[required(), dnsName]} />
+      <ReferenceInput source="accessKeyId" reference="access-keys">
+        <AutocompleteInput optionText="id" label="Access key" validate={required()} />
+      </ReferenceInput>
+      <PasswordInput source="apiKey" label="Bedrock API key" validate={required()} />
+    </SimpleForm>
+  </Create>
+);
+
+/** Replace the API key (the same Secret; the operator re-encrypts it). The old key is never shown. */
+export const BedrockKeyEdit = () => (
+  <Edit mutationMode="pessimistic" redirect="list" title="Replace a Bedrock API key">
+    <SimpleForm toolbar={<EditToolbar resource="bedrock-keys" />}>
+      <ServerErrors />
+      <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2}>
+        <TextField source="id" />
+        <TextField source="fingerprint" />
+        <StatusField />
+      </Stack>
+      <PasswordInput source="apiKey" label="New Bedrock API key" validate={required()} />
+    </SimpleForm>
+  </Edit>
+);

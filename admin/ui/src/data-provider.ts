@@ -1,0 +1,92 @@
+import type { DataProvider, RaRecord } from 'react-admin';
+import simpleRestProvider from 'ra-data-simple-rest';
+import { apiUrl, httpClient } from './providers.ts';
+
+/** What each resource's PUT accepts: the API refuses unknown keys, so the rest is dropped here. */
+const editable: Record<string, readonly string[]> = {
+  users: ['resourceVersion', 'displayName', 'description', 'suspended'],
+  'access-keys': ['resourceVersion', 'routing', 'revoked', 'bedrock'],
+  'bedrock-keys': ['apiKey'],
+};
+
+export interface ModelMapRow {
+  from?: string;
+  to?: string;
+}
+/** The Bedrock settings as the forms hold them: the model map as rows (a form edits lists, not records). */
+export interface BedrockForm {
+  region?: string | null;
+  api?: string;
+  model?: string | null;
+}
+
+const blank = (value: string | null | undefined) => value === undefined || value === null || value.trim() === '';
+
+/**
+ * Form → API: empty region and model mean "not set" (the proxy's default region; no default
+ * model), not an empty string the schema would refuse; rows become the modelMap record.
+ */
+export function bedrockFromForm(
+  bedrock: BedrockForm | null | undefined,
+  rows: ModelMapRow[] | undefined,
+): Record<string, unknown> {
+  const modelMap = Object.fromEntries(
+    (rows ?? []).filter((row) => !blank(row.from) || !blank(row.to)).map((row) => [row.from ?? '', row.to ?? '']),
+  );
+  return {
+    ...(blank(bedrock?.region) ? {} : { region: bedrock?.region?.trim() }),
+    api: bedrock?.api ?? 'Converse',
+    ...(blank(bedrock?.model) ? {} : { model: bedrock?.model?.trim() }),
+    modelMap,
+  };
+}
+
+/** API → form: the modelMap record as rows. */
+function modelMapRowsOf(record: RaRecord): ModelMapRow[] {
+  const map = (record.bedrock as { modelMap?: Record<string, string> } | null)?.modelMap ?? {};
+  return Object.entries(map).map(([from, to]) => ({ from, to }));
+}
+
+const base = simpleRestProvider(apiUrl, httpClient);
+
+/** Form data of an access key (issue or edit) → the API's body fields. */
+function accessKeyBody(data: Record<string, unknown>): Record<string, unknown> {
+  const { modelMapRows, bedrock, ...rest } = data;
+  return { ...rest, bedrock: bedrockFromForm(bedrock as BedrockForm, modelMapRows as ModelMapRow[]) };
+}
+
+export const dataProvider: DataProvider = {
+  ...base,
+  async getOne(resource, params) {
+    const result = await base.getOne(resource, params);
+    if (resource === 'access-keys') Object.assign(result.data, { modelMapRows: modelMapRowsOf(result.data) });
+    return result;
+  },
+  update(resource, params) {
+    const fields = editable[resource] ?? [];
+    const source = resource === 'access-keys' ? accessKeyBody(params.data as Record<string, unknown>) : params.data;
+    const data = Object.fromEntries(
+      Object.entries(source as Record<string, unknown>).filter(
+        ([key, value]) => fields.includes(key) && value !== null && value !== undefined,
+      ),
+    );
+    return base.update(resource, { ...params, data });
+  },
+  create(resource, params) {
+    const data = params.data as Record<string, unknown>;
+    if (resource === 'access-keys') {
+      // The user is picked by id (`namespace/name`); the key lives in the user's namespace.
+      const { userId, name, routing } = data as { userId: string; name: string; routing?: string };
+      const [namespace = '', user = ''] = userId.split('/', 2);
+      const body = accessKeyBody({ bedrock: data.bedrock, modelMapRows: data.modelMapRows });
+      return base.create(resource, { ...params, data: { namespace, name, user, routing, ...body } });
+    }
+    if (resource === 'bedrock-keys') {
+      // The form picks an access key by id (`namespace/name`); the Bedrock key lives beside it.
+      const { accessKeyId, name, apiKey } = data as { accessKeyId: string; name: string; apiKey: string };
+      const [namespace = '', accessKey = ''] = accessKeyId.split('/', 2);
+      return base.create(resource, { ...params, data: { namespace, name, accessKey, apiKey } });
+    }
+    return base.create(resource, params);
+  },
+};

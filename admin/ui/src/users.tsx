@@ -1,0 +1,193 @@
+import { Button, Stack, Typography, useMediaQuery, type Theme } from '@mui/material';
+import AddIcon from '@mui/icons-material/Add';
+import {
+  BooleanField,
+  BooleanInput,
+  Create,
+  Datagrid,
+  Edit,
+  EditButton,
+  Link,
+  List,
+  ReferenceManyField,
+  SaveButton,
+  SelectInput,
+  Show,
+  SimpleForm,
+  SimpleList,
+  SimpleShowLayout,
+  TextField,
+  TextInput,
+  Toolbar,
+  TopToolbar,
+  required,
+  useRecordContext,
+} from 'react-admin';
+import { ConfirmDelete } from './confirm-delete.tsx';
+import { ServerErrors } from './form-parts.tsx';
+import { KeyActions } from './key-dialogs.tsx';
+import { BreakerField, FailoverField, StatusField } from './status.tsx';
+
+const dns = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const dnsName = (value: string | undefined) =>
+  value === undefined || dns.test(value) ? undefined : 'lower-case letters, digits and dashes';
+
+export const statusChoices = ['Ready', 'Suspended', 'Revoked', 'Stalled', 'Reconciling', 'Pending', 'NotReady'].map(
+  (id) => ({ id, name: id }),
+);
+
+const userFilters = [
+  <TextInput key="q" source="q" label="Search" alwaysOn />,
+  <SelectInput key="status" source="status" choices={statusChoices} />,
+];
+
+export const isSmall = (theme: Theme) => theme.breakpoints.down('sm');
+
+function UserRowActions() {
+  const record = useRecordContext<{ id: string }>();
+  if (record === undefined) return null;
+  return (
+    <Stack direction="row" spacing={1} onClick={(event) => event.stopPropagation()}>
+      <EditButton />
+      <ConfirmDelete resource="users" id={record.id} />
+    </Stack>
+  );
+}
+
+export function UserList() {
+  const small = useMediaQuery(isSmall);
+  return (
+    <List filters={userFilters} sort={{ field: 'name', order: 'ASC' }}>
+      {small ? (
+        <SimpleList
+          primaryText={(record) => record.displayName || record.name}
+          secondaryText={(record) => `${record.id} · ${record.status}`}
+          linkType="show"
+        />
+      ) : (
+        <Datagrid rowClick="show" bulkActionButtons={false}>
+          <TextField source="namespace" />
+          <TextField source="name" />
+          <TextField source="displayName" />
+          <BooleanField source="suspended" />
+          <StatusField label="Status" />
+          <UserRowActions />
+        </Datagrid>
+      )}
+    </List>
+  );
+}
+
+function UserKeys() {
+  const record = useRecordContext<{ id: string }>();
+  const small = useMediaQuery(isSmall);
+  if (record === undefined) return null;
+  const source = encodeURIComponent(JSON.stringify({ userId: record.id, name: `${record.id.split('/')[1]}-laptop` }));
+  return (
+    <Stack spacing={1} sx={{ width: '100%' }}>
+      <Typography variant="h2" sx={{ fontSize: '1.25rem', fontWeight: 500 }}>
+        Access keys
+      </Typography>
+      <div>
+        <Button
+          variant="contained"
+          startIcon={<AddIcon />}
+          component={Link}
+          to={`/access-keys/create?source=${source}`}
+        >
+          Issue key
+        </Button>
+      </div>
+      <ReferenceManyField reference="access-keys" target="userId" label={false}>
+        {small ? (
+          <SimpleList
+            primaryText={(key) => key.name}
+            secondaryText={(key) => `${key.routing} · ${key.status} · breaker ${key.breakerState}`}
+            linkType="edit"
+            resource="access-keys"
+          />
+        ) : (
+          <Datagrid bulkActionButtons={false} rowClick={false}>
+            <TextField source="name" />
+            <TextField source="routing" />
+            <TextField source="keyPrefix" label="Key prefix" />
+            <StatusField label="Status" />
+            <BreakerField label="Breaker" />
+            <FailoverField label="Last failover" />
+            <KeyRowActions />
+          </Datagrid>
+        )}
+      </ReferenceManyField>
+    </Stack>
+  );
+}
+
+export function KeyRowActions() {
+  const record = useRecordContext<{ id: string; revoked: boolean }>();
+  if (record === undefined) return null;
+  return (
+    <Stack direction="row" sx={{ flexWrap: 'wrap' }}>
+      <EditButton resource="access-keys" record={record} />
+      <KeyActions id={record.id} revoked={record.revoked} />
+      <ConfirmDelete resource="access-keys" id={record.id} />
+    </Stack>
+  );
+}
+
+function UserShowActions() {
+  const record = useRecordContext<{ id: string }>();
+  return (
+    <TopToolbar>
+      <EditButton />
+      {record === undefined ? null : <ConfirmDelete resource="users" id={record.id} redirectTo="list" />}
+    </TopToolbar>
+  );
+}
+
+export const UserShow = () => (
+  <Show actions={<UserShowActions />}>
+    <SimpleShowLayout>
+      <TextField source="id" />
+      <TextField source="displayName" />
+      <TextField source="description" />
+      <BooleanField source="suspended" />
+      <StatusField label="Status" />
+      <TextField source="readyMessage" label="Operator says" />
+      <UserKeys />
+    </SimpleShowLayout>
+  </Show>
+);
+
+export const UserCreate = () => (
+  <Create redirect="show">
+    <SimpleForm>
+      <ServerErrors />
+      <TextInput source="namespace" defaultValue="default" validate={[required(), dnsName]} />
+      <TextInput source="name" validate={[required(), dnsName]} />
+      <TextInput source="displayName" />
+      <TextInput source="description" multiline />
+    </SimpleForm>
+  </Create>
+);
+
+/** Save, and Delete with the confirmation that names what goes with it. */
+export function EditToolbar({ resource }: { resource: string }) {
+  const record = useRecordContext<{ id: string }>();
+  return (
+    <Toolbar sx={{ justifyContent: 'space-between' }}>
+      <SaveButton />
+      {record === undefined ? null : <ConfirmDelete resource={resource} id={record.id} redirectTo="list" />}
+    </Toolbar>
+  );
+}
+
+export const UserEdit = () => (
+  <Edit mutationMode="pessimistic" redirect="show">
+    <SimpleForm toolbar={<EditToolbar resource="users" />}>
+      <ServerErrors />
+      <TextInput source="displayName" />
+      <TextInput source="description" multiline />
+      <BooleanInput source="suspended" helperText="Every access key of a suspended user is refused by the proxy." />
+    </SimpleForm>
+  </Edit>
+);
