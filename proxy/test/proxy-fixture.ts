@@ -17,6 +17,7 @@ import {
   upsertAccessKey,
   upsertBedrockKey,
   upsertUser,
+  type BedrockApi,
   type Database,
   type Routing,
 } from '@ccproxy/core';
@@ -126,7 +127,7 @@ export interface SeedOptions {
   routing?: Routing;
   namespace?: string;
   /** Binds a Bedrock API key (stored envelope-encrypted) and model to the access key. */
-  bedrock?: { apiKey: string; model: string; modelMap?: Record<string, string> };
+  bedrock?: { apiKey: string; model: string; modelMap?: Record<string, string>; api?: BedrockApi };
 }
 
 export async function seedKey(
@@ -158,7 +159,7 @@ export async function seedKey(
       routing: options.routing ?? 'PlanWithFailover',
       bedrock: {
         region: 'us-east-1',
-        api: 'Converse',
+        api: options.bedrock?.api ?? 'Converse',
         model: options.bedrock?.model ?? null,
         modelMap: options.bedrock?.modelMap ?? {},
       },

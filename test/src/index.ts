@@ -25,6 +25,7 @@ export {
 } from './bedrock-test-server.ts';
 export { SmithyValidator } from './smithy-validator.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
+export { invokeModelBodyRules } from './bedrock-invoke-rules.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
 export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts';
 export {
