@@ -299,7 +299,7 @@ describe('11: the OpenAPI document is true', () => {
       JSON.stringify({ namespace: 'team-a', name: 'no-map', user: 'alice', bedrock: { model: 'm' } }),
     );
     expect(created.status, created.text).toBe(201);
-    expect(created.json()).toMatchObject({ bedrock: { api: 'Converse', modelMap: {}, model: 'm' } });
+    expect(created.json()).toMatchObject({ bedrock: { api: 'InvokeModel', modelMap: {}, model: 'm' } });
   });
 
   it('an unserved method on a served path is a 405 with Allow; query values are typed strictly', async () => {
