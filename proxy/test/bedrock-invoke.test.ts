@@ -125,6 +125,32 @@ describe('Bedrock InvokeModel backend', () => {
       expect(line).toContain(part);
   });
 
+  it('inline role: system messages (Claude Code sends them) become <system-reminder> text in the user turn, tool results first', async () => {
+    const response = await post('InvokeModel', {
+      ...params,
+      messages: [
+        { role: 'user', content: 'RUN_BASH:ls' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: {} }] },
+        { role: 'system', content: 'Agents: claude' },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'a.txt' }] },
+      ],
+      tools: [{ name: 'Bash', input_schema: { type: 'object' } }],
+    });
+    expect(response.statusCode).toBe(200);
+    await response.body.text();
+    expect((bedrock.requests.at(-1)?.body as { messages: unknown }).messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'RUN_BASH:ls' }] },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: {} }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_1', content: 'a.txt' },
+          { type: 'text', text: '<system-reminder>\nAgents: claude\n</system-reminder>' },
+        ],
+      },
+    ]);
+  });
+
   it('relays the stream byte-faithfully: every chunk event as `event: <type>` with its JSON exactly as Bedrock wrote it', async () => {
     bedrock.respondWith(() => ({
       kind: 'message',

@@ -1,4 +1,4 @@
-import type { MessagesRequest, ToolParam } from '@ccproxy/core';
+import type { MessageParam, MessagesRequest, ToolParam } from '@ccproxy/core';
 import { bedrockBetas } from '../bedrock/betas.ts';
 
 /** The Messages API version Bedrock's Anthropic models take in the body. */
@@ -58,6 +58,10 @@ export function toInvokeModelBody(
     }
     body[field] = value;
   }
+  if (request.messages.some((message) => message.role === 'system')) {
+    body.messages = withoutSystemTurns(request.messages);
+    dropped.push('role: system messages (sent as <system-reminder> text)');
+  }
   if (request.tools !== undefined) {
     const tools = request.tools.filter((tool: ToolParam) => clientTool.test(tool.type ?? 'custom'));
     for (const tool of request.tools)
@@ -69,4 +73,41 @@ export function toInvokeModelBody(
   if (betas.send.length > 0) body.anthropic_beta = betas.send;
   dropped.push(...betas.dropped.map((beta) => `anthropic-beta ${beta}`));
   return { body, dropped };
+}
+
+type Block = Record<string, unknown> & { type?: unknown };
+
+/**
+ * Inline `role: "system"` messages (which Claude Code sends where the Anthropic API takes them)
+ * are refused by Bedrock: each becomes a `<system-reminder>` text in the user turn where it
+ * stands — as Claude Code itself does when that beta is refused, and as the Converse backend
+ * does — consecutive same-role turns are merged, and tool results lead their user turn.
+ */
+function withoutSystemTurns(messages: MessageParam[]): Array<{ role: string; content: Block[] }> {
+  const out: Array<{ role: string; content: Block[] }> = [];
+  for (const message of messages) {
+    const role = message.role === 'assistant' ? 'assistant' : 'user';
+    const blocks = (
+      typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content
+    ) as Block[];
+    const content =
+      message.role === 'system'
+        ? [
+            {
+              type: 'text',
+              text: `<system-reminder>\n${blocks.map((b) => (typeof b.text === 'string' ? b.text : '')).join('\n')}\n</system-reminder>`,
+            },
+          ]
+        : blocks;
+    const last = out.at(-1);
+    if (last?.role === role) last.content.push(...content);
+    else out.push({ role, content: [...content] });
+  }
+  for (const message of out)
+    if (message.role === 'user' && message.content.some((block) => block.type === 'tool_result'))
+      message.content = [
+        ...message.content.filter((block) => block.type === 'tool_result'),
+        ...message.content.filter((block) => block.type !== 'tool_result'),
+      ];
+  return out;
 }
