@@ -107,6 +107,33 @@ describe('admin REST facade over the manifests folder (local mode)', () => {
     for (const doc of await folderDocuments()) expect(parseResource(doc)).toHaveProperty('resource');
   });
 
+  it('round-trips bedrock.api (InvokeModel or Converse) through the file into Postgres; absent, it is InvokeModel', async () => {
+    const issue = (name: string, bedrock: Record<string, unknown>) =>
+      call('POST', '/admin/api/access-keys', { namespace: 'team-a', name, user: 'alice', bedrock });
+    const bedrock = { region: 'us-east-1', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
+    const apis: Record<string, string | undefined> = {
+      'alice-converse': 'Converse',
+      'alice-invoke': 'InvokeModel',
+      'alice-default': undefined,
+    };
+    for (const [name, api] of Object.entries(apis)) {
+      const issued = await issue(name, api === undefined ? bedrock : { ...bedrock, api });
+      expect(issued.statusCode).toBe(201);
+      const body = issued.json() as { id: string; accessKey: string };
+      const stored = api ?? 'InvokeModel';
+      expect((await findKeyByHash(admin.db, hashKey(body.accessKey)))?.bedrock.api).toBe(stored);
+      const read = (await call('GET', `/admin/api/access-keys/${enc(body.id)}`)).json() as {
+        bedrock?: { api?: string };
+      };
+      expect(read.bedrock?.api ?? 'InvokeModel').toBe(stored);
+      const text = await readFile(join(admin.manifestsDir, 'team-a', `accesskey-${name}.yaml`), 'utf8');
+      // The file says what the key does (the facade writes the default when none is given).
+      expect(text).not.toContain(`api: ${stored === 'Converse' ? 'InvokeModel' : 'Converse'}`);
+      if (api !== undefined) expect(text).toContain(`api: ${api}`);
+    }
+    expect((await issue('alice-bogus', { ...bedrock, api: 'Invoke' })).statusCode).toBe(400);
+  });
+
   it('rotates (the old key keeps its grace period) and revokes', async () => {
     const first = (
       await call('POST', '/admin/api/access-keys', {

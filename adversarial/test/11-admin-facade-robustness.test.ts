@@ -305,7 +305,7 @@ describe('11: the OpenAPI document is true', () => {
     );
     expect(created.status, created.text).toBe(201);
     expect(created.json()).toMatchObject({
-      bedrock: { api: 'Converse', modelMap: {}, model: 'anthropic.claude-m-v1:0' },
+      bedrock: { api: 'InvokeModel', modelMap: {}, model: 'anthropic.claude-m-v1:0' },
     });
   });
 

@@ -24,6 +24,8 @@ const manifests = documents(
   accessKey('team-f', 'gil-key', {
     user: 'gil',
     routing: 'BedrockOnly',
+    // Its hostile upstream speaks ConverseStream; the frame bound is the shared frame splitter's.
+    bedrockApi: 'Converse',
     bedrockModel: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
   }),
   secret('team-f', 'gil-key', { accessKey: key }),

@@ -1,6 +1,6 @@
 import type { Client } from 'undici';
 import { streamShape, timeJson, timeStream } from './drivers.ts';
-import { bedrockKey, benchKey, failoverKey } from './processes.ts';
+import { bedrockKey, benchKey, failoverKey, invokeKey } from './processes.ts';
 import { compare, emptyPair, type Comparison, type Pair } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -9,6 +9,10 @@ const shape = streamShape(20);
 
 export interface BedrockResults {
   bedrockTtfbVsPlan: Comparison;
+  /** Streaming TTFB through the InvokeModel backend against the Converse one (same upstream, same deltas). */
+  invokeTtfbVsConverse?: Comparison;
+  /** Non-streaming latency, InvokeModel against Converse. */
+  invokeLatencyVsConverse?: Comparison;
   failoverPenaltyVsBedrockOnly: Comparison;
   /** The Plan upstream's own 529, straight from it: the protocol's `primary_error_time`. */
   primaryErrorTime: Summary;
@@ -31,16 +35,26 @@ export async function measureBedrock(
 ): Promise<BedrockResults> {
   const bedrock = `/ak/${bedrockKey}/v1/messages`;
   const failover = `/ak/${failoverKey}/v1/messages`;
+  const invoke = `/ak/${invokeKey}/v1/messages`;
   for (let i = 0; i < 300; i += 1) await timeJson(proxy, bedrock, body);
+  for (let i = 0; i < 300; i += 1) await timeJson(proxy, invoke, body);
   for (let i = 0; i < 100; i += 1) await timeJson(proxy, failover, body, { 'x-bench-fail': '529' });
   const ttfb = emptyPair();
   const penalty = emptyPair();
+  const invokeTtfb = emptyPair();
+  const invokeLatency = emptyPair();
   const primary: number[] = [];
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < perRound; i += 1) {
       ttfb.direct.push((await timeStream(proxy, planPath, streamBody, shape)).ttfb);
-      ttfb.ccproxy.push((await timeStream(proxy, bedrock, streamBody)).ttfb);
-      penalty.direct.push(await timeJson(proxy, bedrock, body));
+      const converseTtfb = (await timeStream(proxy, bedrock, streamBody)).ttfb;
+      ttfb.ccproxy.push(converseTtfb);
+      invokeTtfb.direct.push(converseTtfb);
+      invokeTtfb.ccproxy.push((await timeStream(proxy, invoke, streamBody)).ttfb);
+      const converseLatency = await timeJson(proxy, bedrock, body);
+      penalty.direct.push(converseLatency);
+      invokeLatency.direct.push(converseLatency);
+      invokeLatency.ccproxy.push(await timeJson(proxy, invoke, body));
       penalty.ccproxy.push(await timeJson(proxy, failover, body, { 'x-bench-fail': '529' }));
       primary.push(await timeJson(upstream, '/v1/messages', body, { 'x-bench-fail': '529' }, 529));
     }
@@ -49,6 +63,8 @@ export async function measureBedrock(
   const primaryErrorTime = summarize(primary);
   return {
     bedrockTtfbVsPlan: compare(ttfb),
+    invokeTtfbVsConverse: compare(invokeTtfb),
+    invokeLatencyVsConverse: compare(invokeLatency),
     failoverPenaltyVsBedrockOnly,
     primaryErrorTime,
     failoverPenalty: {

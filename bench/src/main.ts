@@ -18,7 +18,7 @@ import { side, type Side } from './sides.ts';
 import { measureStreams } from './stream-scenarios.ts';
 import { measureTailAnatomy } from './tail-anatomy.ts';
 import { measureThroughput } from './throughput.ts';
-import { translationCostPerFrame } from './translation-cost.ts';
+import { invokeTranslationCostPerFrame, translationCostPerFrame } from './translation-cost.ts';
 
 /**
  * `npm run bench [-- --quick] [-- --pglite] [-- --profile]`: ccproxy against a direct-to-upstream
@@ -254,6 +254,7 @@ async function main(): Promise<void> {
     throughput,
     streams,
     translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
+    invokeTranslationMicrosPerFrame: invokeTranslationCostPerFrame(quick ? 20_000 : 200_000),
   };
   printResults(results);
   await mkdir(resultsDir, { recursive: true });

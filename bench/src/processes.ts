@@ -13,6 +13,7 @@ export const benchKey = 'ak_bench_key_0123456789abcdefghijklmnopqrstu';
 /** Same user, three routings: Plan only, Bedrock only, Plan with failover. */
 export const bedrockKey = 'ak_bench_bedrock_0123456789abcdefghijklmnop';
 export const failoverKey = 'ak_bench_failover_0123456789abcdefghijklmn';
+export const invokeKey = 'ak_bench_invoke_0123456789abcdefghijklmnopq';
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
@@ -42,9 +43,9 @@ export async function startUpstream(
 }
 
 /** Manifests for the real product: one user, a known key per routing, a Bedrock key for each. */
-const keyDocs = (name: string, key: string, routing: string) =>
+const keyDocs = (name: string, key: string, routing: string, api = 'Converse') =>
   `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: ${name}, namespace: bench }\n` +
-  `spec: { userRef: { name: bench }, secretName: ${name}-key, routing: ${routing}, bedrock: { region: us-east-1, model: anthropic.claude-bench } }\n---\n` +
+  `spec: { userRef: { name: bench }, secretName: ${name}-key, routing: ${routing}, bedrock: { region: us-east-1, api: ${api}, model: anthropic.claude-bench } }\n---\n` +
   `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}-key, namespace: bench }\nstringData: { accessKey: ${key} }\n---\n` +
   `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}-bedrock, namespace: bench }\nspec: { accessKeyRef: { name: ${name} }, secretRef: { name: bench-bedrock, key: apiKey } }\n---\n`;
 
@@ -76,6 +77,7 @@ export async function startProxy(
       keyDocs('bench', benchKey, 'PlanOnly') +
       keyDocs('bedrock', bedrockKey, 'BedrockOnly') +
       keyDocs('failover', failoverKey, 'PlanWithFailover') +
+      keyDocs('invoke', invokeKey, 'BedrockOnly', 'InvokeModel') +
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();

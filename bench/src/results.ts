@@ -12,6 +12,9 @@ export type Results = PlanPathResults & {
   plan: object;
   openLoop: Versus;
   bedrockTtfbVsPlan: Comparison;
+  /** Absent in runs saved before the InvokeModel backend existed. */
+  invokeTtfbVsConverse?: Comparison;
+  invokeLatencyVsConverse?: Comparison;
   failoverPenaltyVsBedrockOnly: Comparison;
   primaryErrorTime: Summary;
   failoverPenalty: { p50: number; p99: number };
@@ -24,6 +27,8 @@ export type Results = PlanPathResults & {
   throughput: ThroughputResults;
   streams: StreamResults;
   translationMicrosPerFrame: number;
+  /** Absent in runs saved before the InvokeModel backend existed. */
+  invokeTranslationMicrosPerFrame?: number;
 };
 
 export function printResults(r: Results): void {
@@ -43,6 +48,18 @@ export function printResults(r: Results): void {
     comparison: r.bedrockTtfbVsPlan,
     labels: ['plan', 'bedrock'],
   });
+  if (r.invokeTtfbVsConverse !== undefined && r.invokeLatencyVsConverse !== undefined) {
+    printSection({
+      title: 'Bedrock path: streaming TTFB through ccproxy, Converse vs InvokeModel',
+      comparison: r.invokeTtfbVsConverse,
+      labels: ['converse', 'invoke'],
+    });
+    printSection({
+      title: 'Bedrock path: non-streaming latency through ccproxy, Converse vs InvokeModel',
+      comparison: r.invokeLatencyVsConverse,
+      labels: ['converse', 'invoke'],
+    });
+  }
   printSection({
     title: 'failover: Bedrock-only key vs Plan 529 then Bedrock',
     comparison: r.failoverPenaltyVsBedrockOnly,
@@ -73,6 +90,8 @@ export function printResults(r: Results): void {
   printThroughput(r.throughput);
   printStreams(r.streams);
   console.log(`Bedrock frame → SSE translation: ${r.translationMicrosPerFrame.toFixed(2)} µs per frame\n`);
+  if (r.invokeTranslationMicrosPerFrame !== undefined)
+    console.log(`InvokeModel chunk → SSE translation: ${r.invokeTranslationMicrosPerFrame.toFixed(2)} µs per frame\n`);
   printTargets(r);
 }
 

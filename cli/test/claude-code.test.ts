@@ -128,7 +128,9 @@ describe('Claude Code through the proxy', () => {
     const served = bedrock.requests.slice(before);
     expect(served.length).toBeGreaterThanOrEqual(2);
     expect(served.every((r) => r.modelId === 'global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toBe(true);
-    expect(JSON.stringify(served.at(-1)?.body)).toContain('toolResult');
+    // The key names no bedrock.api: the default, InvokeModel, with Claude Code's own body.
+    expect(served.map((r) => r.operation).every((op) => op.startsWith('InvokeModel'))).toBe(true);
+    expect(JSON.stringify(served.at(-1)?.body)).toContain('"type":"tool_result"');
   });
 
   it('completes the same round trip on Bedrock when Anthropic cannot be reached at all', async () => {

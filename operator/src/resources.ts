@@ -160,8 +160,8 @@ export const accessKeySpec = described(
                 ),
               ),
               api: described(
-                'Bedrock API used: Converse (translated) or InvokeModel (the native Anthropic body).',
-                Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'Converse' }),
+                'Bedrock API used: InvokeModel (the native Anthropic body, the default) or Converse (translated).',
+                Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'InvokeModel' }),
               ),
               model: Type.Optional(
                 described(

@@ -16,7 +16,7 @@ describe('resource schemas', () => {
           secretName: 's',
           routing: 'PlanWithFailover',
           revoked: false,
-          bedrock: { api: 'Converse', modelMap: {} },
+          bedrock: { api: 'InvokeModel', modelMap: {} },
         },
       }),
     });

@@ -6,6 +6,7 @@ export { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 export { decideRoute, type BreakerState, type RouteDecision } from './pipeline/route.ts';
 export { retryAfterMs, shouldFailOver } from './pipeline/failover.ts';
 export { ConverseStreamTranslator } from './adapters/bedrock/stream.ts';
+export { InvokeStreamTranslator } from './adapters/bedrock-invoke/stream.ts';
 export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
 export { ToolNameMap } from './adapters/bedrock/tool-names.ts';
 export { UsageRecorder, type UsageRecorderOptions } from './metering/usage-recorder.ts';

@@ -19,8 +19,13 @@ import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './prox
  * through the proxy with the official SDK on each backend (Plan → Anthropic test server;
  * Bedrock → strict Bedrock test server) and its cell is the test's own outcome.
  */
-type Backend = 'Plan' | 'Bedrock Converse';
-const backends: Backend[] = ['Plan', 'Bedrock Converse'];
+type Backend = 'Plan' | 'Bedrock Converse' | 'Bedrock InvokeModel';
+const backends: Backend[] = ['Plan', 'Bedrock Converse', 'Bedrock InvokeModel'];
+/** The operations each Bedrock backend may use: the key's `bedrock.api` must decide, never silently. */
+const operations: Partial<Record<Backend, string[]>> = {
+  'Bedrock Converse': ['Converse', 'ConverseStream', 'CountTokens'],
+  'Bedrock InvokeModel': ['InvokeModel', 'InvokeModelWithResponseStream', 'CountTokens'],
+};
 const results = new Map<string, Map<Backend, 'pass' | 'FAIL'>>();
 const tableFile = fileURLToPath(new URL('../../docs/compatibility.md', import.meta.url));
 
@@ -28,6 +33,8 @@ interface Scenario {
   name: string;
   anthropic?: (body: { messages?: Array<{ content: unknown }> }) => Reply | undefined;
   bedrock?: (body: Record<string, unknown>) => BedrockReply | undefined;
+  /** The same answer judged on an InvokeModel body (the native Anthropic request); `bedrock` when absent. */
+  invoke?: (body: Record<string, unknown>) => BedrockReply | undefined;
   run(client: Anthropic, backend: Backend, servers: { bedrock: BedrockTestServer }): Promise<void>;
 }
 
@@ -135,6 +142,16 @@ const scenarios: Scenario[] = [
               { toolUse: { toolUseId: 'tooluse_b', name: 'Read', input: { path: 'b' } } },
             ],
           },
+    invoke: (body) =>
+      (body.messages as unknown[]).length > 1
+        ? { kind: 'message', content: [{ text: 'read both files' }] }
+        : {
+            kind: 'message',
+            content: [
+              { toolUse: { toolUseId: 'toolu_bdrk_a', name: 'Read', input: { path: 'a' } } },
+              { toolUse: { toolUseId: 'toolu_bdrk_b', name: 'Read', input: { path: 'b' } } },
+            ],
+          },
     async run(client) {
       const tools = [{ name: 'Read', description: 'Read', input_schema: { type: 'object' as const, properties: {} } }];
       const first = await client.messages.stream({ ...ask('read both'), tools }).finalMessage();
@@ -171,6 +188,10 @@ const scenarios: Scenario[] = [
       JSON.stringify(body.messages).includes('"image":{"format":"png"')
         ? { kind: 'message', content: [{ text: 'saw an image' }] }
         : undefined,
+    invoke: (body) =>
+      JSON.stringify(body.messages).includes('"type":"image","source":{"type":"base64","media_type":"image/png"')
+        ? { kind: 'message', content: [{ text: 'saw an image' }] }
+        : undefined,
     async run(client) {
       expect(
         text(
@@ -192,6 +213,12 @@ const scenarios: Scenario[] = [
         : undefined,
     bedrock: (body) =>
       JSON.stringify(body.messages).includes('"document":{"format":"pdf"')
+        ? { kind: 'message', content: [{ text: 'read the PDF' }] }
+        : undefined,
+    invoke: (body) =>
+      JSON.stringify(body.messages).includes(
+        '"type":"document","source":{"type":"base64","media_type":"application/pdf"',
+      )
         ? { kind: 'message', content: [{ text: 'read the PDF' }] }
         : undefined,
     async run(client) {
@@ -220,6 +247,14 @@ const scenarios: Scenario[] = [
     }),
     bedrock: (body) =>
       JSON.stringify(body).includes('"cachePoint"')
+        ? {
+            kind: 'message',
+            content: [{ text: 'cached' }],
+            usage: { cacheReadInputTokens: 100, cacheWriteInputTokens: 20 },
+          }
+        : undefined,
+    invoke: (body) =>
+      JSON.stringify(body.system).includes('"cache_control":{"type":"ephemeral"}')
         ? {
             kind: 'message',
             content: [{ text: 'cached' }],
@@ -317,11 +352,12 @@ describe('compatibility: scenario × backend', () => {
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
     });
     const bedrockKey = { apiKey: 'compat-bedrock-key', model: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' };
-    for (const [backend, routing] of [
-      ['Plan', 'PlanOnly'],
-      ['Bedrock Converse', 'BedrockOnly'],
+    for (const [backend, routing, api] of [
+      ['Plan', 'PlanOnly', 'Converse'],
+      ['Bedrock Converse', 'BedrockOnly', 'Converse'],
+      ['Bedrock InvokeModel', 'BedrockOnly', 'InvokeModel'],
     ] as const) {
-      const { key } = await seedKey(db, { routing, bedrock: bedrockKey });
+      const { key } = await seedKey(db, { routing, bedrock: { ...bedrockKey, api } });
       clients.set(backend, new Anthropic({ baseURL: `${proxy.url}/ak/${key}`, apiKey: 'sk-ant-dev', maxRetries: 0 }));
     }
   });
@@ -343,7 +379,7 @@ describe('compatibility: scenario × backend', () => {
     await writeDocSection(
       tableFile,
       'sdk',
-      `## With the official Anthropic SDK\n\nGenerated by \`proxy/test/compatibility.test.ts\` on every \`npm test\` (last written ${new Date().toISOString().slice(0, 10)}): each scenario goes through the proxy with the official Anthropic SDK, to the Anthropic test server (Plan) or the strict Bedrock test server (Bedrock Converse).\n\n${table}\n\nOn Bedrock, count_tokens asks Bedrock's CountTokens API (foundation model id); where the model cannot count, it answers with a deliberate over-estimate (request bytes / 3). Citations, structured output (\`output_config.format\` → \`outputConfig.textFormat\`), search results and automatic prompt caching (top-level \`cache_control\` → a cache point after the last message) are translated; a Converse block or delta the proxy does not know is skipped and logged, never an error. Server tools (web search, …), \`tool_choice: none\`, \`context_management\` and \`metadata.user_id\` cannot be expressed in Converse and are left out (logged per request).`,
+      `## With the official Anthropic SDK\n\nGenerated by \`proxy/test/compatibility.test.ts\` on every \`npm test\` (last written ${new Date().toISOString().slice(0, 10)}): each scenario goes through the proxy with the official Anthropic SDK, to the Anthropic test server (Plan) or the strict Bedrock test server (Bedrock Converse, Bedrock InvokeModel: an access key's \`spec.bedrock.api\`; the run checks which operation the server saw).\n\n${table}\n\nOn Bedrock, count_tokens asks Bedrock's CountTokens API (foundation model id); where the model cannot count, it answers with a deliberate over-estimate (request bytes / 3). On Converse, citations, structured output (\`output_config.format\` → \`outputConfig.textFormat\`), search results and automatic prompt caching (top-level \`cache_control\` → a cache point after the last message) are translated; a Converse block or delta the proxy does not know is skipped and logged, never an error; server tools (web search, …), \`tool_choice: none\`, \`context_management\` and \`metadata.user_id\` cannot be expressed in Converse and are left out (logged per request). On InvokeModel the Anthropic body travels as it is, without \`model\`/\`stream\` (in the path), with \`anthropic_version: bedrock-2023-05-31\`, the betas Bedrock accepts as \`anthropic_beta\`, and without the fields and server tools Bedrock refuses (logged per request).`,
     );
   });
 
@@ -354,12 +390,23 @@ describe('compatibility: scenario × backend', () => {
         results.set(scenario.name, row);
         row.set(backend, 'FAIL');
         anthropic.respondWith(scenario.anthropic === undefined ? undefined : (body) => scenario.anthropic?.(body));
-        bedrock.respondWith(scenario.bedrock === undefined ? undefined : (body) => scenario.bedrock?.(body));
+        bedrock.respondWith((body, request) =>
+          (request.operation.startsWith('InvokeModel') ? (scenario.invoke ?? scenario.bedrock) : scenario.bedrock)?.(
+            body,
+          ),
+        );
+        const before = bedrock.requests.length;
         try {
           await scenario.run(clients.get(backend) as Anthropic, backend, { bedrock });
         } finally {
           anthropic.respondWith(undefined);
           bedrock.respondWith(undefined);
+        }
+        const used = bedrock.requests.slice(before).map((request) => request.operation);
+        if (backend === 'Plan') expect(used).toEqual([]);
+        else {
+          expect(used.length).toBeGreaterThan(0);
+          for (const operation of used) expect(operations[backend]).toContain(operation);
         }
         row.set(backend, 'pass');
       });

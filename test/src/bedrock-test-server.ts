@@ -5,6 +5,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { converseServiceRules } from './bedrock-rules.ts';
 import { sendScripted, type ScriptedReply } from './bedrock-scripted.ts';
+import { defaultInvokeReply, sendInvoke, validateInvoke } from './bedrock-invoke.ts';
 import { SmithyValidator } from './smithy-validator.ts';
 import { verifySigV4, type AwsSecret } from './sigv4-verifier.ts';
 
@@ -14,6 +15,8 @@ export type ConverseBlock =
   | { reasoningContent: { reasoningText: { text: string; signature: string } } };
 
 export interface BedrockRecordedRequest {
+  /** The operation served: `Converse`, `ConverseStream`, `InvokeModel`, `InvokeModelWithResponseStream`, `CountTokens`. */
+  operation: string;
   path: string;
   modelId: string;
   headers: IncomingHttpHeaders;
@@ -59,10 +62,18 @@ export interface BedrockTestServer {
 }
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const route = /^\/model\/([^/]+)\/(converse|converse-stream|count-tokens)$/;
+const route = /^\/model\/([^/]+)\/(converse|converse-stream|count-tokens|invoke|invoke-with-response-stream)$/;
+const operations: Readonly<Record<string, string>> = {
+  converse: 'Converse',
+  'converse-stream': 'ConverseStream',
+  'count-tokens': 'CountTokens',
+  invoke: 'InvokeModel',
+  'invoke-with-response-stream': 'InvokeModelWithResponseStream',
+};
 
 /**
- * A Bedrock Runtime server on 127.0.0.1:0: Converse and ConverseStream with Bearer auth, every
+ * A Bedrock Runtime server on 127.0.0.1:0: Converse and ConverseStream (and InvokeModel /
+ * InvokeModelWithResponseStream, bedrock-invoke.ts) with Bearer auth, every
  * request validated strictly against the Smithy model plus the service's unwritten rules (a
  * violation is the real service's `400 ValidationException`), answers in AWS event-stream
  * framing. By default it plays the same model as the Anthropic test server (RUN_BASH: → Bash
@@ -92,13 +103,41 @@ export async function startBedrockServer(options: BedrockServerOptions): Promise
         return error(res, 400, 'SerializationException', 'Malformed JSON');
       }
       const modelId = decodeURIComponent(match[1] ?? '');
+      const operation = operations[match[2] ?? ''] ?? '';
+      if (operation.startsWith('InvokeModel')) {
+        const invoke = {
+          stream: operation !== 'InvokeModel',
+          modelId,
+          headers: req.headers,
+          payload: Buffer.concat(chunks),
+        };
+        const problems = validateInvoke(validator, invoke, body);
+        if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
+        const recorded = {
+          operation,
+          path: req.url ?? '',
+          modelId,
+          headers: req.headers,
+          body,
+          signedBy: auth.signedBy,
+        };
+        requests.push(recorded);
+        const reply = responder?.(body, recorded) ?? defaultInvokeReply(body);
+        if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
+        if (reply.kind === 'raw')
+          return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
+        // Scripted Converse blocks and ConverseStream frames have no InvokeModel rendering: say so.
+        if (reply.kind === 'scripted' || reply.kind === 'frames')
+          return error(res, 500, 'InternalServerException', `test server: a ${reply.kind} reply is Converse-only`);
+        return void sendInvoke(res, reply, invoke);
+      }
       if (match[2] === 'count-tokens')
         return countTokens(
           res,
           validator,
           modelId,
           body,
-          { path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy },
+          { operation, path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy },
           requests,
           responder,
         );
@@ -108,7 +147,7 @@ export async function startBedrockServer(options: BedrockServerOptions): Promise
         ...converseServiceRules(body),
       ];
       if (problems.length > 0) return error(res, 400, 'ValidationException', problems.join('; '));
-      const recorded = { path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy };
+      const recorded = { operation, path: req.url ?? '', modelId, headers: req.headers, body, signedBy: auth.signedBy };
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);

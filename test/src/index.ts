@@ -27,6 +27,7 @@ export { streamEventsFor, type ScriptedReply } from './bedrock-scripted.ts';
 export { SmithyValidator } from './smithy-validator.ts';
 export { verifySigV4, type AwsSecret, type SignedRequest, type Verdict } from './sigv4-verifier.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
+export { invokeModelBodyRules } from './bedrock-invoke-rules.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
 export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts';
 export {

@@ -7,14 +7,26 @@ export function proxyUser(namespace: string, name: string, spec = '{}'): string 
 export function accessKey(
   namespace: string,
   name: string,
-  options: { user: string; secretName?: string; routing?: string; revoked?: boolean; bedrockModel?: string },
+  options: {
+    user: string;
+    secretName?: string;
+    routing?: string;
+    revoked?: boolean;
+    bedrockModel?: string;
+    /** `spec.bedrock.api` (absent: the default, InvokeModel). */
+    bedrockApi?: 'Converse' | 'InvokeModel';
+  },
 ): string {
   const fields = [
     `userRef: { name: ${options.user} }`,
     `secretName: ${options.secretName ?? name}`,
     ...(options.routing === undefined ? [] : [`routing: ${options.routing}`]),
     ...(options.revoked === undefined ? [] : [`revoked: ${options.revoked}`]),
-    ...(options.bedrockModel === undefined ? [] : [`bedrock: { region: us-east-1, model: ${options.bedrockModel} }`]),
+    ...(options.bedrockModel === undefined
+      ? []
+      : [
+          `bedrock: { region: us-east-1, ${options.bedrockApi === undefined ? '' : `api: ${options.bedrockApi}, `}model: ${options.bedrockModel} }`,
+        ]),
   ];
   return `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: { ${fields.join(', ')} }\n`;
 }

@@ -10,6 +10,7 @@ interface Traits {
   'smithy.api#httpLabel'?: object;
   'smithy.api#httpHeader'?: string;
   'smithy.api#httpQuery'?: string;
+  'smithy.api#httpPayload'?: object;
   [trait: string]: unknown;
 }
 interface Member {
@@ -58,6 +59,42 @@ export class SmithyValidator {
   validate(shapeId: string, value: unknown): string[] {
     const problems: string[] = [];
     this.#check(`com.amazonaws.bedrockruntime#${shapeId}`, {}, value, '', problems);
+    return problems;
+  }
+
+  /**
+   * The HTTP-bound members of an operation's input (path labels and headers), checked against
+   * their shapes; a payload blob (`httpPayload`) is checked for its length. For operations whose
+   * body is not a JSON structure (InvokeModel's is the model's own document).
+   */
+  validateHttp(
+    shapeId: string,
+    http: { labels: Record<string, string>; headers: Record<string, string | string[] | undefined>; payload: Buffer },
+  ): string[] {
+    const problems: string[] = [];
+    const shape = this.#shapes[`com.amazonaws.bedrockruntime#${shapeId}`];
+    for (const [name, member] of Object.entries(shape?.members ?? {})) {
+      const traits = member.traits ?? {};
+      const header = traits['smithy.api#httpHeader'];
+      const raw =
+        traits['smithy.api#httpLabel'] !== undefined
+          ? http.labels[name]
+          : header !== undefined
+            ? http.headers[header.toLowerCase()]
+            : undefined;
+      const value = Array.isArray(raw) ? raw.join(',') : raw;
+      if (traits['smithy.api#httpPayload'] !== undefined) {
+        checkLength(http.payload.length, this.#shapes[member.target]?.traits ?? {}, (message) =>
+          problems.push(`/${name}: ${message}`),
+        );
+        continue;
+      }
+      if (value === undefined) {
+        if (traits['smithy.api#required'] !== undefined) problems.push(`/${name}: missing required member ${name}`);
+        continue;
+      }
+      this.#check(member.target, traits, value, `/${name}`, problems);
+    }
     return problems;
   }
 

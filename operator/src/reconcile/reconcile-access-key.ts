@@ -119,7 +119,7 @@ export async function reconcileAccessKey(
       routing: resource.spec.routing,
       bedrock: {
         region: bedrock?.region ?? null,
-        api: bedrock?.api ?? 'Converse',
+        api: bedrock?.api ?? 'InvokeModel',
         model: bedrock?.model ?? null,
         modelMap: bedrock?.modelMap ?? {},
       },

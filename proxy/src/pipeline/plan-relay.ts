@@ -5,7 +5,7 @@ import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { maxCheckedJsonBytes, PlanUsageObserver } from '../metering/plan-usage.ts';
 import type { Exchange } from './exchange.ts';
-import type { ForwardResult } from './plan-forward.ts';
+import type { ForwardResult } from './translator.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 

@@ -6,7 +6,8 @@ import type { BedrockCredentials } from './bedrock-credentials.ts';
 import { forwardToBedrock } from './bedrock-forward.ts';
 import type { Exchange } from './exchange.ts';
 import { isFailoverStatus, PlanRejected, retryAfterMs, shouldFailOver } from './failover.ts';
-import { forwardToPlan, type ForwardResult } from './plan-forward.ts';
+import { forwardToPlan } from './backends/plan.ts';
+import type { ForwardResult } from './translator.ts';
 import type { CircuitBreakers } from './circuit-breakers.ts';
 import { decideRoute, type BreakerState } from './route.ts';
 

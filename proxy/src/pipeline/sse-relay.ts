@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ProxyError, toAnthropicErrorEvent } from '@ccproxy/core';
-import { PlanUsageObserver } from '../metering/plan-usage.ts';
-import { eventBoundary } from './sse-framing.ts';
+import { ProxyError } from '@ccproxy/core';
+import type { PlanUsageObserver } from '../metering/plan-usage.ts';
+import { PassthroughOpaque, PassthroughSse } from './passthrough-stream.ts';
+import type { StreamTranslator } from './translator.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
 
 /**
@@ -11,9 +12,6 @@ import { fromUpstreamFailure } from './upstream-error.ts';
  * not verify).
  */
 export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed' | 'upstream_truncated';
-
-/** Past this much data without an event boundary, forward anyway rather than hold it. */
-const maxHeldBytes = 1024 * 1024;
 
 export interface RelayOptions {
   sse: boolean;
@@ -34,95 +32,101 @@ export interface RelayOptions {
 export const truncatedStream = () =>
   new ProxyError('PRX_UPSTREAM_BROKEN', 'The upstream API ended the stream before message_stop.');
 
-/**
- * Relays upstream body bytes to the client unchanged, with backpressure. For SSE it forwards
- * only whole events (up to the last blank line seen, LF, CR or CRLF framed) and holds a
- * trailing partial event until its end arrives. The completeness rule: an SSE stream ends with
- * the upstream's `message_stop` or with an Anthropic `event: error` — whether the upstream broke
- * (reset, timeout) or ended cleanly without it (cut short, or garbled so that no parseable
- * `message_stop` came); a partial event at the end is dropped, since no client could dispatch it.
- * Opaque bodies that break, or fail `verify`, are aborted (the socket is destroyed) so a
- * truncated body cannot pass as complete.
- */
+/** Relays a Plan body unchanged through the one relay (see `PassthroughSse` / `PassthroughOpaque`). */
 export function relayBody(body: Readable, res: ServerResponse, options: RelayOptions): Promise<RelayOutcome> {
-  return new Promise((resolve) => {
-    const observer = options.observer ?? (options.sse ? new PlanUsageObserver() : undefined);
-    let held: Buffer | undefined;
-    // Whether the bytes sent so far end at an event boundary (false only after an oversized event).
-    let atBoundary = true;
+  const translator = options.sse ? new PassthroughSse(options) : new PassthroughOpaque(options);
+  return relay(body, res, translator, { signal: options.signal });
+}
+
+export interface RelayControl {
+  signal: AbortSignal;
+  /**
+   * Writes the response head; given, it is deferred to the first bytes out, and a stream that
+   * fails before any (its first output is the translator's failure) rejects with that failure
+   * instead, so the caller answers with a status and Anthropic's JSON error, not a 200.
+   */
+  head?: () => void;
+}
+
+/**
+ * The one relay, for every backend: upstream bytes through the backend's `StreamTranslator` to
+ * the client, with backpressure; the translator ends the stream by the completeness rule (its
+ * `finish` on a clean end, `fail` on an error), and an `undefined` ending aborts the connection.
+ * Driven by `data` events, as `pipe` is: no promise per chunk. At one core's limit with thousands
+ * of streams, `for await` cost ~7 % more CPU per event (docs/performance.md).
+ */
+export function relay(
+  body: Readable,
+  res: ServerResponse,
+  translator: StreamTranslator,
+  control: RelayControl,
+): Promise<RelayOutcome> {
+  return new Promise((resolve, reject) => {
     let settled = false;
-    const settle = (outcome: RelayOutcome) => {
+    let head = control.head;
+    const settle = (outcome: RelayOutcome | ProxyError) => {
       settled = true;
       // The error listener stays: an aborted upstream body errors after the relay has settled.
       body.off('data', onData).off('end', onEnd);
       res.off('drain', onDrain);
-      options.signal.removeEventListener('abort', onAbort);
+      control.signal.removeEventListener('abort', onAbort);
+      if (outcome instanceof ProxyError) {
+        body.destroy();
+        return reject(outcome);
+      }
+      // A client gone aborts the upstream request through the signal (undici destroys the body).
+      if ((outcome !== 'complete' && outcome !== 'client_closed') || translator.ended) body.destroy();
       resolve(outcome);
     };
-    const send = (out: Buffer) => {
-      const flushed = res.write(out);
-      // Metering reads a copy of what was sent, after sending it.
-      options.tap?.(out);
-      if (options.sse) observer?.observeEvents(out);
-      else observer?.observeJsonChunk(out);
-      return flushed;
+    /** A failure and nothing before it, with the head still unsent: answered with a status instead. */
+    const failsBeforeHead = (out: string | Buffer) =>
+      head !== undefined && translator.failed && typeof out === 'string' && out.startsWith('event: error\n');
+    const writeHead = () => {
+      head?.();
+      head = undefined;
     };
-    /** Ends an SSE stream by the completeness rule. */
-    const endEvents = (failure: ProxyError | undefined): RelayOutcome => {
-      if (observer?.stopped === true) {
-        res.end(held); // what follows message_stop, if anything, goes as it came
-        return 'complete';
+    const ended = (): RelayOutcome =>
+      translator.truncated ? 'upstream_truncated' : translator.failed ? 'upstream_failed' : 'complete';
+    const end = (out: string | Buffer | undefined) => {
+      if (settled) return;
+      if (out === undefined) {
+        res.destroy();
+        return settle(translator.failed ? 'upstream_failed' : 'upstream_truncated');
       }
-      const event = toAnthropicErrorEvent(failure ?? truncatedStream(), options.requestId);
-      res.end(atBoundary ? event : `\n\n${event}`);
-      return failure === undefined ? 'upstream_truncated' : 'upstream_failed';
+      if (failsBeforeHead(out)) return settle(translator.failure ?? brokenStream());
+      writeHead();
+      res.end(out);
+      settle(ended());
     };
-    // Driven by `data` events, as `pipe` is: no promise per chunk. At one core's limit with
-    // thousands of streams, `for await` cost ~7 % more CPU per event (docs/performance.md).
     const onData = (chunk: Buffer) => {
-      let out = chunk;
-      if (options.sse) {
-        const joined = held === undefined ? chunk : Buffer.concat([held, chunk]);
-        const cut = eventBoundary(joined);
-        if (cut < joined.length && joined.length - cut < maxHeldBytes) {
-          held = joined.subarray(cut);
-          out = joined.subarray(0, cut);
-        } else {
-          held = undefined;
-          out = joined;
-        }
-        if (out.length === 0) return;
-        atBoundary = cut === out.length;
-      }
-      if (!send(out)) {
+      const out = translator.push(chunk);
+      if (translator.ended) return end(out);
+      if (out.length === 0) return;
+      writeHead();
+      const flushed = res.write(out);
+      translator.sent?.(out);
+      if (!flushed) {
         body.pause();
         res.once('drain', onDrain);
       }
     };
     const onDrain = () => body.resume();
     const onEnd = () => {
-      if (options.sse) return settle(endEvents(undefined));
-      void finishOpaque();
-    };
-    const finishOpaque = async () => {
-      observer?.finishJson();
-      if (options.verify === undefined || (await options.verify())) {
-        res.end();
-        return settle('complete');
-      }
-      res.destroy();
-      settle('upstream_truncated');
+      const last = translator.finish();
+      if (last instanceof Promise) void last.then(end, (error: unknown) => end(translator.fail(broken(error))));
+      else end(last);
     };
     const onError = (error: Error) => {
       if (settled) return;
-      if (options.signal.aborted || res.destroyed) return settle('client_closed');
-      if (options.sse) return settle(endEvents(fromUpstreamFailure(error)));
-      res.destroy();
-      settle('upstream_failed');
+      if (control.signal.aborted || res.destroyed) return settle('client_closed');
+      end(translator.fail(fromUpstreamFailure(error)));
     };
     const onAbort = () => settle('client_closed');
-    if (options.signal.aborted) return settle('client_closed');
-    options.signal.addEventListener('abort', onAbort, { once: true });
+    if (control.signal.aborted) return settle('client_closed');
+    control.signal.addEventListener('abort', onAbort, { once: true });
     body.on('data', onData).once('end', onEnd).once('error', onError);
   });
 }
+
+const brokenStream = () => new ProxyError('PRX_UPSTREAM_BROKEN', 'The upstream sent a malformed stream.');
+const broken = (error: unknown) => (error instanceof ProxyError ? error : fromUpstreamFailure(error));

@@ -1,0 +1,160 @@
+import { ProxyError, toAnthropicErrorEvent, type ErrorCode, type Usage } from '@ccproxy/core';
+import { fromBedrockFailure } from '../bedrock/errors.ts';
+import { EventStreamFrames, type EventFrame } from '../bedrock/event-stream-frames.ts';
+
+const typePrefix = '{"type":"';
+const eventName = /^[a-z_]+$/;
+
+/** Anthropic error types a model's own `error` event may carry → our codes (for metering and a status before the first byte). */
+const errorCodes: Readonly<Record<string, ErrorCode>> = {
+  overloaded_error: 'PRX_BEDROCK_OVERLOADED',
+  rate_limit_error: 'PRX_BEDROCK_RATE_LIMITED',
+  invalid_request_error: 'PRX_BEDROCK_INVALID_REQUEST',
+  timeout_error: 'PRX_BEDROCK_TIMEOUT',
+};
+
+/**
+ * InvokeModelWithResponseStream (AWS event-stream bytes whose `chunk` events carry base64
+ * `bytes`, each one Anthropic stream event as JSON) → Anthropic SSE, byte-faithful: every
+ * event goes out as `event: <type>\ndata: <the JSON exactly as Bedrock sent it>\n\n`. Only
+ * the events that carry usage (`message_start`, `message_delta`) are parsed; the type of the
+ * others is read from the JSON's leading `{"type":"…"`. The completeness rule: the stream ends
+ * with `message_stop`, or with an `event: error` (an exception frame, a malformed frame, the
+ * model's own `error` event, or an upstream that ended before `message_stop`). Per request.
+ */
+export class InvokeStreamTranslator {
+  readonly #requestId: string;
+  readonly #frames = new EventStreamFrames();
+  #usage: Usage = { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  #ended = false;
+  #failed = false;
+  #truncated = false;
+  #failure: ProxyError | undefined;
+
+  constructor(requestId: string) {
+    this.#requestId = requestId;
+  }
+
+  get usage(): Usage {
+    return this.#usage;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  get truncated(): boolean {
+    return this.#truncated;
+  }
+
+  get failure(): ProxyError | undefined {
+    return this.#failure;
+  }
+
+  /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
+  push(chunk: Uint8Array): string {
+    if (this.#ended) return '';
+    let out = '';
+    try {
+      for (const frame of this.#frames.push(chunk)) {
+        out += this.#onFrame(frame);
+        if (this.#ended) break;
+      }
+      // A bad frame after good ones in the same chunk: the good ones go out, the error now.
+      if (!this.#ended && this.#frames.error !== undefined) throw this.#frames.error;
+    } catch (error) {
+      out += this.fail(error instanceof ProxyError ? error : malformed(error));
+    }
+    return out;
+  }
+
+  /** Upstream ended: without `message_stop` (or with half a frame), the stream ends with an error. */
+  finish(): string {
+    if (this.#ended) return '';
+    this.#truncated = true;
+    return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock ended the stream before message_stop.'));
+  }
+
+  /** Ends the stream with an Anthropic `error` event. */
+  fail(error: ProxyError): string {
+    if (this.#ended) return '';
+    this.#ended = true;
+    this.#failed = true;
+    this.#failure = error;
+    return toAnthropicErrorEvent(error, this.#requestId);
+  }
+
+  #onFrame(frame: EventFrame): string {
+    if (frame.messageType !== 'event') {
+      const payload = frame.payload as { message?: string; originalStatusCode?: number };
+      return this.fail(
+        fromBedrockFailure({
+          name: frame.name,
+          message: payload.message,
+          originalStatusCode: payload.originalStatusCode,
+        }),
+      );
+    }
+    if (frame.name !== 'chunk') return '';
+    const bytes = (frame.payload as { bytes?: unknown }).bytes;
+    if (typeof bytes !== 'string') throw malformed(new Error('a chunk event without bytes'));
+    let json = Buffer.from(bytes, 'base64').toString('utf8');
+    let type = leadingType(json);
+    let data:
+      | {
+          type?: unknown;
+          message?: { usage?: Partial<Usage> };
+          usage?: Partial<Usage>;
+          error?: { type?: string; message?: string };
+        }
+      | undefined;
+    if (type === undefined || type === 'message_start' || type === 'message_delta' || type === 'error') {
+      data = JSON.parse(json) as typeof data;
+      type = typeof data?.type === 'string' ? data.type : undefined;
+    }
+    if (type === undefined || !eventName.test(type))
+      throw malformed(new Error('a chunk that is not an Anthropic event'));
+    // An SSE data line cannot hold a line break; JSON never needs one outside strings.
+    if (json.includes('\n') || json.includes('\r')) json = JSON.stringify(data ?? JSON.parse(json));
+    const event = `event: ${type}\ndata: ${json}\n\n`;
+    if (type === 'message_start') this.#count(data?.message?.usage);
+    else if (type === 'message_delta') this.#count(data?.usage);
+    else if (type === 'message_stop') this.#ended = true;
+    else if (type === 'error') {
+      const error = data?.error;
+      this.#ended = true;
+      this.#failed = true;
+      this.#failure = new ProxyError(errorCodes[error?.type ?? ''] ?? 'PRX_BEDROCK_ERROR', error?.message);
+    }
+    return event;
+  }
+
+  /** Counts are totals so far: each one reported overwrites (output tokens come with `message_delta`). */
+  #count(usage: Partial<Usage> | undefined): void {
+    if (usage === undefined || usage === null) return;
+    const next = { ...this.#usage };
+    for (const field of [
+      'input_tokens',
+      'output_tokens',
+      'cache_creation_input_tokens',
+      'cache_read_input_tokens',
+    ] as const)
+      if (typeof usage[field] === 'number') next[field] = usage[field];
+    this.#usage = next;
+  }
+}
+
+/** `{"type":"content_block_delta",…` → `content_block_delta`, without parsing; undefined when not in that form. */
+function leadingType(json: string): string | undefined {
+  if (!json.startsWith(typePrefix)) return undefined;
+  const end = json.indexOf('"', typePrefix.length);
+  return end === -1 ? undefined : json.slice(typePrefix.length, end);
+}
+
+function malformed(cause: unknown): ProxyError {
+  return new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.', { cause });
+}

@@ -1,0 +1,117 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { toPlanRequest } from '../../adapters/anthropic/request.ts';
+import type { Exchange } from '../exchange.ts';
+import { PlanRejected } from '../failover.ts';
+import { forward } from '../forward.ts';
+import { relayPlanAnswer } from '../plan-relay.ts';
+import type { RequestBody } from '../request-body.ts';
+import type { Backend, ForwardResult, UpstreamRequest } from '../translator.ts';
+
+export interface PlanForwardOptions {
+  dispatcher: Dispatcher;
+  upstream: URL;
+  planApiKey: string | undefined;
+  /** When it returns true for the upstream status, the answer is held back as `PlanRejected` instead of relayed. */
+  holdBack?: (status: number) => boolean;
+}
+
+/** Failover-worthy answers are error bodies; more than this is relayed rather than held. */
+const maxHeldBody = 64 * 1024;
+
+/** Sends the request to the Anthropic API unchanged and relays the answer (see `forward`). */
+export function forwardToPlan(
+  exchange: Exchange,
+  upstreamPath: string,
+  options: PlanForwardOptions,
+): Promise<ForwardResult> {
+  return forward(exchange, new PlanPassthrough(exchange, upstreamPath, options), options.dispatcher);
+}
+
+/** The passthrough backend: method, path, headers and body bytes unchanged; the answer relayed as it is. */
+class PlanPassthrough implements Backend {
+  readonly #exchange: Exchange;
+  readonly #upstreamPath: string;
+  readonly #options: PlanForwardOptions;
+
+  constructor(exchange: Exchange, upstreamPath: string, options: PlanForwardOptions) {
+    this.#exchange = exchange;
+    this.#upstreamPath = upstreamPath;
+    this.#options = options;
+  }
+
+  async request(): Promise<UpstreamRequest> {
+    const { req, body } = this.#exchange;
+    const options = this.#options;
+    // Only an answer that can still fail over needs the body again.
+    const upstreamBody =
+      body?.declaredLength === undefined
+        ? await wholeBodyOf(body)
+        : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
+    const plan = toPlanRequest(
+      joinPath(options.upstream, this.#upstreamPath),
+      req.rawHeaders,
+      req.headers,
+      upstreamBody.length,
+      options.planApiKey,
+    );
+    return {
+      origin: options.upstream.origin,
+      path: plan.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: plan.headers,
+      body: upstreamBody.body,
+    };
+  }
+
+  async responseHead(upstream: Dispatcher.ResponseData): Promise<void> {
+    if (this.#options.holdBack?.(upstream.statusCode) === true)
+      throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
+  }
+
+  answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult> {
+    this.#exchange.body?.release();
+    return relayPlanAnswer(upstream, this.#exchange, signal);
+  }
+}
+
+interface UpstreamBody {
+  body: Readable | Buffer | null;
+  length: number;
+}
+
+/** A body of declared length streams upstream as it arrives. */
+function streamedBodyOf(body: RequestBody, length: number, keepCopy: boolean): UpstreamBody {
+  if (length === 0) return { body: null, length: 0 };
+  return { body: body.stream(keepCopy), length };
+}
+
+/**
+ * A chunked body is read whole first, so one over the limit gets its 413 before anything
+ * reaches the upstream, and the upstream gets a `content-length`.
+ */
+async function wholeBodyOf(body: RequestBody | undefined): Promise<UpstreamBody> {
+  const bytes = await body?.bytes();
+  if (bytes === undefined || bytes.length === 0) return { body: null, length: 0 };
+  return { body: bytes, length: bytes.length };
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */
+function joinPath(base: URL, path: string): string {
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  return `${prefix}${path}`;
+}
