@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startThrowawayKubeApiserver } from './kube-apiserver.ts';
@@ -33,7 +33,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The product's CRDs go in before the controller-manager starts, so its garbage collector
   // follows their ownerReferences from the first test on (test files apply them again, unchanged).
   const crdsDir = fileURLToPath(new URL('../../crds/', import.meta.url));
-  const crdFiles = (await readdir(crdsDir)).filter((file) => file.endsWith('.yaml')).map((file) => crdsDir + file);
+  // Only the CustomResourceDefinitions: the folder also holds the admission policy, which the
+  // operator's test fixture applies itself.
+  const crdFiles: string[] = [];
+  for (const file of (await readdir(crdsDir)).filter((name) => name.endsWith('.yaml')))
+    if (/^kind: CustomResourceDefinition$/m.test(await readFile(crdsDir + file, 'utf8'))) crdFiles.push(crdsDir + file);
   const [postgres, kube, moto] = await Promise.all([
     startThrowawayPostgres(),
     startThrowawayKubeApiserver({
