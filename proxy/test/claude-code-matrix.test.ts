@@ -40,8 +40,14 @@ export const columns: Column[] = [
     streamOperation: 'converse-stream',
     countOperation: 'count-tokens',
   },
-  // Lead: enable once the InvokeModel backend is merged (until then `api: InvokeModel` is served by Converse).
-  // { name: 'Bedrock InvokeModel', routing: 'BedrockOnly', api: 'InvokeModel', upstream: 'bedrock', streamOperation: 'invoke-with-response-stream', countOperation: 'count-tokens' },
+  {
+    name: 'Bedrock InvokeModel',
+    routing: 'BedrockOnly',
+    api: 'InvokeModel',
+    upstream: 'bedrock',
+    streamOperation: 'invoke-with-response-stream',
+    countOperation: 'count-tokens',
+  },
 ];
 
 const docFile = fileURLToPath(new URL('../../docs/compatibility.md', import.meta.url));

@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { MessagesRequest } from '@ccproxy/core';
-import { claudeCodeVersion, converseServiceRules, SmithyValidator } from '@ccproxy/test-harness';
+import { claudeCodeVersion, converseServiceRules, invokeModelBodyRules, SmithyValidator } from '@ccproxy/test-harness';
+import { toInvokeModelBody } from '../../src/adapters/bedrock-invoke/request.ts';
 import { toCountTokensRequest } from '../../src/adapters/bedrock/count-tokens.ts';
 import { toConverseRequest } from '../../src/adapters/bedrock/request.ts';
 import { toBedrockToolUseId } from '../../src/adapters/bedrock/tool-names.ts';
@@ -44,7 +45,7 @@ const blocksOf = (body: Json) =>
     typeof message.content === 'string' ? [] : list(message.content).flatMap((b) => [b, ...list(b.content)]),
   );
 
-/** One translation of the Anthropic body per Bedrock API (the InvokeModel one joins when merged). */
+/** One translation of the Anthropic body per Bedrock API. */
 const translations = [
   {
     name: 'Converse',
@@ -59,7 +60,32 @@ const translations = [
       keepsWhatMatters(fixture.body, request as unknown as Json);
     },
   },
-  // Lead: add the InvokeModel translation here once merged (same fixtures, strict InvokeModel body rules).
+  {
+    name: 'InvokeModel',
+    check(fixture: Fixture) {
+      // count_tokens goes to CountTokens (Converse-shaped) on both backends: checked above.
+      if (fixture.path.startsWith('/v1/messages/count_tokens')) return;
+      const body = fixture.body as unknown as MessagesRequest;
+      const { body: invoke, dropped } = toInvokeModelBody(body, fixture.headers['anthropic-beta']);
+      const payload = Buffer.from(JSON.stringify(invoke));
+      const problems = validator.validateHttp('InvokeModelWithResponseStreamRequest', {
+        labels: { modelId: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' },
+        headers: { 'content-type': 'application/json', accept: 'application/vnd.amazon.eventstream' },
+        payload,
+      });
+      expect([...problems, ...invokeModelBodyRules(invoke)]).toEqual([]);
+      // The Anthropic body travels as it is: every field but model and stream (in the path) and
+      // what Bedrock refuses (named in `dropped`, for the log), unchanged.
+      const { model: _model, stream: _stream, ...rest } = fixture.body;
+      for (const [field, value] of Object.entries(rest)) {
+        // An empty tools list is no tools (Bedrock refuses an empty one).
+        const empty = Array.isArray(value) && value.length === 0;
+        if (dropped.includes(field) || (field === 'tools' && empty)) expect(invoke[field], field).toBeUndefined();
+        else if (field !== 'messages' || !body.messages.some((m) => (m.role as string) === 'system'))
+          expect(invoke[field], field).toEqual(value);
+      }
+    },
+  },
 ];
 
 function keepsWhatMatters(body: Json, request: Json): void {
