@@ -34,7 +34,8 @@ const manifests = documents(
   accessKey('team-i', 'failover', { user: 'ida', routing: 'PlanWithFailover', bedrockModel: model }),
   secret('team-i', 'failover', { accessKey: keys.failover }),
   bedrockKey('team-i', 'failover-bedrock', { accessKey: 'failover', auth: 'AwsIdentity' }),
-  accessKey('team-i', 'only', { user: 'ida', routing: 'BedrockOnly', bedrockModel: model }),
+  // One key per Bedrock API: the failover key takes the default (InvokeModel), this one Converse.
+  accessKey('team-i', 'only', { user: 'ida', routing: 'BedrockOnly', bedrockModel: model, bedrockApi: 'Converse' }),
   secret('team-i', 'only', { accessKey: keys.only }),
   bedrockKey('team-i', 'only-bedrock', { accessKey: 'only', auth: 'AwsIdentity' }),
 );
@@ -131,7 +132,7 @@ describe('Bedrock through the proxy’s AWS identity (SigV4)', () => {
     await ask(proxy, keys.only, { path: '/v1/messages/count_tokens' });
     const signed = bedrock.requests.slice(seen);
     expect(signed.map((r) => r.path.replace(/\/model\/[^/]+/, ''))).toEqual([
-      '/converse',
+      '/invoke',
       '/converse-stream',
       '/count-tokens',
     ]);
