@@ -83,7 +83,7 @@ describe('admin web UI flows in Chromium', () => {
 
     await page.getByRole('link', { name: 'Issue key' }).click();
     await page.locator('input[name="bedrock.region"]').fill('us-east-1');
-    await page.locator('input[name="bedrock.model"]').fill('bedrock-default-model');
+    await page.locator('input[name="bedrock.model"]').fill('anthropic.default-model');
     await page.getByRole('button', { name: 'Add' }).click();
     await page.locator('input[name="modelMapRows.0.from"]').fill('claude-sonnet-4-5');
     await page.locator('input[name="modelMapRows.0.to"]').fill('global.anthropic.claude-sonnet-4-5-v1:0');
@@ -92,7 +92,7 @@ describe('admin web UI flows in Chromium', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByTestId('server-error').waitFor();
     await page.getByText('must not have more than 2048 characters', { exact: true }).waitFor();
-    await page.locator('input[name="bedrock.model"]').fill('bedrock-default-model');
+    await page.locator('input[name="bedrock.model"]').fill('anthropic.default-model');
     await page.getByRole('button', { name: 'Save' }).click();
 
     // The shown-once dialog survives Esc and a click outside; Done needs "I have copied it".
@@ -126,7 +126,7 @@ describe('admin web UI flows in Chromium', () => {
       .toMatchObject({ status: 200, text: viaBedrock });
     expect(stack.bedrock.requests.at(-1)?.modelId).toBe('global.anthropic.claude-sonnet-4-5-v1:0');
     expect((await askThroughProxy(baseUrl, 'claude-opus-4-1')).status).toBe(200);
-    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('bedrock-default-model');
+    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('anthropic.default-model');
     stack.anthropic.respondWith(undefined);
 
     // Shown as a failover Bedrock served (the usage row that proves it is written a moment later).
@@ -142,34 +142,34 @@ describe('admin web UI flows in Chromium', () => {
   });
 
   it("edits an access key's Bedrock settings and the proxy uses them; a failed failover is not shown as one", async () => {
-    const baseUrl = await seed('team-b', 'gus', { api: 'Converse', model: 'model-before', modelMap: {} });
+    const baseUrl = await seed('team-b', 'gus', { api: 'Converse', model: 'anthropic.model-before', modelMap: {} });
     stack.anthropic.respondWith(overloaded);
     await expect.poll(() => askThroughProxy(baseUrl), { timeout: 10_000 }).toMatchObject({ status: 200 });
-    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('model-before');
+    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('anthropic.model-before');
 
     await page.goto(`${stack.adminUrl}/#/access-keys/${encodeURIComponent('team-b/gus-key')}`);
     const model = page.locator('input[name="bedrock.model"]');
-    await expect.poll(() => model.inputValue(), { timeout: 10_000 }).toBe('model-before');
-    await model.fill('model-after');
+    await expect.poll(() => model.inputValue(), { timeout: 10_000 }).toBe('anthropic.model-before');
+    await model.fill('anthropic.model-after');
     await page.getByRole('button', { name: 'Add' }).click();
     await page.locator('input[name="modelMapRows.0.from"]').fill('claude-haiku-4-5');
-    await page.locator('input[name="modelMapRows.0.to"]').fill('haiku-on-bedrock');
+    await page.locator('input[name="modelMapRows.0.to"]').fill('anthropic.haiku-on-bedrock');
     await stack.shot(page, 'access-key-edit');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('row', { name: /gus-key/ }).waitFor();
     expect((await api('GET', `access-keys/${encodeURIComponent('team-b/gus-key')}`)).json.bedrock).toMatchObject({
-      model: 'model-after',
-      modelMap: { 'claude-haiku-4-5': 'haiku-on-bedrock' },
+      model: 'anthropic.model-after',
+      modelMap: { 'claude-haiku-4-5': 'anthropic.haiku-on-bedrock' },
     });
     await expect
       .poll(async () => (await askThroughProxy(baseUrl), stack.bedrock.requests.at(-1)?.modelId), { timeout: 10_000 })
-      .toBe('model-after');
+      .toBe('anthropic.model-after');
     await askThroughProxy(baseUrl, 'claude-haiku-4-5');
-    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('haiku-on-bedrock');
+    expect(stack.bedrock.requests.at(-1)?.modelId).toBe('anthropic.haiku-on-bedrock');
 
     // Bedrock down too (a key whose breaker is closed, so Plan is tried first): the client gets
     // Anthropic's 529, and the list shows a failed attempt, not a failover.
-    const failing = await seed('team-b', 'kim', { api: 'Converse', model: 'model-kim', modelMap: {} });
+    const failing = await seed('team-b', 'kim', { api: 'Converse', model: 'anthropic.model-kim', modelMap: {} });
     stack.anthropic.respondWith(overloaded);
     stack.bedrock.respondWith(() => ({ kind: 'error', status: 500, name: 'InternalServerException', message: 'down' }));
     expect((await askThroughProxy(failing)).status).toBe(529);

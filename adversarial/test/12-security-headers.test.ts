@@ -163,7 +163,10 @@ describe('12: the UI in Chromium with the CSP enforced', () => {
     // Delete through react-admin's data provider, which sends DELETE as text/plain (item 11).
     await page.goto(`${url}/#/users/${encodeURIComponent('team-a/csp-user')}`);
     await page.getByRole('button', { name: 'Delete' }).click();
-    await page.getByRole('button', { name: 'Confirm' }).click();
+    // The confirmation dialog names what goes with the user; its own Delete button confirms.
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
     await expect
       .poll(
         async () => (await fetch(`${url}/admin/api/users/team-a%2Fcsp-user`, { headers: { authorization } })).status,
