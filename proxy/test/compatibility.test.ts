@@ -26,7 +26,7 @@ const operations: Partial<Record<Backend, string[]>> = {
   'Bedrock Converse': ['Converse', 'ConverseStream', 'CountTokens'],
   'Bedrock InvokeModel': ['InvokeModel', 'InvokeModelWithResponseStream', 'CountTokens'],
 };
-const results = new Map<string, Map<Backend, 'pass' | 'FAIL'>>();
+const results = new Map<string, Map<Backend, string>>();
 const tableFile = fileURLToPath(new URL('../../docs/compatibility.md', import.meta.url));
 
 interface Scenario {
@@ -36,6 +36,8 @@ interface Scenario {
   /** The same answer judged on an InvokeModel body (the native Anthropic request); `bedrock` when absent. */
   invoke?: (body: Record<string, unknown>) => BedrockReply | undefined;
   run(client: Anthropic, backend: Backend, servers: { bedrock: BedrockTestServer }): Promise<void>;
+  /** Backends this scenario does not run on yet, with the reason the document prints. */
+  notYet?: Partial<Record<Backend, string>>;
 }
 
 const model = 'claude-test-model';
@@ -333,7 +335,14 @@ const scenarios: Scenario[] = [
       });
     },
   },
-  ...fidelityScenarios,
+  // These answers are scripted in Converse's shapes; the InvokeModel test server cannot play them yet.
+  ...fidelityScenarios.map((scenario) => ({
+    ...scenario,
+    notYet: {
+      'Bedrock InvokeModel':
+        'the Bedrock test server cannot yet answer this over InvokeModel (the native body carries the feature unchanged; the request side is checked by the Claude Code fixtures)',
+    },
+  })),
 ];
 
 describe('compatibility: scenario × backend', () => {
@@ -385,8 +394,14 @@ describe('compatibility: scenario × backend', () => {
 
   for (const scenario of scenarios) {
     for (const backend of backends) {
+      const reason = scenario.notYet?.[backend];
+      if (reason !== undefined) {
+        const row = results.get(scenario.name) ?? new Map<Backend, string>();
+        results.set(scenario.name, row.set(backend, `not yet: ${reason}`));
+        continue;
+      }
       it(`${scenario.name} — ${backend}`, async () => {
-        const row = results.get(scenario.name) ?? new Map<Backend, 'pass' | 'FAIL'>();
+        const row = results.get(scenario.name) ?? new Map<Backend, string>();
         results.set(scenario.name, row);
         row.set(backend, 'FAIL');
         anthropic.respondWith(scenario.anthropic === undefined ? undefined : (body) => scenario.anthropic?.(body));
