@@ -91,7 +91,10 @@ describe('admin web UI flows in Chromium', () => {
     await page.locator('input[name="bedrock.model"]').fill('anthropic.claude; rm -rf');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByTestId('server-error').waitFor();
-    await page.getByText(/^must match pattern/).first().waitFor();
+    await page
+      .getByText(/^must match pattern/)
+      .first()
+      .waitFor();
     await page.locator('input[name="bedrock.model"]').fill('anthropic.default-model');
     await page.getByRole('button', { name: 'Save' }).click();
 
