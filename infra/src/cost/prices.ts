@@ -1,7 +1,8 @@
 /**
- * AWS list prices the cost estimate uses: us-east-1, on-demand, as published on the services'
- * pricing pages. Dated: re-check them before relying on a figure, and expect other regions to
- * differ (ap-northeast-2 is about 10–25 % higher on most lines).
+ * AWS list prices the cost estimate uses: us-east-1, on-demand, entered by hand from the
+ * services' pricing pages as known on the date below (nothing fetches them: no network in the
+ * build). Re-check them before relying on a figure, and expect other regions to differ
+ * (ap-northeast-2 is about 10–25 % higher on most lines).
  */
 export const prices = {
   date: '2026-12-06',
