@@ -1,6 +1,6 @@
-import { ProxyError, toAnthropicErrorEvent, type ErrorCode, type Usage } from '@ccproxy/core';
-import { fromBedrockFailure } from '../bedrock/errors.ts';
-import { EventStreamFrames, type EventFrame } from '../bedrock/event-stream-frames.ts';
+import { ProxyError, type ErrorCode, type Usage } from '@ccproxy/core';
+import type { EventFrame } from '../bedrock/event-stream-frames.ts';
+import { EventStreamTranslator, malformed } from '../bedrock/event-stream-translator.ts';
 
 const typePrefix = '{"type":"';
 const eventName = /^[a-z_]+$/;
@@ -22,83 +22,20 @@ const errorCodes: Readonly<Record<string, ErrorCode>> = {
  * with `message_stop`, or with an `event: error` (an exception frame, a malformed frame, the
  * model's own `error` event, or an upstream that ended before `message_stop`). Per request.
  */
-export class InvokeStreamTranslator {
-  readonly #requestId: string;
-  readonly #frames = new EventStreamFrames();
+export class InvokeStreamTranslator extends EventStreamTranslator {
   #usage: Usage = { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  #ended = false;
-  #failed = false;
-  #truncated = false;
-  #failure: ProxyError | undefined;
-
-  constructor(requestId: string) {
-    this.#requestId = requestId;
-  }
 
   get usage(): Usage {
     return this.#usage;
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  get failed(): boolean {
-    return this.#failed;
-  }
-
-  get truncated(): boolean {
-    return this.#truncated;
-  }
-
-  get failure(): ProxyError | undefined {
-    return this.#failure;
-  }
-
-  /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
-  push(chunk: Uint8Array): string {
-    if (this.#ended) return '';
-    let out = '';
-    try {
-      for (const frame of this.#frames.push(chunk)) {
-        out += this.#onFrame(frame);
-        if (this.#ended) break;
-      }
-      // A bad frame after good ones in the same chunk: the good ones go out, the error now.
-      if (!this.#ended && this.#frames.error !== undefined) throw this.#frames.error;
-    } catch (error) {
-      out += this.fail(error instanceof ProxyError ? error : malformed(error));
-    }
-    return out;
-  }
-
   /** Upstream ended: without `message_stop` (or with half a frame), the stream ends with an error. */
   finish(): string {
-    if (this.#ended) return '';
-    this.#truncated = true;
-    return this.fail(new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock ended the stream before message_stop.'));
+    if (this.ended) return '';
+    return this.truncate('Bedrock ended the stream before message_stop.');
   }
 
-  /** Ends the stream with an Anthropic `error` event. */
-  fail(error: ProxyError): string {
-    if (this.#ended) return '';
-    this.#ended = true;
-    this.#failed = true;
-    this.#failure = error;
-    return toAnthropicErrorEvent(error, this.#requestId);
-  }
-
-  #onFrame(frame: EventFrame): string {
-    if (frame.messageType !== 'event') {
-      const payload = frame.payload as { message?: string; originalStatusCode?: number };
-      return this.fail(
-        fromBedrockFailure({
-          name: frame.name,
-          message: payload.message,
-          originalStatusCode: payload.originalStatusCode,
-        }),
-      );
-    }
+  protected onEvent(frame: EventFrame): string {
     if (frame.name !== 'chunk') return '';
     const bytes = (frame.payload as { bytes?: unknown }).bytes;
     if (typeof bytes !== 'string') throw malformed(new Error('a chunk event without bytes'));
@@ -123,12 +60,10 @@ export class InvokeStreamTranslator {
     const event = `event: ${type}\ndata: ${json}\n\n`;
     if (type === 'message_start') this.#count(data?.message?.usage);
     else if (type === 'message_delta') this.#count(data?.usage);
-    else if (type === 'message_stop') this.#ended = true;
+    else if (type === 'message_stop') this.end();
     else if (type === 'error') {
       const error = data?.error;
-      this.#ended = true;
-      this.#failed = true;
-      this.#failure = new ProxyError(errorCodes[error?.type ?? ''] ?? 'PRX_BEDROCK_ERROR', error?.message);
+      this.endFailed(new ProxyError(errorCodes[error?.type ?? ''] ?? 'PRX_BEDROCK_ERROR', error?.message));
     }
     return event;
   }
@@ -153,8 +88,4 @@ function leadingType(json: string): string | undefined {
   if (!json.startsWith(typePrefix)) return undefined;
   const end = json.indexOf('"', typePrefix.length);
   return end === -1 ? undefined : json.slice(typePrefix.length, end);
-}
-
-function malformed(cause: unknown): ProxyError {
-  return new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.', { cause });
 }

@@ -1,8 +1,8 @@
-import { ProxyError, toAnthropicErrorEvent, type Usage } from '@ccproxy/core';
+import { ProxyError, type Usage } from '@ccproxy/core';
 import { fromConverseCitation } from './citations.ts';
 import type { ConverseCitation, ConverseStopReason, ConverseUsage } from './converse-types.ts';
-import { fromBedrockFailure } from './errors.ts';
-import { EventStreamFrames, type EventFrame } from './event-stream-frames.ts';
+import type { EventFrame } from './event-stream-frames.ts';
+import { EventStreamTranslator } from './event-stream-translator.ts';
 import { fromConverseUsage, fromStopReason } from './response.ts';
 import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
 import type { ToolNameMap } from './tool-names.ts';
@@ -42,23 +42,19 @@ export interface StreamContext {
  * start, a delta, a citation location) is skipped and logged once, never a failure. Created per
  * request; not thread-safe.
  */
-export class ConverseStreamTranslator {
+export class ConverseStreamTranslator extends EventStreamTranslator {
   readonly #context: StreamContext;
-  readonly #frames = new EventStreamFrames();
   readonly #blocks = new Map<number, OpenBlock>();
   #nextIndex = 0;
   #started = false;
   #stopReason: ConverseStopReason | undefined;
   #stopSequence: string | null = null;
   #usage: Usage = fromConverseUsage(undefined);
-  #ended = false;
-  #failed = false;
-  #truncated = false;
   #sawMetadata = false;
-  #failure: ProxyError | undefined;
   readonly #skipped: SkippedMembers;
 
   constructor(context: StreamContext) {
+    super(context.requestId);
     this.#context = context;
     this.#skipped = new SkippedMembers(context.log);
   }
@@ -72,54 +68,14 @@ export class ConverseStreamTranslator {
     return this.#usage;
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  /** Ended with an `error` event rather than `message_stop`. */
-  get failed(): boolean {
-    return this.#failed;
-  }
-
-  /** Failed because the upstream ended cleanly before `messageStop` and `metadata`. */
-  get truncated(): boolean {
-    return this.#truncated;
-  }
-
-  /** Feeds upstream bytes; returns the SSE text to send (possibly empty). */
-  push(chunk: Uint8Array): string {
-    if (this.#ended) return '';
-    let out = '';
-    try {
-      for (const frame of this.#frames.push(chunk)) {
-        out += this.#onFrame(frame);
-        if (this.#ended) break;
-      }
-      // A bad frame after good ones in the same chunk: the good ones went out above, the error now
-      // (not with the next chunk, which a stalled upstream might never send).
-      if (!this.#ended && this.#frames.error !== undefined) throw this.#frames.error;
-    } catch (error) {
-      out += this.fail(
-        error instanceof ProxyError
-          ? error
-          : new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock sent a malformed event stream.', { cause: error }),
-      );
-    }
-    return out;
-  }
-
   /**
    * Upstream ended. A stream cut short (no `messageStop`, or no `metadata` with the usage, or
    * half a frame) ends with an error, never silently: the same completeness rule as the Plan relay.
    */
   finish(): string {
-    if (this.#ended) return '';
-    if (this.#stopReason === undefined || !this.#sawMetadata || this.#frames.pending > 0) {
-      this.#truncated = true;
-      return this.fail(
-        new ProxyError('PRX_UPSTREAM_BROKEN', 'Bedrock ended the stream before messageStop and its metadata.'),
-      );
-    }
+    if (this.ended) return '';
+    if (this.#stopReason === undefined || !this.#sawMetadata || this.frames.pending > 0)
+      return this.truncate('Bedrock ended the stream before messageStop and its metadata.');
     try {
       return this.#complete();
     } catch (error) {
@@ -129,31 +85,7 @@ export class ConverseStreamTranslator {
     }
   }
 
-  /** Why the stream ended with an `error` event (undefined while it has not). */
-  get failure(): ProxyError | undefined {
-    return this.#failure;
-  }
-
-  /** Ends the stream with an Anthropic `error` event. */
-  fail(error: ProxyError): string {
-    if (this.#ended) return '';
-    this.#ended = true;
-    this.#failed = true;
-    this.#failure = error;
-    return toAnthropicErrorEvent(error, this.#context.requestId);
-  }
-
-  #onFrame(frame: EventFrame): string {
-    if (frame.messageType !== 'event') {
-      const payload = frame.payload as { message?: string; originalStatusCode?: number };
-      return this.fail(
-        fromBedrockFailure({
-          name: frame.name,
-          message: payload.message,
-          originalStatusCode: payload.originalStatusCode,
-        }),
-      );
-    }
+  protected onEvent(frame: EventFrame): string {
     const payload = frame.payload as Record<string, unknown>;
     switch (frame.name) {
       case 'messageStart':
@@ -298,7 +230,7 @@ export class ConverseStreamTranslator {
     let out = this.#start();
     for (const bedrockIndex of [...this.#blocks.keys()]) out += this.#close(bedrockIndex);
     const stopReason = fromStopReason(this.#stopReason);
-    this.#ended = true;
+    this.end();
     return (
       out +
       sse('message_delta', {
