@@ -1,4 +1,10 @@
-export { ClaudeCodeProxyChart, type ClaudeCodeProxyProps, type Component } from './workloads.ts';
+export {
+  ClaudeCodeProxyChart,
+  cpuCores,
+  parseMebibytes,
+  type ClaudeCodeProxyProps,
+  type Component,
+} from './workloads.ts';
 export { buildApp, resolveValues, chartAppVersion, type SynthOptions, type ValuesOverrides } from './app.ts';
 export { valuesSchema, renderValuesSchema, componentFields, configurableFields, type ChartValues } from './values.ts';
 export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';

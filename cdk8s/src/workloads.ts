@@ -79,7 +79,14 @@ function parseCpu(q: Quantity): kplus.Cpu {
   return text.endsWith('m') ? kplus.Cpu.millis(Number(text.slice(0, -1))) : kplus.Cpu.units(Number(text));
 }
 
-function parseMebibytes(q: Quantity): number {
+/** A CPU quantity ("250m", "1") in cores. */
+export function cpuCores(q: Quantity): number {
+  const text = String(q);
+  return text.endsWith('m') ? Number(text.slice(0, -1)) / 1000 : Number(text);
+}
+
+/** A memory quantity ("256Mi", "1Gi") in MiB; the units the chart's values use. */
+export function parseMebibytes(q: Quantity): number {
   const match = /^([0-9.]+)(Mi|Gi)$/.exec(String(q));
   if (match === null) throw new Error(`memory ${String(q)}: only Mi and Gi quantities are supported by the cdk8s app`);
   return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);

@@ -1,5 +1,5 @@
 import type { App } from 'aws-cdk-lib';
-import { buildApp } from '@ccproxy/cdk8s';
+import { buildApp, cpuCores, parseMebibytes } from '@ccproxy/cdk8s';
 import { parseAllDocuments } from 'yaml';
 import type { InfraStacks } from '../app.ts';
 import { estimate, type CostLine, type PodSpec, type Templates } from './estimate.ts';
@@ -47,21 +47,13 @@ export function renderedPods(yaml: string): PodSpec[] {
       return {
         name,
         replicas: m.spec?.replicas ?? floors.get(name) ?? 1,
-        cpu: containers.reduce((sum, c) => sum + cpuOf(c.resources?.requests?.cpu), 0),
-        memoryMb: containers.reduce((sum, c) => sum + mebibytesOf(c.resources?.requests?.memory), 0),
+        cpu: containers.reduce((sum, c) => sum + requested(c.resources?.requests?.cpu, cpuCores), 0),
+        memoryMb: containers.reduce((sum, c) => sum + requested(c.resources?.requests?.memory, parseMebibytes), 0),
       };
     });
 }
 
-function cpuOf(quantity: string | undefined): number {
-  if (quantity === undefined) return 0;
-  return quantity.endsWith('m') ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
-}
-
-function mebibytesOf(quantity: string | undefined): number {
-  if (quantity === undefined) return 0;
-  const units: Record<string, number> = { Mi: 1, Gi: 1024, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 };
-  const match = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)?$/.exec(quantity);
-  if (match === null) throw new Error(`unknown memory quantity ${quantity}`);
-  return Number(match[1]) * (match[2] === undefined ? 1 / 2 ** 20 : (units[match[2]] ?? 1));
+/** A container's request in the chart's own quantity units; none requested counts as 0. */
+function requested(quantity: string | undefined, parse: (q: string) => number): number {
+  return quantity === undefined ? 0 : parse(quantity);
 }
