@@ -134,12 +134,11 @@ function isProfile(value: string): value is Profile {
 }
 
 function requireExisting(settings: InfraSettings): void {
-  const missing = (['clusterName', 'vpcId', 'oidcProviderArn', 'podSecurityGroupId'] as const).filter(
+  const missing: string[] = (['clusterName', 'vpcId', 'oidcProviderArn', 'podSecurityGroupId'] as const).filter(
     (key) => settings[key] === '',
   );
-  if (settings.privateSubnetIds.length < 2) missing.push('privateSubnetIds' as never);
-  if (settings.availabilityZones.length !== settings.privateSubnetIds.length)
-    missing.push('availabilityZones' as never);
+  if (settings.privateSubnetIds.length < 2) missing.push('privateSubnetIds');
+  if (settings.availabilityZones.length !== settings.privateSubnetIds.length) missing.push('availabilityZones');
   if (missing.length > 0)
     throw new Error(`profile existing-cluster needs context ${missing.join(', ')} (the cluster it installs into)`);
 }
