@@ -84,11 +84,17 @@ export async function recordPlanSuccess(db: Queryable, accessKeyId: string): Pro
   );
 }
 
-export async function recordFailover(db: Queryable, accessKeyId: string): Promise<void> {
+/**
+ * Stamps a failover with the moment the proxy decided it (ms, the proxy's clock), not the moment
+ * this background write lands: the admin calls a failover served when a Bedrock usage row (stamped
+ * with the same clock when the request ended) is at or after it, and a late write (seen under load)
+ * made a served failover look failed.
+ */
+export async function recordFailover(db: Queryable, accessKeyId: string, decidedAt: number): Promise<void> {
   await db.query(
-    `INSERT INTO circuit_breakers (access_key_id, last_failover_at) VALUES ($1, now())
-     ON CONFLICT (access_key_id) DO UPDATE SET last_failover_at = now(), updated_at = now()`,
-    [accessKeyId],
+    `INSERT INTO circuit_breakers (access_key_id, last_failover_at) VALUES ($1, to_timestamp($2::float8 / 1000))
+     ON CONFLICT (access_key_id) DO UPDATE SET last_failover_at = to_timestamp($2::float8 / 1000), updated_at = now()`,
+    [accessKeyId, decidedAt],
   );
 }
 

@@ -176,7 +176,9 @@ export class CircuitBreakers {
       const pinMs = Math.min(retryAfterMs, this.#policy.windowMs);
       this.#pins.set(`${keyId}/${session}`, this.#now() + pinMs, { ttl: pinMs });
     }
-    void this.#guard(() => recordFailover(this.#db, keyId), undefined);
+    // Date.now(), the clock usage records are stamped with (the admin compares the two).
+    const decidedAt = Date.now();
+    void this.#guard(() => recordFailover(this.#db, keyId, decidedAt), undefined);
   }
 
   #cached(keyId: string): BreakerRow | undefined {
