@@ -24,6 +24,7 @@ export const commandFields = {
     keyHasherSecret: commonFields.keyHasherSecret,
     dataDir: commonFields.dataDir,
     kmsKeyId: commonFields.kmsKeyId,
+    priceTableFile: commonFields.priceTableFile,
   },
   operator: {
     host: commonFields.host,

@@ -7,6 +7,7 @@ import {
   createMetricsRegistry,
   ensureLocalSecret,
   loadConfig,
+  loadPriceTable,
   LocalKeyWrapper,
   migrate,
   openDatabase,
@@ -32,6 +33,8 @@ const localConfigFields = commandFields.local;
 /** `ccproxy local` (npm start): proxy, local-folder operator and admin in one process on PGlite. */
 export async function runLocal(env: Record<string, string | undefined>): Promise<Running> {
   const config = loadConfig(localConfigFields, env);
+  // A bad price file stops the start with the field named, before anything is opened.
+  const prices = loadPriceTable(config.priceTableFile);
   const manifestsDir = resolve(config.manifestsDir);
   if (
     !(await stat(manifestsDir).then(
@@ -83,7 +86,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
   });
   await breakers.start();
-  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool') });
+  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool'), prices });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const proxy = await buildApp(config, {

@@ -5,6 +5,7 @@ import {
   createMetricsRegistry,
   KmsKeyWrapper,
   loadConfig,
+  loadPriceTable,
   migrate,
   openDatabase,
 } from '@ccproxy/core';
@@ -24,6 +25,8 @@ import type { Running } from './running.ts';
 /** `ccproxy proxy`: the data plane against a shared Postgres (no local state). */
 export async function runProxy(env: Record<string, string | undefined>): Promise<Running> {
   const config = loadConfig(commandFields.proxy, env);
+  // A bad price file stops the start with the field named, before anything is opened.
+  const prices = loadPriceTable(config.priceTableFile);
   const cluster = config;
   if (cluster.databaseUrl === undefined || cluster.keyHasherSecret === undefined) {
     // Replicas must share one database and one hasher secret; the embedded default is `ccproxy local`.
@@ -61,7 +64,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   if (credentials === undefined)
     logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
   // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
-  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool') });
+  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool'), prices });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const app = await buildApp(config, {

@@ -81,6 +81,19 @@ export {
 } from './db/breaker-rows.ts';
 export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
 export {
+  buildPriceTable,
+  loadPriceTable,
+  costMicroUsd,
+  priceEntryFor,
+  normaliseModelId,
+  PriceTableFileSchema,
+  type PriceTable,
+  type PriceTableFile,
+  type PriceEntry,
+  type PricedUsage,
+} from './pricing/price-table.ts';
+export { defaultPriceTable } from './pricing/default-prices.ts';
+export {
   resolveRuntimeSecrets,
   watchRuntimeSecrets,
   databaseUrlOf,

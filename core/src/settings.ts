@@ -52,6 +52,11 @@ export const commonFields = {
     Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
     'KMS key (id, ARN or alias) for envelope encryption of Bedrock keys; unset locally means the local key file; AWS_ENDPOINT_URL_KMS overrides the endpoint',
   ),
+  priceTableFile: envField(
+    'CCPROXY_PRICE_TABLE_FILE',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    'JSON file of model prices added to (or replacing) the built-in table; see the README section "Prices"',
+  ),
 } as const;
 
 export const operatorFields = {

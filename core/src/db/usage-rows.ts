@@ -1,4 +1,7 @@
+import { buildPriceTable, costMicroUsd, type PriceTable } from '../pricing/price-table.ts';
 import type { Queryable } from './database.ts';
+
+const builtInPrices = buildPriceTable();
 
 /** One completed request's token usage, as the proxy meters it. */
 export interface UsageRecord {
@@ -27,19 +30,28 @@ export interface UsageRecord {
  * inserted rows to the hourly and daily aggregates, in one statement: replays and concurrent
  * writers from several replicas never count a request twice.
  */
-export async function insertUsage(db: Queryable, records: readonly UsageRecord[]): Promise<number> {
+export async function insertUsage(
+  db: Queryable,
+  records: readonly UsageRecord[],
+  prices: PriceTable = builtInPrices,
+): Promise<number> {
   if (records.length === 0) return 0;
-  const rows = await db.query<{ inserted: string }>(
+  // Priced here, at the one place every record passes (live and replayed from the spool alike).
+  const rows = records.map((record) => ({ ...record, costMicroUsd: costOf(prices, record) ?? null }));
+  const result = await db.query<{ inserted: string }>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
          "requestId" text, "occurredAt" float8, "userId" bigint, "accessKeyId" bigint, provider text, failover boolean,
          "modelRequested" text, "modelServed" text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
-         "cacheCreationTokens" bigint, "latencyMs" float8, "ttfbMs" float8, status int, complete boolean)
+         "cacheCreationTokens" bigint, "latencyMs" float8, "ttfbMs" float8, status int, complete boolean,
+         "costMicroUsd" bigint)
      ), inserted AS (
        INSERT INTO token_usage (request_id, occurred_at, user_id, access_key_id, provider, failover, model_requested, model_served,
-                                input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, latency_ms, ttfb_ms, status, complete)
+                                input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, latency_ms, ttfb_ms, status, complete,
+                                cost_micro_usd)
        SELECT "requestId", to_timestamp("occurredAt" / 1000), "userId", "accessKeyId", provider, failover, "modelRequested", "modelServed",
-              "inputTokens", "outputTokens", "cacheReadTokens", "cacheCreationTokens", round("latencyMs")::int, round("ttfbMs")::int, status, complete
+              "inputTokens", "outputTokens", "cacheReadTokens", "cacheCreationTokens", round("latencyMs")::int, round("ttfbMs")::int, status, complete,
+              "costMicroUsd"
          FROM input
        ON CONFLICT (request_id) DO NOTHING
        RETURNING *
@@ -49,18 +61,33 @@ export async function insertUsage(db: Queryable, records: readonly UsageRecord[]
         WHERE i.user_id IS NOT NULL AND i.access_key_id IS NOT NULL
      ), aggregated AS (
        INSERT INTO usage_aggregates AS a (bucket, bucket_start, user_id, access_key_id, provider, requests, failovers,
-                                          input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+                                          input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
+                                          cost_micro_usd, unpriced_requests)
        SELECT bucket, bucket_start, user_id, access_key_id, provider, count(*), count(*) FILTER (WHERE failover),
-              sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens)
+              sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens),
+              coalesce(sum(cost_micro_usd), 0), count(*) FILTER (WHERE cost_micro_usd IS NULL)
          FROM buckets GROUP BY bucket, bucket_start, user_id, access_key_id, provider
        ON CONFLICT (bucket, bucket_start, user_id, access_key_id, provider) DO UPDATE SET
          requests = a.requests + EXCLUDED.requests, failovers = a.failovers + EXCLUDED.failovers,
          input_tokens = a.input_tokens + EXCLUDED.input_tokens, output_tokens = a.output_tokens + EXCLUDED.output_tokens,
-         cache_read_tokens = a.cache_read_tokens + EXCLUDED.cache_read_tokens, cache_creation_tokens = a.cache_creation_tokens + EXCLUDED.cache_creation_tokens
+         cache_read_tokens = a.cache_read_tokens + EXCLUDED.cache_read_tokens, cache_creation_tokens = a.cache_creation_tokens + EXCLUDED.cache_creation_tokens,
+         cost_micro_usd = a.cost_micro_usd + EXCLUDED.cost_micro_usd, unpriced_requests = a.unpriced_requests + EXCLUDED.unpriced_requests
        RETURNING 1
      )
      SELECT count(*)::text AS inserted FROM inserted`,
-    [JSON.stringify(records)],
+    [JSON.stringify(rows)],
   );
-  return Number(rows[0]?.inserted ?? 0);
+  return Number(result[0]?.inserted ?? 0);
+}
+
+function costOf(prices: PriceTable, record: UsageRecord): number | undefined {
+  return costMicroUsd(prices, {
+    provider: record.provider,
+    model: record.modelServed ?? record.modelRequested,
+    occurredAt: record.occurredAt,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens,
+    cacheReadTokens: record.cacheReadTokens,
+    cacheCreationTokens: record.cacheCreationTokens,
+  });
 }

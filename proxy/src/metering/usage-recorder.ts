@@ -2,7 +2,14 @@ import { mkdirSync, statSync } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { insertUsage, type Database, type Logger, type UsageRecord } from '@ccproxy/core';
+import {
+  buildPriceTable,
+  insertUsage,
+  type Database,
+  type Logger,
+  type PriceTable,
+  type UsageRecord,
+} from '@ccproxy/core';
 import { generationOf, readSpool, SpoolFile, spoolFileName } from './usage-spool.ts';
 
 export interface UsageRecorderOptions {
@@ -15,6 +22,8 @@ export interface UsageRecorderOptions {
   batchSize?: number;
   /** Records held at most; past this, new records are dropped and counted. */
   maxQueued?: number;
+  /** Prices each stored record (CCPROXY_PRICE_TABLE_FILE over the built-in table). */
+  prices?: PriceTable;
 }
 
 interface Queued {
@@ -65,7 +74,13 @@ export class UsageRecorder {
   readonly #written: Counter;
 
   constructor(options: UsageRecorderOptions) {
-    this.#options = { flushIntervalMs: 1000, batchSize: 500, maxQueued: 200_000, ...options };
+    this.#options = {
+      flushIntervalMs: 1000,
+      batchSize: 500,
+      maxQueued: 200_000,
+      prices: buildPriceTable(),
+      ...options,
+    };
     const registers = [options.registry];
     // Gauges read at scrape time: nothing to update on the request path.
     const queue = () => this.#queue;
@@ -286,6 +301,7 @@ export class UsageRecorder {
           await insertUsage(
             this.#options.db,
             batch.map((item) => item.record),
+            this.#options.prices,
           ),
         );
         this.#failures = 0;
