@@ -189,6 +189,66 @@ describe('Bedrock InvokeModel backend', () => {
     expect(message.stop_reason).toBe('end_turn');
   });
 
+  it.each([false, true])(
+    'names the model the client asked for, as Converse does (Claude Code drops thinking of other models), streamed: %s',
+    async (stream) => {
+      bedrock.respondWith(() => ({
+        kind: 'message',
+        content: [{ reasoningContent: { reasoningText: { text: 'Hmm.', signature: 'sig-1' } } }, { text: 'ok' }],
+      }));
+      const answers: string[] = [];
+      for (const api of ['Converse', 'InvokeModel'] as const) {
+        const text = await (await post(api, { ...params, model: 'claude-opus-4-5', stream })).body.text();
+        answers.push(text);
+      }
+      bedrock.respondWith(undefined);
+      const modelOf = (text: string) =>
+        stream
+          ? (
+              JSON.parse(/event: message_start\ndata: (.*)\n/.exec(text)?.[1] ?? '{}') as {
+                message?: { model?: string };
+              }
+            ).message?.model
+          : (JSON.parse(text) as { model?: string }).model;
+      // Bedrock served the mapped model (its answer names it); the client still sees its own name.
+      expect(bedrock.requests.at(-1)?.modelId).toBe('us.anthropic.claude-opus-4-5-20251101-v1:0');
+      expect(answers.map(modelOf)).toEqual(['claude-opus-4-5', 'claude-opus-4-5']);
+      // The rest of the answer is Bedrock's, unchanged.
+      expect(answers[1]).toContain('"signature":"sig-1"');
+    },
+  );
+
+  it('top-level cache_control (automatic caching) becomes a breakpoint on the last block; a fifth breakpoint is refused', async () => {
+    const cache = { type: 'ephemeral' };
+    const history = [
+      { role: 'user' as const, content: 'first' },
+      { role: 'assistant' as const, content: [{ type: 'text', text: 'answer' }] },
+      { role: 'user' as const, content: 'second' },
+    ];
+    const ok = await post('InvokeModel', { ...params, messages: history, cache_control: cache });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.text();
+    const sent = bedrock.requests.at(-1)?.body as { messages: unknown[]; cache_control?: unknown };
+    expect(sent.cache_control).toBeUndefined();
+    expect(sent.messages).toEqual([
+      ...history.slice(0, 2),
+      { role: 'user', content: [{ type: 'text', text: 'second', cache_control: cache }] },
+    ]);
+    const before = bedrock.requests.length;
+    const marked = (text: string) => ({ type: 'text', text, cache_control: cache });
+    const full = await post('InvokeModel', {
+      ...params,
+      system: [marked('a'), marked('b')],
+      messages: [{ role: 'user', content: [marked('c'), marked('d'), { type: 'text', text: 'e' }] }],
+      cache_control: cache,
+    });
+    expect(full.statusCode).toBe(400);
+    expect(await full.body.json()).toMatchObject({
+      error: { type: 'invalid_request_error', message: expect.stringContaining('A maximum of 4 blocks') },
+    });
+    expect(bedrock.requests.length).toBe(before);
+  });
+
   it.each([false, true])('meters usage with cache reads and writes, streamed: %s, once', async (stream) => {
     bedrock.respondWith(() => ({
       kind: 'message',
