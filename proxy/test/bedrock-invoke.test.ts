@@ -83,6 +83,60 @@ describe('Bedrock InvokeModel backend', () => {
     ]);
   });
 
+  it.each([
+    { accessKey: null, bedrockKey: undefined, operation: 'InvokeModelWithResponseStream' },
+    { accessKey: null, bedrockKey: 'InvokeModel', operation: 'InvokeModelWithResponseStream' },
+    { accessKey: null, bedrockKey: 'Converse', operation: 'ConverseStream' },
+    { accessKey: 'Converse', bedrockKey: 'InvokeModel', operation: 'ConverseStream' },
+    { accessKey: 'InvokeModel', bedrockKey: 'Converse', operation: 'InvokeModelWithResponseStream' },
+  ] as const)(
+    'API precedence: AccessKey $accessKey, BedrockKey $bedrockKey → $operation (AccessKey, then BedrockKey, then InvokeModel)',
+    async ({ accessKey, bedrockKey, operation }) => {
+      const { key } = await seedKey(db, {
+        routing: 'BedrockOnly',
+        bedrock: { apiKey, model, api: accessKey, ...(bedrockKey === undefined ? {} : { keyApi: bedrockKey }) },
+      });
+      const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...params, stream: true }),
+      });
+      expect(response.statusCode).toBe(200);
+      expect(await response.body.text()).toContain('event: message_stop');
+      const sent = bedrock.requests.at(-1);
+      expect(sent?.operation).toBe(operation);
+      expect(sent?.path).toMatch(
+        operation === 'ConverseStream' ? /\/converse-stream$/ : /\/invoke-with-response-stream$/,
+      );
+    },
+  );
+
+  it("a BedrockKey's changed api reaches a running proxy at once; a value that is no API is refused by Postgres", async () => {
+    const { key, name, namespace } = await seedKey(db, {
+      routing: 'BedrockOnly',
+      bedrock: { apiKey, model, api: null, keyApi: 'Converse' },
+    });
+    const operation = async () => {
+      const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(params),
+      });
+      await response.body.text();
+      return bedrock.requests.at(-1)?.operation;
+    };
+    expect(await operation()).toBe('Converse');
+    const where = 'WHERE namespace = $1 AND name = $2';
+    await db.query(`UPDATE bedrock_keys SET api = 'InvokeModel', updated_at = now() ${where}`, [
+      namespace,
+      `${name}-bedrock`,
+    ]);
+    await expect.poll(operation).toBe('InvokeModel');
+    await expect(
+      db.query(`UPDATE bedrock_keys SET api = 'Invoke' ${where}`, [namespace, `${name}-bedrock`]),
+    ).rejects.toThrow(/check constraint/);
+  });
+
   it('sends the native body: anthropic_version, model in the path (mapped), no stream, accepted betas only, refused fields left out and logged', async () => {
     const response = await post(
       'InvokeModel',

@@ -35,7 +35,8 @@ export function bedrockFromForm(
   );
   return {
     ...(blank(bedrock?.region) ? {} : { region: bedrock?.region?.trim() }),
-    api: bedrock?.api ?? 'Converse',
+    // Not set stays not set: the BedrockKey's API, else InvokeModel, decides (README, "Bedrock API").
+    ...(blank(bedrock?.api) ? {} : { api: bedrock?.api }),
     ...(blank(bedrock?.model) ? {} : { model: bedrock?.model?.trim() }),
     modelMap,
   };
