@@ -127,7 +127,7 @@ describe('admin REST facade over the manifests folder (local mode)', () => {
       };
       expect(read.bedrock?.api ?? 'InvokeModel').toBe(stored);
       const text = await readFile(join(admin.manifestsDir, 'team-a', `accesskey-${name}.yaml`), 'utf8');
-      // The file says what the key does (the facade writes the default when none is given).
+      // The file says what the key was given: an unset api stays unset (its BedrockKey's, else InvokeModel, decides).
       expect(text).not.toContain(`api: ${stored === 'Converse' ? 'InvokeModel' : 'Converse'}`);
       if (api !== undefined) expect(text).toContain(`api: ${api}`);
     }
