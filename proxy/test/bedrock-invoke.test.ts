@@ -5,7 +5,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BedrockApi, Database } from '@ccproxy/core';
-import { startBedrockServer, type BedrockReply, type BedrockTestServer } from '@ccproxy/test-harness';
+import {
+  chunkFrame,
+  eventStreamFrame,
+  startBedrockServer,
+  type BedrockReply,
+  type BedrockTestServer,
+} from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const model = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
@@ -428,6 +434,75 @@ describe('Bedrock InvokeModel backend', () => {
       await expect
         .poll(() => proxy.logs.find((l) => l.includes(id) && l.includes('request completed')))
         .toContain('"outcome":"upstream_truncated"');
+      await expect.poll(async () => (await usageRow(id)).map((row) => row.complete)).toEqual([false]);
+    },
+  );
+
+  const started = [
+    chunkFrame({
+      type: 'message_start',
+      message: {
+        id: 'msg_bdrk_x',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-sonnet-4-5-20250929',
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 9, output_tokens: 1, cache_read_input_tokens: 4, cache_creation_input_tokens: 0 },
+      },
+    }),
+    chunkFrame({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+    chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } }),
+  ];
+  const breaks: Array<{ name: string; reply: BedrockReply; type: string }> = [
+    {
+      name: "the model's own error event",
+      reply: {
+        kind: 'frames',
+        frames: [...started, chunkFrame({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })],
+      },
+      type: 'overloaded_error',
+    },
+    {
+      name: 'an exception frame',
+      reply: {
+        kind: 'frames',
+        frames: [...started, eventStreamFrame('exception', 'internalServerException', { message: 'boom' })],
+      },
+      type: 'api_error',
+    },
+    {
+      name: 'a chunk that is not an Anthropic event',
+      reply: { kind: 'frames', frames: [...started, chunkFrame({ hello: 'world' })] },
+      type: 'api_error',
+    },
+    {
+      name: 'a chunk without bytes',
+      reply: { kind: 'frames', frames: [...started, eventStreamFrame('event', 'chunk', { p: 'abc' })] },
+      type: 'api_error',
+    },
+    {
+      name: 'a reset connection',
+      reply: { kind: 'broken', content: [{ text: 'Hello there' }], afterFrames: 3, then: 'reset' },
+      type: 'api_error',
+    },
+  ];
+
+  it.each(breaks)(
+    'InvokeModel: $name after the first byte ends the stream with one event: error ($type), metered once as incomplete',
+    async ({ reply, type }) => {
+      bedrock.respondWith(() => reply);
+      const response = await post('InvokeModel', { ...params, stream: true });
+      const id = response.headers['x-ccproxy-request-id'] as string;
+      expect(response.statusCode).toBe(200);
+      const text = await response.body.text();
+      bedrock.respondWith(undefined);
+      expect(text).toContain('event: message_start');
+      expect(text).not.toContain('event: message_stop');
+      const events = text.split('\n\n').filter((event) => event !== '');
+      expect(events.filter((event) => event.startsWith('event: error'))).toHaveLength(1);
+      expect(events.at(-1)).toMatch(new RegExp(`^event: error\ndata: \\{"type":"error","error":\\{"type":"${type}"`));
       await expect.poll(async () => (await usageRow(id)).map((row) => row.complete)).toEqual([false]);
     },
   );

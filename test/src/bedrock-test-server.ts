@@ -131,9 +131,11 @@ export async function startBedrockServer(options: BedrockServerOptions): Promise
         if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
         if (reply.kind === 'raw')
           return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
-        // Scripted Converse blocks and ConverseStream frames have no InvokeModel rendering: say so.
-        if (reply.kind === 'scripted' || reply.kind === 'frames')
-          return error(res, 500, 'InternalServerException', `test server: a ${reply.kind} reply is Converse-only`);
+        // Exact frames (chunk frames a test builds) go out as they are, for either family.
+        if (reply.kind === 'frames') return void writeFrames(res, reply.frames, 'end');
+        // Scripted Converse blocks have no InvokeModel rendering: say so.
+        if (reply.kind === 'scripted')
+          return error(res, 500, 'InternalServerException', 'test server: a scripted reply is Converse-only');
         return void sendInvoke(res, reply, invoke);
       }
       if (match[2] === 'count-tokens')
