@@ -41,7 +41,13 @@ function request(c: SpecCase, name: string): Record<string, unknown> | undefined
   }
   const secretRef = spec.secretRef as Record<string, unknown>;
   if (secretRef.name !== 'team-bedrock' || secretRef.key !== 'apiKey') return undefined;
-  return { namespace, name, accessKey: (spec.accessKeyRef as { name: string }).name, apiKey: 'bedrock-api-key-0123' };
+  return {
+    namespace,
+    name,
+    accessKey: (spec.accessKeyRef as { name: string }).name,
+    apiKey: 'bedrock-api-key-0123',
+    ...(spec.api === undefined ? {} : { api: spec.api }),
+  };
 }
 
 /** The body field (`bedrock.model`, `user`) or spec field (`spec.bedrock.model`) the answer must name. */

@@ -120,6 +120,9 @@ describe('admin web UI flows in Chromium', () => {
     await page.getByRole('combobox', { name: 'Access key' }).fill('erin');
     await page.getByRole('option', { name: 'team-a/erin-laptop' }).click();
     await page.locator('input[name="apiKey"]').fill(bedrockApiKey);
+    // The access key names no Bedrock API: the BedrockKey's default decides (else it would be InvokeModel).
+    await page.getByRole('combobox', { name: 'Default Bedrock API' }).click();
+    await page.getByRole('option', { name: 'Converse', exact: true }).click();
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: 'erin-bedrock' }).waitFor();
 
@@ -128,6 +131,7 @@ describe('admin web UI flows in Chromium', () => {
       .poll(() => askThroughProxy(baseUrl), { timeout: 10_000 })
       .toMatchObject({ status: 200, text: viaBedrock });
     expect(stack.bedrock.requests.at(-1)?.modelId).toBe('global.anthropic.claude-sonnet-4-5-v1:0');
+    expect(stack.bedrock.requests.at(-1)?.operation).toMatch(/^Converse/);
     expect((await askThroughProxy(baseUrl, 'claude-opus-4-1')).status).toBe(200);
     expect(stack.bedrock.requests.at(-1)?.modelId).toBe('anthropic.default-model');
     stack.anthropic.respondWith(undefined);

@@ -127,7 +127,7 @@ describe('admin REST facade over the manifests folder (local mode)', () => {
       };
       expect(read.bedrock?.api ?? 'InvokeModel').toBe(stored);
       const text = await readFile(join(admin.manifestsDir, 'team-a', `accesskey-${name}.yaml`), 'utf8');
-      // The file says what the key does (the facade writes the default when none is given).
+      // The file says what the key was given: an unset api stays unset (its BedrockKey's, else InvokeModel, decides).
       expect(text).not.toContain(`api: ${stored === 'Converse' ? 'InvokeModel' : 'Converse'}`);
       if (api !== undefined) expect(text).toContain(`api: ${api}`);
     }
@@ -189,22 +189,34 @@ describe('admin REST facade over the manifests folder (local mode)', () => {
     expect((await call('DELETE', `/admin/api/users/${enc('team-a/alice')}`)).statusCode).toBe(409);
   });
 
-  it('registers a Bedrock key: the Secret and the BedrockKey, fingerprint but never the key in answers', async () => {
+  it('registers a Bedrock key: the Secret and the BedrockKey (with its default API), fingerprint but never the key in answers', async () => {
+    const before = await folderDocuments();
+    const wrongApi = await call('POST', '/admin/api/bedrock-keys', {
+      namespace: 'team-a',
+      name: 'alice-bedrock',
+      accessKey: 'alice-laptop',
+      apiKey: 'bedrock-api-key-abcdefghijklmnop',
+      api: 'Invoke',
+    });
+    expect(wrongApi.statusCode).toBe(400);
+    expect(await folderDocuments()).toEqual(before);
     const registered = await call('POST', '/admin/api/bedrock-keys', {
       namespace: 'team-a',
       name: 'alice-bedrock',
       accessKey: 'alice-laptop',
       apiKey: 'bedrock-api-key-abcdefghijklmnop',
+      api: 'Converse',
     });
     expect(registered.statusCode).toBe(201);
     expect(registered.body).not.toContain('bedrock-api-key-abcdefghijklmnop');
     const read = (await call('GET', `/admin/api/bedrock-keys/${enc('team-a/alice-bedrock')}`)).json();
-    expect(read).toMatchObject({ ready: 'True', accessKeyId: 'team-a/alice-laptop' });
+    expect(read).toMatchObject({ ready: 'True', accessKeyId: 'team-a/alice-laptop', api: 'Converse' });
     expect((read as { fingerprint: string }).fingerprint).toMatch(/\S+/);
-    const [row] = await admin.db.query<{ fingerprint: string }>(
-      "SELECT fingerprint FROM bedrock_keys WHERE namespace = 'team-a' AND name = 'alice-bedrock'",
+    const [row] = await admin.db.query<{ fingerprint: string; api: string }>(
+      "SELECT fingerprint, api FROM bedrock_keys WHERE namespace = 'team-a' AND name = 'alice-bedrock'",
     );
     expect(row?.fingerprint).toBe((read as { fingerprint: string }).fingerprint);
+    expect(row?.api).toBe('Converse');
   });
 
   it('reports usage by bucket and provider, top users, failover share and breaker state', async () => {

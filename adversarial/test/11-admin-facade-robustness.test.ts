@@ -304,9 +304,9 @@ describe('11: the OpenAPI document is true', () => {
       }),
     );
     expect(created.status, created.text).toBe(201);
-    expect(created.json()).toMatchObject({
-      bedrock: { api: 'InvokeModel', modelMap: {}, model: 'anthropic.claude-m-v1:0' },
-    });
+    // api has no default: unset, the BedrockKey's spec.api (else InvokeModel) decides when the proxy reads the key.
+    expect(created.json()).toMatchObject({ bedrock: { modelMap: {}, model: 'anthropic.claude-m-v1:0' } });
+    expect((created.json() as { bedrock: object }).bedrock).not.toHaveProperty('api');
   });
 
   it('an unserved method on a served path is a 405 with Allow; query values are typed strictly', async () => {

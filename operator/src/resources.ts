@@ -138,6 +138,9 @@ export const routing = Type.Union(
   },
 );
 
+/** The Bedrock operation family; no schema default, so "not set" stays visible for the precedence rule. */
+export const bedrockApi = Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')]);
+
 export const accessKeySpec = described(
   'One access key of a ProxyUser: the developer sets ANTHROPIC_BASE_URL to <proxy>/ak/<key>.',
   Type.Object(
@@ -159,9 +162,11 @@ export const accessKeySpec = described(
                   Type.String({ minLength: 1, maxLength: 32, pattern: regionPattern }),
                 ),
               ),
-              api: described(
-                'Bedrock API used: InvokeModel (the native Anthropic body, the default) or Converse (translated).',
-                Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')], { default: 'InvokeModel' }),
+              api: Type.Optional(
+                described(
+                  "Bedrock API used: InvokeModel (the native Anthropic body) or Converse (translated). Precedence: this value when set, else the BedrockKey's spec.api, else InvokeModel.",
+                  bedrockApi,
+                ),
               ),
               model: Type.Optional(
                 described(
@@ -205,6 +210,12 @@ export const bedrockKeySpec = described(
     {
       accessKeyRef: localRef('AccessKey this Bedrock key serves (immutable)'),
       auth: bedrockAuth,
+      api: Type.Optional(
+        described(
+          "Default Bedrock API for its AccessKey: InvokeModel (the native Anthropic body) or Converse (translated). The AccessKey's spec.bedrock.api wins when set; with neither set, InvokeModel.",
+          bedrockApi,
+        ),
+      ),
       secretRef: Type.Optional(
         described(
           'The Secret (same namespace) that holds the Bedrock API key: required for auth ApiKey, not allowed for AwsIdentity.',

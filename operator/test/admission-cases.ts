@@ -117,6 +117,7 @@ export const badSpecs: SpecCase[] = [
     'spec.userRef',
     key({ userRef: { name: 'alice', namespace: 'other' } }),
   ),
+  bad('BedrockKey', 'api not an enum value', 'spec.api', bkey({ api: 'Invoke' })),
   bad(
     'BedrockKey',
     'secretRef.key with a space',
@@ -202,6 +203,7 @@ export const goodSpecs: SpecCase[] = [
     accessKeyRef: { name: 'k' },
     secretRef: { name: 's' },
   }),
+  good('BedrockKey', 'default API Converse', bkey({ api: 'Converse' })),
   good('BedrockKey', 'data key with . _ -', bkey({ secretRef: { name: 'team-bedrock', key: 'bedrock_api-key.v2' } })),
 ];
 

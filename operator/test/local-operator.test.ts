@@ -194,6 +194,41 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toBeUndefined();
   });
 
+  it("resolves the Bedrock API: the AccessKey's when set, else the BedrockKey's spec.api, else InvokeModel; an unknown value is refused", async () => {
+    const key = 'ak_bedrock_api_owner_key_0123456789abcdef';
+    const docs = (keyApi: string | undefined, accessKeyApi?: string) =>
+      [
+        user('fay'),
+        accessKey(
+          'fay-key',
+          'fay',
+          'fay-secret',
+          accessKeyApi === undefined ? '' : `, bedrock: { api: ${accessKeyApi}, model: anthropic.m }`,
+        ),
+        `apiVersion: v1\nkind: Secret\nmetadata: { name: fay-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`,
+        `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: fay-bedrock, namespace: team-a }\nspec: { accessKeyRef: { name: fay-key }, secretRef: { name: fay-bedrock-secret, key: apiKey }${keyApi === undefined ? '' : `, api: ${keyApi}`} }\n`,
+        `apiVersion: v1\nkind: Secret\nmetadata: { name: fay-bedrock-secret, namespace: team-a }\nstringData: { apiKey: bedrock-api-key-fay }\n`,
+      ].join('---\n');
+    const file = join(dir, 'manifests', 'fay.yaml');
+    const apiOf = async () => (await findKeyByHash(db, hashKey(key)))?.bedrock.api;
+    await writeFile(file, docs(undefined));
+    await start();
+    expect(await apiOf()).toBe('InvokeModel');
+    const record = await findKeyByHash(db, hashKey(key));
+    const ciphertext = await findBedrockCiphertext(db, record?.accessKeyId ?? '');
+    await writeFile(file, docs('Converse'));
+    await operator.sync();
+    expect(await apiOf()).toBe('Converse');
+    // Only the API changed: the stored envelope is kept, not encrypted again.
+    expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toEqual(ciphertext);
+    await writeFile(file, docs('Converse', 'InvokeModel'));
+    await operator.sync();
+    expect(await apiOf()).toBe('InvokeModel');
+    await writeFile(file, docs('Invoke'));
+    const report = await operator.sync();
+    expect(report.problems.join('\n')).toMatch(/fay\.yaml \(document 4\): \/spec\/api/);
+  });
+
   it('notices file changes by itself within a second', async () => {
     const key = 'ak_watched_key_0123456789abcdefghijklmn';
     const secret = `apiVersion: v1\nkind: Secret\nmetadata: { name: w, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;

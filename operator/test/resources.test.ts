@@ -16,7 +16,8 @@ describe('resource schemas', () => {
           secretName: 's',
           routing: 'PlanWithFailover',
           revoked: false,
-          bedrock: { api: 'InvokeModel', modelMap: {} },
+          // No default for api: unset lets the BedrockKey's spec.api (then InvokeModel) decide.
+          bedrock: { modelMap: {} },
         },
       }),
     });

@@ -5,7 +5,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BedrockApi, Database } from '@ccproxy/core';
-import { startBedrockServer, type BedrockReply, type BedrockTestServer } from '@ccproxy/test-harness';
+import {
+  chunkFrame,
+  eventStreamFrame,
+  startBedrockServer,
+  type BedrockReply,
+  type BedrockTestServer,
+} from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from './proxy-fixture.ts';
 
 const model = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
@@ -81,6 +87,60 @@ describe('Bedrock InvokeModel backend', () => {
       ['Converse', 'ConverseStream'],
       ['InvokeModel', 'InvokeModelWithResponseStream'],
     ]);
+  });
+
+  it.each([
+    { accessKey: null, bedrockKey: undefined, operation: 'InvokeModelWithResponseStream' },
+    { accessKey: null, bedrockKey: 'InvokeModel', operation: 'InvokeModelWithResponseStream' },
+    { accessKey: null, bedrockKey: 'Converse', operation: 'ConverseStream' },
+    { accessKey: 'Converse', bedrockKey: 'InvokeModel', operation: 'ConverseStream' },
+    { accessKey: 'InvokeModel', bedrockKey: 'Converse', operation: 'InvokeModelWithResponseStream' },
+  ] as const)(
+    'API precedence: AccessKey $accessKey, BedrockKey $bedrockKey → $operation (AccessKey, then BedrockKey, then InvokeModel)',
+    async ({ accessKey, bedrockKey, operation }) => {
+      const { key } = await seedKey(db, {
+        routing: 'BedrockOnly',
+        bedrock: { apiKey, model, api: accessKey, ...(bedrockKey === undefined ? {} : { keyApi: bedrockKey }) },
+      });
+      const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...params, stream: true }),
+      });
+      expect(response.statusCode).toBe(200);
+      expect(await response.body.text()).toContain('event: message_stop');
+      const sent = bedrock.requests.at(-1);
+      expect(sent?.operation).toBe(operation);
+      expect(sent?.path).toMatch(
+        operation === 'ConverseStream' ? /\/converse-stream$/ : /\/invoke-with-response-stream$/,
+      );
+    },
+  );
+
+  it("a BedrockKey's changed api reaches a running proxy at once; a value that is no API is refused by Postgres", async () => {
+    const { key, name, namespace } = await seedKey(db, {
+      routing: 'BedrockOnly',
+      bedrock: { apiKey, model, api: null, keyApi: 'Converse' },
+    });
+    const operation = async () => {
+      const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(params),
+      });
+      await response.body.text();
+      return bedrock.requests.at(-1)?.operation;
+    };
+    expect(await operation()).toBe('Converse');
+    const where = 'WHERE namespace = $1 AND name = $2';
+    await db.query(`UPDATE bedrock_keys SET api = 'InvokeModel', updated_at = now() ${where}`, [
+      namespace,
+      `${name}-bedrock`,
+    ]);
+    await expect.poll(operation).toBe('InvokeModel');
+    await expect(
+      db.query(`UPDATE bedrock_keys SET api = 'Invoke' ${where}`, [namespace, `${name}-bedrock`]),
+    ).rejects.toThrow(/check constraint/);
   });
 
   it('sends the native body: anthropic_version, model in the path (mapped), no stream, accepted betas only, refused fields left out and logged', async () => {
@@ -187,6 +247,66 @@ describe('Bedrock InvokeModel backend', () => {
       .stream(params)
       .finalMessage();
     expect(message.stop_reason).toBe('end_turn');
+  });
+
+  it.each([false, true])(
+    'names the model the client asked for, as Converse does (Claude Code drops thinking of other models), streamed: %s',
+    async (stream) => {
+      bedrock.respondWith(() => ({
+        kind: 'message',
+        content: [{ reasoningContent: { reasoningText: { text: 'Hmm.', signature: 'sig-1' } } }, { text: 'ok' }],
+      }));
+      const answers: string[] = [];
+      for (const api of ['Converse', 'InvokeModel'] as const) {
+        const text = await (await post(api, { ...params, model: 'claude-opus-4-5', stream })).body.text();
+        answers.push(text);
+      }
+      bedrock.respondWith(undefined);
+      const modelOf = (text: string) =>
+        stream
+          ? (
+              JSON.parse(/event: message_start\ndata: (.*)\n/.exec(text)?.[1] ?? '{}') as {
+                message?: { model?: string };
+              }
+            ).message?.model
+          : (JSON.parse(text) as { model?: string }).model;
+      // Bedrock served the mapped model (its answer names it); the client still sees its own name.
+      expect(bedrock.requests.at(-1)?.modelId).toBe('us.anthropic.claude-opus-4-5-20251101-v1:0');
+      expect(answers.map(modelOf)).toEqual(['claude-opus-4-5', 'claude-opus-4-5']);
+      // The rest of the answer is Bedrock's, unchanged.
+      expect(answers[1]).toContain('"signature":"sig-1"');
+    },
+  );
+
+  it('top-level cache_control (automatic caching) becomes a breakpoint on the last block; a fifth breakpoint is refused', async () => {
+    const cache = { type: 'ephemeral' };
+    const history = [
+      { role: 'user' as const, content: 'first' },
+      { role: 'assistant' as const, content: [{ type: 'text', text: 'answer' }] },
+      { role: 'user' as const, content: 'second' },
+    ];
+    const ok = await post('InvokeModel', { ...params, messages: history, cache_control: cache });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.text();
+    const sent = bedrock.requests.at(-1)?.body as { messages: unknown[]; cache_control?: unknown };
+    expect(sent.cache_control).toBeUndefined();
+    expect(sent.messages).toEqual([
+      ...history.slice(0, 2),
+      { role: 'user', content: [{ type: 'text', text: 'second', cache_control: cache }] },
+    ]);
+    const before = bedrock.requests.length;
+    const marked = (text: string) => ({ type: 'text', text, cache_control: cache });
+    const full = await post('InvokeModel', {
+      ...params,
+      system: [marked('a'), marked('b')],
+      messages: [{ role: 'user', content: [marked('c'), marked('d'), { type: 'text', text: 'e' }] }],
+      cache_control: cache,
+    });
+    expect(full.statusCode).toBe(400);
+    expect(await full.body.json()).toMatchObject({
+      error: { type: 'invalid_request_error', message: expect.stringContaining('A maximum of 4 blocks') },
+    });
+    expect(bedrock.requests.length).toBe(before);
   });
 
   it.each([false, true])('meters usage with cache reads and writes, streamed: %s, once', async (stream) => {
@@ -314,6 +434,75 @@ describe('Bedrock InvokeModel backend', () => {
       await expect
         .poll(() => proxy.logs.find((l) => l.includes(id) && l.includes('request completed')))
         .toContain('"outcome":"upstream_truncated"');
+      await expect.poll(async () => (await usageRow(id)).map((row) => row.complete)).toEqual([false]);
+    },
+  );
+
+  const started = [
+    chunkFrame({
+      type: 'message_start',
+      message: {
+        id: 'msg_bdrk_x',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-sonnet-4-5-20250929',
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 9, output_tokens: 1, cache_read_input_tokens: 4, cache_creation_input_tokens: 0 },
+      },
+    }),
+    chunkFrame({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+    chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } }),
+  ];
+  const breaks: Array<{ name: string; reply: BedrockReply; type: string }> = [
+    {
+      name: "the model's own error event",
+      reply: {
+        kind: 'frames',
+        frames: [...started, chunkFrame({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })],
+      },
+      type: 'overloaded_error',
+    },
+    {
+      name: 'an exception frame',
+      reply: {
+        kind: 'frames',
+        frames: [...started, eventStreamFrame('exception', 'internalServerException', { message: 'boom' })],
+      },
+      type: 'api_error',
+    },
+    {
+      name: 'a chunk that is not an Anthropic event',
+      reply: { kind: 'frames', frames: [...started, chunkFrame({ hello: 'world' })] },
+      type: 'api_error',
+    },
+    {
+      name: 'a chunk without bytes',
+      reply: { kind: 'frames', frames: [...started, eventStreamFrame('event', 'chunk', { p: 'abc' })] },
+      type: 'api_error',
+    },
+    {
+      name: 'a reset connection',
+      reply: { kind: 'broken', content: [{ text: 'Hello there' }], afterFrames: 3, then: 'reset' },
+      type: 'api_error',
+    },
+  ];
+
+  it.each(breaks)(
+    'InvokeModel: $name after the first byte ends the stream with one event: error ($type), metered once as incomplete',
+    async ({ reply, type }) => {
+      bedrock.respondWith(() => reply);
+      const response = await post('InvokeModel', { ...params, stream: true });
+      const id = response.headers['x-ccproxy-request-id'] as string;
+      expect(response.statusCode).toBe(200);
+      const text = await response.body.text();
+      bedrock.respondWith(undefined);
+      expect(text).toContain('event: message_start');
+      expect(text).not.toContain('event: message_stop');
+      const events = text.split('\n\n').filter((event) => event !== '');
+      expect(events.filter((event) => event.startsWith('event: error'))).toHaveLength(1);
+      expect(events.at(-1)).toMatch(new RegExp(`^event: error\ndata: \\{"type":"error","error":\\{"type":"${type}"`));
       await expect.poll(async () => (await usageRow(id)).map((row) => row.complete)).toEqual([false]);
     },
   );

@@ -6,12 +6,15 @@ import type { BedrockReply, BedrockTestServer, Reply } from '@ccproxy/test-harne
  * Compatibility rows for what Converse used to lose (issue 23, item 2): citations, structured
  * output, search results and automatic prompt caching. Each test server answers the feature only
  * when the request really carried it (the Bedrock one: in Converse's own shape, checked against
- * the Smithy model), so a row passes only if the feature reached the model and came back whole.
+ * the Smithy model; over InvokeModel in the native body Bedrock's Claude takes), so a row passes
+ * only if the feature reached the model and came back whole.
  */
 interface Scenario {
   name: string;
   anthropic?: (body: { messages?: Array<{ content: unknown }>; [field: string]: unknown }) => Reply | undefined;
   bedrock?: (body: Record<string, unknown>) => BedrockReply | undefined;
+  /** Bedrock InvokeModel: the native body must carry the feature as Anthropic's does; answered in Anthropic's shape. */
+  invoke?: (body: Record<string, unknown>) => BedrockReply | undefined;
   run(client: Anthropic, backend: string, servers: { bedrock: BedrockTestServer }): Promise<void>;
 }
 
@@ -36,6 +39,14 @@ function citedAnswer(anthropicCitation: Record<string, unknown>, converseCitatio
         { text: 'The answer: ' },
         { citationsContent: { content: [{ text: 'it is so' }], citations: [converseCitation] } },
         { text: '.' },
+      ],
+    } as BedrockReply,
+    invoke: {
+      kind: 'anthropic',
+      content: [
+        { type: 'text', text: 'The answer: ' },
+        { type: 'text', text: 'it is so', citations: [anthropicCitation] },
+        { type: 'text', text: '.' },
       ],
     } as BedrockReply,
     expected: [
@@ -114,6 +125,7 @@ export const fidelityScenarios: Scenario[] = [
       json(body.messages).includes('"citations":{"enabled":true}') ? documentCited.anthropic : undefined,
     bedrock: (body) =>
       json(body.messages).includes('"citations":{"enabled":true}') ? documentCited.bedrock : undefined,
+    invoke: (body) => (json(body.messages).includes('"citations":{"enabled":true}') ? documentCited.invoke : undefined),
     async run(client) {
       const params = ask([
         {
@@ -138,6 +150,10 @@ export const fidelityScenarios: Scenario[] = [
       json({ textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(schema) } } } })
         ? { kind: 'message', content: [{ text: '{"name":"Ada"}' }] }
         : undefined,
+    invoke: (body) =>
+      json((body.output_config as { format?: unknown } | undefined)?.format) === json({ type: 'json_schema', schema })
+        ? { kind: 'anthropic', content: [{ type: 'text', text: '{"name":"Ada"}' }] }
+        : undefined,
     async run(client) {
       const params = {
         ...ask('Who wrote the first program?'),
@@ -156,6 +172,7 @@ export const fidelityScenarios: Scenario[] = [
       json(body.messages).includes('"searchResult":{"source":"https://example.com/sky"')
         ? searchCited.bedrock
         : undefined,
+    invoke: (body) => (json(body.messages).includes('"type":"search_result"') ? searchCited.invoke : undefined),
     async run(client) {
       for (const message of await bothWays(client, ask([searchResult, { type: 'text', text: 'Why is the sky blue?' }])))
         expect(message.content).toEqual(searchCited.expected);
@@ -193,6 +210,17 @@ export const fidelityScenarios: Scenario[] = [
             kind: 'message',
             content: [{ text: 'cached' }],
             usage: { cacheReadInputTokens: 100, cacheWriteInputTokens: 20 },
+          }
+        : undefined,
+    // InvokeModel's body has no top-level cache_control: the breakpoint is on the last block, as Anthropic places it.
+    invoke: (body) =>
+      body.cache_control === undefined &&
+      json(lastMessage(body)?.content.at(-1)) ===
+        json({ type: 'text', text: 'hi', cache_control: { type: 'ephemeral' } })
+        ? {
+            kind: 'anthropic',
+            content: [{ type: 'text', text: 'cached' }],
+            usage: { cache_read_input_tokens: 100, cache_creation_input_tokens: 20 },
           }
         : undefined,
     async run(client) {

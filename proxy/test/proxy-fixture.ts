@@ -127,7 +127,14 @@ export interface SeedOptions {
   routing?: Routing;
   namespace?: string;
   /** Binds a Bedrock API key (stored envelope-encrypted) and model to the access key. */
-  bedrock?: { apiKey: string; model: string; modelMap?: Record<string, string>; api?: BedrockApi };
+  /** `api`: the AccessKey's (absent: Converse; null: not set); `keyApi`: the BedrockKey's `spec.api`. */
+  bedrock?: {
+    apiKey: string;
+    model: string;
+    modelMap?: Record<string, string>;
+    api?: BedrockApi | null;
+    keyApi?: BedrockApi;
+  };
 }
 
 export async function seedKey(
@@ -159,7 +166,7 @@ export async function seedKey(
       routing: options.routing ?? 'PlanWithFailover',
       bedrock: {
         region: 'us-east-1',
-        api: options.bedrock?.api ?? 'Converse',
+        api: options.bedrock?.api === undefined ? 'Converse' : options.bedrock.api,
         model: options.bedrock?.model ?? null,
         modelMap: options.bedrock?.modelMap ?? {},
       },
@@ -179,6 +186,7 @@ export async function seedKey(
       accessKeyId: row?.id ?? '',
       ciphertext: await encryptSecret(apiKey, wrapper),
       fingerprint: secretFingerprint(apiKey),
+      api: options.bedrock.keyApi ?? null,
     });
   }
   return { key, name, namespace };

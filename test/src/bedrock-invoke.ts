@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import type { ContentBlock, Usage } from './anthropic-wire.ts';
 import type { BedrockReply, ConverseBlock } from './bedrock-test-server.ts';
 import { invokeModelBodyRules } from './bedrock-invoke-rules.ts';
 import type { SmithyValidator } from './smithy-validator.ts';
@@ -33,6 +34,14 @@ export function validateInvoke(validator: SmithyValidator, request: InvokeReques
 
 type AnthropicBlock = Record<string, unknown> & { type: string };
 
+/** A native InvokeModel answer: Anthropic content blocks (with citations) and usage (with cache counts). */
+export interface InvokeAnthropicReply {
+  kind: 'anthropic';
+  content: ContentBlock[];
+  stopReason?: string;
+  usage?: Partial<Usage>;
+}
+
 /** The script's Converse blocks as the Anthropic content Bedrock's Claude writes. */
 function toAnthropic(block: ConverseBlock): AnthropicBlock {
   if ('text' in block) return { type: 'text', text: block.text };
@@ -45,7 +54,16 @@ function toAnthropic(block: ConverseBlock): AnthropicBlock {
 /** `global.anthropic.claude-sonnet-4-5-20250929-v1:0` → `claude-sonnet-4-5-20250929`, as Bedrock's answers name it. */
 const modelName = (modelId: string) => modelId.replace(/^.*anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
 
-function usageOf(usage: Record<string, number> | undefined) {
+function usageOf(reply: Scripted): Usage {
+  if (reply.kind === 'anthropic')
+    return {
+      input_tokens: 30,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      output_tokens: 15,
+      ...reply.usage,
+    };
+  const usage = reply.kind === 'message' ? reply.usage : undefined;
   return {
     input_tokens: usage?.inputTokens ?? 30,
     cache_creation_input_tokens: usage?.cacheWriteInputTokens ?? 0,
@@ -54,12 +72,12 @@ function usageOf(usage: Record<string, number> | undefined) {
   };
 }
 
-type Scripted = Extract<BedrockReply, { kind: 'message' } | { kind: 'broken' }>;
+type Scripted = Extract<BedrockReply, { kind: 'message' } | { kind: 'broken' } | { kind: 'anthropic' }>;
 
 /** The whole InvokeModel answer: the Anthropic message as JSON. */
 export function invokeMessage(reply: Scripted, modelId: string) {
-  const content = reply.content.map(toAnthropic);
-  const scripted = reply.kind === 'message' ? reply : undefined;
+  const content: AnthropicBlock[] = reply.kind === 'anthropic' ? reply.content : reply.content.map(toAnthropic);
+  const scripted = reply.kind === 'broken' ? undefined : reply;
   return {
     id: `msg_bdrk_${Math.random().toString(36).slice(2, 14)}`,
     type: 'message',
@@ -68,7 +86,7 @@ export function invokeMessage(reply: Scripted, modelId: string) {
     content,
     stop_reason: scripted?.stopReason ?? (content.some((block) => block.type === 'tool_use') ? 'tool_use' : 'end_turn'),
     stop_sequence: null,
-    usage: usageOf(scripted?.usage),
+    usage: usageOf(reply),
   };
 }
 
@@ -102,6 +120,8 @@ export function invokeStreamFrames(message: ReturnType<typeof invokeMessage>): U
     const delta = (body: object) => events.push({ type: 'content_block_delta', index, delta: body });
     if (block.type === 'text') {
       events.push({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
+      // A cited span's citations come first, one `citations_delta` each, then its text (as Anthropic streams them).
+      for (const citation of (block.citations ?? []) as object[]) delta({ type: 'citations_delta', citation });
       for (const text of halves(block.text as string)) delta({ type: 'text_delta', text });
     } else if (block.type === 'tool_use') {
       events.push({ type: 'content_block_start', index, content_block: { ...block, input: {} } });
@@ -123,6 +143,7 @@ export function invokeStreamFrames(message: ReturnType<typeof invokeMessage>): U
       delta: { stop_reason: stopReason, stop_sequence: null },
       usage: { output_tokens: usage.output_tokens },
     },
+    // Bedrock adds its invocation metrics to the last event (cache counts only when there are any).
     {
       type: 'message_stop',
       'amazon-bedrock-invocationMetrics': {
@@ -130,6 +151,10 @@ export function invokeStreamFrames(message: ReturnType<typeof invokeMessage>): U
         outputTokenCount: usage.output_tokens,
         invocationLatency: 12,
         firstByteLatency: 5,
+        ...(usage.cache_read_input_tokens > 0 ? { cacheReadInputTokenCount: usage.cache_read_input_tokens } : {}),
+        ...(usage.cache_creation_input_tokens > 0
+          ? { cacheWriteInputTokenCount: usage.cache_creation_input_tokens }
+          : {}),
       },
     },
   );

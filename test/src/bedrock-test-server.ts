@@ -5,7 +5,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { converseServiceRules } from './bedrock-rules.ts';
 import { sendScripted, type ScriptedReply } from './bedrock-scripted.ts';
-import { defaultInvokeReply, sendInvoke, validateInvoke } from './bedrock-invoke.ts';
+import { defaultInvokeReply, sendInvoke, validateInvoke, type InvokeAnthropicReply } from './bedrock-invoke.ts';
 import { SmithyValidator } from './smithy-validator.ts';
 import { verifySigV4, type AwsSecret } from './sigv4-verifier.ts';
 
@@ -47,7 +47,12 @@ export type BedrockReply =
   /** Exactly these Converse blocks / stream events (citations, members the proxy does not know). */
   | ScriptedReply
   /** A streamed answer of exactly these event-stream frames (shapes the default renderer does not make). */
-  | { kind: 'frames'; frames: Uint8Array[] };
+  | { kind: 'frames'; frames: Uint8Array[] }
+  /**
+   * InvokeModel only: the native Anthropic message Bedrock's Claude writes (citations, cache
+   * usage), sent whole or as `chunk` frames of its Anthropic stream events (bedrock-invoke.ts).
+   */
+  | InvokeAnthropicReply;
 
 export type BedrockResponder = (
   body: Record<string, unknown>,
@@ -126,9 +131,11 @@ export async function startBedrockServer(options: BedrockServerOptions): Promise
         if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
         if (reply.kind === 'raw')
           return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
-        // Scripted Converse blocks and ConverseStream frames have no InvokeModel rendering: say so.
-        if (reply.kind === 'scripted' || reply.kind === 'frames')
-          return error(res, 500, 'InternalServerException', `test server: a ${reply.kind} reply is Converse-only`);
+        // Exact frames (chunk frames a test builds) go out as they are, for either family.
+        if (reply.kind === 'frames') return void writeFrames(res, reply.frames, 'end');
+        // Scripted Converse blocks have no InvokeModel rendering: say so.
+        if (reply.kind === 'scripted')
+          return error(res, 500, 'InternalServerException', 'test server: a scripted reply is Converse-only');
         return void sendInvoke(res, reply, invoke);
       }
       if (match[2] === 'count-tokens')
@@ -151,6 +158,8 @@ export async function startBedrockServer(options: BedrockServerOptions): Promise
       requests.push(recorded);
       const reply = responder?.(body, recorded) ?? defaultReply(body);
       if (reply.kind === 'error') return error(res, reply.status, reply.name, reply.message);
+      if (reply.kind === 'anthropic')
+        return error(res, 500, 'InternalServerException', 'test server: an anthropic reply is InvokeModel-only');
       if (reply.kind === 'scripted') return sendScripted(res, reply, stream, validator);
       if (reply.kind === 'raw')
         return void res.writeHead(reply.status, { 'content-type': 'application/json' }).end(reply.body);
@@ -309,7 +318,7 @@ export function converseStreamFrames(
 
 async function sendStream(
   res: ServerResponse,
-  reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' } | ScriptedReply>,
+  reply: Exclude<BedrockReply, { kind: 'error' } | { kind: 'raw' } | { kind: 'anthropic' } | ScriptedReply>,
 ): Promise<void> {
   if (reply.kind === 'frames') return writeFrames(res, reply.frames, 'end');
   const { stopReason, usage } = converseResponse({

@@ -28,6 +28,7 @@ export { SmithyValidator } from './smithy-validator.ts';
 export { verifySigV4, type AwsSecret, type SignedRequest, type Verdict } from './sigv4-verifier.ts';
 export { converseServiceRules } from './bedrock-rules.ts';
 export { invokeModelBodyRules } from './bedrock-invoke-rules.ts';
+export { chunkFrame, frame as eventStreamFrame, type InvokeAnthropicReply } from './bedrock-invoke.ts';
 export { proxyUser, accessKey, secret, bedrockKey, documents } from './manifests.ts';
 export { startMotoServer, MOTO_VERSION, type MotoServer } from './moto-server.ts';
 export {

@@ -26,6 +26,8 @@ export type ModelReply =
 
 export interface ModelTurn {
   upstream: 'anthropic' | 'bedrock';
+  /** The body's schema: Anthropic Messages (Plan, and Bedrock InvokeModel) or Converse. */
+  wire: 'messages' | 'converse';
   /** Assistant turns already in the conversation. */
   step: number;
   /** All user-side text (prompts, tool results), to look for markers. */
@@ -60,8 +62,8 @@ const textOf = (value: unknown): string =>
         .map((part) => (typeof part.text === 'string' ? part.text : ''))
         .join('');
 
-/** The neutral view of an Anthropic Messages request. */
-export function anthropicTurn(body: Json): ModelTurn {
+/** The neutral view of an Anthropic Messages request (Plan's, or the native body of Bedrock InvokeModel). */
+export function anthropicTurn(body: Json, upstream: ModelTurn['upstream'] = 'anthropic'): ModelTurn {
   const messages = asArray(body.messages);
   const blocks = (message: Json | undefined) =>
     typeof message?.content === 'string' ? [{ type: 'text', text: message.content }] : asArray(message?.content);
@@ -69,7 +71,8 @@ export function anthropicTurn(body: Json): ModelTurn {
   const assistants = messages.filter((m) => m.role === 'assistant').flatMap(blocks);
   const last = users.at(-1);
   return {
-    upstream: 'anthropic',
+    upstream,
+    wire: 'messages',
     step: messages.filter((m) => m.role === 'assistant').length,
     userText: users
       .flatMap(blocks)
@@ -102,6 +105,7 @@ export function converseTurn(body: Json): ModelTurn {
     asArray(message?.content).flatMap((b) => (b.toolResult === undefined ? [] : [b.toolResult as Json]));
   return {
     upstream: 'bedrock',
+    wire: 'converse',
     step: messages.filter((m) => m.role === 'assistant').length,
     userText: users
       .flatMap((m) => asArray(m.content))
@@ -141,8 +145,12 @@ export function scriptedResponders(script: (cell: string) => ModelScript | undef
       return reply === undefined ? undefined : toAnthropicReply(reply, body.stream === true, String(body.model));
     },
     bedrock: (body, request) => {
-      // CountTokens carries the conversation under input.converse; scripts play only Converse turns.
+      // CountTokens carries the conversation under input.converse; scripts play only conversation turns.
       if (request.path.endsWith('/count-tokens')) return undefined;
+      if (request.operation.startsWith('InvokeModel')) {
+        const reply = play(anthropicTurn(body, 'bedrock'));
+        return reply === undefined ? undefined : toInvokeReply(reply);
+      }
       const reply = play(converseTurn(body));
       return reply === undefined ? undefined : toBedrockReply(reply);
     },
@@ -181,6 +189,49 @@ const bedrockFailures: Record<ModelFailure, BedrockReply> = {
   },
 };
 
+/**
+ * InvokeModel refuses as Converse does (same exception names and statuses), except that the
+ * model's own validation error comes through in Anthropic's words, behind Bedrock's prefix.
+ */
+const invokeFailures: Record<ModelFailure, BedrockReply> = {
+  ...bedrockFailures,
+  prompt_too_long: {
+    kind: 'error',
+    status: 400,
+    name: 'ValidationException',
+    message: 'The model returned the following errors: prompt is too long: 210000 tokens > 200000 maximum',
+  },
+};
+
+/** A scripted citation in Anthropic's shape (a `char_location` in the first document). */
+const charLocation = (citation: Citation) => ({
+  type: 'char_location',
+  cited_text: citation.cited_text,
+  document_index: 0,
+  document_title: citation.document_title,
+  start_char_index: 0,
+  end_char_index: citation.cited_text.length,
+});
+
+/** The script's answer as the native Anthropic message Bedrock's Claude writes over InvokeModel. */
+function toInvokeReply(reply: ModelReply): BedrockReply {
+  if ('fail' in reply) return invokeFailures[reply.fail];
+  return {
+    kind: 'anthropic',
+    content: reply.content.map((block) =>
+      block.type === 'text' && block.citations !== undefined
+        ? { type: 'text', text: block.text, citations: block.citations.map(charLocation) }
+        : block.type === 'text'
+          ? { type: 'text', text: block.text }
+          : block,
+    ),
+    usage: {
+      cache_read_input_tokens: reply.usage?.cacheRead ?? 0,
+      cache_creation_input_tokens: reply.usage?.cacheWrite ?? 0,
+    },
+  };
+}
+
 function toAnthropicReply(reply: ModelReply, stream: boolean, model: string): Reply {
   if ('fail' in reply) return anthropicFailures[reply.fail];
   const usage = {
@@ -212,17 +263,7 @@ function toAnthropicReply(reply: ModelReply, stream: boolean, model: string): Re
         sse('content_block_delta', {
           type: 'content_block_delta',
           index: Number(stop?.[1]),
-          delta: {
-            type: 'citations_delta',
-            citation: {
-              type: 'char_location',
-              cited_text: citation.cited_text,
-              document_index: 0,
-              document_title: citation.document_title,
-              start_char_index: 0,
-              end_char_index: citation.cited_text.length,
-            },
-          },
+          delta: { type: 'citations_delta', citation: charLocation(citation) },
         }),
       ),
       chunk,

@@ -5,13 +5,14 @@ import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 import { ownerOf } from '../store/ownership.ts';
 import { StoreError } from '../store/resource-store.ts';
+import { bedrockKeySpec } from '@ccproxy/operator';
 import { bedrockKeyView } from './views.ts';
 
 /** A Bedrock API key goes in, never comes out: answers carry only the operator's fingerprint. */
 // Printable ASCII without spaces (Bedrock API keys are base64-like): no control character either.
 const apiKey = Type.String({ minLength: 8, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$' });
 const registerKey = Type.Object(
-  { namespace: dnsLabel, name: dnsName, accessKey: dnsName, apiKey },
+  { namespace: dnsLabel, name: dnsName, accessKey: dnsName, apiKey, api: Type.Optional(bedrockKeySpec.properties.api) },
   { additionalProperties: false },
 );
 const rotateKey = Type.Object({ apiKey }, { additionalProperties: false });
@@ -68,6 +69,7 @@ export function registerBedrockKeyRoutes(app: FastifyInstance, deps: RouteDeps):
       const created = await store.create('BedrockKey', body.namespace, body.name, {
         accessKeyRef: { name: body.accessKey },
         secretRef: { name: secretName, key: 'apiKey' },
+        ...(body.api === undefined ? {} : { api: body.api }),
       });
       return await reply.code(201).send(bedrockKeyView(created));
     } catch (error) {

@@ -84,6 +84,8 @@ const bedrockKeyRecord = record({
   secretName: Type.String(),
   secretKey: Type.String(),
   fingerprint: nullable(Type.String()),
+  /** The BedrockKey's default Bedrock API (`spec.api`); null: not set (the AccessKey's, else InvokeModel). */
+  api: Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel'), Type.Null()]),
 });
 
 const tokenTotals = {

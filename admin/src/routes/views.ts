@@ -77,7 +77,11 @@ export function accessKeyView(resource: StoredResource) {
 
 export function bedrockKeyView(resource: StoredResource) {
   // An AwsIdentity key has no Secret: its secret name and key read as empty.
-  const spec = resource.spec as { accessKeyRef: { name: string }; secretRef?: { name: string; key?: string } };
+  const spec = resource.spec as {
+    accessKeyRef: { name: string };
+    secretRef?: { name: string; key?: string };
+    api?: 'Converse' | 'InvokeModel';
+  };
   const fields = resource.status.fields;
   return {
     ...statusView(resource),
@@ -86,5 +90,6 @@ export function bedrockKeyView(resource: StoredResource) {
     secretName: spec.secretRef?.name ?? '',
     secretKey: spec.secretRef === undefined ? '' : (spec.secretRef.key ?? 'apiKey'),
     fingerprint: typeof fields.fingerprint === 'string' ? fields.fingerprint : null,
+    api: spec.api ?? null,
   };
 }

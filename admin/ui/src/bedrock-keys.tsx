@@ -8,6 +8,7 @@ import {
   List,
   PasswordInput,
   ReferenceInput,
+  SelectInput,
   SimpleForm,
   SimpleList,
   TextField,
@@ -47,6 +48,7 @@ export function BedrockKeyList() {
           <TextField source="name" />
           <TextField source="accessKey" label="Access key" />
           <TextField source="fingerprint" />
+          <TextField source="api" label="Default API" emptyText="—" />
           <StatusField label="Status" />
           <BedrockRowActions />
         </Datagrid>
@@ -65,6 +67,16 @@ export const BedrockKeyCreate = () => (
         <AutocompleteInput optionText="id" label="Access key" validate={required()} />
       </ReferenceInput>
       <PasswordInput source="apiKey" label="Bedrock API key" validate={required()} />
+      <SelectInput
+        source="api"
+        label="Default Bedrock API"
+        choices={[
+          { id: 'Converse', name: 'Converse' },
+          { id: 'InvokeModel', name: 'InvokeModel' },
+        ]}
+        emptyText="Not set: InvokeModel"
+        helperText="Used when the access key names no Bedrock API"
+      />
     </SimpleForm>
   </Create>
 );

@@ -35,7 +35,8 @@ export function bedrockFromForm(
   );
   return {
     ...(blank(bedrock?.region) ? {} : { region: bedrock?.region?.trim() }),
-    api: bedrock?.api ?? 'Converse',
+    // Not set stays not set: the BedrockKey's API, else InvokeModel, decides (README, "Bedrock API").
+    ...(blank(bedrock?.api) ? {} : { api: bedrock?.api }),
     ...(blank(bedrock?.model) ? {} : { model: bedrock?.model?.trim() }),
     modelMap,
   };
@@ -83,9 +84,16 @@ export const dataProvider: DataProvider = {
     }
     if (resource === 'bedrock-keys') {
       // The form picks an access key by id (`namespace/name`); the Bedrock key lives beside it.
-      const { accessKeyId, name, apiKey } = data as { accessKeyId: string; name: string; apiKey: string };
+      const { accessKeyId, name, apiKey, api } = data as {
+        accessKeyId: string;
+        name: string;
+        apiKey: string;
+        api?: string | null;
+      };
       const [namespace = '', accessKey = ''] = accessKeyId.split('/', 2);
-      return base.create(resource, { ...params, data: { namespace, name, accessKey, apiKey } });
+      // An unset default API stays unset (the access key's own, else InvokeModel, decides).
+      const chosen = blank(api) ? {} : { api };
+      return base.create(resource, { ...params, data: { namespace, name, accessKey, apiKey, ...chosen } });
     }
     return base.create(resource, params);
   },

@@ -47,7 +47,8 @@ export function BedrockInputs() {
           { id: 'Converse', name: 'Converse' },
           { id: 'InvokeModel', name: 'InvokeModel' },
         ]}
-        defaultValue="Converse"
+        emptyText="Not set: the BedrockKey's, else InvokeModel"
+        helperText="Wins over the BedrockKey's API when set"
         fullWidth
       />
       <TextInput

@@ -14,6 +14,7 @@ export interface KeyRecord {
   readonly routing: Routing;
   readonly bedrock: {
     readonly region: string | null;
+    /** Resolved: the AccessKey's `spec.bedrock.api`, else its newest BedrockKey's `spec.api`, else InvokeModel. */
     readonly api: BedrockApi;
     readonly model: string | null;
     readonly modelMap: Readonly<Record<string, string>>;
@@ -44,7 +45,10 @@ interface KeyRow {
 export async function findKeyByHash(db: Queryable, keyHash: string): Promise<KeyRecord | undefined> {
   const rows = await db.query<KeyRow>(
     `SELECT k.id::text AS access_key_id, u.id::text AS user_id, k.namespace, k.name, u.name AS user_name,
-            k.key_prefix, k.routing, k.bedrock_region, k.bedrock_api, k.bedrock_model, k.bedrock_model_map,
+            k.key_prefix, k.routing, k.bedrock_region, k.bedrock_model, k.bedrock_model_map,
+            COALESCE(k.bedrock_api,
+                     (SELECT b.api FROM bedrock_keys b WHERE b.access_key_id = k.id ORDER BY b.updated_at DESC LIMIT 1),
+                     'InvokeModel') AS bedrock_api,
             CASE WHEN k.key_hash = $1 THEN NULL ELSE k.previous_key_expires_at END AS valid_until
        FROM access_keys k JOIN users u ON u.id = k.user_id
       WHERE (k.key_hash = $1 OR (k.previous_key_hash = $1 AND k.previous_key_expires_at > now()))

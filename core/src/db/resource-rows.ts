@@ -60,7 +60,13 @@ export interface AccessKeyRow extends ObjectRef {
   readonly keyPrefix: string;
   readonly revoked: boolean;
   readonly routing: Routing;
-  readonly bedrock: { region: string | null; api: BedrockApi; model: string | null; modelMap: Record<string, string> };
+  /** `api` null: not set on the AccessKey (its BedrockKey's `spec.api`, else InvokeModel, decides). */
+  readonly bedrock: {
+    region: string | null;
+    api: BedrockApi | null;
+    model: string | null;
+    modelMap: Record<string, string>;
+  };
 }
 
 /**
@@ -145,19 +151,30 @@ export interface BedrockKeyRow extends ObjectRef {
   /** The envelope-encrypted API key and its fingerprint: set for `ApiKey`, null for `AwsIdentity`. */
   readonly ciphertext: Buffer | null;
   readonly fingerprint: string | null;
+  /** The default Bedrock API for its AccessKey (`spec.api`); null or absent: not set. */
+  readonly api?: BedrockApi | null;
 }
 
 /** Stores the envelope; rewritten only when the key changed (same fingerprint → row untouched). */
 export async function upsertBedrockKey(db: Queryable, key: BedrockKeyRow): Promise<void> {
   await db.query(
-    `INSERT INTO bedrock_keys (namespace, name, uid, access_key_id, auth, ciphertext, fingerprint)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO bedrock_keys (namespace, name, uid, access_key_id, auth, ciphertext, fingerprint, api)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (namespace, name) DO UPDATE SET
        uid = EXCLUDED.uid, access_key_id = EXCLUDED.access_key_id, auth = EXCLUDED.auth,
-       ciphertext = EXCLUDED.ciphertext, fingerprint = EXCLUDED.fingerprint, updated_at = now()
-     WHERE (bedrock_keys.uid, bedrock_keys.access_key_id, bedrock_keys.auth, bedrock_keys.fingerprint)
-           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.auth, EXCLUDED.fingerprint)`,
-    [key.namespace, key.name, key.uid, key.accessKeyId, key.auth ?? 'ApiKey', key.ciphertext, key.fingerprint],
+       ciphertext = EXCLUDED.ciphertext, fingerprint = EXCLUDED.fingerprint, api = EXCLUDED.api, updated_at = now()
+     WHERE (bedrock_keys.uid, bedrock_keys.access_key_id, bedrock_keys.auth, bedrock_keys.fingerprint, bedrock_keys.api)
+           IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.access_key_id, EXCLUDED.auth, EXCLUDED.fingerprint, EXCLUDED.api)`,
+    [
+      key.namespace,
+      key.name,
+      key.uid,
+      key.accessKeyId,
+      key.auth ?? 'ApiKey',
+      key.ciphertext,
+      key.fingerprint,
+      key.api ?? null,
+    ],
   );
 }
 
@@ -167,17 +184,25 @@ export async function findBedrockKeyRow(
   namespace: string,
   name: string,
 ): Promise<
-  { accessKeyId: string; auth: BedrockAuth; fingerprint: string | null; ciphertext: Buffer | null } | undefined
+  | {
+      accessKeyId: string;
+      auth: BedrockAuth;
+      fingerprint: string | null;
+      ciphertext: Buffer | null;
+      api: BedrockApi | null;
+    }
+  | undefined
 > {
   const rows = await db.query<{
     access_key_id: string;
     auth: BedrockAuth;
     fingerprint: string | null;
     ciphertext: Buffer | null;
-  }>('SELECT access_key_id::text, auth, fingerprint, ciphertext FROM bedrock_keys WHERE namespace = $1 AND name = $2', [
-    namespace,
-    name,
-  ]);
+    api: BedrockApi | null;
+  }>(
+    'SELECT access_key_id::text, auth, fingerprint, ciphertext, api FROM bedrock_keys WHERE namespace = $1 AND name = $2',
+    [namespace, name],
+  );
   const row = rows[0];
   return row === undefined
     ? undefined
@@ -186,6 +211,7 @@ export async function findBedrockKeyRow(
         auth: row.auth,
         fingerprint: row.fingerprint,
         ciphertext: row.ciphertext === null ? null : Buffer.from(row.ciphertext),
+        api: row.api,
       };
 }
 

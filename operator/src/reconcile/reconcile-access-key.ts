@@ -119,7 +119,8 @@ export async function reconcileAccessKey(
       routing: resource.spec.routing,
       bedrock: {
         region: bedrock?.region ?? null,
-        api: bedrock?.api ?? 'InvokeModel',
+        // Unset stays unset: the BedrockKey's spec.api (then InvokeModel) decides when the proxy reads the key.
+        api: bedrock?.api ?? null,
         model: bedrock?.model ?? null,
         modelMap: bedrock?.modelMap ?? {},
       },

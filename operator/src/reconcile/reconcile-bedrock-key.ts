@@ -29,6 +29,7 @@ export interface BedrockKeyDeps {
 export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKeyDeps): Promise<ResourceStatus> {
   const ref = refOf(resource);
   const { secretRef, accessKeyRef, auth } = resource.spec;
+  const api = resource.spec.api ?? null;
   const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
   if (accessKeyId === undefined)
     return missingReference(
@@ -37,7 +38,14 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
       `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
     );
   if (auth === 'AwsIdentity' || secretRef === undefined) {
-    await upsertBedrockKey(deps.db, { ...ref, accessKeyId, auth: 'AwsIdentity', ciphertext: null, fingerprint: null });
+    await upsertBedrockKey(deps.db, {
+      ...ref,
+      accessKeyId,
+      auth: 'AwsIdentity',
+      ciphertext: null,
+      fingerprint: null,
+      api,
+    });
     return ready('AwsIdentity', "Bedrock requests are signed (SigV4) with the proxy's own AWS identity.");
   }
   const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key];
@@ -57,12 +65,15 @@ export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKey
     stored.fingerprint === fingerprint &&
     stored.accessKeyId === accessKeyId &&
     envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;
+  if (current && stored.api !== api)
+    await upsertBedrockKey(deps.db, { ...ref, accessKeyId, ciphertext: stored.ciphertext, fingerprint, api });
   if (current) return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
   await upsertBedrockKey(deps.db, {
     ...ref,
     accessKeyId,
     ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper),
     fingerprint,
+    api,
   });
   return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
 }

@@ -85,7 +85,9 @@ export function seenBy(anthropic: AnthropicTestServer, bedrock: BedrockTestServe
   const fromBedrock = bedrock.requests.map((request): Seen => {
     const operation = request.path.split('/').at(-1) ?? '';
     const converse = (request.body.input as { converse?: Record<string, unknown> } | undefined)?.converse;
-    const turn = converseTurn(operation === 'count-tokens' ? (converse ?? {}) : request.body);
+    const turn = request.operation.startsWith('InvokeModel')
+      ? anthropicTurn(request.body, 'bedrock')
+      : converseTurn(operation === 'count-tokens' ? (converse ?? {}) : request.body);
     return { upstream: 'bedrock', operation, cell: cellOf(turn), turn, path: request.path, headers: request.headers };
   });
   return [...fromAnthropic, ...fromBedrock];

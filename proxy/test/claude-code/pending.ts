@@ -3,22 +3,7 @@
  * the matrix document prints for them. The matrix leaves them out (never a skipped test); the
  * lead removes an entry once the branch that fixes it is merged, and the cell then runs.
  */
-const invokeScript =
-  'the scripted model plays tool calls, thinking, citations and cache usage as ConverseStream frames only; its InvokeModel rendering is not written yet (the same requests pass the InvokeModel body rules in the fixture test)';
-export const pendingUntilMerge = new Map<string, string>(
-  [
-    'Bash tool round trip',
-    'parallel tool calls',
-    'thinking (adaptive), signature replayed',
-    'thinking (enabled), signature replayed',
-    'images (Read of a PNG)',
-    'PDF (Read of a PDF)',
-    'citations',
-    'structured output (--json-schema)',
-    'prompt caching (usage reported)',
-    'long context → "prompt is too long" → auto-compact',
-  ].map((row) => [`${row} | Bedrock InvokeModel`, invokeScript]),
-);
+export const pendingUntilMerge = new Map<string, string>([]);
 
 /**
  * Transition steps (by tag) that fail on this branch until the stickiness fix (issue 23 item 5)

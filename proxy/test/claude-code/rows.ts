@@ -25,7 +25,7 @@ export function served(seen: Seen[], cell: CellContext, turns: number): void {
 export function thinkingOf(turn: ModelTurn | undefined): Record<string, unknown> | undefined {
   if (turn === undefined) return undefined;
   const body = turn.body as { thinking?: object; additionalModelRequestFields?: { thinking?: object } };
-  return (turn.upstream === 'anthropic' ? body.thinking : body.additionalModelRequestFields?.thinking) as
+  return (turn.wire === 'messages' ? body.thinking : body.additionalModelRequestFields?.thinking) as
     Record<string, unknown> | undefined;
 }
 
@@ -35,7 +35,7 @@ export function toolNamesOf(turn: ModelTurn | undefined): string[] {
     tools?: Array<{ name: string }>;
     toolConfig?: { tools?: Array<{ toolSpec?: { name: string } }> };
   };
-  return turn.upstream === 'anthropic'
+  return turn.wire === 'messages'
     ? (body.tools ?? []).map((tool) => tool.name)
     : (body.toolConfig?.tools ?? []).flatMap((tool) => (tool.toolSpec === undefined ? [] : [tool.toolSpec.name]));
 }

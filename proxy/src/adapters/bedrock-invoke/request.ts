@@ -1,8 +1,11 @@
-import type { MessageParam, MessagesRequest, ToolParam } from '@ccproxy/core';
+import { ProxyError, type MessageParam, type MessagesRequest, type ToolParam } from '@ccproxy/core';
 import { bedrockBetas } from '../bedrock/betas.ts';
 
 /** The Messages API version Bedrock's Anthropic models take in the body. */
 export const anthropicVersion = 'bedrock-2023-05-31';
+
+/** Anthropic's (and Bedrock's) limit on blocks marked with `cache_control` in one request. */
+const maxBreakpoints = 4;
 
 /**
  * Top-level fields InvokeModel refuses ("extraneous key [x] is not permitted"): `model` and
@@ -20,7 +23,6 @@ const refused = [
   'mcp_servers',
   'diagnostics',
   'fallbacks',
-  'cache_control',
   'anthropic_version',
   'anthropic_beta',
 ];
@@ -51,7 +53,7 @@ export function toInvokeModelBody(
   const dropped: string[] = [];
   const body: Record<string, unknown> = { anthropic_version: anthropicVersion };
   for (const [field, value] of Object.entries(request)) {
-    if (value === undefined || inPath.includes(field)) continue;
+    if (value === undefined || inPath.includes(field) || field === 'cache_control') continue;
     if (refused.includes(field)) {
       if (field !== 'anthropic_version') dropped.push(field);
       continue;
@@ -69,6 +71,8 @@ export function toInvokeModelBody(
     if (tools.length > 0) body.tools = tools;
     else delete body.tools;
   }
+  if (request.cache_control !== undefined && request.cache_control !== null)
+    automaticBreakpoint(body, request.cache_control, dropped);
   const betas = bedrockBetas(betaHeader);
   if (betas.send.length > 0) body.anthropic_beta = betas.send;
   dropped.push(...betas.dropped.map((beta) => `anthropic-beta ${beta}`));
@@ -110,4 +114,47 @@ function withoutSystemTurns(messages: MessageParam[]): Array<{ role: string; con
         ...message.content.filter((block) => block.type !== 'tool_result'),
       ];
   return out;
+}
+
+/**
+ * Top-level `cache_control` (automatic prompt caching), which InvokeModel's body refuses:
+ * Anthropic puts the breakpoint on the last cacheable block of the conversation, so here the
+ * last message's last block (not a thinking block, which cannot be marked) carries it — the
+ * same place the Converse backend puts its cache point. It takes one of the 4 breakpoints: with
+ * all 4 already marked it is refused in Anthropic's words, not dropped. Not added twice.
+ */
+function automaticBreakpoint(body: Record<string, unknown>, control: unknown, dropped: string[]): void {
+  const messages = [...(body.messages as Array<{ role: string; content: string | Block[] }>)];
+  const last = messages.at(-1);
+  if (last === undefined) return;
+  const blocks: Block[] = typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : [...last.content];
+  const at = blocks.findLastIndex((block) => block.type !== 'thinking' && block.type !== 'redacted_thinking');
+  const target = blocks[at];
+  if (target === undefined) return void dropped.push('cache_control (no block to mark in the last message)');
+  if (target.cache_control !== undefined) return;
+  const marked = countBreakpoints(body);
+  if (marked >= maxBreakpoints)
+    throw new ProxyError(
+      'PRX_INVALID_REQUEST',
+      `cache_control: A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${marked + 1} (top-level cache_control for automatic prompt caching takes one).`,
+    );
+  blocks[at] = { ...target, cache_control: control };
+  messages[messages.length - 1] = { ...last, content: blocks };
+  body.messages = messages;
+}
+
+/** Blocks marked with `cache_control` in system, tools and messages (tool results' content included). */
+function countBreakpoints(body: Record<string, unknown>): number {
+  const count = (blocks: unknown): number =>
+    Array.isArray(blocks)
+      ? (blocks as Block[]).reduce(
+          (sum, block) =>
+            sum +
+            (block.cache_control === undefined ? 0 : 1) +
+            (block.type === 'tool_result' ? count(block.content) : 0),
+          0,
+        )
+      : 0;
+  const messages = body.messages as Array<{ content: unknown }>;
+  return count(body.system) + count(body.tools) + messages.reduce((sum, message) => sum + count(message.content), 0);
 }

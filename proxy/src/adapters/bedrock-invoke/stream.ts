@@ -21,9 +21,16 @@ const errorCodes: Readonly<Record<string, ErrorCode>> = {
  * others is read from the JSON's leading `{"type":"…"`. The completeness rule: the stream ends
  * with `message_stop`, or with an `event: error` (an exception frame, a malformed frame, the
  * model's own `error` event, or an upstream that ended before `message_stop`). Per request.
+ * The one rewrite: `message_start`'s `model` is the name the client asked for (response.ts says why).
  */
 export class InvokeStreamTranslator extends EventStreamTranslator {
   #usage: Usage = { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  readonly #model: string | undefined;
+
+  constructor(requestId: string, model?: string) {
+    super(requestId);
+    this.#model = model;
+  }
 
   get usage(): Usage {
     return this.#usage;
@@ -44,7 +51,7 @@ export class InvokeStreamTranslator extends EventStreamTranslator {
     let data:
       | {
           type?: unknown;
-          message?: { usage?: Partial<Usage> };
+          message?: { model?: unknown; usage?: Partial<Usage> };
           usage?: Partial<Usage>;
           error?: { type?: string; message?: string };
         }
@@ -55,6 +62,11 @@ export class InvokeStreamTranslator extends EventStreamTranslator {
     }
     if (type === undefined || !eventName.test(type))
       throw malformed(new Error('a chunk that is not an Anthropic event'));
+    const started = type === 'message_start' ? data?.message : undefined;
+    if (started !== undefined && this.#model !== undefined && started.model !== this.#model) {
+      started.model = this.#model;
+      json = JSON.stringify(data);
+    }
     // An SSE data line cannot hold a line break; JSON never needs one outside strings.
     if (json.includes('\n') || json.includes('\r')) json = JSON.stringify(data ?? JSON.parse(json));
     const event = `event: ${type}\ndata: ${json}\n\n`;

@@ -28,8 +28,8 @@ export function invokeModelTranslation(
     headers: stream
       ? { accept: 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-accept': 'application/json' }
       : { accept: 'application/json' },
-    whole: fromInvokeModelResponse,
-    streamTranslator: () => new InvokeStreamTranslator(exchange.id),
+    whole: (text) => fromInvokeModelResponse(text, body.model),
+    streamTranslator: () => new InvokeStreamTranslator(exchange.id, body.model),
     modelRequested: body.model,
     modelServed: modelId,
   };
