@@ -66,6 +66,7 @@ describe('accessibility (axe-core) of every page', () => {
   /** Every page reached by in-app links from the dashboard, one per route pattern (ids stand for any id). */
   const crawl = async (page: Page, label: string) => {
     const found = new Map<string, Violation[]>();
+    const headings = new Map<string, number>();
     const queue = ['#/'];
     const seen = new Set(['/']);
     while (queue.length > 0) {
@@ -73,6 +74,8 @@ describe('accessibility (axe-core) of every page', () => {
       await page.goto(`${stack.adminUrl}/${hash}`);
       await settle(page);
       found.set(routePattern(hash), await scan(page, `${label} ${hash}`));
+      // One heading names every page (axe's page-has-heading-one is only a best practice).
+      headings.set(routePattern(hash), await page.locator('h1').count());
       const links = await inAppLinks(page);
       // On a phone the menu (the app's resource list) is a closed drawer: open it to read its links.
       const menu = page.getByRole('button', { name: 'Open menu' });
@@ -88,7 +91,7 @@ describe('accessibility (axe-core) of every page', () => {
         queue.push(link);
       }
     }
-    return found;
+    return { found, headings };
   };
 
   const combinations = [
@@ -98,34 +101,41 @@ describe('accessibility (axe-core) of every page', () => {
     { colorScheme: 'dark', width: 375 },
   ] as const;
 
-  it.each(combinations)('no serious or critical violation: $colorScheme, $width px', async ({ colorScheme, width }) => {
-    const label = `${colorScheme}/${width}`;
-    const page = await stack.newPage({ colorScheme, width, height: 800 });
-    // Signed out: the login page.
-    await page.goto(`${stack.adminUrl}/#/login`);
-    await page.locator('input[name="username"]').waitFor();
-    const results = new Map([['/login', await scan(page, `${label} login`)]]);
-    await page.evaluate((session) => sessionStorage.setItem('ccproxy-admin-token', session), token);
-    // The menu's links are the app's resource list; on a phone the menu is a drawer, so read them wide once.
-    for (const [pattern, violations] of await crawl(page, label)) results.set(pattern, violations);
+  it.each(combinations)(
+    'no serious or critical violation: $colorScheme, $width px',
+    async ({ colorScheme, width }) => {
+      const label = `${colorScheme}/${width}`;
+      const page = await stack.newPage({ colorScheme, width, height: 800 });
+      // Signed out: the login page.
+      await page.goto(`${stack.adminUrl}/#/login`);
+      await page.locator('input[name="username"]').waitFor();
+      const results = new Map([['/login', await scan(page, `${label} login`)]]);
+      expect(await page.locator('h1').count()).toBe(1);
+      await page.evaluate((session) => sessionStorage.setItem('ccproxy-admin-token', session), token);
+      // The menu's links are the app's resource list; on a phone the menu is a drawer, so read them wide once.
+      const { found, headings } = await crawl(page, label);
+      for (const [pattern, violations] of found) results.set(pattern, violations);
+      expect(Object.fromEntries(headings)).toEqual(Object.fromEntries([...headings.keys()].map((key) => [key, 1])));
 
-    const pages = [...results.keys()].sort();
-    console.info(`axe ${label}: ${pages.length} pages: ${pages.join(', ')}`);
-    // The discovery reached every kind's list, create and edit page (a crawl that finds nothing proves nothing).
-    for (const resource of ['users', 'access-keys', 'bedrock-keys'])
-      for (const pattern of [`/${resource}`, `/${resource}/create`, `/${resource}/:id`])
-        expect(pages, `${label} discovered ${pattern}`).toContain(pattern);
-    const counts = Object.fromEntries(
-      [...results].map(([pattern, violations]) => [
-        pattern,
-        violations.reduce((sum, violation) => sum + violation.nodes, 0),
-      ]),
-    );
-    const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-    console.info(`axe ${label}: ${total} serious/critical nodes ${JSON.stringify(counts)}`);
-    expect(counts).toEqual(Object.fromEntries(pages.map((pattern) => [pattern, 0])));
-    expect(stack.problems).toEqual([]);
-  });
+      const pages = [...results.keys()].sort();
+      console.info(`axe ${label}: ${pages.length} pages: ${pages.join(', ')}`);
+      // The discovery reached every kind's list, create and edit page (a crawl that finds nothing proves nothing).
+      for (const resource of ['users', 'access-keys', 'bedrock-keys'])
+        for (const pattern of [`/${resource}`, `/${resource}/create`, `/${resource}/:id`])
+          expect(pages, `${label} discovered ${pattern}`).toContain(pattern);
+      const counts = Object.fromEntries(
+        [...results].map(([pattern, violations]) => [
+          pattern,
+          violations.reduce((sum, violation) => sum + violation.nodes, 0),
+        ]),
+      );
+      const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+      console.info(`axe ${label}: ${total} serious/critical nodes ${JSON.stringify(counts)}`);
+      expect(counts).toEqual(Object.fromEntries(pages.map((pattern) => [pattern, 0])));
+      expect(stack.problems).toEqual([]);
+    },
+    300_000,
+  );
 });
 
 const inAppLinks = (page: Page) =>
