@@ -74,6 +74,16 @@ describe('accessibility (axe-core) of every page', () => {
       await page.goto(`${stack.adminUrl}/${hash}`);
       await settle(page);
       found.set(routePattern(hash), await scan(page, `${label} ${hash}`));
+      // The confirmation a page's Delete opens (it names what goes with the resource), then Cancel.
+      const remove = page.getByRole('button', { name: 'Delete', exact: true }).first();
+      if (await remove.isVisible()) {
+        await remove.click();
+        await page.getByRole('dialog').waitFor();
+        await page.waitForTimeout(300);
+        found.set(`${routePattern(hash)} (delete dialog)`, await scan(page, `${label} ${hash} delete dialog`));
+        await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+        await page.getByRole('dialog').waitFor({ state: 'detached' });
+      }
       // One heading names every page (axe's page-has-heading-one is only a best practice).
       headings.set(routePattern(hash), await page.locator('h1').count());
       const links = await inAppLinks(page);
