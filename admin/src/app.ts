@@ -3,51 +3,19 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
-import type { Logger, Queryable } from '@ccproxy/core';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
 import { registerBodyParsers } from './body-parsing.ts';
 import { registerOpenApiCompletion } from './openapi.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
-import type { ResourceStore } from './store/resource-store.ts';
-import { registerUserRoutes } from './routes/users.ts';
-import { registerAccessKeyRoutes } from './routes/access-keys.ts';
-import { registerBedrockKeyRoutes } from './routes/bedrock-keys.ts';
-import { registerUsageRoutes } from './routes/usage.ts';
+import type { AdminConfig, AdminDeps, RouteDeps } from './route-deps.ts';
+import { userRoutes } from './routes/users.ts';
+import { accessKeyRoutes } from './routes/access-keys.ts';
+import { bedrockKeyRoutes } from './routes/bedrock-keys.ts';
+import { usageRoutes } from './routes/usage.ts';
 
-export interface AdminConfig {
-  username: string;
-  /** scrypt hash of the admin password (see password.ts). */
-  passwordHash: string;
-  sessionSecret?: string;
-  sessionSeconds: number;
-  /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
-  publicUrl: string;
-  /** Largest request body, in bytes. */
-  bodyLimit?: number;
-  loginAttempts?: number;
-  loginWindowMs?: number;
-  /** Load balancers in front (CCPROXY_ADMIN_TRUSTED_PROXY_HOPS): whose X-Forwarded-For names the client. */
-  trustedProxyHops?: number;
-  /** The built web UI; defaults to admin/dist/ui (served only when it exists). */
-  uiDir?: string;
-}
-
-export interface AdminDeps {
-  logger: Logger;
-  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator). */
-  db: Queryable;
-  store: ResourceStore;
-  /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */
-  breakerOpenMs?: number;
-  /** The breaker's failure window (CCPROXY_BREAKER_WINDOW_MS), to tell failing from closed. */
-  breakerWindowMs?: number;
-}
-
-export interface RouteDeps extends AdminDeps {
-  config: AdminConfig;
-}
+export type { AdminConfig, AdminDeps } from './route-deps.ts';
 
 export const defaultUiDir = fileURLToPath(new URL('../dist/ui/', import.meta.url));
 
@@ -111,10 +79,9 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
 
   registerSimpleRestQuery(app);
   const routeDeps: RouteDeps = { ...deps, config };
-  registerUserRoutes(app, routeDeps);
-  registerAccessKeyRoutes(app, routeDeps);
-  registerBedrockKeyRoutes(app, routeDeps);
-  registerUsageRoutes(app, routeDeps);
+  // Each route file is a plugin typed by its schemas (TypeBox type provider), given its deps.
+  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, usageRoutes])
+    await app.register(routes, routeDeps);
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from './errors.ts';
+import { AdminError } from './errors.ts';
 
 /** Deepest JSON nesting a body may have; the API's deepest schema (an access key's modelMap) is 3 levels. */
 export const maxJsonDepth = 32;
@@ -26,7 +26,7 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
   return false;
 }
 
-const unsupported = () => new HttpError(415, 'unsupported_media_type', 'Send the body as application/json.');
+const unsupported = () => new AdminError('ADM_UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json.');
 
 /**
  * Bodies: JSON only, within the body limit (413) and the depth limit (400), parsed by fastify's
@@ -38,11 +38,12 @@ export function registerBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
+    // parseAs 'string' hands a string (fastify's type says string | Buffer for either mode).
+    const text = body.toString();
     if (text.length === 0) return done(null, undefined);
     if (jsonDepthExceeds(text, maxJsonDepth))
       return done(
-        new HttpError(400, 'bad_request', `Body nested deeper than ${maxJsonDepth} levels.`, [
+        new AdminError('ADM_BAD_REQUEST', `Body nested deeper than ${maxJsonDepth} levels.`, [
           `body: nested deeper than ${maxJsonDepth} levels`,
         ]),
         undefined,
@@ -51,12 +52,12 @@ export function registerBodyParsers(app: FastifyInstance): void {
     // validator would take for no body at all (schemathesis found a revoke answered 200 to it).
     if (text.trim() === 'null')
       return done(
-        new HttpError(400, 'bad_request', 'The body must be a JSON object, not null.', ['body: must be object']),
+        new AdminError('ADM_BAD_REQUEST', 'The body must be a JSON object, not null.', ['body: must be object']),
         undefined,
       );
     return parseJson(request, text, done);
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) =>
-    (body as Buffer).length === 0 ? done(null, undefined) : done(unsupported(), undefined),
+    body.length === 0 ? done(null, undefined) : done(unsupported(), undefined),
   );
 }

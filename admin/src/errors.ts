@@ -1,53 +1,61 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { errorCodes, ProxyError, type AdminErrorCode } from '@ccproxy/core';
 import { StoreError } from './store/resource-store.ts';
 import { textProblems } from './text-rule.ts';
 
 /**
  * One error shape for the whole API, `{ statusCode, error, message, problems? }`, made in one
- * place: react-admin shows `message`, and `problems` lists every JSON path that failed.
+ * place: react-admin shows `message`, and `problems` lists every JSON path that failed. The
+ * codes are the `ADM_` part of the product's one code table (core/src/errors.ts, documented in
+ * the README); `error` on the wire is the code without `ADM_`, lower-cased.
  */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'too_many_requests'
-  | 'unavailable'
-  | 'internal';
+type NameOf<C> = C extends `ADM_${infer Name}` ? Lowercase<Name> : never;
+export type ErrorName = NameOf<AdminErrorCode>;
+
+const codeByName = new Map(
+  Object.keys(errorCodes)
+    .filter((code): code is AdminErrorCode => code.startsWith('ADM_'))
+    .map((code) => [code.slice('ADM_'.length).toLowerCase(), code]),
+);
 
 export function sendError(
   reply: FastifyReply,
   status: number,
-  error: ErrorCode,
+  error: ErrorName,
   message: string,
   problems?: string[],
 ): FastifyReply {
+  if (!codeByName.has(error)) throw new Error(`admin error ${error} is not in core/src/errors.ts`);
   return reply
     .code(status)
     .type('application/json')
     .send({ statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) });
 }
 
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: ErrorCode;
+const nameOf = <C extends AdminErrorCode>(code: C) => code.slice('ADM_'.length).toLowerCase() as NameOf<C>;
+
+/** An admin failure: a code of the one table (its status), a message, and the failing JSON paths. */
+export class AdminError extends ProxyError {
+  readonly adminCode: AdminErrorCode;
   readonly problems: string[] | undefined;
-  constructor(status: number, code: ErrorCode, message: string, problems?: string[]) {
-    super(message);
-    this.status = status;
-    this.code = code;
+  constructor(code: AdminErrorCode, message?: string, problems?: string[]) {
+    super(code, message);
+    this.name = 'AdminError';
+    this.adminCode = code;
     this.problems = problems;
+  }
+  /** `ADM_NOT_FOUND` → `not_found`. */
+  get wireName(): ErrorName {
+    return nameOf(this.adminCode);
   }
 }
 
-export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
+export const notFound = (what: string) => new AdminError('ADM_NOT_FOUND', `${what} not found`);
 export const badRequest = (message: string, problems?: string[]) =>
-  new HttpError(400, 'bad_request', message, problems);
+  new AdminError('ADM_BAD_REQUEST', message, problems);
+export const conflict = (message: string) => new AdminError('ADM_CONFLICT', message);
 
 /**
  * Validation with typebox instead of fastify's default Ajv setup, which strips unknown
@@ -112,7 +120,8 @@ type NoRoute = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 /** The error handler and the not-found handler; returns the latter for `registerNoRouteAnswer`. */
 export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): NoRoute {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
-    if (error instanceof HttpError) return sendError(reply, error.status, error.code, error.message, error.problems);
+    if (error instanceof AdminError)
+      return sendError(reply, error.status, error.wireName, error.message, error.problems);
     if (error instanceof StoreError) {
       if (error.reason === 'conflict') return sendError(reply, 409, 'conflict', error.message);
       if (error.reason === 'not_found') return sendError(reply, 404, 'not_found', error.message);

@@ -38,39 +38,35 @@ export interface ListQuery {
 
 export function registerSimpleRestQuery(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
-    const query = request.query as Record<string, unknown> | undefined;
-    if (query === undefined || request.method !== 'GET' || !('sort' in query || 'range' in query || 'filter' in query))
-      return;
+    // Before validation the query is whatever the URL said: read it as plain strings and arrays.
+    const raw = request.query;
+    if (typeof raw !== 'object' || raw === null || request.method !== 'GET') return;
+    const query: Record<string, unknown> = Object.fromEntries(Object.entries(raw));
+    if (!('sort' in query || 'range' in query || 'filter' in query)) return;
     const { sort, range, filter, ...rest } = query;
     const flat: Record<string, unknown> = { ...rest };
     if (sort !== undefined) {
-      const [field, order] = parseJson('sort', sort, (value) => Array.isArray(value) && value.length === 2) as [
-        unknown,
-        unknown,
-      ];
+      const [field, order] = parseJson('sort', sort, isPair);
       Object.assign(flat, { _sort: field, _order: order });
     }
     if (range !== undefined) {
-      const [start, end] = parseJson(
-        'range',
-        range,
-        (value) => Array.isArray(value) && value.length === 2 && value.every(Number.isInteger),
-      ) as [number, number];
+      const [start, end] = parseJson('range', range, isIntegerPair);
       Object.assign(flat, { _start: start, _end: end + 1 });
     } else if (filter !== undefined) {
       // getMany sends ids and no range: all of them, not a first page.
       flat._end = 1_000_000;
     }
-    if (filter !== undefined)
-      Object.assign(
-        flat,
-        parseJson('filter', filter, (value) => typeof value === 'object' && value !== null && !Array.isArray(value)),
-      );
+    if (filter !== undefined) Object.assign(flat, parseJson('filter', filter, isRecord));
     request.query = flat;
   });
 }
 
-function parseJson(name: string, raw: unknown, ok: (value: unknown) => boolean): unknown {
+const isPair = (value: unknown): value is [unknown, unknown] => Array.isArray(value) && value.length === 2;
+const isIntegerPair = (value: unknown): value is [number, number] => isPair(value) && value.every(Number.isInteger);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function parseJson<T>(name: string, raw: unknown, ok: (value: unknown) => value is T): T {
   let value: unknown;
   try {
     value = JSON.parse(String(raw));

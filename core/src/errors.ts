@@ -63,9 +63,23 @@ export const errorCodes = {
     status: 431,
     message: 'Request headers are larger than the proxy accepts.',
   },
+  // The admin facade's errors (admin/src/errors.ts): JSON `{ statusCode, error, message, problems? }`,
+  // where `error` is the code without `ADM_`, lower-cased (`ADM_BAD_REQUEST` → `bad_request`).
+  ADM_BAD_REQUEST: { type: 'invalid_request_error', status: 400, message: 'Invalid request.' },
+  ADM_UNAUTHORIZED: { type: 'authentication_error', status: 401, message: 'Log in first.' },
+  ADM_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Not found.' },
+  ADM_METHOD_NOT_ALLOWED: { type: 'invalid_request_error', status: 405, message: 'Method not allowed.' },
+  ADM_CONFLICT: { type: 'invalid_request_error', status: 409, message: 'Conflict.' },
+  ADM_PAYLOAD_TOO_LARGE: { type: 'request_too_large', status: 413, message: 'Request body too large.' },
+  ADM_UNSUPPORTED_MEDIA_TYPE: { type: 'invalid_request_error', status: 415, message: 'Send application/json.' },
+  ADM_TOO_MANY_REQUESTS: { type: 'rate_limit_error', status: 429, message: 'Too many requests.' },
+  ADM_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The resource store is unavailable.' },
+  ADM_INTERNAL: { type: 'api_error', status: 500, message: 'Internal error; see the admin log.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;
+/** The admin facade's part of the table. */
+export type AdminErrorCode = Extract<ErrorCode, `ADM_${string}`>;
 
 export class ProxyError extends Error {
   readonly code: ErrorCode;

@@ -18,6 +18,7 @@ export {
   type AnthropicErrorType,
   type AnthropicErrorBody,
   type ErrorCode,
+  type AdminErrorCode,
 } from './errors.ts';
 export { createLogger, redactKeyInUrl, type Logger, type LoggerOptions } from './logger.ts';
 export { createMetricsRegistry } from './metrics.ts';
@@ -80,6 +81,15 @@ export {
   type BreakerState,
 } from './db/breaker-rows.ts';
 export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
+export { readBreakerSummaries, type BreakerSummary } from './db/breaker-reads.ts';
+export {
+  readUsageSeries,
+  readUsageByProvider,
+  readTopUsers,
+  type ResourceName,
+  type UsageFilter,
+  type UsageTotals,
+} from './db/usage-reads.ts';
 export {
   buildPriceTable,
   loadPriceTable,

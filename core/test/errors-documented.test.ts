@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { errorCodes } from '../src/errors.ts';
 
-/** The README's error table is the one place a user reads what each proxy error means. */
+/** The README's error table is the one place a user reads what each proxy or admin error means. */
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 function documentedRows(): Map<string, { status: number; type: string }> {
   const rows = new Map<string, { status: number; type: string }>();
-  for (const match of readme.matchAll(/^\| `(PRX_[A-Z_]+)` \| (\d{3}) \| `([a-z_]+)` \|/gm))
+  for (const match of readme.matchAll(/^\| `((?:PRX|ADM)_[A-Z_]+)` \| (\d{3}) \| `([a-z_]+)` \|/gm))
     rows.set(match[1] ?? '', { status: Number(match[2]), type: match[3] ?? '' });
   return rows;
 }

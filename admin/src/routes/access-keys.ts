@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
-import { breakerStateOf, generateAccessKey, keyPrefix, type BreakerPolicy, type Queryable } from '@ccproxy/core';
+import { Type } from 'typebox';
+import { generateAccessKey, keyPrefix, readBreakerSummaries, type BreakerSummary } from '@ccproxy/core';
 import { accessKeySpec, routing } from '@ccproxy/operator';
-import type { RouteDeps } from '../app.ts';
-import { badRequest, notFound } from '../errors.ts';
-import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
+import { badRequest, conflict } from '../errors.ts';
+import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from '../list.ts';
+import type { RoutePlugin } from '../route-deps.ts';
 import { ownerOf } from '../store/ownership.ts';
-import { StoreError } from '../store/resource-store.ts';
+import { loadOr404, writeWithSecret } from '../store/resource-ops.ts';
 import { accessKeyView } from './views.ts';
 
 const bedrockSchema = accessKeySpec.properties.bedrock;
@@ -42,72 +41,22 @@ const keyQuery = listQuery(
 const breakerSortable = ['id', 'state', 'consecutiveFailures', 'openedAt', 'lastFailoverAt', 'lastFailedFailoverAt'];
 const breakerQuery = listQuery({}, breakerSortable);
 
-interface BreakerInfo {
-  state: string;
-  consecutiveFailures: number;
-  openedAt: string | null;
-  /** The last failover Bedrock answered. */
-  lastFailoverAt: string | null;
-  /** The last failover attempt when Bedrock did not answer it (shown apart, never as a failover). */
-  lastFailedFailoverAt: string | null;
-}
-
-/** Breaker rows by `namespace/name`, straight from Postgres: shared by every proxy replica, so current. */
-export async function readBreakers(
-  db: Queryable,
-  policy: Pick<BreakerPolicy, 'openMs' | 'windowMs'>,
-): Promise<Map<string, BreakerInfo>> {
-  const rows = await db.query<{
-    namespace: string;
-    name: string;
-    consecutive_failures: number;
-    streak_started_at: Date | null;
-    opened_at: Date | null;
-    trial_started_at: Date | null;
-    last_failover_at: Date | null;
-    served: boolean;
-  }>(
-    // The breaker row stamps a failover when it is tried; Bedrock answered it when a Bedrock
-    // failover usage row was written at or after that moment (rows are written at the end of
-    // the request). An index range scan on token_usage (access_key_id, occurred_at).
-    `SELECT k.namespace, k.name, b.consecutive_failures, b.streak_started_at, b.opened_at, b.trial_started_at, b.last_failover_at,
-            EXISTS (SELECT 1 FROM token_usage u
-                     WHERE u.access_key_id = k.id AND u.occurred_at >= b.last_failover_at
-                       AND u.failover AND u.provider = 'bedrock') AS served
-       FROM circuit_breakers b JOIN access_keys k ON k.id = b.access_key_id`,
-  );
-  const now = Date.now();
-  return new Map(
-    rows.map((row) => [
-      idOf(row.namespace, row.name),
-      {
-        state: breakerStateOf(
-          {
-            consecutiveFailures: row.consecutive_failures,
-            streakStartedAt: row.streak_started_at?.getTime() ?? null,
-            openedAt: row.opened_at?.getTime() ?? null,
-            trialStartedAt: row.trial_started_at?.getTime() ?? null,
-            lastFailoverAt: row.last_failover_at?.getTime() ?? null,
-          },
-          policy,
-          now,
-        ),
-        consecutiveFailures: row.consecutive_failures,
-        openedAt: row.opened_at?.toISOString() ?? null,
-        lastFailoverAt: row.served ? (row.last_failover_at?.toISOString() ?? null) : null,
-        lastFailedFailoverAt: row.served ? null : (row.last_failover_at?.toISOString() ?? null),
-      },
-    ]),
-  );
-}
-
-export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
+export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
   const { store, db, config } = deps;
   const policy = { openMs: deps.breakerOpenMs ?? 30 * 60_000, windowMs: deps.breakerWindowMs ?? 60_000 };
   const tags = ['access keys'];
   const baseUrlFor = (key: string) => `${config.publicUrl.replace(/\/+$/, '')}/ak/${key}`;
+  /** Breaker rows by `namespace/name` (core/src/db/breaker-reads.ts). */
+  const readBreakers = async () =>
+    new Map(
+      (await readBreakerSummaries(db, policy)).map(({ namespace, name, ...breaker }) => [
+        idOf(namespace, name),
+        breaker,
+      ]),
+    );
+  type Breakers = Map<string, Omit<BreakerSummary, 'namespace' | 'name'>>;
 
-  const withBreaker = (view: ReturnType<typeof accessKeyView>, breakers: Map<string, BreakerInfo>) => {
+  const withBreaker = (view: ReturnType<typeof accessKeyView>, breakers: Breakers) => {
     const breaker = breakers.get(view.id);
     return breaker === undefined
       ? { ...view, consecutiveFailures: 0, lastFailedFailoverAt: null }
@@ -119,16 +68,10 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
           consecutiveFailures: breaker.consecutiveFailures,
         };
   };
-  const load = async (id: string) => {
-    const { namespace, name } = splitId(id);
-    const key = await store.get('AccessKey', namespace, name);
-    if (key === undefined) throw notFound(`AccessKey ${id}`);
-    return key;
-  };
 
   app.get('/admin/api/access-keys', { schema: { tags, querystring: keyQuery } }, async (request, reply) => {
-    const query = request.query as Static<typeof keyQuery>;
-    const breakers = await readBreakers(db, policy);
+    const { query } = request;
+    const breakers = await readBreakers();
     const rows = (await store.list('AccessKey'))
       .map((key) => withBreaker(accessKeyView(key), breakers))
       .filter(
@@ -139,77 +82,63 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
           (query.breakerState === undefined || key.breakerState === query.breakerState) &&
           (query.status === undefined || key.status === query.status),
       );
-    return sendPage(reply, 'access-keys', rows, query as ListQuery, sortable);
+    return sendPage(reply, 'access-keys', rows, query, sortable);
   });
 
   app.get('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
-    const key = await load((request.params as Static<typeof idParams>).id);
-    return withBreaker(accessKeyView(key), await readBreakers(db, policy));
+    const key = await loadOr404(store, 'AccessKey', splitId(request.params.id));
+    return withBreaker(accessKeyView(key), await readBreakers());
   });
 
   /**
    * Issue: the admin generates the key, writes it into the Secret the AccessKey names (the
-   * operator adopts it) and shows it in this answer only. Secret first, then the AccessKey; if
-   * the second write fails the Secret is removed again, so nothing is left half-written.
+   * operator adopts it) and shows it in this answer only; the Secret goes again if the
+   * AccessKey cannot be written (writeWithSecret).
    */
   app.post('/admin/api/access-keys', { schema: { tags, body: issueKey } }, async (request, reply) => {
-    const body = request.body as Static<typeof issueKey>;
+    const { body } = request;
     if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined)
       throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
     if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined)
-      throw new StoreError('conflict', `AccessKey ${body.namespace}/${body.name} already exists`);
+      throw conflict(`AccessKey ${body.namespace}/${body.name} already exists`);
     const secretName = `${body.name}-key`.slice(0, 253);
     const key = generateAccessKey();
-    // Never another's Secret: a name in use is a 409 naming its owner (ownership.ts).
-    const owner = { kind: 'AccessKey', name: body.name } as const;
-    await store.writeSecret(body.namespace, secretName, { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) }, owner);
-    const spec = {
-      userRef: { name: body.user },
-      secretName,
-      routing: body.routing ?? 'PlanWithFailover',
-      ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
-      revoked: false,
+    const secret = {
+      namespace: body.namespace,
+      name: secretName,
+      data: { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) },
+      owner: { kind: 'AccessKey', name: body.name } as const,
     };
-    let created;
-    try {
-      created = await store.create('AccessKey', body.namespace, body.name, spec);
-    } catch (error) {
-      await store.deleteSecret(body.namespace, secretName, owner).catch(() => undefined);
-      throw error;
-    }
+    const created = await writeWithSecret(store, secret, () =>
+      store.create('AccessKey', body.namespace, body.name, {
+        userRef: { name: body.user },
+        secretName,
+        routing: body.routing ?? 'PlanWithFailover',
+        ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
+        revoked: false,
+      }),
+    );
     return reply
       .code(201)
       .send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
   });
 
   app.put('/admin/api/access-keys/:id', { schema: { tags, params: idParams, body: updateKey } }, async (request) => {
-    const current = await load((request.params as Static<typeof idParams>).id);
-    const { resourceVersion, ...changes } = request.body as Static<typeof updateKey>;
-    const updated = await store.update(
-      'AccessKey',
-      current.namespace,
-      current.name,
-      { ...current.spec, ...changes },
-      resourceVersion,
-    );
-    return withBreaker(accessKeyView(updated), await readBreakers(db, policy));
+    const current = await loadOr404(store, 'AccessKey', splitId(request.params.id));
+    const { resourceVersion, ...changes } = request.body;
+    const spec = { ...current.spec, ...changes };
+    const updated = await store.update('AccessKey', current.namespace, current.name, spec, resourceVersion);
+    return withBreaker(accessKeyView(updated), await readBreakers());
   });
 
   app.post(
     '/admin/api/access-keys/:id/revoke',
     { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
     async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      const version =
-        (request.body as Static<typeof versionBody> | undefined)?.resourceVersion ?? current.resourceVersion;
-      const updated = await store.update(
-        'AccessKey',
-        current.namespace,
-        current.name,
-        { ...current.spec, revoked: true },
-        version,
-      );
-      return accessKeyView(updated);
+      const current = await loadOr404(store, 'AccessKey', splitId(request.params.id));
+      const version = request.body?.resourceVersion ?? current.resourceVersion;
+      const spec = { ...current.spec, revoked: true };
+      return accessKeyView(await store.update('AccessKey', current.namespace, current.name, spec, version));
     },
   );
 
@@ -218,18 +147,15 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
     '/admin/api/access-keys/:id/rotate',
     { schema: { tags, params: idParams, body: Type.Optional(versionBody) } },
     async (request) => {
-      const current = await load((request.params as Static<typeof idParams>).id);
-      const version = (request.body as Static<typeof versionBody> | undefined)?.resourceVersion;
+      const current = await loadOr404(store, 'AccessKey', splitId(request.params.id));
+      const version = request.body?.resourceVersion;
       if (version !== undefined && version !== current.resourceVersion)
-        throw new StoreError(
-          'conflict',
-          `AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`,
-        );
+        throw conflict(`AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`);
       const key = generateAccessKey();
       // A Secret the admin may not write (hand-written, another's) is a 409, never a 200 that changes nothing.
       await store.writeSecret(
         current.namespace,
-        (current.spec as { secretName: string }).secretName,
+        current.spec.secretName,
         { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) },
         ownerOf(current),
       );
@@ -238,19 +164,16 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
   );
 
   app.delete('/admin/api/access-keys/:id', { schema: { tags, params: idParams } }, async (request) => {
-    const current = await load((request.params as Static<typeof idParams>).id);
+    const current = await loadOr404(store, 'AccessKey', splitId(request.params.id));
     // The operator revokes the key in Postgres before the resource is gone (finalizer / prune).
     await store.delete('AccessKey', current.namespace, current.name);
     // Only a Secret that is the admin's for this key goes with it; any other is left alone.
-    await store
-      .deleteSecret(current.namespace, (current.spec as { secretName: string }).secretName, ownerOf(current))
-      .catch(() => undefined);
+    await store.deleteSecret(current.namespace, current.spec.secretName, ownerOf(current)).catch(() => undefined);
     return accessKeyView(current);
   });
 
   app.get('/admin/api/breakers', { schema: { tags: ['usage'], querystring: breakerQuery } }, async (request, reply) => {
-    const breakers = await readBreakers(db, policy);
-    const rows = [...breakers].map(([id, breaker]) => ({ id, ...breaker }));
-    return sendPage(reply, 'breakers', rows, request.query as ListQuery, breakerSortable);
+    const rows = [...(await readBreakers())].map(([id, breaker]) => ({ id, ...breaker }));
+    return sendPage(reply, 'breakers', rows, request.query, breakerSortable);
   });
-}
+};

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
-import type { RouteDeps } from '../app.ts';
+import { Type } from 'typebox';
+import { readTopUsers, readUsageByProvider, readUsageSeries, type UsageFilter } from '@ccproxy/core';
 import { badRequest } from '../errors.ts';
-import { idOf, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
+import { idOf, listQuery, sendPage, splitId } from '../list.ts';
+import type { RoutePlugin } from '../route-deps.ts';
 
 // A real date (month 01-12, day 01-31) and time (hours 00-23, minutes and seconds 00-59).
 const isoTime = Type.String({
@@ -43,8 +43,8 @@ interface Filters {
   provider?: 'plan' | 'bedrock';
 }
 
-/** The WHERE clause shared by every usage query; all values are parameters. */
-function where(filters: Filters): { sql: string; params: unknown[] } {
+/** The query's filters, checked (a real range, not too many hour buckets), for core/src/db/usage-reads.ts. */
+function usageFilter(filters: Filters): UsageFilter {
   const to = filters.to === undefined ? new Date() : new Date(filters.to);
   const from = filters.from === undefined ? new Date(to.getTime() - 7 * 86_400_000) : new Date(filters.from);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()))
@@ -54,106 +54,50 @@ function where(filters: Filters): { sql: string; params: unknown[] } {
     throw badRequest('hour buckets cover at most 93 days; use bucket=day', [
       'querystring/bucket: range too long for hour',
     ]);
-  const params: unknown[] = [filters.bucket, from, to];
-  const clauses = ['a.bucket = $1', 'a.bucket_start >= date_trunc($1, $2::timestamptz)', 'a.bucket_start <= $3'];
-  if (filters.userId !== undefined) {
-    const { namespace, name } = splitId(filters.userId);
-    params.push(namespace, name);
-    clauses.push(`u.namespace = $${params.length - 1} AND u.name = $${params.length}`);
-  }
-  if (filters.accessKeyId !== undefined) {
-    const { namespace, name } = splitId(filters.accessKeyId);
-    params.push(namespace, name);
-    clauses.push(`k.namespace = $${params.length - 1} AND k.name = $${params.length}`);
-  }
-  if (filters.provider !== undefined) {
-    params.push(filters.provider);
-    clauses.push(`a.provider = $${params.length}`);
-  }
   return {
-    sql: `FROM usage_aggregates a LEFT JOIN users u ON u.id = a.user_id LEFT JOIN access_keys k ON k.id = a.access_key_id WHERE ${clauses.join(' AND ')}`,
-    params,
+    bucket: filters.bucket,
+    from,
+    to,
+    ...(filters.userId === undefined ? {} : { user: splitId(filters.userId) }),
+    ...(filters.accessKeyId === undefined ? {} : { accessKey: splitId(filters.accessKeyId) }),
+    ...(filters.provider === undefined ? {} : { provider: filters.provider }),
   };
 }
-
-const sums = `sum(a.requests)::float8 AS requests, sum(a.failovers)::float8 AS failovers, sum(a.input_tokens)::float8 AS input_tokens,
-  sum(a.output_tokens)::float8 AS output_tokens, sum(a.cache_read_tokens)::float8 AS cache_read_tokens, sum(a.cache_creation_tokens)::float8 AS cache_creation_tokens`;
-
-interface SumRow {
-  requests: number;
-  failovers: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_creation_tokens: number;
-}
-const totals = (row: SumRow) => ({
-  requests: row.requests,
-  failovers: row.failovers,
-  inputTokens: row.input_tokens,
-  outputTokens: row.output_tokens,
-  cacheReadTokens: row.cache_read_tokens,
-  cacheCreationTokens: row.cache_creation_tokens,
-  totalTokens: row.input_tokens + row.output_tokens + row.cache_read_tokens + row.cache_creation_tokens,
-});
 
 /**
  * Usage from `usage_aggregates` (the proxy's hour/day roll-ups), never from raw token_usage:
  * dashboards stay cheap however many requests there were.
  */
-export function registerUsageRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { db } = deps;
+export const usageRoutes: RoutePlugin = async (app, { db }) => {
   const tags = ['usage'];
 
   /** Tokens over time by provider: one row per bucket and provider, list-shaped for react-admin. */
   app.get('/admin/api/usage', { schema: { tags, querystring: seriesQuery } }, async (request, reply) => {
-    const query = request.query as Static<typeof seriesQuery>;
-    const { sql, params } = where(query);
-    const rows = await db.query<SumRow & { bucket_start: Date; provider: string }>(
-      `SELECT a.bucket_start, a.provider, ${sums} ${sql} GROUP BY a.bucket_start, a.provider ORDER BY a.bucket_start, a.provider`,
-      params,
-    );
-    const series = rows.map((row) => ({
-      id: `${row.bucket_start.toISOString()}|${row.provider}`,
-      bucketStart: row.bucket_start.toISOString(),
-      provider: row.provider,
-      ...totals(row),
+    const { query } = request;
+    const series = (await readUsageSeries(db, usageFilter(query))).map(({ bucketStart, ...row }) => ({
+      id: `${bucketStart.toISOString()}|${row.provider}`,
+      bucketStart: bucketStart.toISOString(),
+      ...row,
     }));
-    return sendPage(reply, 'usage', series, query as ListQuery, [
-      'id',
-      'bucketStart',
-      'provider',
-      'requests',
-      'totalTokens',
-    ]);
+    return sendPage(reply, 'usage', series, query, ['id', 'bucketStart', 'provider', 'requests', 'totalTokens']);
   });
 
   /** Totals by provider, top users by tokens, and the failover share, for the same filters. */
   app.get('/admin/api/usage/summary', { schema: { tags, querystring: summaryQuery } }, async (request) => {
-    const query = request.query as Static<typeof summaryQuery>;
-    const { sql, params } = where(query);
-    const byProvider = await db.query<SumRow & { provider: string }>(
-      `SELECT a.provider, ${sums} ${sql} GROUP BY a.provider ORDER BY a.provider`,
-      params,
-    );
-    const topUsers = await db.query<
-      SumRow & { namespace: string | null; name: string | null; display_name: string | null }
-    >(
-      `SELECT u.namespace, u.name, u.display_name, ${sums} ${sql} GROUP BY u.namespace, u.name, u.display_name
-        ORDER BY sum(a.input_tokens + a.output_tokens + a.cache_read_tokens + a.cache_creation_tokens) DESC LIMIT ${query.limit}`,
-      params,
-    );
+    const filter = usageFilter(request.query);
+    const byProvider = await readUsageByProvider(db, filter);
+    const topUsers = await readTopUsers(db, filter, request.query.limit);
     const all = byProvider.reduce(
       (acc, row) => ({ requests: acc.requests + row.requests, failovers: acc.failovers + row.failovers }),
       { requests: 0, failovers: 0 },
     );
     return {
-      byProvider: byProvider.map((row) => ({ provider: row.provider, ...totals(row) })),
-      topUsers: topUsers.map((row) => ({
-        userId: row.namespace === null || row.name === null ? null : idOf(row.namespace, row.name),
-        name: row.name ?? '(deleted user)',
-        displayName: row.display_name ?? '',
-        ...totals(row),
+      byProvider,
+      topUsers: topUsers.map(({ user, displayName, ...totals }) => ({
+        userId: user === null ? null : idOf(user.namespace, user.name),
+        name: user?.name ?? '(deleted user)',
+        displayName: displayName ?? '',
+        ...totals,
       })),
       requests: all.requests,
       failovers: all.failovers,
@@ -161,4 +105,4 @@ export function registerUsageRoutes(app: FastifyInstance, deps: RouteDeps): void
       failoverShare: all.requests === 0 ? 0 : all.failovers / all.requests,
     };
   });
-}
+};

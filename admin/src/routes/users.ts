@@ -1,10 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
-import type { RouteDeps } from '../app.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
-import { accessKeyView, userView } from './views.ts';
+import { Type } from 'typebox';
 import { multiLine, singleLine } from '@ccproxy/operator';
+import { conflict } from '../errors.ts';
+import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from '../list.ts';
+import type { RoutePlugin } from '../route-deps.ts';
+import { loadOr404 } from '../store/resource-ops.ts';
+import type { ResourceStore } from '../store/resource-store.ts';
+import { accessKeyView, userView } from './views.ts';
 
 const userFields = {
   // The resource's own text rules: a single-line name, a multi-line description.
@@ -29,12 +30,15 @@ const userQuery = listQuery(
   sortable,
 );
 
-export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { store } = deps;
+/** The user's access keys. */
+const keysOf = async (store: ResourceStore, namespace: string, name: string) =>
+  (await store.list('AccessKey')).filter((key) => key.namespace === namespace && key.spec.userRef.name === name);
+
+export const userRoutes: RoutePlugin = async (app, { store }) => {
   const tags = ['users'];
 
   app.get('/admin/api/users', { schema: { tags, querystring: userQuery } }, async (request, reply) => {
-    const query = request.query as Static<typeof userQuery>;
+    const { query } = request;
     const rows = (await store.list('ProxyUser'))
       .map(userView)
       .filter(
@@ -44,22 +48,18 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
           (query.ready === undefined || user.ready === query.ready) &&
           (query.status === undefined || user.status === query.status),
       );
-    return sendPage(reply, 'users', rows, query as ListQuery, sortable);
+    return sendPage(reply, 'users', rows, query, sortable);
   });
 
   app.get('/admin/api/users/:id', { schema: { tags, params: idParams } }, async (request) => {
-    const { namespace, name } = splitId((request.params as Static<typeof idParams>).id);
-    const user = await store.get('ProxyUser', namespace, name);
-    if (user === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
+    const user = await loadOr404(store, 'ProxyUser', splitId(request.params.id));
     // The detail page lists the user's keys without a second round trip.
-    const keys = (await store.list('AccessKey')).filter(
-      (key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name,
-    );
+    const keys = await keysOf(store, user.namespace, user.name);
     return { ...userView(user), accessKeys: keys.map(accessKeyView) };
   });
 
   app.post('/admin/api/users', { schema: { tags, body: createUser } }, async (request, reply) => {
-    const body = request.body as Static<typeof createUser>;
+    const { body } = request;
     const created = await store.create('ProxyUser', body.namespace, body.name, {
       displayName: body.displayName ?? '',
       description: body.description ?? '',
@@ -69,30 +69,21 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
   });
 
   app.put('/admin/api/users/:id', { schema: { tags, params: idParams, body: updateUser } }, async (request) => {
-    const { namespace, name } = splitId((request.params as Static<typeof idParams>).id);
-    const body = request.body as Static<typeof updateUser>;
-    const current = await store.get('ProxyUser', namespace, name);
-    if (current === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
-    const { resourceVersion, ...changes } = body;
+    const current = await loadOr404(store, 'ProxyUser', splitId(request.params.id));
+    const { resourceVersion, ...changes } = request.body;
     const spec = { ...current.spec, ...changes };
-    return userView(await store.update('ProxyUser', namespace, name, spec, resourceVersion));
+    return userView(await store.update('ProxyUser', current.namespace, current.name, spec, resourceVersion));
   });
 
   app.delete('/admin/api/users/:id', { schema: { tags, params: idParams } }, async (request) => {
-    const { namespace, name } = splitId((request.params as Static<typeof idParams>).id);
-    const user = await store.get('ProxyUser', namespace, name);
-    if (user === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
-    const keys = (await store.list('AccessKey')).filter(
-      (key) => key.namespace === namespace && (key.spec as { userRef: { name: string } }).userRef.name === name,
-    );
+    const user = await loadOr404(store, 'ProxyUser', splitId(request.params.id));
+    const keys = await keysOf(store, user.namespace, user.name);
     // Refuse rather than leave access keys pointing at a user that is gone.
     if (keys.length > 0)
-      throw new HttpError(
-        409,
-        'conflict',
-        `ProxyUser ${idOf(namespace, name)} still has access keys: ${keys.map((key) => key.name).join(', ')}; delete them first`,
+      throw conflict(
+        `ProxyUser ${idOf(user.namespace, user.name)} still has access keys: ${keys.map((key) => key.name).join(', ')}; delete them first`,
       );
-    await store.delete('ProxyUser', namespace, name);
+    await store.delete('ProxyUser', user.namespace, user.name);
     return userView(user);
   });
-}
+};

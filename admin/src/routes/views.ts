@@ -40,8 +40,8 @@ export function statusOf(conditions: StoredResource['status']['conditions']): St
   return ready === undefined ? 'Pending' : 'NotReady';
 }
 
-export function userView(resource: StoredResource) {
-  const spec = resource.spec as { displayName?: string; description?: string; suspended?: boolean };
+export function userView(resource: StoredResource<'ProxyUser'>) {
+  const { spec } = resource;
   return {
     ...statusView(resource),
     displayName: spec.displayName ?? '',
@@ -50,14 +50,8 @@ export function userView(resource: StoredResource) {
   };
 }
 
-export function accessKeyView(resource: StoredResource) {
-  const spec = resource.spec as {
-    userRef: { name: string };
-    secretName: string;
-    routing?: string;
-    revoked?: boolean;
-    bedrock?: Record<string, unknown>;
-  };
+export function accessKeyView(resource: StoredResource<'AccessKey'>) {
+  const { spec } = resource;
   const fields = resource.status.fields;
   const breaker = (fields.breaker ?? {}) as { state?: string; lastFailoverAt?: string };
   return {
@@ -75,13 +69,9 @@ export function accessKeyView(resource: StoredResource) {
   };
 }
 
-export function bedrockKeyView(resource: StoredResource) {
+export function bedrockKeyView(resource: StoredResource<'BedrockKey'>) {
   // An AwsIdentity key has no Secret: its secret name and key read as empty.
-  const spec = resource.spec as {
-    accessKeyRef: { name: string };
-    secretRef?: { name: string; key?: string };
-    api?: 'Converse' | 'InvokeModel';
-  };
+  const { spec } = resource;
   const fields = resource.status.fields;
   return {
     ...statusView(resource),

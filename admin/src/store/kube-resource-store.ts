@@ -17,14 +17,15 @@ import {
   type Condition,
   type Kind,
   type ResourceStore,
+  type SpecOf,
   type StoredResource,
 } from './resource-store.ts';
 
 const plurals: Record<Kind, string> = { ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' };
 const fieldManager = 'ccproxy-admin';
 
-interface KubeObject {
-  kind: Kind;
+interface KubeObject<K extends Kind = Kind> {
+  kind: K;
   metadata: {
     name: string;
     namespace: string;
@@ -33,7 +34,8 @@ interface KubeObject {
     generation?: number;
     labels?: Record<string, string>;
   };
-  spec: Record<string, unknown>;
+  /** The API server validated it against the CRD generated from the operator's schemas, and defaulted it. */
+  spec: SpecOf[K];
   status?: { conditions?: Condition[]; [field: string]: unknown };
 }
 
@@ -56,25 +58,25 @@ export class KubeResourceStore implements ResourceStore {
     this.#namespace = namespace;
   }
 
-  async list(kind: Kind): Promise<StoredResource[]> {
+  async list<K extends Kind>(kind: K): Promise<StoredResource<K>[]> {
     const path =
       this.#namespace === undefined
         ? `/apis/${apiVersion}/${plurals[kind]}`
         : `/apis/${apiVersion}/namespaces/${this.#namespace}/${plurals[kind]}`;
-    const list = (await this.#request('GET', path)) as { items: KubeObject[] };
+    const list = (await this.#request('GET', path)) as { items: KubeObject<K>[] };
     return list.items.map((item) => toStored({ ...item, kind }));
   }
 
-  async get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined> {
+  async get<K extends Kind>(kind: K, namespace: string, name: string): Promise<StoredResource<K> | undefined> {
     try {
-      return toStored({ ...((await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject), kind });
+      return toStored({ ...((await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject<K>), kind });
     } catch (error) {
       if (error instanceof StoreError && error.reason === 'not_found') return undefined;
       throw error;
     }
   }
 
-  async create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
+  async create<K extends Kind>(kind: K, namespace: string, name: string, spec: SpecOf[K]): Promise<StoredResource<K>> {
     const body = { apiVersion, kind, metadata: { name, namespace, labels: { [managedByLabel]: adminManager } }, spec };
     // The API server refuses the same (CRD schema, admission policy); this also holds where the policy is not installed.
     checkValid(body);
@@ -82,7 +84,7 @@ export class KubeResourceStore implements ResourceStore {
       'POST',
       `/apis/${apiVersion}/namespaces/${namespace}/${plurals[kind]}?fieldManager=${fieldManager}`,
       body,
-    )) as KubeObject;
+    )) as KubeObject<K>;
     const stored = toStored({ ...created, kind });
     await this.#bindSecret(stored).catch(() => undefined);
     return stored;
@@ -118,19 +120,19 @@ export class KubeResourceStore implements ResourceStore {
     );
   }
 
-  async update(
-    kind: Kind,
+  async update<K extends Kind>(
+    kind: K,
     namespace: string,
     name: string,
-    spec: Record<string, unknown>,
+    spec: SpecOf[K],
     resourceVersion: string,
-  ): Promise<StoredResource> {
+  ): Promise<StoredResource<K>> {
     // The version the admin holds is the spec's generation, which only spec edits move (status
     // is a subresource): the operator's status writes must not turn every edit into a 409.
     // The PUT itself carries the live resourceVersion, so a change between GET and PUT is still
     // refused by the API server; then we look again, and retry only if the spec is unchanged.
     for (let attempt = 0; ; attempt += 1) {
-      const live = (await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject & {
+      const live = (await this.#request('GET', objectPath(kind, namespace, name))) as KubeObject<K> & {
         metadata: Record<string, unknown>;
       };
       if (versionOf(live) !== resourceVersion)
@@ -142,7 +144,7 @@ export class KubeResourceStore implements ResourceStore {
           'PUT',
           `${objectPath(kind, namespace, name)}?fieldManager=${fieldManager}`,
           body,
-        )) as KubeObject;
+        )) as KubeObject<K>;
         return toStored({ ...updated, kind });
       } catch (error) {
         if (!(error instanceof StoreError && error.reason === 'conflict') || attempt >= 4) throw error;
@@ -261,7 +263,7 @@ const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${na
 
 const versionOf = (object: KubeObject) => `g${object.metadata.generation ?? 0}`;
 
-function toStored(object: KubeObject): StoredResource {
+function toStored<K extends Kind>(object: KubeObject<K>): StoredResource<K> {
   const { conditions = [], ...fields } = object.status ?? {};
   return {
     kind: object.kind,

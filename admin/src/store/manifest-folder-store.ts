@@ -17,7 +17,9 @@ import {
   StoreError,
   type Condition,
   type Kind,
+  isOfKind,
   type ResourceStore,
+  type SpecOf,
   type StoredResource,
 } from './resource-store.ts';
 
@@ -72,19 +74,20 @@ export class ManifestFolderStore implements ResourceStore {
     this.#options = options;
   }
 
-  async list(kind: Kind): Promise<StoredResource[]> {
+  async list<K extends Kind>(kind: K): Promise<StoredResource<K>[]> {
     return this.#listIn(await this.#scan(), kind);
   }
 
-  #listIn(scan: Scan, kind: Kind): StoredResource[] {
-    return scan.resources.filter((entry) => entry.resource.kind === kind).map((entry) => entry.resource);
+  #listIn<K extends Kind>(scan: Scan, kind: K): StoredResource<K>[] {
+    return scan.resources.map((entry) => entry.resource).filter((resource) => isOfKind(resource, kind));
   }
 
-  async get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined> {
-    return (await this.#find(kind, namespace, name))?.resource;
+  async get<K extends Kind>(kind: K, namespace: string, name: string): Promise<StoredResource<K> | undefined> {
+    const resource = (await this.#find(kind, namespace, name))?.resource;
+    return resource !== undefined && isOfKind(resource, kind) ? resource : undefined;
   }
 
-  create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource> {
+  create<K extends Kind>(kind: K, namespace: string, name: string, spec: SpecOf[K]): Promise<StoredResource<K>> {
     return this.#serialized(async () => {
       if ((await this.#find(kind, namespace, name)) !== undefined)
         throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
@@ -101,13 +104,13 @@ export class ManifestFolderStore implements ResourceStore {
     });
   }
 
-  update(
-    kind: Kind,
+  update<K extends Kind>(
+    kind: K,
     namespace: string,
     name: string,
-    spec: Record<string, unknown>,
+    spec: SpecOf[K],
     resourceVersion: string,
-  ): Promise<StoredResource> {
+  ): Promise<StoredResource<K>> {
     return this.#serialized(async () => {
       const found = await this.#find(kind, namespace, name);
       if (found === undefined) throw new StoreError('not_found', `${kind} ${namespace}/${name} not found`);
@@ -268,8 +271,11 @@ export class ManifestFolderStore implements ResourceStore {
         if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string')
           secrets.set(`${value.metadata.namespace ?? 'default'}/${value.metadata.name}`, file);
         if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey'].includes(value.kind)) return;
-        if ('problems' in parseResource(value)) return;
-        const resource = toStored(value);
+        // The parsed spec, defaults filled: what the operator's schemas say the resource is.
+        const parsed = parseResource(value);
+        if ('problems' in parsed || !('spec' in parsed.resource)) return;
+        const { kind, spec } = parsed.resource;
+        const resource = toStored({ kind, metadata: value.metadata, spec }, value);
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
         found.push({ file, text, documents, resource });
       });
@@ -284,11 +290,18 @@ interface RawObject {
   spec: Record<string, unknown>;
 }
 
-function toStored(object: RawObject): StoredResource {
+interface KindObject<K extends Kind> {
+  kind: K;
+  metadata: RawObject['metadata'];
+  spec: SpecOf[K];
+}
+
+/** `document` is the object as written (its digest is the version), `object` the same with its spec parsed. */
+function toStored<K extends Kind>(object: KindObject<K>, document: object = object): StoredResource<K> {
   // The version is a digest of the document itself: any edit, by the admin or by hand, changes it.
-  const resourceVersion = createHash('sha256').update(JSON.stringify(object)).digest('base64url').slice(0, 16);
+  const resourceVersion = createHash('sha256').update(JSON.stringify(document)).digest('base64url').slice(0, 16);
   return {
-    kind: object.kind as Kind,
+    kind: object.kind,
     namespace: object.metadata.namespace ?? 'default',
     name: object.metadata.name,
     resourceVersion,

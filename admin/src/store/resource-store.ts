@@ -1,4 +1,4 @@
-import { parseResource } from '@ccproxy/operator';
+import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '@ccproxy/operator';
 import type { SecretFor } from './ownership.ts';
 
 /**
@@ -18,9 +18,20 @@ export interface Condition {
   message?: string;
 }
 
+/**
+ * Each kind's spec, typed from the operator's own schemas (operator/src/resources.ts), defaults
+ * filled: both stores hand out only objects those schemas accepted (the manifests folder through
+ * parseResource, the Kubernetes API through the CRDs generated from the same schemas).
+ */
+export interface SpecOf {
+  ProxyUser: ProxyUser['spec'];
+  AccessKey: AccessKey['spec'];
+  BedrockKey: BedrockKey['spec'];
+}
+
 /** A resource as the admin sees it: spec as written, status as the operator reported it. */
-export interface StoredResource {
-  kind: Kind;
+export interface StoredResource<K extends Kind = Kind> {
+  kind: K;
   namespace: string;
   name: string;
   /**
@@ -30,28 +41,32 @@ export interface StoredResource {
   resourceVersion: string;
   /** Kubernetes: the object's uid (owner references name it); local resources have none. */
   uid?: string;
-  spec: Record<string, unknown>;
+  spec: SpecOf[K];
   labels?: Record<string, string>;
   status: { conditions: Condition[]; fields: Record<string, unknown> };
 }
 
+/** Narrows a resource of any kind to one kind. */
+export const isOfKind = <K extends Kind>(resource: StoredResource, kind: K): resource is StoredResource<K> =>
+  resource.kind === kind;
+
 export interface ResourceStore {
   readonly mode: 'local' | 'kubernetes';
-  list(kind: Kind): Promise<StoredResource[]>;
-  get(kind: Kind, namespace: string, name: string): Promise<StoredResource | undefined>;
+  list<K extends Kind>(kind: K): Promise<StoredResource<K>[]>;
+  get<K extends Kind>(kind: K, namespace: string, name: string): Promise<StoredResource<K> | undefined>;
   /** Fails with `StoreError('conflict')` when the object exists (local mode: or its file name is taken). */
-  create(kind: Kind, namespace: string, name: string, spec: Record<string, unknown>): Promise<StoredResource>;
+  create<K extends Kind>(kind: K, namespace: string, name: string, spec: SpecOf[K]): Promise<StoredResource<K>>;
   /**
    * Replaces the spec when `resourceVersion` is still current; else `StoreError('conflict')`.
    * Local mode: also a conflict when the resource lives in a file the admin did not write.
    */
-  update(
-    kind: Kind,
+  update<K extends Kind>(
+    kind: K,
     namespace: string,
     name: string,
-    spec: Record<string, unknown>,
+    spec: SpecOf[K],
     resourceVersion: string,
-  ): Promise<StoredResource>;
+  ): Promise<StoredResource<K>>;
   /** `StoreError('not_found')` when it does not exist; local mode: a conflict in a file not the admin's. */
   delete(kind: Kind, namespace: string, name: string): Promise<void>;
   /**

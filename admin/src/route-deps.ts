@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Logger, Queryable } from '@ccproxy/core';
+import type { ResourceStore } from './store/resource-store.ts';
+
+/**
+ * What the route plugins are given: a leaf module (types only), so routes never import the app
+ * that registers them.
+ */
+export interface AdminConfig {
+  username: string;
+  /** scrypt hash of the admin password (see password.ts). */
+  passwordHash: string;
+  sessionSecret?: string;
+  sessionSeconds: number;
+  /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
+  publicUrl: string;
+  /** Largest request body, in bytes. */
+  bodyLimit?: number;
+  loginAttempts?: number;
+  loginWindowMs?: number;
+  /** Load balancers in front (CCPROXY_ADMIN_TRUSTED_PROXY_HOPS): whose X-Forwarded-For names the client. */
+  trustedProxyHops?: number;
+  /** The built web UI; defaults to admin/dist/ui (served only when it exists). */
+  uiDir?: string;
+}
+
+export interface AdminDeps {
+  logger: Logger;
+  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator). */
+  db: Queryable;
+  store: ResourceStore;
+  /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */
+  breakerOpenMs?: number;
+  /** The breaker's failure window (CCPROXY_BREAKER_WINDOW_MS), to tell failing from closed. */
+  breakerWindowMs?: number;
+}
+
+export interface RouteDeps extends AdminDeps {
+  config: AdminConfig;
+}
+
+/** A route file: a fastify plugin whose handlers see request data typed by the route's schemas. */
+export type RoutePlugin = FastifyPluginAsyncTypebox<RouteDeps>;

@@ -1,0 +1,33 @@
+import { notFound } from '../errors.ts';
+import type { SecretFor } from './ownership.ts';
+import type { Kind, ResourceStore, StoredResource } from './resource-store.ts';
+
+/** The one load-or-404: the resource `namespace/name` of `kind`, or a 404 naming it. */
+export async function loadOr404<K extends Kind>(
+  store: ResourceStore,
+  kind: K,
+  ref: { namespace: string; name: string },
+): Promise<StoredResource<K>> {
+  const resource = await store.get(kind, ref.namespace, ref.name);
+  if (resource === undefined) throw notFound(`${kind} ${ref.namespace}/${ref.name}`);
+  return resource;
+}
+
+/**
+ * The one compensating write: the Secret first, then the resource that names it (`write`); if
+ * the second write fails the Secret is removed again, so nothing is left half-written, and the
+ * failure stands. Never another's Secret: a name in use is a 409 naming its owner (ownership.ts).
+ */
+export async function writeWithSecret<T>(
+  store: ResourceStore,
+  secret: { namespace: string; name: string; data: Record<string, string>; owner: SecretFor },
+  write: () => Promise<T>,
+): Promise<T> {
+  await store.writeSecret(secret.namespace, secret.name, secret.data, secret.owner);
+  try {
+    return await write();
+  } catch (error) {
+    await store.deleteSecret(secret.namespace, secret.name, secret.owner).catch(() => undefined);
+    throw error;
+  }
+}
