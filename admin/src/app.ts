@@ -15,11 +15,15 @@ import { registerUserRoutes } from './routes/users.ts';
 import { registerAccessKeyRoutes } from './routes/access-keys.ts';
 import { registerBedrockKeyRoutes } from './routes/bedrock-keys.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
+import type { OidcOptions } from './oidc.ts';
+import { registerAuditRoute, registerAuditTrail } from './audit.ts';
 
 export interface AdminConfig {
   username: string;
-  /** scrypt hash of the admin password (see password.ts). */
+  /** argon2id (or legacy scrypt) hash of the break-glass admin password (see password.ts). */
   passwordHash: string;
+  /** Single sign-on (CCPROXY_ADMIN_OIDC_*); the password stays as break-glass. */
+  oidc?: OidcOptions;
   sessionSecret?: string;
   sessionSeconds: number;
   /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
@@ -36,7 +40,7 @@ export interface AdminConfig {
 
 export interface AdminDeps {
   logger: Logger;
-  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator). */
+  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator); the audit trail. */
   db: Queryable;
   store: ResourceStore;
   /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */
@@ -102,7 +106,11 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     ...(config.sessionSecret === undefined ? {} : { sessionSecret: config.sessionSecret }),
     ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
     ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),
+    ...(config.oidc === undefined ? {} : { oidc: config.oidc }),
+    audit: { db: deps.db },
   });
+  // Every API write, by whom and how it ended (admin_audit), whatever route serves it.
+  registerAuditTrail(app, { db: deps.db });
   registerNoRouteAnswer(app, noRoute);
   // react-admin reads the total from Content-Range; the header must be readable cross-origin too.
   app.addHook('onSend', async (request, reply) => {
@@ -115,6 +123,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerAccessKeyRoutes(app, routeDeps);
   registerBedrockKeyRoutes(app, routeDeps);
   registerUsageRoutes(app, routeDeps);
+  registerAuditRoute(app, { db: deps.db });
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {

@@ -11,6 +11,7 @@ import { textProblems } from './text-rule.ts';
 export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'

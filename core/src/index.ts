@@ -81,6 +81,14 @@ export {
 } from './db/breaker-rows.ts';
 export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
 export {
+  insertAudit,
+  readAudit,
+  auditSortable,
+  type AuditEntry,
+  type AuditRow,
+  type AuditFilter,
+} from './db/audit-rows.ts';
+export {
   resolveRuntimeSecrets,
   watchRuntimeSecrets,
   databaseUrlOf,
