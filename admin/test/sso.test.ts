@@ -162,7 +162,7 @@ describe('admin single sign-on', () => {
       ['GET', '/admin/api/users?namespace=team-b'],
       ['GET', '/admin/api/access-keys?userId=team-b%2Fbob'],
       ['GET', '/admin/api/usage?userId=team-b%2Fbob'],
-      ['GET', '/admin/api/usage/summary'],
+      ['GET', '/admin/api/usage/summary?namespace=team-b'],
       ['POST', '/admin/api/users', { namespace: 'team-b', name: 'mallory' }],
       ['PUT', '/admin/api/users/team-b%2Fbob', { resourceVersion: '1', suspended: true }],
       ['DELETE', '/admin/api/users/team-b%2Fbob'],
@@ -194,6 +194,8 @@ describe('admin single sign-on', () => {
     expect(issued.status).toBe(201);
     expect((await api('ann', 'POST', '/admin/api/access-keys/team-a%2Fcarol-laptop/rotate', {})).status).toBe(200);
     expect((await api('ann', 'GET', '/admin/api/usage?userId=team-a%2Fcarol')).status).toBe(200);
+    // Its dashboard: usage without a filter is its one namespace's.
+    expect((await api('ann', 'GET', '/admin/api/usage/summary')).status).toBe(200);
     // bob is untouched.
     expect((await api('root', 'GET', '/admin/api/users/team-b%2Fbob')).body).toMatchObject({ suspended: false });
     // Its audit trail is its namespaces' only.

@@ -24,6 +24,8 @@ const listRoutes = new Set([
   '/admin/api/breakers',
 ]);
 
+const namespaceFilterRoutes = new Set(['/admin/api/usage', '/admin/api/usage/summary']);
+
 interface Narrowing {
   namespaces: string[];
   start: number;
@@ -64,6 +66,11 @@ export function registerAuthorization(app: FastifyInstance): void {
       request.narrowing = { namespaces: scope, start: query._start, end: query._end };
       // The whole list, narrowed and paged again after the handler.
       request.query = { ...query, _start: 0, _end: 1_000_000 };
+      return;
+    }
+    // Routes that take a `namespace` filter: a session scoped to one namespace gets it filled in.
+    if (mode === 'read' && namespaceFilterRoutes.has(url) && scope.length === 1) {
+      request.query = { ...(request.query as object), namespace: scope[0] };
       return;
     }
     throw forbidden(

@@ -20,6 +20,8 @@ const usageFilters = {
   bucket: Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'hour' }),
   userId: Type.Optional(refId),
   accessKeyId: Type.Optional(refId),
+  /** One namespace's users (a team admin's dashboard). */
+  namespace: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
   provider: Type.Optional(Type.Union([Type.Literal('plan'), Type.Literal('bedrock')])),
 };
 // A time series is read whole: without `_end` every bucket of the range comes back.
@@ -40,6 +42,7 @@ interface Filters {
   bucket: 'hour' | 'day';
   userId?: string;
   accessKeyId?: string;
+  namespace?: string;
   provider?: 'plan' | 'bedrock';
 }
 
@@ -65,6 +68,10 @@ function where(filters: Filters): { sql: string; params: unknown[] } {
     const { namespace, name } = splitId(filters.accessKeyId);
     params.push(namespace, name);
     clauses.push(`k.namespace = $${params.length - 1} AND k.name = $${params.length}`);
+  }
+  if (filters.namespace !== undefined) {
+    params.push(filters.namespace);
+    clauses.push(`u.namespace = $${params.length}`);
   }
   if (filters.provider !== undefined) {
     params.push(filters.provider);
