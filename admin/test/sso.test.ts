@@ -103,6 +103,52 @@ describe('admin single sign-on', () => {
     );
   });
 
+  it('starts the flow with PKCE (S256), state and nonce; behind TLS its cookies are Secure and the session cookie __Host-', async () => {
+    const tls = await startLocalAdmin({
+      oidc: {
+        issuerUrl: issuer.url,
+        clientId: issuer.clientId,
+        redirectUrl: 'https://admin.example.com/admin/auth/oidc/callback',
+        scopes: 'openid email',
+        groupsClaim: 'groups',
+        roles: parseRoleRules(roles).rules,
+      },
+    });
+    try {
+      const start = await tls.app.inject({ method: 'GET', url: '/admin/auth/oidc/login' });
+      expect(start.statusCode).toBe(302);
+      const target = new URL(start.headers.location as string);
+      expect(target.origin).toBe(issuer.url);
+      expect(Object.fromEntries(target.searchParams)).toMatchObject({
+        response_type: 'code',
+        client_id: issuer.clientId,
+        redirect_uri: 'https://admin.example.com/admin/auth/oidc/callback',
+        code_challenge_method: 'S256',
+        code_challenge: expect.stringMatching(/^[\w-]{43}$/),
+        state: expect.stringMatching(/^[\w-]{22,}$/),
+        nonce: expect.stringMatching(/^[\w-]{22,}$/),
+      });
+      expect(start.headers['set-cookie']).toMatch(
+        /^ccproxy-oidc=[\w.-]+; Path=\/admin\/auth\/oidc; HttpOnly; SameSite=Lax; Max-Age=600; Secure$/,
+      );
+      // The verifier never leaves in the clear: the transaction cookie is signed, and the URL has only its hash.
+      const out = await tls.app.inject({ method: 'POST', url: '/admin/auth/logout', headers: await tls.auth() });
+      expect(out.headers['set-cookie']).toBe(
+        '__Host-ccproxy-session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure',
+      );
+      // A callback without the transaction cookie (another browser, or one that waited too long) signs nobody in.
+      const stray = await tls.app.inject({
+        method: 'GET',
+        url: `/admin/auth/oidc/callback?code=x&state=${target.searchParams.get('state')}`,
+      });
+      expect(stray.statusCode).toBe(303);
+      expect(stray.headers.location).toContain('sso_error=');
+      expect(String(stray.headers['set-cookie'])).not.toContain('ccproxy-session=ey');
+    } finally {
+      await tls.close();
+    }
+  });
+
   it('refuses a person whose groups map to no role, and says why', async () => {
     const signed = await ssoLogin(adminUrl, 'nobody');
     expect(signed.cookie).toBeUndefined();
