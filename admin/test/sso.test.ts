@@ -149,6 +149,32 @@ describe('admin single sign-on', () => {
     }
   });
 
+  it('an unreachable issuer is a clear error on the login page, and the break-glass password still works', async () => {
+    const down = await startLocalAdmin({
+      oidc: {
+        issuerUrl: `http://127.0.0.1:${await freePort()}`,
+        clientId: 'ccproxy-admin',
+        redirectUrl: 'http://127.0.0.1:1/admin/auth/oidc/callback',
+        scopes: 'openid',
+        groupsClaim: 'groups',
+        roles: parseRoleRules(roles).rules,
+      },
+    });
+    try {
+      const start = await down.app.inject({ method: 'GET', url: '/admin/auth/oidc/login' });
+      expect(start.statusCode).toBe(303);
+      expect(decodeURIComponent(String(start.headers.location))).toMatch(
+        /^\/\?sso_error=identity provider unreachable: /,
+      );
+      const [row] = await down.db.query(`SELECT action, outcome, status FROM admin_audit`);
+      expect(row).toEqual({ action: 'login', outcome: 'failure', status: 503 });
+      const session = await down.app.inject({ method: 'GET', url: '/admin/auth/session', headers: await down.auth() });
+      expect(session.json()).toMatchObject({ method: 'break-glass', role: 'admin' });
+    } finally {
+      await down.close();
+    }
+  });
+
   it('refuses a person whose groups map to no role, and says why', async () => {
     const signed = await ssoLogin(adminUrl, 'nobody');
     expect(signed.cookie).toBeUndefined();
