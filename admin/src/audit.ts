@@ -151,6 +151,8 @@ export function registerAuditRoute(app: FastifyInstance, sink: AuditSink): void 
           ...(query.resourceKind === undefined ? {} : { resourceKind: query.resourceKind }),
           ...(query.outcome === undefined ? {} : { outcome: query.outcome }),
           ...(namespaces === undefined ? {} : { namespaces }),
+          ...(query.q === undefined || query.q === '' ? {} : { text: query.q }),
+          ...(query.id === undefined ? {} : { ids: [query.id].flat() }),
         },
         {
           start: query._start,

@@ -361,6 +361,10 @@ describe('admin single sign-on', () => {
     expect(page.body).toHaveLength(2);
     expect(page.range).toMatch(/^audit 0-1\/\d+$/);
     expect(page.body[0]).toMatchObject({ actorEmail: 'root@example.com', action: 'create' });
+    // Free text matches who, what and where (and never silently nothing): LIKE wildcards are literal.
+    const searched = await api('root', 'GET', '/admin/api/audit?q=DORA-LAP&_end=500');
+    expect(searched.body.map((row) => row.action)).toEqual(['revoke', 'rotate', 'create']);
+    expect((await api('root', 'GET', '/admin/api/audit?q=%25&_end=500')).body).toEqual([]);
     const failures = await api('root', 'GET', '/admin/api/audit?outcome=denied&_end=500');
     expect(failures.body.every((row) => row.outcome === 'denied')).toBe(true);
   });

@@ -54,6 +54,9 @@ export interface AuditFilter {
   /** Only these namespaces (a team admin's scope); undefined is every namespace and none. */
   namespaces?: readonly string[];
   outcome?: string;
+  /** Free text: a case-insensitive substring of who, action, kind, namespace, name or detail. */
+  text?: string;
+  ids?: readonly string[];
 }
 
 const columns: Record<string, string> = {
@@ -89,6 +92,12 @@ export async function readAudit(
   if (filter.resourceKind !== undefined) add('resource_kind = ?', filter.resourceKind);
   if (filter.outcome !== undefined) add('outcome = ?', filter.outcome);
   if (filter.namespaces !== undefined) add('namespace = ANY(?::text[])', filter.namespaces);
+  if (filter.ids !== undefined) add('id::text = ANY(?::text[])', filter.ids);
+  if (filter.text !== undefined)
+    add(
+      `concat_ws(' ', actor_subject, actor_email, actor_role, action, resource_kind, namespace, name, outcome, detail) ILIKE ?`,
+      `%${filter.text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`,
+    );
   const where = clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`;
   const column = columns[page.sort ?? 'id'] ?? 'id';
   const direction = page.order ?? (page.sort === undefined ? 'DESC' : 'ASC');
