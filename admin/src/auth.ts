@@ -109,7 +109,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   if (needsUpgrade(options.passwordHash))
     app.log.warn(
       { hash: describeHash(options.passwordHash) },
-      'the break-glass admin password hash is below current guidance (argon2id m=64 MiB, t=2): replace CCPROXY_ADMIN_PASSWORD_HASH with a new hash',
+      'the break-glass admin password hash is below current guidance (argon2id m=19 MiB, t=2): replace CCPROXY_ADMIN_PASSWORD_HASH with a new hash',
     );
 
   app.post(

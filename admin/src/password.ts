@@ -10,14 +10,16 @@ import {
 /**
  * The break-glass admin password is kept only as a hash. New hashes are argon2id in the PHC
  * string form every argon2 tool reads (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), computed by
- * Node's own OpenSSL-backed `crypto.argon2` (no native add-on to keep). The cost is above
- * OWASP's Password Storage Cheat Sheet minimum for argon2id (m=19 MiB, t=2, p=1): 64 MiB, t=2.
+ * Node's own OpenSSL-backed `crypto.argon2` (no native add-on to keep). The cost is OWASP's
+ * Password Storage Cheat Sheet configuration for argon2id (m=19 MiB, t=2, p=1) — not more: each
+ * hash holds m of memory, the admin pod's limit is 256 MiB, and at most two hashes run at once
+ * (`hashing`), so a burst of logins cannot run it out of memory.
  *
  * Hashes written by earlier versions (`scrypt$N$r$p$salt$hash`, N=2^15: below OWASP's
  * N=2^17) still verify, and `needsUpgrade` says so, so the admin can log it and an operator
  * can replace the hash; the cost parameters travel with every hash.
  */
-export const argon2Cost = { memory: 65_536, passes: 2, parallelism: 1 } as const;
+export const argon2Cost = { memory: 19_456, passes: 2, parallelism: 1 } as const;
 /** OWASP's scrypt minimum: a scrypt hash below it (or any scrypt hash, see needsUpgrade) is reported. */
 const scryptMinimumN = 2 ** 17;
 const keyLength = 32;
@@ -39,20 +41,41 @@ interface ScryptHash {
   key: Buffer;
 }
 
+/** At most two memory-hard hashes at once; the rest wait their turn (memory stays bounded). */
+const maxConcurrentHashes = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+async function hashing<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= maxConcurrentHashes) await new Promise<void>((resolve) => waiting.push(resolve));
+  running += 1;
+  try {
+    return await work();
+  } finally {
+    running -= 1;
+    waiting.shift()?.();
+  }
+}
+
 function argon2(password: string, salt: Buffer, cost: Omit<Argon2Hash, 'kind' | 'salt' | 'key'>, length: number) {
   const parameters: Argon2Parameters = { message: password, nonce: salt, tagLength: length, ...cost };
-  return new Promise<Buffer>((resolve, reject) =>
-    argon2Callback('argon2id', parameters, (error, key) => (error === null ? resolve(key) : reject(error))),
+  return hashing(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        argon2Callback('argon2id', parameters, (error, key) => (error === null ? resolve(key) : reject(error))),
+      ),
   );
 }
 
 function scrypt(password: string, salt: Buffer, options: ScryptOptions & { N: number; r: number }, length: number) {
   // maxmem must cover 128 * N * r bytes, or node refuses the cost we ask for.
   const maxmem = 256 * options.N * options.r;
-  return new Promise<Buffer>((resolve, reject) =>
-    scryptCallback(password, salt, length, { ...options, maxmem }, (error, key) =>
-      error === null ? resolve(key) : reject(error),
-    ),
+  return hashing(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        scryptCallback(password, salt, length, { ...options, maxmem }, (error, key) =>
+          error === null ? resolve(key) : reject(error),
+        ),
+      ),
   );
 }
 

@@ -19,6 +19,14 @@ describe('break-glass password hashing', () => {
     expect(await hashPassword('correct horse')).not.toBe(hash);
   });
 
+  it('answers every one of a burst of logins correctly (the hashes queue, two at a time)', async () => {
+    const hash = await hashPassword('burst');
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => verifyPassword(i % 2 === 0 ? 'burst' : `wrong-${i}`, hash)),
+    );
+    expect(answers).toEqual([true, false, true, false, true, false, true, false]);
+  });
+
   it('still verifies a scrypt hash written by earlier versions, and reports it as needing an upgrade', async () => {
     const salt = randomBytes(16);
     const key = scryptSync('old password', salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });

@@ -171,7 +171,7 @@ export const adminFields = {
   adminPasswordHash: envField(
     'CCPROXY_ADMIN_PASSWORD_HASH',
     Type.Optional(Type.String({ pattern: '^(\\$argon2id\\$|scrypt\\$)' })),
-    'break-glass admin password as an argon2id PHC hash (`$argon2id$v=19$m=65536,t=2,p=1$…`; older `scrypt$N$r$p$salt$hash` hashes still verify and are logged as needing an upgrade)',
+    'break-glass admin password as an argon2id PHC hash (`$argon2id$v=19$m=19456,t=2,p=1$…`; older `scrypt$N$r$p$salt$hash` hashes still verify and are logged as needing an upgrade)',
     { secret: true },
   ),
   adminPassword: envField(
