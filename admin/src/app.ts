@@ -16,6 +16,7 @@ import { bedrockKeyRoutes } from './routes/bedrock-keys.ts';
 import { usageRoutes } from './routes/usage.ts';
 
 export type { AdminConfig, AdminDeps } from './route-deps.ts';
+import { registerAuditRoute, registerAuditTrail } from './audit.ts';
 
 export const defaultUiDir = fileURLToPath(new URL('../dist/ui/', import.meta.url));
 
@@ -70,7 +71,11 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     ...(config.sessionSecret === undefined ? {} : { sessionSecret: config.sessionSecret }),
     ...(config.loginAttempts === undefined ? {} : { loginAttempts: config.loginAttempts }),
     ...(config.loginWindowMs === undefined ? {} : { loginWindowMs: config.loginWindowMs }),
+    ...(config.oidc === undefined ? {} : { oidc: config.oidc }),
+    audit: { db: deps.db },
   });
+  // Every API write, by whom and how it ended (admin_audit), whatever route serves it.
+  registerAuditTrail(app, { db: deps.db });
   registerNoRouteAnswer(app, noRoute);
   // react-admin reads the total from Content-Range; the header must be readable cross-origin too.
   app.addHook('onSend', async (request, reply) => {
@@ -82,6 +87,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   // Each route file is a plugin typed by its schemas (TypeBox type provider), given its deps.
   for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, usageRoutes])
     await app.register(routes, routeDeps);
+  registerAuditRoute(app, { db: deps.db });
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {

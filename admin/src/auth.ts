@@ -3,13 +3,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { jwtVerify, SignJWT } from 'jose';
 import { Type, type Static } from 'typebox';
-import { verifyPassword } from './password.ts';
+import { describeHash, needsUpgrade, verifyPassword } from './password.ts';
 import { sendError } from './errors.ts';
 import { errorReply } from './openapi.ts';
+import { adminGrants, type Grants, type Identity, type Role } from './access/identity.ts';
+import { registerAuthorization } from './access/authorize.ts';
+import { registerOidc, type OidcOptions } from './oidc.ts';
+import { audit, type AuditSink } from './audit.ts';
+import { readCookie, sessionCookie } from './cookies.ts';
 
 export interface AuthOptions {
   username: string;
-  /** scrypt hash (see password.ts); the plain password is never kept. */
+  /** argon2id (or legacy scrypt) hash (see password.ts); the plain password is never kept. */
   passwordHash: string;
   /** HMAC key for session tokens; random per process when not shared between replicas. */
   sessionSecret?: string;
@@ -17,6 +22,9 @@ export interface AuthOptions {
   /** Login attempts allowed per client address per window. */
   loginAttempts?: number;
   loginWindowMs?: number;
+  /** Single sign-on; without it only the break-glass password signs in. */
+  oidc?: OidcOptions;
+  audit: AuditSink;
 }
 
 const issuer = 'ccproxy-admin';
@@ -27,63 +35,125 @@ export const loginBody = Type.Object(
   { additionalProperties: false },
 );
 
-const sessionReply = Type.Object({
-  token: Type.String(),
-  expiresAt: Type.String({ format: 'date-time' }),
+const grantsReply = Type.Union([Type.Literal('all'), Type.Array(Type.String())]);
+const identityReply = {
   username: Type.String(),
-});
+  method: Type.Union([Type.Literal('oidc'), Type.Literal('break-glass')]),
+  email: Type.Union([Type.String(), Type.Null()]),
+  name: Type.Union([Type.String(), Type.Null()]),
+  role: Type.Union([Type.Literal('admin'), Type.Literal('team-admin'), Type.Literal('viewer')]),
+  read: grantsReply,
+  write: grantsReply,
+  expiresAt: Type.String(),
+};
+const sessionReply = Type.Object({ token: Type.String(), ...identityReply });
+
+/** Signs and checks session tokens; one per app, shared by the password login and SSO. */
+export interface Sessions {
+  issue(identity: Identity): Promise<{ token: string; expiresAt: Date }>;
+  readonly seconds: number;
+}
 
 /**
- * Sessions are short-lived HS256 JWTs in `Authorization: Bearer`. The UI keeps the token in
- * sessionStorage rather than a cookie, so there is no ambient credential for CSRF to ride on.
- * Logout puts the token id on a deny list until the token would have expired anyway (per
- * process: with several replicas, the short lifetime bounds the rest).
+ * Sessions are short-lived HS256 JWTs holding the identity and its grants. The break-glass
+ * password login answers the token, which the UI keeps in sessionStorage and sends as
+ * `Authorization: Bearer` (no ambient credential). Single sign-on ends in a redirect, so its
+ * token travels in an HttpOnly, SameSite=Strict cookie (Secure behind TLS); a write
+ * authenticated by that cookie must also carry `X-CCProxy-CSRF: 1`, a header no cross-site form
+ * can send and no cross-origin script may send without a CORS preflight we never allow. Logout
+ * puts the token id on a deny list until the token would have expired anyway (per process: with
+ * several replicas, the short lifetime bounds the rest).
  */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
   const key = options.sessionSecret === undefined ? randomBytes(32) : new TextEncoder().encode(options.sessionSecret);
   const revoked = new Map<string, number>();
   // Compared against even when the name is wrong, so the answer time does not reveal it.
   const dummyHash = options.passwordHash;
+  const secureCookie = options.oidc?.redirectUrl.startsWith('https:') ?? false;
+  const cookieName = secureCookie ? '__Host-ccproxy-session' : 'ccproxy-session';
 
-  await app.register(rateLimit, { global: false });
-
-  app.post(
-    '/admin/auth/login',
-    {
-      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply, 401: errorReply }, security: [] },
-      config: {
-        public: true,
-        rateLimit: {
-          max: options.loginAttempts ?? 10,
-          timeWindow: options.loginWindowMs ?? 60_000,
-          errorResponseBuilder: (_request, context) => ({
-            statusCode: 429,
-            error: 'too_many_requests',
-            message: `Too many login attempts; retry in ${Math.ceil(context.ttl / 1000)} s.`,
-          }),
-        },
-      },
-    },
-    async (request, reply) => {
-      const body = request.body as Static<typeof loginBody>;
-      const nameOk = body.username === options.username;
-      const passwordOk = await verifyPassword(body.password, nameOk ? options.passwordHash : dummyHash);
-      if (!nameOk || !passwordOk) {
-        request.log.warn({ username: body.username.slice(0, 200) }, 'admin login failed');
-        return sendError(reply, 401, 'unauthorized', 'Wrong username or password.');
-      }
+  const sessions: Sessions = {
+    seconds: options.sessionSeconds,
+    async issue(identity) {
       const expiresAt = new Date(Date.now() + options.sessionSeconds * 1000);
-      const token = await new SignJWT({})
+      const token = await new SignJWT({
+        method: identity.method,
+        email: identity.email,
+        name: identity.name,
+        role: identity.role,
+        read: identity.grants.read,
+        write: identity.grants.write,
+      })
         .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(options.username)
+        .setSubject(identity.sub)
         .setIssuer(issuer)
         .setAudience(audience)
         .setJti(randomUUID())
         .setIssuedAt()
         .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
         .sign(key);
-      request.log.info({ username: options.username }, 'admin logged in');
-      return { token, expiresAt: expiresAt.toISOString(), username: options.username };
+      return { token, expiresAt };
+    },
+  };
+
+  await app.register(rateLimit, { global: false });
+  const loginLimit = {
+    max: options.loginAttempts ?? 10,
+    timeWindow: options.loginWindowMs ?? 60_000,
+    errorResponseBuilder: (_request: FastifyRequest, context: { ttl: number }) => ({
+      statusCode: 429,
+      error: 'too_many_requests',
+      message: `Too many login attempts; retry in ${Math.ceil(context.ttl / 1000)} s.`,
+    }),
+  };
+  if (needsUpgrade(options.passwordHash))
+    app.log.warn(
+      { hash: describeHash(options.passwordHash) },
+      'the break-glass admin password hash is below current guidance (argon2id m=19 MiB, t=2): replace CCPROXY_ADMIN_PASSWORD_HASH with a new hash',
+    );
+
+  app.post(
+    '/admin/auth/login',
+    {
+      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply, 401: errorReply }, security: [] },
+      config: { public: true, rateLimit: loginLimit },
+    },
+    async (request, reply) => {
+      const body = request.body as Static<typeof loginBody>;
+      const nameOk = body.username === options.username;
+      const passwordOk = await verifyPassword(body.password, nameOk ? options.passwordHash : dummyHash);
+      const claimed = body.username.slice(0, 200);
+      if (!nameOk || !passwordOk) {
+        request.log.warn({ username: claimed }, 'admin login failed');
+        await audit(options.audit, request, {
+          actorMethod: 'break-glass',
+          actorSubject: claimed,
+          action: 'login',
+          outcome: 'failure',
+          status: 401,
+          detail: 'wrong username or password',
+        });
+        return sendError(reply, 401, 'unauthorized', 'Wrong username or password.');
+      }
+      const identity: Identity = {
+        method: 'break-glass',
+        sub: options.username,
+        email: null,
+        name: null,
+        role: 'admin',
+        grants: adminGrants,
+      };
+      const { token, expiresAt } = await sessions.issue(identity);
+      const upgrade = needsUpgrade(options.passwordHash);
+      request.log.info({ username: options.username, passwordHashNeedsUpgrade: upgrade }, 'admin logged in');
+      await audit(options.audit, request, {
+        identity,
+        action: 'login',
+        outcome: 'success',
+        status: 200,
+        detail: upgrade ? `password hash needs upgrade: ${describeHash(options.passwordHash)}` : null,
+      });
+      return { token, ...identityView(identity, expiresAt) };
     },
   );
 
@@ -93,20 +163,43 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     async (request, reply) => {
       const session = request.session;
       if (session !== undefined) revoked.set(session.jti, session.exp * 1000);
+      if (request.identity !== undefined)
+        await audit(options.audit, request, {
+          identity: request.identity,
+          action: 'logout',
+          outcome: 'success',
+          status: 204,
+        });
+      reply.header('Set-Cookie', sessionCookie(cookieName, '', 0, secureCookie));
       return reply.code(204).send();
     },
   );
 
   app.get(
     '/admin/auth/session',
-    {
-      schema: { tags: ['auth'], response: { 200: Type.Object({ username: Type.String(), expiresAt: Type.String() }) } },
-    },
-    async (request) => ({
-      username: request.session?.sub ?? '',
-      expiresAt: new Date((request.session?.exp ?? 0) * 1000).toISOString(),
-    }),
+    { schema: { tags: ['auth'], response: { 200: Type.Object(identityReply) } } },
+    async (request) => identityView(request.identity as Identity, new Date((request.session?.exp ?? 0) * 1000)),
   );
+
+  // What the login page offers: the SSO button only when single sign-on is configured.
+  app.get(
+    '/admin/auth/methods',
+    {
+      config: { public: true },
+      schema: { tags: ['auth'], security: [], response: { 200: Type.Object({ oidc: Type.Boolean() }) } },
+    },
+    async () => ({ oidc: options.oidc !== undefined }),
+  );
+
+  if (options.oidc !== undefined)
+    registerOidc(app, options.oidc, {
+      sessions,
+      audit: options.audit,
+      cookieName,
+      secureCookie,
+      sessionKey: key,
+      loginLimit,
+    });
 
   // Everything under /admin/ requires a session unless its route says `config.public` (login,
   // the OpenAPI document); outside /admin/ are only health checks and the UI's static files.
@@ -114,22 +207,71 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     if ((request.routeOptions.config as { public?: boolean } | undefined)?.public === true) return;
     // Both the raw URL and the matched route count, so no spelling of a path slips past.
     if (!request.url.startsWith('/admin/') && !(request.routeOptions.url ?? '').startsWith('/admin/')) return;
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer ([A-Za-z0-9._-]{1,4096})$/.exec(header);
-    if (match === null) return sendError(reply, 401, 'unauthorized', 'Log in first: no session token.');
+    const header = request.headers.authorization;
+    const cookie = header === undefined ? readCookie(request.headers.cookie, cookieName) : undefined;
+    const match = header === undefined ? undefined : /^Bearer ([A-Za-z0-9._-]{1,4096})$/.exec(header)?.[1];
+    const token = match ?? cookie;
+    if (token === undefined) return sendError(reply, 401, 'unauthorized', 'Log in first: no session token.');
     try {
-      const { payload } = await jwtVerify(match[1] as string, key, { issuer, audience, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, key, { issuer, audience, algorithms: ['HS256'] });
       if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string')
         throw new Error('incomplete token');
       const now = Date.now();
       for (const [jti, until] of revoked) if (until < now) revoked.delete(jti);
       if (revoked.has(payload.jti)) throw new Error('logged out');
       request.session = { sub: payload.sub, jti: payload.jti, exp: payload.exp };
+      request.identity = identityOf(payload);
     } catch {
       return sendError(reply, 401, 'unauthorized', 'Session expired or invalid: log in again.');
     }
+    const safe = request.method === 'GET' || request.method === 'HEAD';
+    if (match === undefined && !safe && request.headers['x-ccproxy-csrf'] !== '1')
+      return sendError(reply, 403, 'forbidden', 'A write with the session cookie needs the header X-CCProxy-CSRF: 1.');
     return undefined;
   });
+
+  registerAuthorization(app);
+}
+
+function identityOf(payload: Record<string, unknown>): Identity {
+  const grant = (value: unknown): Grants['read'] =>
+    value === 'all'
+      ? 'all'
+      : Array.isArray(value)
+        ? value.filter((namespace): namespace is string => typeof namespace === 'string')
+        : [];
+  const role = (['admin', 'team-admin', 'viewer'] as const).find((known) => known === payload.role);
+  // A token from before roles existed was the one shared password: admin.
+  if (role === undefined)
+    return {
+      method: 'break-glass',
+      sub: String(payload.sub),
+      email: null,
+      name: null,
+      role: 'admin',
+      grants: adminGrants,
+    };
+  return {
+    method: payload.method === 'oidc' ? 'oidc' : 'break-glass',
+    sub: String(payload.sub),
+    email: typeof payload.email === 'string' ? payload.email : null,
+    name: typeof payload.name === 'string' ? payload.name : null,
+    role: role as Role,
+    grants: { read: grant(payload.read), write: grant(payload.write) },
+  };
+}
+
+function identityView(identity: Identity, expiresAt: Date) {
+  return {
+    username: identity.email ?? identity.sub,
+    method: identity.method,
+    email: identity.email,
+    name: identity.name,
+    role: identity.role,
+    read: identity.grants.read,
+    write: identity.grants.write,
+    expiresAt: expiresAt.toISOString(),
+  };
 }
 
 declare module 'fastify' {

@@ -1,5 +1,15 @@
 export { buildAdminApp, defaultUiDir, type AdminConfig, type AdminDeps } from './app.ts';
-export { hashPassword, verifyPassword, generatePassword, isPasswordHash } from './password.ts';
+export {
+  hashPassword,
+  verifyPassword,
+  generatePassword,
+  isPasswordHash,
+  needsUpgrade,
+  describeHash,
+} from './password.ts';
+export { oidcOptionsFrom } from './oidc-config.ts';
+export type { OidcOptions } from './oidc.ts';
+export { parseRoleRules, grantsFor, type RoleRule } from './access/roles.ts';
 export {
   ManifestFolderStore,
   type ManifestFolderStoreOptions,

@@ -86,6 +86,8 @@ function errorStatuses(route: RouteOptions, schema: Schema): Record<number, unkn
   if (url.includes(':')) statuses.push(414);
   if (schema.body !== undefined || schema.querystring !== undefined || schema.params !== undefined) statuses.push(400);
   if (config.public !== true && url.startsWith('/admin/')) statuses.push(401);
+  // The role rule (access/authorize.ts) and the cookie's CSRF header: 403 on any guarded API route.
+  if (config.public !== true && url.startsWith('/admin/')) statuses.push(403);
   if (url.includes(':id')) statuses.push(404);
   if (api && methods.some((method) => method !== 'GET' && method !== 'HEAD')) statuses.push(409);
   if (methods.some((method) => bodyMethods.has(method))) statuses.push(400, 413, 415);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Logger, Queryable } from '@ccproxy/core';
+import type { OidcOptions } from './oidc.ts';
 import type { ResourceStore } from './store/resource-store.ts';
 
 /**
@@ -8,8 +9,10 @@ import type { ResourceStore } from './store/resource-store.ts';
  */
 export interface AdminConfig {
   username: string;
-  /** scrypt hash of the admin password (see password.ts). */
+  /** argon2id (or legacy scrypt) hash of the break-glass admin password (see password.ts). */
   passwordHash: string;
+  /** Single sign-on (CCPROXY_ADMIN_OIDC_*); the password stays as break-glass. */
+  oidc?: OidcOptions;
   sessionSecret?: string;
   sessionSeconds: number;
   /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
@@ -26,7 +29,7 @@ export interface AdminConfig {
 
 export interface AdminDeps {
   logger: Logger;
-  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator). */
+  /** Reads of usage and breaker rows (the writes belong to the proxy and the operator); the audit trail. */
   db: Queryable;
   store: ResourceStore;
   /** How long a breaker stays open (CCPROXY_BREAKER_OPEN_MS), to tell open from half-open. */

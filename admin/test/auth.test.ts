@@ -31,15 +31,18 @@ const sessionSecret = 'admin-test-session-secret-0123456789abcdef';
 describe('admin auth', () => {
   it('refuses every API route without a session (401, JSON), per the OpenAPI document', async () => {
     const doc = (await admin.app.inject({ method: 'GET', url: '/admin/openapi.json' })).json() as {
-      paths: Record<string, Record<string, unknown>>;
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
     };
     const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.keys(methods).map((method) => ({
+      Object.entries(methods).map(([method, operation]) => ({
         method: method.toUpperCase(),
         path: path.replace('{id}', encodeURIComponent('team-a/x')),
+        // `security: []` is the document's word for a public operation (login, the login methods).
+        public: Array.isArray(operation.security) && operation.security.length === 0,
       })),
     );
-    const guarded = routes.filter((route) => route.path !== '/admin/auth/login');
+    expect(routes.filter((route) => route.public).map((route) => route.path)).toContain('/admin/auth/login');
+    const guarded = routes.filter((route) => !route.public);
     expect(guarded.length).toBeGreaterThan(15);
     for (const route of guarded) {
       const response = await admin.app.inject({

@@ -111,7 +111,8 @@ export const valuesSchema = Type.Object(
       { name: secretName },
       {
         additionalProperties: false,
-        description: 'existing Secret with CCPROXY_ADMIN_PASSWORD_HASH and CCPROXY_ADMIN_SESSION_SECRET',
+        description:
+          'existing Secret with CCPROXY_ADMIN_PASSWORD_HASH and CCPROXY_ADMIN_SESSION_SECRET (and optionally CCPROXY_ADMIN_OIDC_CLIENT_SECRET)',
       },
     ),
     publicUrl: Type.String({

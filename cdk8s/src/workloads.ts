@@ -198,6 +198,8 @@ export class ClaudeCodeProxyChart extends Chart {
           DATABASE_URL: fromSecret(secret, 'DATABASE_URL'),
           CCPROXY_ADMIN_PASSWORD_HASH: fromSecret(adminSecret, 'CCPROXY_ADMIN_PASSWORD_HASH'),
           CCPROXY_ADMIN_SESSION_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_SESSION_SECRET'),
+          // Single sign-on's client secret, when the admin is a confidential client (optional).
+          CCPROXY_ADMIN_OIDC_CLIENT_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET', true),
         },
       });
       this.rbac('admin', adminRules, watch);

@@ -1,5 +1,5 @@
 import { ConfigError, createLogger, loadConfig, migrate, openDatabase } from '@ccproxy/core';
-import { buildAdminApp, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
+import { buildAdminApp, oidcOptionsFrom, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
 import { loadKubeConfig } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
@@ -12,13 +12,15 @@ const fields = commandFields.admin;
  */
 export async function runAdmin(env: Record<string, string | undefined>): Promise<Running> {
   const config = loadConfig(fields, env);
+  const sso = oidcOptionsFrom(config);
   const problems = [
+    ...sso.problems,
     config.databaseUrl === undefined ? 'DATABASE_URL is required' : undefined,
     config.adminPasswordHash === undefined && config.adminPassword === undefined
       ? 'CCPROXY_ADMIN_PASSWORD_HASH (or CCPROXY_ADMIN_PASSWORD) is required'
       : undefined,
     config.adminPasswordHash !== undefined && !isPasswordHash(config.adminPasswordHash)
-      ? 'CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash'
+      ? 'CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not an argon2id ($argon2id$…) or scrypt$N$r$p$salt$hash hash'
       : undefined,
   ].filter((problem) => problem !== undefined);
   if (problems.length > 0) throw new ConfigError(problems.map((problem) => `\`ccproxy admin\`: ${problem}`));
@@ -37,6 +39,7 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       publicUrl: config.publicUrl,
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
+      ...(sso.oidc === undefined ? {} : { oidc: sso.oidc }),
     },
     { logger, db, store, breakerOpenMs: config.breakerOpenMs, breakerWindowMs: config.breakerWindowMs },
   );

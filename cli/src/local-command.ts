@@ -21,7 +21,14 @@ import {
   proxyListenBacklog,
   UsageRecorder,
 } from '@ccproxy/proxy';
-import { buildAdminApp, generatePassword, hashPassword, isPasswordHash, ManifestFolderStore } from '@ccproxy/admin';
+import {
+  buildAdminApp,
+  oidcOptionsFrom,
+  generatePassword,
+  hashPassword,
+  isPasswordHash,
+  ManifestFolderStore,
+} from '@ccproxy/admin';
 import { LocalOperator } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import { commandFields } from './command-fields.ts';
@@ -99,6 +106,8 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
   });
   const login = await adminPassword(config, dataDir);
+  const sso = oidcOptionsFrom(config);
+  if (sso.problems.length > 0) throw new ConfigError(sso.problems);
   const store = new ManifestFolderStore({ manifestsDir, dataDir, operator });
   const admin = await buildAdminApp(
     {
@@ -108,6 +117,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
       publicUrl,
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
+      ...(sso.oidc === undefined ? {} : { oidc: sso.oidc }),
     },
     {
       logger: logger.child({ component: 'admin' }),
@@ -165,7 +175,9 @@ async function adminPassword(
   if (config.adminPasswordHash !== undefined) {
     // A hash that cannot be read would refuse every login without saying why.
     if (!isPasswordHash(config.adminPasswordHash))
-      throw new ConfigError(['CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not a scrypt$N$r$p$salt$hash hash']);
+      throw new ConfigError([
+        'CCPROXY_ADMIN_PASSWORD_HASH=(value hidden) is not an argon2id ($argon2id$…) or scrypt$N$r$p$salt$hash hash',
+      ]);
     return { hash: config.adminPasswordHash };
   }
   if (config.adminPassword !== undefined) return { hash: await hashPassword(config.adminPassword) };

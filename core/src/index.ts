@@ -104,6 +104,14 @@ export {
 } from './pricing/price-table.ts';
 export { defaultPriceTable } from './pricing/default-prices.ts';
 export {
+  insertAudit,
+  readAudit,
+  auditSortable,
+  type AuditEntry,
+  type AuditRow,
+  type AuditFilter,
+} from './db/audit-rows.ts';
+export {
   resolveRuntimeSecrets,
   watchRuntimeSecrets,
   databaseUrlOf,

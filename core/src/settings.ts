@@ -175,8 +175,8 @@ export const adminFields = {
   ),
   adminPasswordHash: envField(
     'CCPROXY_ADMIN_PASSWORD_HASH',
-    Type.Optional(Type.String({ pattern: '^scrypt\\$' })),
-    'admin password as a scrypt hash (`ccproxy`-format `scrypt$N$r$p$salt$hash`)',
+    Type.Optional(Type.String({ pattern: '^(\\$argon2id\\$|scrypt\\$)' })),
+    'break-glass admin password as an argon2id PHC hash (`$argon2id$v=19$m=19456,t=2,p=1$…`; older `scrypt$N$r$p$salt$hash` hashes still verify and are logged as needing an upgrade)',
     { secret: true },
   ),
   adminPassword: envField(
@@ -195,6 +195,42 @@ export const adminFields = {
     'CCPROXY_ADMIN_SESSION_SECONDS',
     Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
     'lifetime of an admin session token',
+  ),
+  adminOidcIssuerUrl: envField(
+    'CCPROXY_ADMIN_OIDC_ISSUER_URL',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 2000, pattern: '^https?://' })),
+    'OpenID Connect issuer for admin single sign-on (discovery at <issuer>/.well-known/openid-configuration; https, or http on loopback); unset: break-glass password only',
+  ),
+  adminOidcClientId: envField(
+    'CCPROXY_ADMIN_OIDC_CLIENT_ID',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+    "the admin's client id at the issuer",
+  ),
+  adminOidcClientSecret: envField(
+    'CCPROXY_ADMIN_OIDC_CLIENT_SECRET',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+    'client secret (unset: a public client, PKCE only)',
+    { secret: true },
+  ),
+  adminOidcRedirectUrl: envField(
+    'CCPROXY_ADMIN_OIDC_REDIRECT_URL',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 2000, pattern: '^https?://[^/]+/admin/auth/oidc/callback$' })),
+    'the callback registered at the issuer: https://<admin host>/admin/auth/oidc/callback (https makes the session cookie Secure)',
+  ),
+  adminOidcScopes: envField(
+    'CCPROXY_ADMIN_OIDC_SCOPES',
+    Type.String({ minLength: 1, maxLength: 500, pattern: '(^| )openid( |$)', default: 'openid email profile' }),
+    'scopes asked for (must include openid; add the one that releases groups if the issuer needs it, e.g. groups)',
+  ),
+  adminOidcGroupsClaim: envField(
+    'CCPROXY_ADMIN_OIDC_GROUPS_CLAIM',
+    Type.String({ minLength: 1, maxLength: 200, default: 'groups' }),
+    'claim (ID token or userinfo) listing the groups roles are mapped from',
+  ),
+  adminOidcRoles: envField(
+    'CCPROXY_ADMIN_OIDC_ROLES',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
+    'group → role table: `group=admin;group=team-admin:ns1,ns2;group=viewer` (groups not named sign in to nothing)',
   ),
   adminTrustedProxyHops: envField(
     'CCPROXY_ADMIN_TRUSTED_PROXY_HOPS',

@@ -113,6 +113,23 @@ const usageSummary = Type.Object({
   failoverShare: Type.Number(),
 });
 
+const auditRecord = Type.Object({
+  id: Type.String(),
+  occurredAt: Type.String(),
+  actorMethod: Type.String(),
+  actorSubject: Type.String(),
+  actorEmail: nullable(Type.String()),
+  actorRole: nullable(Type.String()),
+  action: Type.String(),
+  resourceKind: nullable(Type.String()),
+  namespace: nullable(Type.String()),
+  name: nullable(Type.String()),
+  outcome: Type.String(),
+  status: Type.Integer(),
+  detail: nullable(Type.String()),
+  requestId: nullable(Type.String()),
+});
+
 /** `METHOD /path` → the success status and its body. */
 export const successResponses: Record<string, Record<number, TSchema>> = {
   'GET /admin/api/users': { 200: Type.Array(userRecord) },
@@ -135,4 +152,5 @@ export const successResponses: Record<string, Record<number, TSchema>> = {
   'DELETE /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
   'GET /admin/api/usage': { 200: Type.Array(usageBucket) },
   'GET /admin/api/usage/summary': { 200: usageSummary },
+  'GET /admin/api/audit': { 200: Type.Array(auditRecord) },
 };

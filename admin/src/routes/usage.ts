@@ -20,6 +20,8 @@ const usageFilters = {
   bucket: Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'hour' }),
   userId: Type.Optional(refId),
   accessKeyId: Type.Optional(refId),
+  /** One namespace's users (a team admin's dashboard). */
+  namespace: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
   provider: Type.Optional(Type.Union([Type.Literal('plan'), Type.Literal('bedrock')])),
 };
 // A time series is read whole: without `_end` every bucket of the range comes back.
@@ -40,6 +42,7 @@ interface Filters {
   bucket: 'hour' | 'day';
   userId?: string;
   accessKeyId?: string;
+  namespace?: string;
   provider?: 'plan' | 'bedrock';
 }
 
@@ -61,6 +64,7 @@ function usageFilter(filters: Filters): UsageFilter {
     ...(filters.userId === undefined ? {} : { user: splitId(filters.userId) }),
     ...(filters.accessKeyId === undefined ? {} : { accessKey: splitId(filters.accessKeyId) }),
     ...(filters.provider === undefined ? {} : { provider: filters.provider }),
+    ...(filters.namespace === undefined ? {} : { namespace: filters.namespace }),
   };
 }
 

@@ -19,16 +19,19 @@ import {
 import { ConfirmDelete } from './confirm-delete.tsx';
 import { ServerErrors } from './form-parts.tsx';
 import { StatusField } from './status.tsx';
+import { Writable } from './writable.tsx';
 import { EditToolbar, dnsName, isSmall } from './users.tsx';
 
 function BedrockRowActions() {
   const record = useRecordContext<{ id: string }>();
   if (record === undefined) return null;
   return (
-    <Stack direction="row">
-      <EditButton label="Replace" />
-      <ConfirmDelete resource="bedrock-keys" id={record.id} />
-    </Stack>
+    <Writable namespace={record.id.split('/')[0]}>
+      <Stack direction="row">
+        <EditButton label="Replace" />
+        <ConfirmDelete resource="bedrock-keys" id={record.id} />
+      </Stack>
+    </Writable>
   );
 }
 

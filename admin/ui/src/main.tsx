@@ -1,6 +1,7 @@
 import { lazy, StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Typography } from '@mui/material';
+import { useEffect, useState } from 'react';
+import { Alert, Button, Divider, Typography } from '@mui/material';
 import {
   Admin,
   AppBar,
@@ -14,7 +15,7 @@ import {
   type LayoutProps,
 } from 'react-admin';
 import { dataProvider } from './data-provider.ts';
-import { authProvider, tokenKey } from './providers.ts';
+import { authProvider, canWrite, ssoKey, tokenKey, type Permissions } from './providers.ts';
 import { darkTheme, lightTheme } from './theme.ts';
 
 /**
@@ -36,6 +37,7 @@ const AccessKeyEdit = lazy(() => accessKeys().then((module) => ({ default: modul
 const BedrockKeyList = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyList })));
 const BedrockKeyCreate = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyCreate })));
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
+const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
 
 /**
  * The account menu's button shows the user's name; its accessible name must contain that text
@@ -53,11 +55,48 @@ const TitledAppBar = () => (
   </AppBar>
 );
 const TitledLayout = (props: LayoutProps) => <Layout {...props} appBar={TitledAppBar} />;
+/** Why a single sign-on came back to the login page (the server's words, from the redirect). */
+const ssoError = new URLSearchParams(location.search).get('sso_error');
+
+/**
+ * Single sign-on when the server has it configured; the password form below it is the
+ * break-glass local login.
+ */
+function SsoButton() {
+  const [offered, setOffered] = useState(false);
+  useEffect(() => {
+    fetch('/admin/auth/methods')
+      .then((response) => response.json() as Promise<{ oidc?: boolean }>)
+      .then((methods) => setOffered(methods.oidc === true))
+      .catch(() => setOffered(false));
+  }, []);
+  if (!offered && ssoError === null) return null;
+  return (
+    <>
+      {ssoError === null ? null : (
+        <Alert severity="error" sx={{ mx: 2, mt: 1 }}>
+          {ssoError}
+        </Alert>
+      )}
+      {offered ? (
+        <>
+          <Button variant="contained" href="/admin/auth/oidc/login" sx={{ mx: 2, mt: 2 }}>
+            Sign in with single sign-on
+          </Button>
+          <Divider sx={{ mt: 2 }}>
+            <Typography variant="caption">break-glass local login</Typography>
+          </Divider>
+        </>
+      ) : null}
+    </>
+  );
+}
 const LoginPage = () => (
   <Login>
     <Typography component="h1" variant="h6" sx={{ textAlign: 'center', mt: 1 }}>
       claude-code-proxy admin
     </Typography>
+    <SsoButton />
     <LoginForm />
   </Login>
 );
@@ -81,35 +120,50 @@ function App() {
       loginPage={LoginPage}
       disableTelemetry
     >
-      <Resource
-        name="users"
-        list={UserList}
-        show={UserShow}
-        create={UserCreate}
-        edit={UserEdit}
-        recordRepresentation="name"
-      />
-      <Resource
-        name="access-keys"
-        options={{ label: 'Access keys' }}
-        list={AccessKeyList}
-        create={AccessKeyCreate}
-        edit={AccessKeyEdit}
-        recordRepresentation="id"
-      />
-      <Resource
-        name="bedrock-keys"
-        options={{ label: 'Bedrock keys' }}
-        list={BedrockKeyList}
-        create={BedrockKeyCreate}
-        edit={BedrockKeyEdit}
-      />
+      {(permissions: Permissions | undefined) => {
+        // Pages a role cannot use are not offered (the server refuses them regardless).
+        const writes = canWrite(permissions);
+        return (
+          <>
+            <Resource
+              name="users"
+              list={UserList}
+              show={UserShow}
+              create={writes ? UserCreate : undefined}
+              edit={writes ? UserEdit : undefined}
+              recordRepresentation="name"
+            />
+            <Resource
+              name="access-keys"
+              options={{ label: 'Access keys' }}
+              list={AccessKeyList}
+              create={writes ? AccessKeyCreate : undefined}
+              edit={writes ? AccessKeyEdit : undefined}
+              recordRepresentation="id"
+            />
+            <Resource
+              name="bedrock-keys"
+              options={{ label: 'Bedrock keys' }}
+              list={BedrockKeyList}
+              create={writes ? BedrockKeyCreate : undefined}
+              edit={writes ? BedrockKeyEdit : undefined}
+            />
+            <Resource name="audit" options={{ label: 'Audit trail' }} list={AuditList} />
+          </>
+        );
+      }}
     </Admin>
   );
 }
 
+// Back from single sign-on: the session is an HttpOnly cookie; remember that one was set.
+if (new URLSearchParams(location.search).get('signed_in') === 'sso') {
+  sessionStorage.setItem(ssoKey, '1');
+  history.replaceState(null, '', `/${location.hash}`);
+}
 // A first visit without a session goes straight to the login page, before anything renders.
-if (sessionStorage.getItem(tokenKey) === null && !location.hash.startsWith('#/login')) location.replace('#/login');
+const signedIn = sessionStorage.getItem(tokenKey) !== null || sessionStorage.getItem(ssoKey) !== null;
+if (!signedIn && !location.hash.startsWith('#/login')) location.replace('#/login');
 
 createRoot(document.getElementById('root') as HTMLElement).render(
   <StrictMode>

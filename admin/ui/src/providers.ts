@@ -1,11 +1,41 @@
 import { fetchUtils, HttpError, type AuthProvider } from 'react-admin';
 
 /**
- * The session token lives in sessionStorage, sent as `Authorization: Bearer`: no cookie, so
- * no ambient credential for cross-site requests, and it is gone when the tab closes.
+ * A break-glass login's token lives in sessionStorage, sent as `Authorization: Bearer`: no
+ * cookie, and it is gone when the tab closes. A single sign-on session is an HttpOnly cookie the
+ * page never sees; `ssoKey` only remembers that one was set (the server still decides), and
+ * every write carries `X-CCProxy-CSRF: 1`, which the server requires with the cookie.
  */
 export const tokenKey = 'ccproxy-admin-token';
+export const ssoKey = 'ccproxy-admin-sso';
 export const apiUrl = '/admin/api';
+const csrfHeader = { 'X-CCProxy-CSRF': '1' };
+
+/** What the signed-in session may do, as /admin/auth/session says (the server enforces it). */
+export interface Permissions {
+  username: string;
+  name: string | null;
+  role: 'admin' | 'team-admin' | 'viewer';
+  method: 'oidc' | 'break-glass';
+  read: 'all' | string[];
+  write: 'all' | string[];
+}
+
+/** May this session change resources in `namespace` (any namespace when none is given)? */
+export function canWrite(permissions: Permissions | undefined, namespace?: string): boolean {
+  const write = permissions?.write;
+  if (write === undefined) return false;
+  if (write === 'all') return true;
+  return namespace === undefined ? write.length > 0 : write.includes(namespace);
+}
+
+let session: Promise<Permissions> | undefined;
+function readSession(): Promise<Permissions> {
+  session ??= httpClient('/admin/auth/session').then(({ json }) => json as Permissions);
+  session.catch(() => (session = undefined));
+  return session;
+}
+const signedIn = () => sessionStorage.getItem(tokenKey) !== null || sessionStorage.getItem(ssoKey) !== null;
 
 /**
  * The facade's 400s list every failing JSON path as `body/<path>: <message>`; react-admin's
@@ -50,6 +80,7 @@ export const httpClient = async (url: string, options: fetchUtils.Options = {}) 
   // text/plain, which the facade (JSON only) rightly refuses with 415.
   if (options.body === undefined) headers.delete('Content-Type');
   if (token !== null) headers.set('Authorization', `Bearer ${token}`);
+  headers.set('X-CCProxy-CSRF', '1');
   try {
     return await fetchUtils.fetchJson(url, { ...options, headers });
   } catch (error) {
@@ -71,31 +102,38 @@ export const authProvider: AuthProvider = {
     });
     const body = (await response.json()) as { token?: string; message?: string };
     if (!response.ok || body.token === undefined) throw new Error(body.message ?? 'Login failed');
+    session = undefined;
     sessionStorage.setItem(tokenKey, body.token);
   },
   async logout() {
     const token = sessionStorage.getItem(tokenKey);
+    const sso = sessionStorage.getItem(ssoKey);
     sessionStorage.removeItem(tokenKey);
-    if (token !== null)
-      await fetch('/admin/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(
-        () => undefined,
-      );
+    sessionStorage.removeItem(ssoKey);
+    session = undefined;
+    if (token !== null || sso !== null)
+      await fetch('/admin/auth/logout', {
+        method: 'POST',
+        headers: token === null ? csrfHeader : { Authorization: `Bearer ${token}` },
+      }).catch(() => undefined);
   },
   async checkAuth() {
-    if (sessionStorage.getItem(tokenKey) === null) throw new Error('Not logged in');
+    if (!signedIn()) throw new Error('Not logged in');
   },
   async checkError(error: { status?: number }) {
     if (error.status === 401) {
       sessionStorage.removeItem(tokenKey);
+      sessionStorage.removeItem(ssoKey);
+      session = undefined;
       throw new Error('Session expired');
     }
   },
   async getIdentity() {
-    const { json } = await httpClient('/admin/auth/session');
-    const session = json as { username: string };
-    return { id: session.username, fullName: session.username };
+    const me = await readSession();
+    const scope = me.role === 'team-admin' && me.write !== 'all' ? `: ${me.write.join(', ')}` : '';
+    return { id: me.username, fullName: `${me.name ?? me.username} (${me.role}${scope})` };
   },
   async getPermissions() {
-    return undefined;
+    return signedIn() ? readSession() : undefined;
   },
 };

@@ -27,6 +27,7 @@ import { ConfirmDelete } from './confirm-delete.tsx';
 import { ServerErrors } from './form-parts.tsx';
 import { KeyActions } from './key-dialogs.tsx';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
+import { Writable } from './writable.tsx';
 
 const dns = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const dnsName = (value: string | undefined) =>
@@ -47,10 +48,12 @@ function UserRowActions() {
   const record = useRecordContext<{ id: string }>();
   if (record === undefined) return null;
   return (
-    <Stack direction="row" spacing={1} onClick={(event) => event.stopPropagation()}>
-      <EditButton />
-      <ConfirmDelete resource="users" id={record.id} />
-    </Stack>
+    <Writable namespace={record.id.split('/')[0]}>
+      <Stack direction="row" spacing={1} onClick={(event) => event.stopPropagation()}>
+        <EditButton />
+        <ConfirmDelete resource="users" id={record.id} />
+      </Stack>
+    </Writable>
   );
 }
 
@@ -88,16 +91,18 @@ function UserKeys() {
       <Typography variant="h2" sx={{ fontSize: '1.25rem', fontWeight: 500 }}>
         Access keys
       </Typography>
-      <div>
-        <Button
-          variant="contained"
-          startIcon={<AddIcon />}
-          component={Link}
-          to={`/access-keys/create?source=${source}`}
-        >
-          Issue key
-        </Button>
-      </div>
+      <Writable namespace={record.id.split('/')[0]}>
+        <div>
+          <Button
+            variant="contained"
+            startIcon={<AddIcon />}
+            component={Link}
+            to={`/access-keys/create?source=${source}`}
+          >
+            Issue key
+          </Button>
+        </div>
+      </Writable>
       <ReferenceManyField reference="access-keys" target="userId" label={false}>
         {small ? (
           <SimpleList
@@ -126,11 +131,13 @@ export function KeyRowActions() {
   const record = useRecordContext<{ id: string; revoked: boolean }>();
   if (record === undefined) return null;
   return (
-    <Stack direction="row" sx={{ flexWrap: 'wrap' }}>
-      <EditButton resource="access-keys" record={record} />
-      <KeyActions id={record.id} revoked={record.revoked} />
-      <ConfirmDelete resource="access-keys" id={record.id} />
-    </Stack>
+    <Writable namespace={record.id.split('/')[0]}>
+      <Stack direction="row" sx={{ flexWrap: 'wrap' }}>
+        <EditButton resource="access-keys" record={record} />
+        <KeyActions id={record.id} revoked={record.revoked} />
+        <ConfirmDelete resource="access-keys" id={record.id} />
+      </Stack>
+    </Writable>
   );
 }
 
@@ -138,8 +145,10 @@ function UserShowActions() {
   const record = useRecordContext<{ id: string }>();
   return (
     <TopToolbar>
-      <EditButton />
-      {record === undefined ? null : <ConfirmDelete resource="users" id={record.id} redirectTo="list" />}
+      <Writable namespace={record?.id.split('/')[0]}>
+        <EditButton />
+        {record === undefined ? null : <ConfirmDelete resource="users" id={record.id} redirectTo="list" />}
+      </Writable>
     </TopToolbar>
   );
 }

@@ -14,6 +14,8 @@ export interface UsageFilter {
   user?: ResourceName;
   accessKey?: ResourceName;
   provider?: 'plan' | 'bedrock';
+  /** One namespace's users (a team admin's dashboard). */
+  namespace?: string;
 }
 
 export interface UsageTotals {
@@ -40,6 +42,10 @@ function where(filter: UsageFilter): { sql: string; params: unknown[] } {
     if (ref === undefined) continue;
     params.push(ref.namespace, ref.name);
     clauses.push(`${alias}.namespace = $${params.length - 1} AND ${alias}.name = $${params.length}`);
+  }
+  if (filter.namespace !== undefined) {
+    params.push(filter.namespace);
+    clauses.push(`u.namespace = $${params.length}`);
   }
   if (filter.provider !== undefined) {
     params.push(filter.provider);

@@ -1,0 +1,67 @@
+import type { Grants, Role } from './identity.ts';
+
+/**
+ * The group → role table (CCPROXY_ADMIN_OIDC_ROLES): entries separated by `;`, each
+ * `group=admin`, `group=viewer` or `group=team-admin:ns1,ns2`. A person in several groups gets
+ * the union: `admin` anywhere wins; `viewer` reads everything; each `team-admin` entry adds its
+ * namespaces to what they read and change. Groups the table does not name give nothing.
+ */
+export interface RoleRule {
+  group: string;
+  role: Role;
+  namespaces: string[];
+}
+
+const namespacePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Parses the table; every problem is named (a typo must not silently grant or drop a role). */
+export function parseRoleRules(text: string): { rules: RoleRule[]; problems: string[] } {
+  const rules: RoleRule[] = [];
+  const problems: string[] = [];
+  for (const raw of text.split(';')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const equals = entry.lastIndexOf('=');
+    const group = entry.slice(0, equals).trim();
+    const [role = '', scope] = entry.slice(equals + 1).split(':', 2) as [string, string | undefined];
+    if (equals <= 0 || group === '') {
+      problems.push(`"${entry}": expected group=role`);
+      continue;
+    }
+    if (role === 'admin' || role === 'viewer') {
+      if (scope !== undefined) problems.push(`"${entry}": ${role} takes no namespaces`);
+      else rules.push({ group, role, namespaces: [] });
+      continue;
+    }
+    if (role !== 'team-admin') {
+      problems.push(`"${entry}": role must be admin, team-admin:<namespaces> or viewer`);
+      continue;
+    }
+    const namespaces = (scope ?? '').split(',').map((namespace) => namespace.trim());
+    const bad = namespaces.filter((namespace) => !namespacePattern.test(namespace));
+    if (bad.length > 0 || namespaces.length === 0)
+      problems.push(`"${entry}": team-admin needs namespaces (DNS labels, comma-separated)`);
+    else rules.push({ group, role, namespaces });
+  }
+  return { rules, problems };
+}
+
+/** The role and grants of someone in `groups`; undefined when no rule names any of them. */
+export function grantsFor(
+  rules: readonly RoleRule[],
+  groups: readonly string[],
+): { role: Role; grants: Grants } | undefined {
+  const matched = rules.filter((rule) => groups.includes(rule.group));
+  if (matched.length === 0) return undefined;
+  if (matched.some((rule) => rule.role === 'admin')) return { role: 'admin', grants: { read: 'all', write: 'all' } };
+  const teams = [...new Set(matched.flatMap((rule) => rule.namespaces))].sort();
+  const viewer = matched.some((rule) => rule.role === 'viewer');
+  if (teams.length === 0) return { role: 'viewer', grants: { read: 'all', write: [] } };
+  return { role: 'team-admin', grants: { read: viewer ? 'all' : teams, write: teams } };
+}
+
+/** Groups from a claim: an array of strings, or one string (some issuers send a single group so). */
+export function groupsOf(claim: unknown): string[] {
+  if (Array.isArray(claim)) return claim.filter((group): group is string => typeof group === 'string');
+  return typeof claim === 'string' ? [claim] : [];
+}
