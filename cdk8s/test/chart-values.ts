@@ -62,6 +62,24 @@ export const valuesSets = {
     metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
     networkPolicy: { ingressNamespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
   },
+  /**
+   * As the CDK estate installs it: every secret by Secrets Manager id, the KMS key as a value, the
+   * image by digest: no Kubernetes Secret is referenced at all.
+   */
+  secretsManager: {
+    image: { digest: `sha256:${'ab'.repeat(32)}` },
+    aws: {
+      region: 'ap-northeast-2',
+      kmsKeyId: 'arn:aws:kms:ap-northeast-2:123456789012:key/0b7d3a6c-1111-2222-3333-444455556666',
+      secretIds: {
+        database: 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:ccproxy/database-AbCdEf',
+        keyHasher: 'ccproxy/key-hasher-secret',
+        planApiKey: 'ccproxy/plan-api-key',
+        adminPassword: 'ccproxy/admin-password',
+        adminSessionSecret: 'ccproxy/admin-session-secret',
+      },
+    },
+  },
   /** The smallest install: no admin, fixed proxy replicas, no NetworkPolicy. */
   minimal: {
     proxy: { autoscaling: { enabled: false }, replicas: 1, podDisruptionBudget: { minAvailable: 0 } },

@@ -40,7 +40,8 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     database: database.cluster,
     bedrockKey: secrets.bedrockKey,
     hasherSecret: secrets.hasherSecret,
-    adminSecret: secrets.adminSecret,
+    adminPasswordSecret: secrets.adminPasswordSecret,
+    adminSessionSecret: secrets.adminSessionSecret,
     planApiKeySecret: secrets.planApiKeySecret,
   };
   const cluster =
