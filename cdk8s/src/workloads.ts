@@ -184,7 +184,10 @@ export class ClaudeCodeProxyChart extends Chart {
         ...runtimeSecret('database', secret),
         ...runtimeSecret('keyHasher', secret),
         ...kmsKey(true),
-        ...runtimeSecret('planApiKey', secret, true),
+        // With the database from Secrets Manager there is no Kubernetes Secret to look in.
+        ...(values.aws.secretIds.planApiKey === '' && values.aws.secretIds.database !== ''
+          ? {}
+          : runtimeSecret('planApiKey', secret, true)),
       },
     });
     this.disruptionBudget('proxy', {

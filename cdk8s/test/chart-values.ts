@@ -64,7 +64,7 @@ export const valuesSets = {
   },
   /**
    * As the CDK estate installs it: every secret by Secrets Manager id, the KMS key as a value, the
-   * image by digest: no Kubernetes Secret is referenced at all.
+   * image by digest, no default Plan key: no Kubernetes Secret is referenced at all.
    */
   secretsManager: {
     image: { digest: `sha256:${'ab'.repeat(32)}` },
@@ -74,7 +74,6 @@ export const valuesSets = {
       secretIds: {
         database: 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:ccproxy/database-AbCdEf',
         keyHasher: 'ccproxy/key-hasher-secret',
-        planApiKey: 'ccproxy/plan-api-key',
         adminPassword: 'ccproxy/admin-password',
         adminSessionSecret: 'ccproxy/admin-session-secret',
       },

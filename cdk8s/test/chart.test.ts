@@ -137,11 +137,7 @@ describe('the Helm chart', () => {
     const ids = valuesSets.secretsManager.aws.secretIds;
     const expected: Record<string, Record<string, string>> = {
       operator: { CCPROXY_DATABASE_SECRET_ID: ids.database, CCPROXY_KEY_HASHER_SECRET_ID: ids.keyHasher },
-      proxy: {
-        CCPROXY_DATABASE_SECRET_ID: ids.database,
-        CCPROXY_KEY_HASHER_SECRET_ID: ids.keyHasher,
-        CCPROXY_PLAN_API_KEY_SECRET_ID: ids.planApiKey,
-      },
+      proxy: { CCPROXY_DATABASE_SECRET_ID: ids.database, CCPROXY_KEY_HASHER_SECRET_ID: ids.keyHasher },
       admin: {
         CCPROXY_DATABASE_SECRET_ID: ids.database,
         CCPROXY_ADMIN_PASSWORD_SECRET_ID: ids.adminPassword,
@@ -157,6 +153,7 @@ describe('the Helm chart', () => {
       ).toEqual([]);
       for (const [name, value] of Object.entries(variables))
         expect(env.find((e) => e.name === name)?.value, `${component} ${name}`).toBe(value);
+      expect(env.filter((e) => e.name.endsWith('_SECRET_ID')).length, component).toBe(Object.keys(variables).length);
       if (component !== 'admin')
         expect(env.find((e) => e.name === 'CCPROXY_KMS_KEY_ID')?.value).toBe(valuesSets.secretsManager.aws.kmsKeyId);
       expect(container?.image).toBe(`ghcr.io/claude-code-proxy/ccproxy@${valuesSets.secretsManager.image.digest}`);

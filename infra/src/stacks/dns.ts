@@ -11,7 +11,8 @@ import type { InfraSettings } from '../settings.ts';
 /** The estate's hosted zone (context hostedZoneId + hostedZoneName), if it was given one. */
 export function hostedZone(scope: Construct, settings: InfraSettings): route53.IHostedZone | undefined {
   if (settings.hostedZoneId === '') return undefined;
-  return route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {
+  const existing = scope.node.tryFindChild('Zone') as route53.IHostedZone | undefined;
+  return existing ?? route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {
     hostedZoneId: settings.hostedZoneId,
     zoneName: settings.hostedZoneName,
   });
