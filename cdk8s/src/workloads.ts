@@ -216,6 +216,8 @@ export class ClaudeCodeProxyChart extends Chart {
         terminationGracePeriodSeconds: 30,
         automount: true,
         env: {
+          // Its RBAC is a Role in the watched namespace: it must not list the cluster.
+          ...(watch === '' ? {} : { CCPROXY_WATCH_NAMESPACE: kplus.EnvValue.fromValue(watch) }),
           ...region,
           ...runtimeSecret('database', secret),
           ...runtimeSecret('adminPassword', adminSecret),

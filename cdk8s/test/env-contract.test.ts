@@ -21,7 +21,7 @@ const processFields: Record<string, EnvFields> = {
     breakerOpenMs: proxyFields.breakerOpenMs,
   },
   proxy: { ...commonFields, ...proxyFields },
-  admin: { ...commonFields, ...adminFields },
+  admin: { ...commonFields, ...adminFields, watchNamespace: operatorFields.watchNamespace },
 };
 /** The AWS SDK's own variable, not part of our contract. */
 const sdkVariables = new Set(['AWS_REGION']);

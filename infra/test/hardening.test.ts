@@ -146,6 +146,29 @@ describe('least privilege', () => {
       expect(JSON.stringify(statementsOf('production', component))).not.toContain('bedrock');
   });
 
+  it('lets the operator read Secrets only in the namespace it serves (a Role, never a ClusterRole)', () => {
+    const objects = workloads('production') as unknown as Array<{
+      kind: string;
+      metadata: { name: string; namespace?: string };
+      rules?: Array<{ resources: string[] }>;
+    }>;
+    const grantsSecrets = (o: (typeof objects)[number]) => (o.rules ?? []).some((r) => r.resources.includes('secrets'));
+    expect(objects.filter((o) => o.kind === 'ClusterRole' && grantsSecrets(o))).toEqual([]);
+    const roles = objects.filter((o) => o.kind === 'Role' && grantsSecrets(o));
+    expect(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort()).toEqual([
+      'ccproxy/ccproxy-admin',
+      'ccproxy/ccproxy-operator',
+    ]);
+    // Both processes are told to stay in it (they would list the cluster and be refused otherwise).
+    for (const { name, container } of containers('production'))
+      if (name !== 'ccproxy-proxy')
+        expect(
+          (container.env as Array<{ name: string; value?: string }>).find((e) => e.name === 'CCPROXY_WATCH_NAMESPACE')
+            ?.value,
+          name,
+        ).toBe('ccproxy');
+  });
+
   it('keeps the EKS API private in production, and CIDR-restricted when asked', () => {
     template(cluster('production')).hasResourceProperties('AWS::EKS::Cluster', {
       ResourcesVpcConfig: Match.objectLike({ EndpointPrivateAccess: true, EndpointPublicAccess: false }),

@@ -157,7 +157,15 @@ export function chartOverrides(
       },
     },
     ...(settings.domain === '' ? {} : { publicUrl: `https://${settings.domain}` }),
-    operator: { ...irsa('operator'), ...guaranteed('250m', '256Mi'), replicas: settings.operatorReplicas },
+    operator: {
+      ...irsa('operator'),
+      ...guaranteed('250m', '256Mi'),
+      replicas: settings.operatorReplicas,
+      // The operator (and the admin) serve the release namespace only: their RBAC is a Role there, so
+      // the operator reads the Secrets of that namespace and no other — and with every runtime
+      // secret in Secrets Manager, the only Secrets there are the ones its resources name.
+      watchNamespace: settings.namespace,
+    },
     proxy: {
       ...irsa('proxy'),
       ...guaranteed('250m', '512Mi'),
