@@ -5,6 +5,7 @@ import { ExistingClusterStack } from './stacks/existing-cluster.ts';
 import { MonitoringStack } from './stacks/monitoring.ts';
 import { NetworkStack } from './stacks/network.ts';
 import { SecretsStack } from './stacks/secrets.ts';
+import { acknowledgeNagFindings } from './nag.ts';
 import { settingsFromContext, type InfraSettings } from './settings.ts';
 
 export interface InfraStacks {
@@ -53,7 +54,7 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     : undefined;
   const monitoring = new MonitoringStack(app, name('monitoring'), settings, { env, database: database.cluster });
   Tags.of(app).add('app', 'claude-code-proxy');
-  return {
+  const stacks = {
     settings,
     secrets,
     database,
@@ -62,4 +63,6 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     ...(cluster === undefined ? {} : { cluster }),
     ...(existing === undefined ? {} : { existing }),
   };
+  acknowledgeNagFindings(stacks);
+  return stacks;
 }

@@ -67,7 +67,7 @@ export class ClusterStack extends Stack {
       subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     });
 
-    this.podSecurityGroup = podSecurityGroup(this, props.vpc, this.cluster, props.database);
+    this.podSecurityGroup = podSecurityGroup(this, props.vpc, settings.vpcCidr, this.cluster, props.database);
 
     this.logGroup = this.fargateLogging(settings, [this.cluster.defaultProfile, workloads]);
     const access = { ...props, databaseSecret: props.database.secret as secretsmanager.ISecret };
@@ -169,6 +169,7 @@ function endpointAccess(settings: InfraSettings): eks.EndpointAccess {
 function podSecurityGroup(
   scope: Construct,
   vpc: ec2.IVpc,
+  vpcCidr: string,
   cluster: eks.Cluster,
   database: rds.DatabaseCluster,
 ): ec2.SecurityGroup {
@@ -187,7 +188,7 @@ function podSecurityGroup(
   pods.addEgressRule(clusterSg, ec2.Port.udp(53), 'DNS to CoreDNS');
   pods.addEgressRule(clusterSg, ec2.Port.tcp(53), 'DNS to CoreDNS');
   pods.addEgressRule(ec2.Peer.securityGroupId(databaseSg), ec2.Port.tcp(5432), 'Postgres to Aurora');
-  pods.addIngressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcpRange(8080, 8082), 'ALB targets and health checks');
+  pods.addIngressRule(ec2.Peer.ipv4(vpcCidr), ec2.Port.tcpRange(8080, 8082), 'ALB targets and health checks');
   pods.addIngressRule(clusterSg, ec2.Port.tcp(10250), 'control plane and metrics-server to the kubelet');
   // The other ends: CoreDNS and the API endpoint (cluster security group) and Aurora accept the
   // pods. Declared here so the database stack does not depend on this one.

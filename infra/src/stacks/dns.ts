@@ -12,10 +12,13 @@ import type { InfraSettings } from '../settings.ts';
 export function hostedZone(scope: Construct, settings: InfraSettings): route53.IHostedZone | undefined {
   if (settings.hostedZoneId === '') return undefined;
   const existing = scope.node.tryFindChild('Zone') as route53.IHostedZone | undefined;
-  return existing ?? route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {
-    hostedZoneId: settings.hostedZoneId,
-    zoneName: settings.hostedZoneName,
-  });
+  return (
+    existing ??
+    route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {
+      hostedZoneId: settings.hostedZoneId,
+      zoneName: settings.hostedZoneName,
+    })
+  );
 }
 
 /**
