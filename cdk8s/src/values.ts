@@ -219,6 +219,10 @@ export const valuesSchema = Type.Object(
           { additionalProperties: false },
         ),
         prometheusRule: Type.Object({ enabled: Type.Boolean(), labels: stringMap }, { additionalProperties: false }),
+        grafanaDashboard: Type.Object(
+          { enabled: Type.Boolean(), labels: stringMap },
+          { additionalProperties: false, description: "labels: what Grafana's dashboard sidecar selects on" },
+        ),
       },
       { additionalProperties: false },
     ),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import {
@@ -26,6 +27,8 @@ export interface ClaudeCodeProxyProps extends ChartProps {
   /** Prefix of every object name when `values.fullnameOverride` is empty (the Helm release name). */
   readonly releaseName: string;
 }
+
+const dashboardFile = new URL('../../charts/claude-code-proxy/dashboards/claude-code-proxy.json', import.meta.url);
 
 const ports: Record<Component, number> = { proxy: 8080, admin: 8081, operator: 8082 };
 const pullPolicies = {
@@ -228,6 +231,13 @@ export class ClaudeCodeProxyChart extends Chart {
     }
 
     if (values.ingress.enabled) this.ingress(values);
+
+    // The chart's Grafana dashboard, for Grafana's sidecar (which selects on the labels).
+    if (values.metrics.grafanaDashboard.enabled)
+      new kplus.ConfigMap(this, 'grafana-dashboard', {
+        metadata: { name: `${this.fullname}-dashboard`, labels: values.metrics.grafanaDashboard.labels },
+        data: { 'claude-code-proxy.json': readFileSync(dashboardFile, 'utf8').trimEnd() },
+      });
 
     if (values.networkPolicy.enabled) {
       const components: Component[] = values.admin.enabled ? ['proxy', 'operator', 'admin'] : ['proxy', 'operator'];

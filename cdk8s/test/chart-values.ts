@@ -59,7 +59,11 @@ export const valuesSets = {
       tlsSecretName: 'ccproxy-tls',
       adminSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'],
     },
-    metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+    metrics: {
+      serviceMonitor: { enabled: true },
+      prometheusRule: { enabled: true },
+      grafanaDashboard: { enabled: true },
+    },
     networkPolicy: { ingressNamespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
   },
   /**
