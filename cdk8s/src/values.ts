@@ -59,6 +59,25 @@ function configSchema(fields: EnvFields) {
   });
 }
 
+/**
+ * aws.secretIds: which Secrets Manager id variable (core/src/runtime-secrets.ts) each key sets, and
+ * the variable (and Secret key) it replaces.
+ */
+export const runtimeSecretVariables = {
+  database: { idVariable: 'CCPROXY_DATABASE_SECRET_ID', variable: 'DATABASE_URL' },
+  keyHasher: { idVariable: 'CCPROXY_KEY_HASHER_SECRET_ID', variable: 'CCPROXY_KEY_HASHER_SECRET' },
+  planApiKey: { idVariable: 'CCPROXY_PLAN_API_KEY_SECRET_ID', variable: 'CCPROXY_PLAN_API_KEY' },
+  adminPassword: { idVariable: 'CCPROXY_ADMIN_PASSWORD_SECRET_ID', variable: 'CCPROXY_ADMIN_PASSWORD_HASH' },
+  adminSessionSecret: { idVariable: 'CCPROXY_ADMIN_SESSION_SECRET_ID', variable: 'CCPROXY_ADMIN_SESSION_SECRET' },
+} as const;
+export type SecretIdKey = keyof typeof runtimeSecretVariables;
+const secretId = (key: SecretIdKey) =>
+  Type.String({
+    pattern: '^[^\\s]*$',
+    maxLength: 2048,
+    description: `Secrets Manager name or ARN read at start as ${runtimeSecretVariables[key].idVariable}; empty means the existing Secret key`,
+  });
+
 const quantity = Type.Union([Type.String({ pattern: '^[0-9.]+[a-zA-Z]*$' }), Type.Number({ minimum: 0 })]);
 const resourceList = Type.Object(
   { cpu: Type.Optional(quantity), memory: Type.Optional(quantity) },
@@ -93,6 +112,10 @@ export const valuesSchema = Type.Object(
       {
         repository: Type.String({ minLength: 1 }),
         tag: Type.String({ description: 'empty means the chart appVersion' }),
+        digest: Type.String({
+          pattern: '^(sha256:[a-f0-9]{64})?$',
+          description: 'sha256:… pins the image by digest and wins over tag; empty means by tag',
+        }),
         pullPolicy: Type.Union([Type.Literal('Always'), Type.Literal('IfNotPresent'), Type.Literal('Never')]),
       },
       { additionalProperties: false },
@@ -120,7 +143,23 @@ export const valuesSchema = Type.Object(
       description: 'base URL users reach (CCPROXY_PUBLIC_URL), written into generated access-key Secrets',
     }),
     aws: Type.Object(
-      { region: Type.String({ pattern: '^([a-z]{2}(-[a-z]+)+-[0-9])?$' }) },
+      {
+        region: Type.String({ pattern: '^([a-z]{2}(-[a-z]+)+-[0-9])?$' }),
+        kmsKeyId: Type.String({
+          pattern: '^[^\\s]*$',
+          description: 'CCPROXY_KMS_KEY_ID (ARN, alias or key id; not a secret); empty means the existing Secret key',
+        }),
+        secretIds: Type.Object(
+          {
+            database: secretId('database'),
+            keyHasher: secretId('keyHasher'),
+            planApiKey: secretId('planApiKey'),
+            adminPassword: secretId('adminPassword'),
+            adminSessionSecret: secretId('adminSessionSecret'),
+          },
+          { additionalProperties: false },
+        ),
+      },
       { additionalProperties: false },
     ),
     operator: component(componentFields.operator, {
@@ -181,6 +220,10 @@ export const valuesSchema = Type.Object(
           { additionalProperties: false },
         ),
         prometheusRule: Type.Object({ enabled: Type.Boolean(), labels: stringMap }, { additionalProperties: false }),
+        grafanaDashboard: Type.Object(
+          { enabled: Type.Boolean(), labels: stringMap },
+          { additionalProperties: false, description: "labels: what Grafana's dashboard sidecar selects on" },
+        ),
       },
       { additionalProperties: false },
     ),

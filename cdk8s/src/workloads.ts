@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ApiObject, Chart, Duration, JsonPatch, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import {
@@ -12,7 +13,7 @@ import {
 } from 'cdk8s-plus-27/lib/imports/k8s.js';
 import type { Construct } from 'constructs';
 import { adminRules, leaderElectionRules, operatorRules, type PolicyRule } from './rbac.ts';
-import type { ChartValues } from './values.ts';
+import { runtimeSecretVariables, type ChartValues, type SecretIdKey } from './values.ts';
 
 export type Component = 'operator' | 'proxy' | 'admin';
 
@@ -26,6 +27,8 @@ export interface ClaudeCodeProxyProps extends ChartProps {
   /** Prefix of every object name when `values.fullnameOverride` is empty (the Helm release name). */
   readonly releaseName: string;
 }
+
+const dashboardFile = new URL('../../charts/claude-code-proxy/dashboards/claude-code-proxy.json', import.meta.url);
 
 const ports: Record<Component, number> = { proxy: 8080, admin: 8081, operator: 8082 };
 const pullPolicies = {
@@ -112,11 +115,29 @@ export class ClaudeCodeProxyChart extends Chart {
     this.fullname = (values.fullnameOverride === '' ? props.releaseName : values.fullnameOverride)
       .slice(0, 40)
       .replace(/-+$/, '');
-    const image = `${values.image.repository}:${values.image.tag === '' ? props.appVersion : values.image.tag}`;
+    // By digest when one is given: the exact image that was scanned, whatever the tag now points at.
+    const image =
+      values.image.digest === ''
+        ? `${values.image.repository}:${values.image.tag === '' ? props.appVersion : values.image.tag}`
+        : `${values.image.repository}@${values.image.digest}`;
     const secret = kplus.Secret.fromSecretName(this, 'existing-secret', values.existingSecret.name);
     const adminSecret = kplus.Secret.fromSecretName(this, 'existing-admin-secret', values.existingAdminSecret.name);
     const fromSecret = (from: kplus.ISecret, key: string, optional = false) =>
       kplus.EnvValue.fromSecretValue({ secret: from, key }, { optional });
+    // With a Secrets Manager id the process reads the value at start: no Kubernetes Secret involved.
+    const runtimeSecret = (key: SecretIdKey, from: kplus.ISecret, optional = false): Record<string, kplus.EnvValue> => {
+      const { idVariable, variable } = runtimeSecretVariables[key];
+      const id = values.aws.secretIds[key];
+      return id === ''
+        ? { [variable]: fromSecret(from, variable, optional) }
+        : { [idVariable]: kplus.EnvValue.fromValue(id) };
+    };
+    const kmsKey = (optional: boolean): Record<string, kplus.EnvValue> => ({
+      CCPROXY_KMS_KEY_ID:
+        values.aws.kmsKeyId === ''
+          ? fromSecret(secret, 'CCPROXY_KMS_KEY_ID', optional)
+          : kplus.EnvValue.fromValue(values.aws.kmsKeyId),
+    });
     const region: Record<string, kplus.EnvValue> =
       values.aws.region === '' ? {} : { AWS_REGION: kplus.EnvValue.fromValue(values.aws.region) };
     const watch = values.operator.watchNamespace;
@@ -132,9 +153,9 @@ export class ClaudeCodeProxyChart extends Chart {
         ...(watch === '' ? {} : { CCPROXY_WATCH_NAMESPACE: kplus.EnvValue.fromValue(watch) }),
         ...(values.publicUrl === '' ? {} : { CCPROXY_PUBLIC_URL: kplus.EnvValue.fromValue(values.publicUrl) }),
         ...region,
-        DATABASE_URL: fromSecret(secret, 'DATABASE_URL'),
-        CCPROXY_KEY_HASHER_SECRET: fromSecret(secret, 'CCPROXY_KEY_HASHER_SECRET'),
-        CCPROXY_KMS_KEY_ID: fromSecret(secret, 'CCPROXY_KMS_KEY_ID'),
+        ...runtimeSecret('database', secret),
+        ...runtimeSecret('keyHasher', secret),
+        ...kmsKey(false),
       },
     });
     if (values.operator.replicas > 1) this.disruptionBudget('operator', { maxUnavailable: IntOrString.fromNumber(1) });
@@ -163,10 +184,13 @@ export class ClaudeCodeProxyChart extends Chart {
         PORT: kplus.EnvValue.fromValue('8080'),
         CCPROXY_DATA_DIR: kplus.EnvValue.fromValue('/var/lib/ccproxy'),
         ...region,
-        DATABASE_URL: fromSecret(secret, 'DATABASE_URL'),
-        CCPROXY_KEY_HASHER_SECRET: fromSecret(secret, 'CCPROXY_KEY_HASHER_SECRET'),
-        CCPROXY_KMS_KEY_ID: fromSecret(secret, 'CCPROXY_KMS_KEY_ID', true),
-        CCPROXY_PLAN_API_KEY: fromSecret(secret, 'CCPROXY_PLAN_API_KEY', true),
+        ...runtimeSecret('database', secret),
+        ...runtimeSecret('keyHasher', secret),
+        ...kmsKey(true),
+        // With the database from Secrets Manager there is no Kubernetes Secret to look in.
+        ...(values.aws.secretIds.planApiKey === '' && values.aws.secretIds.database !== ''
+          ? {}
+          : runtimeSecret('planApiKey', secret, true)),
       },
     });
     this.disruptionBudget('proxy', {
@@ -195,17 +219,30 @@ export class ClaudeCodeProxyChart extends Chart {
         terminationGracePeriodSeconds: 30,
         automount: true,
         env: {
-          DATABASE_URL: fromSecret(secret, 'DATABASE_URL'),
-          CCPROXY_ADMIN_PASSWORD_HASH: fromSecret(adminSecret, 'CCPROXY_ADMIN_PASSWORD_HASH'),
-          CCPROXY_ADMIN_SESSION_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_SESSION_SECRET'),
-          // Single sign-on's client secret, when the admin is a confidential client (optional).
-          CCPROXY_ADMIN_OIDC_CLIENT_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET', true),
+          // Its RBAC is a Role in the watched namespace: it must not list the cluster.
+          ...(watch === '' ? {} : { CCPROXY_WATCH_NAMESPACE: kplus.EnvValue.fromValue(watch) }),
+          ...region,
+          ...runtimeSecret('database', secret),
+          ...runtimeSecret('adminPassword', adminSecret),
+          ...runtimeSecret('adminSessionSecret', adminSecret),
+          // Single sign-on's client secret, when the admin is a confidential client (optional; with
+          // Secrets Manager ids the admin uses no Kubernetes Secret, so SSO there is a public PKCE client).
+          ...(values.aws.secretIds.adminPassword === ''
+            ? { CCPROXY_ADMIN_OIDC_CLIENT_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET', true) }
+            : {}),
         },
       });
       this.rbac('admin', adminRules, watch);
     }
 
     if (values.ingress.enabled) this.ingress(values);
+
+    // The chart's Grafana dashboard, for Grafana's sidecar (which selects on the labels).
+    if (values.metrics.grafanaDashboard.enabled)
+      new kplus.ConfigMap(this, 'grafana-dashboard', {
+        metadata: { name: `${this.fullname}-dashboard`, labels: values.metrics.grafanaDashboard.labels },
+        data: { 'claude-code-proxy.json': readFileSync(dashboardFile, 'utf8').trimEnd() },
+      });
 
     if (values.networkPolicy.enabled) {
       const components: Component[] = values.admin.enabled ? ['proxy', 'operator', 'admin'] : ['proxy', 'operator'];

@@ -70,6 +70,8 @@ function essence(object: Manifest): unknown {
         max: spec?.maxReplicas,
         metrics: spec?.metrics,
       };
+    case 'ConfigMap':
+      return { id, dashboardLabel: object.metadata.labels?.grafana_dashboard, data: object.data };
     case 'Ingress':
       return { id, annotations: object.metadata.annotations, spec };
     case 'PodDisruptionBudget':

@@ -59,8 +59,29 @@ export const valuesSets = {
       tlsSecretName: 'ccproxy-tls',
       adminSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'],
     },
-    metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+    metrics: {
+      serviceMonitor: { enabled: true },
+      prometheusRule: { enabled: true },
+      grafanaDashboard: { enabled: true },
+    },
     networkPolicy: { ingressNamespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+  },
+  /**
+   * As the CDK estate installs it: every secret by Secrets Manager id, the KMS key as a value, the
+   * image by digest, no default Plan key: no Kubernetes Secret is referenced at all.
+   */
+  secretsManager: {
+    image: { digest: `sha256:${'ab'.repeat(32)}` },
+    aws: {
+      region: 'ap-northeast-2',
+      kmsKeyId: 'arn:aws:kms:ap-northeast-2:123456789012:key/0b7d3a6c-1111-2222-3333-444455556666',
+      secretIds: {
+        database: 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:ccproxy/database-AbCdEf',
+        keyHasher: 'ccproxy/key-hasher-secret',
+        adminPassword: 'ccproxy/admin-password',
+        adminSessionSecret: 'ccproxy/admin-session-secret',
+      },
+    },
   },
   /** The smallest install: no admin, fixed proxy replicas, no NetworkPolicy. */
   minimal: {

@@ -132,6 +132,34 @@ describe('the Helm chart', () => {
     expect(find(objects, 'PodDisruptionBudget', 'ccp-proxy').spec).toMatchObject({ minAvailable: 1 });
   });
 
+  it('with Secrets Manager ids references no Kubernetes Secret, and runs the image by digest', async () => {
+    const objects = await template(valuesSets.secretsManager);
+    const ids = valuesSets.secretsManager.aws.secretIds;
+    const expected: Record<string, Record<string, string>> = {
+      operator: { CCPROXY_DATABASE_SECRET_ID: ids.database, CCPROXY_KEY_HASHER_SECRET_ID: ids.keyHasher },
+      proxy: { CCPROXY_DATABASE_SECRET_ID: ids.database, CCPROXY_KEY_HASHER_SECRET_ID: ids.keyHasher },
+      admin: {
+        CCPROXY_DATABASE_SECRET_ID: ids.database,
+        CCPROXY_ADMIN_PASSWORD_SECRET_ID: ids.adminPassword,
+        CCPROXY_ADMIN_SESSION_SECRET_ID: ids.adminSessionSecret,
+      },
+    };
+    for (const [component, variables] of Object.entries(expected)) {
+      const [container] = podSpec(find(objects, 'Deployment', `ccp-${component}`)).containers;
+      const env = container?.env ?? [];
+      expect(
+        env.filter((e) => e.valueFrom?.secretKeyRef !== undefined).map((e) => e.name),
+        component,
+      ).toEqual([]);
+      for (const [name, value] of Object.entries(variables))
+        expect(env.find((e) => e.name === name)?.value, `${component} ${name}`).toBe(value);
+      expect(env.filter((e) => e.name.endsWith('_SECRET_ID')).length, component).toBe(Object.keys(variables).length);
+      if (component !== 'admin')
+        expect(env.find((e) => e.name === 'CCPROXY_KMS_KEY_ID')?.value).toBe(valuesSets.secretsManager.aws.kmsKeyId);
+      expect(container?.image).toBe(`ghcr.io/claude-code-proxy/ccproxy@${valuesSets.secretsManager.image.digest}`);
+    }
+  });
+
   it("grants exactly the operator's and the admin's RBAC rules (operator/src/rbac.ts, cdk8s/src/rbac.ts)", async () => {
     for (const [values, kind] of [
       [valuesSets.defaults, 'ClusterRole'],

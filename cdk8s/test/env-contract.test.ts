@@ -6,6 +6,7 @@ import {
   localFields,
   operatorFields,
   proxyFields,
+  secretSources,
   type EnvFields,
 } from '@ccproxy/core';
 import { ensureHelmBinary } from '@ccproxy/test-harness';
@@ -20,7 +21,7 @@ const processFields: Record<string, EnvFields> = {
     breakerOpenMs: proxyFields.breakerOpenMs,
   },
   proxy: { ...commonFields, ...proxyFields },
-  admin: { ...commonFields, ...adminFields },
+  admin: { ...commonFields, ...adminFields, watchNamespace: operatorFields.watchNamespace },
 };
 /** The AWS SDK's own variable, not part of our contract. */
 const sdkVariables = new Set(['AWS_REGION']);
@@ -32,17 +33,26 @@ const fromCluster: Record<string, string> = {
   CCPROXY_KMS_KEY_ID: 'alias/ccproxy/bedrock-keys',
   CCPROXY_PLAN_API_KEY: 'sk-ant-test',
   CCPROXY_ADMIN_PASSWORD_HASH: 'scrypt$16384$8$1$c2FsdA$aGFzaA',
+  CCPROXY_ADMIN_PASSWORD: 'a plain password from Secrets Manager',
   CCPROXY_ADMIN_SESSION_SECRET: 's'.repeat(48),
   'metadata.name': 'ccp-operator-5d8f7c9b4-x2x7q',
   'metadata.namespace': 'ccproxy',
 };
 
+/**
+ * The environment as the process validates it: a `<VARIABLE>_SECRET_ID` is replaced, as the CLI
+ * does before any validation (core/src/runtime-secrets.ts), by the variable it names.
+ */
 function environmentOf(env: readonly EnvVar[]): Record<string, string> {
   return Object.fromEntries(
-    env.map((e) => [
-      e.name,
-      e.value ?? fromCluster[e.valueFrom?.secretKeyRef?.key ?? e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '',
-    ]),
+    env.map((e) => {
+      const resolved = secretSources[e.name]?.variable;
+      if (resolved !== undefined) return [resolved, fromCluster[resolved] ?? ''];
+      return [
+        e.name,
+        e.value ?? fromCluster[e.valueFrom?.secretKeyRef?.key ?? e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '',
+      ];
+    }),
   );
 }
 
@@ -59,7 +69,7 @@ describe('the environment the chart gives each process', () => {
         const env = podSpec(find(objects, 'Deployment', `ccp-${component}`)).containers[0]?.env ?? [];
         const known = new Set(Object.values(fields).map((f) => f.env));
         expect(
-          env.map((e) => e.name).filter((name) => !known.has(name) && !sdkVariables.has(name)),
+          Object.keys(environmentOf(env)).filter((name) => !known.has(name) && !sdkVariables.has(name)),
           `${component}: variables its process does not read`,
         ).toEqual([]);
         // The process's own loader: converts, applies defaults and throws a ConfigError listing every problem.

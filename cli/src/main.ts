@@ -57,11 +57,21 @@ async function main(argv: string[]): Promise<void> {
   const secrets = await resolveRuntimeSecrets(env).catch((error: Error) => {
     throw new ConfigError([error.message]);
   });
+  const intervalMs = secretsCheckMs(env.CCPROXY_SECRETS_CHECK_SECONDS);
   const run = await load();
   const running = await run(secrets.env);
   const stop = onSignals(running);
   // A rotated secret is taken up by a fresh process (the Deployment restarts the pod).
-  watchRuntimeSecrets(secrets, (secretId) => stop(`secret ${secretId} rotated`));
+  watchRuntimeSecrets(secrets, (secretId) => stop(`secret ${secretId} rotated`), { intervalMs });
+}
+
+/** How often the secrets read at start are checked for a rotation (seconds, default 300). */
+function secretsCheckMs(raw: string | undefined): number {
+  if (raw === undefined) return 300_000;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400)
+    throw new ConfigError([`CCPROXY_SECRETS_CHECK_SECONDS=${raw} is not a whole number of seconds from 1 to 86400`]);
+  return seconds * 1000;
 }
 
 /** Strict: an unknown option or a missing value is a usage error (exit 2), not a stack trace. */

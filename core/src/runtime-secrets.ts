@@ -13,6 +13,9 @@ export const secretSources: Readonly<Record<string, { variable: string; shape: '
   CCPROXY_DATABASE_SECRET_ID: { variable: 'DATABASE_URL', shape: 'rds' },
   CCPROXY_KEY_HASHER_SECRET_ID: { variable: 'CCPROXY_KEY_HASHER_SECRET', shape: 'string' },
   CCPROXY_PLAN_API_KEY_SECRET_ID: { variable: 'CCPROXY_PLAN_API_KEY', shape: 'string' },
+  // The admin hashes a plain password at start (CCPROXY_ADMIN_PASSWORD); the CDK estate generates both.
+  CCPROXY_ADMIN_PASSWORD_SECRET_ID: { variable: 'CCPROXY_ADMIN_PASSWORD', shape: 'string' },
+  CCPROXY_ADMIN_SESSION_SECRET_ID: { variable: 'CCPROXY_ADMIN_SESSION_SECRET', shape: 'string' },
 };
 
 export interface ResolvedSecrets {

@@ -5,6 +5,7 @@ import { ExistingClusterStack } from './stacks/existing-cluster.ts';
 import { MonitoringStack } from './stacks/monitoring.ts';
 import { NetworkStack } from './stacks/network.ts';
 import { SecretsStack } from './stacks/secrets.ts';
+import { acknowledgeNagFindings } from './nag.ts';
 import { settingsFromContext, type InfraSettings } from './settings.ts';
 
 export interface InfraStacks {
@@ -40,7 +41,8 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     database: database.cluster,
     bedrockKey: secrets.bedrockKey,
     hasherSecret: secrets.hasherSecret,
-    adminSecret: secrets.adminSecret,
+    adminPasswordSecret: secrets.adminPasswordSecret,
+    adminSessionSecret: secrets.adminSessionSecret,
     planApiKeySecret: secrets.planApiKeySecret,
   };
   const cluster =
@@ -52,7 +54,7 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     : undefined;
   const monitoring = new MonitoringStack(app, name('monitoring'), settings, { env, database: database.cluster });
   Tags.of(app).add('app', 'claude-code-proxy');
-  return {
+  const stacks = {
     settings,
     secrets,
     database,
@@ -61,4 +63,6 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     ...(cluster === undefined ? {} : { cluster }),
     ...(existing === undefined ? {} : { existing }),
   };
+  acknowledgeNagFindings(stacks);
+  return stacks;
 }

@@ -4,6 +4,10 @@ import type { Node } from 'constructs';
 export const profileNames = ['dev', 'existing-cluster', 'production'] as const;
 export type Profile = (typeof profileNames)[number];
 
+/** Who reaches the EKS API: only from inside the VPC, or also from the internet (`apiCidrs` narrows it). */
+export const endpointAccessModes = ['private', 'public-and-private'] as const;
+export type EndpointAccess = (typeof endpointAccessModes)[number];
+
 /** What a deployment chooses, from CDK context (`cdk deploy -c domain=proxy.example.com ...`). */
 export interface InfraSettings {
   readonly profile: Profile;
@@ -14,8 +18,14 @@ export interface InfraSettings {
   readonly prefix: string;
   /** Public host name of the proxy (ALB rule host, CCPROXY_PUBLIC_URL); empty means any host. */
   readonly domain: string;
-  /** ACM certificate for `domain` on the ALB's HTTPS listener. */
+  /** ACM certificate for `domain` on the ALB's HTTPS listener; empty with a hosted zone makes one. */
   readonly certificateArn: string;
+  /**
+   * A Route 53 zone holding `domain` (and `adminDomain`): the estate makes the ACM certificate
+   * (DNS-validated in this zone) and the alias records to the ALB.
+   */
+  readonly hostedZoneId: string;
+  readonly hostedZoneName: string;
   /** Host name of the admin UI and API on the ALB (its own host); empty keeps the admin off the ALB. */
   readonly adminDomain: string;
   /** CIDRs allowed to reach `adminDomain` on the ALB; required with it. */
@@ -33,6 +43,23 @@ export interface InfraSettings {
   /** Namespace of the workloads (and of the Fargate profile that runs them). */
   readonly namespace: string;
   readonly image: string;
+  /** `sha256:…`: the image runs by digest (what was scanned), not by a tag that can move. */
+  readonly imageDigest: string;
+  /**
+   * Bedrock model ids the BedrockKeys name (`anthropic.claude-…`, or an inference profile such as
+   * `us.anthropic.claude-…`, or an application inference profile ARN): the proxy's role may invoke
+   * exactly these, through the AWS identity path (BedrockKey spec.auth). Empty: no Bedrock IAM grant
+   * (API-key BedrockKeys need none).
+   */
+  readonly bedrockModels: readonly string[];
+  /** Regions a cross-region inference profile may route to (the foundation model is granted in each). */
+  readonly bedrockRegions: readonly string[];
+  /** An existing Secrets Manager secret with a default Anthropic key (CCPROXY_PLAN_API_KEY); optional. */
+  readonly planApiKeySecretArn: string;
+  /** The EKS API endpoint: `private` (reach it from the VPC: VPN, bastion) or `public-and-private`. */
+  readonly endpointAccess: EndpointAccess;
+  /** With `public-and-private`: the CIDRs allowed to the public endpoint (empty: any address). */
+  readonly apiCidrs: readonly string[];
   readonly alarmEmail: string;
   /** Proxy replicas (the HPA's floor when `proxyAutoscaling`); operator replicas (one leader). */
   readonly proxyReplicas: number;
@@ -57,6 +84,8 @@ export const defaultSettings: InfraSettings = {
   prefix: 'ccproxy',
   domain: '',
   certificateArn: '',
+  hostedZoneId: '',
+  hostedZoneName: '',
   adminDomain: '',
   adminCidrs: [],
   vpcCidr: '10.0.0.0/16',
@@ -69,6 +98,12 @@ export const defaultSettings: InfraSettings = {
   logRetentionDays: 30,
   namespace: 'ccproxy',
   image: 'ghcr.io/claude-code-proxy/ccproxy',
+  imageDigest: '',
+  bedrockModels: [],
+  bedrockRegions: [],
+  planApiKeySecretArn: '',
+  endpointAccess: 'private',
+  apiCidrs: [],
   alarmEmail: '',
   proxyReplicas: 2,
   proxyAutoscaling: true,
@@ -101,6 +136,8 @@ export const profiles: Record<Profile, Partial<InfraSettings>> = {
     proxyAutoscaling: false,
     operatorReplicas: 1,
     logRetentionDays: 14,
+    // A developer's kubectl reaches the API directly (narrow it with apiCidrs).
+    endpointAccess: 'public-and-private',
   },
   'existing-cluster': { dbReaders: 0, operatorReplicas: 1 },
 };
@@ -126,7 +163,26 @@ export function settingsFromContext(node: Node): InfraSettings {
     (Object.keys(defaultSettings) as Array<keyof InfraSettings>).map((key) => [key, read(key)]),
   ) as unknown as InfraSettings;
   if (profile === 'existing-cluster') requireExisting(settings);
+  checkSettings(settings);
   return { ...settings, profile, ...(account === undefined ? {} : { account }) };
+}
+
+/** Values that would deploy something other than what was asked: refused, with every problem named. */
+function checkSettings(settings: InfraSettings): void {
+  const problems: string[] = [];
+  if (!(endpointAccessModes as readonly string[]).includes(settings.endpointAccess))
+    problems.push(`endpointAccess must be one of ${endpointAccessModes.join(', ')}; got ${settings.endpointAccess}`);
+  if (settings.endpointAccess === 'private' && settings.apiCidrs.length > 0)
+    problems.push('apiCidrs narrows the public endpoint; endpointAccess=private has none');
+  if (settings.imageDigest !== '' && !/^sha256:[a-f0-9]{64}$/.test(settings.imageDigest))
+    problems.push(`imageDigest must be sha256:<64 hex>; got ${settings.imageDigest}`);
+  if ((settings.hostedZoneId === '') !== (settings.hostedZoneName === ''))
+    problems.push('hostedZoneId and hostedZoneName go together');
+  if (settings.hostedZoneId !== '' && settings.domain === '')
+    problems.push('hostedZoneId needs domain (the name the certificate and the alias are for)');
+  for (const model of settings.bedrockModels)
+    if (model.includes('*')) problems.push(`bedrockModels lists ids, never wildcards; got ${model}`);
+  if (problems.length > 0) throw new Error(`invalid settings:\n  ${problems.join('\n  ')}`);
 }
 
 function isProfile(value: string): value is Profile {

@@ -42,6 +42,7 @@ export {
 } from './kube-apiserver.ts';
 export { operatorToken, facadeToken } from './suite-setup.ts';
 export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm.ts';
+export { ensureKubeScoreBinary, kubeScore, KUBE_SCORE_VERSION } from './kube-score.ts';
 export { aptInstall } from './apt-install.ts';
 export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';
 export { longStep, formatDuration, type ProgressOptions } from './progress.ts';

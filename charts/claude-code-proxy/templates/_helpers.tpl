@@ -17,8 +17,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* By digest when one is given: the exact image that was scanned, whatever the tag now points at. */}}
 {{- define "ccproxy.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
 {{- end -}}
 
 {{/* Non-root, no privilege escalation, nothing writable but the mounted emptyDirs. */}}
@@ -59,6 +64,30 @@ capabilities:
       {{- if .optional }}
       optional: true
       {{- end }}
+{{- end -}}
+
+{{/*
+A runtime secret: with a Secrets Manager id (aws.secretIds) the process reads the value at start
+(`<idName>`, core/src/runtime-secrets.ts) and no Kubernetes Secret is involved; else the key of
+the existing Secret.
+*/}}
+{{- define "ccproxy.runtimeSecret" -}}
+{{- if .id }}
+- name: {{ .idName }}
+  value: {{ .id | quote }}
+{{- else }}
+{{- include "ccproxy.secretEnv" . }}
+{{- end }}
+{{- end -}}
+
+{{/* CCPROXY_KMS_KEY_ID: the value aws.kmsKeyId (a key id, not a secret), else the existing Secret's key. */}}
+{{- define "ccproxy.kmsKeyEnv" -}}
+{{- if .root.Values.aws.kmsKeyId }}
+- name: CCPROXY_KMS_KEY_ID
+  value: {{ .root.Values.aws.kmsKeyId | quote }}
+{{- else }}
+{{- include "ccproxy.secretEnv" (dict "name" "CCPROXY_KMS_KEY_ID" "secret" .root.Values.existingSecret.name "optional" .optional) }}
+{{- end }}
 {{- end -}}
 
 {{/* Spread replicas over zones and nodes; best effort, so a small cluster still schedules them. */}}

@@ -1,20 +1,16 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { ValuesOverrides } from '@ccproxy/cdk8s';
 import type { Construct } from 'constructs';
 import type { InfraSettings } from '../settings.ts';
-import { chartOverrides, componentRoles, type Component } from './workload-access.ts';
+import { certificateArnFor } from './dns.ts';
+import { chartOverrides, componentRoles, type Component, type RuntimeSecrets } from './workload-access.ts';
 
-export interface ExistingClusterStackProps extends StackProps {
+export interface ExistingClusterStackProps extends StackProps, RuntimeSecrets {
   readonly database: rds.DatabaseCluster;
-  readonly bedrockKey: kms.IKey;
-  readonly hasherSecret: secretsmanager.ISecret;
-  readonly adminSecret: secretsmanager.ISecret;
-  readonly planApiKeySecret: secretsmanager.ISecret;
 }
 
 /**
@@ -30,10 +26,8 @@ export class ExistingClusterStack extends Stack {
   constructor(scope: Construct, id: string, settings: InfraSettings, props: ExistingClusterStackProps) {
     super(scope, id, props);
     const provider = iam.OpenIdConnectProvider.fromOpenIdConnectProviderArn(this, 'Oidc', settings.oidcProviderArn);
-    this.roles = componentRoles(this, provider, settings.namespace, {
-      ...props,
-      databaseSecret: props.database.secret as secretsmanager.ISecret,
-    });
+    const access = { ...props, databaseSecret: props.database.secret as secretsmanager.ISecret };
+    this.roles = componentRoles(this, provider, settings, access);
     new ec2.CfnSecurityGroupIngress(this, 'DatabaseFromPods', {
       groupId: props.database.connections.securityGroups[0]?.securityGroupId ?? '',
       sourceSecurityGroupId: settings.podSecurityGroupId,
@@ -42,7 +36,7 @@ export class ExistingClusterStack extends Stack {
       toPort: 5432,
       description: 'claude-code-proxy pods to Aurora',
     });
-    this.chartValues = chartOverrides(settings, this.region, this.roles);
+    this.chartValues = chartOverrides(settings, this.region, this.roles, certificateArnFor(this, settings));
     new CfnOutput(this, 'HelmValues', {
       description: `helm install ccproxy charts/claude-code-proxy -n ${settings.namespace} -f <this value as a file>`,
       value: Stack.of(this).toJsonString(this.chartValues),
