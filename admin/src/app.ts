@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
-import type { Logger, Queryable } from '@ccproxy/core';
+import type { Logger, PriceTable, Queryable } from '@ccproxy/core';
 import { registerAuth } from './auth.ts';
 import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
@@ -15,6 +15,8 @@ import { registerUserRoutes } from './routes/users.ts';
 import { registerAccessKeyRoutes } from './routes/access-keys.ts';
 import { registerBedrockKeyRoutes } from './routes/bedrock-keys.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
 
 export interface AdminConfig {
   username: string;
@@ -43,6 +45,8 @@ export interface AdminDeps {
   breakerOpenMs?: number;
   /** The breaker's failure window (CCPROXY_BREAKER_WINDOW_MS), to tell failing from closed. */
   breakerWindowMs?: number;
+  /** The price table (CCPROXY_PRICE_TABLE_FILE, as the proxy loads it), shown read-only; built-in when absent. */
+  prices?: PriceTable;
 }
 
 export interface RouteDeps extends AdminDeps {
@@ -115,6 +119,11 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerAccessKeyRoutes(app, routeDeps);
   registerBedrockKeyRoutes(app, routeDeps);
   registerUsageRoutes(app, routeDeps);
+  await app.register(requestRoutes, { db: deps.db });
+  await app.register(usageBreakdownRoutes, {
+    db: deps.db,
+    ...(deps.prices === undefined ? {} : { prices: deps.prices }),
+  });
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {

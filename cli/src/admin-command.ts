@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, loadConfig, migrate, openDatabase } from '@ccproxy/core';
+import { ConfigError, createLogger, loadConfig, loadPriceTable, migrate, openDatabase } from '@ccproxy/core';
 import { buildAdminApp, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
 import { loadKubeConfig } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
@@ -38,7 +38,15 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
     },
-    { logger, db, store, breakerOpenMs: config.breakerOpenMs, breakerWindowMs: config.breakerWindowMs },
+    {
+      logger,
+      db,
+      store,
+      breakerOpenMs: config.breakerOpenMs,
+      breakerWindowMs: config.breakerWindowMs,
+      // The same file the proxy prices with: the admin shows the table the costs came from.
+      prices: loadPriceTable(config.priceTableFile),
+    },
   );
   const address = await app.listen({ port: config.adminPort, host: config.host });
   logger.info({ address, namespace: config.watchNamespace ?? 'all' }, 'admin listening');

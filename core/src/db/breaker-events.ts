@@ -1,5 +1,5 @@
 import type { Queryable } from './database.ts';
-import type { Ref } from './request-log.ts';
+import { likePattern, type Ref } from './request-log.ts';
 
 /** One time a key's breaker opened (the breaker_events trigger writes it; see migration 70). */
 export interface BreakerEvent {
@@ -25,6 +25,8 @@ export interface BreakerEventFilters {
   /** ms since epoch: events open at any time in [from, to]. */
   from?: number;
   to?: number;
+  /** Free text: every word a case-insensitive substring of the key (namespace/name) or a reason. */
+  q?: string;
 }
 
 /** Newest first, at most `limit`; the total matching for paging. */
@@ -46,6 +48,13 @@ export async function listBreakerEvents(
   if (filters.to !== undefined) {
     params.push(filters.to);
     clauses.push(`e.opened_at <= to_timestamp($${params.length}::float8 / 1000)`);
+  }
+  for (const term of filters.q
+    ?.trim()
+    .split(/\s+/)
+    .filter((word) => word !== '') ?? []) {
+    params.push(likePattern(term));
+    clauses.push(`(k.namespace || '/' || k.name || ' ' || array_to_string(e.reasons, ' ')) ILIKE $${params.length}`);
   }
   const from = `FROM breaker_events e JOIN access_keys k ON k.id = e.access_key_id WHERE ${clauses.join(' AND ')}`;
   const [count] = await db.query<{ n: number }>(`SELECT count(*)::float8 AS n ${from}`, params);

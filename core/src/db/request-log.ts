@@ -20,8 +20,10 @@ export interface RequestFilters {
   /** `none`: the proxy answered the failure itself, no upstream was reached. */
   provider?: 'plan' | 'bedrock' | 'none';
   outcome?: RequestOutcome;
-  /** Free text: a case-insensitive substring of the user, key (namespace/name) or model. */
+  /** Free text: every word a case-insensitive substring of the user, key (namespace/name) or model. */
   q?: string;
+  /** Only these request ids (react-admin's getMany). */
+  ids?: readonly string[];
 }
 
 /** Columns the log sorts by, mapped to SQL (never interpolated from input). */
@@ -92,11 +94,13 @@ function where(filters: RequestFilters): { sql: string; params: unknown[] } {
   if (filters.provider === 'none') clauses.push('t.provider IS NULL');
   else if (filters.provider !== undefined) add((n) => `t.provider = $${n}`, filters.provider);
   if (filters.outcome !== undefined) clauses.push(outcomeWhere[filters.outcome]);
+  if (filters.ids !== undefined) add((n) => `t.request_id = ANY($${n}::text[])`, filters.ids);
   if (filters.q !== undefined && filters.q.trim() !== '')
     for (const term of filters.q.trim().split(/\s+/))
       add(
-        (n) => `(u.namespace || '/' || u.name || ' ' || u.display_name || ' ' || k.namespace || '/' || k.name || ' ' ||
-                 coalesce(t.model_served, '') || ' ' || coalesce(t.model_requested, '')) ILIKE $${n}`,
+        // concat_ws skips NULLs (a deleted user or key): the other fields still match.
+        (n) => `concat_ws(' ', u.namespace || '/' || u.name, u.display_name, k.namespace || '/' || k.name,
+                          t.model_served, t.model_requested) ILIKE $${n}`,
         likePattern(term),
       );
   return {
