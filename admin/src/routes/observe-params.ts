@@ -25,7 +25,10 @@ export const ownerFilters = { userId: Type.Optional(refId), accessKeyId: Type.Op
 const defaultSpanMs = 7 * 86_400_000;
 
 /** from/to as ms; to defaults to now, from to a week before `to`; from after to is a 400 naming from. */
-export function rangeOf(query: { from?: string; to?: string }, defaultSpan = defaultSpanMs): { from: number; to: number } {
+export function rangeOf(
+  query: { from?: string; to?: string },
+  defaultSpan = defaultSpanMs,
+): { from: number; to: number } {
   const to = query.to === undefined ? Date.now() : Date.parse(query.to);
   const from = query.from === undefined ? to - defaultSpan : Date.parse(query.from);
   if (Number.isNaN(from) || Number.isNaN(to))

@@ -35,7 +35,7 @@ const exportQuery = Type.Object(
     additionalProperties: false,
   },
 );
-const breakerEventQuery = listQuery({ ...timeRange, accessKeyId: Type.Optional(refId) }, []);
+const breakerEventQuery = listQuery({ ...timeRange, accessKeyId: Type.Optional(refId) }, ['openedAt']);
 
 const nullable = <T extends ReturnType<typeof Type.String | typeof Type.Number>>(schema: T) =>
   Type.Union([schema, Type.Null()]);
@@ -147,7 +147,7 @@ export const requestRoutes: FastifyPluginAsync<RequestRouteDeps> = async (app, {
       const page = pageOf(query);
       const range = query.from === undefined && query.to === undefined ? {} : rangeOf(query);
       const filters = { ...range, ...ownersOf(query), ...(query.q === undefined ? {} : { q: query.q }) };
-      const { rows, total } = await listBreakerEvents(db, filters, page);
+      const { rows, total } = await listBreakerEvents(db, filters, { ...page, descending: query._order !== 'ASC' });
       const last = rows.length === 0 ? page.start : page.start + rows.length - 1;
       reply.header('Content-Range', `breaker-events ${page.start}-${last}/${total}`);
       return rows;

@@ -23,6 +23,13 @@ const AccessKeyCreate = lazy(() => accessKeys().then((module) => ({ default: mod
 const AccessKeyEdit = lazy(() => accessKeys().then((module) => ({ default: module.AccessKeyEdit })));
 const BedrockKeyList = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyList })));
 const BedrockKeyCreate = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyCreate })));
+const RequestList = lazy(() => import('./requests.tsx').then((module) => ({ default: module.RequestList })));
+const BreakerEventList = lazy(() =>
+  import('./breaker-events.tsx').then((module) => ({ default: module.BreakerEventList })),
+);
+const UsageBreakdownList = lazy(() =>
+  import('./usage-breakdown.tsx').then((module) => ({ default: module.UsageBreakdownList })),
+);
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
 
 /** Every page's title is its one h1 (react-admin's is an h6 without a heading level of its own). */
@@ -81,6 +88,9 @@ function App() {
         create={BedrockKeyCreate}
         edit={BedrockKeyEdit}
       />
+      <Resource name="requests" options={{ label: 'Request log' }} list={RequestList} />
+      <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />
+      <Resource name="usage-breakdown" options={{ label: 'Usage and cost' }} list={UsageBreakdownList} />
     </Admin>
   );
 }

@@ -29,12 +29,13 @@ export interface BreakerEventFilters {
   q?: string;
 }
 
-/** Newest first, at most `limit`; the total matching for paging. */
+/** One page by opening time; the total matching for paging. */
 export async function listBreakerEvents(
   db: Queryable,
   filters: BreakerEventFilters,
-  page: { start: number; end: number },
+  page: { start: number; end: number; descending: boolean },
 ): Promise<{ rows: BreakerEvent[]; total: number }> {
+  const direction = page.descending ? 'DESC' : 'ASC';
   const params: unknown[] = [];
   const clauses = ['true'];
   if (filters.accessKey !== undefined) {
@@ -76,7 +77,7 @@ export async function listBreakerEvents(
             (SELECT count(*) FROM token_usage t
               WHERE t.access_key_id = e.access_key_id AND t.occurred_at >= e.opened_at
                 AND t.occurred_at <= coalesce(e.closed_at, now()) AND t.provider = 'bedrock' AND t.failover)::float8 AS bedrock_requests
-       ${from} ORDER BY e.opened_at DESC, e.id DESC LIMIT ${Math.max(0, page.end - page.start)} OFFSET ${page.start}`,
+       ${from} ORDER BY e.opened_at ${direction}, e.id ${direction} LIMIT ${Math.max(0, page.end - page.start)} OFFSET ${page.start}`,
     params,
   );
   return {
