@@ -124,5 +124,15 @@ export const usageBreakdownRoutes: FastifyPluginAsync<UsageBreakdownDeps> = asyn
     },
   );
 
-  app.get('/admin/api/prices', { schema: { tags, response: { 200: priceTableRecord } } }, async () => prices);
+  app.get(
+    '/admin/api/prices',
+    {
+      schema: {
+        tags,
+        querystring: Type.Object({}, { additionalProperties: false }),
+        response: { 200: priceTableRecord },
+      },
+    },
+    async () => prices,
+  );
 };

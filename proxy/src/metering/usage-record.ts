@@ -8,7 +8,8 @@ import type { Served } from '../pipeline/serve.ts';
  */
 export function usageRecordOf(requestId: string, key: KeyRecord, served: Served, latencyMs: number): UsageRecord {
   const { result } = served;
-  const usage = result.usage;
+  // An error answer bills no tokens (the Plan reader reports zeros for one): logged, not metered.
+  const usage = result.status < 400 ? result.usage : undefined;
   return {
     requestId,
     occurredAt: Date.now(),
