@@ -32,6 +32,7 @@ describe('request log, breaker history and usage cost in Chromium', () => {
   });
   afterEach(async (context) => {
     stack.anthropic.respondWith(undefined);
+    stack.bedrock.respondWith(undefined);
     if (context.task.result?.state === 'fail') await stack.shot(page, `failed-${context.task.name.slice(0, 40)}`);
   });
 
@@ -178,6 +179,22 @@ describe('request log, breaker history and usage cost in Chromium', () => {
     const usageCsv = (await get('usage/breakdown.csv?by=provider&bucket=day')).body.trimEnd().split('\r\n');
     expect(usageCsv).toHaveLength(byProvider.length + 1);
     expect(usageCsv.find((line) => line.includes(',bedrock,'))).toMatch(/,bedrock,5,5,/);
+
+    // A request the proxy fails itself (Bedrock down while the breaker is open) is in the log as
+    // one row: its status, the proxy's code, no tokens, no cost, and not in the usage totals.
+    stack.bedrock.respondWith(() => ({ kind: 'error', status: 500, name: 'InternalServerException', message: 'down' }));
+    const down = await askThroughProxy(olga);
+    expect(down.status).toBeGreaterThanOrEqual(500);
+    const errors = await flushed('requests?accessKeyId=team-o/olga-key&outcome=upstream_error', 1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ provider: 'bedrock', failover: true, status: down.status, metered: false });
+    expect(errors[0]?.errorCode).toMatch(/^PRX_BEDROCK_/);
+    expect(errors[0]?.costMicroUsd).toBeNull();
+    expect(
+      (await json<Array<Record<string, unknown>>>('usage/breakdown?by=provider&bucket=day')).find(
+        (row) => row.group === 'bedrock',
+      )?.requests,
+    ).toBe(5);
   });
 
   it('free text matches values in every list, never field names', async () => {

@@ -63,3 +63,9 @@ export function pageOf(query: { _start: number; _end: number }): { start: number
 
 /** Micro-USD → USD as a number with six decimals (CSV and UI). */
 export const usd = (micro: number | null) => (micro === null ? null : Math.round(micro) / 1_000_000);
+
+/** A CSV download, documented as text/csv (not JSON). */
+export const csvAnswer = (description: string) => ({
+  description,
+  content: { 'text/csv': { schema: Type.String() } },
+});

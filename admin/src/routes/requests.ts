@@ -13,7 +13,7 @@ import {
 } from '@ccproxy/core';
 import { sendCsv, type CsvValue } from '../csv.ts';
 import { listQuery } from '../list.ts';
-import { ownerFilters, ownersOf, pageOf, rangeOf, refId, timeRange, usd } from './observe-params.ts';
+import { csvAnswer, ownerFilters, ownersOf, pageOf, rangeOf, refId, timeRange, usd } from './observe-params.ts';
 
 export interface RequestRouteDeps {
   /** Reads token_usage, breaker_events and the names of users and keys. */
@@ -74,7 +74,6 @@ const breakerEventRecord = Type.Object({
   reopened: Type.Integer(),
   bedrockRequests: Type.Number(),
 });
-const csvAnswer = Type.String({ description: 'text/csv; one header line, then one line per request, newest first' });
 
 function filtersOf(query: Static<typeof exportQuery>): RequestFilters {
   return {
@@ -135,7 +134,13 @@ export const requestRoutes: FastifyPluginAsync<RequestRouteDeps> = async (app, {
 
   app.get<{ Querystring: Static<typeof exportQuery> }>(
     '/admin/api/requests.csv',
-    { schema: { tags, querystring: exportQuery, response: { 200: csvAnswer } } },
+    {
+      schema: {
+        tags,
+        querystring: exportQuery,
+        response: { 200: csvAnswer('one header line, then one line per request, newest first') },
+      },
+    },
     async (request, reply) => sendCsv(reply, 'requests.csv', csvColumns, eachRequest(db, filtersOf(request.query))),
   );
 

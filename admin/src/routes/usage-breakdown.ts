@@ -13,7 +13,7 @@ import {
 import { sendCsv, type CsvValue } from '../csv.ts';
 import { badRequest } from '../errors.ts';
 import { listQuery, sendPage, type ListQuery } from '../list.ts';
-import { ownerFilters, ownersOf, rangeOf, timeRange, usd } from './observe-params.ts';
+import { csvAnswer, ownerFilters, ownersOf, rangeOf, timeRange, usd } from './observe-params.ts';
 
 export interface UsageBreakdownDeps {
   db: Queryable;
@@ -117,7 +117,13 @@ export const usageBreakdownRoutes: FastifyPluginAsync<UsageBreakdownDeps> = asyn
 
   app.get<{ Querystring: Static<typeof exportQuery> }>(
     '/admin/api/usage/breakdown.csv',
-    { schema: { tags, querystring: exportQuery, response: { 200: Type.String({ description: 'text/csv' }) } } },
+    {
+      schema: {
+        tags,
+        querystring: exportQuery,
+        response: { 200: csvAnswer('one header line, then one line per bucket and group') },
+      },
+    },
     async (request, reply) => {
       const query = queryOf(request.query);
       return sendCsv(reply, `usage-by-${query.by}.csv`, csvColumns, each(usageBreakdown(db, query)));
