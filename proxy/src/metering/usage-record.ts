@@ -8,8 +8,19 @@ import type { Served } from '../pipeline/serve.ts';
  */
 export function usageRecordOf(requestId: string, key: KeyRecord, served: Served, latencyMs: number): UsageRecord {
   const { result } = served;
-  // An error answer bills no tokens (the Plan reader reports zeros for one): logged, not metered.
-  const usage = result.status < 400 ? result.usage : undefined;
+  // An error answer with no tokens (the Plan reader reports zeros for one) is logged, not metered;
+  // one with tokens (a 2xx the proxy found broken and answered 502) keeps them: they were billed.
+  const reported = result.usage;
+  const usage =
+    reported === undefined ||
+    (result.status >= 400 &&
+      reported.input_tokens +
+        reported.output_tokens +
+        reported.cache_read_input_tokens +
+        reported.cache_creation_input_tokens ===
+        0)
+      ? undefined
+      : reported;
   return {
     requestId,
     occurredAt: Date.now(),
