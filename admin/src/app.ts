@@ -14,6 +14,8 @@ import { userRoutes } from './routes/users.ts';
 import { accessKeyRoutes } from './routes/access-keys.ts';
 import { bedrockKeyRoutes } from './routes/bedrock-keys.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
 
 export type { AdminConfig, AdminDeps } from './route-deps.ts';
 import { registerAuditRoute, registerAuditTrail } from './audit.ts';
@@ -88,6 +90,11 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, usageRoutes])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });
+  await app.register(requestRoutes, { db: deps.db });
+  await app.register(usageBreakdownRoutes, {
+    db: deps.db,
+    ...(deps.prices === undefined ? {} : { prices: deps.prices }),
+  });
 
   const uiDir = config.uiDir ?? defaultUiDir;
   if (existsSync(uiDir)) {

@@ -92,10 +92,7 @@ export function sendPage<T extends Record<string, unknown>>(
     const ids = new Set(Array.isArray(query.id) ? query.id : [query.id]);
     selected = selected.filter((row) => ids.has(String(row.id)));
   }
-  if (query.q !== undefined && query.q !== '') {
-    const needle = query.q.toLowerCase();
-    selected = selected.filter((row) => JSON.stringify(row).toLowerCase().includes(needle));
-  }
+  if (query.q !== undefined && query.q.trim() !== '') selected = selected.filter(matchesText(query.q));
   if (query._sort !== undefined) {
     if (!sortable.includes(query._sort))
       throw badRequest(`cannot sort by ${query._sort}`, [`querystring/_sort: must be one of ${sortable.join(', ')}`]);
@@ -107,6 +104,22 @@ export function sendPage<T extends Record<string, unknown>>(
   const last = page.length === 0 ? query._start : query._start + page.length - 1;
   reply.header('Content-Range', `${resource} ${query._start}-${last}/${selected.length}`);
   return page;
+}
+
+/**
+ * The one free-text rule of every list (the request log applies the same rule in SQL): each word
+ * of `q` must be a case-insensitive substring of one of the row's own text or number values. The
+ * row's serialised JSON, which this replaces, matched field names ("ready", "status" matched every
+ * row) and the escaped form of values (a quote or backslash matched nothing).
+ */
+export function matchesText(q: string): (row: Record<string, unknown>) => boolean {
+  const words = q.toLowerCase().trim().split(/\s+/);
+  return (row) => {
+    const values = Object.values(row)
+      .filter((value) => typeof value === 'string' || typeof value === 'number')
+      .map((value) => String(value).toLowerCase());
+    return words.every((word) => values.some((value) => value.includes(word)));
+  };
 }
 
 function compare(a: unknown, b: unknown): number {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Logger, Queryable } from '@ccproxy/core';
+import type { Logger, PriceTable, Queryable } from '@ccproxy/core';
 import type { OidcOptions } from './oidc.ts';
 import type { ResourceStore } from './store/resource-store.ts';
 
@@ -36,6 +36,8 @@ export interface AdminDeps {
   breakerOpenMs?: number;
   /** The breaker's failure window (CCPROXY_BREAKER_WINDOW_MS), to tell failing from closed. */
   breakerWindowMs?: number;
+  /** The price table (CCPROXY_PRICE_TABLE_FILE, as the proxy loads it), shown read-only; built-in when absent. */
+  prices?: PriceTable;
 }
 
 export interface RouteDeps extends AdminDeps {

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, loadConfig, migrate, openDatabase } from '@ccproxy/core';
+import { ConfigError, createLogger, loadConfig, loadPriceTable, migrate, openDatabase } from '@ccproxy/core';
 import { buildAdminApp, oidcOptionsFrom, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
 import { loadKubeConfig } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
@@ -41,7 +41,15 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
       ...(sso.oidc === undefined ? {} : { oidc: sso.oidc }),
     },
-    { logger, db, store, breakerOpenMs: config.breakerOpenMs, breakerWindowMs: config.breakerWindowMs },
+    {
+      logger,
+      db,
+      store,
+      breakerOpenMs: config.breakerOpenMs,
+      breakerWindowMs: config.breakerWindowMs,
+      // The same file the proxy prices with: the admin shows the table the costs came from.
+      prices: loadPriceTable(config.priceTableFile),
+    },
   );
   const address = await app.listen({ port: config.adminPort, host: config.host });
   logger.info({ address, namespace: config.watchNamespace ?? 'all' }, 'admin listening');

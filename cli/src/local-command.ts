@@ -125,6 +125,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
       store,
       breakerOpenMs: config.breakerOpenMs,
       breakerWindowMs: config.breakerWindowMs,
+      prices,
     },
   );
   const proxyAddress = await proxy.listen({ port: config.port, host: config.host, backlog: proxyListenBacklog });

@@ -91,6 +91,28 @@ export {
   type UsageTotals,
 } from './db/usage-reads.ts';
 export {
+  listRequests,
+  eachRequest,
+  likePattern,
+  requestOutcomes,
+  requestSortColumns,
+  type Ref,
+  type RequestFilters,
+  type RequestOutcome,
+  type RequestRow,
+  type RequestSort,
+} from './db/request-log.ts';
+export {
+  usageBreakdown,
+  usageDimensions,
+  usageBuckets,
+  type UsageBreakdownQuery,
+  type UsageBreakdownRow,
+  type UsageDimension,
+  type UsageBucket,
+} from './db/usage-breakdown.ts';
+export { listBreakerEvents, type BreakerEvent, type BreakerEventFilters } from './db/breaker-events.ts';
+export {
   buildPriceTable,
   loadPriceTable,
   costMicroUsd,

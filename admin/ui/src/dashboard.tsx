@@ -3,6 +3,7 @@ import { Alert, Box, Card, CardContent, CardHeader, MenuItem, Stack, TextField, 
 import { Title, useAuthState } from 'react-admin';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { apiUrl, httpClient } from './providers.ts';
+import { BreakerCard } from './breaker-events.tsx';
 
 interface SeriesRow {
   bucketStart: string;
@@ -196,6 +197,9 @@ export function Dashboard() {
           </CardContent>
         </Card>
       </Stack>
+      <Box sx={{ mt: 2 }}>
+        <BreakerCard />
+      </Box>
     </Box>
   );
 }

@@ -56,8 +56,14 @@ function accessKeyBody(data: Record<string, unknown>): Record<string, unknown> {
   return { ...rest, bedrock: bedrockFromForm(bedrock as BedrockForm, modelMapRows as ModelMapRow[]) };
 }
 
+/** UI resource → API path, where they differ (a resource name cannot hold a slash). */
+const apiPath: Record<string, string> = { 'usage-breakdown': 'usage/breakdown' };
+
 export const dataProvider: DataProvider = {
   ...base,
+  getList(resource, params) {
+    return base.getList(apiPath[resource] ?? resource, params);
+  },
   async getOne(resource, params) {
     const result = await base.getOne(resource, params);
     if (resource === 'access-keys') Object.assign(result.data, { modelMapRows: modelMapRowsOf(result.data) });

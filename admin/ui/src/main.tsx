@@ -36,6 +36,13 @@ const AccessKeyCreate = lazy(() => accessKeys().then((module) => ({ default: mod
 const AccessKeyEdit = lazy(() => accessKeys().then((module) => ({ default: module.AccessKeyEdit })));
 const BedrockKeyList = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyList })));
 const BedrockKeyCreate = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyCreate })));
+const RequestList = lazy(() => import('./requests.tsx').then((module) => ({ default: module.RequestList })));
+const BreakerEventList = lazy(() =>
+  import('./breaker-events.tsx').then((module) => ({ default: module.BreakerEventList })),
+);
+const UsageBreakdownList = lazy(() =>
+  import('./usage-breakdown.tsx').then((module) => ({ default: module.UsageBreakdownList })),
+);
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
 const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
 
@@ -148,6 +155,9 @@ function App() {
               create={writes ? BedrockKeyCreate : undefined}
               edit={writes ? BedrockKeyEdit : undefined}
             />
+            <Resource name="requests" options={{ label: 'Request log' }} list={RequestList} />
+            <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />
+            <Resource name="usage-breakdown" options={{ label: 'Usage and cost' }} list={UsageBreakdownList} />
             <Resource name="audit" options={{ label: 'Audit trail' }} list={AuditList} />
           </>
         );

@@ -39,7 +39,7 @@ export async function readBreakerSummaries(
     `SELECT k.namespace, k.name, b.consecutive_failures, b.streak_started_at, b.opened_at, b.trial_started_at, b.last_failover_at,
             EXISTS (SELECT 1 FROM token_usage u
                      WHERE u.access_key_id = k.id AND u.occurred_at >= b.last_failover_at
-                       AND u.failover AND u.provider = 'bedrock') AS served
+                       AND u.failover AND u.provider = 'bedrock' AND u.metered) AS served
        FROM circuit_breakers b JOIN access_keys k ON k.id = b.access_key_id`,
   );
   return rows.map((row) => ({

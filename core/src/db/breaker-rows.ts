@@ -52,11 +52,15 @@ export async function recordPlanFailure(
   db: Queryable,
   accessKeyId: string,
   policy: BreakerPolicy,
+  reason = 'unknown',
 ): Promise<BreakerRow> {
+  // The streak's reasons (last 20) go with the row: the breaker_events trigger copies them when it opens.
   const rows = await db.query<Row>(
-    `INSERT INTO circuit_breakers AS b (access_key_id, consecutive_failures, streak_started_at, opened_at)
-     VALUES ($1, 1, now(), CASE WHEN $2::int <= 1 THEN now() END)
+    `INSERT INTO circuit_breakers AS b (access_key_id, consecutive_failures, streak_started_at, opened_at, streak_reasons)
+     VALUES ($1, 1, now(), CASE WHEN $2::int <= 1 THEN now() END, ARRAY[$4::text])
      ON CONFLICT (access_key_id) DO UPDATE SET
+       streak_reasons = CASE WHEN b.streak_started_at IS NULL OR b.streak_started_at < now() - make_interval(secs => $3::float8 / 1000)
+                             THEN ARRAY[$4::text] ELSE (b.streak_reasons || $4::text)[greatest(1, cardinality(b.streak_reasons) - 18):] END,
        consecutive_failures = CASE WHEN b.streak_started_at IS NULL OR b.streak_started_at < now() - make_interval(secs => $3::float8 / 1000)
                                    THEN 1 ELSE b.consecutive_failures + 1 END,
        streak_started_at = CASE WHEN b.streak_started_at IS NULL OR b.streak_started_at < now() - make_interval(secs => $3::float8 / 1000)
@@ -70,7 +74,7 @@ export async function recordPlanFailure(
        trial_started_at = NULL,
        updated_at = now()
      RETURNING ${columns}`,
-    [accessKeyId, policy.failures, policy.windowMs],
+    [accessKeyId, policy.failures, policy.windowMs, reason],
   );
   return toRow(rows[0] as Row);
 }
@@ -78,7 +82,8 @@ export async function recordPlanFailure(
 /** A Plan success closes the breaker and ends the streak. */
 export async function recordPlanSuccess(db: Queryable, accessKeyId: string): Promise<void> {
   await db.query(
-    `UPDATE circuit_breakers SET consecutive_failures = 0, streak_started_at = NULL, opened_at = NULL, trial_started_at = NULL, updated_at = now()
+    `UPDATE circuit_breakers SET consecutive_failures = 0, streak_started_at = NULL, opened_at = NULL, trial_started_at = NULL,
+            streak_reasons = '{}', updated_at = now()
       WHERE access_key_id = $1 AND (consecutive_failures > 0 OR opened_at IS NOT NULL OR trial_started_at IS NOT NULL)`,
     [accessKeyId],
   );

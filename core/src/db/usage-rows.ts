@@ -3,14 +3,18 @@ import type { Queryable } from './database.ts';
 
 const builtInPrices = buildPriceTable();
 
-/** One completed request's token usage, as the proxy meters it. */
+/**
+ * One request as the proxy meters it: its token usage, or (`metered: false`) a request that
+ * reported none — an error answer or a failure — kept for the request log only.
+ */
 export interface UsageRecord {
   requestId: string;
   /** ms since epoch. */
   occurredAt: number;
   userId: string | null;
   accessKeyId: string | null;
-  provider: 'plan' | 'bedrock';
+  /** Null when no upstream was reached (the proxy answered the failure itself). */
+  provider: 'plan' | 'bedrock' | null;
   failover: boolean;
   modelRequested: string | null;
   modelServed: string | null;
@@ -23,6 +27,10 @@ export interface UsageRecord {
   status: number;
   /** False when the response ended early: the tokens are what was seen until then. */
   complete: boolean;
+  /** False: no usage was reported; zero tokens, no cost, not in usage_aggregates. Absent means true (older spool lines). */
+  metered?: boolean;
+  /** The proxy's PRX_ code when the proxy answered the failure itself. */
+  errorCode?: string | null;
 }
 
 /**
@@ -37,28 +45,33 @@ export async function insertUsage(
 ): Promise<number> {
   if (records.length === 0) return 0;
   // Priced here, at the one place every record passes (live and replayed from the spool alike).
-  const rows = records.map((record) => ({ ...record, costMicroUsd: costOf(prices, record) ?? null }));
+  const rows = records.map((record) => ({
+    ...record,
+    metered: record.metered !== false,
+    errorCode: record.errorCode ?? null,
+    costMicroUsd: costOf(prices, record) ?? null,
+  }));
   const result = await db.query<{ inserted: string }>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
          "requestId" text, "occurredAt" float8, "userId" bigint, "accessKeyId" bigint, provider text, failover boolean,
          "modelRequested" text, "modelServed" text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
          "cacheCreationTokens" bigint, "latencyMs" float8, "ttfbMs" float8, status int, complete boolean,
-         "costMicroUsd" bigint)
+         "costMicroUsd" bigint, metered boolean, "errorCode" text)
      ), inserted AS (
        INSERT INTO token_usage (request_id, occurred_at, user_id, access_key_id, provider, failover, model_requested, model_served,
                                 input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, latency_ms, ttfb_ms, status, complete,
-                                cost_micro_usd)
+                                cost_micro_usd, metered, error_code)
        SELECT "requestId", to_timestamp("occurredAt" / 1000), "userId", "accessKeyId", provider, failover, "modelRequested", "modelServed",
               "inputTokens", "outputTokens", "cacheReadTokens", "cacheCreationTokens", round("latencyMs")::int, round("ttfbMs")::int, status, complete,
-              "costMicroUsd"
+              "costMicroUsd", metered, "errorCode"
          FROM input
        ON CONFLICT (request_id) DO NOTHING
        RETURNING *
      ), buckets AS (
        SELECT b.bucket, date_trunc(b.bucket, i.occurred_at) AS bucket_start, i.*
          FROM inserted i CROSS JOIN (VALUES ('hour'), ('day')) AS b(bucket)
-        WHERE i.user_id IS NOT NULL AND i.access_key_id IS NOT NULL
+        WHERE i.user_id IS NOT NULL AND i.access_key_id IS NOT NULL AND i.metered
      ), aggregated AS (
        INSERT INTO usage_aggregates AS a (bucket, bucket_start, user_id, access_key_id, provider, requests, failovers,
                                           input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
@@ -81,6 +94,7 @@ export async function insertUsage(
 }
 
 function costOf(prices: PriceTable, record: UsageRecord): number | undefined {
+  if (record.metered === false || record.provider === null) return undefined;
   return costMicroUsd(prices, {
     provider: record.provider,
     model: record.modelServed ?? record.modelRequested,

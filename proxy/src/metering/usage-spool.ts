@@ -205,7 +205,7 @@ export function isUsageRecord(value: unknown): value is UsageRecord {
     finite(r.occurredAt) &&
     id(r.userId) &&
     id(r.accessKeyId) &&
-    (r.provider === 'plan' || r.provider === 'bedrock') &&
+    (r.provider === 'plan' || r.provider === 'bedrock' || r.provider === null) &&
     typeof r.failover === 'boolean' &&
     text(r.modelRequested) &&
     text(r.modelServed) &&
@@ -216,6 +216,8 @@ export function isUsageRecord(value: unknown): value is UsageRecord {
     finite(r.latencyMs) &&
     (r.ttfbMs === null || finite(r.ttfbMs)) &&
     Number.isInteger(r.status) &&
-    typeof r.complete === 'boolean'
+    typeof r.complete === 'boolean' &&
+    (r.metered === undefined || typeof r.metered === 'boolean') &&
+    (r.errorCode === undefined || text(r.errorCode))
   );
 }

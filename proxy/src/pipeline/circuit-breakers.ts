@@ -121,10 +121,10 @@ export class CircuitBreakers {
    * database round trip to its time to first byte); instead this replica's next `state()` for the
    * key waits for it, so the next request still sees the breaker this one tripped.
    */
-  failure(keyId: string, label: string): void {
+  failure(keyId: string, label: string, reason?: string): void {
     const previous = this.#pending.get(keyId) ?? Promise.resolve();
     const write: Promise<void> = previous
-      .then(() => this.#recordFailure(keyId, label))
+      .then(() => this.#recordFailure(keyId, label, reason))
       .finally(() => {
         if (this.#pending.get(keyId) === write) this.#pending.delete(keyId);
       });
@@ -136,9 +136,9 @@ export class CircuitBreakers {
     await Promise.all(this.#pending.values());
   }
 
-  async #recordFailure(keyId: string, label: string): Promise<void> {
+  async #recordFailure(keyId: string, label: string, reason: string | undefined): Promise<void> {
     const epoch = this.#epoch;
-    const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy), undefined);
+    const row = await this.#guard(() => recordPlanFailure(this.#db, keyId, this.#policy, reason), undefined);
     if (row === undefined) return;
     const wasOpen = stateOf(this.#cached(keyId), this.#policy, this.#now()) === 'open';
     // Another replica's write announced meanwhile may be newer than this answer: read it afresh instead.

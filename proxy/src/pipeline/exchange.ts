@@ -17,6 +17,10 @@ export class Exchange {
   readonly #logger: Logger;
   #log: Logger | undefined;
   #bindings: Record<string, unknown> = {};
+  /** The upstream last called (for the request log of a request that fails): set by `serve`. */
+  upstream: 'plan' | 'bedrock' | undefined;
+  /** Whether that call was a failover to Bedrock. */
+  failover = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, body: RequestBody | undefined, logger: Logger) {
     this.req = req;

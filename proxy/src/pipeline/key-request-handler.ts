@@ -9,7 +9,7 @@ import {
   type Logger,
 } from '@ccproxy/core';
 import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
-import { usageRecordOf } from '../metering/usage-record.ts';
+import { failureRecordOf, usageRecordOf } from '../metering/usage-record.ts';
 import type { UsageRecorder } from '../metering/usage-recorder.ts';
 import { routeLabel, statusClass, type ProxyMetrics } from '../metrics.ts';
 import { Exchange } from './exchange.ts';
@@ -73,7 +73,7 @@ async function handle(
   // Only while a body is still to come (a `content-length: 0` request may not be `complete` yet).
   if (declared === undefined ? req.headers['transfer-encoding'] !== undefined : declared > 0)
     watchBodyIdle(exchange, body, deps.bodyIdleTimeoutMs);
-  let record: KeyRecord;
+  let record: KeyRecord | undefined;
   let served: Served;
   try {
     if (deps.closing()) {
@@ -90,12 +90,16 @@ async function handle(
   } catch (error) {
     observeFailure(deps, exchange, route, error);
     fail(exchange, error);
+    // The request log has the failures of known keys too (one row per request, by its id);
+    // an unknown key has no one to attribute it to (metrics and the log line count it).
+    if (record !== undefined && (exchange.upstream !== 'plan' || deps.meterPlan))
+      deps.usage?.record(failureRecordOf(exchange, record, error));
     return;
   }
   meter(deps.metrics, exchange, route, served, infoEnabled);
   deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs));
-  const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
-  if (usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan)) deps.usage?.record(usage);
+  if (served.upstream === 'bedrock' || deps.meterPlan)
+    deps.usage?.record(usageRecordOf(exchange.id, record, served, exchange.elapsedMs));
 }
 
 async function authenticate(keys: KeyResolver, key: string, connection: object): Promise<KeyRecord> {

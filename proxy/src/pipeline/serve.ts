@@ -41,6 +41,7 @@ export async function serve(
   deps: ServeDeps,
 ): Promise<Served> {
   const bedrock = () => {
+    exchange.upstream = 'bedrock';
     if (deps.credentials === undefined)
       throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
         cause: new Error('this process has no key to decrypt Bedrock keys'),
@@ -59,9 +60,13 @@ export async function serve(
     breakers === undefined ? 'closed' : await breakers.state(record.accessKeyId, label);
   let decision = decideRoute(record.routing, breakerState, breakers?.isPinned(record.accessKeyId, session) ?? false);
   if (decision === 'trial') decision = (await breakers?.claimTrial(record.accessKeyId)) === true ? 'plan' : 'bedrock';
-  if (decision === 'bedrock') return { upstream: 'bedrock', failover: canFailOver, result: await bedrock() };
+  if (decision === 'bedrock') {
+    exchange.failover = canFailOver;
+    return { upstream: 'bedrock', failover: canFailOver, result: await bedrock() };
+  }
 
   const countsForBreaker = breakers !== undefined && !upstreamPath.startsWith('/v1/messages/count_tokens');
+  exchange.upstream = 'plan';
   try {
     const result = await forwardToPlan(exchange, upstreamPath, {
       dispatcher: deps.dispatcher,
@@ -77,12 +82,13 @@ export async function serve(
     deps.metrics.failovers.inc({ reason });
     exchange.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
     // Counted alongside the Bedrock call, not before it; the breaker makes the key's next request wait for the count.
-    if (countsForBreaker) breakers.failure(record.accessKeyId, label);
+    if (countsForBreaker) breakers.failure(record.accessKeyId, label, reason);
     breakers?.failedOver(
       record.accessKeyId,
       session,
       failure instanceof PlanRejected ? retryAfterMs(failure.headers, Date.now()) : undefined,
     );
+    exchange.failover = true;
     try {
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {
