@@ -59,8 +59,8 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     const idleRss = await rssMb(pid, 'VmRSS');
     const before = await countsOf(leader);
     const ready = new Set<string>();
-    const allReady = Promise.withResolvers<void>();
-    const stopWatch = await watchReady(config, ready, keys, allReady.resolve);
+    const allReady = Promise.withResolvers<undefined>();
+    const stopWatch = await watchReady(config, ready, keys, () => allReady.resolve(undefined));
     const started = performance.now();
     const users = Math.ceil(keys / 10);
     const api = config.makeApiClient(CustomObjectsApi);
@@ -86,7 +86,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     console.log(
       `[operator-scale] applied ${users} ProxyUsers and ${keys} AccessKeys in ${appliedSeconds.toFixed(1)} s`,
     );
-    const timeout = setTimeout(() => allReady.resolve(), 300_000);
+    const timeout = setTimeout(() => allReady.resolve(undefined), 300_000);
     await allReady.promise;
     clearTimeout(timeout);
     const readySeconds = (performance.now() - started) / 1000;
