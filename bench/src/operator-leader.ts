@@ -30,18 +30,25 @@ const client = new Proxy(real, {
     };
   },
 });
-const operator = new KubeOperator({
-  client,
-  db,
-  wrapper: new KmsKeyWrapper({ keyId: 'unused-no-bedrock-keys-in-this-scenario' }),
-  registry: createMetricsRegistry(),
-  logger,
-  hashKey: createKeyHasher('bench-hasher-secret-0123456789abcdefgh'),
-  rotationGraceSeconds: 86_400,
-  publicUrl: 'https://ccproxy.example.com',
-  breakerOpenMs: 30_000,
-  resyncMs: 300_000,
-});
+// A fresh operator per term of leadership, as `ccproxy operator` does: a loaded machine may
+// delay a Lease renewal past the deadline, and the next term must go on with the work.
+const newOperator = () =>
+  new KubeOperator({
+    client,
+    db,
+    wrapper: new KmsKeyWrapper({ keyId: 'unused-no-bedrock-keys-in-this-scenario' }),
+    registry,
+    logger,
+    hashKey: createKeyHasher('bench-hasher-secret-0123456789abcdefgh'),
+    rotationGraceSeconds: 86_400,
+    publicUrl: 'https://ccproxy.example.com',
+    breakerOpenMs: 30_000,
+    resyncMs: 300_000,
+  });
+const registry = createMetricsRegistry();
+let operator = newOperator();
+let stopping = false;
+let terms = 0;
 const elector = new LeaderElector({
   client,
   logger,
@@ -49,20 +56,25 @@ const elector = new LeaderElector({
   namespace: 'default',
   identity: `bench-${process.pid}`,
 });
-void elector.run(() => {
-  operator.start().then(
-    () => process.send?.({ type: 'synced' }),
-    (error: unknown) => {
-      logger.error({ err: error }, 'operator failed to start');
-      process.exit(1);
-    },
-  );
-});
+void (async () => {
+  while (!stopping) {
+    await elector.run(() => {
+      terms += 1;
+      operator.start().then(
+        () => process.send?.({ type: 'synced' }),
+        (error: unknown) => logger.error({ err: error }, 'operator failed to start'),
+      );
+    });
+    await operator.stop();
+    if (!stopping) operator = newOperator();
+  }
+})();
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'counts')
-    process.send?.({ type: 'counts', counts: { ...counts }, memory: process.memoryUsage() });
+    process.send?.({ type: 'counts', counts: { ...counts, terms }, memory: process.memoryUsage() });
 });
 process.on('SIGTERM', () => {
+  stopping = true;
   void (async () => {
     await operator.stop();
     await elector.stop();

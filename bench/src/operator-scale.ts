@@ -64,8 +64,18 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     const started = performance.now();
     const users = Math.ceil(keys / 10);
     const api = config.makeApiClient(CustomObjectsApi);
-    const create = (plural: string, body: object) =>
-      api.createNamespacedCustomObject({ group, version, namespace, plural, body });
+    // A loaded API server may drop a connection: a create is retried (a 409 then means it landed).
+    const create = async (plural: string, body: object) => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await api.createNamespacedCustomObject({ group, version, namespace, plural, body });
+        } catch (error) {
+          if ((error as { code?: number }).code === 409) return undefined;
+          if (attempt >= 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
+    };
     await pool(users, 16, (i) =>
       create('proxyusers', {
         apiVersion: `${group}/${version}`,
@@ -86,7 +96,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     console.log(
       `[operator-scale] applied ${users} ProxyUsers and ${keys} AccessKeys in ${appliedSeconds.toFixed(1)} s`,
     );
-    const timeout = setTimeout(() => allReady.resolve(undefined), 300_000);
+    const timeout = setTimeout(() => allReady.resolve(undefined), 900_000);
     await allReady.promise;
     clearTimeout(timeout);
     const readySeconds = (performance.now() - started) / 1000;
@@ -101,6 +111,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
       const d = count - (before[method] ?? 0);
       if (d > 0) delta[method] = d;
     }
+    delete delta.terms;
     const leaseCalls = (delta.readLease ?? 0) + (delta.replaceLease ?? 0) + (delta.createLease ?? 0);
     const total = Object.values(delta).reduce((sum, n) => sum + n, 0);
     const perKey = (total - leaseCalls) / keys;
