@@ -104,6 +104,14 @@ describe('AccessKey policies', () => {
     ['revoked', { spec: { ...spec, revoked: true } as AccessKeyFacts['spec'] }, 'Revoked', false, 'upsert', inactive],
     ['user suspended', { user: { ...user, suspended: true } }, 'UserSuspended', false, 'upsert', inactive],
     [
+      'conflict beats a deleted user',
+      { sharers: ['desktop'], binding: { userUid: 'user-uid', userGone: true } },
+      'SecretConflict',
+      true,
+      'disable',
+      stalled,
+    ],
+    [
       'conflict beats a missing user',
       { sharers: ['desktop'], user: undefined },
       'SecretConflict',
