@@ -8,6 +8,7 @@ import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
 import { watchSteal } from './proc-stats.ts';
+import { measureOperatorScale } from './operator-scale.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
 import { benchKey, freePort, killChildren, startProxy, startUpstream } from './processes.ts';
 import { printMedianTargets } from './median-of-runs.ts';
@@ -276,7 +277,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanUp().finally(() => process.exit(130)));
 }
 const medianAt = process.argv.indexOf('--median');
-(medianAt === -1 ? main() : printMedianTargets(process.argv.slice(medianAt + 1)))
+const keysAt = process.argv.indexOf('--keys');
+(process.argv.includes('operator-scale')
+  ? measureOperatorScale(keysAt === -1 ? 5_000 : Number(process.argv[keysAt + 1]))
+  : medianAt === -1
+    ? main()
+    : printMedianTargets(process.argv.slice(medianAt + 1))
+)
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

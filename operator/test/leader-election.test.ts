@@ -1,6 +1,6 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KubeClient, LeaderElector } from '@ccproxy/operator/kube';
+import { KubeClient, LeaderElector, type LeaderClock } from '@ccproxy/operator/kube';
 import { adminConfig, ensureNamespace, silent, uniqueName } from './kube-fixture.ts';
 
 /**
@@ -101,5 +101,66 @@ describe('leader election with skewed clocks (real API server)', () => {
     expect((elector.electedAt() ?? 0) - diedAt).toBeLessThan(leaseSeconds * 1000 + 2_000);
     const lease = await client.readLease(namespace, 'ccproxy-operator');
     expect(lease?.spec?.holderIdentity).toBe('candidate');
+  });
+
+  it('two replicas, one clock an hour ahead and one an hour behind: one leader at a time, and a failover within a lease duration', async () => {
+    const { namespace, client } = await setUp();
+    // Each replica's own clock (injected): wall time skewed; the monotonic clock is what it times with.
+    const skewed = (offsetMs: number): LeaderClock => ({
+      monotonicMs: () => performance.now(),
+      wall: () => new Date(Date.now() + offsetMs),
+    });
+    // Replica A's API connection can be cut (its process hangs, or its node is partitioned).
+    let aCut = false;
+    const aClient = new Proxy(client, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          aCut ? Promise.reject(new Error('partitioned')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    // Once cut, A's wall clock is also set back an hour: stepping down must not wait for it.
+    let aOffset = hour;
+    const aClock: LeaderClock = {
+      monotonicMs: () => performance.now(),
+      wall: () => new Date(Date.now() + aOffset),
+    };
+    const replica = (identity: string, elector: LeaderElector) => {
+      const term: { from?: number; to?: number } = {};
+      const running = elector.run((lost) => {
+        term.from = Date.now();
+        lost.addEventListener('abort', () => (term.to = Date.now()));
+      });
+      cleanups.push(async () => {
+        await elector.stop();
+        await running;
+      });
+      return { identity, elector, term };
+    };
+    const options = {
+      namespace,
+      name: 'ccproxy-operator',
+      logger: silent,
+      leaseDurationMs: leaseSeconds * 1000,
+      renewDeadlineMs: 1_300,
+      retryPeriodMs: 250,
+    };
+    const a = replica('a', new LeaderElector({ ...options, client: aClient, identity: 'a', clock: aClock }));
+    await expect.poll(() => a.elector.isLeader, { timeout: 10_000, interval: 50 }).toBe(true);
+    const b = replica('b', new LeaderElector({ ...options, client, identity: 'b', clock: skewed(-hour) }));
+    // Three lease durations: B (an hour behind) stays a standby while A (an hour ahead) renews.
+    await new Promise((resolve) => setTimeout(resolve, 3 * leaseSeconds * 1000));
+    expect(b.term.from).toBeUndefined();
+    expect(a.elector.isLeader).toBe(true);
+    const cutAt = Date.now();
+    aCut = true;
+    aOffset = -hour;
+    await expect.poll(() => b.term.from, { timeout: 15_000, interval: 50 }).toBeDefined();
+    // A stepped down within its renew deadline (by its monotonic clock), before B started.
+    expect(a.term.to).toBeDefined();
+    expect((a.term.to ?? 0) - cutAt).toBeLessThan(1_300 + 2 * 250 + 1_000);
+    expect(a.term.to ?? Infinity).toBeLessThanOrEqual(b.term.from ?? 0);
+    expect((b.term.from ?? 0) - cutAt).toBeLessThan(leaseSeconds * 1000 + 2_000);
   });
 });

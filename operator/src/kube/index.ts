@@ -2,7 +2,7 @@
 // @kubernetes/client-node, which `ccproxy proxy` and `ccproxy local` never need.
 export { KubeClient, loadKubeConfig, type KubeObject, type Watched } from './kube-client.ts';
 export { KubeOperator, finalizer, type KubeOperatorOptions } from './kube-operator.ts';
-export { LeaderElector, type LeaderElectionOptions } from './leader-election.ts';
+export { LeaderElector, type LeaderElectionOptions, type LeaderClock } from './leader-election.ts';
 export { Reflector, type ReflectorOptions } from './reflector.ts';
 export { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
 export { toKubeStatus, statusChanged, firstSightStatus, type KubeStatus, type KubeCondition } from './kube-status.ts';

@@ -10,6 +10,8 @@ import {
   type V1Lease,
   type V1Secret,
 } from '@kubernetes/client-node';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { group, version } from '../resources.ts';
 
 /** What the operator keeps of any object it watches. */
@@ -43,10 +45,22 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean;
 }
 
-/** The kinds the operator lists and watches. */
-export type Watched = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'Secret';
+/**
+ * The kinds the operator lists and watches. Secrets two ways, neither a cluster-wide list of
+ * Secret data: `Secret` is the Secrets the operator generated (label-selected by
+ * `app.kubernetes.io/managed-by=ccproxy-operator`, data kept: reading one costs no request), and
+ * `SecretMeta` every Secret's metadata only (PartialObjectMetadata: names and versions, to know
+ * which exist and to wake what references one when it changes; a brought Secret's data is read
+ * when its AccessKey or BedrockKey is reconciled).
+ */
+export type Watched = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'Secret' | 'SecretMeta';
+export type CustomKind = Exclude<Watched, 'Secret' | 'SecretMeta'>;
+/** The label selector of the Secrets the operator generated. */
+export const generatedSecretSelector = 'app.kubernetes.io/managed-by=ccproxy-operator';
+const partialMetadata = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+const partialMetadataList = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 
-export const plurals: Readonly<Record<Exclude<Watched, 'Secret'>, string>> = {
+export const plurals: Readonly<Record<CustomKind, string>> = {
   ProxyUser: 'proxyusers',
   AccessKey: 'accesskeys',
   BedrockKey: 'bedrockkeys',
@@ -67,9 +81,17 @@ export class KubeClient {
   readonly #core: CoreV1Api;
   readonly #coordination: CoordinationV1Api;
   readonly #namespace: string | undefined;
+  /** The same credentials, asking for PartialObjectMetadata (metadata-only watches). */
+  readonly #metadataConfig: KubeConfig;
 
   constructor(config: KubeConfig, namespace?: string) {
     this.#config = config;
+    this.#metadataConfig = Object.assign(Object.create(config) as KubeConfig, {
+      applySecurityAuthentication: async (context: Parameters<KubeConfig['applySecurityAuthentication']>[0]) => {
+        await config.applySecurityAuthentication(context);
+        context.setHeaderParam('Accept', partialMetadata);
+      },
+    });
     this.#custom = config.makeApiClient(CustomObjectsApi);
     this.#core = config.makeApiClient(CoreV1Api);
     this.#coordination = config.makeApiClient(CoordinationV1Api);
@@ -83,16 +105,44 @@ export class KubeClient {
 
   async list(kind: Watched): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const ns = this.#namespace;
+    if (kind === 'Secret' || kind === 'SecretMeta') {
+      // Raw JSON: client-node's typed reader neither takes PartialObjectMetadataList nor needs to
+      // build typed objects (Dates and all) for thousands of Secrets the cache trims anyway.
+      const path = ns === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${ns}/secrets`;
+      const query = kind === 'Secret' ? `?labelSelector=${encodeURIComponent(generatedSecretSelector)}` : '';
+      const accept = kind === 'SecretMeta' ? partialMetadataList : undefined;
+      const list = (await this.#getJson(`${path}${query}`, accept)) as {
+        items: KubeObject[] | null;
+        metadata?: { resourceVersion?: string };
+      };
+      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+    }
     const list = (
-      kind === 'Secret'
-        ? ns === undefined
-          ? await this.#core.listSecretForAllNamespaces()
-          : await this.#core.listNamespacedSecret({ namespace: ns })
-        : ns === undefined
-          ? await this.#custom.listClusterCustomObject({ group, version, plural: plurals[kind] })
-          : await this.#custom.listNamespacedCustomObject({ group, version, namespace: ns, plural: plurals[kind] })
+      ns === undefined
+        ? await this.#custom.listClusterCustomObject({ group, version, plural: plurals[kind] })
+        : await this.#custom.listNamespacedCustomObject({ group, version, namespace: ns, plural: plurals[kind] })
     ) as { items: KubeObject[]; metadata?: { resourceVersion?: string } };
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** A GET with this client's credentials; the parsed JSON body, or an error carrying `statusCode`. */
+  async #getJson(path: string, accept = 'application/json'): Promise<unknown> {
+    const options: RequestOptions = { method: 'GET', headers: { accept } };
+    await this.#config.applyToHTTPSOptions(options);
+    const url = new URL(path, this.#config.getCurrentCluster()?.server);
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = (url.protocol === 'http:' ? httpRequest : httpsRequest)(url, options, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    if (status >= 300)
+      throw Object.assign(new Error(`GET ${path}: ${status} ${body.slice(0, 200)}`), { statusCode: status });
+    return JSON.parse(body) as unknown;
   }
 
   /**
@@ -107,7 +157,7 @@ export class KubeClient {
   ): Promise<() => void> {
     const ns = this.#namespace;
     const path =
-      kind === 'Secret'
+      kind === 'Secret' || kind === 'SecretMeta'
         ? ns === undefined
           ? '/api/v1/secrets'
           : `/api/v1/namespaces/${ns}/secrets`
@@ -118,9 +168,14 @@ export class KubeClient {
     const box: { controller?: AbortController } = {};
     let endSoon = false;
     const end = () => (box.controller === undefined ? (endSoon = true) : box.controller.abort());
-    const controller = await new Watch(this.#config).watch(
+    const controller = await new Watch(kind === 'SecretMeta' ? this.#metadataConfig : this.#config).watch(
       path,
-      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
+      {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: 300,
+        ...(kind === 'Secret' ? { labelSelector: generatedSecretSelector } : {}),
+      },
       (type: string, object: KubeObject & { code?: number }) => {
         if (type === 'ERROR') {
           // In-stream errors (410 Gone when the resourceVersion is too old) end this watch.
@@ -139,21 +194,22 @@ export class KubeClient {
     return () => controller.abort();
   }
 
+  /** Returns the object as patched (its new resourceVersion). */
   async patchStatus(
-    kind: Exclude<Watched, 'Secret'>,
+    kind: CustomKind,
     namespace: string,
     name: string,
     status: Record<string, unknown>,
-  ): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus(
+  ): Promise<KubeObject> {
+    return (await this.#custom.patchNamespacedCustomObjectStatus(
       { group, version, namespace, plural: plurals[kind], name, body: { status } },
       mergePatch,
-    );
+    )) as KubeObject;
   }
 
   /** Sets the finalizer list, guarded by resourceVersion so a concurrent edit is not overwritten. */
-  async setFinalizers(kind: Exclude<Watched, 'Secret'>, object: KubeObject, finalizers: string[]): Promise<void> {
-    await this.patchMetadata(kind, object, { finalizers });
+  async setFinalizers(kind: CustomKind, object: KubeObject, finalizers: string[]): Promise<KubeObject> {
+    return this.patchMetadata(kind, object, { finalizers });
   }
 
   /**
@@ -161,28 +217,27 @@ export class KubeClient {
    * adds annotations, guarded by resourceVersion so a concurrent edit is not overwritten.
    */
   async patchMetadata(
-    kind: Exclude<Watched, 'Secret'>,
+    kind: CustomKind,
     object: KubeObject,
     metadata: { finalizers?: string[]; ownerReferences?: OwnerReference[]; annotations?: Record<string, string> },
-  ): Promise<void> {
+  ): Promise<KubeObject> {
     const { namespace, name, resourceVersion } = object.metadata;
-    await this.#custom.patchNamespacedCustomObject(
+    return (await this.#custom.patchNamespacedCustomObject(
       { group, version, namespace, plural: plurals[kind], name, body: { metadata: { ...metadata, resourceVersion } } },
       mergePatch,
-    );
+    )) as KubeObject;
   }
 
   async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
     return this.#core.readNamespacedSecret({ namespace, name }).catch(orUndefinedOn404);
   }
 
-  /** Creates a Secret; false when one of that name exists already (someone else won). */
-  async createSecret(namespace: string, secret: V1Secret): Promise<boolean> {
+  /** Creates a Secret and returns it as created; undefined when one of that name exists already (someone else won). */
+  async createSecret(namespace: string, secret: V1Secret): Promise<V1Secret | undefined> {
     try {
-      await this.#core.createNamespacedSecret({ namespace, body: secret });
-      return true;
+      return await this.#core.createNamespacedSecret({ namespace, body: secret });
     } catch (error) {
-      if (error instanceof ApiException && error.code === 409) return false;
+      if (error instanceof ApiException && error.code === 409) return undefined;
       throw error;
     }
   }

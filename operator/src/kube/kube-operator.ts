@@ -1,36 +1,32 @@
 import {
   breakerChannel,
   breakerStateOf,
-  deleteAccessKey,
-  deleteBedrockKey,
-  deleteUser,
   findAccessKeyId,
   listRefs,
   readBreaker,
-  revokeAccessKey,
   type Database,
   type KeyHasher,
   type KeyWrapper,
   type Logger,
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
-import { isWaitingReason, retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
-import { reconcileAccessKey, type UserBinding } from '../reconcile/reconcile-access-key.ts';
-import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
-import { reconcileUser } from '../reconcile/reconcile-user.ts';
+import { kindOrder, kindSpec, type Kind } from '../kinds.ts';
+import { operatorMetrics, type OperatorMetrics } from '../metrics.ts';
+import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
+import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '../resources.ts';
+import { DependentsIndex } from './dependents.ts';
 import type { KubeClient, KubeObject, Watched } from './kube-client.ts';
-import { KubeSecretStore } from './kube-secret-store.ts';
-import { firstSightStatus, readyOf, statusChanged, toKubeStatus, type KubeStatus } from './kube-status.ts';
-import { operatorMetrics, type OperatorMetrics } from './operator-metrics.ts';
+import { KubeSecretStore, trimmed } from './kube-secret-store.ts';
+import { firstSightStatus } from './kube-status.ts';
 import { Reflector } from './reflector.ts';
-import { WorkQueue } from './work-queue.ts';
+import { StatusWriter } from './status-writer.ts';
 import { userBinding } from './user-binding.ts';
+import { WorkQueue } from './work-queue.ts';
 
 export const finalizer = 'ccproxy.io/revoke';
-type Kind = Exclude<Watched, 'Secret'>;
-const kinds: readonly Kind[] = ['ProxyUser', 'AccessKey', 'BedrockKey'];
-const tables = { ProxyUser: 'users', AccessKey: 'access_keys', BedrockKey: 'bedrock_keys' } as const;
+/** A reconcile slower than this shows `Reconciling` first; a faster one writes its outcome only (one status write). */
+const firstSightAfterMs = 1_000;
 
 export interface KubeOperatorOptions {
   client: KubeClient;
@@ -63,8 +59,9 @@ export interface KubeOperatorOptions {
 /**
  * The Kubernetes control plane: list/watch the three kinds and Secrets → a keyed work queue →
  * level-triggered reconciles (read the object from the cache, compute, apply to Postgres and
- * Secrets, compute conditions, patch status only when it changed). The reconcile logic is the
- * same source-agnostic core local mode uses.
+ * Secrets, compute conditions, patch status only when it changed). What each kind is — its
+ * table, reconcile, clean-up, what it references — comes from the `kinds` table local mode
+ * iterates too.
  */
 export class KubeOperator {
   readonly #o: KubeOperatorOptions;
@@ -77,6 +74,8 @@ export class KubeOperator {
     return this.#metrics;
   }
   readonly #secrets: KubeSecretStore;
+  readonly #dependents = new DependentsIndex();
+  readonly #status: StatusWriter;
   /** access_keys.id → queue key, to follow breaker notifications. */
   readonly #keyIds = new Map<string, string>();
   #unlisten: (() => Promise<void>) | undefined;
@@ -85,33 +84,36 @@ export class KubeOperator {
 
   constructor(options: KubeOperatorOptions) {
     this.#o = options;
-    this.#metrics = operatorMetrics(options.registry);
+    this.#metrics = operatorMetrics(options.registry, 'kube');
     this.#queue = new WorkQueue({ ...options.queue, onDepth: (depth) => this.#metrics.queueDepth.set(depth) });
-    this.#secrets = new KubeSecretStore(options.client);
-    const reflector = (kind: Watched) =>
+    const reflector = (kind: Watched, keep: (object: KubeObject) => KubeObject) =>
       new Reflector({
         kind,
         client: options.client,
         logger: options.logger,
         ...options.reflector,
+        keep,
         onChange: (key, object, previous) => this.#onChange(kind, key, object, previous),
         onRestart: (reason) => this.#metrics.watchRestarts.inc({ kind, reason }),
-        // Secrets: only names and versions are kept; referenced ones are read fresh when used.
-        ...(kind === 'Secret'
-          ? {
-              keep: ({ metadata: { name, namespace, uid, resourceVersion } }: KubeObject) => ({
-                kind: 'Secret',
-                metadata: { name, namespace, uid, resourceVersion },
-              }),
-            }
-          : {}),
       });
     this.#reflectors = {
-      ProxyUser: reflector('ProxyUser'),
-      AccessKey: reflector('AccessKey'),
-      BedrockKey: reflector('BedrockKey'),
-      Secret: reflector('Secret'),
+      ProxyUser: reflector('ProxyUser', withoutManagedFields),
+      AccessKey: reflector('AccessKey', withoutManagedFields),
+      BedrockKey: reflector('BedrockKey', withoutManagedFields),
+      // Generated Secrets with their data (reading one costs no request); every Secret by name only.
+      Secret: reflector('Secret', trimmed),
+      SecretMeta: reflector('SecretMeta', ({ metadata: { name, namespace, uid, resourceVersion } }) => ({
+        kind: 'Secret',
+        metadata: { name, namespace, uid, resourceVersion },
+      })),
     };
+    this.#secrets = new KubeSecretStore(options.client, {
+      generated: this.#reflectors.Secret,
+      metadata: this.#reflectors.SecretMeta,
+    });
+    this.#status = new StatusWriter(options.client, options.logger, (kind, object, basedOn) =>
+      this.#reflectors[kind].inject(object, basedOn),
+    );
   }
 
   /** Starts watching and working; resolves once every cache has synced. */
@@ -153,16 +155,20 @@ export class KubeOperator {
     await this.#unlisten?.().catch(() => undefined);
   }
 
-  #onChange(kind: Watched, key: string, object: KubeObject | undefined, previous: KubeObject | undefined): void {
-    // Our own status writes come back as updates; only spec and metadata changes need work.
-    if (kind !== 'Secret' && object !== undefined && previous !== undefined && onlyStatusChanged(previous, object))
-      return;
+  #onChange(watched: Watched, key: string, object: KubeObject | undefined, previous: KubeObject | undefined): void {
     const [namespace = '', name = ''] = key.split('/');
-    if (kind !== 'Secret') this.#queue.add(`${kind}/${key}`);
-    this.#enqueueDependents(kind, namespace, name);
+    if (watched === 'Secret' || watched === 'SecretMeta') {
+      for (const dependent of this.#dependents.of('Secret', namespace, name)) this.#queue.add(dependent);
+      return;
+    }
+    this.#dependents.update(watched, previous, object);
+    // Our own status writes come back as updates; only spec and metadata changes need work.
+    if (object !== undefined && previous !== undefined && onlyStatusChanged(previous, object)) return;
+    this.#queue.add(`${watched}/${key}`);
+    for (const dependent of this.#dependents.of(watched, namespace, name)) this.#queue.add(dependent);
     // AccessKeys that share (or shared) a Secret with this one: a conflict starts or ends here.
     // Only on real changes, not after every reconcile: two sharers would wake each other forever.
-    if (kind === 'AccessKey')
+    if (watched === 'AccessKey')
       for (const secretName of new Set([secretNameOf(object), secretNameOf(previous)]))
         for (const sharer of this.#sharers(namespace, name, secretName))
           this.#queue.add(`AccessKey/${namespace}/${sharer}`);
@@ -171,37 +177,12 @@ export class KubeOperator {
   /** Other live AccessKeys of the namespace naming the Secret `secretName`. */
   #sharers(namespace: string, name: string, secretName: string | undefined): string[] {
     if (secretName === undefined) return [];
-    return [...this.#reflectors.AccessKey.values()]
-      .filter(
-        (o) =>
-          o.metadata.namespace === namespace &&
-          o.metadata.name !== name &&
-          o.metadata.deletionTimestamp === undefined &&
-          secretNameOf(o) === secretName,
-      )
-      .map((o) => o.metadata.name);
-  }
-
-  /** Whatever references the object is reconciled too (a BedrockKey waits for its AccessKey's row, say). */
-  #enqueueDependents(kind: Watched, namespace: string, name: string): void {
-    const spec = (o: KubeObject) =>
-      (o.spec ?? {}) as {
-        userRef?: { name?: string };
-        accessKeyRef?: { name?: string };
-        secretName?: string;
-        secretRef?: { name?: string };
-      };
-    const dependents = (of: Kind, matches: (o: KubeObject) => boolean) => {
-      for (const candidate of this.#reflectors[of].values())
-        if (candidate.metadata.namespace === namespace && matches(candidate))
-          this.#queue.add(`${of}/${namespace}/${candidate.metadata.name}`);
-    };
-    if (kind === 'ProxyUser') dependents('AccessKey', (o) => spec(o).userRef?.name === name);
-    if (kind === 'AccessKey') dependents('BedrockKey', (o) => spec(o).accessKeyRef?.name === name);
-    if (kind === 'Secret') {
-      dependents('AccessKey', (o) => spec(o).secretName === name);
-      dependents('BedrockKey', (o) => spec(o).secretRef?.name === name);
-    }
+    return this.#dependents
+      .of('Secret', namespace, secretName)
+      .filter((key) => key.startsWith('AccessKey/') && key !== `AccessKey/${namespace}/${name}`)
+      .map((key) => this.#reflectors.AccessKey.get(key.slice('AccessKey/'.length)))
+      .filter((o) => o !== undefined && o.metadata.deletionTimestamp === undefined && secretNameOf(o) === secretName)
+      .map((o) => o?.metadata.name ?? '');
   }
 
   #enqueueKeyId(id: string): void {
@@ -216,8 +197,8 @@ export class KubeOperator {
 
   /** Rows whose resource is gone (deleted while no operator ran, finalizer removed by hand): reconciled as deletions. */
   async #enqueueOrphans(): Promise<void> {
-    for (const kind of kinds) {
-      for (const row of await listRefs(this.#o.db, tables[kind])) {
+    for (const kind of kindOrder) {
+      for (const row of await listRefs(this.#o.db, kindSpec(kind).table)) {
         if (this.#o.namespace !== undefined && row.namespace !== this.#o.namespace) continue;
         if (this.#reflectors[kind].get(`${row.namespace}/${row.name}`) === undefined)
           this.#queue.add(`${kind}/${row.namespace}/${row.name}`);
@@ -232,7 +213,7 @@ export class KubeOperator {
       const requeueAfter = await this.#reconcile(kind, namespace, name);
       this.#queue.forget(key);
       // Rows dependents wait for may exist now; their reconciles are cheap when nothing changed.
-      this.#enqueueDependents(kind, namespace, name);
+      for (const dependent of this.#dependents.of(kind, namespace, name)) this.#queue.add(dependent);
       this.#metrics.reconciles.inc({ kind, result: 'success' });
       if (requeueAfter !== undefined) this.#queue.addAfter(key, requeueAfter);
     } catch (error) {
@@ -247,83 +228,86 @@ export class KubeOperator {
 
   /** One level-triggered pass over one object; returns when to look again (ms), if at all. */
   async #reconcile(kind: Kind, namespace: string, name: string): Promise<number | undefined> {
-    const object = this.#reflectors[kind].get(`${namespace}/${name}`);
-    if (object === undefined) {
-      await this.#cleanUp(kind, namespace, name);
+    const spec = kindSpec(kind);
+    const cached = this.#reflectors[kind].get(`${namespace}/${name}`);
+    if (cached === undefined) {
+      await spec.cleanUp(this.#o.db, namespace, name);
       return undefined;
     }
-    const finalizers = object.metadata.finalizers ?? [];
-    if (object.metadata.deletionTimestamp !== undefined) {
-      if (!finalizers.includes(finalizer)) return undefined;
-      await this.#cleanUpBeforeRelease(kind, object);
-      await this.#o.client.setFinalizers(
-        kind,
-        object,
-        finalizers.filter((f) => f !== finalizer),
-      );
-      await this.#event(
-        kind,
-        object,
-        'Normal',
-        'CleanedUp',
-        kind === 'AccessKey' ? 'Access key revoked and removed.' : `${kind} removed from the database.`,
-      );
+    if (cached.metadata.deletionTimestamp !== undefined) {
+      await this.#release(kind, cached);
       return undefined;
     }
-    // The finalizer goes on before any row exists, so no row can outlive its resource.
-    if (!finalizers.includes(finalizer)) {
-      await this.#o.client.setFinalizers(kind, object, [...finalizers, finalizer]);
-      return undefined; // the update event brings the object back with its new resourceVersion
-    }
-    let binding = kind === 'AccessKey' ? this.#userBindingOf(object) : undefined;
-    if (binding?.action === 'bind') {
-      // Like the finalizer, the owner reference goes on before any row of the key exists. Then
-      // on at once (no wait for the update event: a bundle's keys must not take a round trip
-      // longer); the event's reconcile finds nothing left to do.
-      await this.#o.client.patchMetadata(kind, object, {
-        ownerReferences: binding.ownerReferences,
-        annotations: binding.annotations,
-      });
-      binding = { action: 'reconcile', binding: { userUid: binding.userUid } };
-    }
-    const generation = object.metadata.generation ?? 0;
-    if (object.status?.conditions === undefined) await this.#writeStatus(kind, object, firstSightStatus(generation));
+    const { object, binding } = await this.#ensureMetadata(kind, cached);
+    // The first status waits for the outcome (one write, not two) unless the reconcile is slow.
+    const firstSight =
+      object.status?.conditions === undefined
+        ? setTimeout(
+            () =>
+              void this.#status
+                .write(kind, object, firstSightStatus(object.metadata.generation ?? 0))
+                .catch(() => undefined),
+            firstSightAfterMs,
+          )
+        : undefined;
     let computed: ResourceStatus;
     let extra: Record<string, unknown> = {};
     let requeueAfter = this.#o.resyncMs ?? 300_000;
     try {
-      computed = await this.#compute(kind, object, binding?.action === 'reconcile' ? binding.binding : undefined);
+      computed = await this.#compute(kind, object, binding);
       if (computed.retryInMs !== undefined) requeueAfter = Math.min(requeueAfter, computed.retryInMs);
-      const keyId = kind === 'AccessKey' ? await findAccessKeyId(this.#o.db, namespace, name) : undefined;
-      if (keyId !== undefined) this.#keyIds.set(keyId, `AccessKey/${namespace}/${name}`);
-      if (kind === 'AccessKey') {
-        const breaker = await this.#breakerStatus(keyId);
+      if (spec.showsBreaker === true) {
+        const breaker = await this.#breakerStatus(namespace, name);
         extra = { breaker: breaker.status };
         if (breaker.changesInMs !== undefined) requeueAfter = Math.min(requeueAfter, breaker.changesInMs);
       }
     } catch (error) {
+      clearTimeout(firstSight);
       // Transient (Postgres or KMS unreachable): say so, and let the queue back off.
-      await this.#writeStatus(
-        kind,
-        object,
-        retrying('DependencyUnavailable', `Waiting for the database or KMS: ${messageOf(error)}`),
-      ).catch(() => undefined);
+      await this.#status
+        .write(kind, object, retrying('DependencyUnavailable', `Waiting for the database or KMS: ${messageOf(error)}`))
+        .catch(() => undefined);
       throw error;
     }
-    await this.#writeStatus(kind, object, computed, extra);
+    clearTimeout(firstSight);
+    await this.#status.write(kind, object, computed, extra);
     return requeueAfter;
   }
 
-  /** The AccessKey's ownerReference to its ProxyUser, against the ProxyUser the cache holds now. */
-  #userBindingOf(object: KubeObject): ReturnType<typeof userBinding> {
-    const userName = (object.spec as { userRef?: { name?: string } } | undefined)?.userRef?.name ?? '';
-    const user = this.#reflectors.ProxyUser.get(`${object.metadata.namespace}/${userName}`);
+  /**
+   * Metadata before any row exists, in one patch: the finalizer, and the owner reference to the
+   * owning kind's object (an AccessKey's ProxyUser) once it exists. The reconcile goes on with the
+   * patched object at once (no round trip through the watch; its event is then no change).
+   */
+  async #ensureMetadata(kind: Kind, object: KubeObject): Promise<{ object: KubeObject; binding?: UserBinding }> {
+    const finalizers = object.metadata.finalizers ?? [];
+    const patch: Parameters<KubeClient['patchMetadata']>[2] = {};
+    if (!finalizers.includes(finalizer)) patch.finalizers = [...finalizers, finalizer];
+    const decision = this.#ownerBindingOf(kind, object);
+    let binding = decision?.action === 'reconcile' ? decision.binding : undefined;
+    if (decision?.action === 'bind') {
+      patch.ownerReferences = decision.ownerReferences;
+      patch.annotations = decision.annotations;
+      binding = { userUid: decision.userUid };
+    }
+    if (Object.keys(patch).length === 0) return { object, ...(binding === undefined ? {} : { binding }) };
+    const patched = withoutManagedFields(await this.#o.client.patchMetadata(kind, object, patch));
+    this.#reflectors[kind].inject(patched, object.metadata.resourceVersion);
+    return { object: patched, ...(binding === undefined ? {} : { binding }) };
+  }
+
+  /** The object's ownerReference to its owner (kinds table `ownedBy`), against the owner the cache holds now. */
+  #ownerBindingOf(kind: Kind, object: KubeObject): ReturnType<typeof userBinding> | undefined {
+    const owner = kindSpec(kind).ownedBy;
+    if (owner === undefined) return undefined;
+    const ownerName = kindSpec(kind).references((object.spec ?? {}) as never)[owner] ?? '';
+    const live = this.#reflectors[owner].get(`${object.metadata.namespace}/${ownerName}`);
     return userBinding(
       object.metadata,
-      userName,
-      user === undefined
+      ownerName,
+      live === undefined
         ? undefined
-        : { uid: user.metadata.uid, terminating: user.metadata.deletionTimestamp !== undefined },
+        : { uid: live.metadata.uid, terminating: live.metadata.deletionTimestamp !== undefined },
     );
   }
 
@@ -336,25 +320,31 @@ export class KubeOperator {
       spec: object.spec,
     });
     if ('problems' in parsed) return stalled('InvalidSpec', parsed.problems.join('; '));
-    const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
     const created = Date.parse(object.metadata.creationTimestamp ?? '');
-    const referenceWait = {
-      ageMs: Number.isNaN(created) ? undefined : Date.now() - created,
-      limitMs: this.#o.referenceWaitMs ?? 60_000,
-    };
-    if (kind === 'ProxyUser') return reconcileUser(db, parsed.resource as ProxyUser);
-    if (kind === 'BedrockKey')
-      return reconcileBedrockKey(parsed.resource as BedrockKey, { db, secrets: this.#secrets, wrapper, referenceWait });
-    return (
-      await reconcileAccessKey(
-        parsed.resource as AccessKey,
-        { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl, referenceWait, binding },
-        this.#sharers(namespace, name, (parsed.resource as AccessKey).spec.secretName),
-      )
-    ).status;
+    const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
+    const outcome = await kindSpec(kind).reconcile(parsed.resource as ProxyUser | AccessKey | BedrockKey, {
+      db,
+      secrets: this.#secrets,
+      hashKey,
+      wrapper,
+      rotationGraceSeconds,
+      publicUrl,
+      referenceWait: {
+        ageMs: Number.isNaN(created) ? undefined : Date.now() - created,
+        limitMs: this.#o.referenceWaitMs ?? 60_000,
+      },
+      ...(binding === undefined ? {} : { binding }),
+      sharers: this.#sharers(namespace, name, secretNameOf(object)),
+    });
+    return outcome.status;
   }
 
-  async #breakerStatus(id: string | undefined): Promise<{ status: Record<string, string>; changesInMs?: number }> {
+  async #breakerStatus(
+    namespace: string,
+    name: string,
+  ): Promise<{ status: Record<string, string>; changesInMs?: number }> {
+    const id = await findAccessKeyId(this.#o.db, namespace, name);
+    if (id !== undefined) this.#keyIds.set(id, `AccessKey/${namespace}/${name}`);
     const row = id === undefined ? undefined : await readBreaker(this.#o.db, id);
     const now = Date.now();
     const state = breakerStateOf(
@@ -372,92 +362,35 @@ export class KubeOperator {
   }
 
   /**
-   * The finalizer's work: revoke and remove the rows before the object may go. While that cannot
-   * be done (Postgres unreachable) the object stays, and its status and a Warning say why; the
-   * queue retries with backoff, and the finalizer is removed only once the database said yes.
+   * The finalizer's work: clean up (an AccessKey revoked first) before the object may go. While
+   * that cannot be done (Postgres unreachable) the object stays, and its status and a Warning say
+   * why; the queue retries with backoff, and the finalizer is removed only once the database said yes.
    */
-  async #cleanUpBeforeRelease(kind: Kind, object: KubeObject): Promise<void> {
+  async #release(kind: Kind, object: KubeObject): Promise<void> {
+    const finalizers = object.metadata.finalizers ?? [];
+    if (!finalizers.includes(finalizer)) return;
+    const spec = kindSpec(kind);
     try {
-      await this.#cleanUp(kind, object.metadata.namespace, object.metadata.name);
+      await spec.cleanUp(this.#o.db, object.metadata.namespace, object.metadata.name);
     } catch (error) {
-      const what = kind === 'AccessKey' ? 'revoked' : 'removed from the database';
-      await this.#writeStatus(
-        kind,
-        object,
-        retrying(
-          'CleanupPending',
-          `Being deleted: it must be ${what} before finalizer ${finalizer} lets it go, and the database is unreachable (${messageOf(error)}). Retrying; it goes as soon as the database answers.`,
-        ),
-      ).catch(() => undefined);
+      await this.#status
+        .write(
+          kind,
+          object,
+          retrying(
+            'CleanupPending',
+            `Being deleted: it must be ${spec.cleanedUp.pending} before finalizer ${finalizer} lets it go, and the database is unreachable (${messageOf(error)}). Retrying; it goes as soon as the database answers.`,
+          ),
+        )
+        .catch(() => undefined);
       throw error;
     }
-  }
-
-  async #cleanUp(kind: Kind, namespace: string, name: string): Promise<void> {
-    const { db } = this.#o;
-    if (kind === 'AccessKey') {
-      // Revoke first: even if the delete fails, the key is dead on every replica.
-      await revokeAccessKey(db, namespace, name);
-      await deleteAccessKey(db, namespace, name);
-    } else if (kind === 'BedrockKey') await deleteBedrockKey(db, namespace, name);
-    else await deleteUser(db, namespace, name);
-  }
-
-  async #writeStatus(
-    kind: Kind,
-    object: KubeObject,
-    computed: ResourceStatus,
-    extra: Record<string, unknown> = {},
-  ): Promise<void> {
-    const previous = object.status;
-    const next = toKubeStatus(previous, computed, object.metadata.generation ?? 0, new Date(), extra);
-    if (!statusChanged(previous, next)) return;
-    // A merge patch keeps fields it does not name: clear the ones that no longer apply.
-    const cleared = Object.fromEntries(
-      Object.keys(previous ?? {})
-        .filter((field) => !(field in next))
-        .map((field) => [field, null]),
-    );
-    await this.#o.client.patchStatus(kind, object.metadata.namespace, object.metadata.name, { ...cleared, ...next });
-    object.status = next;
-    await this.#announce(kind, object, previous, next);
-  }
-
-  /** An Event for every change of the Ready condition (reason or status), Warning when something is wrong. */
-  async #announce(
-    kind: Kind,
-    object: KubeObject,
-    previous: Record<string, unknown> | undefined,
-    next: KubeStatus,
-  ): Promise<void> {
-    const before = readyOf(previous);
-    const after = readyOf(next);
-    if (after === undefined || (before?.status === after.status && before.reason === after.reason)) return;
-    // Waiting for a reference (applied in the same bundle, say) is not a problem until it stalls.
-    const problem = next.conditions.some(
-      (c) =>
-        (c.type === 'Stalled' && c.status === 'True') ||
-        (c.type === 'Reconciling' && c.status === 'True' && c.reason !== 'Reconciling' && !isWaitingReason(c.reason)),
-    );
-    await this.#event(
+    await this.#o.client.setFinalizers(
       kind,
       object,
-      problem ? 'Warning' : 'Normal',
-      after.reason,
-      after.message || `Ready is ${after.status}.`,
+      finalizers.filter((f) => f !== finalizer),
     );
-  }
-
-  async #event(
-    kind: Kind,
-    object: KubeObject,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    await this.#o.client
-      .createEvent({ kind, object }, type, reason, message, 'ccproxy-operator')
-      .catch((error: unknown) => this.#o.logger.debug({ err: error }, 'event not recorded'));
+    await this.#status.event(kind, object, 'Normal', 'CleanedUp', spec.cleanedUp.done);
   }
 }
 
@@ -471,6 +404,14 @@ function onlyStatusChanged(previous: KubeObject, next: KubeObject): boolean {
     JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? []) &&
     JSON.stringify(a.ownerReferences ?? []) === JSON.stringify(b.ownerReferences ?? [])
   );
+}
+
+/** The cache keeps no managedFields: they are most of an object's size and nothing here reads them. */
+function withoutManagedFields(object: KubeObject): KubeObject {
+  const { managedFields: _dropped, ...metadata } = object.metadata as KubeObject['metadata'] & {
+    managedFields?: unknown;
+  };
+  return { ...object, metadata };
 }
 
 function secretNameOf(object: KubeObject | undefined): string | undefined {

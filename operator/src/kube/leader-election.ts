@@ -13,7 +13,21 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Where time comes from (tests skew or jump it); the system clocks by default. */
+  clock?: LeaderClock;
 }
+
+/**
+ * The two clocks an elector reads: a monotonic one for every duration it times (lease expiry,
+ * renew deadline), and the wall clock only for the `renewTime`/`acquireTime` it writes, which
+ * are informational to other replicas (they never compare them with their own wall clock).
+ */
+export interface LeaderClock {
+  monotonicMs(): number;
+  wall(): Date;
+}
+
+const systemClock: LeaderClock = { monotonicMs: () => performance.now(), wall: () => new Date() };
 
 /**
  * Leader election on a coordination.k8s.io Lease, as client-go does it: the holder renews every
@@ -34,7 +48,13 @@ export class LeaderElector {
   #observed: { record: string; at: number } | undefined;
 
   constructor(options: LeaderElectionOptions) {
-    this.#options = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
+    this.#options = {
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      clock: systemClock,
+      ...options,
+    };
   }
 
   get isLeader(): boolean {
@@ -60,12 +80,15 @@ export class LeaderElector {
     );
     const lost = new AbortController();
     lead(lost.signal);
-    let lastRenew = Date.now();
+    // The renew deadline is timed on the monotonic clock: a wall clock set back must not keep a
+    // leader that cannot renew (two leaders), nor one set forward depose a healthy one.
+    const { clock } = this.#options;
+    let lastRenew = clock.monotonicMs();
     while (!this.#stopped) {
       await this.#sleep(this.#options.retryPeriodMs);
       if (this.#stopped) break;
-      if (await this.#attempt()) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > this.#options.renewDeadlineMs) break;
+      if (await this.#attempt()) lastRenew = clock.monotonicMs();
+      else if (clock.monotonicMs() - lastRenew > this.#options.renewDeadlineMs) break;
     }
     this.#leading = false;
     if (!this.#stopped) this.#options.logger.error('lost leadership (could not renew the lease in time)');
@@ -82,7 +105,12 @@ export class LeaderElector {
       .readLease(this.#options.namespace, this.#options.name)
       .catch(() => undefined);
     if (lease?.spec?.holderIdentity !== this.#options.identity) return;
-    lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
+    lease.spec = {
+      ...lease.spec,
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      renewTime: new V1MicroTime(this.#options.clock.wall().getTime()),
+    };
     await this.#options.client.replaceLease(this.#options.namespace, lease).catch(() => undefined);
   }
 
@@ -107,8 +135,8 @@ export class LeaderElector {
   }
 
   async #tryAcquireOrRenew(): Promise<boolean> {
-    const { client, namespace, name, identity, leaseDurationMs } = this.#options;
-    const now = new V1MicroTime();
+    const { client, namespace, name, identity, leaseDurationMs, clock } = this.#options;
+    const now = new V1MicroTime(clock.wall().getTime());
     const seconds = Math.ceil(leaseDurationMs / 1000);
     try {
       const lease = await client.readLease(namespace, name);
@@ -155,7 +183,7 @@ export class LeaderElector {
   #expired(lease: V1Lease): boolean {
     const spec = lease.spec ?? {};
     const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${lease.metadata?.resourceVersion ?? ''}`;
-    const now = performance.now();
+    const now = this.#options.clock.monotonicMs();
     if (this.#observed?.record !== record) this.#observed = { record, at: now };
     return this.#observed.at + (spec.leaseDurationSeconds ?? 15) * 1000 <= now;
   }

@@ -34,6 +34,9 @@ export class Reflector {
   #running = false;
   #wake: (() => void) | undefined;
   #synced!: () => void;
+  #hasSynced = false;
+  /** Keys whose cached object came from `inject`: watch events older than it are not news. */
+  readonly #injected = new Set<string>();
   readonly synced: Promise<void> = new Promise((resolve) => (this.#synced = resolve));
   #loop: Promise<void> | undefined;
 
@@ -52,6 +55,27 @@ export class Reflector {
 
   values(): IterableIterator<KubeObject> {
     return this.#cache.values();
+  }
+
+  /** Whether the first list arrived (before it, an absent object says nothing). */
+  get hasSynced(): boolean {
+    return this.#hasSynced;
+  }
+
+  /**
+   * An object as a write of the operator's own returned it (a patch or create response), put
+   * into the cache at once, without a change notification: the reconcile that wrote it goes on
+   * with it, and the watch event of that same resourceVersion, arriving later, is no change, so it
+   * wakes no second reconcile and no re-read. Kept only when the cache still holds the version
+   * the write started from (`basedOn`; undefined: the object was not cached), so a newer event
+   * that arrived meanwhile is never replaced by an older write.
+   */
+  inject(object: KubeObject, basedOn: string | undefined): void {
+    const kept = this.#withKind(object);
+    const key = keyOf(kept);
+    if (this.#cache.get(key)?.metadata.resourceVersion !== basedOn) return;
+    this.#cache.set(key, kept);
+    this.#injected.add(key);
   }
 
   start(): void {
@@ -110,6 +134,7 @@ export class Reflector {
       this.#options.onChange(key, undefined, previous);
     }
     this.#resourceVersion = resourceVersion;
+    this.#hasSynced = true;
     this.#synced();
   }
 
@@ -169,6 +194,13 @@ export class Reflector {
   #apply(object: KubeObject): void {
     const key = keyOf(object);
     const previous = this.#cache.get(key);
+    if (previous !== undefined && this.#injected.has(key)) {
+      // Events up to the injected write are already in the cache; the watch catches up to it.
+      const behind = notNewer(object.metadata.resourceVersion, previous.metadata.resourceVersion);
+      const caughtUp = object.metadata.resourceVersion === previous.metadata.resourceVersion;
+      if (behind !== true || caughtUp) this.#injected.delete(key);
+      if (behind === true) return;
+    }
     if (previous?.metadata.resourceVersion === object.metadata.resourceVersion) return;
     this.#cache.set(key, object);
     this.#options.onChange(key, object, previous);
@@ -188,6 +220,15 @@ export class Reflector {
       };
     });
   }
+}
+
+/**
+ * Whether resourceVersion `a` is not newer than `b`: etcd's revisions are integers, which
+ * kube-apiserver passes through; undefined when either is not one (then nothing is assumed).
+ */
+function notNewer(a: string, b: string): boolean | undefined {
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined;
+  return BigInt(a) <= BigInt(b);
 }
 
 /** client-node ends a quiet watch with a TimeoutError after 30 s: a normal end, not a failure. */

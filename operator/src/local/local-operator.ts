@@ -1,25 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
-import {
-  deleteBedrockKey,
-  deleteUser,
-  listRefs,
-  revokeAccessKey,
-  deleteAccessKey,
-  type Database,
-  type KeyHasher,
-  type KeyWrapper,
-  type Logger,
-} from '@ccproxy/core';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { listRefs, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
+import type { Registry } from 'prom-client';
+import { kindOrder, kindSpec, type Kind } from '../kinds.ts';
+import { operatorMetrics } from '../metrics.ts';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying, stalled } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
-import { reconcileAccessKey, baseUrlFor } from '../reconcile/reconcile-access-key.ts';
-import { reconcileUser } from '../reconcile/reconcile-user.ts';
-import { reconcileBedrockKey } from '../reconcile/reconcile-bedrock-key.ts';
-import type { AccessKey } from '../resources.ts';
+import { baseUrlFor, type AccessKeyOutcome } from '../reconcile/reconcile-access-key.ts';
+import type { AccessKey, BedrockKey, ProxyUser } from '../resources.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
 import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
 
@@ -72,31 +62,7 @@ export class LocalOperator {
   constructor(options: LocalOperatorOptions) {
     this.#options = options;
     this.#secrets = new LocalSecretStore(options.dataDir);
-    const registers = options.registry === undefined ? [] : [options.registry];
-    this.#metrics = {
-      reconciles: new Counter({
-        name: 'ccproxy_operator_reconciles_total',
-        help: 'Resources reconciled, by kind and result.',
-        labelNames: ['kind', 'result'] as const,
-        registers,
-      }),
-      syncSeconds: new Histogram({
-        name: 'ccproxy_operator_sync_duration_seconds',
-        help: 'Time of one full sync of the manifests folder.',
-        buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-        registers,
-      }),
-      syncErrors: new Counter({
-        name: 'ccproxy_operator_sync_errors_total',
-        help: 'Syncs that failed as a whole (e.g. the folder could not be read).',
-        registers,
-      }),
-      watchRestarts: new Counter({
-        name: 'ccproxy_operator_watch_errors_total',
-        help: 'Errors of the folder watch (the periodic resync keeps working).',
-        registers,
-      }),
-    };
+    this.#metrics = operatorMetrics(options.registry, 'local');
   }
 
   get lastReport(): SyncReport {
@@ -114,7 +80,7 @@ export class LocalOperator {
         this.#scheduleSync();
     });
     this.#watcher.on('error', (error) => {
-      this.#metrics.watchRestarts.inc();
+      this.#metrics.folderWatchErrors.inc();
       this.#options.logger.warn({ err: error }, 'manifest folder watch failed; relying on periodic resync');
     });
     this.#timer = setInterval(() => this.#scheduleSync(), this.#options.resyncMs ?? 10_000);
@@ -208,38 +174,29 @@ export class LocalOperator {
     return report;
   }
 
+  /** Every kind of the table, in its order (what is referenced first). */
   async #reconcileAll(snapshot: ManifestSnapshot, report: SyncReport): Promise<void> {
-    const { db, hashKey, rotationGraceSeconds, publicUrl } = this.#options;
-    for (const user of snapshot.users) {
-      const ref = refOf(user);
-      report.statuses.set(`ProxyUser/${ref.namespace}/${ref.name}`, await this.#guard(() => reconcileUser(db, user)));
-    }
-    const deps = { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl };
-    for (const key of snapshot.accessKeys) {
-      const ref = refOf(key);
-      let outcome;
-      try {
-        outcome = await reconcileAccessKey(key, deps, sharersOf(snapshot, key));
-      } catch (error) {
-        outcome = { status: this.#failed(error) };
+    const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#options;
+    const context = { db, secrets: this.#secrets, hashKey, rotationGraceSeconds, publicUrl, wrapper };
+    for (const kind of kindOrder) {
+      for (const resource of resourcesOf(snapshot, kind)) {
+        const ref = refOf(resource);
+        let outcome: AccessKeyOutcome;
+        try {
+          outcome = await kindSpec(kind).reconcile(resource, { ...context, sharers: sharersOf(snapshot, resource) });
+        } catch (error) {
+          outcome = { status: this.#failed(error) };
+        }
+        report.statuses.set(`${kind}/${ref.namespace}/${ref.name}`, outcome.status);
+        const user = kindSpec(kind).references(resource.spec).ProxyUser;
+        if (outcome.key !== undefined && user !== undefined && isUserActive(snapshot, ref.namespace, user))
+          report.readyKeys.push({
+            namespace: ref.namespace,
+            name: ref.name,
+            user,
+            baseUrl: baseUrlFor(publicUrl, outcome.key),
+          });
       }
-      report.statuses.set(`AccessKey/${ref.namespace}/${ref.name}`, outcome.status);
-      if (outcome.key !== undefined && isUserActive(snapshot, ref.namespace, key.spec.userRef.name)) {
-        report.readyKeys.push({
-          namespace: ref.namespace,
-          name: ref.name,
-          user: key.spec.userRef.name,
-          baseUrl: baseUrlFor(publicUrl, outcome.key),
-        });
-      }
-    }
-    const bedrockDeps = { db, secrets: this.#secrets, wrapper: this.#options.wrapper };
-    for (const bedrockKey of snapshot.bedrockKeys) {
-      const ref = refOf(bedrockKey);
-      report.statuses.set(
-        `BedrockKey/${ref.namespace}/${ref.name}`,
-        await this.#guard(() => reconcileBedrockKey(bedrockKey, bedrockDeps)),
-      );
     }
   }
 
@@ -251,50 +208,36 @@ export class LocalOperator {
    * the file between two syncs, is an edit, not a re-creation.)
    */
   async #assignUids(snapshot: ManifestSnapshot): Promise<void> {
-    const groups = [
-      ['users', snapshot.users],
-      ['access_keys', snapshot.accessKeys],
-      ['bedrock_keys', snapshot.bedrockKeys],
-    ] as const;
-    for (const [table, resources] of groups) {
-      const uids = new Map((await listRefs(this.#options.db, table)).map((row) => [refKey(row), row.uid]));
-      for (const resource of resources)
+    for (const kind of kindOrder) {
+      const rows = await listRefs(this.#options.db, kindSpec(kind).table);
+      const uids = new Map(rows.map((row) => [refKey(row), row.uid]));
+      for (const resource of resourcesOf(snapshot, kind))
         resource.metadata.uid ??= uids.get(refKey(refOf(resource))) ?? `local:${randomUUID()}`;
     }
   }
 
-  /** Revokes and removes the rows of resources no longer in the folder; returns the AccessKeys removed. */
+  /**
+   * Revokes and removes the rows of resources no longer in the folder, dependents first (each
+   * kind's clean-up: an AccessKey is revoked before its row goes, as the Kubernetes finalizer
+   * does); returns the AccessKeys removed.
+   */
   async #prune(snapshot: ManifestSnapshot): Promise<Set<string>> {
     const { db } = this.#options;
-    // A refused document keeps what its last valid version wrote (it is Stalled, not deleted).
-    const kept = (kind: string, valid: Array<{ kind: string; metadata: { name: string; namespace?: string } }>) =>
-      new Set([...valid, ...snapshot.refused.filter((r) => r.kind === kind)].map((o) => refKey(refOf(o))));
-    const keys = kept('AccessKey', snapshot.accessKeys);
     const pruned = new Set<string>();
-    for (const row of await listRefs(db, 'access_keys')) {
-      if (keys.has(refKey(row))) continue;
-      // Revoke first, as the Kubernetes finalizer does, so the key is dead even if delete fails.
-      await revokeAccessKey(db, row.namespace, row.name);
-      await deleteAccessKey(db, row.namespace, row.name);
-      pruned.add(refKey(row));
-    }
-    const bedrockKeys = kept('BedrockKey', snapshot.bedrockKeys);
-    for (const row of await listRefs(db, 'bedrock_keys')) {
-      if (!bedrockKeys.has(refKey(row))) await deleteBedrockKey(db, row.namespace, row.name);
-    }
-    const users = kept('ProxyUser', snapshot.users);
-    for (const row of await listRefs(db, 'users')) {
-      if (!users.has(refKey(row))) await deleteUser(db, row.namespace, row.name);
+    for (const kind of [...kindOrder].reverse()) {
+      // A refused document keeps what its last valid version wrote (it is Stalled, not deleted).
+      const kept = new Set(
+        [...resourcesOf(snapshot, kind), ...snapshot.refused.filter((r) => r.kind === kind)].map((o) =>
+          refKey(refOf(o)),
+        ),
+      );
+      for (const row of await listRefs(db, kindSpec(kind).table)) {
+        if (kept.has(refKey(row))) continue;
+        await kindSpec(kind).cleanUp(db, row.namespace, row.name);
+        if (kind === 'AccessKey') pruned.add(refKey(row));
+      }
     }
     return pruned;
-  }
-
-  async #guard(work: () => Promise<ResourceStatus>): Promise<ResourceStatus> {
-    try {
-      return await work();
-    } catch (error) {
-      return this.#failed(error);
-    }
   }
 
   #failed(error: unknown): ResourceStatus {
@@ -320,11 +263,17 @@ const refKey = (ref: { namespace: string; name: string }) => `${ref.namespace}/$
 const uidKey = (ref: { namespace: string; name: string; uid?: string | undefined }) =>
   `${ref.namespace}/${ref.name}/${ref.uid ?? ''}`;
 
-/** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`). */
-function sharersOf(snapshot: ManifestSnapshot, key: AccessKey): string[] {
-  const ref = refOf(key);
+/** The resources of one kind in the snapshot. */
+function resourcesOf(snapshot: ManifestSnapshot, kind: Kind): ReadonlyArray<ProxyUser | AccessKey | BedrockKey> {
+  return { ProxyUser: snapshot.users, AccessKey: snapshot.accessKeys, BedrockKey: snapshot.bedrockKeys }[kind];
+}
+
+/** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`); none for other kinds. */
+function sharersOf(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey): string[] {
+  if (resource.kind !== 'AccessKey') return [];
+  const ref = refOf(resource);
   return snapshot.accessKeys
-    .filter((other) => other !== key && other.spec.secretName === key.spec.secretName)
+    .filter((other) => other !== resource && other.spec.secretName === resource.spec.secretName)
     .map(refOf)
     .filter((other) => other.namespace === ref.namespace && other.name !== ref.name)
     .map((other) => other.name);

@@ -1,6 +1,5 @@
 import {
   encryptSecret,
-  envelopeKeyId,
   findAccessKeyId,
   findBedrockKeyRow,
   secretFingerprint,
@@ -9,7 +8,8 @@ import {
   type Queryable,
 } from '@ccproxy/core';
 import type { BedrockKey } from '../resources.ts';
-import { missingReference, ready, type ReferenceWait, type ResourceStatus } from './conditions.ts';
+import { judgeBedrockKey, type BedrockKeyFacts } from './bedrock-key-policies.ts';
+import type { ReferenceWait, ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore } from './secret-store.ts';
 
@@ -22,58 +22,62 @@ export interface BedrockKeyDeps {
 }
 
 /**
- * BedrockKey → `bedrock_keys`: with auth ApiKey, the referenced Secret's API key envelope-encrypted
- * (status shows a fingerprint, never the key); with AwsIdentity, no secret at all (the proxy signs
- * with its own AWS identity).
+ * BedrockKey → `bedrock_keys`, gather → policies (`bedrockKeyPolicies`) → apply: with auth
+ * ApiKey, the referenced Secret's API key envelope-encrypted (status shows a fingerprint, never
+ * the key); with AwsIdentity, no secret at all.
  */
 export async function reconcileBedrockKey(resource: BedrockKey, deps: BedrockKeyDeps): Promise<ResourceStatus> {
-  const ref = refOf(resource);
-  const { secretRef, accessKeyRef, auth } = resource.spec;
+  const facts = await gather(resource, deps);
+  const verdict = judgeBedrockKey(facts);
+  const { ref } = facts;
   const api = resource.spec.api ?? null;
-  const accessKeyId = await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name);
-  if (accessKeyId === undefined)
-    return missingReference(
-      deps.referenceWait,
-      { waiting: 'WaitingForAccessKey', stalled: 'AccessKeyNotFound' },
-      `AccessKey ${ref.namespace}/${accessKeyRef.name} does not exist or is not reconciled.`,
-    );
-  if (auth === 'AwsIdentity' || secretRef === undefined) {
+  if (verdict.write === 'upsertAwsIdentity')
     await upsertBedrockKey(deps.db, {
       ...ref,
-      accessKeyId,
+      accessKeyId: facts.accessKeyId ?? '',
       auth: 'AwsIdentity',
       ciphertext: null,
       fingerprint: null,
       api,
     });
-    return ready('AwsIdentity', "Bedrock requests are signed (SigV4) with the proxy's own AWS identity.");
-  }
-  const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key];
-  if (apiKey === undefined || apiKey.trim() === '')
-    return missingReference(
-      deps.referenceWait,
-      { waiting: 'WaitingForSecret', stalled: 'SecretNotFound' },
-      `Secret ${ref.namespace}/${secretRef.name} has no key ${secretRef.key}.`,
-    );
-  const fingerprint = secretFingerprint(apiKey.trim());
-  const stored = await findBedrockKeyRow(deps.db, ref.namespace, ref.name);
-  // Level-triggered resyncs must not call KMS each time: encrypt only what changed (key, owner, or KMS key).
-  const current =
-    stored !== undefined &&
-    stored.auth === 'ApiKey' &&
-    stored.ciphertext !== null &&
-    stored.fingerprint === fingerprint &&
-    stored.accessKeyId === accessKeyId &&
-    envelopeKeyId(stored.ciphertext) === deps.wrapper.keyId;
-  if (current && stored.api !== api)
-    await upsertBedrockKey(deps.db, { ...ref, accessKeyId, ciphertext: stored.ciphertext, fingerprint, api });
-  if (current) return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
-  await upsertBedrockKey(deps.db, {
-    ...ref,
-    accessKeyId,
-    ciphertext: await encryptSecret(apiKey.trim(), deps.wrapper),
-    fingerprint,
-    api,
-  });
-  return ready('Encrypted', `Bedrock API key stored encrypted (${deps.wrapper.keyId}).`, { fingerprint });
+  if (verdict.write === 'encrypt' && facts.apiKey !== undefined)
+    await upsertBedrockKey(deps.db, {
+      ...ref,
+      accessKeyId: facts.accessKeyId ?? '',
+      ciphertext: await encryptSecret(facts.apiKey, deps.wrapper),
+      fingerprint: facts.fingerprint ?? '',
+      api,
+    });
+  if (verdict.write === 'updateApi' && facts.stored?.ciphertext != null)
+    await upsertBedrockKey(deps.db, {
+      ...ref,
+      accessKeyId: facts.accessKeyId ?? '',
+      ciphertext: facts.stored.ciphertext,
+      fingerprint: facts.fingerprint ?? '',
+      api,
+    });
+  return verdict.status;
+}
+
+/** Each read only when the policies before it could pass (as the reconcile read them one by one). */
+async function gather(resource: BedrockKey, deps: BedrockKeyDeps): Promise<BedrockKeyFacts> {
+  const ref = refOf(resource);
+  const { secretRef, accessKeyRef, auth } = resource.spec;
+  const facts: BedrockKeyFacts = {
+    ref,
+    spec: resource.spec,
+    accessKeyId: await findAccessKeyId(deps.db, ref.namespace, accessKeyRef.name),
+    apiKey: undefined,
+    fingerprint: undefined,
+    stored: undefined,
+    wrapperKeyId: deps.wrapper.keyId,
+    referenceWait: deps.referenceWait,
+  };
+  if (facts.accessKeyId === undefined || auth === 'AwsIdentity' || secretRef === undefined) return facts;
+  const apiKey = (await deps.secrets.read(ref.namespace, secretRef.name))?.data[secretRef.key]?.trim();
+  if (apiKey === undefined || apiKey === '') return facts;
+  facts.apiKey = apiKey;
+  facts.fingerprint = secretFingerprint(apiKey);
+  facts.stored = await findBedrockKeyRow(deps.db, ref.namespace, ref.name);
+  return facts;
 }

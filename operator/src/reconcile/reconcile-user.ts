@@ -2,15 +2,24 @@ import { upsertUser, type Queryable } from '@ccproxy/core';
 import type { ProxyUser } from '../resources.ts';
 import { ready, type ResourceStatus } from './conditions.ts';
 import { refOf } from './object-ref.ts';
+import { runPolicies, verdict, type Policy } from './policies.ts';
+
+type P = Policy<{ spec: ProxyUser['spec'] }, 'upsert'>;
+
+const suspended: P = ({ spec }) =>
+  spec.suspended ? verdict(ready('Suspended', 'User is suspended: its access keys are refused.'), 'upsert') : undefined;
+const active: P = () => verdict(ready('Reconciled', 'User is active.'), 'upsert');
+
+/** A user's row is always written; suspension is its state, not a failure (its keys say they are refused). */
+export const userPolicies: readonly P[] = [suspended, active];
 
 export async function reconcileUser(db: Queryable, user: ProxyUser): Promise<ResourceStatus> {
+  const verdict = runPolicies(userPolicies, { spec: user.spec });
   await upsertUser(db, {
     ...refOf(user),
     displayName: user.spec.displayName,
     description: user.spec.description,
     suspended: user.spec.suspended,
   });
-  return user.spec.suspended
-    ? ready('Suspended', 'User is suspended: its access keys are refused.')
-    : ready('Reconciled', 'User is active.');
+  return verdict.status;
 }

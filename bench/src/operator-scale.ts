@@ -1,0 +1,248 @@
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile } from 'node:fs/promises';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { startThrowawayKubeApiserver, startThrowawayPostgres } from '@ccproxy/test-harness';
+import { shippedNodeFlags } from './shipped-node-flags.ts';
+
+/**
+ * `npm run bench -- operator-scale [--keys N]`: the issue's scale targets for the Kubernetes
+ * operator, on the real kube-apiserver + etcd (+ kube-controller-manager) of the test harness
+ * and a real PostgreSQL. A leader process (`operator-leader.ts`, the shipped Node flags) is
+ * elected and synced on an empty cluster; then N AccessKeys (10 per ProxyUser) are created as
+ * fast as the API server takes them, and the clock runs from the first create until every
+ * AccessKey reports Ready=True. API requests are counted by a counting wrapper around the
+ * leader's KubeClient (every list, watch, patch, read, create, Event and Lease call is one
+ * request); the leader's peak RSS is the kernel's VmHWM.
+ */
+const crdsDir = fileURLToPath(new URL('../../crds/', import.meta.url));
+const leaderScript = fileURLToPath(new URL('./operator-leader.ts', import.meta.url));
+const namespace = 'scale';
+const group = 'ccproxy.io';
+const version = 'v1alpha1';
+const targets = { readySeconds: 60, requestsPerKey: 3, rssMb: 200 };
+
+type Counts = Record<string, number>;
+
+export async function measureOperatorScale(keys: number): Promise<void> {
+  console.log(
+    `[operator-scale] ${keys} AccessKeys; starting PostgreSQL and kube-apiserver + etcd + controller-manager`,
+  );
+  const crdFiles: string[] = [];
+  const others: string[] = [];
+  for (const file of (await readdir(crdsDir)).filter((name) => name.endsWith('.yaml')))
+    (/^kind: CustomResourceDefinition$/m.test(await readFile(crdsDir + file, 'utf8')) ? crdFiles : others).push(
+      crdsDir + file,
+    );
+  const [postgres, kube] = await Promise.all([startThrowawayPostgres(), startThrowawayKubeApiserver({ crdFiles })]);
+  const config = new KubeConfig();
+  config.loadFromString(kube.kubeconfigYaml);
+  const leader = fork(leaderScript, [], {
+    execArgv: shippedNodeFlags(),
+    env: { ...process.env, DATABASE_URL: postgres.url, KUBECONFIG: kube.kubeconfigPath },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pid = leader.pid ?? 0;
+  let peakSampled = 0;
+  const sampler = setInterval(
+    () => void rssMb(pid, 'VmRSS').then((mb) => (peakSampled = Math.max(peakSampled, mb))),
+    200,
+  );
+  try {
+    // The admission policy too: creates pay its CEL cost as in a cluster.
+    for (const file of others) for (const object of await objectsIn(file)) await apply(config, object);
+    await apply(config, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+    await waitFor(leader, 'synced');
+    const idleRss = await rssMb(pid, 'VmRSS');
+    const before = await countsOf(leader);
+    const ready = new Set<string>();
+    const allReady = Promise.withResolvers<undefined>();
+    const stopWatch = await watchReady(config, ready, keys, () => allReady.resolve(undefined));
+    const started = performance.now();
+    const users = Math.ceil(keys / 10);
+    const api = config.makeApiClient(CustomObjectsApi);
+    // A loaded API server may drop a connection: a create is retried (a 409 then means it landed).
+    const create = async (plural: string, body: object) => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await api.createNamespacedCustomObject({ group, version, namespace, plural, body });
+        } catch (error) {
+          if ((error as { code?: number }).code === 409) return undefined;
+          if (attempt >= 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
+    };
+    await pool(users, 16, (i) =>
+      create('proxyusers', {
+        apiVersion: `${group}/${version}`,
+        kind: 'ProxyUser',
+        metadata: { name: `u${i}` },
+        spec: {},
+      }),
+    );
+    await pool(keys, 16, (i) =>
+      create('accesskeys', {
+        apiVersion: `${group}/${version}`,
+        kind: 'AccessKey',
+        metadata: { name: `k${i}` },
+        spec: { userRef: { name: `u${i % users}` }, secretName: `k${i}-key` },
+      }),
+    );
+    const appliedSeconds = (performance.now() - started) / 1000;
+    console.log(
+      `[operator-scale] applied ${users} ProxyUsers and ${keys} AccessKeys in ${appliedSeconds.toFixed(1)} s`,
+    );
+    const timeout = setTimeout(() => allReady.resolve(undefined), 900_000);
+    await allReady.promise;
+    clearTimeout(timeout);
+    const readySeconds = (performance.now() - started) / 1000;
+    const after = await countsOf(leader);
+    stopWatch();
+    // Settle: what the leader holds once the burst is over.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const settledRss = await rssMb(pid, 'VmRSS');
+    const peakRss = Math.max(await rssMb(pid, 'VmHWM'), peakSampled);
+    const delta: Counts = {};
+    for (const [method, count] of Object.entries(after)) {
+      const d = count - (before[method] ?? 0);
+      if (d > 0) delta[method] = d;
+    }
+    delete delta.terms;
+    const leaseCalls = (delta.readLease ?? 0) + (delta.replaceLease ?? 0) + (delta.createLease ?? 0);
+    const total = Object.values(delta).reduce((sum, n) => sum + n, 0);
+    const perKey = (total - leaseCalls) / keys;
+    const line = (met: boolean, text: string) => console.log(`[operator-scale] ${met ? 'met    ' : 'NOT MET'} ${text}`);
+    console.log(`[operator-scale] results (${keys} keys, ${users} users; 2 shared cores: figures are noisy)`);
+    line(
+      ready.size === keys && readySeconds <= targets.readySeconds,
+      `all AccessKeys Ready within ${targets.readySeconds} s of apply: ${ready.size}/${keys} Ready after ${readySeconds.toFixed(1)} s (apply itself took ${appliedSeconds.toFixed(1)} s)`,
+    );
+    line(
+      perKey <= targets.requestsPerKey,
+      `≤ ${targets.requestsPerKey} API requests per key on first sync: ${perKey.toFixed(2)} per key (${total - leaseCalls} requests for ${keys} keys and ${users} users, Lease renewals (${leaseCalls}) not counted; by method: ${JSON.stringify(delta)})`,
+    );
+    line(
+      peakRss <= targets.rssMb,
+      `leader RSS ≤ ${targets.rssMb} MB: peak ${peakRss.toFixed(0)} MB (idle before apply ${idleRss.toFixed(0)} MB, settled after ${settledRss.toFixed(0)} MB)`,
+    );
+  } finally {
+    clearInterval(sampler);
+    leader.kill('SIGTERM');
+    await Promise.race([once(leader, 'exit'), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    leader.kill('SIGKILL');
+    await Promise.all([kube.stop(), postgres.stop()]);
+  }
+}
+
+async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function waitFor(child: ReturnType<typeof fork>, type: string): Promise<Record<string, unknown>> {
+  for (;;) {
+    const [message] = (await Promise.race([
+      once(child, 'message'),
+      once(child, 'exit').then(() => {
+        throw new Error('the operator leader exited');
+      }),
+    ])) as [Record<string, unknown>];
+    if (message.type === type) return message;
+  }
+}
+
+async function countsOf(child: ReturnType<typeof fork>): Promise<Counts> {
+  const answer = waitFor(child, 'counts');
+  child.send({ type: 'counts' });
+  const { counts, memory } = (await answer) as { counts: Counts; memory: Record<string, number> };
+  const mb = (bytes = 0) => (bytes / 1048576).toFixed(0);
+  console.log(
+    `[operator-scale] leader memory: rss ${mb(memory.rss)} MB, heap used ${mb(memory.heapUsed)} of ${mb(memory.heapTotal)} MB, external ${mb(memory.external)} MB`,
+  );
+  return counts;
+}
+
+/** Follows the namespace's AccessKeys (the bench's own watch, not counted) until `keys` are Ready. */
+async function watchReady(config: KubeConfig, ready: Set<string>, keys: number, done: () => void): Promise<() => void> {
+  let stopped = false;
+  let controller: AbortController | undefined;
+  const start = async (): Promise<void> => {
+    controller = await new Watch(config).watch(
+      `/apis/${group}/${version}/namespaces/${namespace}/accesskeys`,
+      {},
+      (
+        _type: string,
+        object: { metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } },
+      ) => {
+        const isReady = object.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+        if (isReady) ready.add(object.metadata.name);
+        if (ready.size >= keys) done();
+      },
+      // A watch ends every few minutes: watch again (events seen twice are idempotent here).
+      () => void (stopped ? undefined : start()),
+    );
+  };
+  await start();
+  return () => {
+    stopped = true;
+    controller?.abort();
+  };
+}
+
+async function pool(count: number, width: number, work: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) await work(next++);
+    }),
+  );
+}
+
+async function objectsIn(file: string): Promise<Array<Record<string, unknown>>> {
+  return parseAllDocuments(await readFile(file, 'utf8'))
+    .map((doc) => doc.toJS() as Record<string, unknown> | null)
+    .filter((object) => object !== null);
+}
+
+/** Server-side apply of one object (raw JSON: the typed serializer would drop CRD fields). */
+async function apply(config: KubeConfig, object: Record<string, unknown>): Promise<void> {
+  const {
+    apiVersion = 'v1',
+    kind = '',
+    metadata,
+  } = object as {
+    apiVersion?: string;
+    kind?: string;
+    metadata: { name: string; namespace?: string };
+  };
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const lower = kind.toLowerCase();
+  const plural = lower.endsWith('y') ? `${lower.slice(0, -1)}ies` : `${lower}s`;
+  const path = `${base}${metadata.namespace === undefined ? '' : `/namespaces/${metadata.namespace}`}/${plural}/${metadata.name}`;
+  const requestOptions: RequestOptions = {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/apply-patch+yaml' },
+  };
+  await config.applyToHTTPSOptions(requestOptions);
+  const url = new URL(`${path}?fieldManager=ccproxy-bench&force=true`, config.getCurrentCluster()?.server);
+  await new Promise<void>((resolve, reject) => {
+    const request = httpsRequest(url, requestOptions, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        (response.statusCode ?? 0) < 300
+          ? resolve()
+          : reject(
+              new Error(`apply ${kind}/${metadata.name}: ${response.statusCode} ${Buffer.concat(chunks).toString()}`),
+            ),
+      );
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify(object));
+  });
+}
