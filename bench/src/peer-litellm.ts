@@ -9,6 +9,7 @@ import { freePort, track, type ProxyProcess } from './processes.ts';
 
 const run = promisify(execFile);
 export const litellmVersion = '1.110.2';
+const masterKey = 'sk-bench-litellm-master-7f3c9a1e5b2d4c6f8a0e';
 const requirements = fileURLToPath(new URL('../peers/litellm-requirements.txt', import.meta.url));
 
 /** Where the bench keeps peers it installs on demand (never in `npm test`): `CCPROXY_BENCH_CACHE` or ~/.cache/ccproxy/bench-peers. */
@@ -22,7 +23,7 @@ export type PeerStart = (ProxyProcess & { pid: number; headers: Record<string, s
  * LiteLLM's proxy, installed on first use into the cache from `bench/peers/litellm-requirements.txt`
  * (every package pinned by version and wheel hash, `--require-hashes --no-deps`: nothing resolved
  * at install time), serving `/v1/messages` to the same upstream: one worker, logging at WARNING,
- * no database, no master key; `x-*` client headers forwarded so the upstream's `x-bench-*`
+ * no database, a master key (it refuses to start without one); `x-*` client headers forwarded so the upstream's `x-bench-*`
  * shaping reaches it.
  */
 export async function startLiteLlm(upstreamUrl: string): Promise<PeerStart> {
@@ -55,6 +56,8 @@ export async function startLiteLlm(upstreamUrl: string): Promise<PeerStart> {
       '  set_verbose: false',
       'general_settings:',
       '  forward_client_headers_to_llm_api: true',
+      // LiteLLM refuses to start without a strong master key: auth on, as a deployment has it.
+      `  master_key: ${masterKey}`,
       '',
     ].join('\n'),
   );
@@ -78,7 +81,7 @@ export async function startLiteLlm(upstreamUrl: string): Promise<PeerStart> {
   );
   try {
     const proxy = await track(child, `http://127.0.0.1:${port}`, '/health/liveliness', 120_000);
-    return { ...proxy, headers: {} };
+    return { ...proxy, headers: { authorization: `Bearer ${masterKey}` } };
   } catch (error) {
     child.kill('SIGKILL');
     const said = readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' ⏎ ');
