@@ -7,7 +7,7 @@ import { measureBedrock, measureOnOff } from './bedrock-scenarios.ts';
 import { measureCpuCost, type CpuCostResults } from './cpu-cost.ts';
 import { startBifrost } from './peer-bifrost.ts';
 import { litellmVersion, startLiteLlm, type PeerStart } from './peer-litellm.ts';
-import { repeatRuns } from './repeat-runs.ts';
+import { repeatRuns, writeDocFromRuns } from './repeat-runs.ts';
 import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
@@ -354,11 +354,18 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const medianAt = process.argv.indexOf('--median');
 const runsAt = process.argv.indexOf('--runs');
+/** `--median a.json b.json … [--write-doc]`: the targets over saved runs (and, asked, the doc section); one run is enough for the doc. */
+async function medianRun(): Promise<void> {
+  const files = process.argv.slice(medianAt + 1).filter((arg) => !arg.startsWith('--'));
+  const writeDoc = process.argv.includes('--write-doc');
+  if (files.length >= 2 || !writeDoc) await printMedianTargets(files);
+  if (writeDoc) await writeDocFromRuns(files);
+}
 (runsAt !== -1
   ? repeatRuns(Number(process.argv[runsAt + 1]), process.argv.slice(2), process.argv.includes('--write-doc'))
   : medianAt === -1
     ? main()
-    : printMedianTargets(process.argv.slice(medianAt + 1))
+    : medianRun()
 )
   .catch((error: unknown) => {
     console.error(error);

@@ -27,7 +27,11 @@ export async function repeatRuns(runs: number, argv: readonly string[], writeDoc
     files.push(await oneRun(passOn));
   }
   if (files.length >= 2) await printMedianTargets(files);
-  if (!writeDoc) return;
+  if (writeDoc) await writeDocFromRuns(files);
+}
+
+/** `--median a.json [b.json …] --write-doc`, and the end of `--runs N --write-doc`: the doc section from saved runs. */
+export async function writeDocFromRuns(files: readonly string[]): Promise<void> {
   const results = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as Results));
   const folded = (files.length === 1 ? results[0] : medianOfRuns(results)) as Results;
   await writeDocSection(folded, results, files);
@@ -48,12 +52,12 @@ function oneRun(argv: readonly string[]): Promise<string> {
   });
 }
 
-async function writeDocSection(folded: Results, runs: Results[], files: string[]): Promise<void> {
+async function writeDocSection(folded: Results, runs: Results[], files: readonly string[]): Promise<void> {
   const lines = issue27Lines(folded);
   const perRun = runs.map(issue27Lines);
   const section = [
     docBegin,
-    `Written by \`npm run bench -- --runs ${runs.length} --write-doc\` on ${new Date().toISOString().slice(0, 16)} UTC`,
+    `Written by \`npm run bench -- … --write-doc\` from ${runs.length} saved run${runs.length === 1 ? '' : 's'} on ${new Date().toISOString().slice(0, 16)} UTC`,
     `(${runs[0]?.mode ?? '?'} runs; machine: ${runs[0]?.machine.cpu ?? '?'}, ${runs[0]?.machine.cores ?? '?'} cores, steal ${runs.map((r) => r.machine.stealPercent).join(' / ')} %;`,
     `runs: ${files.map((f) => f.slice(f.lastIndexOf('/') + 1)).join(', ')}). Each figure is the median of the runs'.`,
     '',

@@ -15,12 +15,18 @@ export interface Line {
   met: boolean;
 }
 
-const ratio = (a: number, b: number) => a / b;
+/** A figure as saved: JSON writes NaN as null, and null − null would be 0, a pass. */
+const num = (value: number | null | undefined): number => (typeof value === 'number' ? value : Number.NaN);
+const ratio = (a: number | null | undefined, b: number | null | undefined) => num(a) / num(b);
+const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
 const x = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a');
 const us = (value: number) => (Number.isFinite(value) ? `${value.toFixed(0)} µs` : 'n/a');
 const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(3)} ms` : 'n/a');
 const nan: Percentiles = { p50: Number.NaN, p99: Number.NaN };
-const added = (v: Versus | undefined, name: SideName) => v?.addedRoundMedian[name] ?? nan;
+const added = (v: Versus | undefined, name: SideName): Percentiles => {
+  const a = v?.addedRoundMedian[name];
+  return a === undefined ? nan : { p50: num(a.p50), p99: num(a.p99) };
+};
 
 export function issue27Lines(r: Results): Line[] {
   const line = (metric: string, target: string, measured: string, met: boolean): Line => ({
@@ -75,18 +81,18 @@ export function issue27Lines(r: Results): Line[] {
       perEvent <= 1.5,
     ),
   );
-  const maxRate = (name: SideName) => r.throughput.ladders[name]?.maxSustained ?? Number.NaN;
+  const maxRate = (name: SideName) => num(r.throughput.ladders[name]?.maxSustained);
   const rateGoal = Math.min(2000, maxRate('floor'));
   lines.push(
     line(
       'max sustained req/s on one core (≥ 2,000 wherever the floor reaches it)',
-      maxRate('floor') >= 2000 ? '≥ 2,000' : `≥ floor's ${maxRate('floor')}`,
+      maxRate('floor') >= 2000 || Number.isNaN(maxRate('floor')) ? '≥ 2,000' : `≥ floor's ${maxRate('floor')}`,
       `${maxRate('ccproxy')} (floor ${maxRate('floor')})`,
       maxRate('ccproxy') >= rateGoal,
     ),
   );
-  const held = r.streams.sides.ccproxy?.maxHeld ?? Number.NaN;
-  const rss = r.streams.memory?.sides.ccproxy?.rssKiBPerStream ?? Number.NaN;
+  const held = num(r.streams.sides.ccproxy?.maxHeld);
+  const rss = num(r.streams.memory?.sides.ccproxy?.rssKiBPerStream);
   lines.push(
     line(
       'concurrent streams at 50 events/s held; RSS per stream',
@@ -95,23 +101,23 @@ export function issue27Lines(r: Results): Line[] {
       held >= 4096 && rss <= 16,
     ),
   );
-  const planP99 = r.bedrockTtfbVsPlan.direct.p99;
-  const converse = r.bedrockTtfbVsPlan.ccproxy.p99 - planP99;
-  const invoke = (r.invokeTtfbVsConverse?.ccproxy.p99 ?? Number.NaN) - planP99;
+  const planP99 = num(r.bedrockTtfbVsPlan.direct.p99);
+  const converse = num(r.bedrockTtfbVsPlan.ccproxy.p99) - planP99;
+  const invoke = num(r.invokeTtfbVsConverse?.ccproxy.p99) - planP99;
   lines.push(
     line('Bedrock Converse added TTFB over Plan, p99', '≤ 0.5 ms', ms(converse), converse <= 0.5),
     line('Bedrock InvokeModel added TTFB over Plan, p99', '≤ 0.5 ms', ms(invoke), invoke <= 0.5),
     line(
       'Converse frame → SSE translation',
       '≤ 3 µs per frame',
-      `${r.translationMicrosPerFrame.toFixed(2)} µs`,
-      r.translationMicrosPerFrame <= 3,
+      `${num(r.translationMicrosPerFrame).toFixed(2)} µs`,
+      num(r.translationMicrosPerFrame) <= 3,
     ),
     line(
       'InvokeModel chunk → SSE translation',
       '≤ 3 µs per frame',
-      `${(r.invokeTranslationMicrosPerFrame ?? Number.NaN).toFixed(2)} µs`,
-      (r.invokeTranslationMicrosPerFrame ?? Number.NaN) <= 3,
+      `${num(r.invokeTranslationMicrosPerFrame).toFixed(2)} µs`,
+      num(r.invokeTranslationMicrosPerFrame) <= 3,
     ),
   );
   return lines;
@@ -134,15 +140,15 @@ const heading = (name: (typeof columns)[number]) =>
 export function sideBySide(r: Results): string {
   const pct = (v: Versus | undefined) => (name: SideName) => {
     const a = added(v, name);
-    return Number.isFinite(a.p50) ? `+${a.p50.toFixed(3)} / +${a.p99.toFixed(3)} ms` : 'n/a';
+    return Number.isFinite(num(a.p50)) ? `${signed(a.p50)} / ${signed(num(a.p99))} ms` : 'n/a';
   };
   const segment = (mode: 'streamingTtfb' | 'nonStreaming') => (name: SideName) => {
     const s = name === 'floor' || name === 'ccproxy' ? r.tailAnatomy?.[mode][name].segments.proxyIn : undefined;
-    return s === undefined ? '—' : `${s.p50.toFixed(0)} / ${s.p99.toFixed(0)} µs`;
+    return s === undefined ? '—' : `${num(s.p50).toFixed(0)} / ${num(s.p99).toFixed(0)} µs`;
   };
   const cpu = (key: 'microsPerRequest' | 'microsPerEvent', digits: number) => (name: SideName) => {
     const side = (r.cpuCost as CpuCostResults | undefined)?.sides[name];
-    return side === undefined || !Number.isFinite(side[key]) ? 'n/a' : `${side[key].toFixed(digits)} µs`;
+    return side === undefined || !Number.isFinite(num(side[key])) ? 'n/a' : `${side[key].toFixed(digits)} µs`;
   };
   const rows: Array<[string, (name: SideName) => string]> = [
     ['non-streaming added, c=1, p50 / p99', pct(r.nonStreaming)],

@@ -101,6 +101,16 @@ describe("issue 27's target lines", () => {
   });
 });
 
+describe('a saved run (JSON writes NaN as null)', () => {
+  it('judges a figure the run did not take as not met, never as 0', () => {
+    const saved = JSON.parse(
+      JSON.stringify(results({ planP99: Number.NaN, converseP99: Number.NaN, invokeP99: Number.NaN })),
+    ) as Results;
+    expect(lineOf(saved, 'Bedrock Converse')).toMatchObject({ measured: 'n/a', met: false });
+    expect(lineOf(saved, 'Bedrock InvokeModel')).toMatchObject({ measured: 'n/a', met: false });
+  });
+});
+
 describe('the side-by-side table', () => {
   it('has floor, ccproxy and every peer as columns, and says why a peer could not run', () => {
     const table = sideBySide(
