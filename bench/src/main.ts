@@ -177,8 +177,12 @@ async function main(): Promise<void> {
     side('floor', floor.url, '/v1/messages', { pid: floor.pid, inspectPort: inspectPorts.floor }),
     side('ccproxy', proxy.url, planPath, { pid: proxy.pid, inspectPort: inspectPorts.ccproxy }),
     side('peer', peer.url, '/v1/messages', { pid: peer.pid, inspectPort: inspectPorts.peer, headers: peer.headers }),
-    ...('cannotRun' in litellm ? [] : [side('litellm', litellm.url, '/v1/messages', { pid: litellm.pid })]),
-    ...('cannotRun' in bifrost ? [] : [side('bifrost', bifrost.url, '/v1/messages', { pid: bifrost.pid })]),
+    ...('cannotRun' in litellm
+      ? []
+      : [side('litellm', litellm.url, '/v1/messages', { pid: litellm.pid, headers: litellm.headers })]),
+    ...('cannotRun' in bifrost
+      ? []
+      : [side('bifrost', bifrost.url, '/v1/messages', { pid: bifrost.pid, headers: bifrost.headers })]),
   ];
   const proxyClient = new Client(proxy.url, { pipelining: 1 });
   const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
