@@ -4,6 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { formatDuration, longStep, startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { measureBedrock, measureOnOff } from './bedrock-scenarios.ts';
+import { measureCpuCost, type CpuCostResults } from './cpu-cost.ts';
+import { startBifrost } from './peer-bifrost.ts';
+import { litellmVersion, startLiteLlm, type PeerStart } from './peer-litellm.ts';
+import { repeatRuns, writeDocFromRuns } from './repeat-runs.ts';
 import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
@@ -14,6 +18,8 @@ import { benchKey, freePort, killChildren, startProxy, startUpstream } from './p
 import { printMedianTargets } from './median-of-runs.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 import { printResults, type Results } from './results.ts';
+import { emptyBedrock, emptyOnOff, emptyPlanPath } from './empty-results.ts';
+import { versus } from './report.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
 import { side, type Side } from './sides.ts';
 import { measureStreams } from './stream-scenarios.ts';
@@ -22,14 +28,21 @@ import { measureThroughput } from './throughput.ts';
 import { invokeTranslationCostPerFrame, translationCostPerFrame } from './translation-cost.ts';
 
 /**
- * `npm run bench [-- --quick] [-- --pglite] [-- --profile]`: ccproxy against a direct-to-upstream
- * baseline, the floor (a bare node:http + undici pass-through) and a peer gateway (Portkey), all
- * measured in the same run and interleaved round by round so machine drift hits every side
- * alike. `--profile` runs the main proxy under `--cpu-prof` and prints where its CPU time went.
- * `npm run bench -- --median <run.json>...` prints the targets on the median of saved runs.
+ * `npm run bench [-- --quick] [-- --pglite] [-- --profile] [-- --only cpu,plan,…] [-- --no-peers]`:
+ * ccproxy against a direct-to-upstream baseline, the floor (a bare node:http + undici
+ * pass-through) and the peer gateways (Portkey, LiteLLM, Bifrost: each runs, or is reported with
+ * why it cannot), all measured in the same run and interleaved round by round so machine drift
+ * hits every side alike. `--profile` runs the main proxy under `--cpu-prof` and prints where its
+ * CPU time went. `--only` runs the named steps (see `expected`) and leaves the others out.
+ * `npm run bench -- --median <run.json>...` prints the targets on the median of saved runs;
+ * `npm run bench -- --runs 3 --write-doc` makes three runs, folds them and writes the table into
+ * docs/performance.md.
  */
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt === -1 ? undefined : new Set((process.argv[onlyAt + 1] ?? '').split(','));
+const withPeers = !process.argv.includes('--no-peers');
 const plan = quick
   ? {
       rounds: 4,
@@ -44,6 +57,7 @@ const plan = quick
       streamLadder: [128, 256, 512, 1024],
       streamHoldMs: 4_000,
       memoryCounts: [128, 256],
+      cpu: { rounds: 3, concurrency: 8, requests: 600, streams: 24, events: 100, gapMs: 1 },
     }
   : {
       rounds: 8,
@@ -55,9 +69,11 @@ const plan = quick
       openLoopMs: 10_000,
       rateMs: 10_000,
       rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
-      streamLadder: [128, 256, 512, 768, 1024, 1536, 2048],
+      // The issue's line is 4,096 streams held at 50 events/s each.
+      streamLadder: [128, 256, 512, 768, 1024, 1536, 2048, 3072, 4096],
       streamHoldMs: 10_000,
-      memoryCounts: [256, 512, 1024],
+      memoryCounts: [256, 512, 1024, 4096],
+      cpu: { rounds: 5, concurrency: 8, requests: 2000, streams: 80, events: 100, gapMs: 1 },
     };
 // A Claude Code-sized request body (system prompt, tools, history): ~30 KB.
 const body = JSON.stringify({
@@ -92,11 +108,17 @@ const expected = {
   tailAnatomy: [60, 20],
   throughput: [420, 90],
   streams: [420, 90],
+  cpu: [120, 40],
 } as const satisfies Record<string, readonly [number, number]>;
 const runStarted = Date.now();
 
 /** One bench step: a line when it starts, a heartbeat every 30 s, a line when it ends. */
-function step<T>(name: keyof typeof expected, label: string, work: () => Promise<T>): Promise<T> {
+/** `skipped`: what the step yields when `--only` leaves it out. */
+function step<T>(name: keyof typeof expected, label: string, work: () => Promise<T>, skipped: T): Promise<T> {
+  if (only !== undefined && !only.has(name)) {
+    console.log(`[bench] ${label}: left out (--only)`);
+    return Promise.resolve(skipped);
+  }
   const [full, short] = expected[name];
   const whole = formatDuration((Date.now() - runStarted) / 1000);
   return longStep(
@@ -141,38 +163,73 @@ async function main(): Promise<void> {
   const unmetered = await startProxy(upstream.url, { ...database, CCPROXY_METER_PLAN: 'false' });
   const infoLogging = await startProxy(upstream.url, { ...database, CCPROXY_LOG_LEVEL: 'info' });
   const peer = await startPeer(upstream.url, [inspectArg(inspectPorts.peer)]);
+  // The other gateways, installed on demand (pinned, hash-checked) into the bench's cache.
+  const notAsked: PeerStart = { cannotRun: 'left out (--no-peers)' };
+  const litellm = withPeers ? await startLiteLlm(upstream.url) : notAsked;
+  const bifrost = withPeers ? await startBifrost() : notAsked;
+  const peerStatus: Record<string, string> = {
+    peer: 'runs: @portkey-ai/gateway 1.15.2',
+    litellm: 'cannotRun' in litellm ? `cannot run: ${litellm.cannotRun}` : `runs: litellm ${litellmVersion}`,
+    bifrost: 'cannotRun' in bifrost ? `cannot run: ${bifrost.cannotRun}` : 'runs',
+  };
+  for (const [name, status] of Object.entries(peerStatus)) console.log(`[bench] peer ${name}: ${status}`);
   const sides: Side[] = [
     side('direct', upstream.url, '/v1/messages'),
     side('floor', floor.url, '/v1/messages', { pid: floor.pid, inspectPort: inspectPorts.floor }),
     side('ccproxy', proxy.url, planPath, { pid: proxy.pid, inspectPort: inspectPorts.ccproxy }),
     side('peer', peer.url, '/v1/messages', { pid: peer.pid, inspectPort: inspectPorts.peer, headers: peer.headers }),
+    ...('cannotRun' in litellm
+      ? []
+      : [side('litellm', litellm.url, '/v1/messages', { pid: litellm.pid, headers: litellm.headers })]),
+    ...('cannotRun' in bifrost
+      ? []
+      : [side('bifrost', bifrost.url, '/v1/messages', { pid: bifrost.pid, headers: bifrost.headers })]),
   ];
   const proxyClient = new Client(proxy.url, { pipelining: 1 });
   const unmeteredClient = new Client(unmetered.url, { pipelining: 1 });
   const infoClient = new Client(infoLogging.url, { pipelining: 1 });
   console.log(`[bench] every process is up (run time so far ${formatDuration((Date.now() - runStarted) / 1000)})`);
 
-  await step('warmup', `warm-up: ${plan.warmup} requests per side`, async () => {
-    for (const s of sides) for (let i = 0; i < plan.warmup; i += 1) await timeJson(s.client, s.path, body, s.headers);
-  });
+  await step(
+    'warmup',
+    `warm-up: ${plan.warmup} requests per side`,
+    async () => {
+      for (const s of sides)
+        for (let i = 0; i < plan.warmup; i += 1) await timeJson(s.client, s.path, body, s.headers).catch(() => 0);
+    },
+    null,
+  );
   const planPathResults = await step(
     'planPath',
     'Plan path: latency and TTFB at concurrency 1, interleaved rounds',
     () => measurePlanPath(sides, plan, body, streamBody),
+    emptyPlanPath(),
   );
-  const openLoop = await step('openLoop', `open loop at ${openLoopRate} req/s`, () =>
-    measureOpenLoop(sides, { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs }, body),
+  const openLoop = await step(
+    'openLoop',
+    `open loop at ${openLoopRate} req/s`,
+    () => measureOpenLoop(sides, { rate: openLoopRate, rounds: plan.pairRounds, durationMs: plan.openLoopMs }, body),
+    versus([]),
   );
   const upstreamClient = new Client(upstream.url, { pipelining: 1 });
-  const bedrock = await step('bedrock', 'Bedrock path and failover penalty', () =>
-    measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 1000, plan.pairRounds),
+  const bedrock = await step(
+    'bedrock',
+    'Bedrock path and failover penalty',
+    () => measureBedrock(proxyClient, upstreamClient, body, streamBody, quick ? 100 : 1000, plan.pairRounds),
+    emptyBedrock(),
   );
   const onOff = { json: quick ? 200 : 1000, streams: quick ? 50 : 150 };
-  const metering = await step('metering', 'metering on vs off', () =>
-    measureOnOff(unmeteredClient, proxyClient, body, streamBody, onOff, plan.pairRounds),
+  const metering = await step(
+    'metering',
+    'metering on vs off',
+    () => measureOnOff(unmeteredClient, proxyClient, body, streamBody, onOff, plan.pairRounds),
+    emptyOnOff(),
   );
-  const logging = await step('logging', 'info vs warn logging', () =>
-    measureOnOff(proxyClient, infoClient, body, streamBody, onOff, plan.pairRounds),
+  const logging = await step(
+    'logging',
+    'info vs warn logging',
+    () => measureOnOff(proxyClient, infoClient, body, streamBody, onOff, plan.pairRounds),
+    emptyOnOff(),
   );
   await Promise.all([
     ...sides.map((s) => s.client.close()),
@@ -182,8 +239,11 @@ async function main(): Promise<void> {
     infoClient.close(),
   ]);
   // Its own processes (with a marking preload), stopped before the pinned scenarios.
-  const tailAnatomy = await step('tailAnatomy', "tail anatomy (where a request's time goes)", () =>
-    measureTailAnatomy({ requests: plan.anatomy, warmup: quick ? 100 : 300, body, streamBody, database }),
+  const tailAnatomy = await step(
+    'tailAnatomy',
+    "tail anatomy (where a request's time goes)",
+    () => measureTailAnatomy({ requests: plan.anatomy, warmup: quick ? 100 : 300, body, streamBody, database }),
+    undefined,
   );
 
   const everyPid = [
@@ -194,6 +254,8 @@ async function main(): Promise<void> {
     unmetered.pid,
     infoLogging.pid,
     peer.pid,
+    ...('cannotRun' in litellm ? [] : [litellm.pid]),
+    ...('cannotRun' in bifrost ? [] : [bifrost.pid]),
     ...(postgres === undefined ? [] : [await postgres.serverPid()]),
   ];
   const pin = <T>(pid: number | undefined, work: () => Promise<T>) => pinnedFor(pid, everyPid, work);
@@ -205,15 +267,21 @@ async function main(): Promise<void> {
     upstreamPid: upstream.pid,
     ...(s.pid === undefined ? {} : { pid: s.pid }),
     ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }),
+    // LiteLLM answers tens of requests a second on one worker: its ladder starts lower.
+    ...(s.name === 'litellm' ? { lowerRates: [25, 50, 100, 200] } : {}),
   }));
-  const throughput = await step('throughput', `max sustained rate per core (${plan.rates.join(', ')} req/s)`, () =>
-    measureThroughput(targets, {
-      rates: plan.rates,
-      durationMs: plan.rateMs,
-      body: smallBody,
-      upstreamDelayMs: 20,
-      pin,
-    }),
+  const throughput = await step(
+    'throughput',
+    `max sustained rate per core (${plan.rates.join(', ')} req/s)`,
+    () =>
+      measureThroughput(targets, {
+        rates: plan.rates,
+        durationMs: plan.rateMs,
+        body: smallBody,
+        upstreamDelayMs: 20,
+        pin,
+      }),
+    { body: smallBody.length, upstreamDelayMs: 20, ladders: {} },
   );
   const streams = await step(
     'streams',
@@ -228,6 +296,15 @@ async function main(): Promise<void> {
         body: streamBody,
         pin,
       }),
+    { gapMs: 20, holdMs: plan.streamHoldMs, sides: {} },
+  );
+  // CPU per request and per relayed event, same closed-loop load on every proxy (issue 27).
+  const cpuTargets = targets.flatMap((t) => (t.pid === undefined ? [] : [{ ...t, pid: t.pid }]));
+  const cpuCost: CpuCostResults | undefined = await step(
+    'cpu',
+    `CPU per request and per stream event (${plan.cpu.concurrency} concurrent clients)`,
+    () => measureCpuCost(cpuTargets, { ...plan.cpu, body: smallBody, streamBody }),
+    undefined,
   );
   if (profile) await proxy.stop();
 
@@ -239,10 +316,14 @@ async function main(): Promise<void> {
       database: postgres === undefined ? 'pglite' : 'postgresql',
       proxyLogLevel: 'warn',
       peer: '@portkey-ai/gateway 1.15.2',
+      peers: JSON.stringify(peerStatus),
       nodeFlags: nodeFlags.join(' '),
       stealPercent: Number((steal.stop() * 100).toFixed(1)),
     },
     mode: quick ? 'quick' : 'full',
+    ...(only === undefined ? {} : { only: [...only] }),
+    peerStatus,
+    ...(cpuCost === undefined ? {} : { cpuCost }),
     plan: { ...plan, bodyBytes: body.length, smallBodyBytes: smallBody.length, openLoopRate },
     ...planPathResults,
     openLoop,
@@ -278,11 +359,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const medianAt = process.argv.indexOf('--median');
 const keysAt = process.argv.indexOf('--keys');
+const runsAt = process.argv.indexOf('--runs');
+/** `--median a.json b.json … [--write-doc]`: the targets over saved runs (and, asked, the doc section); one run is enough for the doc. */
+async function medianRun(): Promise<void> {
+  const files = process.argv.slice(medianAt + 1).filter((arg) => !arg.startsWith('--'));
+  const writeDoc = process.argv.includes('--write-doc');
+  if (files.length >= 2 || !writeDoc) await printMedianTargets(files);
+  if (writeDoc) await writeDocFromRuns(files);
+}
 (process.argv.includes('operator-scale')
   ? measureOperatorScale(keysAt === -1 ? 5_000 : Number(process.argv[keysAt + 1]))
-  : medianAt === -1
-    ? main()
-    : printMedianTargets(process.argv.slice(medianAt + 1))
+  : runsAt !== -1
+    ? repeatRuns(Number(process.argv[runsAt + 1]), process.argv.slice(2), process.argv.includes('--write-doc'))
+    : medianAt === -1
+      ? main()
+      : medianRun()
 )
   .catch((error: unknown) => {
     console.error(error);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { printEventDelay, targetsOf, type Results } from './results.ts';
 import { median } from './stats.ts';
+import { printIssue27 } from './side-by-side.ts';
 import { printTailAnatomy } from './tail-anatomy.ts';
 
 /**
@@ -43,4 +44,5 @@ export async function printMedianTargets(files: readonly string[]): Promise<void
   console.log(`  ${combined.filter((x) => x.met).length} of ${combined.length} met on the medians\n`);
   printEventDelay(folded);
   if (folded.tailAnatomy !== undefined) printTailAnatomy(folded.tailAnatomy);
+  printIssue27(folded);
 }

@@ -2,7 +2,7 @@ import { Pool } from 'undici';
 import { streamShape, timeJson, timeStream } from './drivers.ts';
 import { openLoop } from './open-loop.ts';
 import { versus, type Versus } from './report.ts';
-import { perSide, type PerSide, type Side } from './sides.ts';
+import { isPeer, perSide, type PerSide, type Side, type SideName } from './sides.ts';
 
 export interface PlanPathPlan {
   rounds: number;
@@ -11,6 +11,8 @@ export interface PlanPathPlan {
 }
 
 export interface PlanPathResults {
+  /** Peers that failed a concurrency-1 scenario, with why (the others go on without them). Absent in older runs. */
+  planPathFailures?: Partial<Record<SideName, string>>;
   nonStreaming: Versus;
   streamingTtfb: Versus;
   streamingTotal: Versus;
@@ -41,21 +43,33 @@ export async function measurePlanPath(
     delays: [] as PerSide[],
   };
   const shape = streamShape(20, 2, true);
+  const failures: Partial<Record<SideName, string>> = {};
   for (let round = 0; round < plan.rounds; round += 1) {
     const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
     const [json, ttfb, total, gaps, delays] = [perSide(), perSide(), perSide(), perSide(), perSide()];
     for (const side of order) {
-      for (let i = 0; i < plan.json; i += 1)
-        json[side.name].push(await timeJson(side.client, side.path, body, side.headers));
-      for (let i = 0; i < plan.streams; i += 1) {
-        const timing = await timeStream(side.client, side.path, streamBody, { ...side.headers, ...shape });
-        if (timing.events !== 25) throw new Error(`${side.name}: ${timing.events} of 25 stream events arrived`);
-        if (timing.delays.length !== 20)
-          throw new Error(`${side.name}: ${timing.delays.length} of 20 stamped deltas read`);
-        ttfb[side.name].push(timing.ttfb);
-        total[side.name].push(timing.total);
-        gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
-        delays[side.name].push(...timing.delays);
+      if (failures[side.name] !== undefined) continue;
+      const measureSide = async () => {
+        for (let i = 0; i < plan.json; i += 1)
+          json[side.name].push(await timeJson(side.client, side.path, body, side.headers));
+        for (let i = 0; i < plan.streams; i += 1) {
+          const timing = await timeStream(side.client, side.path, streamBody, { ...side.headers, ...shape });
+          if (timing.events !== 25) throw new Error(`${side.name}: ${timing.events} of 25 stream events arrived`);
+          if (timing.delays.length !== 20)
+            throw new Error(`${side.name}: ${timing.delays.length} of 20 stamped deltas read`);
+          ttfb[side.name].push(timing.ttfb);
+          total[side.name].push(timing.total);
+          gaps[side.name].push(...timing.gaps.filter((gap) => gap > 0));
+          delays[side.name].push(...timing.delays);
+        }
+      };
+      try {
+        await measureSide();
+      } catch (error) {
+        // direct, the floor and ccproxy must run every scenario; a peer that cannot is reported, not fatal.
+        if (!isPeer(side.name)) throw error;
+        failures[side.name] = `cannot run: ${error instanceof Error ? error.message : String(error)}`;
+        for (const list of [json, ttfb, total, gaps, delays]) list[side.name] = [];
       }
     }
     rounds.json.push(json);
@@ -65,6 +79,7 @@ export async function measurePlanPath(
     rounds.delays.push(delays);
   }
   return {
+    planPathFailures: failures,
     nonStreaming: versus(rounds.json),
     streamingTtfb: versus(rounds.ttfb),
     streamingTotal: versus(rounds.total),

@@ -105,9 +105,10 @@ export async function track(
   child: ChildProcess,
   url: string,
   readyPath: string,
+  readyTimeoutMs = 30_000,
 ): Promise<ProxyProcess & { pid: number }> {
   children.add(child);
-  for (let i = 0; i < 600; i += 1) {
+  for (let i = 0; i < readyTimeoutMs / 50; i += 1) {
     if (child.exitCode !== null) throw new Error(`${url}: exited with ${child.exitCode} before it was ready`);
     if (
       await fetch(`${url}${readyPath}`).then(
@@ -118,7 +119,7 @@ export async function track(
       return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`${url}: not ready after 30 s`);
+  throw new Error(`${url}: not ready after ${readyTimeoutMs / 1000} s`);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

@@ -1,4 +1,6 @@
+import type { CpuCostResults } from './cpu-cost.ts';
 import type { PlanPathResults } from './plan-path.ts';
+import { printIssue27 } from './side-by-side.ts';
 import { printSection, printVersus, type Comparison, type Versus } from './report.ts';
 import { sideNames, type SideName } from './sides.ts';
 import { fmt, type Summary } from './stats.ts';
@@ -9,6 +11,12 @@ import type { ThroughputResults } from './throughput.ts';
 export type Results = PlanPathResults & {
   machine: Record<string, string | number>;
   mode: 'quick' | 'full';
+  /** The steps this run made (`--only`); absent: all of them. */
+  only?: string[];
+  /** Each peer: `runs: …` or `cannot run: <reason>` (absent in older runs). */
+  peerStatus?: Record<string, string>;
+  /** CPU per request and per stream event under the same load (issue 27; absent in older runs). */
+  cpuCost?: CpuCostResults;
   plan: object;
   openLoop: Versus;
   bedrockTtfbVsPlan: Comparison;
@@ -93,6 +101,7 @@ export function printResults(r: Results): void {
   if (r.invokeTranslationMicrosPerFrame !== undefined)
     console.log(`InvokeModel chunk → SSE translation: ${r.invokeTranslationMicrosPerFrame.toFixed(2)} µs per frame\n`);
   printTargets(r);
+  printIssue27(r);
 }
 
 function printThroughput(t: ThroughputResults): void {

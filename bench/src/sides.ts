@@ -1,7 +1,17 @@
 import { Client } from 'undici';
 
-/** What one run compares: the baseline, the physical floor, the product, and a published peer. */
-export const sideNames = ['direct', 'floor', 'ccproxy', 'peer'] as const;
+/**
+ * What one run compares: the baseline, the physical floor, the product, and the published peers
+ * (`peer` is Portkey's gateway, the name older saved runs use; LiteLLM and Bifrost by name).
+ */
+export const sideNames = ['direct', 'floor', 'ccproxy', 'peer', 'litellm', 'bifrost'] as const;
+/** The sides that are gateways a company would pick instead of ccproxy. */
+export const peerNames = ['peer', 'litellm', 'bifrost'] as const;
+export const peerLabel: Record<(typeof peerNames)[number], string> = {
+  peer: 'Portkey',
+  litellm: 'LiteLLM',
+  bifrost: 'Bifrost',
+};
 export type SideName = (typeof sideNames)[number];
 
 export interface Side {
@@ -38,4 +48,6 @@ export function side(
 
 /** Samples per side, collected across interleaved rounds. */
 export type PerSide = Record<SideName, number[]>;
-export const perSide = (): PerSide => ({ direct: [], floor: [], ccproxy: [], peer: [] });
+export const perSide = (): PerSide => ({ direct: [], floor: [], ccproxy: [], peer: [], litellm: [], bifrost: [] });
+
+export const isPeer = (name: SideName): boolean => (peerNames as readonly string[]).includes(name);

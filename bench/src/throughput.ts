@@ -13,6 +13,11 @@ export interface RateTarget {
   pid?: number;
   /** The mock upstream, to tell a rig-limited rung (CPU 0 saturated) from the target's ceiling. */
   upstreamPid: number;
+  /**
+   * Rungs below the common ladder, climbed first (a peer that answers tens of requests a second
+   * would otherwise spend minutes draining a 500 req/s rung it cannot hold).
+   */
+  lowerRates?: number[];
 }
 
 export interface RateRung {
@@ -171,9 +176,12 @@ export async function measureThroughput(
   const directP99 = new Map<number, number>();
   for (const target of targets) {
     const isDirect = target.pid === undefined;
+    // Below direct's lowest rung, its lowest rung's p99 is the baseline (a lower rate is no slower).
+    const lowest = Math.min(...directP99.keys());
     const p99BoundMs = (rate: number) =>
-      isDirect ? Number.POSITIVE_INFINITY : mapped(directP99.get(rate), (p99) => p99 + 10);
-    const ladder = await options.pin(target.pid, () => rateLadder(target, { ...options, p99BoundMs }));
+      isDirect ? Number.POSITIVE_INFINITY : mapped(directP99.get(rate < lowest ? lowest : rate), (p99) => p99 + 10);
+    const rates = [...(target.lowerRates ?? []), ...options.rates];
+    const ladder = await options.pin(target.pid, () => rateLadder(target, { ...options, rates, p99BoundMs }));
     // A direct rung whose p99 is over twice its first rung's is the rig's limit, not a baseline (AIGatewayBench's rule).
     const first = ladder.rungs[0]?.p99 ?? Number.NaN;
     if (isDirect)

@@ -43,6 +43,7 @@ const tail =
   }) +
   sse('message_stop', { type: 'message_stop' });
 
+const streamWanted = /"stream"\s*:\s*true/;
 const server = createServer((req, res) => {
   res.socket?.setNoDelay(true);
   const chunks: Buffer[] = [];
@@ -55,7 +56,8 @@ const server = createServer((req, res) => {
     const answer = () =>
       respond(
         req.headers['x-bench-fail'] === '529',
-        Buffer.concat(chunks).includes('"stream":true'),
+        // Python gateways (LiteLLM) re-serialise the body with a space after the colon.
+        streamWanted.test(Buffer.concat(chunks).toString('latin1')),
         shape('events', 'x-bench-events', 20),
         shape('gapMs', 'x-bench-gap-ms', 0),
         req.headers['x-bench-stamp'] === '1',
