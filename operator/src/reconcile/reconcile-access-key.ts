@@ -10,6 +10,7 @@ import {
 } from '@ccproxy/core';
 import type { AccessKey } from '../resources.ts';
 import { inactive, missingReference, ready, stalled, type ReferenceWait, type ResourceStatus } from './conditions.ts';
+import { limitsOf } from './limits.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore, StoredSecret } from './secret-store.ts';
 
@@ -123,6 +124,7 @@ export async function reconcileAccessKey(
         model: bedrock?.model ?? null,
         modelMap: bedrock?.modelMap ?? {},
       },
+      limits: limitsOf(resource.spec),
     },
     // A key written into the Secret by its owner rotates with a grace period; a key generated
     // because the Secret was deleted replaces the old one at once — a deleted Secret is a

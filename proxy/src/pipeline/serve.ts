@@ -39,8 +39,11 @@ export async function serve(
   upstreamPath: string,
   record: KeyRecord,
   deps: ServeDeps,
+  /** Runs before a request goes to Bedrock: the Bedrock-only rate limits (throws PRX_RATE_LIMITED). */
+  beforeBedrock?: () => void | Promise<void>,
 ): Promise<Served> {
-  const bedrock = () => {
+  const bedrock = async () => {
+    if (beforeBedrock !== undefined) await beforeBedrock();
     if (deps.credentials === undefined)
       throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
         cause: new Error('this process has no key to decrypt Bedrock keys'),
@@ -87,6 +90,8 @@ export async function serve(
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {
       if (exchange.res.headersSent || !(failure instanceof PlanRejected)) throw bedrockError;
+      // The Bedrock-only limit refused the failover: the client hears that limit (which, retry-after).
+      if (bedrockError instanceof ProxyError && bedrockError.code === 'PRX_RATE_LIMITED') throw bedrockError;
       // Bedrock could not help: the client gets Anthropic's own answer, retry-after and all.
       exchange.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
       exchange.send(failure.status, fromPlanResponseHeaders(failure.headers, exchange.id), failure.body);
