@@ -7,11 +7,19 @@ import { badRequest, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
 import { ownerOf } from '../store/ownership.ts';
 import { StoreError } from '../store/resource-store.ts';
+import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
 import { accessKeyView } from './views.ts';
 
 const bedrockSchema = accessKeySpec.properties.bedrock;
 const issueKey = Type.Object(
-  { namespace: dnsLabel, name: dnsName, user: dnsName, routing: Type.Optional(routing), bedrock: bedrockSchema },
+  {
+    namespace: dnsLabel,
+    name: dnsName,
+    user: dnsName,
+    routing: Type.Optional(routing),
+    bedrock: bedrockSchema,
+    ...limitFields,
+  },
   { additionalProperties: false },
 );
 const updateKey = Type.Object(
@@ -20,6 +28,7 @@ const updateKey = Type.Object(
     routing: Type.Optional(routing),
     bedrock: bedrockSchema,
     revoked: Type.Optional(Type.Boolean()),
+    ...limitUpdateFields,
   },
   { additionalProperties: false },
 );
@@ -168,6 +177,8 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
       secretName,
       routing: body.routing ?? 'PlanWithFailover',
       ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
+      ...(body.budget === undefined ? {} : { budget: body.budget }),
+      ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
       revoked: false,
     };
     let created;
@@ -189,7 +200,7 @@ export function registerAccessKeyRoutes(app: FastifyInstance, deps: RouteDeps): 
       'AccessKey',
       current.namespace,
       current.name,
-      { ...current.spec, ...changes },
+      mergeSpec(current.spec, changes),
       resourceVersion,
     );
     return withBreaker(accessKeyView(updated), await readBreakers(db, policy));

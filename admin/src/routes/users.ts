@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { RouteDeps } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId, type ListQuery } from '../list.ts';
+import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
 import { accessKeyView, userView } from './views.ts';
 import { multiLine, singleLine } from '@ccproxy/operator';
 
@@ -12,10 +13,13 @@ const userFields = {
   description: Type.Optional(multiLine({ maxLength: 2000 })),
   suspended: Type.Optional(Type.Boolean()),
 };
-const createUser = Type.Object({ namespace: dnsLabel, name: dnsName, ...userFields }, { additionalProperties: false });
+const createUser = Type.Object(
+  { namespace: dnsLabel, name: dnsName, ...userFields, ...limitFields },
+  { additionalProperties: false },
+);
 /** `resourceVersion` is the one read: a stale one gets 409. */
 const updateUser = Type.Object(
-  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields },
+  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields, ...limitUpdateFields },
   { additionalProperties: false },
 );
 const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready', 'status'] as const;
@@ -64,6 +68,8 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
       displayName: body.displayName ?? '',
       description: body.description ?? '',
       suspended: body.suspended ?? false,
+      ...(body.budget === undefined ? {} : { budget: body.budget }),
+      ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
     });
     return reply.code(201).send(userView(created));
   });
@@ -74,7 +80,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: RouteDeps): void 
     const current = await store.get('ProxyUser', namespace, name);
     if (current === undefined) throw notFound(`ProxyUser ${namespace}/${name}`);
     const { resourceVersion, ...changes } = body;
-    const spec = { ...current.spec, ...changes };
+    const spec = mergeSpec(current.spec, changes);
     return userView(await store.update('ProxyUser', namespace, name, spec, resourceVersion));
   });
 
