@@ -1,5 +1,6 @@
 import {
   disableAccessKey,
+  findAccessKeyId,
   findUser,
   generateAccessKey,
   keyPrefix,
@@ -10,6 +11,7 @@ import {
 } from '@ccproxy/core';
 import type { AccessKey } from '../resources.ts';
 import { inactive, missingReference, ready, stalled, type ReferenceWait, type ResourceStatus } from './conditions.ts';
+import { budgetStatus } from './budget-status.ts';
 import { limitsOf } from './limits.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore, StoredSecret } from './secret-store.ts';
@@ -131,7 +133,11 @@ export async function reconcileAccessKey(
     // deleted key.
     generated ? 0 : deps.rotationGraceSeconds,
   );
-  const fields = { keyPrefix: keyPrefix(key) };
+  const keyId =
+    resource.spec.budget === undefined ? undefined : await findAccessKeyId(deps.db, ref.namespace, ref.name);
+  const budget =
+    keyId === undefined ? undefined : await budgetStatus(deps.db, { kind: 'key', id: keyId }, resource.spec.budget);
+  const fields = { keyPrefix: keyPrefix(key), ...(budget === undefined ? {} : { budget }) };
   if (resource.spec.revoked) return { status: inactive('Revoked', 'Access key is revoked.', fields) };
   if (user?.suspended === true)
     return {
