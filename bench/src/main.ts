@@ -9,9 +9,10 @@ import { startPeer } from './peer-gateway.ts';
 import { pinnedFor } from './pinning.ts';
 import { watchSteal } from './proc-stats.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
-import { benchKey, freePort, killChildren, startProxy, startUpstream } from './processes.ts';
+import { benchKey, freePort, governedKey, killChildren, startProxy, startUpstream } from './processes.ts';
 import { printMedianTargets } from './median-of-runs.ts';
 import { summarizeProfiles } from './profile-summary.ts';
+import { printSection } from './report.ts';
 import { printResults, type Results } from './results.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
 import { side, type Side } from './sides.ts';
@@ -88,6 +89,7 @@ const expected = {
   bedrock: [60, 15],
   metering: [60, 15],
   logging: [60, 15],
+  governance: [60, 15],
   tailAnatomy: [60, 20],
   throughput: [420, 90],
   streams: [420, 90],
@@ -173,6 +175,9 @@ async function main(): Promise<void> {
   const logging = await step('logging', 'info vs warn logging', () =>
     measureOnOff(proxyClient, infoClient, body, streamBody, onOff, plan.pairRounds),
   );
+  const governance = await step('governance', 'budgets and rate limits off vs on (same process)', () =>
+    measureGovernance(proxyClient, onOff),
+  );
   await Promise.all([
     ...sides.map((s) => s.client.close()),
     proxyClient.close(),
@@ -250,6 +255,8 @@ async function main(): Promise<void> {
     meteringOnVsOffTtfb: metering.ttfb,
     logInfoVsWarnLatency: logging.latency,
     logInfoVsWarnTtfb: logging.ttfb,
+    governanceOnVsOffLatency: governance.latency,
+    governanceOnVsOffTtfb: governance.ttfb,
     tailAnatomy,
     throughput,
     streams,
@@ -267,6 +274,40 @@ async function main(): Promise<void> {
   if (profile) await summarizeProfiles(profileDir);
 }
 
+/**
+ * The same process, two keys: `bench` (no limits) and `governed` (budgets on user and key, rate
+ * limits, never reached), interleaved, so the difference is what the checks add per request.
+ */
+function measureGovernance(client: Client, onOff: { json: number; streams: number }) {
+  return measureOnOff(client, client, body, streamBody, onOff, plan.pairRounds, {
+    off: planPath,
+    on: `/ak/${governedKey}/v1/messages`,
+  });
+}
+
+/** `npm run bench -- --only=governance`: that scenario alone, on a real PostgreSQL. */
+async function governanceOnly(): Promise<void> {
+  const upstream = await startUpstream();
+  postgres = await startThrowawayPostgres();
+  const proxy = await startProxy(upstream.url, {
+    DATABASE_URL: postgres.url,
+    CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh',
+  });
+  const client = new Client(proxy.url, { pipelining: 1 });
+  const result = await measureGovernance(client, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 });
+  printSection({
+    title: 'governance: Plan path latency, limits off vs on',
+    comparison: result.latency,
+    labels: ['off', 'on'],
+  });
+  printSection({
+    title: 'governance: Plan path streaming TTFB, limits off vs on',
+    comparison: result.ttfb,
+    labels: ['off', 'on'],
+  });
+  await client.close();
+}
+
 async function cleanUp(): Promise<void> {
   killChildren();
   await postgres?.stop();
@@ -276,7 +317,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanUp().finally(() => process.exit(130)));
 }
 const medianAt = process.argv.indexOf('--median');
-(medianAt === -1 ? main() : printMedianTargets(process.argv.slice(medianAt + 1)))
+(medianAt !== -1
+  ? printMedianTargets(process.argv.slice(medianAt + 1))
+  : process.argv.includes('--only=governance')
+    ? governanceOnly()
+    : main()
+)
   .catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
