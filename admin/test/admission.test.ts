@@ -36,8 +36,14 @@ function request(c: SpecCase, name: string): Record<string, unknown> | undefined
   if (c.kind === 'AccessKey') {
     const userRef = spec.userRef as Record<string, unknown>;
     if (Object.keys(userRef).length !== 1 || spec.secretName !== 'alice-key') return undefined;
-    const { routing, bedrock } = spec;
-    return { namespace, name, user: userRef.name, ...(routing === undefined ? {} : { routing }), ...{ bedrock } };
+    const { routing, bedrock, budget, rateLimits } = spec;
+    return {
+      namespace,
+      name,
+      user: userRef.name,
+      ...(routing === undefined ? {} : { routing }),
+      ...{ bedrock, budget, rateLimits },
+    };
   }
   const secretRef = spec.secretRef as Record<string, unknown>;
   if (secretRef.name !== 'team-bedrock' || secretRef.key !== 'apiKey') return undefined;

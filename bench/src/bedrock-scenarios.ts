@@ -82,19 +82,21 @@ export async function measureOnOff(
   streamBody: string,
   perRound: { json: number; streams: number },
   rounds: number,
+  /** The paths of the two sides (default: the bench key's Plan path on both). */
+  paths: { off: string; on: string } = { off: planPath, on: planPath },
 ): Promise<{ latency: Comparison; ttfb: Comparison }> {
-  for (let i = 0; i < 300; i += 1) await timeJson(off, planPath, body);
-  for (let i = 0; i < 300; i += 1) await timeJson(on, planPath, body);
+  for (let i = 0; i < 300; i += 1) await timeJson(off, paths.off, body);
+  for (let i = 0; i < 300; i += 1) await timeJson(on, paths.on, body);
   const json: Pair = emptyPair();
   const ttfb: Pair = emptyPair();
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < perRound.json; i += 1) {
-      json.direct.push(await timeJson(off, planPath, body));
-      json.ccproxy.push(await timeJson(on, planPath, body));
+      json.direct.push(await timeJson(off, paths.off, body));
+      json.ccproxy.push(await timeJson(on, paths.on, body));
     }
     for (let i = 0; i < perRound.streams; i += 1) {
-      ttfb.direct.push((await timeStream(off, planPath, streamBody, shape)).ttfb);
-      ttfb.ccproxy.push((await timeStream(on, planPath, streamBody, shape)).ttfb);
+      ttfb.direct.push((await timeStream(off, paths.off, streamBody, shape)).ttfb);
+      ttfb.ccproxy.push((await timeStream(on, paths.on, streamBody, shape)).ttfb);
     }
   }
   return { latency: compare(json), ttfb: compare(ttfb) };

@@ -14,9 +14,10 @@ import { pinnedFor } from './pinning.ts';
 import { watchSteal } from './proc-stats.ts';
 import { measureOperatorScale } from './operator-scale.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
-import { benchKey, freePort, killChildren, startProxy, startUpstream } from './processes.ts';
+import { benchKey, freePort, governedKey, killChildren, startProxy, startUpstream } from './processes.ts';
 import { printMedianTargets } from './median-of-runs.ts';
 import { summarizeProfiles } from './profile-summary.ts';
+import { printSection } from './report.ts';
 import { printResults, type Results } from './results.ts';
 import { emptyBedrock, emptyOnOff, emptyPlanPath } from './empty-results.ts';
 import { versus } from './report.ts';
@@ -105,6 +106,7 @@ const expected = {
   bedrock: [60, 15],
   metering: [60, 15],
   logging: [60, 15],
+  governance: [60, 15],
   tailAnatomy: [60, 20],
   throughput: [420, 90],
   streams: [420, 90],
@@ -231,6 +233,12 @@ async function main(): Promise<void> {
     () => measureOnOff(proxyClient, infoClient, body, streamBody, onOff, plan.pairRounds),
     emptyOnOff(),
   );
+  const governance = await step(
+    'governance',
+    'budgets and rate limits off vs on (same process)',
+    () => measureGovernance(proxyClient, onOff),
+    emptyOnOff(),
+  );
   await Promise.all([
     ...sides.map((s) => s.client.close()),
     proxyClient.close(),
@@ -332,6 +340,8 @@ async function main(): Promise<void> {
     meteringOnVsOffTtfb: metering.ttfb,
     logInfoVsWarnLatency: logging.latency,
     logInfoVsWarnTtfb: logging.ttfb,
+    governanceOnVsOffLatency: governance.latency,
+    governanceOnVsOffTtfb: governance.ttfb,
     tailAnatomy,
     throughput,
     streams,
@@ -347,6 +357,40 @@ async function main(): Promise<void> {
   await writeFile(`${resultsDir}${saved}`, json);
   console.log(`written: bench/results/latest.json and bench/results/${saved}`);
   if (profile) await summarizeProfiles(profileDir);
+}
+
+/**
+ * The same process, two keys: `bench` (no limits) and `governed` (budgets on user and key, rate
+ * limits, never reached), interleaved, so the difference is what the checks add per request.
+ */
+function measureGovernance(client: Client, onOff: { json: number; streams: number }) {
+  return measureOnOff(client, client, body, streamBody, onOff, plan.pairRounds, {
+    off: planPath,
+    on: `/ak/${governedKey}/v1/messages`,
+  });
+}
+
+/** `npm run bench -- --only=governance`: that scenario alone, on a real PostgreSQL. */
+async function governanceOnly(): Promise<void> {
+  const upstream = await startUpstream();
+  postgres = await startThrowawayPostgres();
+  const proxy = await startProxy(upstream.url, {
+    DATABASE_URL: postgres.url,
+    CCPROXY_KEY_HASHER_SECRET: 'bench-hasher-secret-0123456789abcdefgh',
+  });
+  const client = new Client(proxy.url, { pipelining: 1 });
+  const result = await measureGovernance(client, { json: quick ? 200 : 1000, streams: quick ? 50 : 150 });
+  printSection({
+    title: 'governance: Plan path latency, limits off vs on',
+    comparison: result.latency,
+    labels: ['off', 'on'],
+  });
+  printSection({
+    title: 'governance: Plan path streaming TTFB, limits off vs on',
+    comparison: result.ttfb,
+    labels: ['off', 'on'],
+  });
+  await client.close();
 }
 
 async function cleanUp(): Promise<void> {
@@ -367,13 +411,15 @@ async function medianRun(): Promise<void> {
   if (files.length >= 2 || !writeDoc) await printMedianTargets(files);
   if (writeDoc) await writeDocFromRuns(files);
 }
-(process.argv.includes('operator-scale')
-  ? measureOperatorScale(keysAt === -1 ? 5_000 : Number(process.argv[keysAt + 1]))
-  : runsAt !== -1
-    ? repeatRuns(Number(process.argv[runsAt + 1]), process.argv.slice(2), process.argv.includes('--write-doc'))
-    : medianAt === -1
-      ? main()
-      : medianRun()
+(process.argv.includes('--only=governance')
+  ? governanceOnly()
+  : process.argv.includes('operator-scale')
+    ? measureOperatorScale(keysAt === -1 ? 5_000 : Number(process.argv[keysAt + 1]))
+    : runsAt !== -1
+      ? repeatRuns(Number(process.argv[runsAt + 1]), process.argv.slice(2), process.argv.includes('--write-doc'))
+      : medianAt === -1
+        ? main()
+        : medianRun()
 )
   .catch((error: unknown) => {
     console.error(error);

@@ -14,6 +14,8 @@ export const benchKey = 'ak_bench_key_0123456789abcdefghijklmnopqrstu';
 export const bedrockKey = 'ak_bench_bedrock_0123456789abcdefghijklmnop';
 export const failoverKey = 'ak_bench_failover_0123456789abcdefghijklmn';
 export const invokeKey = 'ak_bench_invoke_0123456789abcdefghijklmnopq';
+/** A PlanOnly key whose user and key carry budgets and rate limits (never reached): the governance on/off pair of benchKey. */
+export const governedKey = 'ak_bench_governed_0123456789abcdefghijklmn';
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
@@ -49,6 +51,18 @@ const keyDocs = (name: string, key: string, routing: string, api = 'Converse') =
   `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}-key, namespace: bench }\nstringData: { accessKey: ${key} }\n---\n` +
   `apiVersion: ccproxy.io/v1alpha1\nkind: BedrockKey\nmetadata: { name: ${name}-bedrock, namespace: bench }\nspec: { accessKeyRef: { name: ${name} }, secretRef: { name: bench-bedrock, key: apiKey } }\n---\n`;
 
+// Caps far above what a run spends: every request takes the common path (cached spend below the
+// soft limit, a leased request, tokens counted locally); concurrentStreams is left out, since it
+// costs a Postgres round trip per request by design (README: Budgets and rate limits).
+const limits =
+  '{ budget: { daily: { usd: 1000000, tokens: 1000000000000 }, monthly: { usd: 1000000 } }, ' +
+  'rateLimits: { requestsPerMinute: 1000000, inputTokensPerMinute: 1000000000, outputTokensPerMinute: 1000000000 } }';
+const governedDocs =
+  `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: governed, namespace: bench }\nspec: ${limits}\n---\n` +
+  `apiVersion: ccproxy.io/v1alpha1\nkind: AccessKey\nmetadata: { name: governed, namespace: bench }\n` +
+  `spec: { userRef: { name: governed }, secretName: governed-key, routing: PlanOnly, ${limits.slice(2, -2)} }\n---\n` +
+  `apiVersion: v1\nkind: Secret\nmetadata: { name: governed-key, namespace: bench }\nstringData: { accessKey: ${governedKey} }\n---\n`;
+
 export interface ProxyProcess {
   url: string;
   /** SIGTERM, then wait for the exit (a `--cpu-prof` child writes its profile on the way out). */
@@ -78,6 +92,7 @@ export async function startProxy(
       keyDocs('bedrock', bedrockKey, 'BedrockOnly') +
       keyDocs('failover', failoverKey, 'PlanWithFailover') +
       keyDocs('invoke', invokeKey, 'BedrockOnly', 'InvokeModel') +
+      governedDocs +
       `apiVersion: v1\nkind: Secret\nmetadata: { name: bench-bedrock, namespace: bench }\nstringData: { apiKey: bench-bedrock-api-key }\n`,
   );
   const port = await freePort();

@@ -28,6 +28,9 @@ export type Results = PlanPathResults & {
   failoverPenalty: { p50: number; p99: number };
   meteringOnVsOffLatency: Comparison;
   meteringOnVsOffTtfb: Comparison;
+  /** Budgets and rate limits on (a governed key) vs off (the bench key), same process; absent in older runs. */
+  governanceOnVsOffLatency?: Comparison;
+  governanceOnVsOffTtfb?: Comparison;
   logInfoVsWarnLatency: Comparison;
   logInfoVsWarnTtfb: Comparison;
   /** Absent in runs saved before it existed. */
@@ -94,6 +97,18 @@ export function printResults(r: Results): void {
     comparison: r.logInfoVsWarnTtfb,
     labels: ['log warn', 'log info'],
   });
+  if (r.governanceOnVsOffLatency !== undefined)
+    printSection({
+      title: 'budgets and rate limits: Plan path non-streaming latency, off vs on (same process)',
+      comparison: r.governanceOnVsOffLatency,
+      labels: ['limits off', 'limits on'],
+    });
+  if (r.governanceOnVsOffTtfb !== undefined)
+    printSection({
+      title: 'budgets and rate limits: Plan path streaming TTFB, off vs on',
+      comparison: r.governanceOnVsOffTtfb,
+      labels: ['limits off', 'limits on'],
+    });
   if (r.tailAnatomy !== undefined) printTailAnatomy(r.tailAnatomy);
   printThroughput(r.throughput);
   printStreams(r.streams);

@@ -20,6 +20,7 @@ import {
   KeyResolver,
   proxyListenBacklog,
   UsageRecorder,
+  Governor,
 } from '@ccproxy/proxy';
 import {
   buildAdminApp,
@@ -93,7 +94,23 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
   });
   await breakers.start();
-  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(dataDir, 'usage-spool'), prices });
+  const governor = new Governor({
+    db,
+    logger,
+    registry,
+    prices,
+    budgetRefreshMs: config.budgetRefreshMs,
+    rateSyncMs: config.rateLimitSyncMs,
+  });
+  await governor.start();
+  const usage = new UsageRecorder({
+    db,
+    logger,
+    registry,
+    spoolDir: join(dataDir, 'usage-spool'),
+    prices,
+    onStored: (records) => governor.budgets.stored(records),
+  });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const proxy = await buildApp(config, {
@@ -103,6 +120,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     credentials,
     breakers,
     usage,
+    governor,
     ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
   });
   const login = await adminPassword(config, dataDir);
@@ -141,6 +159,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
       await Promise.all([proxy.close(), admin.close()]);
       cloudWatch.stop();
       await usage.stop();
+      await governor.stop();
       await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
       await db.close();
       await flush(logger);

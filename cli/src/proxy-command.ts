@@ -17,6 +17,7 @@ import {
   KeyResolver,
   proxyListenBacklog,
   UsageRecorder,
+  Governor,
 } from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
 import { commandFields } from './command-fields.ts';
@@ -64,7 +65,23 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   if (credentials === undefined)
     logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
   // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
-  const usage = new UsageRecorder({ db, logger, registry, spoolDir: join(cluster.dataDir, 'usage-spool'), prices });
+  const governor = new Governor({
+    db,
+    logger,
+    registry,
+    prices,
+    budgetRefreshMs: config.budgetRefreshMs,
+    rateSyncMs: config.rateLimitSyncMs,
+  });
+  await governor.start();
+  const usage = new UsageRecorder({
+    db,
+    logger,
+    registry,
+    spoolDir: join(cluster.dataDir, 'usage-spool'),
+    prices,
+    onStored: (records) => governor.budgets.stored(records),
+  });
   await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const app = await buildApp(config, {
@@ -73,6 +90,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
     keys,
     breakers,
     usage,
+    governor,
     ...(credentials === undefined ? {} : { credentials }),
     ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
   });
@@ -84,6 +102,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
       await app.close();
       cloudWatch.stop();
       await usage.stop();
+      await governor.stop();
       await Promise.all([keys.stop(), breakers.stop(), credentials?.stop()]);
       wrapper?.close();
       await db.close();

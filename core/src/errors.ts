@@ -9,6 +9,7 @@ export type AnthropicErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
+  | 'billing_error'
   | 'not_found_error'
   | 'request_too_large'
   | 'rate_limit_error'
@@ -58,6 +59,22 @@ export const errorCodes = {
     status: 408,
     message: 'The request was not received in time: the client stopped sending it.',
   },
+  // A budget (key, user or team; day or month) is spent. 402 billing_error, with `x-should-retry:
+  // false`: Claude Code retries 429 and 5xx (up to ten times, with back-off) and 401 after a
+  // credential refresh, but neither a 402 nor any answer saying `x-should-retry: false`, so the
+  // developer sees the message (which budget, when it resets) at once instead of a minute of retries.
+  // Not 403: permission_error reads as a credential problem.
+  PRX_BUDGET_EXHAUSTED: { type: 'billing_error', status: 402, message: 'A budget is spent.' },
+  // A rate limit of the key or user (requests, input or output tokens per minute, concurrent
+  // streams; or their Bedrock-failover limits). 429 with retry-after: Claude Code waits and retries.
+  PRX_RATE_LIMITED: { type: 'rate_limit_error', status: 429, message: 'A rate limit of this key or user is reached.' },
+  // Budgets are on and this replica cannot read spend from Postgres for a budget it has never read:
+  // refused rather than served unmetered (a budget is a promise not to overspend).
+  PRX_BUDGET_UNAVAILABLE: {
+    type: 'overloaded_error',
+    status: 503,
+    message: 'The proxy cannot check the budget right now; try again shortly.',
+  },
   PRX_HEADERS_TOO_LARGE: {
     type: 'request_too_large',
     status: 431,
@@ -86,14 +103,21 @@ export class ProxyError extends Error {
   readonly code: ErrorCode;
   readonly type: AnthropicErrorType;
   readonly status: number;
+  /** Headers the answer carries (retry-after, anthropic-ratelimit-*, x-should-retry). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
+  ) {
     const spec: ErrorSpec = errorCodes[code];
     super(message ?? spec.message, options);
     this.name = 'ProxyError';
     this.code = code;
     this.type = spec.type;
     this.status = spec.status;
+    this.headers = options?.headers;
   }
 }
 
@@ -126,6 +150,7 @@ export function anthropicTypeForStatus(status: number): AnthropicErrorType {
   const byStatus: Record<number, AnthropicErrorType> = {
     400: 'invalid_request_error',
     401: 'authentication_error',
+    402: 'billing_error',
     403: 'permission_error',
     404: 'not_found_error',
     413: 'request_too_large',

@@ -141,3 +141,32 @@ export {
   type ResolvedSecrets,
 } from './runtime-secrets.ts';
 export { validateMessagesRequest } from './anthropic-request-schema.ts';
+export {
+  budgetPeriods,
+  defaultSoftLimitPercent,
+  microUsdPerUsd,
+  periodBounds,
+  periodBudget,
+  type Budget,
+  type BudgetPeriod,
+  type Limits,
+  type PeriodBudget,
+  type RateLimits,
+  type RateLimitSet,
+} from './governance/limits.ts';
+export {
+  readSpend,
+  leaseRequests,
+  addWindowTokens,
+  pruneRateWindows,
+  claimStreamSlot,
+  releaseStreamSlots,
+  renewStreamSlots,
+  readTeamBudgets,
+  upsertTeamBudget,
+  deleteTeamBudget,
+  type Spend,
+  type SpendScope,
+  type TokenDelta,
+  type WindowTotals,
+} from './db/governance-rows.ts';

@@ -154,6 +154,16 @@ export const proxyFields = {
     Type.Integer({ minimum: 0, maximum: 86_400_000, default: 15 * 60_000 }),
     'while Postgres is unreachable, a key it confirmed within this many ms keeps working (0: never serve stale)',
   ),
+  budgetRefreshMs: envField(
+    'CCPROXY_BUDGET_REFRESH_MS',
+    Type.Integer({ minimum: 100, maximum: 60_000, default: 1_000 }),
+    "how old a replica's cached budget spend may get before it is re-read in the background (near a budget's soft limit every request reads it)",
+  ),
+  rateLimitSyncMs: envField(
+    'CCPROXY_RATE_LIMIT_SYNC_MS',
+    Type.Integer({ minimum: 50, maximum: 10_000, default: 250 }),
+    "how often a replica pushes its rate-limit token counts to Postgres and reads every replica's back",
+  ),
   requestHeadersTimeoutMs: envField(
     'CCPROXY_REQUEST_HEADERS_TIMEOUT_MS',
     Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),

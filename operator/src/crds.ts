@@ -113,6 +113,41 @@ const status = (extra: Record<string, JsonSchema>): JsonSchema => ({
   },
 });
 
+const periodStatus = (period: string): JsonSchema => ({
+  type: 'object',
+  description: `Spend in the current ${period} (UTC) against its caps.`,
+  properties: {
+    spentUsd: {
+      type: 'string',
+      maxLength: 32,
+      description: 'USD spent so far (priced stored usage of every proxy replica).',
+    },
+    limitUsd: { type: 'string', maxLength: 32, description: 'The USD cap.' },
+    spentTokens: { type: 'integer', description: 'Tokens used so far (input + output + cache read + cache write).' },
+    limitTokens: { type: 'integer', description: 'The token cap.' },
+    percent: { type: 'integer', description: 'The larger of the USD and token shares used, in percent.' },
+    resetsAt: {
+      type: 'string',
+      format: 'date-time',
+      description: 'When the period ends and the spend starts again from zero.',
+    },
+  },
+});
+/** `status.budget` (operator/src/reconcile/budget-status.ts), rewritten on every reconcile and resync. */
+const budgetStatusSchema: JsonSchema = {
+  type: 'object',
+  description: 'Spend against spec.budget, as of the last reconcile or resync.',
+  properties: {
+    state: {
+      type: 'string',
+      maxLength: 16,
+      description: 'Ok, Warning (past spec.budget.softLimitPercent) or Exhausted (a cap reached: requests get 402).',
+    },
+    day: periodStatus('day'),
+    month: periodStatus('month'),
+  },
+};
+
 const immutable = (field: string) => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 const readyColumn = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
 /** "Why not": the Ready condition's reason, and its message with `-o wide`. */
@@ -140,7 +175,7 @@ const kinds: KindSpec[] = [
     plural: 'proxyusers',
     shortNames: ['pu'],
     spec: toStructural(proxyUserSpec),
-    status: status({}),
+    status: status({ budget: budgetStatusSchema }),
     columns: [
       { name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' },
       { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspended' },
@@ -156,6 +191,7 @@ const kinds: KindSpec[] = [
     shortNames: ['ak'],
     spec: withRule(toStructural(accessKeySpec), 'userRef', immutable('userRef')),
     status: status({
+      budget: budgetStatusSchema,
       keyPrefix: {
         type: 'string',
         maxLength: 64,

@@ -26,6 +26,8 @@ export {
   proxyUserSpec,
   accessKeySpec,
   bedrockKeySpec,
+  budgetSpec,
+  rateLimitsSpec,
   routing,
   singleLine,
   multiLine,

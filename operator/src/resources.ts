@@ -106,6 +106,79 @@ const metadata = Type.Object({
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 
+/**
+ * Budgets and rate limits (ProxyUser, AccessKey; a TeamBudget's budget). Every field optional: an
+ * absent one is no limit. Read by the proxy as stored (core/src/governance/limits.ts).
+ */
+const periodBudget = (period: string) =>
+  described(
+    `Cap for one ${period} (UTC): usd and/or tokens; omit both for none.`,
+    Type.Object(
+      {
+        usd: Type.Optional(
+          described(
+            `Spend cap in USD per ${period}, priced by the proxy's price table (e.g. 25 or 7.5). 0 refuses every request.`,
+            Type.Number({ minimum: 0, maximum: 1_000_000_000 }),
+          ),
+        ),
+        tokens: Type.Optional(
+          described(
+            `Token cap per ${period}: input + output + cache read + cache write tokens.`,
+            Type.Integer({ minimum: 0, maximum: 1_000_000_000_000 }),
+          ),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  );
+export const budgetSpec = described(
+  'Spend and/or token budget. When a cap is reached, requests get 402 billing_error naming the budget and when it resets, until the period ends (days reset at 00:00 UTC, months on the 1st at 00:00 UTC).',
+  Type.Object(
+    {
+      daily: Type.Optional(periodBudget('day')),
+      monthly: Type.Optional(periodBudget('month')),
+      softLimitPercent: described(
+        'Percent of a cap at which answers carry the x-ccproxy-budget-warning header, ccproxy_budget_soft_limit_total counts and the resource shows BudgetWarning (1-100).',
+        Type.Integer({ minimum: 1, maximum: 100, default: 80 }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+const perMinute = (what: string) =>
+  Type.Optional(
+    described(
+      `${what} per minute (a fixed UTC minute window, shared by every proxy replica).`,
+      Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    ),
+  );
+const rateLimitFields = () => ({
+  requestsPerMinute: perMinute('Requests'),
+  inputTokensPerMinute: perMinute('Input tokens (input + cache read + cache write)'),
+  outputTokensPerMinute: perMinute('Output tokens'),
+  concurrentStreams: Type.Optional(
+    described(
+      'Requests in flight at once, across every proxy replica.',
+      Type.Integer({ minimum: 1, maximum: 100_000 }),
+    ),
+  ),
+});
+export const rateLimitsSpec = described(
+  'Rate limits; an exceeded one answers 429 rate_limit_error with retry-after. Apply to every request but count_tokens.',
+  Type.Object(
+    {
+      ...rateLimitFields(),
+      bedrock: Type.Optional(
+        described(
+          'Limits on the requests Amazon Bedrock serves (failover, or routing BedrockOnly), on top of the ones above: protect the shared Bedrock quota. Usually lower.',
+          Type.Object(rateLimitFields(), { additionalProperties: false }),
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const proxyUserSpec = described(
   'A developer (or a service) that uses the proxy through one or more AccessKeys.',
   Type.Object(
@@ -122,6 +195,8 @@ export const proxyUserSpec = described(
         'When true, every AccessKey of this user is refused by the proxy (404) until it is set back to false.',
         Type.Boolean({ default: false }),
       ),
+      budget: Type.Optional(described("The user's budget, over all their AccessKeys.", budgetSpec)),
+      rateLimits: Type.Optional(described("The user's rate limits, over all their AccessKeys.", rateLimitsSpec)),
     },
     { additionalProperties: false },
   ),
@@ -193,6 +268,8 @@ export const accessKeySpec = described(
         'When true, the key is refused by every proxy replica within a second; set back to false to restore it.',
         Type.Boolean({ default: false }),
       ),
+      budget: Type.Optional(described("This key's own budget (the user's and the team's apply too).", budgetSpec)),
+      rateLimits: Type.Optional(described("This key's own rate limits (the user's apply too).", rateLimitsSpec)),
     },
     { additionalProperties: false },
   ),

@@ -161,6 +161,46 @@ export const badSpecs: SpecCase[] = [
     'spec.bedrock.modelMap',
     bedrock({ region: 'eu-west-1', modelMap: { 'claude-opus-4-5': profileArn('us-west-2') } }),
   ),
+  // Budgets and rate limits (ProxyUser and AccessKey alike).
+  bad('ProxyUser', 'budget: negative USD', 'spec.budget.daily.usd', { budget: { daily: { usd: -1 } } }),
+  bad('ProxyUser', 'budget: USD as text', 'spec.budget.monthly.usd', { budget: { monthly: { usd: '10$' } } }),
+  bad(
+    'AccessKey',
+    'budget: a fraction of a token',
+    'spec.budget.daily.tokens',
+    key({ budget: { daily: { tokens: 1.5 } } }),
+  ),
+  bad('ProxyUser', 'budget: softLimitPercent 0', 'spec.budget.softLimitPercent', { budget: { softLimitPercent: 0 } }),
+  bad('ProxyUser', 'budget: softLimitPercent over 100', 'spec.budget.softLimitPercent', {
+    budget: { softLimitPercent: 150 },
+  }),
+  bad('ProxyUser', 'budget: an unknown period', 'spec.budget', { budget: { weekly: { usd: 5 } } }),
+  bad('AccessKey', 'budget: an unknown cap', 'spec.budget.daily', key({ budget: { daily: { eur: 5 } } })),
+  bad('ProxyUser', 'rateLimits: 0 requests per minute', 'spec.rateLimits.requestsPerMinute', {
+    rateLimits: { requestsPerMinute: 0 },
+  }),
+  bad(
+    'AccessKey',
+    'rateLimits: negative output tokens',
+    'spec.rateLimits.outputTokensPerMinute',
+    key({
+      rateLimits: { outputTokensPerMinute: -5 },
+    }),
+  ),
+  bad(
+    'AccessKey',
+    'rateLimits: fractional streams',
+    'spec.rateLimits.concurrentStreams',
+    key({
+      rateLimits: { concurrentStreams: 2.5 },
+    }),
+  ),
+  bad('ProxyUser', 'rateLimits.bedrock: 0 streams', 'spec.rateLimits.bedrock.concurrentStreams', {
+    rateLimits: { bedrock: { concurrentStreams: 0 } },
+  }),
+  bad('ProxyUser', 'rateLimits: an unknown limit', 'spec.rateLimits', {
+    rateLimits: { requestsPerHour: 5 },
+  }),
 ];
 
 const good = (kind: Kind, name: string, spec: Record<string, unknown>): SpecCase => ({ name, kind, spec, field: '' });
@@ -205,6 +245,18 @@ export const goodSpecs: SpecCase[] = [
   }),
   good('BedrockKey', 'default API Converse', bkey({ api: 'Converse' })),
   good('BedrockKey', 'data key with . _ -', bkey({ secretRef: { name: 'team-bedrock', key: 'bedrock_api-key.v2' } })),
+  good('ProxyUser', 'budgets and rate limits', {
+    budget: { daily: { usd: 25 }, monthly: { usd: 300.5, tokens: 200_000_000 }, softLimitPercent: 90 },
+    rateLimits: {
+      requestsPerMinute: 60,
+      inputTokensPerMinute: 2_000_000,
+      outputTokensPerMinute: 200_000,
+      concurrentStreams: 8,
+      bedrock: { requestsPerMinute: 10, concurrentStreams: 2 },
+    },
+  }),
+  good('AccessKey', 'a key with a daily token cap only', key({ budget: { daily: { tokens: 1_000_000 } } })),
+  good('ProxyUser', 'a zero budget (refuses everything)', { budget: { daily: { usd: 0 } } }),
 ];
 
 /** Does `message` name `field` (dotted, or as the JSON pointer typebox reports)? */

@@ -20,6 +20,7 @@ import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 import { createKeyRequestHandler, logRequestFailure } from './pipeline/key-request-handler.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
 import type { CloudWatchEmf } from './metering/cloudwatch-emf.ts';
+import type { Governor } from './governance/governor.ts';
 
 export interface ProxyDeps {
   logger: Logger;
@@ -33,6 +34,8 @@ export interface ProxyDeps {
   cloudWatch?: CloudWatchEmf;
   /** Stores token usage (off the request path); without it usage is only counted in metrics. */
   usage?: UsageRecorder;
+  /** Budgets and rate limits (started and stopped by the caller); without it none are enforced. */
+  governor?: Governor;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
   dispatcher?: Dispatcher;
 }
@@ -71,6 +74,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     meterPlan: config.meterPlan,
     usage: deps.usage,
     cloudWatch: deps.cloudWatch,
+    governor: deps.governor,
     closing: () => closing,
   });
 

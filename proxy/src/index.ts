@@ -11,3 +11,6 @@ export { encodeEventFrame } from './adapters/bedrock/event-stream-frames.ts';
 export { ToolNameMap } from './adapters/bedrock/tool-names.ts';
 export { UsageRecorder, type UsageRecorderOptions } from './metering/usage-recorder.ts';
 export { CloudWatchEmf, cloudWatchNamespace, type MeteredRequest } from './metering/cloudwatch-emf.ts';
+export { Governor, type GovernorOptions, type GovernanceTicket } from './governance/governor.ts';
+export { BudgetGuard, type BudgetGuardOptions } from './governance/budget-guard.ts';
+export { RateLimiter, type RateLimiterOptions } from './governance/rate-limiter.ts';

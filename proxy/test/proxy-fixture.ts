@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { inject } from 'vitest';
 import { openMigratedDatabase } from '@ccproxy/test-harness';
 import {
+  buildPriceTable,
   createKeyHasher,
   createLogger,
   createMetricsRegistry,
@@ -19,12 +20,14 @@ import {
   upsertUser,
   type BedrockApi,
   type Database,
+  type Limits,
   type Routing,
 } from '@ccproxy/core';
 import {
   BedrockCredentials,
   buildApp,
   CircuitBreakers,
+  Governor,
   KeyResolver,
   proxyConfigFields,
   UsageRecorder,
@@ -56,7 +59,7 @@ export interface RunningProxy {
 export async function startProxy(
   db: Database,
   env: Record<string, string>,
-  options: { spoolDir?: string; cloudWatch?: CloudWatchEmf } = {},
+  options: { spoolDir?: string; cloudWatch?: CloudWatchEmf; governor?: boolean } = {},
 ): Promise<RunningProxy> {
   const logs: string[] = [];
   const destination = new Writable({
@@ -95,6 +98,18 @@ export async function startProxy(
       ? undefined
       : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
   await usage?.start();
+  const governor =
+    options.governor === true
+      ? new Governor({
+          db,
+          logger,
+          registry,
+          prices: buildPriceTable(),
+          budgetRefreshMs: config.budgetRefreshMs,
+          rateSyncMs: config.rateLimitSyncMs,
+        })
+      : undefined;
+  await governor?.start();
   const app = await buildApp(config, {
     logger,
     registry,
@@ -102,6 +117,7 @@ export async function startProxy(
     credentials,
     breakers,
     ...(usage === undefined ? {} : { usage }),
+    ...(governor === undefined ? {} : { governor }),
     ...(options.cloudWatch === undefined ? {} : { cloudWatch: options.cloudWatch }),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -115,6 +131,7 @@ export async function startProxy(
     async close() {
       await app.close();
       await usage?.stop();
+      await governor?.stop();
       await Promise.all([keys.stop(), credentials.stop(), breakers.stop()]);
     },
   };
@@ -135,6 +152,8 @@ export interface SeedOptions {
     api?: BedrockApi | null;
     keyApi?: BedrockApi;
   };
+  /** The key's budget and rate limits. */
+  keyLimits?: Limits;
 }
 
 export async function seedKey(
@@ -170,6 +189,7 @@ export async function seedKey(
         model: options.bedrock?.model ?? null,
         modelMap: options.bedrock?.modelMap ?? {},
       },
+      ...(options.keyLimits === undefined ? {} : { limits: options.keyLimits }),
     },
     60,
   );

@@ -28,7 +28,14 @@ export interface MessagesRequest {
 }
 
 export type Reply =
-  | { kind: 'message'; content: ContentBlock[]; stopReason?: Message['stop_reason']; usage?: Partial<Usage> }
+  | {
+      kind: 'message';
+      content: ContentBlock[];
+      stopReason?: Message['stop_reason'];
+      usage?: Partial<Usage>;
+      /** Wait this long before answering (keeps the request in flight). */
+      delayMs?: number;
+    }
   | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string> }
   /** Raw bytes: the head, then each chunk (after `delayMs`), then end, reset the socket, or stall. */
   | {
@@ -175,6 +182,7 @@ async function send(
       return;
     }
     case 'message': {
+      if (reply.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
       const message: Message = {
         id: `msg_test_${requestId.slice(-6)}`,
         type: 'message',

@@ -6,11 +6,19 @@ import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from 
 import type { RoutePlugin } from '../route-deps.ts';
 import { ownerOf } from '../store/ownership.ts';
 import { loadOr404, writeWithSecret } from '../store/resource-ops.ts';
+import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
 import { accessKeyView } from './views.ts';
 
 const bedrockSchema = accessKeySpec.properties.bedrock;
 const issueKey = Type.Object(
-  { namespace: dnsLabel, name: dnsName, user: dnsName, routing: Type.Optional(routing), bedrock: bedrockSchema },
+  {
+    namespace: dnsLabel,
+    name: dnsName,
+    user: dnsName,
+    routing: Type.Optional(routing),
+    bedrock: bedrockSchema,
+    ...limitFields,
+  },
   { additionalProperties: false },
 );
 const updateKey = Type.Object(
@@ -19,6 +27,7 @@ const updateKey = Type.Object(
     routing: Type.Optional(routing),
     bedrock: bedrockSchema,
     revoked: Type.Optional(Type.Boolean()),
+    ...limitUpdateFields,
   },
   { additionalProperties: false },
 );
@@ -115,6 +124,8 @@ export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
         secretName,
         routing: body.routing ?? 'PlanWithFailover',
         ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
+        ...(body.budget === undefined ? {} : { budget: body.budget }),
+        ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
         revoked: false,
       }),
     );
@@ -126,7 +137,7 @@ export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
   app.put('/admin/api/access-keys/:id', { schema: { tags, params: idParams, body: updateKey } }, async (request) => {
     const current = await loadOr404(store, 'AccessKey', splitId(request.params.id));
     const { resourceVersion, ...changes } = request.body;
-    const spec = { ...current.spec, ...changes };
+    const spec = mergeSpec(current.spec, changes);
     const updated = await store.update('AccessKey', current.namespace, current.name, spec, resourceVersion);
     return withBreaker(accessKeyView(updated), await readBreakers());
   });

@@ -37,6 +37,8 @@ const userRecord = record({
   displayName: Type.String(),
   description: Type.String(),
   suspended: Type.Boolean(),
+  budget: Type.Union([Type.Object({}), Type.Null()]),
+  rateLimits: Type.Union([Type.Object({}), Type.Null()]),
 });
 
 const accessKeyFields = {
@@ -46,6 +48,8 @@ const accessKeyFields = {
   routing: Type.String(),
   revoked: Type.Boolean(),
   bedrock: Type.Union([Type.Object({}), Type.Null()]),
+  budget: Type.Union([Type.Object({}), Type.Null()]),
+  rateLimits: Type.Union([Type.Object({}), Type.Null()]),
   keyPrefix: nullable(Type.String()),
   breakerState: Type.String(),
   lastFailoverAt: nullable(Type.String()),

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
 import { multiLine, singleLine } from '@ccproxy/operator';
 import { conflict } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from '../list.ts';
@@ -13,10 +14,13 @@ const userFields = {
   description: Type.Optional(multiLine({ maxLength: 2000 })),
   suspended: Type.Optional(Type.Boolean()),
 };
-const createUser = Type.Object({ namespace: dnsLabel, name: dnsName, ...userFields }, { additionalProperties: false });
+const createUser = Type.Object(
+  { namespace: dnsLabel, name: dnsName, ...userFields, ...limitFields },
+  { additionalProperties: false },
+);
 /** `resourceVersion` is the one read: a stale one gets 409. */
 const updateUser = Type.Object(
-  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields },
+  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields, ...limitUpdateFields },
   { additionalProperties: false },
 );
 const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready', 'status'] as const;
@@ -64,6 +68,8 @@ export const userRoutes: RoutePlugin = async (app, { store }) => {
       displayName: body.displayName ?? '',
       description: body.description ?? '',
       suspended: body.suspended ?? false,
+      ...(body.budget === undefined ? {} : { budget: body.budget }),
+      ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
     });
     return reply.code(201).send(userView(created));
   });
@@ -71,7 +77,7 @@ export const userRoutes: RoutePlugin = async (app, { store }) => {
   app.put('/admin/api/users/:id', { schema: { tags, params: idParams, body: updateUser } }, async (request) => {
     const current = await loadOr404(store, 'ProxyUser', splitId(request.params.id));
     const { resourceVersion, ...changes } = request.body;
-    const spec = { ...current.spec, ...changes };
+    const spec = mergeSpec(current.spec, changes);
     return userView(await store.update('ProxyUser', current.namespace, current.name, spec, resourceVersion));
   });
 

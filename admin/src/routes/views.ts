@@ -1,5 +1,6 @@
 import type { StoredResource } from '../store/resource-store.ts';
 import { idOf } from '../list.ts';
+import { limitsView } from './limits.ts';
 
 /**
  * What every record shows of its resource's status: the Ready condition flattened (for list
@@ -47,6 +48,7 @@ export function userView(resource: StoredResource<'ProxyUser'>) {
     displayName: spec.displayName ?? '',
     description: spec.description ?? '',
     suspended: spec.suspended ?? false,
+    ...limitsView(resource.spec),
   };
 }
 
@@ -62,6 +64,7 @@ export function accessKeyView(resource: StoredResource<'AccessKey'>) {
     routing: spec.routing ?? 'PlanWithFailover',
     revoked: spec.revoked ?? false,
     bedrock: spec.bedrock ?? null,
+    ...limitsView(resource.spec),
     keyPrefix: typeof fields.keyPrefix === 'string' ? fields.keyPrefix : null,
     // Filled from circuit_breakers by the route (the CR's copy may lag); the CR's is the fallback.
     breakerState: breaker.state ?? 'closed',

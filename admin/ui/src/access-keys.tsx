@@ -20,7 +20,7 @@ import {
   type HttpError,
 } from 'react-admin';
 import { bedrockFromForm, type BedrockForm, type ModelMapRow } from './data-provider.ts';
-import { BedrockInputs, ServerErrors, routingChoices } from './form-parts.tsx';
+import { BedrockInputs, LimitInputs, ServerErrors, routingChoices } from './form-parts.tsx';
 import { KeyActions, KeyOnceDialog, type IssuedKey } from './key-dialogs.tsx';
 import { apiUrl, httpClient } from './providers.ts';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
@@ -142,6 +142,7 @@ export const AccessKeyEdit = () => (
       <SelectInput source="routing" choices={routingChoices} validate={required()} />
       <BooleanInput source="revoked" helperText="A revoked key is refused by every proxy replica within a second." />
       <BedrockInputs />
+      <LimitInputs />
     </SimpleForm>
   </Edit>
 );

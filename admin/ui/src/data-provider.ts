@@ -4,8 +4,8 @@ import { apiUrl, httpClient } from './providers.ts';
 
 /** What each resource's PUT accepts: the API refuses unknown keys, so the rest is dropped here. */
 const editable: Record<string, readonly string[]> = {
-  users: ['resourceVersion', 'displayName', 'description', 'suspended'],
-  'access-keys': ['resourceVersion', 'routing', 'revoked', 'bedrock'],
+  users: ['resourceVersion', 'displayName', 'description', 'suspended', 'budget', 'rateLimits'],
+  'access-keys': ['resourceVersion', 'routing', 'revoked', 'bedrock', 'budget', 'rateLimits'],
   'bedrock-keys': ['apiKey'],
 };
 
@@ -77,6 +77,8 @@ export const dataProvider: DataProvider = {
         ([key, value]) => fields.includes(key) && value !== null && value !== undefined,
       ),
     );
+    // Cleared caps are left out; a budget or limit set with nothing left is removed (null).
+    for (const key of ['budget', 'rateLimits'] as const) if (key in data) data[key] = withoutEmpty(data[key]) ?? null;
     return base.update(resource, { ...params, data });
   },
   create(resource, params) {
@@ -104,3 +106,13 @@ export const dataProvider: DataProvider = {
     return base.create(resource, params);
   },
 };
+
+/** The value without null, undefined or empty-string leaves and without objects left empty; undefined if nothing is left. */
+function withoutEmpty(value: unknown): unknown {
+  if (value === null || value === undefined || value === '') return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) return value;
+  const kept = Object.entries(value as Record<string, unknown>)
+    .map(([key, inner]) => [key, withoutEmpty(inner)] as const)
+    .filter(([, inner]) => inner !== undefined);
+  return kept.length === 0 ? undefined : Object.fromEntries(kept);
+}

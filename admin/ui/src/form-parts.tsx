@@ -1,6 +1,6 @@
 import { Alert, Box, Typography } from '@mui/material';
 import { useFormState } from 'react-hook-form';
-import { ArrayInput, SelectInput, SimpleFormIterator, TextInput } from 'react-admin';
+import { ArrayInput, NumberInput, SelectInput, SimpleFormIterator, TextInput } from 'react-admin';
 
 /**
  * The facade's answer to a refused save, above the fields (providers.ts puts it in
@@ -63,6 +63,38 @@ export function BedrockInputs() {
           <TextInput source="to" label="Bedrock model id" helperText={false} />
         </SimpleFormIterator>
       </ArrayInput>
+    </Box>
+  );
+}
+
+/**
+ * Budget and rate limits of a user or a key: the common caps (the API takes every field of
+ * `budget` and `rateLimits`; the README lists them). Empty means no cap.
+ */
+export function LimitInputs() {
+  return (
+    <Box sx={{ width: '100%', maxWidth: 720 }}>
+      <Typography variant="h2" sx={{ fontSize: '1.1rem', fontWeight: 500, mt: 2, mb: 1 }}>
+        Budget and rate limits
+      </Typography>
+      <Box sx={{ display: 'flex', flexWrap: 'wrap', columnGap: 2 }}>
+        <NumberInput source="budget.daily.usd" label="Daily budget (USD)" min={0} helperText="Resets 00:00 UTC" />
+        <NumberInput
+          source="budget.monthly.usd"
+          label="Monthly budget (USD)"
+          min={0}
+          helperText="Resets on the 1st, UTC"
+        />
+        <NumberInput source="budget.softLimitPercent" label="Warn at (%)" min={1} max={100} helperText="Default 80" />
+        <NumberInput source="rateLimits.requestsPerMinute" label="Requests per minute" min={1} />
+        <NumberInput source="rateLimits.concurrentStreams" label="Concurrent streams" min={1} />
+        <NumberInput
+          source="rateLimits.bedrock.requestsPerMinute"
+          label="Bedrock requests per minute"
+          min={1}
+          helperText="Only for traffic Bedrock serves"
+        />
+      </Box>
     </Box>
   );
 }

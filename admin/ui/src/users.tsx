@@ -24,7 +24,7 @@ import {
   useRecordContext,
 } from 'react-admin';
 import { ConfirmDelete } from './confirm-delete.tsx';
-import { ServerErrors } from './form-parts.tsx';
+import { LimitInputs, ServerErrors } from './form-parts.tsx';
 import { KeyActions } from './key-dialogs.tsx';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
 import { Writable } from './writable.tsx';
@@ -197,6 +197,7 @@ export const UserEdit = () => (
       <TextInput source="displayName" />
       <TextInput source="description" multiline />
       <BooleanInput source="suspended" helperText="Every access key of a suspended user is refused by the proxy." />
+      <LimitInputs />
     </SimpleForm>
   </Edit>
 );

@@ -1,3 +1,4 @@
+import type { Limits } from '../governance/limits.ts';
 import type { Queryable } from './database.ts';
 
 export type Routing = 'PlanWithFailover' | 'PlanOnly' | 'BedrockOnly';
@@ -21,6 +22,8 @@ export interface KeyRecord {
   };
   /** Set when the key is a rotated-out one: ms since epoch when its grace period ends. */
   readonly validUntil?: number;
+  /** The key's and its user's budgets and rate limits (`{}` when none): read with the key, no extra query. */
+  readonly limits?: { readonly key: Limits; readonly user: Limits };
 }
 
 interface KeyRow {
@@ -36,6 +39,8 @@ interface KeyRow {
   bedrock_model: string | null;
   bedrock_model_map: Record<string, string>;
   valid_until: Date | null;
+  key_limits: Limits | null;
+  user_limits: Limits | null;
 }
 
 /**
@@ -49,7 +54,8 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
             COALESCE(k.bedrock_api,
                      (SELECT b.api FROM bedrock_keys b WHERE b.access_key_id = k.id ORDER BY b.updated_at DESC LIMIT 1),
                      'InvokeModel') AS bedrock_api,
-            CASE WHEN k.key_hash = $1 THEN NULL ELSE k.previous_key_expires_at END AS valid_until
+            CASE WHEN k.key_hash = $1 THEN NULL ELSE k.previous_key_expires_at END AS valid_until,
+            k.limits AS key_limits, u.limits AS user_limits
        FROM access_keys k JOIN users u ON u.id = k.user_id
       WHERE (k.key_hash = $1 OR (k.previous_key_hash = $1 AND k.previous_key_expires_at > now()))
         AND k.status = 'active' AND NOT u.suspended`,
@@ -72,6 +78,7 @@ export async function findKeyByHash(db: Queryable, keyHash: string): Promise<Key
       modelMap: row.bedrock_model_map,
     },
     ...(row.valid_until === null ? {} : { validUntil: new Date(row.valid_until).getTime() }),
+    limits: { key: row.key_limits ?? {}, user: row.user_limits ?? {} },
   };
 }
 

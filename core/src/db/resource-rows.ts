@@ -1,3 +1,4 @@
+import type { Limits } from '../governance/limits.ts';
 import type { Queryable } from './database.ts';
 import type { BedrockApi, Routing } from './key-records.ts';
 
@@ -13,6 +14,8 @@ export interface UserRow extends ObjectRef {
   readonly displayName: string;
   readonly description: string;
   readonly suspended: boolean;
+  /** spec.budget and spec.rateLimits; absent: none. */
+  readonly limits?: Limits;
 }
 
 export async function upsertUser(db: Queryable, user: UserRow): Promise<string> {
@@ -25,15 +28,23 @@ export async function upsertUser(db: Queryable, user: UserRow): Promise<string> 
     user.uid,
   ]);
   const rows = await db.query<{ id: string }>(
-    `INSERT INTO users (namespace, name, uid, display_name, description, suspended)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO users (namespace, name, uid, display_name, description, suspended, limits)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (namespace, name) DO UPDATE
        SET uid = EXCLUDED.uid, display_name = EXCLUDED.display_name, description = EXCLUDED.description,
-           suspended = EXCLUDED.suspended, updated_at = now()
-       WHERE (users.uid, users.display_name, users.description, users.suspended)
-             IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.display_name, EXCLUDED.description, EXCLUDED.suspended)
+           suspended = EXCLUDED.suspended, limits = EXCLUDED.limits, updated_at = now()
+       WHERE (users.uid, users.display_name, users.description, users.suspended, users.limits)
+             IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.display_name, EXCLUDED.description, EXCLUDED.suspended, EXCLUDED.limits)
      RETURNING id::text`,
-    [user.namespace, user.name, user.uid, user.displayName, user.description, user.suspended],
+    [
+      user.namespace,
+      user.name,
+      user.uid,
+      user.displayName,
+      user.description,
+      user.suspended,
+      JSON.stringify(user.limits ?? {}),
+    ],
   );
   return rows[0]?.id ?? (await findUserId(db, user.namespace, user.name)) ?? failMissing('user', user);
 }
@@ -67,6 +78,8 @@ export interface AccessKeyRow extends ObjectRef {
     model: string | null;
     modelMap: Record<string, string>;
   };
+  /** spec.budget and spec.rateLimits; absent: none. */
+  readonly limits?: Limits;
 }
 
 /**
@@ -77,20 +90,21 @@ export interface AccessKeyRow extends ObjectRef {
 export async function upsertAccessKey(db: Queryable, key: AccessKeyRow, rotationGraceSeconds: number): Promise<void> {
   await db.query(
     `INSERT INTO access_keys (namespace, name, uid, user_id, key_hash, key_prefix, status, routing,
-                              bedrock_region, bedrock_api, bedrock_model, bedrock_model_map)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                              bedrock_region, bedrock_api, bedrock_model, bedrock_model_map, limits)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14)
      ON CONFLICT (namespace, name) DO UPDATE SET
        uid = EXCLUDED.uid, user_id = EXCLUDED.user_id, key_hash = EXCLUDED.key_hash, key_prefix = EXCLUDED.key_prefix,
        status = EXCLUDED.status, routing = EXCLUDED.routing, bedrock_region = EXCLUDED.bedrock_region,
        bedrock_api = EXCLUDED.bedrock_api, bedrock_model = EXCLUDED.bedrock_model, bedrock_model_map = EXCLUDED.bedrock_model_map,
+       limits = EXCLUDED.limits,
        previous_key_hash = CASE WHEN access_keys.key_hash <> EXCLUDED.key_hash THEN access_keys.key_hash ELSE access_keys.previous_key_hash END,
        previous_key_expires_at = CASE WHEN access_keys.key_hash <> EXCLUDED.key_hash
                                       THEN now() + make_interval(secs => $13) ELSE access_keys.previous_key_expires_at END,
        updated_at = now()
      WHERE (access_keys.uid, access_keys.user_id, access_keys.key_hash, access_keys.key_prefix, access_keys.status, access_keys.routing,
-            access_keys.bedrock_region, access_keys.bedrock_api, access_keys.bedrock_model, access_keys.bedrock_model_map)
+            access_keys.bedrock_region, access_keys.bedrock_api, access_keys.bedrock_model, access_keys.bedrock_model_map, access_keys.limits)
            IS DISTINCT FROM (EXCLUDED.uid, EXCLUDED.user_id, EXCLUDED.key_hash, EXCLUDED.key_prefix, EXCLUDED.status, EXCLUDED.routing,
-            EXCLUDED.bedrock_region, EXCLUDED.bedrock_api, EXCLUDED.bedrock_model, EXCLUDED.bedrock_model_map)`,
+            EXCLUDED.bedrock_region, EXCLUDED.bedrock_api, EXCLUDED.bedrock_model, EXCLUDED.bedrock_model_map, EXCLUDED.limits)`,
     [
       key.namespace,
       key.name,
@@ -105,6 +119,7 @@ export async function upsertAccessKey(db: Queryable, key: AccessKeyRow, rotation
       key.bedrock.model,
       JSON.stringify(key.bedrock.modelMap),
       rotationGraceSeconds,
+      JSON.stringify(key.limits ?? {}),
     ],
   );
 }

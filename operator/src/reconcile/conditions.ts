@@ -10,7 +10,7 @@ export interface ResourceStatus {
   observedGeneration?: number;
   conditions: Condition[];
   /** Extra, kind-specific fields (e.g. the key prefix), never secrets. */
-  fields?: Record<string, string>;
+  fields?: Record<string, unknown>;
   /** Look again after this many ms (a wait for a reference runs out then). */
   retryInMs?: number;
 }
@@ -20,7 +20,7 @@ function outcome(
   flags: { ready: boolean; reconciling: boolean; stalled: boolean },
   reason: string,
   message: string,
-  fields?: Record<string, string>,
+  fields?: Record<string, unknown>,
 ): ResourceStatus {
   const condition = (type: Condition['type'], on: boolean, alwaysMessage = false): Condition => ({
     type,
@@ -38,7 +38,7 @@ function outcome(
   };
 }
 
-export function ready(reason: string, message: string, fields?: Record<string, string>): ResourceStatus {
+export function ready(reason: string, message: string, fields?: Record<string, unknown>): ResourceStatus {
   return outcome({ ready: true, reconciling: false, stalled: false }, reason, message, fields);
 }
 
@@ -53,7 +53,7 @@ export function retrying(reason: string, message: string): ResourceStatus {
 }
 
 /** Deliberately not serving (revoked, suspended): not an error, nothing to retry. */
-export function inactive(reason: string, message: string, fields?: Record<string, string>): ResourceStatus {
+export function inactive(reason: string, message: string, fields?: Record<string, unknown>): ResourceStatus {
   return outcome({ ready: false, reconciling: false, stalled: false }, reason, message, fields);
 }
 

@@ -1,5 +1,6 @@
 import {
   disableAccessKey,
+  findAccessKeyId,
   findUser,
   generateAccessKey,
   keyPrefix,
@@ -11,6 +12,8 @@ import {
 import type { AccessKey } from '../resources.ts';
 import { judgeAccessKey, type AccessKeyFacts, type UserBinding } from './access-key-policies.ts';
 import type { ReferenceWait, ResourceStatus } from './conditions.ts';
+import { budgetStatus } from './budget-status.ts';
+import { limitsOf } from './limits.ts';
 import { refOf } from './object-ref.ts';
 import type { SecretStore } from './secret-store.ts';
 
@@ -57,7 +60,18 @@ export async function reconcileAccessKey(
   const key = facts.secret?.data.accessKey;
   if (verdict.write !== 'upsert' || key === undefined) return { status: verdict.status };
   await upsertRow(resource, facts, key, deps);
-  return verdict.reason === 'KeyActive' ? { status: verdict.status, key } : { status: verdict.status };
+  const status = await withBudget(resource, deps, verdict.status);
+  return verdict.reason === 'KeyActive' ? { status, key } : { status };
+}
+
+/** Spend against the key's budget, beside its other status fields (none without a budget). */
+async function withBudget(resource: AccessKey, deps: AccessKeyDeps, status: ResourceStatus): Promise<ResourceStatus> {
+  if (resource.spec.budget === undefined) return status;
+  const { namespace, name } = refOf(resource);
+  const keyId = await findAccessKeyId(deps.db, namespace, name);
+  if (keyId === undefined) return status;
+  const budget = await budgetStatus(deps.db, { kind: 'key', id: keyId }, resource.spec.budget);
+  return budget === undefined ? status : { ...status, fields: { ...status.fields, budget } };
 }
 
 /** The facts the policies judge: the user's row and the Secret (only read when the user is there). */
@@ -99,6 +113,7 @@ async function upsertRow(resource: AccessKey, facts: AccessKeyFacts, key: string
         model: bedrock?.model ?? null,
         modelMap: bedrock?.modelMap ?? {},
       },
+      limits: limitsOf(resource.spec),
     },
     // A key written into the Secret by its owner rotates with a grace period; a key generated
     // because the Secret was deleted replaces the old one at once — a deleted Secret is a

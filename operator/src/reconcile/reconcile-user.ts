@@ -1,6 +1,8 @@
 import { upsertUser, type Queryable } from '@ccproxy/core';
 import type { ProxyUser } from '../resources.ts';
+import { budgetStatus } from './budget-status.ts';
 import { ready, type ResourceStatus } from './conditions.ts';
+import { limitsOf } from './limits.ts';
 import { refOf } from './object-ref.ts';
 import { runPolicies, verdict, type Policy } from './policies.ts';
 
@@ -15,11 +17,13 @@ export const userPolicies: readonly P[] = [suspended, active];
 
 export async function reconcileUser(db: Queryable, user: ProxyUser): Promise<ResourceStatus> {
   const verdict = runPolicies(userPolicies, { spec: user.spec });
-  await upsertUser(db, {
+  const userId = await upsertUser(db, {
     ...refOf(user),
     displayName: user.spec.displayName,
     description: user.spec.description,
     suspended: user.spec.suspended,
+    limits: limitsOf(user.spec),
   });
-  return verdict.status;
+  const budget = await budgetStatus(db, { kind: 'user', id: userId }, user.spec.budget);
+  return budget === undefined ? verdict.status : { ...verdict.status, fields: { ...verdict.status.fields, budget } };
 }

@@ -24,6 +24,8 @@ export interface UsageRecorderOptions {
   maxQueued?: number;
   /** Prices each stored record (CCPROXY_PRICE_TABLE_FILE over the built-in table). */
   prices?: PriceTable;
+  /** Told of every batch once Postgres has it (the budget guard stops counting it as unstored). */
+  onStored?: (records: readonly UsageRecord[]) => void;
 }
 
 interface Queued {
@@ -54,7 +56,7 @@ const dropReasons: readonly DropReason[] = ['queue_full', 'spool_write_failed', 
  * stops, or when a spool line found at start is not a whole record (it is quarantined).
  */
 export class UsageRecorder {
-  readonly #options: Required<UsageRecorderOptions>;
+  readonly #options: Required<Omit<UsageRecorderOptions, 'onStored'>> & Pick<UsageRecorderOptions, 'onStored'>;
   #queue: Queued[] = [];
   /** The next spool file's generation. */
   #generation = 0;
@@ -297,14 +299,10 @@ export class UsageRecorder {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);
       try {
-        this.#written.inc(
-          await insertUsage(
-            this.#options.db,
-            batch.map((item) => item.record),
-            this.#options.prices,
-          ),
-        );
+        const records = batch.map((item) => item.record);
+        this.#written.inc(await insertUsage(this.#options.db, records, this.#options.prices));
         this.#failures = 0;
+        this.#options.onStored?.(records);
       } catch (error) {
         this.#failures += 1;
         if (this.#failures === 1)

@@ -8,6 +8,7 @@ import {
   type KeyRecord,
   type Logger,
 } from '@ccproxy/core';
+import type { Governor, GovernanceTicket } from '../governance/governor.ts';
 import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
 import { failureRecordOf, usageRecordOf } from '../metering/usage-record.ts';
 import type { UsageRecorder } from '../metering/usage-recorder.ts';
@@ -30,6 +31,8 @@ export interface KeyRequestDeps {
   meterPlan: boolean;
   usage: UsageRecorder | undefined;
   cloudWatch: CloudWatchEmf | undefined;
+  /** Budgets and rate limits; absent: none are enforced. */
+  governor?: Governor | undefined;
   /** True once the server is shutting down: new requests get a 503, in-flight ones run to their end. */
   closing: () => boolean;
 }
@@ -75,6 +78,7 @@ async function handle(
     watchBodyIdle(exchange, body, deps.bodyIdleTimeoutMs);
   let record: KeyRecord | undefined;
   let served: Served;
+  let ticket: GovernanceTicket | undefined;
   try {
     if (deps.closing()) {
       res.setHeader('connection', 'close');
@@ -86,8 +90,10 @@ async function handle(
     const key = keyOf(keyPath.rawKey);
     record = deps.keys.remembered(key, req.socket) ?? (await authenticate(deps.keys, key, req.socket));
     exchange.bind({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
-    served = await serve(exchange, upstreamPath, record, deps.serve);
+    ticket = await admit(deps.governor, exchange, record, upstreamPath);
+    served = await serve(exchange, upstreamPath, record, deps.serve, gateOf(deps.governor, ticket));
   } catch (error) {
+    if (ticket !== undefined) void deps.governor?.settle(ticket, exchange.id, undefined, false);
     observeFailure(deps, exchange, route, error);
     fail(exchange, error);
     // The request log has the failures of known keys too (one row per request, by its id);
@@ -98,8 +104,34 @@ async function handle(
   }
   meter(deps.metrics, exchange, route, served, infoEnabled);
   deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs));
-  if (served.upstream === 'bedrock' || deps.meterPlan)
-    deps.usage?.record(usageRecordOf(exchange.id, record, served, exchange.elapsedMs));
+  const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
+  const stored = deps.usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan);
+  if (stored) deps.usage?.record(usage);
+  if (ticket !== undefined) await deps.governor?.settle(ticket, exchange.id, usage, stored);
+}
+
+/**
+ * Budgets and rate limits, after the key and before the upstream. Nothing is awaited when the
+ * governor answers synchronously (no limits, or every budget cached below its soft limit and
+ * every rate lease lasting): no promise, no Postgres round trip on the common path. A soft-limit
+ * warning goes out as `x-ccproxy-budget-warning` on whatever answer follows (writeHead merges it).
+ */
+async function admit(
+  governor: Governor | undefined,
+  exchange: Exchange,
+  record: KeyRecord,
+  upstreamPath: string,
+): Promise<GovernanceTicket | undefined> {
+  if (governor === undefined) return undefined;
+  const admitted = governor.admit(record, upstreamPath);
+  const ticket = admitted instanceof Promise ? await admitted : admitted;
+  const warning = ticket?.budget?.warning;
+  if (warning !== undefined) exchange.res.setHeader('x-ccproxy-budget-warning', warning);
+  return ticket;
+}
+
+function gateOf(governor: Governor | undefined, ticket: GovernanceTicket | undefined) {
+  return governor === undefined || ticket === undefined ? undefined : () => governor.beforeBedrock(ticket);
 }
 
 async function authenticate(keys: KeyResolver, key: string, connection: object): Promise<KeyRecord> {
@@ -159,6 +191,8 @@ function fail(exchange: Exchange, error: unknown): void {
     // A body still to come is not waited for: Node would otherwise keep the connection open
     // for whatever the client sends next (or does not send).
     if (!exchange.req.complete) exchange.res.setHeader('connection', 'close');
+    if (error instanceof ProxyError && error.headers !== undefined)
+      for (const [name, value] of Object.entries(error.headers)) exchange.res.setHeader(name, value);
     exchange.sendJson(status, body);
   } else if (!exchange.res.writableEnded) exchange.res.destroy();
 }

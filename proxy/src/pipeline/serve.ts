@@ -39,8 +39,12 @@ export async function serve(
   upstreamPath: string,
   record: KeyRecord,
   deps: ServeDeps,
+  /** Runs before a request goes to Bedrock: the Bedrock-only rate limits (throws PRX_RATE_LIMITED). */
+  beforeBedrock?: () => void | Promise<void>,
 ): Promise<Served> {
-  const bedrock = () => {
+  const bedrock = async () => {
+    // The Bedrock-only limits first: a request they refuse never went to Bedrock.
+    if (beforeBedrock !== undefined) await beforeBedrock();
     exchange.upstream = 'bedrock';
     if (deps.credentials === undefined)
       throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
@@ -93,6 +97,8 @@ export async function serve(
       return { upstream: 'bedrock', failover: true, result: await bedrock() };
     } catch (bedrockError) {
       if (exchange.res.headersSent || !(failure instanceof PlanRejected)) throw bedrockError;
+      // The Bedrock-only limit refused the failover: the client hears that limit (which, retry-after).
+      if (bedrockError instanceof ProxyError && bedrockError.code === 'PRX_RATE_LIMITED') throw bedrockError;
       // Bedrock could not help: the client gets Anthropic's own answer, retry-after and all.
       exchange.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
       exchange.send(failure.status, fromPlanResponseHeaders(failure.headers, exchange.id), failure.body);

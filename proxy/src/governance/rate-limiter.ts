@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import {
+  addWindowTokens,
+  claimStreamSlot,
+  leaseRequests,
+  ProxyError,
+  pruneRateWindows,
+  releaseStreamSlots,
+  renewStreamSlots,
+  type Database,
+  type Logger,
+  type RateLimitSet,
+} from '@ccproxy/core';
+
+const minuteMs = 60_000;
+
+/** One scope's limits for one request (`key:<id>`, `user:<id>`, with `:bedrock` for the Bedrock ones). */
+export interface RateCheck {
+  readonly scope: string;
+  readonly label: string;
+  readonly limits: RateLimitSet;
+}
+
+/** One scope's current minute, as this replica knows it. */
+interface Window {
+  start: number;
+  /** Requests leased from Postgres for this minute and not used yet. */
+  leased: number;
+  /** Totals of the window across replicas, as of the last sync (tokens) or lease (requests). */
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Tokens settled here since the last sync. */
+  unsyncedInput: number;
+  unsyncedOutput: number;
+  leasing: Promise<number> | undefined;
+  touchedAt: number;
+}
+
+export interface RateTicket {
+  readonly scopes: readonly string[];
+  readonly slots: readonly string[];
+}
+
+export interface RateLimiterOptions {
+  db: Database;
+  logger: Logger;
+  /** How often token counts are pushed to (and read back from) Postgres. */
+  syncMs: number;
+  /** Lease of a concurrent-stream slot; renewed every third of it while the request runs. */
+  slotLeaseMs?: number;
+  now?: () => number;
+  onLimited?: (limit: string) => void;
+}
+
+/**
+ * Rate limits shared by every replica through Postgres (`rate_windows`, `stream_slots`), in fixed
+ * UTC minute windows. Requests per minute are leased in chunks (a tenth of the limit) with a
+ * conditional upsert, so the replicas together never admit more than the limit, and a replica
+ * asks Postgres once per chunk, not per request. Tokens are known only when a request ends: they
+ * are added locally and pushed in one statement every `syncMs`, which returns every window's
+ * totals across replicas; a request is refused once the window's tokens reach the limit (so the
+ * requests in flight when it is reached, and up to `syncMs` of other replicas' tokens, may pass
+ * it — like Anthropic's own token limits). Concurrent streams take a slot in Postgres per request
+ * (a round trip at its start, only for scopes with that limit), leased and renewed so a dead
+ * replica's slots free themselves.
+ */
+export class RateLimiter {
+  readonly #o: RateLimiterOptions;
+  readonly #now: () => number;
+  readonly #windows = new Map<string, Window>();
+  readonly #slots = new Set<string>();
+  readonly #leaseMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #syncing: Promise<void> | undefined;
+
+  constructor(options: RateLimiterOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#leaseMs = options.slotLeaseMs ?? 60_000;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.sync(), this.#o.syncMs);
+    this.#timer.unref();
+    this.#renewTimer = setInterval(() => {
+      renewStreamSlots(this.#o.db, [...this.#slots], this.#leaseMs).catch((error: unknown) =>
+        this.#o.logger.warn({ err: error }, 'stream slots could not be renewed'),
+      );
+    }, this.#leaseMs / 3);
+    this.#renewTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    clearInterval(this.#renewTimer);
+    await this.sync();
+    await releaseStreamSlots(this.#o.db, [...this.#slots]).catch(() => undefined);
+    this.#slots.clear();
+  }
+
+  /** Admits the request under every check (sync while leases last and no stream limit is set), or throws PRX_RATE_LIMITED. */
+  admit(checks: readonly RateCheck[]): RateTicket | Promise<RateTicket> {
+    const now = this.#now();
+    let slow = false;
+    for (const check of checks) {
+      const window = this.#window(check.scope, now);
+      this.#refuseOnTokens(check, window, now);
+      if (check.limits.concurrentStreams !== undefined) slow = true;
+      if (check.limits.requestsPerMinute !== undefined && window.leased === 0) slow = true;
+    }
+    if (slow) return this.#admitSlowly(checks, now);
+    for (const check of checks) if (check.limits.requestsPerMinute !== undefined) this.#use(check.scope, now);
+    return { scopes: checks.map((c) => c.scope), slots: [] };
+  }
+
+  async #admitSlowly(checks: readonly RateCheck[], now: number): Promise<RateTicket> {
+    const slots: string[] = [];
+    const taken: Window[] = [];
+    try {
+      for (const check of checks) {
+        const rpm = check.limits.requestsPerMinute;
+        if (rpm === undefined) continue;
+        const window = this.#window(check.scope, now);
+        // A lease is shared by the requests waiting on it: each takes one request of it or leases again.
+        while (window.leased === 0)
+          if ((await this.#lease(check.scope, window, rpm)) === 0)
+            throw limited(check, 'requests', rpm, window.requests, window.start, now);
+        window.leased -= 1;
+        taken.push(window);
+      }
+      for (const check of checks) {
+        const streams = check.limits.concurrentStreams;
+        if (streams === undefined) continue;
+        const slot = `${check.scope}/${randomUUID()}`;
+        if (!(await claimStreamSlot(this.#o.db, check.scope, slot, streams, this.#leaseMs)))
+          throw limited(check, 'concurrentStreams', streams, streams, now, now);
+        slots.push(slot);
+        this.#slots.add(slot);
+      }
+    } catch (error) {
+      // Requests taken from leases but not used go back (the lease stays this replica's).
+      for (const window of taken) window.leased += 1;
+      this.#free(slots);
+      if (error instanceof ProxyError) {
+        this.#o.onLimited?.(error.code);
+        throw error;
+      }
+      throw new ProxyError('PRX_UNAVAILABLE', 'Rate limits cannot be checked right now; try again shortly.', {
+        cause: error,
+      });
+    }
+    return { scopes: checks.map((c) => c.scope), slots };
+  }
+
+  /** After the request: its tokens count in the current window; its stream slots are freed. */
+  settle(ticket: RateTicket, inputTokens: number, outputTokens: number): void {
+    const now = this.#now();
+    for (const scope of ticket.scopes) {
+      const window = this.#window(scope, now);
+      window.unsyncedInput += inputTokens;
+      window.unsyncedOutput += outputTokens;
+    }
+    this.#free(ticket.slots);
+  }
+
+  /** Pushes settled tokens and reads back every recent window's totals (one statement). */
+  sync(): Promise<void> {
+    this.#syncing ??= this.#sync().finally(() => (this.#syncing = undefined));
+    return this.#syncing;
+  }
+
+  async #sync(): Promise<void> {
+    const now = this.#now();
+    const current = Math.floor(now / minuteMs) * minuteMs;
+    const deltas = [];
+    for (const [scope, window] of this.#windows) {
+      if (window.start < current || now - window.touchedAt > minuteMs) {
+        if (window.unsyncedInput === 0 && window.unsyncedOutput === 0) {
+          this.#windows.delete(scope);
+          continue;
+        }
+      }
+      deltas.push({
+        scope,
+        windowStart: window.start,
+        inputTokens: window.unsyncedInput,
+        outputTokens: window.unsyncedOutput,
+      });
+    }
+    if (deltas.length === 0) return;
+    const sent = new Map(deltas.map((d) => [d.scope, d]));
+    try {
+      const totals = await addWindowTokens(this.#o.db, deltas);
+      for (const total of totals) {
+        const window = this.#windows.get(total.scope);
+        const delta = sent.get(total.scope);
+        if (window === undefined || delta === undefined) continue;
+        window.unsyncedInput -= delta.inputTokens;
+        window.unsyncedOutput -= delta.outputTokens;
+        if (window.start !== total.windowStart) continue;
+        window.inputTokens = total.inputTokens;
+        window.outputTokens = total.outputTokens;
+        window.requests = Math.max(window.requests, total.requests);
+      }
+      if (now % (10 * minuteMs) < this.#o.syncMs) await pruneRateWindows(this.#o.db, current - 10 * minuteMs);
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'rate-limit counters could not be synced; retrying');
+    }
+  }
+
+  #window(scope: string, now: number): Window {
+    const start = Math.floor(now / minuteMs) * minuteMs;
+    let window = this.#windows.get(scope);
+    if (window === undefined || window.start !== start) {
+      // Tokens of the previous minute not yet pushed are carried into this one (over, never under).
+      window = {
+        start,
+        leased: 0,
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        unsyncedInput: window?.unsyncedInput ?? 0,
+        unsyncedOutput: window?.unsyncedOutput ?? 0,
+        leasing: undefined,
+        touchedAt: now,
+      };
+      this.#windows.set(scope, window);
+    }
+    window.touchedAt = now;
+    return window;
+  }
+
+  #use(scope: string, now: number): void {
+    const window = this.#window(scope, now);
+    window.leased -= 1;
+  }
+
+  /** Leases a chunk (a tenth of the limit, at least one); concurrent callers share one lease. Resolves to what was granted. */
+  #lease(scope: string, window: Window, limit: number): Promise<number> {
+    window.leasing ??= (async () => {
+      try {
+        const chunk = Math.max(1, Math.floor(limit / 10));
+        let granted = await leaseRequests(this.#o.db, scope, window.start, chunk, limit);
+        if (granted === 0 && chunk > 1) granted = await leaseRequests(this.#o.db, scope, window.start, 1, limit);
+        window.leased += granted;
+        window.requests = granted === 0 ? limit : window.requests + granted;
+        return granted;
+      } finally {
+        window.leasing = undefined;
+      }
+    })();
+    return window.leasing;
+  }
+
+  #refuseOnTokens(check: RateCheck, window: Window, now: number): void {
+    const { inputTokensPerMinute: itpm, outputTokensPerMinute: otpm } = check.limits;
+    if (itpm !== undefined && window.inputTokens + window.unsyncedInput >= itpm)
+      throw this.#counted(
+        limited(check, 'input-tokens', itpm, window.inputTokens + window.unsyncedInput, window.start, now),
+      );
+    if (otpm !== undefined && window.outputTokens + window.unsyncedOutput >= otpm)
+      throw this.#counted(
+        limited(check, 'output-tokens', otpm, window.outputTokens + window.unsyncedOutput, window.start, now),
+      );
+  }
+
+  #counted(error: ProxyError): ProxyError {
+    this.#o.onLimited?.(error.code);
+    return error;
+  }
+
+  #free(slots: readonly string[]): void {
+    if (slots.length === 0) return;
+    for (const slot of slots) this.#slots.delete(slot);
+    releaseStreamSlots(this.#o.db, slots).catch((error: unknown) =>
+      this.#o.logger.warn({ err: error }, 'stream slots could not be released; their lease frees them'),
+    );
+  }
+}
+
+const units = {
+  requests: 'requests per minute',
+  'input-tokens': 'input tokens per minute',
+  'output-tokens': 'output tokens per minute',
+  concurrentStreams: 'concurrent streams',
+} as const;
+
+/** The 429: which limit, retry-after, and the anthropic-ratelimit-* headers of that limit. */
+function limited(
+  check: RateCheck,
+  what: keyof typeof units,
+  limit: number,
+  used: number,
+  windowStart: number,
+  now: number,
+): ProxyError {
+  const streams = what === 'concurrentStreams';
+  const resetAt = streams ? now + 1000 : windowStart + minuteMs;
+  const seconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
+  const bedrock = check.scope.endsWith(':bedrock') ? ' for requests served by Bedrock' : '';
+  const headers: Record<string, string> = { 'retry-after': String(seconds) };
+  if (!streams) {
+    headers[`anthropic-ratelimit-${what}-limit`] = String(limit);
+    headers[`anthropic-ratelimit-${what}-remaining`] = String(Math.max(0, limit - used));
+    headers[`anthropic-ratelimit-${what}-reset`] = new Date(resetAt).toISOString();
+  }
+  return new ProxyError(
+    'PRX_RATE_LIMITED',
+    `Rate limit of ${check.label}${bedrock} reached: ${limit} ${units[what]}. Retry after ${seconds} s.`,
+    { headers },
+  );
+}
