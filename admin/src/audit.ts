@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { auditSortable, insertAudit, readAudit, type AuditEntry, type Queryable } from '@ccproxy/core';
 import type { Identity } from './access/identity.ts';
 import { listQuery } from './list.ts';
@@ -131,39 +132,41 @@ const auditQuery = listQuery(
  * A team admin sees the entries of its namespaces only (the route applies its own scope).
  */
 export function registerAuditRoute(app: FastifyInstance, sink: AuditSink): void {
-  app.get(
-    '/admin/api/audit',
-    { schema: { tags: ['audit'], querystring: auditQuery }, config: { access: 'self' } },
-    async (request, reply) => {
-      const query = request.query as Static<typeof auditQuery>;
-      if (query._end < query._start)
-        throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
-      const read = request.identity?.grants.read ?? [];
-      const wanted = query.namespace === undefined ? undefined : [query.namespace];
-      const namespaces = read === 'all' ? wanted : (wanted ?? read).filter((namespace) => read.includes(namespace));
-      const { rows, total } = await readAudit(
-        sink.db,
-        {
-          ...(query.from === undefined ? {} : { from: new Date(query.from) }),
-          ...(query.to === undefined ? {} : { to: new Date(query.to) }),
-          ...(query.actor === undefined ? {} : { actor: query.actor }),
-          ...(query.action === undefined ? {} : { action: query.action }),
-          ...(query.resourceKind === undefined ? {} : { resourceKind: query.resourceKind }),
-          ...(query.outcome === undefined ? {} : { outcome: query.outcome }),
-          ...(namespaces === undefined ? {} : { namespaces }),
-          ...(query.q === undefined || query.q === '' ? {} : { text: query.q }),
-          ...(query.id === undefined ? {} : { ids: [query.id].flat() }),
-        },
-        {
-          start: query._start,
-          end: query._end,
-          ...(query._sort === undefined ? {} : { sort: query._sort }),
-          ...(query._order === undefined ? {} : { order: query._order }),
-        },
-      );
-      const last = rows.length === 0 ? query._start : query._start + rows.length - 1;
-      reply.header('Content-Range', `audit ${query._start}-${last}/${total}`);
-      return rows;
-    },
-  );
+  app
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .get(
+      '/admin/api/audit',
+      { schema: { tags: ['audit'], querystring: auditQuery }, config: { access: 'self' } },
+      async (request, reply) => {
+        const { query } = request;
+        if (query._end < query._start)
+          throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+        const read = request.identity?.grants.read ?? [];
+        const wanted = query.namespace === undefined ? undefined : [query.namespace];
+        const namespaces = read === 'all' ? wanted : (wanted ?? read).filter((namespace) => read.includes(namespace));
+        const { rows, total } = await readAudit(
+          sink.db,
+          {
+            ...(query.from === undefined ? {} : { from: new Date(query.from) }),
+            ...(query.to === undefined ? {} : { to: new Date(query.to) }),
+            ...(query.actor === undefined ? {} : { actor: query.actor }),
+            ...(query.action === undefined ? {} : { action: query.action }),
+            ...(query.resourceKind === undefined ? {} : { resourceKind: query.resourceKind }),
+            ...(query.outcome === undefined ? {} : { outcome: query.outcome }),
+            ...(namespaces === undefined ? {} : { namespaces }),
+            ...(query.q === undefined || query.q === '' ? {} : { text: query.q }),
+            ...(query.id === undefined ? {} : { ids: [query.id].flat() }),
+          },
+          {
+            start: query._start,
+            end: query._end,
+            ...(query._sort === undefined ? {} : { sort: query._sort }),
+            ...(query._order === undefined ? {} : { order: query._order }),
+          },
+        );
+        const last = rows.length === 0 ? query._start : query._start + rows.length - 1;
+        reply.header('Content-Range', `audit ${query._start}-${last}/${total}`);
+        return rows;
+      },
+    );
 }

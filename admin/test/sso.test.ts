@@ -268,6 +268,10 @@ describe('admin single sign-on', () => {
     expect((await api('ann', 'GET', '/admin/api/usage?userId=team-a%2Fcarol')).status).toBe(200);
     // Its dashboard: usage without a filter is its one namespace's.
     expect((await api('ann', 'GET', '/admin/api/usage/summary')).status).toBe(200);
+    // The request log of its own user; another namespace's is refused; the price table is no one's.
+    expect((await api('ann', 'GET', '/admin/api/requests?userId=team-a%2Fcarol')).status).toBe(200);
+    expect((await api('ann', 'GET', '/admin/api/requests?userId=team-b%2Fbob')).status).toBe(403);
+    expect((await api('ann', 'GET', '/admin/api/prices')).status).toBe(200);
     // bob is untouched.
     expect((await api('root', 'GET', '/admin/api/users/team-b%2Fbob')).body).toMatchObject({ suspended: false });
     // Its audit trail is its namespaces' only.

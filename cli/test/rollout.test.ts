@@ -61,7 +61,8 @@ describe('rolling the proxy under streaming load', () => {
     dir = await mkdtemp(join(tmpdir(), 'ccproxy-rollout-'));
     await writeFile(join(dir, 'rui.yaml'), manifests);
     anthropic = await startAnthropicServer();
-    anthropic.respondWith(() => ({ kind: 'raw', chunks: slowStream, delayMs: 120 }));
+    // ~1.2 s per stream: longer than the drain wait below by far, so streams are in flight at SIGTERM even on a loaded machine.
+    anthropic.respondWith(() => ({ kind: 'raw', chunks: slowStream, delayMs: 200 }));
     databaseUrl = await createTestDatabase(inject('postgresUrl'));
     env = {
       DATABASE_URL: databaseUrl,

@@ -52,16 +52,23 @@ export async function startCcproxy(
   });
   const output: string[] = [];
   const baseUrls: string[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (line === '') continue;
-      output.push(line);
-      const match = /export ANTHROPIC_BASE_URL=(\S+)/.exec(line);
-      if (match?.[1] !== undefined) baseUrls.push(match[1]);
-    }
+  // A chunk may end inside a line (under load a banner line arrives in two reads): each stream
+  // keeps its unfinished line until the rest comes.
+  const collector = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line === '') continue;
+        output.push(line);
+        const match = /export ANTHROPIC_BASE_URL=(\S+)/.exec(line);
+        if (match?.[1] !== undefined) baseUrls.push(match[1]);
+      }
+    };
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  child.stdout?.on('data', collector());
+  child.stderr?.on('data', collector());
   const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   await waitReady({
@@ -72,6 +79,9 @@ export async function startCcproxy(
     timeoutMs: options.readyTimeoutMs ?? 30_000,
     intervalMs: 50,
   });
+  // `ccproxy local` prints its banner (keys, then the admin UI) just after it starts listening:
+  // wait for its last part, so a test never reads the banner before it is written.
+  if (args[0] === 'local') await bannerPrinted(output, exited);
   return {
     url,
     port,
@@ -84,4 +94,15 @@ export async function startCcproxy(
       return exited;
     },
   };
+}
+
+async function bannerPrinted(output: readonly string[], exited: Promise<number | null>): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 30_000;
+  while (!output.some((line) => line.includes('admin UI: '))) {
+    if (gone) throw new Error(`ccproxy local exited before printing its banner:\n${output.join('\n')}`);
+    if (Date.now() > deadline) throw new Error(`ccproxy local printed no banner in 30 s:\n${output.join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

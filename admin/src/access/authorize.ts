@@ -26,6 +26,9 @@ const listRoutes = new Set([
 
 const namespaceFilterRoutes = new Set(['/admin/api/usage', '/admin/api/usage/summary']);
 
+/** Reads of no namespace's data (the price table): open to every signed-in role. */
+const unscopedReads = new Set(['/admin/api/prices']);
+
 interface Narrowing {
   namespaces: string[];
   start: number;
@@ -49,6 +52,7 @@ export function registerAuthorization(app: FastifyInstance): void {
     const mode = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
     const scope = identity.grants[mode];
     if (scope === 'all') return;
+    if (mode === 'read' && unscopedReads.has(url)) return;
     if ((request.routeOptions.config as { access?: string } | undefined)?.access === 'self') return;
     // Every namespace the request names must be the session's (a list filter and a userId of
     // another namespace together must not slip through on the first one).

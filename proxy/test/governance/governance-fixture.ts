@@ -123,7 +123,7 @@ export async function send(
   return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
 }
 
-/** Tokens and cost stored for a key (every replica's flushed usage). */
+/** Tokens and cost stored for a key (every replica's flushed usage; the request log's unmetered failure rows left out). */
 export async function storedUsage(
   db: Database,
   keyId: string,
@@ -132,7 +132,7 @@ export async function storedUsage(
     `SELECT count(*)::text AS requests,
             coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens), 0)::text AS tokens,
             coalesce(sum(cost_micro_usd), 0)::text AS micro_usd
-       FROM token_usage WHERE access_key_id = $1`,
+       FROM token_usage WHERE access_key_id = $1 AND metered`,
     [keyId],
   );
   return { requests: Number(rows[0]?.requests), tokens: Number(rows[0]?.tokens), microUsd: Number(rows[0]?.micro_usd) };
