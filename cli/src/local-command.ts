@@ -13,15 +13,7 @@ import {
   openDatabase,
   type Logger,
 } from '@ccproxy/core';
-import {
-  BedrockCredentials,
-  buildApp,
-  CircuitBreakers,
-  KeyResolver,
-  proxyListenBacklog,
-  UsageRecorder,
-  Governor,
-} from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog } from '@ccproxy/proxy';
 import {
   buildAdminApp,
   oidcOptionsFrom,
@@ -32,6 +24,7 @@ import {
 } from '@ccproxy/admin';
 import { LocalOperator } from '@ccproxy/operator';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
+import { startMetering } from './metering.ts';
 import { commandFields } from './command-fields.ts';
 import { generatedSecretFiles, keyBannerLines } from './key-banner.ts';
 import type { Running } from './running.ts';
@@ -94,24 +87,15 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     policy: { failures: config.breakerFailures, windowMs: config.breakerWindowMs, openMs: config.breakerOpenMs },
   });
   await breakers.start();
-  const governor = new Governor({
+  const { governor, usage } = await startMetering({
     db,
     logger,
     registry,
     prices,
+    dataDir: dataDir,
     budgetRefreshMs: config.budgetRefreshMs,
-    rateSyncMs: config.rateLimitSyncMs,
+    rateLimitSyncMs: config.rateLimitSyncMs,
   });
-  await governor.start();
-  const usage = new UsageRecorder({
-    db,
-    logger,
-    registry,
-    spoolDir: join(dataDir, 'usage-spool'),
-    prices,
-    onStored: (records) => governor.budgets.stored(records),
-  });
-  await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const proxy = await buildApp(config, {
     logger,

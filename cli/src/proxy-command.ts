@@ -9,17 +9,9 @@ import {
   migrate,
   openDatabase,
 } from '@ccproxy/core';
-import { join } from 'node:path';
-import {
-  BedrockCredentials,
-  buildApp,
-  CircuitBreakers,
-  KeyResolver,
-  proxyListenBacklog,
-  UsageRecorder,
-  Governor,
-} from '@ccproxy/proxy';
+import { BedrockCredentials, buildApp, CircuitBreakers, KeyResolver, proxyListenBacklog } from '@ccproxy/proxy';
 import { startCloudWatchMetrics } from './cloudwatch-metrics.ts';
+import { startMetering } from './metering.ts';
 import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
@@ -64,25 +56,15 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   await credentials?.start();
   if (credentials === undefined)
     logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');
-  // The usage spool lives in the data dir (an emptyDir volume in a pod) until Postgres has it.
-  const governor = new Governor({
+  const { governor, usage } = await startMetering({
     db,
     logger,
     registry,
     prices,
+    dataDir: cluster.dataDir,
     budgetRefreshMs: config.budgetRefreshMs,
-    rateSyncMs: config.rateLimitSyncMs,
+    rateLimitSyncMs: config.rateLimitSyncMs,
   });
-  await governor.start();
-  const usage = new UsageRecorder({
-    db,
-    logger,
-    registry,
-    spoolDir: join(cluster.dataDir, 'usage-spool'),
-    prices,
-    onStored: (records) => governor.budgets.stored(records),
-  });
-  await usage.start();
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const app = await buildApp(config, {
     logger,
