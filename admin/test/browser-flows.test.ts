@@ -146,6 +146,25 @@ describe('admin web UI flows in Chromium', () => {
       .toMatch(new RegExp(String(new Date().getFullYear())));
     expect(await row.getByTestId('failed-failover').count()).toBe(0);
     await stack.shot(page, 'access-keys');
+
+    // The same failovers in the request log, as Bedrock requests with their cost: the mapped
+    // Sonnet 4.5 is priced from the price table, the unknown default model says "unpriced".
+    const filter = encodeURIComponent(JSON.stringify({ accessKeyId: 'team-a/erin-laptop', provider: 'bedrock' }));
+    await page.goto(`${stack.adminUrl}/#/requests?filter=${filter}`);
+    const logged = page.getByRole('row', { name: /team-a\/erin-laptop/ });
+    await expect
+      .poll(
+        async () => (
+          await page.reload(),
+          await logged.first().waitFor(),
+          await logged.getByTestId('cost').allTextContents()
+        ),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toEqual(expect.arrayContaining([expect.stringMatching(/^\$0\.\d{6}$/), 'unpriced']));
+    for (const text of await logged.allTextContents()) expect(text).toMatch(/bedrock/);
   });
 
   it("edits an access key's Bedrock settings and the proxy uses them; a failed failover is not shown as one", async () => {
