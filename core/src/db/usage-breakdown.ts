@@ -1,5 +1,6 @@
 import type { Queryable } from './database.ts';
 import type { Ref } from './request-log.ts';
+import { usageFilterClauses } from './usage-reads.ts';
 
 export const usageDimensions = ['user', 'key', 'model', 'provider'] as const;
 export type UsageDimension = (typeof usageDimensions)[number];
@@ -58,15 +59,7 @@ export async function usageBreakdown(db: Queryable, query: UsageBreakdownQuery):
     `${time} >= date_trunc($1, to_timestamp($2::float8 / 1000), 'UTC')`,
     `${time} <= to_timestamp($3::float8 / 1000)`,
   );
-  const add = (clause: (n: number) => string, ...values: unknown[]) => {
-    params.push(...values);
-    clauses.push(clause(params.length - values.length + 1));
-  };
-  if (query.user !== undefined)
-    add((n) => `u.namespace = $${n} AND u.name = $${n + 1}`, query.user.namespace, query.user.name);
-  if (query.accessKey !== undefined)
-    add((n) => `k.namespace = $${n} AND k.name = $${n + 1}`, query.accessKey.namespace, query.accessKey.name);
-  if (query.provider !== undefined) add((n) => `s.provider = $${n}`, query.provider);
+  clauses.push(...usageFilterClauses('s', query, params));
   const sums = raw
     ? `count(*)::float8 AS requests, count(*) FILTER (WHERE s.failover)::float8 AS failovers,
        sum(s.input_tokens)::float8 AS input_tokens, sum(s.output_tokens)::float8 AS output_tokens,

@@ -29,19 +29,23 @@ export interface UsageTotals {
 }
 
 /**
- * Usage from `usage_aggregates` (the proxy's hour/day roll-ups), never from raw token_usage:
- * dashboards stay cheap however many requests there were.
+ * The user, key, namespace and provider filters of a usage read, over a usage table aliased
+ * `alias` joined to users `u` and access keys `k`; their values are appended to `params`.
+ * Shared by the dashboard's reads and the usage breakdown.
  */
-function where(filter: UsageFilter): { sql: string; params: unknown[] } {
-  const params: unknown[] = [filter.bucket, filter.from, filter.to];
-  const clauses = ['a.bucket = $1', 'a.bucket_start >= date_trunc($1, $2::timestamptz)', 'a.bucket_start <= $3'];
-  for (const [alias, ref] of [
+export function usageFilterClauses(
+  alias: string,
+  filter: Pick<UsageFilter, 'user' | 'accessKey' | 'namespace' | 'provider'>,
+  params: unknown[],
+): string[] {
+  const clauses: string[] = [];
+  for (const [table, ref] of [
     ['u', filter.user],
     ['k', filter.accessKey],
   ] as const) {
     if (ref === undefined) continue;
     params.push(ref.namespace, ref.name);
-    clauses.push(`${alias}.namespace = $${params.length - 1} AND ${alias}.name = $${params.length}`);
+    clauses.push(`${table}.namespace = $${params.length - 1} AND ${table}.name = $${params.length}`);
   }
   if (filter.namespace !== undefined) {
     params.push(filter.namespace);
@@ -49,8 +53,23 @@ function where(filter: UsageFilter): { sql: string; params: unknown[] } {
   }
   if (filter.provider !== undefined) {
     params.push(filter.provider);
-    clauses.push(`a.provider = $${params.length}`);
+    clauses.push(`${alias}.provider = $${params.length}`);
   }
+  return clauses;
+}
+
+/**
+ * Usage from `usage_aggregates` (the proxy's hour/day roll-ups), never from raw token_usage:
+ * dashboards stay cheap however many requests there were.
+ */
+function where(filter: UsageFilter): { sql: string; params: unknown[] } {
+  const params: unknown[] = [filter.bucket, filter.from, filter.to];
+  const clauses = [
+    'a.bucket = $1',
+    'a.bucket_start >= date_trunc($1, $2::timestamptz)',
+    'a.bucket_start <= $3',
+    ...usageFilterClauses('a', filter, params),
+  ];
   return {
     sql: `FROM usage_aggregates a LEFT JOIN users u ON u.id = a.user_id LEFT JOIN access_keys k ON k.id = a.access_key_id WHERE ${clauses.join(' AND ')}`,
     params,
