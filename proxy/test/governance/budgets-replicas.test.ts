@@ -92,21 +92,42 @@ describe('budgets and rate limits across two proxy replicas', () => {
   }, 120_000);
 
   it('a USD budget of the user counts every key of the user; the soft limit warns in a header and a metric first', async () => {
-    // Sonnet 4.5: 25 × $3/M + 12 × $15/M = $0.000255 a request; $0.01 → 39 requests.
-    const seeded = await seedKey(db, { userLimits: { budget: { monthly: { usd: 0.01 }, softLimitPercent: 50 } } });
-    const answers = await load(seeded.key, 2, 200, 402);
-    const warned = answers.filter((a) => a.status === 200 && typeof a.headers['x-ccproxy-budget-warning'] === 'string');
-    expect(warned.length).toBeGreaterThan(0);
-    expect(String(warned[0]?.headers['x-ccproxy-budget-warning'])).toMatch(
-      new RegExp(
-        `^\\d+% of the monthly budget of user ${seeded.namespace}/${seeded.userName} is used; it resets at \\d{4}-\\d\\d-01T00:00:00.000Z$`,
-      ),
-    );
-    const early = answers.slice(0, 5).filter((a) => a.headers['x-ccproxy-budget-warning'] !== undefined);
-    expect(early, 'no warning far below the soft limit').toEqual([]);
+    // Sonnet 4.5: 25 × $3/M + 12 × $15/M = $0.000255 a request; $0.01 → 39 requests, the soft limit after 20.
+    const first = await seedKey(db, { userLimits: { budget: { monthly: { usd: 0.01 }, softLimitPercent: 50 } } });
+    const second = await seedKey(db, { owner: first });
+    const warningOf = (a: Answer) => a.headers['x-ccproxy-budget-warning'];
+    // 20–23 requests (4 clients stop after 20): 51–59% of the budget, on the first key.
+    const below = await load(first.key, 2, 20, 402);
+    expect(below.map((a) => a.status)).toEqual(below.map(() => 200));
+    expect(
+      below.slice(0, 5).filter((a) => warningOf(a) !== undefined),
+      'no warning far below the soft limit',
+    ).toEqual([]);
+    // The README's precondition for the soft limit: the replicas see each other's spend within
+    // ~2 s (the 1 s usage flush, then the 1 s re-read, started by the next request of each replica).
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await Promise.all(replicas.map((replica) => send(replica.url, second.key)));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The second key of the same user: past the soft limit every admitted answer warns, until the 402.
+    const past = await load(second.key, 2, 200, 402);
+    const admitted = past.filter((a) => a.status === 200);
+    expect(past.some((a) => a.status === 402)).toBe(true);
+    expect(admitted.length, 'the rest of the budget: at most 19 requests').toBeLessThanOrEqual(19);
+    for (const answer of admitted)
+      expect(String(warningOf(answer))).toMatch(
+        new RegExp(
+          `^\\d+% of the monthly budget of user ${first.namespace}/${first.userName} is used; it resets at \\d{4}-\\d\\d-01T00:00:00.000Z$`,
+        ),
+      );
+    for (const refused of past.filter((a) => a.status !== 200)) {
+      expect(refused.status).toBe(402);
+      const body = JSON.parse(refused.body) as { error: { message: string } };
+      expect(body.error.message).toContain(`monthly budget of user ${first.namespace}/${first.userName} is spent`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const usage = await storedUsage(db, seeded.keyId);
-    expect(usage.microUsd).toBeGreaterThanOrEqual(10_000);
+    const spent = (await storedUsage(db, first.keyId)).microUsd + (await storedUsage(db, second.keyId)).microUsd;
+    expect(spent).toBeGreaterThanOrEqual(10_000);
+    expect(spent, 'overspend: at most one request per replica').toBeLessThanOrEqual(10_000 + 2 * 255);
     const soft = await Promise.all(
       replicas.map((r) => metric(r.url, 'ccproxy_budget_soft_limit_total{scope="user",period="month"}')),
     );

@@ -47,22 +47,31 @@ let seeded = 0;
 /** A user and one key with the limits given, straight into Postgres (what the operator writes). */
 export async function seedKey(
   db: Database,
-  options: { keyLimits?: Limits; userLimits?: Limits; routing?: Routing; namespace?: string } = {},
+  options: {
+    keyLimits?: Limits;
+    userLimits?: Limits;
+    routing?: Routing;
+    namespace?: string;
+    /** Another key of this already seeded user (its limits stay as they are). */
+    owner?: { namespace: string; userName: string; userId: string };
+  } = {},
 ): Promise<{ key: string; namespace: string; name: string; userName: string; userId: string; keyId: string }> {
   seeded += 1;
-  const namespace = options.namespace ?? `team-gov-${seeded}`;
+  const namespace = options.owner?.namespace ?? options.namespace ?? `team-gov-${seeded}`;
   const name = `key-${seeded}`;
-  const userName = `user-${seeded}`;
+  const userName = options.owner?.userName ?? `user-${seeded}`;
   const key = generateAccessKey();
-  const userId = await upsertUser(db, {
-    namespace,
-    name: userName,
-    uid: `u-${seeded}`,
-    displayName: '',
-    description: '',
-    suspended: false,
-    ...(options.userLimits === undefined ? {} : { limits: options.userLimits }),
-  });
+  const userId =
+    options.owner?.userId ??
+    (await upsertUser(db, {
+      namespace,
+      name: userName,
+      uid: `u-${seeded}`,
+      displayName: '',
+      description: '',
+      suspended: false,
+      ...(options.userLimits === undefined ? {} : { limits: options.userLimits }),
+    }));
   await upsertAccessKey(
     db,
     {
