@@ -13,6 +13,7 @@ import {
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { group, version } from '../resources.ts';
+import { shareDispatcher } from './shared-dispatcher.ts';
 
 /** What the operator keeps of any object it watches. */
 export interface KubeObject {
@@ -85,7 +86,8 @@ export class KubeClient {
   readonly #metadataConfig: KubeConfig;
 
   constructor(config: KubeConfig, namespace?: string) {
-    this.#config = config;
+    // One keep-alive agent for every request, not a new TLS connection per call (see shareDispatcher).
+    this.#config = shareDispatcher(config);
     this.#metadataConfig = Object.assign(Object.create(config) as KubeConfig, {
       applySecurityAuthentication: async (context: Parameters<KubeConfig['applySecurityAuthentication']>[0]) => {
         await config.applySecurityAuthentication(context);
@@ -294,7 +296,7 @@ export class KubeClient {
 export function loadKubeConfig(): KubeConfig {
   const config = new KubeConfig();
   config.loadFromDefault();
-  return config;
+  return shareDispatcher(config);
 }
 
 function orUndefinedOn404(error: unknown): undefined {
