@@ -1,3 +1,4 @@
+import { writeHeapSnapshot } from 'node:v8';
 import {
   createKeyHasher,
   createLogger,
@@ -16,17 +17,48 @@ import { KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube'
  * `counts` with the counts so far (over the IPC channel its parent forks it with).
  */
 const logger = createLogger({ level: 'warn' });
-const db = new PgDatabase({ url: process.env.DATABASE_URL ?? '', logger });
-await migrate(db, logger);
 const counts: Record<string, number> = {};
+/** Milliseconds spent waiting on each kind of call (API by method, Postgres queries), summed over concurrent calls. */
+const busyMs: Record<string, number> = {};
+const timed = async <T>(label: string, call: () => Promise<T>): Promise<T> => {
+  const started = performance.now();
+  try {
+    return await call();
+  } finally {
+    busyMs[label] = (busyMs[label] ?? 0) + performance.now() - started;
+  }
+};
 const real = KubeClient.fromEnvironment();
 const client = new Proxy(real, {
   get(target, property, receiver) {
     const value: unknown = Reflect.get(target, property, receiver);
     if (typeof value !== 'function') return value;
     return (...args: unknown[]) => {
-      counts[String(property)] = (counts[String(property)] ?? 0) + 1;
-      return (value as (...a: unknown[]) => unknown).apply(target, args);
+      // By method and the kind it acts on ("patchStatus AccessKey"), so the per-key figure can be checked.
+      const [first] = args;
+      const label =
+        typeof first === 'string' && /^[A-Z]/.test(first) ? `${String(property)} ${first}` : String(property);
+      counts[label] = (counts[label] ?? 0) + 1;
+      const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+      return result instanceof Promise && property !== 'watch'
+        ? timed(`api ${String(property)}`, () => result)
+        : result;
+    };
+  },
+});
+const pg = new PgDatabase({ url: process.env.DATABASE_URL ?? '', logger });
+await migrate(pg, logger);
+let queries = 0;
+const db = new Proxy(pg, {
+  get(target, property, receiver) {
+    const value: unknown = Reflect.get(target, property, receiver);
+    if (typeof value !== 'function') return value;
+    if (property !== 'query' && property !== 'transaction') return (value as () => unknown).bind(target);
+    return (...args: unknown[]) => {
+      queries += 1;
+      return timed(`postgres ${String(property)}`, () =>
+        (value as (...a: unknown[]) => Promise<unknown>).apply(target, args),
+      );
     };
   },
 });
@@ -69,9 +101,24 @@ void (async () => {
     if (!stopping) operator = newOperator();
   }
 })();
-process.on('message', (message: { type?: string }) => {
+process.on('message', (message: { type?: string; path?: string }) => {
+  // What the heap holds once garbage is gone (the fork adds --expose-gc for this alone).
+  if (message.type === 'gc') {
+    (globalThis as { gc?: () => void }).gc?.();
+    if (message.path !== undefined) writeHeapSnapshot(message.path);
+    process.send?.({ type: 'gc', memory: process.memoryUsage() });
+  }
   if (message.type === 'counts')
-    process.send?.({ type: 'counts', counts: { ...counts, terms }, memory: process.memoryUsage() });
+    void reconcileFigures().then((reconciles) =>
+      process.send?.({
+        type: 'counts',
+        counts: { ...counts, terms },
+        busyMs,
+        queries,
+        reconciles,
+        memory: process.memoryUsage(),
+      }),
+    );
 });
 process.on('SIGTERM', () => {
   stopping = true;
@@ -82,3 +129,13 @@ process.on('SIGTERM', () => {
     process.exit(0);
   })();
 });
+
+/** Reconciles so far and their summed duration (ms), from the operator's own histogram. */
+async function reconcileFigures(): Promise<{ count: number; ms: number }> {
+  const metric = registry.getSingleMetric('ccproxy_operator_reconcile_duration_seconds');
+  // A histogram's values carry metricName (…_sum, …_count, …_bucket), which the base type omits.
+  const values = ((await metric?.get())?.values ?? []) as Array<{ metricName?: string; value: number }>;
+  const sum = (suffix: string) =>
+    values.filter((v) => v.metricName?.endsWith(suffix) === true).reduce((total, v) => total + v.value, 0);
+  return { count: sum('_count'), ms: sum('_sum') * 1000 };
+}

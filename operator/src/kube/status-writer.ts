@@ -1,6 +1,7 @@
 import type { Logger } from '@ccproxy/core';
 import type { Kind } from '../kinds.ts';
 import { isWaitingReason, type ResourceStatus } from '../reconcile/conditions.ts';
+import { EventRecorder } from './event-recorder.ts';
 import type { KubeClient, KubeObject } from './kube-client.ts';
 import { readyOf, statusChanged, toKubeStatus, type KubeStatus } from './kube-status.ts';
 
@@ -12,7 +13,7 @@ import { readyOf, statusChanged, toKubeStatus, type KubeStatus } from './kube-st
  */
 export class StatusWriter {
   readonly #client: Pick<KubeClient, 'patchStatus' | 'createEvent'>;
-  readonly #logger: Logger;
+  readonly #events: EventRecorder;
   readonly #inject: (kind: Kind, object: KubeObject, basedOn: string) => void;
   readonly #pending = new Map<string, Promise<void>>();
 
@@ -20,9 +21,10 @@ export class StatusWriter {
     client: Pick<KubeClient, 'patchStatus' | 'createEvent'>,
     logger: Logger,
     inject: (kind: Kind, object: KubeObject, basedOn: string) => void,
+    events: EventRecorder = new EventRecorder(client, logger),
   ) {
     this.#client = client;
-    this.#logger = logger;
+    this.#events = events;
     this.#inject = inject;
   }
 
@@ -62,7 +64,8 @@ export class StatusWriter {
       this.#inject(kind, { ...patched, metadata }, basedOn);
       object.metadata.resourceVersion = metadata.resourceVersion;
     }
-    await this.#announce(kind, object, previous, next);
+    // The Event is a note beside the status, not part of the reconcile: nothing waits for it.
+    void this.#announce(kind, object, previous, next);
   }
 
   /** An Event for every change of the Ready condition (reason or status), Warning when something is wrong. */
@@ -90,9 +93,13 @@ export class StatusWriter {
     );
   }
 
+  /** Warnings on their object always; Normal Events combined when many alike come at once (see EventRecorder). */
   async event(kind: Kind, object: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string) {
-    await this.#client
-      .createEvent({ kind, object }, type, reason, message, 'ccproxy-operator')
-      .catch((error: unknown) => this.#logger.debug({ err: error }, 'event not recorded'));
+    await this.#events.record(kind, object, type, reason, message);
+  }
+
+  /** Records the combined Events still held. */
+  async stop(): Promise<void> {
+    await this.#events.stop();
   }
 }
