@@ -40,9 +40,13 @@ export async function measureOperatorScale(keys: number): Promise<void> {
   const [postgres, kube] = await Promise.all([startThrowawayPostgres(), startThrowawayKubeApiserver({ crdFiles })]);
   const config = new KubeConfig();
   config.loadFromString(kube.kubeconfigYaml);
+  // CCPROXY_BENCH_OPERATOR_NODE_FLAGS replaces the shipped flags, to measure what they cost.
+  const override = process.env.CCPROXY_BENCH_OPERATOR_NODE_FLAGS;
+  const nodeFlags = override === undefined ? shippedNodeFlags() : override.split(/\s+/).filter(Boolean);
+  console.log(`[operator-scale] leader's Node flags: ${nodeFlags.join(' ') || '(none)'}`);
   const leader = fork(leaderScript, [], {
     // --expose-gc only lets the bench ask for a full collection at the end (what the heap retains).
-    execArgv: [...shippedNodeFlags(), '--expose-gc'],
+    execArgv: [...nodeFlags, '--expose-gc'],
     env: { ...process.env, DATABASE_URL: postgres.url, KUBECONFIG: kube.kubeconfigPath },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -17,7 +17,7 @@ import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '../resources.ts';
 import { DependentsIndex } from './dependents.ts';
 import type { KubeClient, KubeObject, Watched } from './kube-client.ts';
-import { KubeSecretStore, trimmed } from './kube-secret-store.ts';
+import { KubeSecretStore, metadataOnly, trimmed } from './kube-secret-store.ts';
 import { firstSightStatus, readyOf } from './kube-status.ts';
 import { Reflector } from './reflector.ts';
 import { StatusWriter } from './status-writer.ts';
@@ -111,10 +111,7 @@ export class KubeOperator {
       BedrockKey: reflector('BedrockKey', withoutManagedFields),
       // Generated Secrets with their data (reading one costs no request); every Secret by name only.
       Secret: reflector('Secret', trimmed),
-      SecretMeta: reflector('SecretMeta', ({ metadata: { name, namespace, uid, resourceVersion } }) => ({
-        kind: 'Secret',
-        metadata: { name, namespace, uid, resourceVersion },
-      })),
+      SecretMeta: reflector('SecretMeta', metadataOnly),
     };
     this.#secrets = new KubeSecretStore(options.client, {
       generated: this.#reflectors.Secret,

@@ -19,7 +19,7 @@ export const generatedSecretLabels = {
 /** The operator's Secret caches: its generated Secrets (with data) and every Secret's metadata. */
 export interface SecretCaches {
   generated: Pick<Reflector, 'get' | 'inject' | 'hasSynced'>;
-  metadata: Pick<Reflector, 'get' | 'hasSynced'>;
+  metadata: Pick<Reflector, 'get' | 'inject' | 'hasSynced'>;
 }
 
 /**
@@ -86,8 +86,19 @@ export class KubeSecretStore implements SecretStore {
       ),
     });
     if (created === undefined) this.#readFresh.add(`${namespace}/${name}`);
-    else this.#caches?.generated.inject(trimmed(created), undefined);
+    else {
+      // Both caches learn of the Secret from the create's answer, so neither watch event of it
+      // wakes its AccessKey again (1,000 keys: 1,000 second reconciles for the metadata watch's ADDED).
+      this.#caches?.generated.inject(trimmed(created), undefined);
+      this.#caches?.metadata.inject(metadataOnly(created), undefined);
+    }
   }
+}
+
+/** What the metadata-only Secret cache keeps: name and version. */
+export function metadataOnly(secret: V1Secret | KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion } = (secret.metadata ?? {}) as KubeObject['metadata'];
+  return { kind: 'Secret', metadata: { name, namespace, uid, resourceVersion } };
 }
 
 /** What the generated-Secret cache keeps: names, owner, version and data (no managedFields). */
