@@ -136,7 +136,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     console.log(`[operator-scale] results (${keys} keys, ${users} users; 2 shared cores: figures are noisy)`);
     line(
       ready.size === keys && readySeconds <= targets.readySeconds,
-      `all AccessKeys Ready within ${targets.readySeconds} s of apply: ${ready.size}/${keys} Ready after ${readySeconds.toFixed(1)} s (apply itself took ${appliedSeconds.toFixed(1)} s)`,
+      `all AccessKeys Ready within ${targets.readySeconds} s of apply: ${ready.size}/${keys} Ready after ${readySeconds.toFixed(1)} s (apply itself took ${appliedSeconds.toFixed(1)} s; the last key was Ready ${(readySeconds - appliedSeconds).toFixed(1)} s after the last create)`,
     );
     line(
       perKey <= targets.requestsPerKey,

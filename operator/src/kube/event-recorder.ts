@@ -38,7 +38,7 @@ export class EventRecorder {
     this.#client = client;
     this.#logger = logger;
     this.#burst = options.burst ?? 10;
-    this.#windowMs = options.windowMs ?? 10_000;
+    this.#windowMs = options.windowMs ?? 60_000;
   }
 
   async record(kind: string, object: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string) {
