@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { startThrowawayKubeApiserver, startThrowawayPostgres } from '@ccproxy/test-harness';
-import { shippedNodeFlags } from './shipped-node-flags.ts';
+import { operatorNodeFlags } from './shipped-node-flags.ts';
 
 /**
  * `npm run bench -- operator-scale [--keys N]`: the issue's scale targets for the Kubernetes
  * operator, on the real kube-apiserver + etcd (+ kube-controller-manager) of the test harness
- * and a real PostgreSQL. A leader process (`operator-leader.ts`, the shipped Node flags) is
+ * and a real PostgreSQL. A leader process (`operator-leader.ts`, with the Node flags the chart gives the operator) is
  * elected and synced on an empty cluster; then N AccessKeys (10 per ProxyUser) are created as
  * fast as the API server takes them, and the clock runs from the first create until every
  * AccessKey reports Ready=True. API requests are counted by a counting wrapper around the
@@ -42,7 +42,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
   config.loadFromString(kube.kubeconfigYaml);
   // CCPROXY_BENCH_OPERATOR_NODE_FLAGS replaces the shipped flags, to measure what they cost.
   const override = process.env.CCPROXY_BENCH_OPERATOR_NODE_FLAGS;
-  const nodeFlags = override === undefined ? shippedNodeFlags() : override.split(/\s+/).filter(Boolean);
+  const nodeFlags = override === undefined ? operatorNodeFlags() : override.split(/\s+/).filter(Boolean);
   console.log(`[operator-scale] leader's Node flags: ${nodeFlags.join(' ') || '(none)'}`);
   const leader = fork(leaderScript, [], {
     // --expose-gc only lets the bench ask for a full collection at the end (what the heap retains).

@@ -18,3 +18,17 @@ export function shippedNodeFlags(): string[] {
   if (entrypoint === undefined) throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] in the runtime stage');
   return (JSON.parse(entrypoint) as string[]).slice(1).filter((arg) => arg.startsWith('--'));
 }
+
+const operatorTemplate = fileURLToPath(
+  new URL('../../charts/claude-code-proxy/templates/operator.yaml', import.meta.url),
+);
+
+/**
+ * The flags the operator runs with in the chart: the image's, plus the chart's `NODE_OPTIONS` for
+ * the operator container (its heap cap), so `operator-scale` measures the operator as deployed.
+ */
+export function operatorNodeFlags(): string[] {
+  const options = /name: NODE_OPTIONS, value: "([^"]*)"/.exec(readFileSync(operatorTemplate, 'utf8'))?.[1];
+  if (options === undefined) throw new Error('charts/…/operator.yaml: no NODE_OPTIONS for the operator container');
+  return [...shippedNodeFlags(), ...options.split(/\s+/).filter(Boolean)];
+}

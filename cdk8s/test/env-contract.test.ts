@@ -24,7 +24,8 @@ const processFields: Record<string, EnvFields> = {
   admin: { ...commonFields, ...adminFields, watchNamespace: operatorFields.watchNamespace },
 };
 /** The AWS SDK's own variable, not part of our contract. */
-const sdkVariables = new Set(['AWS_REGION']);
+/** Read by the AWS SDK and by Node itself (the operator's heap cap), not by ccproxy's loader. */
+const sdkVariables = new Set(['AWS_REGION', 'NODE_OPTIONS']);
 
 /** Plausible values for what the pod gets from Secrets and the Downward API. */
 const fromCluster: Record<string, string> = {

@@ -87,6 +87,8 @@ export class KubeOperator {
   readonly #status: StatusWriter;
   /** access_keys.id → queue key, to follow breaker notifications. */
   readonly #keyIds = new Map<string, string>();
+  /** Metadata patches in flight (queue key → the finalizers and owner references they set). */
+  readonly #patching = new Map<string, string>();
   #unlisten: (() => Promise<void>) | undefined;
   #workers: Promise<void> | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -171,6 +173,14 @@ export class KubeOperator {
     this.#dependents.update(watched, previous, object);
     // Our own status writes come back as updates; only spec and metadata changes need work.
     if (object !== undefined && previous !== undefined && onlyStatusChanged(previous, object)) return;
+    // Nor does our own metadata patch whose watch event overtook its answer (on a busy API server,
+    // most of them: 5,000 keys took 1,900 second reconciles for it): the reconcile that sent it goes on.
+    if (
+      object !== undefined &&
+      previous !== undefined &&
+      this.#isOwnMetadataPatch(`${watched}/${key}`, previous, object)
+    )
+      return;
     this.#queue.add(`${watched}/${key}`);
     for (const dependent of this.#dependents.of(watched, namespace, name)) this.#queue.add(dependent);
     // AccessKeys that share (or shared) a Secret with this one: a conflict starts or ends here.
@@ -179,6 +189,16 @@ export class KubeOperator {
       for (const secretName of new Set([secretNameOf(object), secretNameOf(previous)]))
         for (const sharer of this.#sharers(namespace, name, secretName))
           this.#queue.add(`AccessKey/${namespace}/${sharer}`);
+  }
+
+  #isOwnMetadataPatch(queueKey: string, previous: KubeObject, next: KubeObject): boolean {
+    const expected = this.#patching.get(queueKey);
+    return (
+      expected !== undefined &&
+      previous.metadata.generation === next.metadata.generation &&
+      previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp &&
+      ownMetadataOf(next.metadata) === expected
+    );
   }
 
   /** Other live AccessKeys of the namespace naming the Secret `secretName`. */
@@ -310,7 +330,14 @@ export class KubeOperator {
       binding = { userUid: decision.userUid };
     }
     if (Object.keys(patch).length === 0) return { object, ...(binding === undefined ? {} : { binding }) };
-    const patched = withoutManagedFields(await this.#o.client.patchMetadata(kind, object, patch));
+    const key = `${kind}/${object.metadata.namespace}/${object.metadata.name}`;
+    this.#patching.set(key, ownMetadataOf({ ...object.metadata, ...patch }));
+    let patched: KubeObject;
+    try {
+      patched = withoutManagedFields(await this.#o.client.patchMetadata(kind, object, patch));
+    } finally {
+      this.#patching.delete(key);
+    }
     this.#reflectors[kind].inject(patched, object.metadata.resourceVersion);
     return { object: patched, ...(binding === undefined ? {} : { binding }) };
   }
@@ -423,6 +450,14 @@ function onlyStatusChanged(previous: KubeObject, next: KubeObject): boolean {
     JSON.stringify(a.finalizers ?? []) === JSON.stringify(b.finalizers ?? []) &&
     JSON.stringify(a.ownerReferences ?? []) === JSON.stringify(b.ownerReferences ?? [])
   );
+}
+
+/** The metadata the operator patches (finalizers, owner references), in a form independent of key order. */
+function ownMetadataOf(metadata: Pick<KubeObject['metadata'], 'finalizers' | 'ownerReferences'>): string {
+  const references = (metadata.ownerReferences ?? []).map((r) =>
+    [r.apiVersion, r.kind, r.name, r.uid, r.controller === true, r.blockOwnerDeletion === true].join('|'),
+  );
+  return JSON.stringify([metadata.finalizers ?? [], references]);
 }
 
 /** The cache keeps no managedFields: they are most of an object's size and nothing here reads them. */
