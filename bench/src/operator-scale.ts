@@ -63,6 +63,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     await waitFor(leader, 'synced');
     const idleRss = await rssMb(pid, 'VmRSS');
     const before = await countsOf(leader);
+    const cpuBefore = await cpuSeconds(pid);
     const serverBefore = await serverCounts(config);
     const ready = new Set<string>();
     const allReady = Promise.withResolvers<undefined>();
@@ -107,6 +108,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     clearTimeout(timeout);
     const readySeconds = (performance.now() - started) / 1000;
     const after = await countsOf(leader);
+    const cpuUsed = (await cpuSeconds(pid)) - cpuBefore;
     stopWatch();
     // Settle: what the leader holds once the burst is over.
     await new Promise((resolve) => setTimeout(resolve, 5_000));
@@ -151,7 +153,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
       `[operator-scale]         by verb and resource (the API server's apiserver_request_total; includes the bench's creates and the controller-manager): ${JSON.stringify(server)}`,
     );
     console.log(
-      `[operator-scale]         time: ${reconciles} reconciles, ${(reconcileMs / Math.max(1, reconciles)).toFixed(1)} ms each on average; summed waits (ms, concurrent calls overlap): ${JSON.stringify(busy)}; ${after.queries - before.queries} Postgres queries`,
+      `[operator-scale]         time: the leader used ${cpuUsed.toFixed(1)} s of CPU in ${readySeconds.toFixed(0)} s; ${reconciles} reconciles, ${(reconcileMs / Math.max(1, reconciles)).toFixed(1)} ms each on average; summed waits (ms, concurrent calls overlap): ${JSON.stringify(busy)}; ${after.queries - before.queries} Postgres queries`,
     );
     line(
       peakRss <= targets.rssMb,
@@ -168,6 +170,13 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     leader.kill('SIGKILL');
     await Promise.all([kube.stop(), postgres.stop()]);
   }
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, in clock ticks of 1/100 s). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
 }
 
 async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
