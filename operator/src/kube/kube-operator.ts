@@ -173,8 +173,8 @@ export class KubeOperator {
     this.#dependents.update(watched, previous, object);
     // Our own status writes come back as updates; only spec and metadata changes need work.
     if (object !== undefined && previous !== undefined && onlyStatusChanged(previous, object)) return;
-    // Nor does our own metadata patch whose watch event overtook its answer (on a busy API server,
-    // most of them: 5,000 keys took 1,900 second reconciles for it): the reconcile that sent it goes on.
+    // Nor does our own metadata patch whose watch event overtook its answer (on a busy API server
+    // the watch often answers first): the reconcile that sent it goes on with the patched object.
     if (
       object !== undefined &&
       previous !== undefined &&
@@ -240,8 +240,8 @@ export class KubeOperator {
       const { requeueAfter, readyChanged } = await this.#reconcile(kind, namespace, name);
       this.#queue.forget(key);
       // Rows dependents wait for may exist now — only when this object's Ready changed (its row
-      // appeared, went or was refused): a user's keys are not all reconciled again after every
-      // resync of the user, nor right after their own first sync (1,000 keys: 578 extra reconciles).
+      // appeared, went or was refused): a user's ten keys are not all reconciled again after each
+      // resync of the user. A spec change of the user still wakes them (#onChange).
       if (readyChanged) for (const dependent of this.#dependents.of(kind, namespace, name)) this.#queue.add(dependent);
       this.#metrics.reconciles.inc({ kind, result: 'success' });
       if (requeueAfter !== undefined) this.#queue.addAfter(key, requeueAfter);
