@@ -77,8 +77,9 @@ export class RateLimiter {
   readonly #now: () => number;
   readonly #windows = new Map<string, Window>();
   readonly #slots = new Set<string>();
-  /** Slots whose release failed (Postgres away): released again on every renewal tick until it works. */
+  /** Slots whose release failed (Postgres away): released again every sync period until it works. */
   readonly #unreleased = new Set<string>();
+  #releasing = false;
   readonly #leaseMs: number;
   readonly #near: number;
   #fresh: Promise<void> | undefined;
@@ -94,13 +95,16 @@ export class RateLimiter {
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.sync(), this.#o.syncMs);
+    this.#timer = setInterval(() => {
+      void this.sync();
+      // Slots whose release failed (Postgres away) are released as soon as it is back, not when their lease ends.
+      if (this.#unreleased.size > 0 && !this.#releasing) this.#release([...this.#unreleased]);
+    }, this.#o.syncMs);
     this.#timer.unref();
     this.#renewTimer = setInterval(() => {
       renewStreamSlots(this.#o.db, [...this.#slots], this.#leaseMs).catch((error: unknown) =>
         this.#o.logger.warn({ err: error }, 'stream slots could not be renewed'),
       );
-      if (this.#unreleased.size > 0) this.#release([...this.#unreleased]);
     }, this.#leaseMs / 3);
     this.#renewTimer.unref();
   }
@@ -318,15 +322,20 @@ export class RateLimiter {
     this.#release(slots);
   }
 
-  /** Releases slots now; a release that fails is retried on every renewal tick (the lease frees them at the latest). */
+  /** Releases slots now; a release that fails is retried every sync period (their lease frees them at the latest). */
   #release(slots: readonly string[]): void {
-    releaseStreamSlots(this.#o.db, slots).then(
-      () => slots.forEach((slot) => this.#unreleased.delete(slot)),
-      (error: unknown) => {
-        slots.forEach((slot) => this.#unreleased.add(slot));
-        this.#o.logger.warn({ err: error }, 'stream slots could not be released; retrying (their lease frees them)');
-      },
-    );
+    this.#releasing = true;
+    releaseStreamSlots(this.#o.db, slots)
+      .then(
+        () => slots.forEach((slot) => this.#unreleased.delete(slot)),
+        (error: unknown) => {
+          const first = this.#unreleased.size === 0;
+          slots.forEach((slot) => this.#unreleased.add(slot));
+          if (first)
+            this.#o.logger.warn({ err: error }, 'stream slots could not be released; retrying until Postgres is back');
+        },
+      )
+      .finally(() => (this.#releasing = false));
   }
 }
 
