@@ -23,6 +23,7 @@ import { emptyBedrock, emptyOnOff, emptyPlanPath } from './empty-results.ts';
 import { versus } from './report.ts';
 import { shippedNodeFlags } from './shipped-node-flags.ts';
 import { side, type Side } from './sides.ts';
+import { printGovernanceTargets } from './governance-targets.ts';
 import { measureStreams } from './stream-scenarios.ts';
 import { measureTailAnatomy } from './tail-anatomy.ts';
 import { measureThroughput } from './throughput.ts';
@@ -390,6 +391,7 @@ async function governanceOnly(): Promise<void> {
     comparison: result.ttfb,
     labels: ['off', 'on'],
   });
+  printGovernanceTargets(result.latency, result.ttfb);
   await client.close();
 }
 

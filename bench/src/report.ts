@@ -12,9 +12,14 @@ export const emptyPair = (): Pair => ({ direct: [], ccproxy: [] });
 export function compare(samples: Pair) {
   const direct = summarize(samples.direct);
   const ccproxy = summarize(samples.ccproxy);
+  // Samples taken in pairs (one of each side, back to back): a host stall lands on one pair, not on a side.
+  const pairs = Math.min(samples.direct.length, samples.ccproxy.length);
+  const differences = Array.from({ length: pairs }, (_, i) => (samples.ccproxy[i] ?? 0) - (samples.direct[i] ?? 0));
   return {
     direct,
     ccproxy,
+    /** Median of the per-pair differences (meaningful when the sides were measured interleaved). */
+    pairedAdded: median(differences),
     added: { p50: ccproxy.p50 - direct.p50, p99: ccproxy.p99 - direct.p99 },
     ratio: { p50: ccproxy.p50 / direct.p50, p99: ccproxy.p99 / direct.p99 },
   };

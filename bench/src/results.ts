@@ -1,4 +1,5 @@
 import type { CpuCostResults } from './cpu-cost.ts';
+import { printGovernanceTargets } from './governance-targets.ts';
 import type { PlanPathResults } from './plan-path.ts';
 import { printIssue27 } from './side-by-side.ts';
 import { printSection, printVersus, type Comparison, type Versus } from './report.ts';
@@ -117,6 +118,8 @@ export function printResults(r: Results): void {
     console.log(`InvokeModel chunk → SSE translation: ${r.invokeTranslationMicrosPerFrame.toFixed(2)} µs per frame\n`);
   printTargets(r);
   printIssue27(r);
+  if (r.governanceOnVsOffLatency !== undefined && r.governanceOnVsOffTtfb !== undefined)
+    printGovernanceTargets(r.governanceOnVsOffLatency, r.governanceOnVsOffTtfb);
 }
 
 function printThroughput(t: ThroughputResults): void {

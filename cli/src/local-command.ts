@@ -95,6 +95,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     dataDir: dataDir,
     budgetRefreshMs: config.budgetRefreshMs,
     rateLimitSyncMs: config.rateLimitSyncMs,
+    streamSlotLeaseMs: config.streamSlotLeaseMs,
   });
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const proxy = await buildApp(config, {

@@ -16,6 +16,7 @@ export async function startMetering(options: {
   dataDir: string;
   budgetRefreshMs: number;
   rateLimitSyncMs: number;
+  streamSlotLeaseMs: number;
 }): Promise<{ governor: Governor; usage: UsageRecorder }> {
   const { db, logger, registry, prices } = options;
   const governor = new Governor({
@@ -25,6 +26,7 @@ export async function startMetering(options: {
     prices,
     budgetRefreshMs: options.budgetRefreshMs,
     rateSyncMs: options.rateLimitSyncMs,
+    slotLeaseMs: options.streamSlotLeaseMs,
   });
   await governor.start();
   const usage = new UsageRecorder({

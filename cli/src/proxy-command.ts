@@ -64,6 +64,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
     dataDir: cluster.dataDir,
     budgetRefreshMs: config.budgetRefreshMs,
     rateLimitSyncMs: config.rateLimitSyncMs,
+    streamSlotLeaseMs: config.streamSlotLeaseMs,
   });
   const cloudWatch = startCloudWatchMetrics(config.cloudWatchEmf, breakers);
   const app = await buildApp(config, {

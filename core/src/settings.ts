@@ -164,6 +164,11 @@ export const proxyFields = {
     Type.Integer({ minimum: 50, maximum: 10_000, default: 250 }),
     "how often a replica pushes its rate-limit token counts to Postgres and reads every replica's back",
   ),
+  streamSlotLeaseMs: envField(
+    'CCPROXY_STREAM_SLOT_LEASE_MS',
+    Type.Integer({ minimum: 3_000, maximum: 600_000, default: 60_000 }),
+    "lease of a concurrent-stream slot in Postgres, renewed every third of it while the stream runs: a dead replica's slots are free again within one lease",
+  ),
   requestHeadersTimeoutMs: envField(
     'CCPROXY_REQUEST_HEADERS_TIMEOUT_MS',
     Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),

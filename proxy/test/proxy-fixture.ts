@@ -107,6 +107,7 @@ export async function startProxy(
           prices: buildPriceTable(),
           budgetRefreshMs: config.budgetRefreshMs,
           rateSyncMs: config.rateLimitSyncMs,
+          slotLeaseMs: config.streamSlotLeaseMs,
         })
       : undefined;
   await governor?.start();

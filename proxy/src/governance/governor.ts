@@ -20,6 +20,8 @@ export interface GovernorOptions {
   prices: PriceTable;
   budgetRefreshMs: number;
   rateSyncMs: number;
+  /** Lease of a concurrent-stream slot (CCPROXY_STREAM_SLOT_LEASE_MS). */
+  slotLeaseMs?: number;
   now?: () => number;
 }
 
@@ -79,6 +81,7 @@ export class Governor {
       db: options.db,
       logger: options.logger,
       syncMs: options.rateSyncMs,
+      ...(options.slotLeaseMs === undefined ? {} : { slotLeaseMs: options.slotLeaseMs }),
       ...(options.now === undefined ? {} : { now: options.now }),
       onLimited: () => limited.inc(),
     });

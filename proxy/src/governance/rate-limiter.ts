@@ -35,6 +35,8 @@ interface Window {
   unsyncedOutput: number;
   leasing: Promise<number> | undefined;
   touchedAt: number;
+  /** A token limit of this scope is near (≥ `nearPercent`): admissions wait for a fresh sync, settles push at once. */
+  near: boolean;
 }
 
 export interface RateTicket {
@@ -49,6 +51,8 @@ export interface RateLimiterOptions {
   syncMs: number;
   /** Lease of a concurrent-stream slot; renewed every third of it while the request runs. */
   slotLeaseMs?: number;
+  /** Share of a token limit from which admissions are checked on fresh totals (percent; default 80). */
+  nearPercent?: number;
   now?: () => number;
   onLimited?: (limit: string) => void;
 }
@@ -57,20 +61,28 @@ export interface RateLimiterOptions {
  * Rate limits shared by every replica through Postgres (`rate_windows`, `stream_slots`), in fixed
  * UTC minute windows. Requests per minute are leased in chunks (a tenth of the limit) with a
  * conditional upsert, so the replicas together never admit more than the limit, and a replica
- * asks Postgres once per chunk, not per request. Tokens are known only when a request ends: they
- * are added locally and pushed in one statement every `syncMs`, which returns every window's
- * totals across replicas; a request is refused once the window's tokens reach the limit (so the
- * requests in flight when it is reached, and up to `syncMs` of other replicas' tokens, may pass
- * it — like Anthropic's own token limits). Concurrent streams take a slot in Postgres per request
+ * asks Postgres once per chunk, not per request. Tokens are known only when a request ends: the
+ * rule is "admit while the window's counted tokens are below the limit, count them when the
+ * request ends". Below `nearPercent` of a limit the counts are pushed and read back (every
+ * replica's totals) in one statement every `syncMs`, and admission is sync. From `nearPercent`
+ * on, the scope is *near*: each admission waits for a sync started after it arrived, and each
+ * settle pushes at once, so a replica decides on every replica's tokens as of one round trip ago,
+ * and the overshoot is bounded by concurrency, not by the request rate: the tokens of the
+ * requests in flight when the limit is reached (about one request per concurrent client). Concurrent streams take a slot in Postgres per request
  * (a round trip at its start, only for scopes with that limit), leased and renewed so a dead
- * replica's slots free themselves.
+ * replica's slots free themselves within one lease.
  */
 export class RateLimiter {
   readonly #o: RateLimiterOptions;
   readonly #now: () => number;
   readonly #windows = new Map<string, Window>();
   readonly #slots = new Set<string>();
+  /** Slots whose release failed (Postgres away): released again every sync period until it works. */
+  readonly #unreleased = new Set<string>();
+  #releasing = false;
   readonly #leaseMs: number;
+  readonly #near: number;
+  #fresh: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
@@ -79,10 +91,15 @@ export class RateLimiter {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#leaseMs = options.slotLeaseMs ?? 60_000;
+    this.#near = (options.nearPercent ?? 80) / 100;
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.sync(), this.#o.syncMs);
+    this.#timer = setInterval(() => {
+      void this.sync();
+      // Slots whose release failed (Postgres away) are released as soon as it is back, not when their lease ends.
+      if (this.#unreleased.size > 0 && !this.#releasing) this.#release([...this.#unreleased]);
+    }, this.#o.syncMs);
     this.#timer.unref();
     this.#renewTimer = setInterval(() => {
       renewStreamSlots(this.#o.db, [...this.#slots], this.#leaseMs).catch((error: unknown) =>
@@ -96,18 +113,22 @@ export class RateLimiter {
     clearInterval(this.#timer);
     clearInterval(this.#renewTimer);
     await this.sync();
-    await releaseStreamSlots(this.#o.db, [...this.#slots]).catch(() => undefined);
+    await releaseStreamSlots(this.#o.db, [...this.#slots, ...this.#unreleased]).catch(() => undefined);
     this.#slots.clear();
+    this.#unreleased.clear();
   }
 
-  /** Admits the request under every check (sync while leases last and no stream limit is set), or throws PRX_RATE_LIMITED. */
+  /**
+   * Admits the request under every check (sync while leases last, no token limit is near and no
+   * stream limit is set), or throws PRX_RATE_LIMITED.
+   */
   admit(checks: readonly RateCheck[]): RateTicket | Promise<RateTicket> {
     const now = this.#now();
     let slow = false;
     for (const check of checks) {
       const window = this.#window(check.scope, now);
       this.#refuseOnTokens(check, window, now);
-      if (check.limits.concurrentStreams !== undefined) slow = true;
+      if (window.near || check.limits.concurrentStreams !== undefined) slow = true;
       if (check.limits.requestsPerMinute !== undefined && window.leased === 0) slow = true;
     }
     if (slow) return this.#admitSlowly(checks, now);
@@ -116,6 +137,13 @@ export class RateLimiter {
   }
 
   async #admitSlowly(checks: readonly RateCheck[], now: number): Promise<RateTicket> {
+    const near = checks.filter((check) => this.#window(check.scope, now).near);
+    if (near.length > 0) {
+      // Every replica's tokens as of now (a sync that failed leaves this replica's own counts: fail open on them).
+      await this.#freshSync();
+      now = this.#now();
+      for (const check of near) this.#refuseOnTokens(check, this.#window(check.scope, now), now);
+    }
     const slots: string[] = [];
     const taken: Window[] = [];
     try {
@@ -157,11 +185,15 @@ export class RateLimiter {
   /** After the request: its tokens count in the current window; its stream slots are freed. */
   settle(ticket: RateTicket, inputTokens: number, outputTokens: number): void {
     const now = this.#now();
+    let push = false;
     for (const scope of ticket.scopes) {
       const window = this.#window(scope, now);
       window.unsyncedInput += inputTokens;
       window.unsyncedOutput += outputTokens;
+      push ||= window.near && inputTokens + outputTokens > 0;
     }
+    // Near a token limit the other replicas learn of these tokens within a round trip, not a sync period.
+    if (push) void this.#freshSync();
     this.#free(ticket.slots);
   }
 
@@ -169,6 +201,16 @@ export class RateLimiter {
   sync(): Promise<void> {
     this.#syncing ??= this.#sync().finally(() => (this.#syncing = undefined));
     return this.#syncing;
+  }
+
+  /** A sync that starts after this call (the one running may have read the totals before it). */
+  #freshSync(): Promise<void> {
+    if (this.#syncing === undefined) return this.sync();
+    this.#fresh ??= this.#syncing.then(() => {
+      this.#fresh = undefined;
+      return this.sync();
+    });
+    return this.#fresh;
   }
 
   async #sync(): Promise<void> {
@@ -225,6 +267,7 @@ export class RateLimiter {
         unsyncedOutput: window?.unsyncedOutput ?? 0,
         leasing: undefined,
         touchedAt: now,
+        near: false,
       };
       this.#windows.set(scope, window);
     }
@@ -254,16 +297,18 @@ export class RateLimiter {
     return window.leasing;
   }
 
+  /** Refuses once the window's counted tokens reach a limit; marks the window near from `nearPercent` of it. */
   #refuseOnTokens(check: RateCheck, window: Window, now: number): void {
     const { inputTokensPerMinute: itpm, outputTokensPerMinute: otpm } = check.limits;
-    if (itpm !== undefined && window.inputTokens + window.unsyncedInput >= itpm)
-      throw this.#counted(
-        limited(check, 'input-tokens', itpm, window.inputTokens + window.unsyncedInput, window.start, now),
-      );
-    if (otpm !== undefined && window.outputTokens + window.unsyncedOutput >= otpm)
-      throw this.#counted(
-        limited(check, 'output-tokens', otpm, window.outputTokens + window.unsyncedOutput, window.start, now),
-      );
+    if (itpm === undefined && otpm === undefined) return;
+    const input = window.inputTokens + window.unsyncedInput;
+    const output = window.outputTokens + window.unsyncedOutput;
+    if (itpm !== undefined && input >= itpm)
+      throw this.#counted(limited(check, 'input-tokens', itpm, input, window.start, now));
+    if (otpm !== undefined && output >= otpm)
+      throw this.#counted(limited(check, 'output-tokens', otpm, output, window.start, now));
+    window.near =
+      (itpm !== undefined && input >= itpm * this.#near) || (otpm !== undefined && output >= otpm * this.#near);
   }
 
   #counted(error: ProxyError): ProxyError {
@@ -274,9 +319,23 @@ export class RateLimiter {
   #free(slots: readonly string[]): void {
     if (slots.length === 0) return;
     for (const slot of slots) this.#slots.delete(slot);
-    releaseStreamSlots(this.#o.db, slots).catch((error: unknown) =>
-      this.#o.logger.warn({ err: error }, 'stream slots could not be released; their lease frees them'),
-    );
+    this.#release(slots);
+  }
+
+  /** Releases slots now; a release that fails is retried every sync period (their lease frees them at the latest). */
+  #release(slots: readonly string[]): void {
+    this.#releasing = true;
+    releaseStreamSlots(this.#o.db, slots)
+      .then(
+        () => slots.forEach((slot) => this.#unreleased.delete(slot)),
+        (error: unknown) => {
+          const first = this.#unreleased.size === 0;
+          slots.forEach((slot) => this.#unreleased.add(slot));
+          if (first)
+            this.#o.logger.warn({ err: error }, 'stream slots could not be released; retrying until Postgres is back');
+        },
+      )
+      .finally(() => (this.#releasing = false));
   }
 }
 

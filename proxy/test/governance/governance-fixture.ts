@@ -1,14 +1,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { inject } from 'vitest';
 import { Agent, request } from 'undici';
 import {
   createKeyHasher,
+  encryptSecret,
   generateAccessKey,
   keyPrefix,
+  KmsKeyWrapper,
+  secretFingerprint,
   upsertAccessKey,
+  upsertBedrockKey,
   upsertUser,
   type Database,
+  type KeyWrapper,
   type Limits,
   type Routing,
 } from '@ccproxy/core';
@@ -42,6 +49,25 @@ export async function startReplicas(
   };
 }
 
+/** A KMS key on the run's moto: the replicas' env to unwrap Bedrock keys with it, and a wrapper to seed them. */
+export async function kmsForReplicas(): Promise<{ env: Record<string, string>; wrapper: KeyWrapper }> {
+  const env = {
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_KMS: inject('motoUrl'),
+  };
+  const client = new KMSClient({
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_KMS,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+  });
+  const keyId = (await client.send(new CreateKeyCommand({ Description: 'ccproxy governance test' }))).KeyMetadata
+    ?.KeyId;
+  if (keyId === undefined) throw new Error('moto made no KMS key');
+  return { env: { ...env, CCPROXY_KMS_KEY_ID: keyId }, wrapper: new KmsKeyWrapper({ keyId, client }) };
+}
+
 let seeded = 0;
 
 /** A user and one key with the limits given, straight into Postgres (what the operator writes). */
@@ -54,6 +80,8 @@ export async function seedKey(
     namespace?: string;
     /** Another key of this already seeded user (its limits stay as they are). */
     owner?: { namespace: string; userName: string; userId: string };
+    /** A Bedrock API key bound to the access key (envelope-encrypted with `wrapper`). */
+    bedrockKey?: { apiKey: string; wrapper: KeyWrapper };
   } = {},
 ): Promise<{ key: string; namespace: string; name: string; userName: string; userId: string; keyId: string }> {
   seeded += 1;
@@ -99,6 +127,16 @@ export async function seedKey(
       name,
     ])
   )[0]?.id;
+  if (options.bedrockKey !== undefined)
+    await upsertBedrockKey(db, {
+      namespace,
+      name: `${name}-bedrock`,
+      uid: `b-${seeded}`,
+      accessKeyId: keyId ?? '',
+      ciphertext: await encryptSecret(options.bedrockKey.apiKey, options.bedrockKey.wrapper),
+      fingerprint: secretFingerprint(options.bedrockKey.apiKey),
+      api: null,
+    });
   return { key, namespace, name, userName, userId, keyId: keyId ?? '' };
 }
 
@@ -113,7 +151,7 @@ export const agent = new Agent({ connections: 64 });
 export async function send(
   baseUrl: string,
   key: string,
-  options: { model?: string; session?: string; path?: string } = {},
+  options: { model?: string; session?: string; path?: string; text?: string; stream?: boolean } = {},
 ): Promise<Answer> {
   const response = await request(`${baseUrl}/ak/${key}${options.path ?? '/v1/messages'}`, {
     method: 'POST',
@@ -121,7 +159,8 @@ export async function send(
     body: JSON.stringify({
       model: options.model ?? 'claude-sonnet-4-5-20250929',
       max_tokens: 16,
-      messages: [{ role: 'user', content: 'hello' }],
+      ...(options.stream === true ? { stream: true } : {}),
+      messages: [{ role: 'user', content: options.text ?? 'hello' }],
     }),
     headers: {
       'x-api-key': 'sk-ant-governance',
