@@ -27,29 +27,32 @@ export const maxFrameBytes = preludeBytes + 128 * 1024 + 16 * 1024 * 1024 + 4;
 /**
  * Splits an AWS event-stream byte stream into frames (they do not align with network chunks):
  * each frame starts with its total length and a CRC of that prelude, both checked as soon as the
- * 12 bytes are there; complete frames are decoded (message CRC checked) by the Smithy codec.
- * Chunks of an incomplete frame are kept as they came and joined once, when the frame is whole.
- * Per stream, not thread-safe.
+ * 12 bytes are there; a complete frame is decoded in place (`decodeFrame`). Chunks of an
+ * incomplete frame are kept as they came and joined once, when the frame is whole; a chunk
+ * holding many frames is read at an offset, never sliced per frame. Per stream, not thread-safe.
  */
 export class EventStreamFrames {
-  #chunks: Uint8Array[] = [];
+  #chunks: Buffer[] = [];
+  /** Where the first chunk's unread bytes start. */
+  #offset = 0;
   #size = 0;
   #error: unknown;
 
   push(chunk: Uint8Array): EventFrame[] {
     if (chunk.length > 0) {
-      this.#chunks.push(chunk);
+      this.#chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       this.#size += chunk.length;
     }
     if (this.#error !== undefined) throw this.#error;
     const frames: EventFrame[] = [];
     try {
       while (this.#size >= preludeBytes) {
-        const length = checkedLength(this.#front(preludeBytes));
+        const length = checkedLength(this.#front(preludeBytes), this.#offset);
         if (this.#size < length) break;
-        const frame = this.#front(length);
+        const bytes = this.#front(length);
+        const at = this.#offset;
         this.#consume(length);
-        frames.push(decodeFrame(frame));
+        frames.push(decodeFrame(bytes, at, length));
       }
     } catch (error) {
       // The frames before a bad one are still the stream's: they are returned, the error comes next.
@@ -69,57 +72,123 @@ export class EventStreamFrames {
     return this.#size;
   }
 
-  /** The first `length` bytes as one array (joining leading chunks only when they are split). */
-  #front(length: number): Uint8Array {
-    const first = this.#chunks[0] as Uint8Array;
-    if (first.length >= length) return first.subarray(0, length);
+  /** The first chunk, made to hold `length` unread bytes from `#offset` (joining leading chunks only when they are split). */
+  #front(length: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    if (first.length - this.#offset >= length) return first;
     let count = 0;
-    let joined = 0;
-    while (joined < length) joined += (this.#chunks[count++] as Uint8Array).length;
-    const out = new Uint8Array(joined);
-    let offset = 0;
-    for (const part of this.#chunks.splice(0, count, out)) {
-      out.set(part, offset);
-      offset += part.length;
+    let joined = -this.#offset;
+    while (joined < length) joined += (this.#chunks[count++] as Buffer).length;
+    const out = Buffer.allocUnsafe(joined);
+    let at = 0;
+    for (const [i, part] of this.#chunks.splice(0, count, out).entries()) {
+      const from = i === 0 ? this.#offset : 0;
+      part.copy(out, at, from);
+      at += part.length - from;
     }
-    return out.subarray(0, length);
+    this.#offset = 0;
+    return out;
   }
 
   #consume(length: number): void {
-    const first = this.#chunks[0] as Uint8Array;
-    if (first.length === length) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(length);
+    const first = this.#chunks[0] as Buffer;
+    this.#offset += length;
     this.#size -= length;
+    if (this.#offset === first.length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
   }
 }
 
-/** The frame's total length from its prelude, refused when impossible, oversized or corrupt. */
-function checkedLength(prelude: Uint8Array): number {
-  const view = new DataView(prelude.buffer, prelude.byteOffset, preludeBytes);
-  const length = view.getUint32(0);
+/** The frame's total length from its prelude at `at`, refused when impossible, oversized or corrupt. */
+function checkedLength(bytes: Buffer, at: number): number {
+  const length = bytes.readUInt32BE(at);
   if (length < minFrameBytes) throw new Error(`event-stream frame length ${length} is impossible`);
   if (length > maxFrameBytes)
     throw new Error(`event-stream frame length ${length} exceeds the ${maxFrameBytes}-byte maximum`);
-  if (crc32(prelude.subarray(0, 8)) !== view.getUint32(8)) throw new Error('event-stream frame prelude CRC mismatch');
+  if (crc32(bytes.subarray(at, at + 8)) !== bytes.readUInt32BE(at + 8))
+    throw new Error('event-stream frame prelude CRC mismatch');
   return length;
 }
 
-function decodeFrame(bytes: Uint8Array): EventFrame {
-  const message = codec.decode(bytes);
-  const headers = message.headers;
-  const header = (name: string) => (headers[name]?.type === 'string' ? String(headers[name].value) : '');
-  const messageType = header(':message-type');
-  const body = toUtf8(message.body);
+/** The headers a frame is read by; every other header is skipped (as their values are never used). */
+interface FrameHeaders {
+  ':message-type': string;
+  ':event-type': string;
+  ':exception-type': string;
+  ':error-code': string;
+  ':error-message': string;
+}
+
+/**
+ * One whole frame (prelude already checked) at `at` in `bytes` → its type, name and JSON payload.
+ * The message CRC continues from the prelude's (`zlib.crc32`'s running value): one native pass
+ * over the rest, no copy. Headers are walked in place, every type's size known (a header that
+ * overruns the header block, or an unknown type, is refused); only string values of the five
+ * names above are decoded, the last of a repeated name winning, a non-string one reading as ''.
+ */
+function decodeFrame(bytes: Buffer, at: number, length: number): EventFrame {
+  const headersLength = bytes.readUInt32BE(at + 4);
+  if (headersLength > length - minFrameBytes)
+    throw new Error(`event-stream headers length ${headersLength} overruns the ${length}-byte frame`);
+  const end = at + length - 4;
+  if (crc32(bytes.subarray(at + 8, end), bytes.readUInt32BE(at + 8)) !== bytes.readUInt32BE(end))
+    throw new Error('event-stream frame message CRC mismatch');
+  const headers = readHeaders(bytes, at + preludeBytes, at + preludeBytes + headersLength);
+  const messageType = headers[':message-type'];
+  const bodyAt = at + preludeBytes + headersLength;
   return {
     messageType,
     name:
       messageType === 'exception'
-        ? header(':exception-type')
+        ? headers[':exception-type']
         : messageType === 'error'
-          ? header(':error-code')
-          : header(':event-type'),
-    payload: messageType === 'error' ? { message: header(':error-message') } : body === '' ? {} : JSON.parse(body),
+          ? headers[':error-code']
+          : headers[':event-type'],
+    payload:
+      messageType === 'error'
+        ? { message: headers[':error-message'] }
+        : bodyAt === end
+          ? {}
+          : JSON.parse(bytes.toString('utf8', bodyAt, end)),
   };
+}
+
+/** Bytes a header value of each fixed-size type takes (0, 1: booleans; 6, 7: length-prefixed). */
+const fixedSizes = [0, 0, 1, 2, 4, 8, -1, -1, 8, 16];
+
+function readHeaders(bytes: Buffer, from: number, to: number): FrameHeaders {
+  const headers: FrameHeaders = {
+    ':message-type': '',
+    ':event-type': '',
+    ':exception-type': '',
+    ':error-code': '',
+    ':error-message': '',
+  };
+  let p = from;
+  while (p < to) {
+    const nameAt = p + 1;
+    const typeAt = nameAt + (bytes[p] as number);
+    if (typeAt >= to) throw new Error('event-stream header overruns the header block');
+    const type = bytes[typeAt] as number;
+    const fixed = fixedSizes[type];
+    if (fixed === undefined) throw new Error(`event-stream header type ${type} is unknown`);
+    let valueAt = typeAt + 1;
+    let next = valueAt + fixed;
+    if (fixed < 0) {
+      if (valueAt + 2 > to) throw new Error('event-stream header overruns the header block');
+      next = valueAt + 2 + bytes.readUInt16BE(valueAt);
+      valueAt += 2;
+    }
+    if (next > to) throw new Error('event-stream header overruns the header block');
+    // Names are ASCII: latin1 reads them without UTF-8 decoding, and a non-ASCII name matches none.
+    const name = bytes.toString('latin1', nameAt, typeAt);
+    if (Object.hasOwn(headers, name))
+      headers[name as keyof FrameHeaders] = type === 7 ? bytes.toString('utf8', valueAt, next) : '';
+    p = next;
+  }
+  return headers;
 }
 
 /** Encodes one frame; used by the Bedrock test server and golden fixtures. */
