@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { parsePayload } from './payload-json.ts';
 
 export interface EventFrame {
   /** `event`, `exception` or `error`. */
@@ -151,7 +152,7 @@ function decodeFrame(bytes: Buffer, at: number, length: number): EventFrame {
         ? { message: headers[':error-message'] }
         : bodyAt === end
           ? {}
-          : JSON.parse(bytes.toString('utf8', bodyAt, end)),
+          : parsePayload(bytes.toString('utf8', bodyAt, end)),
   };
 }
 
