@@ -1,6 +1,6 @@
-import { crc32 } from 'node:zlib';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { crc32 } from './crc32.ts';
 import { parsePayload } from './payload-json.ts';
 
 export interface EventFrame {
@@ -108,7 +108,7 @@ function checkedLength(bytes: Buffer, at: number): number {
   if (length < minFrameBytes) throw new Error(`event-stream frame length ${length} is impossible`);
   if (length > maxFrameBytes)
     throw new Error(`event-stream frame length ${length} exceeds the ${maxFrameBytes}-byte maximum`);
-  if (crc32(bytes.subarray(at, at + 8)) !== bytes.readUInt32BE(at + 8))
+  if (crc32(bytes, at, at + 8) !== bytes.readUInt32BE(at + 8))
     throw new Error('event-stream frame prelude CRC mismatch');
   return length;
 }
@@ -124,8 +124,8 @@ interface FrameHeaders {
 
 /**
  * One whole frame (prelude already checked) at `at` in `bytes` → its type, name and JSON payload.
- * The message CRC continues from the prelude's (`zlib.crc32`'s running value): one native pass
- * over the rest, no copy. Headers are walked in place, every type's size known (a header that
+ * The message CRC continues from the prelude's (a running value, crc32.ts): one pass over the
+ * rest, no copy. Headers are walked in place, every type's size known (a header that
  * overruns the header block, or an unknown type, is refused); only string values of the five
  * names above are decoded, the last of a repeated name winning, a non-string one reading as ''.
  */
@@ -134,7 +134,7 @@ function decodeFrame(bytes: Buffer, at: number, length: number): EventFrame {
   if (headersLength > length - minFrameBytes)
     throw new Error(`event-stream headers length ${headersLength} overruns the ${length}-byte frame`);
   const end = at + length - 4;
-  if (crc32(bytes.subarray(at + 8, end), bytes.readUInt32BE(at + 8)) !== bytes.readUInt32BE(end))
+  if (crc32(bytes, at + 8, end, bytes.readUInt32BE(at + 8)) !== bytes.readUInt32BE(end))
     throw new Error('event-stream frame message CRC mismatch');
   const headers = readHeaders(bytes, at + preludeBytes, at + preludeBytes + headersLength);
   const messageType = headers[':message-type'];
