@@ -70,7 +70,39 @@ function text(next: () => number, max: number): string {
   return out;
 }
 
-const typeNames = [':message-type', ':event-type', ':exception-type', ':error-code', ':error-message', ':content-type'];
+/** The names the decoder keeps, one it skips, and near misses of them (matched on bytes, so one byte off must not match). */
+const typeNames = [
+  ':message-type',
+  ':event-type',
+  ':exception-type',
+  ':error-code',
+  ':error-message',
+  ':content-type',
+  ':message-typ',
+  ':event-typeX',
+  ':Event-type',
+  ':error-cod\u00e9',
+  ':message-typf',
+  ':event-typf',
+  ';event-type',
+];
+/** Values the decoder matches on bytes (interned), and near misses. */
+const commonValues = [
+  'event',
+  'exception',
+  'error',
+  'chunk',
+  'contentBlockDelta',
+  'metadata',
+  'even',
+  'events',
+  'chunK',
+  'métadata',
+  'evenT',
+  'Event',
+  'contentBlockDeltb',
+  'dontentBlockDelta',
+];
 
 /** A header of a random type under a random (often meaningful) name. */
 function randomHeaders(next: () => number): MessageHeaders {
@@ -96,7 +128,13 @@ function randomHeaders(next: () => number): MessageHeaders {
                     ? { type: 'timestamp', value: new Date(Math.floor(next() * 2e12)) }
                     : kind === 7
                       ? { type: 'uuid', value: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' }
-                      : { type: 'string', value: text(next, 30) };
+                      : {
+                          type: 'string',
+                          value:
+                            next() < 0.5
+                              ? (commonValues[Math.floor(next() * commonValues.length)] as string)
+                              : text(next, 30),
+                        };
   }
   // Most frames carry the real trio, as Bedrock sends them.
   if (next() < 0.7) {

@@ -1,6 +1,7 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { crc32 } from './crc32.ts';
+import { Header, readHeaders } from './frame-headers.ts';
 import { parsePayload } from './payload-json.ts';
 
 export interface EventFrame {
@@ -113,21 +114,10 @@ function checkedLength(bytes: Buffer, at: number): number {
   return length;
 }
 
-/** The headers a frame is read by; every other header is skipped (as their values are never used). */
-interface FrameHeaders {
-  ':message-type': string;
-  ':event-type': string;
-  ':exception-type': string;
-  ':error-code': string;
-  ':error-message': string;
-}
-
 /**
  * One whole frame (prelude already checked) at `at` in `bytes` → its type, name and JSON payload.
  * The message CRC continues from the prelude's (a running value, crc32.ts): one pass over the
- * rest, no copy. Headers are walked in place, every type's size known (a header that
- * overruns the header block, or an unknown type, is refused); only string values of the five
- * names above are decoded, the last of a repeated name winning, a non-string one reading as ''.
+ * rest, no copy. Headers are read in place (frame-headers.ts).
  */
 function decodeFrame(bytes: Buffer, at: number, length: number): EventFrame {
   const headersLength = bytes.readUInt32BE(at + 4);
@@ -137,59 +127,23 @@ function decodeFrame(bytes: Buffer, at: number, length: number): EventFrame {
   if (crc32(bytes, at + 8, end, bytes.readUInt32BE(at + 8)) !== bytes.readUInt32BE(end))
     throw new Error('event-stream frame message CRC mismatch');
   const headers = readHeaders(bytes, at + preludeBytes, at + preludeBytes + headersLength);
-  const messageType = headers[':message-type'];
+  const messageType = headers[Header.messageType] as string;
   const bodyAt = at + preludeBytes + headersLength;
   return {
     messageType,
     name:
       messageType === 'exception'
-        ? headers[':exception-type']
+        ? (headers[Header.exceptionType] as string)
         : messageType === 'error'
-          ? headers[':error-code']
-          : headers[':event-type'],
+          ? (headers[Header.errorCode] as string)
+          : (headers[Header.eventType] as string),
     payload:
       messageType === 'error'
-        ? { message: headers[':error-message'] }
+        ? { message: headers[Header.errorMessage] }
         : bodyAt === end
           ? {}
           : parsePayload(bytes.toString('utf8', bodyAt, end)),
   };
-}
-
-/** Bytes a header value of each fixed-size type takes (0, 1: booleans; 6, 7: length-prefixed). */
-const fixedSizes = [0, 0, 1, 2, 4, 8, -1, -1, 8, 16];
-
-function readHeaders(bytes: Buffer, from: number, to: number): FrameHeaders {
-  const headers: FrameHeaders = {
-    ':message-type': '',
-    ':event-type': '',
-    ':exception-type': '',
-    ':error-code': '',
-    ':error-message': '',
-  };
-  let p = from;
-  while (p < to) {
-    const nameAt = p + 1;
-    const typeAt = nameAt + (bytes[p] as number);
-    if (typeAt >= to) throw new Error('event-stream header overruns the header block');
-    const type = bytes[typeAt] as number;
-    const fixed = fixedSizes[type];
-    if (fixed === undefined) throw new Error(`event-stream header type ${type} is unknown`);
-    let valueAt = typeAt + 1;
-    let next = valueAt + fixed;
-    if (fixed < 0) {
-      if (valueAt + 2 > to) throw new Error('event-stream header overruns the header block');
-      next = valueAt + 2 + bytes.readUInt16BE(valueAt);
-      valueAt += 2;
-    }
-    if (next > to) throw new Error('event-stream header overruns the header block');
-    // Names are ASCII: latin1 reads them without UTF-8 decoding, and a non-ASCII name matches none.
-    const name = bytes.toString('latin1', nameAt, typeAt);
-    if (Object.hasOwn(headers, name))
-      headers[name as keyof FrameHeaders] = type === 7 ? bytes.toString('utf8', valueAt, next) : '';
-    p = next;
-  }
-  return headers;
 }
 
 /** Encodes one frame; used by the Bedrock test server and golden fixtures. */
