@@ -315,6 +315,9 @@ async function main(): Promise<void> {
     undefined,
   );
   if (profile) await proxy.stop();
+  const frames = quick ? 20_000 : 200_000;
+  const converseTranslation = translationCostPerFrame(frames);
+  const invokeTranslation = invokeTranslationCostPerFrame(frames);
 
   const results: Results = {
     machine: {
@@ -345,8 +348,10 @@ async function main(): Promise<void> {
     tailAnatomy,
     throughput,
     streams,
-    translationMicrosPerFrame: translationCostPerFrame(quick ? 20_000 : 200_000),
-    invokeTranslationMicrosPerFrame: invokeTranslationCostPerFrame(quick ? 20_000 : 200_000),
+    translationMicrosPerFrame: converseTranslation.wallMicros,
+    invokeTranslationMicrosPerFrame: invokeTranslation.wallMicros,
+    translationCpuMicrosPerFrame: converseTranslation.cpuMicros,
+    invokeTranslationCpuMicrosPerFrame: invokeTranslation.cpuMicros,
   };
   printResults(results);
   await mkdir(resultsDir, { recursive: true });
