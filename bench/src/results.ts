@@ -1,7 +1,7 @@
 import type { CpuCostResults } from './cpu-cost.ts';
 import type { PlanPathResults } from './plan-path.ts';
 import { printIssue27, translationFigure } from './side-by-side.ts';
-import { printSection, printVersus, type Comparison, type Versus } from './report.ts';
+import { printSection, printVersus, type Comparison, type Percentiles, type Versus } from './report.ts';
 import { sideNames, type SideName } from './sides.ts';
 import { fmt, type Summary } from './stats.ts';
 import type { StreamResults } from './stream-scenarios.ts';
@@ -26,6 +26,8 @@ export type Results = PlanPathResults & {
   failoverPenaltyVsBedrockOnly: Comparison;
   primaryErrorTime: Summary;
   failoverPenalty: { p50: number; p99: number };
+  /** Bedrock streaming TTFB added over Plan, median of per-round added (absent in older runs). */
+  bedrockAddedRoundMedian?: { converse: Percentiles; invoke: Percentiles };
   meteringOnVsOffLatency: Comparison;
   meteringOnVsOffTtfb: Comparison;
   /** Budgets and rate limits on (a governed key) vs off (the bench key), same process; absent in older runs. */
@@ -62,6 +64,11 @@ export function printResults(r: Results): void {
     title: 'Bedrock path: streaming TTFB through ccproxy, Plan vs Bedrock',
     comparison: r.bedrockTtfbVsPlan,
     labels: ['plan', 'bedrock'],
+    ...(r.bedrockAddedRoundMedian === undefined
+      ? {}
+      : {
+          note: `added over Plan, median of per-round p50 / p99: Converse ${fmt(r.bedrockAddedRoundMedian.converse.p50)} / ${fmt(r.bedrockAddedRoundMedian.converse.p99)}, InvokeModel ${fmt(r.bedrockAddedRoundMedian.invoke.p50)} / ${fmt(r.bedrockAddedRoundMedian.invoke.p99)}`,
+        }),
   });
   if (r.invokeTtfbVsConverse !== undefined && r.invokeLatencyVsConverse !== undefined) {
     printSection({
