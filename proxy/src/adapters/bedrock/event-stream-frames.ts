@@ -81,7 +81,9 @@ export class EventStreamFrames {
     let count = 0;
     let joined = -this.#offset;
     while (joined < length) joined += (this.#chunks[count++] as Buffer).length;
-    const out = Buffer.allocUnsafe(joined);
+    // Its own memory, not a slice of Node's shared 8 KiB pool: a frame waiting for its rest on an
+    // idle stream must not keep a pool slab alive. Every byte is copied over below.
+    const out = Buffer.allocUnsafeSlow(joined);
     let at = 0;
     for (const [i, part] of this.#chunks.splice(0, count, out).entries()) {
       const from = i === 0 ? this.#offset : 0;
