@@ -29,7 +29,7 @@ import { measureThroughput } from './throughput.ts';
 import { invokeTranslationCostPerFrame, translationCostPerFrame } from './translation-cost.ts';
 
 /**
- * `npm run bench [-- --quick] [-- --pglite] [-- --profile] [-- --only cpu,plan,…] [-- --no-peers]`:
+ * `npm run bench [-- --quick] [-- --pglite] [-- --profile] [-- --only cpu,plan,…] [-- --no-peers] [-- --sides ccproxy,floor]`:
  * ccproxy against a direct-to-upstream baseline, the floor (a bare node:http + undici
  * pass-through) and the peer gateways (Portkey, LiteLLM, Bifrost: each runs, or is reported with
  * why it cannot), all measured in the same run and interleaved round by round so machine drift
@@ -44,6 +44,9 @@ const profile = process.argv.includes('--profile');
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt === -1 ? undefined : new Set((process.argv[onlyAt + 1] ?? '').split(','));
 const withPeers = !process.argv.includes('--no-peers');
+/** `--sides ccproxy,floor`: the pinned scenarios (rate, streams, CPU) run these sides only (each takes minutes). */
+const sidesAt = process.argv.indexOf('--sides');
+const onlySides = sidesAt === -1 ? undefined : new Set((process.argv[sidesAt + 1] ?? '').split(','));
 const plan = quick
   ? {
       rounds: 4,
@@ -268,17 +271,19 @@ async function main(): Promise<void> {
     ...(postgres === undefined ? [] : [await postgres.serverPid()]),
   ];
   const pin = <T>(pid: number | undefined, work: () => Promise<T>) => pinnedFor(pid, everyPid, work);
-  const targets = sides.map((s) => ({
-    name: s.name,
-    origin: s.origin,
-    path: s.path,
-    extraHeaders: s.headers,
-    upstreamPid: upstream.pid,
-    ...(s.pid === undefined ? {} : { pid: s.pid }),
-    ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }),
-    // LiteLLM answers tens of requests a second on one worker: its ladder starts lower.
-    ...(s.name === 'litellm' ? { lowerRates: [25, 50, 100, 200] } : {}),
-  }));
+  const targets = sides
+    .filter((s) => onlySides?.has(s.name) ?? true)
+    .map((s) => ({
+      name: s.name,
+      origin: s.origin,
+      path: s.path,
+      extraHeaders: s.headers,
+      upstreamPid: upstream.pid,
+      ...(s.pid === undefined ? {} : { pid: s.pid }),
+      ...(s.inspectPort === undefined ? {} : { inspectPort: s.inspectPort }),
+      // LiteLLM answers tens of requests a second on one worker: its ladder starts lower.
+      ...(s.name === 'litellm' ? { lowerRates: [25, 50, 100, 200] } : {}),
+    }));
   const throughput = await step(
     'throughput',
     `max sustained rate per core (${plan.rates.join(', ')} req/s)`,
