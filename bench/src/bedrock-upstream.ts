@@ -6,18 +6,20 @@ import { encodeEventFrame } from '@ccproxy/proxy';
  * InvokeModel answers (the same 20 text deltas) with no validation and no delay, so the measured
  * difference to the Plan path is the proxy's translation. Prints its port.
  */
+/** Bedrock pads every event with a random-length `p` member; these carry one, as real ones do. */
+const p = 'abcdefghijklmnopqrstuvwxyzABCDEF';
 const frames = Buffer.concat([
-  encodeEventFrame('messageStart', { role: 'assistant' }),
+  encodeEventFrame('messageStart', { role: 'assistant', p }),
   ...Array.from({ length: 20 }, () =>
-    encodeEventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'tokens tokens ' } }),
+    encodeEventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'tokens tokens ' }, p }),
   ),
-  encodeEventFrame('contentBlockStop', { contentBlockIndex: 0 }),
-  encodeEventFrame('messageStop', { stopReason: 'end_turn' }),
-  encodeEventFrame('metadata', { usage: { inputTokens: 120, outputTokens: 180, totalTokens: 300 } }),
+  encodeEventFrame('contentBlockStop', { contentBlockIndex: 0, p }),
+  encodeEventFrame('messageStop', { stopReason: 'end_turn', p }),
+  encodeEventFrame('metadata', { usage: { inputTokens: 120, outputTokens: 180, totalTokens: 300 }, p }),
 ]);
 /** InvokeModelWithResponseStream: `chunk` events whose base64 `bytes` are Anthropic stream events. */
 const chunk = (event: object) =>
-  encodeEventFrame('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64') });
+  encodeEventFrame('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64'), p });
 const usage = { input_tokens: 120, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
 const message = { id: 'msg_bdrk_bench', type: 'message', role: 'assistant', model: 'claude-bench', content: [] };
 const invokeFrames = Buffer.concat([

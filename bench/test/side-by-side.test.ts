@@ -11,6 +11,11 @@ function results(over: {
   planP99?: number;
   converseP99?: number;
   invokeP99?: number;
+  /** Median of per-round added p99 over Plan (runs since the Bedrock lines were judged on it). */
+  roundMedianP99?: { converse: number; invoke: number };
+  /** CPU µs per frame (runs since it was measured); wall is 2.9 / 3.1. */
+  translationCpu?: { converse: number; invoke: number };
+  streamLadder?: number[];
   peerStatus?: Record<string, string>;
 }): Results {
   const ladder = (maxSustained: number) => ({ rungs: [], maxSustained, rigLimited: false });
@@ -56,6 +61,17 @@ function results(over: {
     invokeTtfbVsConverse: { direct: summary(over.converseP99 ?? 2.3), ccproxy: summary(over.invokeP99 ?? 2.4) },
     translationMicrosPerFrame: 2.9,
     invokeTranslationMicrosPerFrame: 3.1,
+    ...(over.translationCpu && {
+      translationCpuMicrosPerFrame: over.translationCpu.converse,
+      invokeTranslationCpuMicrosPerFrame: over.translationCpu.invoke,
+    }),
+    ...(over.roundMedianP99 && {
+      bedrockAddedRoundMedian: {
+        converse: { p50: 0, p99: over.roundMedianP99.converse },
+        invoke: { p50: 0, p99: over.roundMedianP99.invoke },
+      },
+    }),
+    plan: { streamLadder: over.streamLadder ?? [128, 4096] },
     peerStatus: over.peerStatus ?? {},
   } as unknown as Results;
 }
@@ -92,7 +108,7 @@ describe("issue 27's target lines", () => {
   it('measures both Bedrock APIs over the Plan path and judges the ratios of proxyIn and TTFB', () => {
     const r = results({ planP99: 2, converseP99: 2.4, invokeP99: 2.6 });
     expect(lineOf(r, 'Bedrock Converse').met).toBe(true);
-    expect(lineOf(r, 'Bedrock InvokeModel').measured).toBe('0.600 ms');
+    expect(lineOf(r, 'Bedrock InvokeModel').measured).toBe('0.600 ms (pooled)');
     expect(lineOf(r, 'Bedrock InvokeModel').met).toBe(false);
     expect(lineOf(r, 'InvokeModel chunk').met).toBe(false);
     expect(lineOf(r, 'proxyIn (streaming)').met).toBe(false); // 1.3× at p50
@@ -101,13 +117,43 @@ describe("issue 27's target lines", () => {
   });
 });
 
+describe('the Bedrock lines', () => {
+  it('judge TTFB on the median of per-round added p99s where the run has them, the pooled figure beside', () => {
+    const r = results({ planP99: 2, converseP99: 2.4, invokeP99: 2.9, roundMedianP99: { converse: 0.6, invoke: 0.3 } });
+    expect(lineOf(r, 'Bedrock Converse')).toMatchObject({ measured: '0.600 ms (pooled 0.400 ms)', met: false });
+    expect(lineOf(r, 'Bedrock InvokeModel')).toMatchObject({ measured: '0.300 ms (pooled 0.900 ms)', met: true });
+  });
+
+  it('judge translation on CPU time per frame where the run measured it, on wall time in older runs', () => {
+    expect(lineOf(results({}), 'Converse frame')).toMatchObject({ measured: '2.90 µs wall', met: true });
+    expect(lineOf(results({}), 'InvokeModel chunk')).toMatchObject({ measured: '3.10 µs wall', met: false });
+    const cpu = results({ translationCpu: { converse: 3.2, invoke: 1.4 } });
+    expect(lineOf(cpu, 'Converse frame')).toMatchObject({ measured: '3.20 µs CPU (wall 2.90 µs)', met: false });
+    expect(lineOf(cpu, 'InvokeModel chunk')).toMatchObject({ measured: '1.40 µs CPU (wall 3.10 µs)', met: true });
+  });
+
+  it('say when the stream ladder stopped short of 4,096 (the quick run)', () => {
+    const quick = results({ streams: { held: 1024, rss: 12 }, streamLadder: [128, 256, 512, 1024] });
+    expect(lineOf(quick, 'concurrent streams')).toMatchObject({
+      measured: "1024; 12.0 KiB (this run's ladder tops at 1024)",
+      met: false,
+    });
+    expect(lineOf(results({ streams: { held: 4096, rss: 12 } }), 'concurrent streams').measured).toBe('4096; 12.0 KiB');
+  });
+});
+
 describe('a saved run (JSON writes NaN as null)', () => {
   it('judges a figure the run did not take as not met, never as 0', () => {
     const saved = JSON.parse(
       JSON.stringify(results({ planP99: Number.NaN, converseP99: Number.NaN, invokeP99: Number.NaN })),
     ) as Results;
-    expect(lineOf(saved, 'Bedrock Converse')).toMatchObject({ measured: 'n/a', met: false });
-    expect(lineOf(saved, 'Bedrock InvokeModel')).toMatchObject({ measured: 'n/a', met: false });
+    expect(lineOf(saved, 'Bedrock Converse')).toMatchObject({ measured: 'n/a (pooled)', met: false });
+    expect(lineOf(saved, 'Bedrock InvokeModel')).toMatchObject({ measured: 'n/a (pooled)', met: false });
+    const rounds = JSON.parse(
+      JSON.stringify(results({ roundMedianP99: { converse: Number.NaN, invoke: Number.NaN } })),
+    ) as Results;
+    expect(lineOf(rounds, 'Bedrock Converse')).toMatchObject({ met: false });
+    expect(lineOf(rounds, 'Bedrock Converse').measured).toMatch(/^n\/a /);
   });
 });
 

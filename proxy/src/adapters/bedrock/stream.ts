@@ -5,6 +5,7 @@ import type { EventFrame } from './event-stream-frames.ts';
 import { EventStreamTranslator } from './event-stream-translator.ts';
 import { fromConverseUsage, fromStopReason } from './response.ts';
 import { SkippedMembers, unionMember, type WarnLog } from './skipped-members.ts';
+import { deltaEvent, sse, type StringDelta } from './sse-events.ts';
 import type { ToolNameMap } from './tool-names.ts';
 import { toAnthropicToolUseId } from './provenance.ts';
 
@@ -149,14 +150,12 @@ export class ConverseStreamTranslator extends EventStreamTranslator {
     const member = unionMember(delta);
     switch (member) {
       case 'text':
-        return (
-          this.#ensure(bedrockIndex, 'text') + this.#emitDelta(bedrockIndex, { type: 'text_delta', text: delta.text })
-        );
+        return this.#ensure(bedrockIndex, 'text') + this.#stringDelta(bedrockIndex, ['text_delta', 'text'], delta.text);
       case 'toolUse': {
         const open = this.#blocks.get(bedrockIndex);
         if (open?.kind !== 'tool_use')
           throw new ProxyError('PRX_BEDROCK_ERROR', 'Bedrock sent tool input for a block that is not a tool call.');
-        return this.#emitDelta(bedrockIndex, { type: 'input_json_delta', partial_json: delta.toolUse?.input ?? '' });
+        return this.#stringDelta(bedrockIndex, ['input_json_delta', 'partial_json'], delta.toolUse?.input ?? '');
       }
       case 'reasoningContent':
         return this.#reasoning(bedrockIndex, delta.reasoningContent ?? {});
@@ -187,9 +186,9 @@ export class ConverseStreamTranslator extends EventStreamTranslator {
     // A signature may be a thinking block's first (or only) delta, as with display "omitted".
     let out = this.#ensure(bedrockIndex, 'thinking');
     if (reasoning.text !== undefined)
-      out += this.#emitDelta(bedrockIndex, { type: 'thinking_delta', thinking: reasoning.text });
+      out += this.#stringDelta(bedrockIndex, ['thinking_delta', 'thinking'], reasoning.text);
     if (reasoning.signature !== undefined)
-      out += this.#emitDelta(bedrockIndex, { type: 'signature_delta', signature: reasoning.signature });
+      out += this.#stringDelta(bedrockIndex, ['signature_delta', 'signature'], reasoning.signature);
     return out;
   }
 
@@ -219,6 +218,11 @@ export class ConverseStreamTranslator extends EventStreamTranslator {
     return sse('content_block_delta', { type: 'content_block_delta', index: open.index, delta });
   }
 
+  /** The common deltas (text, tool input, thinking, signature): one string, through the template. */
+  #stringDelta(bedrockIndex: number, kind: StringDelta, value: unknown): string {
+    return deltaEvent((this.#blocks.get(bedrockIndex) as OpenBlock).index, kind, value);
+  }
+
   #close(bedrockIndex: number): string {
     const open = this.#blocks.get(bedrockIndex);
     if (open === undefined) return '';
@@ -241,8 +245,4 @@ export class ConverseStreamTranslator extends EventStreamTranslator {
       sse('message_stop', { type: 'message_stop' })
     );
   }
-}
-
-function sse(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
