@@ -10,11 +10,11 @@ import {
   type Logger,
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
-import { kindOrder, kindSpec, type Kind } from '../kinds.ts';
+import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
 import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
-import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '../resources.ts';
+import { parseResource } from '../resources.ts';
 import { DependentsIndex } from './dependents.ts';
 import type { KubeClient, KubeObject, Watched } from './kube-client.ts';
 import { KubeSecretStore, trimmed } from './kube-secret-store.ts';
@@ -100,6 +100,7 @@ export class KubeOperator {
       ProxyUser: reflector('ProxyUser', withoutManagedFields),
       AccessKey: reflector('AccessKey', withoutManagedFields),
       BedrockKey: reflector('BedrockKey', withoutManagedFields),
+      TeamBudget: reflector('TeamBudget', withoutManagedFields),
       // Generated Secrets with their data (reading one costs no request); every Secret by name only.
       Secret: reflector('Secret', trimmed),
       SecretMeta: reflector('SecretMeta', ({ metadata: { name, namespace, uid, resourceVersion } }) => ({
@@ -322,7 +323,7 @@ export class KubeOperator {
     if ('problems' in parsed) return stalled('InvalidSpec', parsed.problems.join('; '));
     const created = Date.parse(object.metadata.creationTimestamp ?? '');
     const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
-    const outcome = await kindSpec(kind).reconcile(parsed.resource as ProxyUser | AccessKey | BedrockKey, {
+    const outcome = await kindSpec(kind).reconcile(parsed.resource as KindResource, {
       db,
       secrets: this.#secrets,
       hashKey,
