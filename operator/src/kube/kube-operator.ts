@@ -15,6 +15,7 @@ import { operatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
 import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { parseResource } from '../resources.ts';
+import { BudgetEvents, budgetEventReason } from './budget-events.ts';
 import { DependentsIndex } from './dependents.ts';
 import type { KubeClient, KubeObject, Watched } from './kube-client.ts';
 import { KubeSecretStore, trimmed } from './kube-secret-store.ts';
@@ -57,7 +58,7 @@ export interface KubeOperatorOptions {
 }
 
 /**
- * The Kubernetes control plane: list/watch the three kinds and Secrets → a keyed work queue →
+ * The Kubernetes control plane: list/watch the kinds and Secrets → a keyed work queue →
  * level-triggered reconciles (read the object from the cache, compute, apply to Postgres and
  * Secrets, compute conditions, patch status only when it changed). What each kind is — its
  * table, reconcile, clean-up, what it references — comes from the `kinds` table local mode
@@ -79,6 +80,7 @@ export class KubeOperator {
   /** access_keys.id → queue key, to follow breaker notifications. */
   readonly #keyIds = new Map<string, string>();
   #unlisten: (() => Promise<void>) | undefined;
+  readonly #budgetEvents: BudgetEvents;
   #workers: Promise<void> | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
 
@@ -115,6 +117,25 @@ export class KubeOperator {
     this.#status = new StatusWriter(options.client, options.logger, (kind, object, basedOn) =>
       this.#reflectors[kind].inject(object, basedOn),
     );
+    this.#budgetEvents = new BudgetEvents({
+      db: options.db,
+      logger: options.logger,
+      namespace: options.namespace,
+      announce: async ({ resource, kind, message }) => {
+        const object = this.#reflectors[resource.kind].get(`${resource.namespace}/${resource.name}`);
+        if (object === undefined) return false;
+        await options.client.createEvent(
+          { kind: resource.kind, object },
+          'Warning',
+          budgetEventReason(kind),
+          message,
+          'ccproxy-operator',
+        );
+        // status.budget shows the new state now, not at the next resync.
+        this.#queue.add(`${resource.kind}/${resource.namespace}/${resource.name}`);
+        return true;
+      },
+    });
   }
 
   /** Starts watching and working; resolves once every cache has synced. */
@@ -131,6 +152,7 @@ export class KubeOperator {
     // Stopped before the caches synced (leadership lost during an API-server outage): no work starts.
     if (this.#isStopped) return;
     this.#workers = this.#queue.run((key) => this.#work(key), this.#o.workers ?? 2);
+    await this.#budgetEvents.start();
     await this.#enqueueOrphans();
     this.#pruneTimer = setInterval(
       () =>
@@ -150,6 +172,7 @@ export class KubeOperator {
     this.#isStopped = true;
     this.#stopped.resolve(undefined);
     clearInterval(this.#pruneTimer);
+    await this.#budgetEvents.stop();
     this.#queue.shutDown();
     await Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.stop()));
     await this.#workers;
