@@ -37,7 +37,7 @@ function PeriodLine({ label, period }: { label: string; period: PeriodStatus }) 
   const percent = period.percent ?? 0;
   const color = percent >= 100 ? 'error' : percent >= 80 ? 'warning' : 'primary';
   return (
-    <Box sx={{ minWidth: 220, maxWidth: 420 }} data-testid={`budget-${label.toLowerCase()}`}>
+    <Box sx={{ minWidth: 220, maxWidth: 420 }} data-testid={`budget-${label.toLowerCase().replace(' ', '-')}`}>
       <Typography variant="body2">
         {label}: {spentText(period)} ({percent}%)
       </Typography>
