@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
-import { listRefs, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
+import {
+  claimBudgetCrossings,
+  listRefs,
+  type Database,
+  type KeyHasher,
+  type KeyWrapper,
+  type Logger,
+} from '@ccproxy/core';
 import type { Registry } from 'prom-client';
 import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics } from '../metrics.ts';
@@ -156,6 +163,7 @@ export class LocalOperator {
     );
     await this.#reconcileAll(snapshot, report);
     this.#logTransitions(report);
+    await this.#logBudgetCrossings();
     for (const [id, status] of report.statuses) {
       const ready = status.conditions.find((condition) => condition.type === 'Ready');
       this.#metrics.reconciles.inc({
@@ -237,6 +245,25 @@ export class LocalOperator {
       }
     }
     return pruned;
+  }
+
+  /**
+   * Local mode's Events: each budget crossing the proxy recorded (soft limit, exhausted), once,
+   * as a warning line naming the resource, the budget and when it resets.
+   */
+  async #logBudgetCrossings(): Promise<void> {
+    const crossings = await claimBudgetCrossings(this.#options.db, undefined).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error }, 'budget crossings could not be read');
+      return [];
+    });
+    for (const { resource, kind, message } of crossings)
+      this.#options.logger.warn(
+        {
+          resource: resource === undefined ? undefined : `${resource.kind}/${resource.namespace}/${resource.name}`,
+          reason: kind === 'SoftLimit' ? 'BudgetSoftLimit' : 'BudgetExhausted',
+        },
+        message,
+      );
   }
 
   #failed(error: unknown): ResourceStatus {
