@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createMetricsRegistry, type Database } from '@ccproxy/core';
+import { createMetricsRegistry, recordBudgetCrossing, type Database } from '@ccproxy/core';
 import { parseResource } from '@ccproxy/operator';
 import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
 import {
@@ -213,5 +213,43 @@ describe('TeamBudget', () => {
       (await db.query('SELECT 1 FROM budget_crossings WHERE reported_at IS NULL AND namespace = $1', [namespace]))
         .length,
     ).toBe(0);
+  });
+
+  it("every kind: a key's and a user's crossings land on the AccessKey and the ProxyUser, once", async () => {
+    const userId =
+      (await db.query<{ id: string }>('SELECT id::text FROM users WHERE namespace = $1', [namespace]))[0]?.id ?? '';
+    const crossing = (scope: string, label: string) => ({
+      scope,
+      namespace,
+      period: 'month' as const,
+      periodStart: Date.UTC(2026, 11, 1),
+      kind: 'SoftLimit' as const,
+      percent: 81,
+      message: `81% of the monthly budget of ${label} is used; it resets at 2027-01-01T00:00:00.000Z (soft limit 80%: $8.10 spent of $10.00).`,
+      resetsAt: Date.UTC(2027, 0, 1),
+    });
+    for (const [scope, label] of [
+      [`key:${keyId}`, `access key ${namespace}/dana-laptop`],
+      [`user:${userId}`, `user ${namespace}/dana`],
+    ] as const) {
+      // Both replicas insert it: one row, one Event.
+      await recordBudgetCrossing(db, crossing(scope, label));
+      await recordBudgetCrossing(db, crossing(scope, label));
+    }
+    const soft = async () =>
+      (
+        JSON.parse((await kubeRequest(admin, 'GET', `/api/v1/namespaces/${namespace}/events`)).body) as {
+          items: KubeEvent[];
+        }
+      ).items
+        .filter((e) => e.reason === 'BudgetSoftLimit' && e.involvedObject.kind !== 'TeamBudget')
+        .map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.type} ${e.message}`)
+        .sort();
+    await expect.poll(soft, { timeout: 15_000, interval: 200 }).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await soft()).toEqual([
+      `AccessKey/dana-laptop Warning ${crossing('', `access key ${namespace}/dana-laptop`).message}`,
+      `ProxyUser/dana Warning ${crossing('', `user ${namespace}/dana`).message}`,
+    ]);
   });
 });
