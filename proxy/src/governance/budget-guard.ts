@@ -283,9 +283,11 @@ export class BudgetGuard {
     for (const entry of entries) {
       entry.inflight += 1;
       const used = fraction(entry);
-      if (used * 100 < entry.softPercent) continue;
+      // Past the soft limit only; the text is built only when it is used (the header, or the one crossing row).
+      const unrecorded = (entry.recorded & crossingBit.SoftLimit) === 0;
+      if (used * 100 < entry.softPercent || (warning !== undefined && !unrecorded)) continue;
       const text = `${Math.floor(used * 100)}% of the ${entry.period === 'day' ? 'daily' : 'monthly'} budget of ${entry.label} is used; it resets at ${new Date(entry.end).toISOString()}`;
-      if ((entry.recorded & crossingBit.SoftLimit) === 0)
+      if (unrecorded)
         this.#recordCrossing(entry, 'SoftLimit', `${text} (soft limit ${entry.softPercent}%: ${spentText(entry)}).`);
       if (warning === undefined) {
         warning = text;
