@@ -13,6 +13,7 @@ import type { AdminConfig, AdminDeps, RouteDeps } from './route-deps.ts';
 import { userRoutes } from './routes/users.ts';
 import { accessKeyRoutes } from './routes/access-keys.ts';
 import { bedrockKeyRoutes } from './routes/bedrock-keys.ts';
+import { teamBudgetRoutes } from './routes/team-budgets.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
@@ -87,7 +88,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerSimpleRestQuery(app);
   const routeDeps: RouteDeps = { ...deps, config };
   // Each route file is a plugin typed by its schemas (TypeBox type provider), given its deps.
-  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, usageRoutes])
+  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, teamBudgetRoutes, usageRoutes])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });
   await app.register(requestRoutes, { db: deps.db });

@@ -218,4 +218,33 @@ describe('admin REST facade over the Kubernetes API', () => {
     expect((await call('POST', '/admin/api/users', { namespace, name: 'alice' })).statusCode).toBe(409);
     expect((await call('DELETE', `/admin/api/bedrock-keys/${enc(`${namespace}/nothing`)}`)).statusCode).toBe(404);
   });
+
+  it("manages the namespace's TeamBudget with the facade's RBAC; the operator writes its row and status", async () => {
+    const id = enc(`${namespace}/team`);
+    const created = await call('POST', '/admin/api/team-budgets', {
+      namespace,
+      budget: { monthly: { usd: 100 }, softLimitPercent: 90 },
+    });
+    expect(created.statusCode).toBe(201);
+    await expect
+      .poll(async () => (await call('GET', `/admin/api/team-budgets/${id}`)).json(), { timeout: 10_000 })
+      .toMatchObject({ ready: 'True', state: 'Ok', budgetStatus: { month: { limitUsd: '100.00', percent: 0 } } });
+    const current = (await call('GET', `/admin/api/team-budgets/${id}`)).json() as { resourceVersion: string };
+    const updated = await call('PUT', `/admin/api/team-budgets/${id}`, {
+      resourceVersion: current.resourceVersion,
+      budget: { daily: { usd: 5 } },
+    });
+    expect(updated.statusCode).toBe(200);
+    await expect
+      .poll(async () => (await db.query('SELECT budget FROM team_budgets WHERE namespace = $1', [namespace]))[0], {
+        timeout: 10_000,
+      })
+      .toEqual({ budget: { daily: { usd: 5 }, softLimitPercent: 80 } });
+    expect((await call('DELETE', `/admin/api/team-budgets/${id}`)).statusCode).toBe(200);
+    await expect
+      .poll(async () => (await db.query('SELECT 1 FROM team_budgets WHERE namespace = $1', [namespace])).length, {
+        timeout: 10_000,
+      })
+      .toBe(0);
+  });
 });

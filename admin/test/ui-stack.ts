@@ -43,9 +43,10 @@ export interface UiStack {
  * Everything the UI drives, for real: the built UI served by the admin process (local mode:
  * manifests folder, local operator, Postgres), the proxy sharing that database, key hasher and
  * key wrapper (so the keys and Bedrock keys the UI makes are the ones the proxy serves), the
- * Anthropic and Bedrock test servers behind it, and Debian's Chromium.
+ * Anthropic and Bedrock test servers behind it, and Debian's Chromium. `governor`: the proxy
+ * enforces budgets and rate limits (off by default, as the flows that are not about them expect).
  */
-export async function startUiStack(): Promise<UiStack> {
+export async function startUiStack(options: { governor?: boolean } = {}): Promise<UiStack> {
   await buildUi();
   await mkdir(testOutput, { recursive: true });
   const db = await openTestDatabase();
@@ -54,7 +55,7 @@ export async function startUiStack(): Promise<UiStack> {
   const proxy = await startProxy(
     db,
     { ANTHROPIC_UPSTREAM_URL: anthropic.url, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url, AWS_REGION: 'us-east-1' },
-    { spoolDir: await mkdtemp(join(tmpdir(), 'ccproxy-spool-')) },
+    { spoolDir: await mkdtemp(join(tmpdir(), 'ccproxy-spool-')), governor: options.governor === true },
   );
   const admin = await startLocalAdmin({ publicUrl: proxy.url }, { db, hashKey: proxyHashKey, wrapper });
   const adminUrl = await admin.app.listen({ port: 0, host: '127.0.0.1' });

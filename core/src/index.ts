@@ -170,3 +170,13 @@ export {
   type TokenDelta,
   type WindowTotals,
 } from './db/governance-rows.ts';
+export {
+  budgetCrossingChannel,
+  recordBudgetCrossing,
+  claimBudgetCrossings,
+  unclaimBudgetCrossing,
+  type BudgetCrossing,
+  type CrossingKind,
+  type CrossingResourceKind,
+  type PendingCrossing,
+} from './db/budget-crossings.ts';

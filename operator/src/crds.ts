@@ -1,7 +1,16 @@
 import { Document, visit } from 'yaml';
 import type { TSchema } from 'typebox';
 import { admissionPolicy } from './admission.ts';
-import { accessKeySpec, bedrockKeyAuthRule, bedrockKeySpec, group, proxyUserSpec, version } from './resources.ts';
+import {
+  accessKeySpec,
+  bedrockKeyAuthRule,
+  bedrockKeySpec,
+  group,
+  proxyUserSpec,
+  teamBudgetNameRule,
+  teamBudgetSpec,
+  version,
+} from './resources.ts';
 
 /**
  * CustomResourceDefinitions rendered from the same typebox schemas the code validates with, so
@@ -167,6 +176,8 @@ interface KindSpec {
   spec: JsonSchema;
   status: JsonSchema;
   columns: Array<{ name: string; type: string; jsonPath: string; priority?: number }>;
+  /** CEL rules on the whole object (the only place metadata.name is visible to CEL). */
+  rootRules?: Array<{ rule: string; message: string }>;
 }
 
 const kinds: KindSpec[] = [
@@ -253,6 +264,23 @@ const kinds: KindSpec[] = [
       messageColumn,
     ],
   },
+  {
+    kind: 'TeamBudget',
+    plural: 'teambudgets',
+    shortNames: ['tb'],
+    spec: toStructural(teamBudgetSpec),
+    status: status({ budget: budgetStatusSchema }),
+    columns: [
+      { name: 'State', type: 'string', jsonPath: '.status.budget.state' },
+      { name: 'Day %', type: 'integer', jsonPath: '.status.budget.day.percent' },
+      { name: 'Month %', type: 'integer', jsonPath: '.status.budget.month.percent' },
+      readyColumn,
+      reasonColumn,
+      ageColumn,
+      messageColumn,
+    ],
+    rootRules: [teamBudgetNameRule],
+  },
 ];
 
 function withRule(spec: JsonSchema, property: string, rule: { rule: string; message: string }): JsonSchema {
@@ -297,6 +325,7 @@ export function customResourceDefinition(kind: KindSpec): JsonSchema {
                 spec: kind.spec,
                 status: kind.status,
               },
+              ...(kind.rootRules === undefined ? {} : { 'x-kubernetes-validations': kind.rootRules }),
             },
           },
         },

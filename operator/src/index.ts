@@ -26,6 +26,8 @@ export {
   proxyUserSpec,
   accessKeySpec,
   bedrockKeySpec,
+  teamBudgetSpec,
+  teamBudgetName,
   budgetSpec,
   rateLimitsSpec,
   routing,
@@ -44,6 +46,7 @@ export {
   type ProxyUser,
   type AccessKey,
   type BedrockKey,
+  type TeamBudget,
   type Secret,
   type Resource,
 } from './resources.ts';

@@ -1,6 +1,7 @@
 import {
   deleteAccessKey,
   deleteBedrockKey,
+  deleteTeamBudget,
   deleteUser,
   revokeAccessKey,
   type Database,
@@ -11,12 +12,15 @@ import {
 import type { ReferenceWait } from './reconcile/conditions.ts';
 import { reconcileAccessKey, type AccessKeyOutcome, type UserBinding } from './reconcile/reconcile-access-key.ts';
 import { reconcileBedrockKey } from './reconcile/reconcile-bedrock-key.ts';
+import { reconcileTeamBudget } from './reconcile/reconcile-team-budget.ts';
 import { reconcileUser } from './reconcile/reconcile-user.ts';
 import type { SecretStore } from './reconcile/secret-store.ts';
-import type { AccessKey, BedrockKey, ProxyUser } from './resources.ts';
+import type { AccessKey, BedrockKey, ProxyUser, TeamBudget } from './resources.ts';
 
-/** The three custom resources, in the order a source reconciles them (what is referenced first). */
-export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey';
+/** The custom resources, in the order a source reconciles them (what is referenced first). */
+export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget';
+/** Any resource of the kinds table. */
+export type KindResource = ProxyUser | AccessKey | BedrockKey | TeamBudget;
 /** What a resource may reference: another kind, or a Secret. */
 export type Referenced = Kind | 'Secret';
 
@@ -38,7 +42,7 @@ export interface ReconcileContext {
 interface KindSpec<R> {
   kind: Kind;
   /** Its Postgres table (rows listed to find orphans, uids kept across syncs). */
-  table: 'users' | 'access_keys' | 'bedrock_keys';
+  table: 'users' | 'access_keys' | 'bedrock_keys' | 'team_budgets';
   plural: string;
   /** The names it references, by kind: a change of one of them reconciles it again (its dependents). */
   references(spec: Partial<R extends { spec: infer S } ? S : never>): Partial<Record<Referenced, string>>;
@@ -91,15 +95,30 @@ const bedrockKey: KindSpec<BedrockKey> = {
   cleanedUp: { pending: 'removed from the database', done: 'BedrockKey removed from the database.' },
 };
 
+const teamBudget: KindSpec<TeamBudget> = {
+  kind: 'TeamBudget',
+  table: 'team_budgets',
+  plural: 'teambudgets',
+  references: () => ({}),
+  reconcile: async (resource, { db }) => ({ status: await reconcileTeamBudget(db, resource) }),
+  cleanUp: deleteTeamBudget,
+  cleanedUp: { pending: 'removed from the database', done: 'TeamBudget removed: the team has no budget now.' },
+};
+
 /**
  * Per-kind knowledge in one place — its table, how it is reconciled and cleaned up, and what it
  * references (so what depends on what) — iterated by the Kubernetes operator and the local
  * operator alike. Reconcile order: what is referenced first.
  */
-export const kinds = { ProxyUser: proxyUser, AccessKey: accessKey, BedrockKey: bedrockKey } as const;
-export const kindOrder: readonly Kind[] = ['ProxyUser', 'AccessKey', 'BedrockKey'];
+export const kinds = {
+  ProxyUser: proxyUser,
+  AccessKey: accessKey,
+  BedrockKey: bedrockKey,
+  TeamBudget: teamBudget,
+} as const;
+export const kindOrder: readonly Kind[] = ['ProxyUser', 'AccessKey', 'BedrockKey', 'TeamBudget'];
 
 /** The table entry of `kind`, typed loosely enough to iterate over all kinds. */
-export function kindSpec(kind: Kind): KindSpec<ProxyUser | AccessKey | BedrockKey> {
-  return kinds[kind] as unknown as KindSpec<ProxyUser | AccessKey | BedrockKey>;
+export function kindSpec(kind: Kind): KindSpec<KindResource> {
+  return kinds[kind] as unknown as KindSpec<KindResource>;
 }

@@ -8,7 +8,7 @@ export interface PolicyRule {
 }
 
 /**
- * What the operator may do, and nothing more: read its three kinds and set their finalizers,
+ * What the operator may do, and nothing more: read its kinds and set their finalizers,
  * write their status, read Secrets and create generated ones (it never updates or deletes a
  * Secret; garbage collection removes generated ones with their AccessKey), record Events.
  * RBAC cannot narrow update/delete to the operator's own Secrets, so a generated Secret left
@@ -21,12 +21,12 @@ export interface PolicyRule {
 export const operatorRules: readonly PolicyRule[] = [
   {
     apiGroups: [group],
-    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
+    resources: ['proxyusers', 'accesskeys', 'bedrockkeys', 'teambudgets'],
     verbs: ['get', 'list', 'watch', 'patch'],
   },
   {
     apiGroups: [group],
-    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
+    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status', 'teambudgets/status'],
     verbs: ['get', 'patch', 'update'],
   },
   // Setting blockOwnerDeletion on an owner reference (generated Secrets → AccessKey, AccessKey →
@@ -42,7 +42,7 @@ export const leaderElectionRules: readonly PolicyRule[] = [
 ];
 
 /**
- * The admin's REST facade: it writes the three kinds (the operator does everything that follows
+ * The admin's REST facade: it writes the four kinds (the operator does everything that follows
  * from them) and shows their status, and it writes the Secrets it issues keys into — only its
  * own, by the ownership rule of admin/src/store/ownership.ts (labelled, annotated with their
  * resource, owned by it), which RBAC cannot express: it can only leave out `list` and `watch`, so
@@ -51,12 +51,12 @@ export const leaderElectionRules: readonly PolicyRule[] = [
 export const adminRules: readonly PolicyRule[] = [
   {
     apiGroups: [group],
-    resources: ['proxyusers', 'accesskeys', 'bedrockkeys'],
+    resources: ['proxyusers', 'accesskeys', 'bedrockkeys', 'teambudgets'],
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
   },
   {
     apiGroups: [group],
-    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status'],
+    resources: ['proxyusers/status', 'accesskeys/status', 'bedrockkeys/status', 'teambudgets/status'],
     verbs: ['get'],
   },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch', 'delete'] },

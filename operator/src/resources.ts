@@ -313,12 +313,39 @@ export const bedrockKeySpec = described(
   ),
 );
 
+/**
+ * A team's budget. A team is a namespace: one TeamBudget per namespace, named `team` (the CRD
+ * refuses any other name with a CEL rule on metadata.name, `teamBudgetNameRule`), so there is no
+ * "which of two budgets wins" and a namespace's RBAC decides who may change it.
+ */
+export const teamBudgetName = 'team';
+export const teamBudgetSpec = described(
+  "A team's budget: the spend of every AccessKey of every ProxyUser in this namespace counts against it. One per namespace, named team.",
+  Type.Object(
+    {
+      description: described(
+        'Free text about the team or the budget (who owns it, the cost centre). Line feeds allowed, no other control characters.',
+        multiLine({ maxLength: 2000, default: '' }),
+      ),
+      budget: described("The team's budget, over every key of every user of the namespace.", budgetSpec),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** The rule a schema cannot state: the one TeamBudget of a namespace is named `team`. */
+export const teamBudgetNameRule = {
+  rule: `self.metadata.name == '${teamBudgetName}'`,
+  message: `a TeamBudget must be named ${teamBudgetName} (one per namespace: the namespace is the team)`,
+};
+
 const kindSchema = <K extends string, S extends TSchema>(apiVersion: string, kind: K, spec: S) =>
   Type.Object({ apiVersion: Type.Literal(apiVersion), kind: Type.Literal(kind), metadata, spec });
 
 export const proxyUserSchema = kindSchema(`${group}/${version}`, 'ProxyUser', proxyUserSpec);
 export const accessKeySchema = kindSchema(`${group}/${version}`, 'AccessKey', accessKeySpec);
 export const bedrockKeySchema = kindSchema(`${group}/${version}`, 'BedrockKey', bedrockKeySpec);
+export const teamBudgetSchema = kindSchema(`${group}/${version}`, 'TeamBudget', teamBudgetSpec);
 export const secretSchema = Type.Object({
   apiVersion: Type.Literal('v1'),
   kind: Type.Literal('Secret'),
@@ -330,13 +357,15 @@ export const secretSchema = Type.Object({
 export type ProxyUser = Static<typeof proxyUserSchema>;
 export type AccessKey = Static<typeof accessKeySchema>;
 export type BedrockKey = Static<typeof bedrockKeySchema>;
+export type TeamBudget = Static<typeof teamBudgetSchema>;
 export type Secret = Static<typeof secretSchema>;
-export type Resource = ProxyUser | AccessKey | BedrockKey | Secret;
+export type Resource = ProxyUser | AccessKey | BedrockKey | TeamBudget | Secret;
 
 const schemas = {
   ProxyUser: proxyUserSchema,
   AccessKey: accessKeySchema,
   BedrockKey: bedrockKeySchema,
+  TeamBudget: teamBudgetSchema,
   Secret: secretSchema,
 } as const;
 
@@ -355,9 +384,14 @@ export function parseResource(input: unknown): { resource: Resource } | { proble
   // The cross-field rules the API server's admission policy (and the BedrockKey CRD's rule) enforce, where there is none.
   const spec = (value as { spec?: unknown }).spec;
   const authProblem = kind === 'BedrockKey' ? bedrockKeyAuthProblem((value as BedrockKey).spec) : undefined;
+  const nameProblem =
+    kind === 'TeamBudget' && (value as TeamBudget).metadata.name !== teamBudgetName
+      ? `/metadata/name: ${teamBudgetNameRule.message}`
+      : undefined;
   const crossField = [
     ...crossFieldProblems(kind, spec),
     ...(authProblem === undefined ? [] : [`/spec: ${authProblem}`]),
+    ...(nameProblem === undefined ? [] : [nameProblem]),
   ];
   return crossField.length === 0 ? { resource: value as Resource } : { problems: crossField };
 }

@@ -227,12 +227,14 @@ describe('ProxyUser policies', () => {
 
 describe('the kinds table', () => {
   it('names every kind once, in reference order, with its table, plural and references', () => {
-    expect(kindOrder).toEqual(['ProxyUser', 'AccessKey', 'BedrockKey']);
+    expect(kindOrder).toEqual(['ProxyUser', 'AccessKey', 'BedrockKey', 'TeamBudget']);
     expect(kindOrder.map((kind) => [kinds[kind].table, kinds[kind].plural])).toEqual([
       ['users', 'proxyusers'],
       ['access_keys', 'accesskeys'],
       ['bedrock_keys', 'bedrockkeys'],
+      ['team_budgets', 'teambudgets'],
     ]);
+    expect(kinds.TeamBudget.references({})).toEqual({});
     expect(kinds.AccessKey.references({ userRef: { name: 'alice' }, secretName: 's' })).toEqual({
       ProxyUser: 'alice',
       Secret: 's',

@@ -21,6 +21,7 @@ const listRoutes = new Set([
   '/admin/api/users',
   '/admin/api/access-keys',
   '/admin/api/bedrock-keys',
+  '/admin/api/team-budgets',
   '/admin/api/breakers',
 ]);
 

@@ -33,12 +33,23 @@ const record = (properties: TProperties) =>
     ...properties,
   });
 
+/** status.budget as the operator wrote it: spend against each cap (views.ts budgetStatusOf); null without a budget. */
+const budgetStatus = Type.Union([
+  Type.Object({
+    state: Type.String(),
+    day: Type.Optional(Type.Object({})),
+    month: Type.Optional(Type.Object({})),
+  }),
+  Type.Null(),
+]);
+
 const userRecord = record({
   displayName: Type.String(),
   description: Type.String(),
   suspended: Type.Boolean(),
   budget: Type.Union([Type.Object({}), Type.Null()]),
   rateLimits: Type.Union([Type.Object({}), Type.Null()]),
+  budgetStatus,
 });
 
 const accessKeyFields = {
@@ -50,6 +61,7 @@ const accessKeyFields = {
   bedrock: Type.Union([Type.Object({}), Type.Null()]),
   budget: Type.Union([Type.Object({}), Type.Null()]),
   rateLimits: Type.Union([Type.Object({}), Type.Null()]),
+  budgetStatus,
   keyPrefix: nullable(Type.String()),
   breakerState: Type.String(),
   lastFailoverAt: nullable(Type.String()),
@@ -72,7 +84,15 @@ const userWithKeys = record({
   displayName: Type.String(),
   description: Type.String(),
   suspended: Type.Boolean(),
+  budgetStatus,
   accessKeys: Type.Array(accessKeyRecord),
+});
+const teamBudgetRecord = record({
+  description: Type.String(),
+  budget: Type.Object({}),
+  budgetStatus,
+  /** Ok, Warning, Exhausted, or Unknown before the operator has reported. */
+  state: Type.String(),
 });
 const breakerRecord = Type.Object({
   id: Type.String(),
@@ -154,6 +174,11 @@ export const successResponses: Record<string, Record<number, TSchema>> = {
   'GET /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
   'PUT /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
   'DELETE /admin/api/bedrock-keys/:id': { 200: bedrockKeyRecord },
+  'GET /admin/api/team-budgets': { 200: Type.Array(teamBudgetRecord) },
+  'POST /admin/api/team-budgets': { 201: teamBudgetRecord },
+  'GET /admin/api/team-budgets/:id': { 200: teamBudgetRecord },
+  'PUT /admin/api/team-budgets/:id': { 200: teamBudgetRecord },
+  'DELETE /admin/api/team-budgets/:id': { 200: teamBudgetRecord },
   'GET /admin/api/usage': { 200: Type.Array(usageBucket) },
   'GET /admin/api/usage/summary': { 200: usageSummary },
   'GET /admin/api/audit': { 200: Type.Array(auditRecord) },

@@ -41,6 +41,17 @@ export function statusOf(conditions: StoredResource['status']['conditions']): St
   return ready === undefined ? 'Pending' : 'NotReady';
 }
 
+/** `status.budget` as the operator wrote it (spend against each cap, state, reset times); null without a budget. */
+export interface BudgetStatusView {
+  state: string;
+  day?: Record<string, unknown>;
+  month?: Record<string, unknown>;
+}
+export function budgetStatusOf(resource: StoredResource): BudgetStatusView | null {
+  const budget = resource.status.fields.budget as { state?: unknown } | undefined;
+  return budget !== undefined && typeof budget.state === 'string' ? (budget as BudgetStatusView) : null;
+}
+
 export function userView(resource: StoredResource<'ProxyUser'>) {
   const { spec } = resource;
   return {
@@ -49,6 +60,19 @@ export function userView(resource: StoredResource<'ProxyUser'>) {
     description: spec.description ?? '',
     suspended: spec.suspended ?? false,
     ...limitsView(resource.spec),
+    budgetStatus: budgetStatusOf(resource),
+  };
+}
+
+export function teamBudgetView(resource: StoredResource<'TeamBudget'>) {
+  const budgetStatus = budgetStatusOf(resource);
+  return {
+    ...statusView(resource),
+    description: resource.spec.description ?? '',
+    budget: resource.spec.budget,
+    budgetStatus,
+    /** Ok, Warning, Exhausted, or Unknown before the operator has reported. */
+    state: budgetStatus?.state ?? 'Unknown',
   };
 }
 
@@ -65,6 +89,7 @@ export function accessKeyView(resource: StoredResource<'AccessKey'>) {
     revoked: spec.revoked ?? false,
     bedrock: spec.bedrock ?? null,
     ...limitsView(resource.spec),
+    budgetStatus: budgetStatusOf(resource),
     keyPrefix: typeof fields.keyPrefix === 'string' ? fields.keyPrefix : null,
     // Filled from circuit_breakers by the route (the CR's copy may lag); the CR's is the fallback.
     breakerState: breaker.state ?? 'closed',

@@ -21,7 +21,12 @@ import {
   type StoredResource,
 } from './resource-store.ts';
 
-const plurals: Record<Kind, string> = { ProxyUser: 'proxyusers', AccessKey: 'accesskeys', BedrockKey: 'bedrockkeys' };
+const plurals: Record<Kind, string> = {
+  ProxyUser: 'proxyusers',
+  AccessKey: 'accesskeys',
+  BedrockKey: 'bedrockkeys',
+  TeamBudget: 'teambudgets',
+};
 const fieldManager = 'ccproxy-admin';
 
 interface KubeObject<K extends Kind = Kind> {

@@ -243,7 +243,7 @@ export class ManifestFolderStore implements ResourceStore {
     );
   }
 
-  /** Every valid ProxyUser/AccessKey/BedrockKey document in the folder, with where it lives; and the folder's Secrets. */
+  /** Every valid ProxyUser/AccessKey/BedrockKey/TeamBudget document in the folder, with where it lives; and the folder's Secrets. */
   async #scan(): Promise<Scan> {
     const dir = this.#options.manifestsDir;
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
@@ -270,7 +270,7 @@ export class ManifestFolderStore implements ResourceStore {
         const value = document.toJS() as RawObject | null;
         if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string')
           secrets.set(`${value.metadata.namespace ?? 'default'}/${value.metadata.name}`, file);
-        if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey'].includes(value.kind)) return;
+        if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey', 'TeamBudget'].includes(value.kind)) return;
         // The parsed spec, defaults filled: what the operator's schemas say the resource is.
         const parsed = parseResource(value);
         if ('problems' in parsed || !('spec' in parsed.resource)) return;

@@ -1,4 +1,4 @@
-import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '@ccproxy/operator';
+import { parseResource, type AccessKey, type BedrockKey, type ProxyUser, type TeamBudget } from '@ccproxy/operator';
 import type { SecretFor } from './ownership.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { SecretFor } from './ownership.ts';
  * admin's (see `ownership.ts`); everything else is a `StoreError('conflict')` naming what is
  * in the way.
  */
-export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey';
+export type Kind = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget';
 
 export interface Condition {
   type: string;
@@ -27,6 +27,7 @@ export interface SpecOf {
   ProxyUser: ProxyUser['spec'];
   AccessKey: AccessKey['spec'];
   BedrockKey: BedrockKey['spec'];
+  TeamBudget: TeamBudget['spec'];
 }
 
 /** A resource as the admin sees it: spec as written, status as the operator reported it. */

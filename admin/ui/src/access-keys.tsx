@@ -23,6 +23,7 @@ import { bedrockFromForm, type BedrockForm, type ModelMapRow } from './data-prov
 import { BedrockInputs, LimitInputs, ServerErrors, routingChoices } from './form-parts.tsx';
 import { KeyActions, KeyOnceDialog, type IssuedKey } from './key-dialogs.tsx';
 import { apiUrl, httpClient } from './providers.ts';
+import { BudgetStatusField } from './budget-status.tsx';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
 import { EditToolbar, KeyRowActions, dnsName, isSmall, statusChoices } from './users.tsx';
 
@@ -56,6 +57,7 @@ export function AccessKeyList() {
           <TextField source="routing" />
           <TextField source="keyPrefix" label="Key prefix" />
           <StatusField label="Status" />
+          <BudgetStatusField label="Budget" />
           <BreakerField label="Breaker" />
           <FailoverField label="Last failover" />
           <KeyRowActions />

@@ -7,6 +7,7 @@ const editable: Record<string, readonly string[]> = {
   users: ['resourceVersion', 'displayName', 'description', 'suspended', 'budget', 'rateLimits'],
   'access-keys': ['resourceVersion', 'routing', 'revoked', 'bedrock', 'budget', 'rateLimits'],
   'bedrock-keys': ['apiKey'],
+  'team-budgets': ['resourceVersion', 'description', 'budget'],
 };
 
 export interface ModelMapRow {
@@ -79,6 +80,8 @@ export const dataProvider: DataProvider = {
     );
     // Cleared caps are left out; a budget or limit set with nothing left is removed (null).
     for (const key of ['budget', 'rateLimits'] as const) if (key in data) data[key] = withoutEmpty(data[key]) ?? null;
+    // A team budget is the resource itself: cleared of every cap it is empty, not removed.
+    if (resource === 'team-budgets') data.budget ??= {};
     return base.update(resource, { ...params, data });
   },
   create(resource, params) {
@@ -103,6 +106,8 @@ export const dataProvider: DataProvider = {
       const chosen = blank(api) ? {} : { api };
       return base.create(resource, { ...params, data: { namespace, name, accessKey, apiKey, ...chosen } });
     }
+    if (resource === 'team-budgets')
+      return base.create(resource, { ...params, data: { ...data, budget: withoutEmpty(data.budget) ?? {} } });
     return base.create(resource, params);
   },
 };

@@ -44,6 +44,11 @@ const UsageBreakdownList = lazy(() =>
   import('./usage-breakdown.tsx').then((module) => ({ default: module.UsageBreakdownList })),
 );
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
+const teamBudgets = () => import('./team-budgets.tsx');
+const TeamBudgetList = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetList })));
+const TeamBudgetShow = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetShow })));
+const TeamBudgetCreate = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetCreate })));
+const TeamBudgetEdit = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetEdit })));
 const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
 
 /**
@@ -154,6 +159,15 @@ function App() {
               list={BedrockKeyList}
               create={writes ? BedrockKeyCreate : undefined}
               edit={writes ? BedrockKeyEdit : undefined}
+            />
+            <Resource
+              name="team-budgets"
+              options={{ label: 'Team budgets' }}
+              list={TeamBudgetList}
+              show={TeamBudgetShow}
+              create={writes ? TeamBudgetCreate : undefined}
+              edit={writes ? TeamBudgetEdit : undefined}
+              recordRepresentation="namespace"
             />
             <Resource name="requests" options={{ label: 'Request log' }} list={RequestList} />
             <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />

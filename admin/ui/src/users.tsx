@@ -23,6 +23,7 @@ import {
   required,
   useRecordContext,
 } from 'react-admin';
+import { BudgetStatusField } from './budget-status.tsx';
 import { ConfirmDelete } from './confirm-delete.tsx';
 import { LimitInputs, ServerErrors } from './form-parts.tsx';
 import { KeyActions } from './key-dialogs.tsx';
@@ -117,6 +118,7 @@ function UserKeys() {
             <TextField source="routing" />
             <TextField source="keyPrefix" label="Key prefix" />
             <StatusField label="Status" />
+            <BudgetStatusField label="Budget" />
             <BreakerField label="Breaker" />
             <FailoverField label="Last failover" />
             <KeyRowActions />
@@ -162,6 +164,7 @@ export const UserShow = () => (
       <BooleanField source="suspended" />
       <StatusField label="Status" />
       <TextField source="readyMessage" label="Operator says" />
+      <BudgetStatusField label="Spend against budget" />
       <UserKeys />
     </SimpleShowLayout>
   </Show>

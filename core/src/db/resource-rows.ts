@@ -245,7 +245,7 @@ export async function findAccessKeyId(db: Queryable, namespace: string, name: st
 /** namespace/name/uid of every row of a table, to find rows whose resource is gone. */
 export async function listRefs(
   db: Queryable,
-  table: 'users' | 'access_keys' | 'bedrock_keys',
+  table: 'users' | 'access_keys' | 'bedrock_keys' | 'team_budgets',
 ): Promise<Array<{ namespace: string; name: string; uid: string }>> {
   return db.query<{ namespace: string; name: string; uid: string }>(`SELECT namespace, name, uid FROM ${table}`);
 }

@@ -54,7 +54,7 @@ export interface OwnerReference {
  * which exist and to wake what references one when it changes; a brought Secret's data is read
  * when its AccessKey or BedrockKey is reconciled).
  */
-export type Watched = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'Secret' | 'SecretMeta';
+export type Watched = 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget' | 'Secret' | 'SecretMeta';
 export type CustomKind = Exclude<Watched, 'Secret' | 'SecretMeta'>;
 /** The label selector of the Secrets the operator generated. */
 export const generatedSecretSelector = 'app.kubernetes.io/managed-by=ccproxy-operator';
@@ -65,6 +65,7 @@ export const plurals: Readonly<Record<CustomKind, string>> = {
   ProxyUser: 'proxyusers',
   AccessKey: 'accesskeys',
   BedrockKey: 'bedrockkeys',
+  TeamBudget: 'teambudgets',
 };
 
 export type WatchEvent =

@@ -10,11 +10,12 @@ import {
   type Logger,
 } from '@ccproxy/core';
 import type { Registry } from 'prom-client';
-import { kindOrder, kindSpec, type Kind } from '../kinds.ts';
+import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
 import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
-import { parseResource, type AccessKey, type BedrockKey, type ProxyUser } from '../resources.ts';
+import { parseResource } from '../resources.ts';
+import { BudgetEvents, budgetEventReason } from './budget-events.ts';
 import { DependentsIndex } from './dependents.ts';
 import type { KubeClient, KubeObject, Watched } from './kube-client.ts';
 import { KubeSecretStore, metadataOnly, trimmed } from './kube-secret-store.ts';
@@ -66,7 +67,7 @@ export interface KubeOperatorOptions {
 }
 
 /**
- * The Kubernetes control plane: list/watch the three kinds and Secrets → a keyed work queue →
+ * The Kubernetes control plane: list/watch the kinds and Secrets → a keyed work queue →
  * level-triggered reconciles (read the object from the cache, compute, apply to Postgres and
  * Secrets, compute conditions, patch status only when it changed). What each kind is — its
  * table, reconcile, clean-up, what it references — comes from the `kinds` table local mode
@@ -90,6 +91,7 @@ export class KubeOperator {
   /** Metadata patches in flight (queue key → the finalizers and owner references they set). */
   readonly #patching = new Map<string, string>();
   #unlisten: (() => Promise<void>) | undefined;
+  readonly #budgetEvents: BudgetEvents;
   #workers: Promise<void> | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
 
@@ -111,6 +113,7 @@ export class KubeOperator {
       ProxyUser: reflector('ProxyUser', withoutManagedFields),
       AccessKey: reflector('AccessKey', withoutManagedFields),
       BedrockKey: reflector('BedrockKey', withoutManagedFields),
+      TeamBudget: reflector('TeamBudget', withoutManagedFields),
       // Generated Secrets with their data (reading one costs no request); every Secret by name only.
       Secret: reflector('Secret', trimmed),
       SecretMeta: reflector('SecretMeta', metadataOnly),
@@ -122,6 +125,25 @@ export class KubeOperator {
     this.#status = new StatusWriter(options.client, options.logger, (kind, object, basedOn) =>
       this.#reflectors[kind].inject(object, basedOn),
     );
+    this.#budgetEvents = new BudgetEvents({
+      db: options.db,
+      logger: options.logger,
+      namespace: options.namespace,
+      announce: async ({ resource, kind, message }) => {
+        const object = this.#reflectors[resource.kind].get(`${resource.namespace}/${resource.name}`);
+        if (object === undefined) return false;
+        await options.client.createEvent(
+          { kind: resource.kind, object },
+          'Warning',
+          budgetEventReason(kind),
+          message,
+          'ccproxy-operator',
+        );
+        // status.budget shows the new state now, not at the next resync.
+        this.#queue.add(`${resource.kind}/${resource.namespace}/${resource.name}`);
+        return true;
+      },
+    });
   }
 
   /** Starts watching and working; resolves once every cache has synced. */
@@ -138,6 +160,7 @@ export class KubeOperator {
     // Stopped before the caches synced (leadership lost during an API-server outage): no work starts.
     if (this.#isStopped) return;
     this.#workers = this.#queue.run((key) => this.#work(key), this.#o.workers ?? defaultWorkers);
+    await this.#budgetEvents.start();
     await this.#enqueueOrphans();
     this.#pruneTimer = setInterval(
       () =>
@@ -157,6 +180,7 @@ export class KubeOperator {
     this.#isStopped = true;
     this.#stopped.resolve(undefined);
     clearInterval(this.#pruneTimer);
+    await this.#budgetEvents.stop();
     this.#queue.shutDown();
     await Promise.all(Object.values(this.#reflectors).map((reflector) => reflector.stop()));
     await this.#workers;
@@ -368,7 +392,7 @@ export class KubeOperator {
     if ('problems' in parsed) return stalled('InvalidSpec', parsed.problems.join('; '));
     const created = Date.parse(object.metadata.creationTimestamp ?? '');
     const { db, hashKey, rotationGraceSeconds, publicUrl, wrapper } = this.#o;
-    const outcome = await kindSpec(kind).reconcile(parsed.resource as ProxyUser | AccessKey | BedrockKey, {
+    const outcome = await kindSpec(kind).reconcile(parsed.resource as KindResource, {
       db,
       secrets: this.#secrets,
       hashKey,

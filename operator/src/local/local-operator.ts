@@ -1,15 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
-import { listRefs, type Database, type KeyHasher, type KeyWrapper, type Logger } from '@ccproxy/core';
+import {
+  claimBudgetCrossings,
+  listRefs,
+  type Database,
+  type KeyHasher,
+  type KeyWrapper,
+  type Logger,
+} from '@ccproxy/core';
 import type { Registry } from 'prom-client';
-import { kindOrder, kindSpec, type Kind } from '../kinds.ts';
+import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics } from '../metrics.ts';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
 import { retrying, stalled } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
 import { baseUrlFor, type AccessKeyOutcome } from '../reconcile/reconcile-access-key.ts';
-import type { AccessKey, BedrockKey, ProxyUser } from '../resources.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
 import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
 
@@ -157,6 +163,7 @@ export class LocalOperator {
     );
     await this.#reconcileAll(snapshot, report);
     this.#logTransitions(report);
+    await this.#logBudgetCrossings();
     for (const [id, status] of report.statuses) {
       const ready = status.conditions.find((condition) => condition.type === 'Ready');
       this.#metrics.reconciles.inc({
@@ -240,6 +247,25 @@ export class LocalOperator {
     return pruned;
   }
 
+  /**
+   * Local mode's Events: each budget crossing the proxy recorded (soft limit, exhausted), once,
+   * as a warning line naming the resource, the budget and when it resets.
+   */
+  async #logBudgetCrossings(): Promise<void> {
+    const crossings = await claimBudgetCrossings(this.#options.db, undefined).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error }, 'budget crossings could not be read');
+      return [];
+    });
+    for (const { resource, kind, message } of crossings)
+      this.#options.logger.warn(
+        {
+          resource: resource === undefined ? undefined : `${resource.kind}/${resource.namespace}/${resource.name}`,
+          reason: kind === 'SoftLimit' ? 'BudgetSoftLimit' : 'BudgetExhausted',
+        },
+        message,
+      );
+  }
+
   #failed(error: unknown): ResourceStatus {
     this.#options.logger.warn({ err: error }, 'reconcile failed; will retry');
     return retrying('ReconcileError', error instanceof Error ? error.message : String(error));
@@ -264,12 +290,17 @@ const uidKey = (ref: { namespace: string; name: string; uid?: string | undefined
   `${ref.namespace}/${ref.name}/${ref.uid ?? ''}`;
 
 /** The resources of one kind in the snapshot. */
-function resourcesOf(snapshot: ManifestSnapshot, kind: Kind): ReadonlyArray<ProxyUser | AccessKey | BedrockKey> {
-  return { ProxyUser: snapshot.users, AccessKey: snapshot.accessKeys, BedrockKey: snapshot.bedrockKeys }[kind];
+function resourcesOf(snapshot: ManifestSnapshot, kind: Kind): readonly KindResource[] {
+  return {
+    ProxyUser: snapshot.users,
+    AccessKey: snapshot.accessKeys,
+    BedrockKey: snapshot.bedrockKeys,
+    TeamBudget: snapshot.teamBudgets,
+  }[kind];
 }
 
 /** The other AccessKeys of the namespace naming the same Secret (see `reconcileAccessKey`); none for other kinds. */
-function sharersOf(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey): string[] {
+function sharersOf(snapshot: ManifestSnapshot, resource: KindResource): string[] {
   if (resource.kind !== 'AccessKey') return [];
   const ref = refOf(resource);
   return snapshot.accessKeys

@@ -1,12 +1,20 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseResource, type AccessKey, type BedrockKey, type ProxyUser, type Secret } from '../resources.ts';
+import {
+  parseResource,
+  type AccessKey,
+  type BedrockKey,
+  type ProxyUser,
+  type Secret,
+  type TeamBudget,
+} from '../resources.ts';
 
 export interface ManifestSnapshot {
   users: ProxyUser[];
   accessKeys: AccessKey[];
   bedrockKeys: BedrockKey[];
+  teamBudgets: TeamBudget[];
   secrets: Secret[];
   /** One line per document that could not be used, with file and reason. */
   problems: string[];
@@ -19,7 +27,7 @@ export interface ManifestSnapshot {
 }
 
 export interface RefusedResource {
-  kind: 'ProxyUser' | 'AccessKey' | 'BedrockKey';
+  kind: 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget';
   metadata: { name: string; namespace?: string };
   message: string;
 }
@@ -30,6 +38,7 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
     users: [],
     accessKeys: [],
     bedrockKeys: [],
+    teamBudgets: [],
     secrets: [],
     problems: [],
     refused: [],
@@ -68,13 +77,13 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
 /** Kind and name of a refused document, when it states them plainly (else it is only a problem line). */
 function identityOf(value: unknown): Omit<RefusedResource, 'message'> | undefined {
   const { kind, metadata } = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if (kind !== 'ProxyUser' && kind !== 'AccessKey' && kind !== 'BedrockKey') return undefined;
+  if (kind !== 'ProxyUser' && kind !== 'AccessKey' && kind !== 'BedrockKey' && kind !== 'TeamBudget') return undefined;
   if (typeof metadata?.name !== 'string') return undefined;
   const { name, namespace } = metadata;
   return { kind, metadata: typeof namespace === 'string' ? { name, namespace } : { name } };
 }
 
-function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey | Secret): void {
+function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey | TeamBudget | Secret): void {
   switch (resource.kind) {
     case 'ProxyUser':
       snapshot.users.push(resource);
@@ -84,6 +93,9 @@ function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | Bedro
       break;
     case 'BedrockKey':
       snapshot.bedrockKeys.push(resource);
+      break;
+    case 'TeamBudget':
+      snapshot.teamBudgets.push(resource);
       break;
     case 'Secret':
       snapshot.secrets.push(resource);

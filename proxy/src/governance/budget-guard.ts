@@ -7,8 +7,10 @@ import {
   periodBudget,
   ProxyError,
   readSpend,
+  recordBudgetCrossing,
   type Budget,
   type BudgetPeriod,
+  type CrossingKind,
   type Database,
   type Logger,
   type PeriodBudget,
@@ -23,6 +25,7 @@ import { AsyncLock } from './async-lock.ts';
 interface Entry {
   readonly id: string;
   readonly label: string;
+  readonly namespace: string;
   readonly scope: SpendScope;
   readonly period: BudgetPeriod;
   readonly start: number;
@@ -42,10 +45,16 @@ interface Entry {
   drained: Array<() => void>;
   /** Near the cap, one request at a time per replica. */
   readonly lock: AsyncLock;
+  /** Crossings this replica has recorded in this period (bits of `crossingBit`): one insert each, not one per request. */
+  recorded: number;
 }
+
+const crossingBit: Record<CrossingKind, number> = { SoftLimit: 1, Exhausted: 2 };
 
 export interface BudgetCheck {
   readonly scope: SpendScope;
+  /** The namespace of the key, user or team (where its crossings are announced). */
+  readonly namespace: string;
   readonly label: string;
   readonly budget: Budget;
 }
@@ -219,6 +228,7 @@ export class BudgetGuard {
       entry = {
         id,
         label: check.label,
+        namespace: check.namespace,
         scope: check.scope,
         period,
         start,
@@ -233,6 +243,7 @@ export class BudgetGuard {
         inflight: 0,
         drained: [],
         lock: entry?.lock ?? new AsyncLock(),
+        recorded: 0,
       };
       this.#entries.set(id, entry);
     }
@@ -256,17 +267,15 @@ export class BudgetGuard {
         : `${spent.tokens} tokens used of ${entry.cap.tokens ?? 0}`;
     const resets = new Date(entry.end).toISOString();
     const seconds = Math.max(1, Math.ceil((entry.end - now) / 1000));
-    throw new ProxyError(
-      'PRX_BUDGET_EXHAUSTED',
-      `The ${entry.period === 'day' ? 'daily' : 'monthly'} budget of ${entry.label} is spent (${what}). It resets at ${resets}.`,
-      {
-        headers: {
-          'x-should-retry': 'false',
-          'x-ccproxy-budget-reset': resets,
-          'x-ccproxy-budget-reset-seconds': String(seconds),
-        },
+    const message = `The ${entry.period === 'day' ? 'daily' : 'monthly'} budget of ${entry.label} is spent (${what}). It resets at ${resets}.`;
+    this.#recordCrossing(entry, 'Exhausted', message);
+    throw new ProxyError('PRX_BUDGET_EXHAUSTED', message, {
+      headers: {
+        'x-should-retry': 'false',
+        'x-ccproxy-budget-reset': resets,
+        'x-ccproxy-budget-reset-seconds': String(seconds),
       },
-    );
+    });
   }
 
   #ticket(entries: Entry[], release: (() => void) | undefined, now: number): BudgetTicket {
@@ -274,13 +283,42 @@ export class BudgetGuard {
     for (const entry of entries) {
       entry.inflight += 1;
       const used = fraction(entry);
-      if (warning === undefined && used * 100 >= entry.softPercent) {
-        warning = `${Math.floor(used * 100)}% of the ${entry.period === 'day' ? 'daily' : 'monthly'} budget of ${entry.label} is used; it resets at ${new Date(entry.end).toISOString()}`;
+      // Past the soft limit only; the text is built only when it is used (the header, or the one crossing row).
+      const unrecorded = (entry.recorded & crossingBit.SoftLimit) === 0;
+      if (used * 100 < entry.softPercent || (warning !== undefined && !unrecorded)) continue;
+      const text = `${Math.floor(used * 100)}% of the ${entry.period === 'day' ? 'daily' : 'monthly'} budget of ${entry.label} is used; it resets at ${new Date(entry.end).toISOString()}`;
+      if (unrecorded)
+        this.#recordCrossing(entry, 'SoftLimit', `${text} (soft limit ${entry.softPercent}%: ${spentText(entry)}).`);
+      if (warning === undefined) {
+        warning = text;
         this.#o.onSoftLimit?.(entry.scope.kind, entry.period);
       }
     }
     void now;
     return { entries, release, warning };
+  }
+
+  /**
+   * The first crossing of a kind this replica sees in the period goes to Postgres (insert-once
+   * across replicas) for the operator to announce as an Event; off the request path, never awaited.
+   */
+  #recordCrossing(entry: Entry, kind: CrossingKind, message: string): void {
+    if ((entry.recorded & crossingBit[kind]) !== 0) return;
+    entry.recorded |= crossingBit[kind];
+    recordBudgetCrossing(this.#o.db, {
+      scope: scopeId(entry.scope),
+      namespace: entry.namespace,
+      period: entry.period,
+      periodStart: entry.start,
+      kind,
+      percent: Math.floor(fraction(entry) * 100),
+      message,
+      resetsAt: entry.end,
+    }).catch((error: unknown) => {
+      // Tried again on the next request past the line.
+      entry.recorded &= ~crossingBit[kind];
+      this.#o.logger.warn({ err: error, budget: entry.id, kind }, 'budget crossing could not be recorded');
+    });
   }
 
   #refreshIfOld(entry: Entry, now: number): void {
@@ -330,6 +368,15 @@ export function scopeId(scope: SpendScope): string {
 }
 
 const usd = (microUsd: number) => (microUsd / microUsdPerUsd).toFixed(2);
+
+/** "$20.10 spent of $25.00" and/or "n tokens used of m", for the caps the budget has. */
+function spentText(entry: Entry): string {
+  const spent = estimate(entry);
+  const parts: string[] = [];
+  if (entry.cap.usd !== undefined) parts.push(`$${usd(spent.microUsd)} spent of $${entry.cap.usd.toFixed(2)}`);
+  if (entry.cap.tokens !== undefined) parts.push(`${spent.tokens} tokens used of ${entry.cap.tokens}`);
+  return parts.join(', ');
+}
 
 function add(to: Spend, spend: Spend): void {
   to.microUsd += spend.microUsd;

@@ -190,18 +190,21 @@ export class Governor {
     if (key !== undefined)
       checks.push({
         scope: { kind: 'key', id: record.accessKeyId },
+        namespace: record.namespace,
         label: `access key ${record.namespace}/${record.name}`,
         budget: key,
       });
     if (user !== undefined)
       checks.push({
         scope: { kind: 'user', id: record.userId },
+        namespace: record.namespace,
         label: `user ${record.namespace}/${record.userName}`,
         budget: user,
       });
     if (team !== undefined)
       checks.push({
         scope: { kind: 'team', namespace: record.namespace },
+        namespace: record.namespace,
         label: `team ${record.namespace}`,
         budget: team,
       });

@@ -57,7 +57,14 @@ describe('budget periods reset at their UTC boundary', () => {
         now: () => now,
       });
       await insertUsage(db, [usage(keyId, userId, now - 1000, 150, `${name}-spent`)]);
-      const check = [{ scope: { kind: 'key' as const, id: keyId }, label: `access key team-test/${name}`, budget }];
+      const check = [
+        {
+          scope: { kind: 'key' as const, id: keyId },
+          namespace: 'team-test',
+          label: `access key team-test/${name}`,
+          budget,
+        },
+      ];
       const refused = await Promise.resolve()
         .then(() => guard.admit(check))
         .then(

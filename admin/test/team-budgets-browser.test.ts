@@ -1,0 +1,100 @@
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { askThroughProxy, startUiStack, type UiStack } from './ui-stack.ts';
+
+/**
+ * Team budgets from the UI in real Chromium, against the real admin process (local mode: the
+ * manifests folder and the local operator), the proxy enforcing budgets on the same Postgres and
+ * the Anthropic test server: a TeamBudget made in the form refuses the team's keys once spent,
+ * the page shows the spend against it, an edit lifts it; users and keys show theirs. Makes the
+ * README's screenshot of the page (UPDATE_SCREENSHOTS=1).
+ */
+describe('team budgets in the admin UI (Chromium)', () => {
+  let stack: UiStack;
+  let page: Page;
+
+  beforeAll(async () => {
+    stack = await startUiStack({ governor: true });
+    page = await stack.newPage({ width: 1280, height: 720 });
+    await stack.logIn(page);
+  }, 300_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail') await stack.shot(page, `failed-${context.task.name.slice(0, 40)}`);
+  });
+
+  let session: { authorization: string } | undefined;
+  const api = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) => {
+    session ??= await stack.admin.auth();
+    const response = await stack.admin.app.inject({
+      method,
+      url: `/admin/api/${url}`,
+      headers: session,
+      ...(payload === undefined ? {} : { payload }),
+    });
+    return { status: response.statusCode, json: response.json() as Record<string, unknown> };
+  };
+
+  it("a team budget made in the form is enforced on the team's keys and its page shows the spend; an edit lifts it", async () => {
+    // A user of the team with a monthly budget of their own, and their key.
+    expect(
+      (await api('POST', 'users', { namespace: 'team-d', name: 'gail', budget: { monthly: { tokens: 100_000 } } }))
+        .status,
+    ).toBe(201);
+    const issued = await api('POST', 'access-keys', { namespace: 'team-d', name: 'gail-laptop', user: 'gail' });
+    expect(issued.status).toBe(201);
+    const baseUrl = String(issued.json.baseUrl);
+    await expect.poll(async () => (await askThroughProxy(baseUrl)).status, { timeout: 10_000 }).toBe(200);
+
+    await page.goto(`${stack.adminUrl}/#/team-budgets/create`);
+    await page.locator('input[name="namespace"]').fill('team-d');
+    await page.locator('textarea[name="description"]').fill('Developer tools team');
+    await page.locator('input[name="budget.daily.tokens"]').fill('150');
+    await page.locator('input[name="budget.softLimitPercent"]').fill('50');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Developer tools team').waitFor();
+    await stack.admin.operator.sync();
+
+    // 37 tokens a request: the team's 150 are spent on the 5th at most (the proxy learns the new
+    // budget on the keys' NOTIFY, a moment after the operator wrote it); then 402.
+    let refused: { status: number; error?: string | undefined } | undefined;
+    await expect
+      .poll(async () => (refused = await askThroughProxy(baseUrl)).status, { timeout: 10_000, interval: 50 })
+      .toBe(402);
+    expect(refused?.error).toContain('The daily budget of team team-d is spent');
+    await stack.admin.operator.sync();
+
+    await page.goto(`${stack.adminUrl}/#/team-budgets`);
+    const row = page.getByRole('row', { name: /team-d/ });
+    await row.getByText('Exhausted').waitFor();
+    await expect
+      .poll(() => row.getByTestId('budget-today').innerText(), { timeout: 10_000 })
+      .toMatch(/Today: \d+ of 150 tokens \(\d{3}%\)/);
+    await expect.poll(() => row.getByRole('progressbar').getAttribute('aria-label')).toMatch(/Today budget used: \d+%/);
+    await stack.shot(page, 'team-budgets');
+
+    // The user's page: their own budget, and their key's row (no budget of its own).
+    await page.goto(`${stack.adminUrl}/#/users/${encodeURIComponent('team-d/gail')}/show`);
+    await expect
+      .poll(() => page.getByTestId('budget-this-month').first().innerText(), { timeout: 10_000 })
+      .toMatch(/This month: \d+ of 100,000 tokens \(0%\)/);
+    await page
+      .getByRole('row', { name: /gail-laptop/ })
+      .getByText('No budget')
+      .waitFor();
+
+    // Edit: a larger cap lets the team's keys through again.
+    await page.goto(`${stack.adminUrl}/#/team-budgets/${encodeURIComponent('team-d/team')}`);
+    await page.locator('input[name="budget.daily.tokens"]').fill('100000');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Developer tools team').waitFor();
+    await stack.admin.operator.sync();
+    await expect.poll(async () => (await askThroughProxy(baseUrl)).status, { timeout: 10_000 }).toBe(200);
+    await stack.admin.operator.sync();
+    await page.reload();
+    await page.getByTestId('budget-state').getByText('Ok').waitFor();
+    expect(stack.problems).toEqual([]);
+  }, 120_000);
+});
