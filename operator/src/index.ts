@@ -28,6 +28,8 @@ export {
   bedrockKeySpec,
   budgetSpec,
   rateLimitsSpec,
+  identitySpec,
+  selfServiceSpec,
   routing,
   singleLine,
   multiLine,

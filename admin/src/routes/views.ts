@@ -49,6 +49,8 @@ export function userView(resource: StoredResource<'ProxyUser'>) {
     description: spec.description ?? '',
     suspended: spec.suspended ?? false,
     ...limitsView(resource.spec),
+    identity: spec.identity ?? null,
+    selfService: spec.selfService ?? null,
   };
 }
 
