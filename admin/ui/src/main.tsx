@@ -12,6 +12,7 @@ import {
   TitlePortal,
   UserMenu,
   useGetIdentity,
+  usePermissions,
   type LayoutProps,
 } from 'react-admin';
 import { dataProvider } from './data-provider.ts';
@@ -45,6 +46,14 @@ const UsageBreakdownList = lazy(() =>
 );
 const BedrockKeyEdit = lazy(() => bedrockKeys().then((module) => ({ default: module.BedrockKeyEdit })));
 const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
+const MyKeys = lazy(() => import('./my-keys.tsx').then((module) => ({ default: module.MyKeys })));
+
+/** A developer's home is their own keys (the dashboard's usage is not theirs to read). */
+const Home = () => {
+  const { permissions } = usePermissions<Permissions>();
+  if (permissions === undefined) return null;
+  return permissions.role === 'developer' ? <MyKeys /> : <Dashboard />;
+};
 
 /**
  * The account menu's button shows the user's name; its accessible name must contain that text
@@ -120,7 +129,7 @@ function App() {
       title="claude-code-proxy"
       dataProvider={dataProvider}
       authProvider={authProvider}
-      dashboard={Dashboard}
+      dashboard={Home}
       layout={TitledLayout}
       theme={lightTheme}
       darkTheme={darkTheme}
@@ -130,6 +139,9 @@ function App() {
       {(permissions: Permissions | undefined) => {
         // Pages a role cannot use are not offered (the server refuses them regardless).
         const writes = canWrite(permissions);
+        const myKeys = <Resource name="my-keys" options={{ label: 'My keys' }} list={MyKeys} />;
+        // A developer gets their own keys and nothing else.
+        if (permissions?.role === 'developer') return myKeys;
         return (
           <>
             <Resource
@@ -159,6 +171,7 @@ function App() {
             <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />
             <Resource name="usage-breakdown" options={{ label: 'Usage and cost' }} list={UsageBreakdownList} />
             <Resource name="audit" options={{ label: 'Audit trail' }} list={AuditList} />
+            {permissions?.selfService === true ? myKeys : null}
           </>
         );
       }}
