@@ -77,11 +77,13 @@ async function axe(page: Page) {
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
     const run = (
-      window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string }> }> } }
+      window as unknown as {
+        axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ html: string }> }> }> };
+      }
     ).axe;
     return (await run.run()).violations
       .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map((violation) => violation.id);
+      .map((violation) => `${violation.id} ${violation.nodes.map((node) => node.html.slice(0, 120)).join(' | ')}`);
   });
 }
 
@@ -148,6 +150,7 @@ describe('self-service in Chromium against ccproxy local', () => {
     await page.getByRole('button', { name: 'Issue a new key' }).click();
     await page.getByRole('dialog').getByText('This key is shown only now').waitFor();
     await page.screenshot({ path: join(screenshots, 'self-service-key-once.png') });
+    expect(await axe(page)).toEqual([]);
     const first = await takeKey(page);
     expect(first).toMatch(/^ak_/);
     const row = page.locator('[data-testid^="my-key-dev-"]');
@@ -178,6 +181,19 @@ describe('self-service in Chromium against ccproxy local', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
     await row.getByText('Revoked').waitFor();
     await until(second, 404, 1_000);
+    // The page at a phone's width and in dark mode, as every other page is checked.
+    for (const [width, colorScheme] of [
+      [375, 'light'],
+      [375, 'dark'],
+      [1280, 'dark'],
+    ] as const) {
+      await page.setViewportSize({ width, height: 800 });
+      await page.emulateMedia({ colorScheme });
+      // The theme switches with a transition: mid-way, colours are a blend nobody reads.
+      await page.waitForTimeout(700);
+      expect(await axe(page), `${width} ${colorScheme}`).toEqual([]);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `${width}`).toBeLessThanOrEqual(width);
+    }
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -83,7 +83,9 @@ export function MyKeys() {
 
   const policy = profile?.selfService;
   return (
-    <Box sx={{ p: 2 }}>
+    // At most the viewport's width less the layout's own padding (8 px a side on a phone): the
+    // tables scroll inside their containers instead of widening the page.
+    <Box sx={{ p: 2, maxWidth: { xs: 'calc(100vw - 16px)', sm: 'none' }, boxSizing: 'border-box' }}>
       <Title title="My keys" />
       {problem === undefined ? null : (
         <Alert severity="error" sx={{ mb: 2 }} role="alert">
