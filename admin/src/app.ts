@@ -17,6 +17,7 @@ import { teamBudgetRoutes } from './routes/team-budgets.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
+import { selfServiceRoutes } from './routes/self-service.ts';
 
 export type { AdminConfig, AdminDeps } from './route-deps.ts';
 import { registerAuditRoute, registerAuditTrail } from './audit.ts';
@@ -88,7 +89,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerSimpleRestQuery(app);
   const routeDeps: RouteDeps = { ...deps, config };
   // Each route file is a plugin typed by its schemas (TypeBox type provider), given its deps.
-  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, teamBudgetRoutes, usageRoutes])
+  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, teamBudgetRoutes, usageRoutes, selfServiceRoutes])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });
   await app.register(requestRoutes, { db: deps.db });

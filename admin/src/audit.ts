@@ -56,6 +56,7 @@ const kinds: Record<string, string> = {
   users: 'ProxyUser',
   'access-keys': 'AccessKey',
   'bedrock-keys': 'BedrockKey',
+  'my-keys': 'AccessKey',
 };
 
 /** create / update / delete / rotate / revoke / suspend / unsuspend, from the route and body alone. */
@@ -80,15 +81,18 @@ export function registerAuditTrail(app: FastifyInstance, sink: AuditSink): void 
     if (request.identity === undefined) return payload;
     const body = (typeof request.body === 'object' ? request.body : null) as Record<string, unknown> | null;
     const params = (request.params ?? {}) as Record<string, unknown>;
+    const target = request.auditTarget;
     const [namespace, name] =
-      typeof params.id === 'string' && params.id.includes('/')
-        ? params.id.split('/', 2)
-        : [body?.namespace, body?.name].map((value) => (typeof value === 'string' ? value : undefined));
+      target !== undefined
+        ? [target.namespace ?? undefined, target.name ?? undefined]
+        : typeof params.id === 'string' && params.id.includes('/')
+          ? params.id.split('/', 2)
+          : [body?.namespace, body?.name].map((value) => (typeof value === 'string' ? value : undefined));
     const status = reply.statusCode;
     await audit(sink, request, {
       identity: request.identity,
       action: actionOf(request.method, url, body),
-      resourceKind: kinds[url.split('/')[3] ?? ''] ?? url.split('/')[3] ?? null,
+      resourceKind: target?.kind ?? kinds[url.split('/')[3] ?? ''] ?? url.split('/')[3] ?? null,
       namespace: namespace ?? null,
       name: name ?? null,
       outcome: status < 400 ? 'success' : status === 403 ? 'denied' : 'failure',

@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import { describeHash, needsUpgrade, verifyPassword } from './password.ts';
 import { sendError } from './errors.ts';
 import { errorReply } from './openapi.ts';
-import { adminGrants, type Grants, type Identity, type Role } from './access/identity.ts';
+import { adminGrants, roles, type Grants, type Identity } from './access/identity.ts';
 import { registerAuthorization } from './access/authorize.ts';
 import { registerOidc, type OidcOptions } from './oidc.ts';
 import { audit, type AuditSink } from './audit.ts';
@@ -42,9 +42,16 @@ const identityReply = {
   method: Type.Union([Type.Literal('oidc'), Type.Literal('break-glass')]),
   email: Type.Union([Type.String(), Type.Null()]),
   name: Type.Union([Type.String(), Type.Null()]),
-  role: Type.Union([Type.Literal('admin'), Type.Literal('team-admin'), Type.Literal('viewer')]),
+  role: Type.Union([
+    Type.Literal('admin'),
+    Type.Literal('team-admin'),
+    Type.Literal('viewer'),
+    Type.Literal('developer'),
+  ]),
   read: grantsReply,
   write: grantsReply,
+  /** May use My keys (self-service): in a developer group. */
+  selfService: Type.Boolean(),
   expiresAt: Type.String(),
 };
 const sessionReply = Type.Object({ token: Type.String(), ...identityReply });
@@ -80,6 +87,8 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       const token = await new SignJWT({
         method: identity.method,
         email: identity.email,
+        emailVerified: identity.emailVerified,
+        selfService: identity.selfService,
         name: identity.name,
         role: identity.role,
         read: identity.grants.read,
@@ -141,6 +150,8 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
         method: 'break-glass',
         sub: options.username,
         email: null,
+        emailVerified: false,
+        selfService: false,
         name: null,
         role: 'admin',
         grants: adminGrants,
@@ -242,13 +253,15 @@ function identityOf(payload: Record<string, unknown>): Identity {
       : Array.isArray(value)
         ? value.filter((namespace): namespace is string => typeof namespace === 'string')
         : [];
-  const role = (['admin', 'team-admin', 'viewer'] as const).find((known) => known === payload.role);
+  const role = roles.find((known) => known === payload.role);
   // A token from before roles existed was the one shared password: admin.
   if (role === undefined)
     return {
       method: 'break-glass',
       sub: String(payload.sub),
       email: null,
+      emailVerified: false,
+      selfService: false,
       name: null,
       role: 'admin',
       grants: adminGrants,
@@ -257,8 +270,10 @@ function identityOf(payload: Record<string, unknown>): Identity {
     method: payload.method === 'oidc' ? 'oidc' : 'break-glass',
     sub: String(payload.sub),
     email: typeof payload.email === 'string' ? payload.email : null,
+    emailVerified: payload.emailVerified === true,
+    selfService: payload.selfService === true,
     name: typeof payload.name === 'string' ? payload.name : null,
-    role: role as Role,
+    role,
     grants: { read: grant(payload.read), write: grant(payload.write) },
   };
 }
@@ -272,6 +287,7 @@ function identityView(identity: Identity, expiresAt: Date) {
     role: identity.role,
     read: identity.grants.read,
     write: identity.grants.write,
+    selfService: identity.selfService,
     expiresAt: expiresAt.toISOString(),
   };
 }

@@ -3,7 +3,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
 import { Type } from 'typebox';
 import type { Identity } from './access/identity.ts';
-import { grantsFor, groupsOf, type RoleRule } from './access/roles.ts';
+import { grantsFor, groupsOf, selfServiceFor, type RoleRule } from './access/roles.ts';
 import { audit, type AuditSink } from './audit.ts';
 import { readCookie, sessionCookie, transactionCookie } from './cookies.ts';
 import type { Sessions } from './auth.ts';
@@ -150,6 +150,8 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
           source = { ...(await client.fetchUserInfo(config, tokens.access_token, sub)), ...claims };
         const email = typeof source.email === 'string' ? source.email : null;
         const name = typeof source.name === 'string' ? source.name : null;
+        // Only the issuer's own word makes an email verified (a self-service link may name an email).
+        const emailVerified = source.email_verified === true;
         const groups = groupsOf(source[options.groupsClaim]);
         const granted = grantsFor(options.roles, groups);
         if (granted === undefined)
@@ -160,7 +162,15 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
             `${email ?? sub}: no admin role for groups [${groups.join(', ')}] (claim ${options.groupsClaim})`,
             sub,
           );
-        identity = { method: 'oidc', sub, email, name, ...granted };
+        identity = {
+          method: 'oidc',
+          sub,
+          email,
+          emailVerified,
+          name,
+          ...granted,
+          selfService: selfServiceFor(options.roles, groups),
+        };
       } catch (error) {
         return failed(request, reply, 401, `ID token or code refused: ${messageOf(error)}`);
       }

@@ -15,6 +15,8 @@ export interface TestAccount {
   email: string;
   name: string;
   groups: string[];
+  /** The issuer's email_verified claim (default true). */
+  emailVerified?: boolean;
 }
 
 export interface TestIssuer {
@@ -68,7 +70,13 @@ export async function startOidcIssuer(redirectUrl: string, accounts: Record<stri
       return {
         accountId: id,
         async claims() {
-          return { sub: id, email: account.email, email_verified: true, name: account.name, groups: account.groups };
+          return {
+            sub: id,
+            email: account.email,
+            email_verified: account.emailVerified ?? true,
+            name: account.name,
+            groups: account.groups,
+          };
         },
       };
     },

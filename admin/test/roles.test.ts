@@ -17,6 +17,18 @@ describe('group → role table', () => {
     });
     expect(grantsFor(rules, ['audit'])).toEqual({ role: 'viewer', grants: { read: 'all', write: [] } });
     expect(grantsFor(rules, ['someone-else'])).toBeUndefined();
+  });
+
+  it('maps developer groups to the self-service role, which any other role of the person outranks', () => {
+    const { rules, problems } = parseRoleRules('devs=developer;audit=viewer;leads=team-admin:team-a;ops=admin');
+    expect(problems).toEqual([]);
+    expect(grantsFor(rules, ['devs'])).toEqual({ role: 'developer', grants: { read: [], write: [] } });
+    expect(grantsFor(rules, ['devs', 'audit'])?.role).toBe('viewer');
+    expect(grantsFor(rules, ['devs', 'leads'])?.role).toBe('team-admin');
+    expect(grantsFor(rules, ['devs', 'ops'])?.role).toBe('admin');
+    expect(parseRoleRules('devs=developer:team-a').problems).toEqual([
+      '"devs=developer:team-a": developer takes no namespaces',
+    ]);
     expect(grantsFor(rules, [])).toBeUndefined();
   });
 
@@ -26,7 +38,9 @@ describe('group → role table', () => {
     );
     expect(rules).toEqual([]);
     expect(problems).toHaveLength(6);
-    expect(problems.join('\n')).toContain('"ops=root": role must be admin, team-admin:<namespaces> or viewer');
+    expect(problems.join('\n')).toContain(
+      '"ops=root": role must be admin, team-admin:<namespaces>, viewer or developer',
+    );
     expect(problems.join('\n')).toContain('"team2=team-admin:Team_A": team-admin needs namespaces');
     expect(problems.join('\n')).toContain('"audit=viewer:team-a": viewer takes no namespaces');
   });
@@ -64,7 +78,7 @@ describe('SSO settings', () => {
     ]);
     expect(oidcOptionsFrom({ ...base, adminOidcIssuerUrl: 'http://127.0.0.1:9000' }).problems).toEqual([]);
     expect(oidcOptionsFrom({ ...base, adminOidcRoles: 'ops=superuser' }).problems).toEqual([
-      'CCPROXY_ADMIN_OIDC_ROLES: "ops=superuser": role must be admin, team-admin:<namespaces> or viewer',
+      'CCPROXY_ADMIN_OIDC_ROLES: "ops=superuser": role must be admin, team-admin:<namespaces>, viewer or developer',
     ]);
   });
 });

@@ -99,7 +99,22 @@ describe('admin single sign-on', () => {
     // The session carries no token of the issuer's: only our own claims.
     const claims = decodeJwt(signed.cookie?.split('=')[1] as string);
     expect(Object.keys(claims).sort()).toEqual(
-      ['aud', 'email', 'exp', 'iat', 'iss', 'jti', 'method', 'name', 'read', 'role', 'sub', 'write'].sort(),
+      [
+        'aud',
+        'email',
+        'emailVerified',
+        'selfService',
+        'exp',
+        'iat',
+        'iss',
+        'jti',
+        'method',
+        'name',
+        'read',
+        'role',
+        'sub',
+        'write',
+      ].sort(),
     );
   });
 

@@ -85,6 +85,11 @@ export const errorCodes = {
   ADM_BAD_REQUEST: { type: 'invalid_request_error', status: 400, message: 'Invalid request.' },
   ADM_UNAUTHORIZED: { type: 'authentication_error', status: 401, message: 'Log in first.' },
   ADM_FORBIDDEN: { type: 'permission_error', status: 403, message: 'Your role may not do this.' },
+  ADM_SELF_SERVICE_LIMIT: {
+    type: 'permission_error',
+    status: 403,
+    message: 'A self-service limit set by your team admin refuses this.',
+  },
   ADM_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Not found.' },
   ADM_METHOD_NOT_ALLOWED: { type: 'invalid_request_error', status: 405, message: 'Method not allowed.' },
   ADM_CONFLICT: { type: 'invalid_request_error', status: 409, message: 'Conflict.' },

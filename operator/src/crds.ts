@@ -32,6 +32,7 @@ export function toStructural(schema: TSchema | JsonSchema): JsonSchema {
     return withKept({ type: 'array', items: toStructural(source.items as JsonSchema) }, source, [
       'minItems',
       'maxItems',
+      'default',
       'description',
     ]);
   return withKept({ type: source.type }, source, [

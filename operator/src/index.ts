@@ -30,6 +30,8 @@ export {
   teamBudgetName,
   budgetSpec,
   rateLimitsSpec,
+  identitySpec,
+  selfServiceSpec,
   routing,
   singleLine,
   multiLine,

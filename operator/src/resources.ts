@@ -179,6 +179,63 @@ export const rateLimitsSpec = described(
   ),
 );
 
+export const routing = Type.Union(
+  [Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')],
+  {
+    default: 'PlanWithFailover',
+    description:
+      "Where requests go. PlanWithFailover: Anthropic with the developer's own credential, Amazon Bedrock when Anthropic rate-limits or fails (before the first byte) or while the key's circuit breaker is open. PlanOnly: Anthropic only. BedrockOnly: Bedrock only (needs a BedrockKey and a model).",
+  },
+);
+
+/**
+ * The link from a person signed in to the admin with single sign-on to this one ProxyUser (the
+ * developer role's self-service). The admin and team admins set it (GitOps or the admin); the
+ * person cannot: it is matched against the claims of the issuer's signed ID token.
+ */
+export const identitySpec = described(
+  "Who may manage this user's own access keys in the admin (self-service): the OIDC subject (the ID token's sub claim: stable and never reassigned by the issuer, so preferred) or else an email, which matches only when the issuer says email_verified: true. One of the two.",
+  Type.Object(
+    {
+      subject: Type.Optional(
+        described(
+          "The ID token's sub claim of the admin's issuer (CCPROXY_ADMIN_OIDC_ISSUER_URL), exactly as the issuer sends it.",
+          singleLine({ minLength: 1, maxLength: 255 }),
+        ),
+      ),
+      email: Type.Optional(
+        described(
+          'An email the issuer vouches for (email_verified: true); compared case-insensitively. Used only when subject is absent.',
+          Type.String({ minLength: 3, maxLength: 254, pattern: "^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+$" }),
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** What a developer may do to their own keys, set by the team admin (self-service). */
+export const selfServiceSpec = described(
+  "Limits of this user's self-service in the admin (set by the team admin; without this field, self-service is off for the user). Key expiry is not offered: access keys do not expire.",
+  Type.Object(
+    {
+      enabled: described(
+        'Whether the user may list, issue, rotate and revoke their own access keys in the admin.',
+        Type.Boolean({ default: true }),
+      ),
+      maxKeys: described(
+        'Most unrevoked access keys the user may hold at once (1-100); issuing one more is refused.',
+        Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+      ),
+      routingModes: described(
+        'Routing modes the user may choose for a key they issue (the first is the default).',
+        Type.Array(routing, { minItems: 1, maxItems: 3, default: ['PlanWithFailover', 'PlanOnly'] }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const proxyUserSpec = described(
   'A developer (or a service) that uses the proxy through one or more AccessKeys.',
   Type.Object(
@@ -197,21 +254,14 @@ export const proxyUserSpec = described(
       ),
       budget: Type.Optional(described("The user's budget, over all their AccessKeys.", budgetSpec)),
       rateLimits: Type.Optional(described("The user's rate limits, over all their AccessKeys.", rateLimitsSpec)),
+      identity: Type.Optional(identitySpec),
+      selfService: Type.Optional(selfServiceSpec),
     },
     { additionalProperties: false },
   ),
 );
 
 const bedrockModel = Type.String({ minLength: 1, maxLength: 2048, pattern: bedrockModelPattern });
-
-export const routing = Type.Union(
-  [Type.Literal('PlanWithFailover'), Type.Literal('PlanOnly'), Type.Literal('BedrockOnly')],
-  {
-    default: 'PlanWithFailover',
-    description:
-      "Where requests go. PlanWithFailover: Anthropic with the developer's own credential, Amazon Bedrock when Anthropic rate-limits or fails (before the first byte) or while the key's circuit breaker is open. PlanOnly: Anthropic only. BedrockOnly: Bedrock only (needs a BedrockKey and a model).",
-  },
-);
 
 /** The Bedrock operation family; no schema default, so "not set" stays visible for the precedence rule. */
 export const bedrockApi = Type.Union([Type.Literal('Converse'), Type.Literal('InvokeModel')]);

@@ -15,7 +15,11 @@ import { allows, type Grants, type Identity } from './identity.ts';
  *   a scoped role: deny by default. A route can say `config: { access: 'self' }` when its
  *   handler applies the scope itself (the audit trail).
  * `admin` passes everything; `viewer` passes reads; `team-admin` passes reads and writes inside
- * its namespaces. Refusals are 403 JSON naming the role, the namespace and what is allowed.
+ * its namespaces; `developer` passes only the self-service routes (`config: { access:
+ * 'developer' }`, self-service.ts), whose handlers act on the one ProxyUser linked to the
+ * identity, and those routes pass anyone in a developer group whatever their role (the link
+ * decides there); to everyone else they are like any route (a viewer's write is refused).
+ * Refusals are 403 JSON naming the role, the namespace and what is allowed.
  */
 const listRoutes = new Set([
   '/admin/api/users',
@@ -41,20 +45,27 @@ export function registerAuthorization(app: FastifyInstance): void {
   // nothing from a write's 400s and gets the same 403 whatever it sends.
   app.addHook('preValidation', async (request) => {
     const identity = request.identity;
-    if (identity === undefined || request.method === 'GET' || request.method === 'HEAD') return;
-    if (!(request.routeOptions.url ?? '').startsWith('/admin/api/')) return;
+    if (identity === undefined || !(request.routeOptions.url ?? '').startsWith('/admin/api/')) return;
+    // Self-service routes decide by the identity's linked ProxyUser; a developer gets nothing else.
+    if (selfServiceRoute(request, identity)) return;
+    if (identity.role === 'developer')
+      throw forbidden(
+        identity,
+        `may use only its own keys (My keys), not ${request.method} ${request.routeOptions.url}`,
+      );
+    if (request.method === 'GET' || request.method === 'HEAD') return;
     const write = identity.grants.write;
     if (write !== 'all' && write.length === 0) throw forbidden(identity, 'is read-only: it may not change anything');
   });
   app.addHook('preHandler', async (request) => {
     const identity = request.identity;
     const url = request.routeOptions.url ?? '';
-    if (identity === undefined || !url.startsWith('/admin/api/')) return;
+    if (identity === undefined || !url.startsWith('/admin/api/') || selfServiceRoute(request, identity)) return;
     const mode = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
     const scope = identity.grants[mode];
     if (scope === 'all') return;
     if (mode === 'read' && unscopedReads.has(url)) return;
-    if ((request.routeOptions.config as { access?: string } | undefined)?.access === 'self') return;
+    if (accessOf(request) === 'self') return;
     // Every namespace the request names must be the session's (a list filter and a userId of
     // another namespace together must not slip through on the first one).
     const named = namespacesOf(request);
@@ -97,6 +108,16 @@ export function registerAuthorization(app: FastifyInstance): void {
     reply.header('Content-Range', `${resource} ${narrowing.start}-${last}/${rows.length}`);
     return page;
   });
+}
+
+/** A self-service route, asked by someone in a developer group (anyone else: the role's own rules). */
+function selfServiceRoute(request: FastifyRequest, identity: Identity): boolean {
+  return identity.selfService && accessOf(request) === 'developer';
+}
+
+/** A route's own access rule: 'self' (its handler scopes by grants), 'developer' (self-service). */
+function accessOf(request: FastifyRequest): string | undefined {
+  return (request.routeOptions.config as { access?: string } | undefined)?.access;
 }
 
 function rowNamespace(row: { namespace?: unknown; id?: unknown }): string {

@@ -2,7 +2,8 @@
  * Who is signed in and what they may do; carried in the session token (auth.ts), decided from
  * the identity provider's groups (roles.ts) or, for the break-glass password, always `admin`.
  */
-export type Role = 'admin' | 'team-admin' | 'viewer';
+export type Role = 'admin' | 'team-admin' | 'viewer' | 'developer';
+export const roles: readonly Role[] = ['admin', 'team-admin', 'viewer', 'developer'];
 
 /** Namespaces a session may read and change: every namespace (`'all'`) or exactly these. */
 export interface Grants {
@@ -15,9 +16,13 @@ export interface Identity {
   /** The OIDC subject (`sub`), or the break-glass user name. */
   sub: string;
   email: string | null;
+  /** The issuer's `email_verified` claim: only a verified email may link to a ProxyUser (self-service). */
+  emailVerified: boolean;
   name: string | null;
   role: Role;
   grants: Grants;
+  /** In a `developer` group: may manage the keys of the ProxyUser linked to them (self-service), whatever the role. */
+  selfService: boolean;
 }
 
 export const adminGrants: Grants = { read: 'all', write: 'all' };

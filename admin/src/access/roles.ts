@@ -2,9 +2,11 @@ import type { Grants, Role } from './identity.ts';
 
 /**
  * The group → role table (CCPROXY_ADMIN_OIDC_ROLES): entries separated by `;`, each
- * `group=admin`, `group=viewer` or `group=team-admin:ns1,ns2`. A person in several groups gets
- * the union: `admin` anywhere wins; `viewer` reads everything; each `team-admin` entry adds its
- * namespaces to what they read and change. Groups the table does not name give nothing.
+ * `group=admin`, `group=viewer`, `group=team-admin:ns1,ns2` or `group=developer`. A person in
+ * several groups gets the union: `admin` anywhere wins; `viewer` reads everything; each
+ * `team-admin` entry adds its namespaces to what they read and change; `developer` alone is the
+ * self-service role (their own keys only, through the ProxyUser linked to their identity; the
+ * other roles may use self-service too when linked). Groups the table does not name give nothing.
  */
 export interface RoleRule {
   group: string;
@@ -28,13 +30,13 @@ export function parseRoleRules(text: string): { rules: RoleRule[]; problems: str
       problems.push(`"${entry}": expected group=role`);
       continue;
     }
-    if (role === 'admin' || role === 'viewer') {
+    if (role === 'admin' || role === 'viewer' || role === 'developer') {
       if (scope !== undefined) problems.push(`"${entry}": ${role} takes no namespaces`);
       else rules.push({ group, role, namespaces: [] });
       continue;
     }
     if (role !== 'team-admin') {
-      problems.push(`"${entry}": role must be admin, team-admin:<namespaces> or viewer`);
+      problems.push(`"${entry}": role must be admin, team-admin:<namespaces>, viewer or developer`);
       continue;
     }
     const namespaces = (scope ?? '').split(',').map((namespace) => namespace.trim());
@@ -56,8 +58,15 @@ export function grantsFor(
   if (matched.some((rule) => rule.role === 'admin')) return { role: 'admin', grants: { read: 'all', write: 'all' } };
   const teams = [...new Set(matched.flatMap((rule) => rule.namespaces))].sort();
   const viewer = matched.some((rule) => rule.role === 'viewer');
+  // Only developer rules: no namespace grants at all; the self-service routes decide (self-service.ts).
+  if (teams.length === 0 && !viewer) return { role: 'developer', grants: { read: [], write: [] } };
   if (teams.length === 0) return { role: 'viewer', grants: { read: 'all', write: [] } };
   return { role: 'team-admin', grants: { read: viewer ? 'all' : teams, write: teams } };
+}
+
+/** Whether any of `groups` is a developer group: self-service, next to whatever role the person has. */
+export function selfServiceFor(rules: readonly RoleRule[], groups: readonly string[]): boolean {
+  return rules.some((rule) => rule.role === 'developer' && groups.includes(rule.group));
 }
 
 /** Groups from a claim: an array of strings, or one string (some issuers send a single group so). */

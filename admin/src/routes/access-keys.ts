@@ -1,16 +1,17 @@
 import { Type } from 'typebox';
-import { generateAccessKey, keyPrefix, readBreakerSummaries, type BreakerSummary } from '@ccproxy/core';
+import { readBreakerSummaries, type BreakerSummary } from '@ccproxy/core';
 import { accessKeySpec, routing } from '@ccproxy/operator';
 import { badRequest, conflict } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from '../list.ts';
 import type { RoutePlugin } from '../route-deps.ts';
 import { ownerOf } from '../store/ownership.ts';
-import { loadOr404, writeWithSecret } from '../store/resource-ops.ts';
+import { loadOr404 } from '../store/resource-ops.ts';
+import { baseUrlMaker, issueKey, rotateKey } from '../store/key-ops.ts';
 import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
 import { accessKeyView } from './views.ts';
 
 const bedrockSchema = accessKeySpec.properties.bedrock;
-const issueKey = Type.Object(
+const issueBody = Type.Object(
   {
     namespace: dnsLabel,
     name: dnsName,
@@ -54,7 +55,7 @@ export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
   const { store, db, config } = deps;
   const policy = { openMs: deps.breakerOpenMs ?? 30 * 60_000, windowMs: deps.breakerWindowMs ?? 60_000 };
   const tags = ['access keys'];
-  const baseUrlFor = (key: string) => `${config.publicUrl.replace(/\/+$/, '')}/ak/${key}`;
+  const baseUrlFor = baseUrlMaker(config.publicUrl);
   /** Breaker rows by `namespace/name` (core/src/db/breaker-reads.ts). */
   const readBreakers = async () =>
     new Map(
@@ -104,34 +105,24 @@ export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
    * operator adopts it) and shows it in this answer only; the Secret goes again if the
    * AccessKey cannot be written (writeWithSecret).
    */
-  app.post('/admin/api/access-keys', { schema: { tags, body: issueKey } }, async (request, reply) => {
+  app.post('/admin/api/access-keys', { schema: { tags, body: issueBody } }, async (request, reply) => {
     const { body } = request;
     if ((await store.get('ProxyUser', body.namespace, body.user)) === undefined)
       throw badRequest(`ProxyUser ${body.namespace}/${body.user} does not exist`, ['body/user: no such ProxyUser']);
-    if ((await store.get('AccessKey', body.namespace, body.name)) !== undefined)
-      throw conflict(`AccessKey ${body.namespace}/${body.name} already exists`);
-    const secretName = `${body.name}-key`.slice(0, 253);
-    const key = generateAccessKey();
-    const secret = {
-      namespace: body.namespace,
-      name: secretName,
-      data: { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) },
-      owner: { kind: 'AccessKey', name: body.name } as const,
-    };
-    const created = await writeWithSecret(store, secret, () =>
-      store.create('AccessKey', body.namespace, body.name, {
+    const issued = await issueKey(
+      store,
+      baseUrlFor,
+      { namespace: body.namespace, name: body.name },
+      {
         userRef: { name: body.user },
-        secretName,
         routing: body.routing ?? 'PlanWithFailover',
         ...(body.bedrock === undefined ? {} : { bedrock: body.bedrock }),
         ...(body.budget === undefined ? {} : { budget: body.budget }),
         ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
         revoked: false,
-      }),
+      },
     );
-    return reply
-      .code(201)
-      .send({ ...accessKeyView(created), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) });
+    return reply.code(201).send(issued);
   });
 
   app.put('/admin/api/access-keys/:id', { schema: { tags, params: idParams, body: updateKey } }, async (request) => {
@@ -162,15 +153,7 @@ export const accessKeyRoutes: RoutePlugin = async (app, deps) => {
       const version = request.body?.resourceVersion;
       if (version !== undefined && version !== current.resourceVersion)
         throw conflict(`AccessKey ${current.namespace}/${current.name} was changed by someone else; reload and retry`);
-      const key = generateAccessKey();
-      // A Secret the admin may not write (hand-written, another's) is a 409, never a 200 that changes nothing.
-      await store.writeSecret(
-        current.namespace,
-        current.spec.secretName,
-        { accessKey: key, ANTHROPIC_BASE_URL: baseUrlFor(key) },
-        ownerOf(current),
-      );
-      return { ...accessKeyView(current), keyPrefix: keyPrefix(key), accessKey: key, baseUrl: baseUrlFor(key) };
+      return rotateKey(store, baseUrlFor, current);
     },
   );
 

@@ -13,13 +13,15 @@ export const limitUpdateFields = {
   rateLimits: Type.Optional(Type.Union([rateLimitsSpec, Type.Null()])),
 };
 
-/** The spec with `changes` merged in, a null `budget` or `rateLimits` removed. */
+/** Optional spec objects an update removes with null (absent keeps them). */
+const removable = ['budget', 'rateLimits', 'identity', 'selfService'] as const;
+
+/** The spec with `changes` merged in, a null `budget`, `rateLimits`, `identity` or `selfService` removed. */
 export function mergeSpec<S extends object>(spec: S, changes: object): S {
-  const merged: { budget?: unknown; rateLimits?: unknown } = { ...spec, ...changes };
-  if (merged.budget === null || merged.budget === undefined) delete merged.budget;
-  if (merged.rateLimits === null || merged.rateLimits === undefined) delete merged.rateLimits;
+  const merged: Record<string, unknown> = { ...(spec as Record<string, unknown>), ...changes };
+  const removed = new Set<string>(removable.filter((field) => merged[field] === null || merged[field] === undefined));
   // The schemas checked `changes` against the same resource schema the spec comes from.
-  return merged as S;
+  return Object.fromEntries(Object.entries(merged).filter(([field]) => !removed.has(field))) as S;
 }
 
 /** What a view shows of them (null: none). */

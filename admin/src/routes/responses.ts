@@ -50,6 +50,8 @@ const userRecord = record({
   budget: Type.Union([Type.Object({}), Type.Null()]),
   rateLimits: Type.Union([Type.Object({}), Type.Null()]),
   budgetStatus,
+  identity: Type.Union([Type.Object({}), Type.Null()]),
+  selfService: Type.Union([Type.Object({}), Type.Null()]),
 });
 
 const accessKeyFields = {
@@ -154,6 +156,28 @@ const auditRecord = Type.Object({
   requestId: nullable(Type.String()),
 });
 
+/** Self-service: the developer's own keys, `id` their name and `key` the `namespace/name` id. */
+const myKeyRecord = record({ ...accessKeyFields, key: Type.String() });
+const myIssuedKey = record({
+  ...accessKeyFields,
+  key: Type.String(),
+  keyPrefix: Type.String(),
+  accessKey: Type.String(),
+  baseUrl: Type.String(),
+});
+const selfServicePolicy = Type.Object({
+  enabled: Type.Boolean(),
+  maxKeys: Type.Integer(),
+  routingModes: Type.Array(Type.String()),
+});
+const myProfile = Type.Object({ user: userRecord, selfService: selfServicePolicy, activeKeys: Type.Integer() });
+const myUsage = Type.Object({
+  days: Type.Integer(),
+  keys: Type.Array(
+    Type.Object({ id: Type.String(), requests: Type.Number(), totalTokens: Type.Number(), costUsd: Type.Number() }),
+  ),
+});
+
 /** `METHOD /path` → the success status and its body. */
 export const successResponses: Record<string, Record<number, TSchema>> = {
   'GET /admin/api/users': { 200: Type.Array(userRecord) },
@@ -182,4 +206,10 @@ export const successResponses: Record<string, Record<number, TSchema>> = {
   'GET /admin/api/usage': { 200: Type.Array(usageBucket) },
   'GET /admin/api/usage/summary': { 200: usageSummary },
   'GET /admin/api/audit': { 200: Type.Array(auditRecord) },
+  'GET /admin/api/my/profile': { 200: myProfile },
+  'GET /admin/api/my-keys': { 200: Type.Array(myKeyRecord) },
+  'POST /admin/api/my-keys': { 201: myIssuedKey },
+  'POST /admin/api/my-keys/:id/rotate': { 200: myIssuedKey },
+  'POST /admin/api/my-keys/:id/revoke': { 200: myKeyRecord },
+  'GET /admin/api/my-usage': { 200: myUsage },
 };

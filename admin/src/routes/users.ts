@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { limitFields, limitUpdateFields, mergeSpec } from './limits.ts';
-import { multiLine, singleLine } from '@ccproxy/operator';
+import { identitySpec, multiLine, selfServiceSpec, singleLine } from '@ccproxy/operator';
 import { conflict } from '../errors.ts';
 import { dnsLabel, dnsName, idOf, idParams, listQuery, sendPage, splitId } from '../list.ts';
 import type { RoutePlugin } from '../route-deps.ts';
@@ -14,13 +14,27 @@ const userFields = {
   description: Type.Optional(multiLine({ maxLength: 2000 })),
   suspended: Type.Optional(Type.Boolean()),
 };
+/** Self-service: who the user is at the identity provider, and what they may do to their own keys. */
+const selfServiceFields = {
+  identity: Type.Optional(identitySpec),
+  selfService: Type.Optional(selfServiceSpec),
+};
+const selfServiceUpdateFields = {
+  identity: Type.Optional(Type.Union([identitySpec, Type.Null()])),
+  selfService: Type.Optional(Type.Union([selfServiceSpec, Type.Null()])),
+};
 const createUser = Type.Object(
-  { namespace: dnsLabel, name: dnsName, ...userFields, ...limitFields },
+  { namespace: dnsLabel, name: dnsName, ...userFields, ...limitFields, ...selfServiceFields },
   { additionalProperties: false },
 );
 /** `resourceVersion` is the one read: a stale one gets 409. */
 const updateUser = Type.Object(
-  { resourceVersion: Type.String({ minLength: 1, maxLength: 100 }), ...userFields, ...limitUpdateFields },
+  {
+    resourceVersion: Type.String({ minLength: 1, maxLength: 100 }),
+    ...userFields,
+    ...limitUpdateFields,
+    ...selfServiceUpdateFields,
+  },
   { additionalProperties: false },
 );
 const sortable = ['id', 'namespace', 'name', 'displayName', 'suspended', 'ready', 'status'] as const;
@@ -70,6 +84,8 @@ export const userRoutes: RoutePlugin = async (app, { store }) => {
       suspended: body.suspended ?? false,
       ...(body.budget === undefined ? {} : { budget: body.budget }),
       ...(body.rateLimits === undefined ? {} : { rateLimits: body.rateLimits }),
+      ...(body.identity === undefined ? {} : { identity: body.identity }),
+      ...(body.selfService === undefined ? {} : { selfService: body.selfService }),
     });
     return reply.code(201).send(userView(created));
   });

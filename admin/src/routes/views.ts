@@ -61,6 +61,8 @@ export function userView(resource: StoredResource<'ProxyUser'>) {
     suspended: spec.suspended ?? false,
     ...limitsView(resource.spec),
     budgetStatus: budgetStatusOf(resource),
+    identity: spec.identity ?? null,
+    selfService: spec.selfService ?? null,
   };
 }
 

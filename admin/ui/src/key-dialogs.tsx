@@ -113,7 +113,19 @@ export function KeyOnceDialog({ issued, onClose }: { issued: IssuedKey | undefin
 }
 
 /** Revoke or rotate one key (rotation shows the new key once; the old one keeps its grace period). */
-export function KeyActions({ id, revoked }: { id: string; revoked: boolean }) {
+export function KeyActions({
+  id,
+  revoked,
+  path = 'access-keys',
+  onChange,
+}: {
+  id: string;
+  revoked: boolean;
+  /** The API collection: the admin's `access-keys`, or a developer's own `my-keys`. */
+  path?: string;
+  /** Called after a rotate or revoke (pages that keep their own state reload). */
+  onChange?: () => void;
+}) {
   const [issued, setIssued] = useState<IssuedKey>();
   const [confirm, setConfirm] = useState<'revoke' | 'rotate'>();
   const notify = useNotify();
@@ -121,12 +133,13 @@ export function KeyActions({ id, revoked }: { id: string; revoked: boolean }) {
   const run = async (action: 'revoke' | 'rotate') => {
     setConfirm(undefined);
     try {
-      const { json } = await httpClient(`${apiUrl}/access-keys/${encodeURIComponent(id)}/${action}`, {
+      const { json } = await httpClient(`${apiUrl}/${path}/${encodeURIComponent(id)}/${action}`, {
         method: 'POST',
       });
       if (action === 'rotate') setIssued(json as IssuedKey);
       else notify(`Key ${id} revoked`, { type: 'info' });
       refresh();
+      onChange?.();
     } catch (caught) {
       notify(caught instanceof Error ? caught.message : String(caught), { type: 'error' });
     }

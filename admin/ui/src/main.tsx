@@ -12,6 +12,7 @@ import {
   TitlePortal,
   UserMenu,
   useGetIdentity,
+  usePermissions,
   type LayoutProps,
 } from 'react-admin';
 import { dataProvider } from './data-provider.ts';
@@ -50,6 +51,14 @@ const TeamBudgetShow = lazy(() => teamBudgets().then((module) => ({ default: mod
 const TeamBudgetCreate = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetCreate })));
 const TeamBudgetEdit = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetEdit })));
 const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
+const MyKeys = lazy(() => import('./my-keys.tsx').then((module) => ({ default: module.MyKeys })));
+
+/** A developer's home is their own keys (the dashboard's usage is not theirs to read). */
+const Home = () => {
+  const { permissions } = usePermissions<Permissions>();
+  if (permissions === undefined) return null;
+  return permissions.role === 'developer' ? <MyKeys /> : <Dashboard />;
+};
 
 /**
  * The account menu's button shows the user's name; its accessible name must contain that text
@@ -125,7 +134,7 @@ function App() {
       title="claude-code-proxy"
       dataProvider={dataProvider}
       authProvider={authProvider}
-      dashboard={Dashboard}
+      dashboard={Home}
       layout={TitledLayout}
       theme={lightTheme}
       darkTheme={darkTheme}
@@ -135,6 +144,9 @@ function App() {
       {(permissions: Permissions | undefined) => {
         // Pages a role cannot use are not offered (the server refuses them regardless).
         const writes = canWrite(permissions);
+        const myKeys = <Resource name="my-keys" options={{ label: 'My keys' }} list={MyKeys} />;
+        // A developer gets their own keys and nothing else.
+        if (permissions?.role === 'developer') return myKeys;
         return (
           <>
             <Resource
@@ -173,6 +185,7 @@ function App() {
             <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />
             <Resource name="usage-breakdown" options={{ label: 'Usage and cost' }} list={UsageBreakdownList} />
             <Resource name="audit" options={{ label: 'Audit trail' }} list={AuditList} />
+            {permissions?.selfService === true ? myKeys : null}
           </>
         );
       }}

@@ -15,10 +15,12 @@ const csrfHeader = { 'X-CCProxy-CSRF': '1' };
 export interface Permissions {
   username: string;
   name: string | null;
-  role: 'admin' | 'team-admin' | 'viewer';
+  role: 'admin' | 'team-admin' | 'viewer' | 'developer';
   method: 'oidc' | 'break-glass';
   read: 'all' | string[];
   write: 'all' | string[];
+  /** May use My keys (in a developer group). */
+  selfService: boolean;
 }
 
 /** May this session change resources in `namespace` (any namespace when none is given)? */
