@@ -13,6 +13,11 @@ export interface VenvSpec {
   readonly name: string;
   /** pip requirements, pinned. */
   readonly requirements: readonly string[];
+  /**
+   * A requirements file pinning every package by version and hash: installed with
+   * `--require-hashes --no-deps`, so nothing is resolved at install time and a changed wheel fails.
+   */
+  readonly hashedRequirementsFile?: string;
   /** How long the install usually takes on this machine kind, for the progress lines. */
   readonly expectedSeconds: number;
 }
@@ -31,24 +36,37 @@ export async function ensurePythonVenv(spec: VenvSpec): Promise<string> {
   if (await exists(python)) return python;
   await mkdir(cache, { recursive: true });
   const building = `${venv}.building-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-  await longStep(
-    `installing ${spec.requirements.join(' ')} into ${venv} (first run on this machine)`,
-    spec,
-    async () => {
-      try {
-        await execFile('python3', ['-m', 'venv', building]);
-        await execFile(
-          join(building, 'bin', 'python'),
-          ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', ...spec.requirements],
-          { maxBuffer: 64 * 1024 * 1024 },
-        );
-        await rename(building, venv).catch(async (error: unknown) => {
-          if (!(await exists(python))) throw error; // another worker won the race
-        });
-      } finally {
-        await rm(building, { recursive: true, force: true });
-      }
-    },
-  );
+  const what =
+    spec.hashedRequirementsFile === undefined
+      ? spec.requirements.join(' ')
+      : `${spec.name} (every package pinned by version and hash)`;
+  const pinned =
+    spec.hashedRequirementsFile === undefined
+      ? []
+      : ['--require-hashes', '--no-deps', '-r', spec.hashedRequirementsFile];
+  await longStep(`installing ${what} into ${venv} (first run on this machine)`, spec, async () => {
+    try {
+      await execFile('python3', ['-m', 'venv', building]);
+      await execFile(
+        join(building, 'bin', 'python'),
+        [
+          '-m',
+          'pip',
+          'install',
+          '--quiet',
+          '--disable-pip-version-check',
+          '--no-input',
+          ...pinned,
+          ...spec.requirements,
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+      );
+      await rename(building, venv).catch(async (error: unknown) => {
+        if (!(await exists(python))) throw error; // another worker won the race
+      });
+    } finally {
+      await rm(building, { recursive: true, force: true });
+    }
+  });
   return python;
 }
