@@ -40,11 +40,17 @@ export class SpendMeter {
     }
   }
 
-  observe(record: UsageRecord): void {
+  /** Counts the record; its cost in USD for CloudWatch, null when unpriced, undefined when not metered. */
+  observe(record: UsageRecord): number | null | undefined {
     const { provider } = record;
-    if (record.metered === false || provider === null) return;
+    if (record.metered === false || provider === null) return undefined;
     const micro = usageRecordCostMicroUsd(this.#prices, record);
-    if (micro === undefined) this.#unpriced.inc({ provider });
-    else if (micro > 0) this.#spend.inc({ provider }, micro / 1e6);
+    if (micro === undefined) {
+      this.#unpriced.inc({ provider });
+      return null;
+    }
+    const usd = micro / 1e6;
+    if (usd > 0) this.#spend.inc({ provider }, usd);
+    return usd;
   }
 }

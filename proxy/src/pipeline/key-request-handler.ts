@@ -106,9 +106,10 @@ async function handle(
     return;
   }
   meter(deps.metrics, exchange, route, served, infoEnabled);
-  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs));
   const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
-  deps.spend?.observe(usage);
+  // Priced once, where the record is made (after the answer ended), for /metrics and CloudWatch.
+  const spendUsd = deps.spend?.observe(usage);
+  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs, spendUsd));
   const stored = deps.usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan);
   if (stored) deps.usage?.record(usage);
   if (ticket !== undefined) await deps.governor?.settle(ticket, exchange.id, usage, stored);
@@ -279,7 +280,7 @@ function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string,
   });
 }
 
-function cloudWatchView(served: Served, latencyMs: number) {
+function cloudWatchView(served: Served, latencyMs: number, spendUsd: number | null | undefined) {
   const { result, upstream, failover } = served;
   const usage = result.usage;
   return {
@@ -289,6 +290,7 @@ function cloudWatchView(served: Served, latencyMs: number) {
     failed: result.status >= 500 || result.outcome === 'upstream_failed' || result.outcome === 'upstream_truncated',
     failover,
     ...(errorTypeOf(result) === undefined ? {} : { errorType: errorTypeOf(result) }),
+    ...(spendUsd === undefined ? {} : { spendUsd }),
     ...(upstream === 'bedrock' && usage !== undefined
       ? {
           bedrockTokens: {
