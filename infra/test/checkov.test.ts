@@ -89,7 +89,13 @@ beforeAll(async () => {
   };
   for (const profile of profileNames) {
     const outdir = join(root, profile);
-    const context = { ...base, profile, ...(profile === 'existing-cluster' ? sampleExistingCluster : {}) };
+    const context = {
+      ...base,
+      profile,
+      ...(profile === 'existing-cluster' ? sampleExistingCluster : {}),
+      // Production with every optional resource, the admin's empty OIDC client secret included.
+      ...(profile === 'production' ? { adminOidcClientSecret: 'true' } : {}),
+    };
     const app = new App({ outdir, context });
     buildInfra(app);
     app.synth();
