@@ -3,6 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { aptInstall } from './apt-install.ts';
 import { longStep } from './progress.ts';
 import { exists } from './files.ts';
 
@@ -43,10 +44,12 @@ export async function ensurePythonVenv(spec: VenvSpec): Promise<string> {
   const pinned =
     spec.hashedRequirementsFile === undefined
       ? []
-      : ['--require-hashes', '--no-deps', '-r', spec.hashedRequirementsFile];
+      : // --no-compile: a large tool (checkov: ~96 packages) installs 2.4x faster (measured 259 s
+        // against 626 s on a loaded 2-core machine); Python writes the bytecode of what it imports.
+        ['--require-hashes', '--no-deps', '--no-compile', '-r', spec.hashedRequirementsFile];
   await longStep(`installing ${what} into ${venv} (first run on this machine)`, spec, async () => {
     try {
-      await execFile('python3', ['-m', 'venv', building]);
+      await makeVenv(building);
       await execFile(
         join(building, 'bin', 'python'),
         [
@@ -69,4 +72,20 @@ export async function ensurePythonVenv(spec: VenvSpec): Promise<string> {
     }
   });
   return python;
+}
+
+/**
+ * `python3 -m venv`; on a Debian python3 without its venv module (no ensurepip), installs
+ * python3-venv once and tries again, so a fresh machine needs nothing done by hand.
+ */
+async function makeVenv(dir: string): Promise<void> {
+  try {
+    await execFile('python3', ['-m', 'venv', dir]);
+  } catch (error) {
+    const { stderr } = error as { stderr?: string };
+    if (!/ensurepip|python3-venv/.test(stderr ?? '')) throw error;
+    await rm(dir, { recursive: true, force: true });
+    await aptInstall(['python3-venv']);
+    await execFile('python3', ['-m', 'venv', dir]);
+  }
 }
