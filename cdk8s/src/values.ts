@@ -69,6 +69,10 @@ export const runtimeSecretVariables = {
   planApiKey: { idVariable: 'CCPROXY_PLAN_API_KEY_SECRET_ID', variable: 'CCPROXY_PLAN_API_KEY' },
   adminPassword: { idVariable: 'CCPROXY_ADMIN_PASSWORD_SECRET_ID', variable: 'CCPROXY_ADMIN_PASSWORD_HASH' },
   adminSessionSecret: { idVariable: 'CCPROXY_ADMIN_SESSION_SECRET_ID', variable: 'CCPROXY_ADMIN_SESSION_SECRET' },
+  adminOidcClientSecret: {
+    idVariable: 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID',
+    variable: 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET',
+  },
 } as const;
 export type SecretIdKey = keyof typeof runtimeSecretVariables;
 const secretId = (key: SecretIdKey) =>
@@ -156,6 +160,7 @@ export const valuesSchema = Type.Object(
             planApiKey: secretId('planApiKey'),
             adminPassword: secretId('adminPassword'),
             adminSessionSecret: secretId('adminSessionSecret'),
+            adminOidcClientSecret: secretId('adminOidcClientSecret'),
           },
           { additionalProperties: false },
         ),

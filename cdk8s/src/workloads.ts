@@ -231,10 +231,11 @@ export class ClaudeCodeProxyChart extends Chart {
           ...runtimeSecret('database', secret),
           ...runtimeSecret('adminPassword', adminSecret),
           ...runtimeSecret('adminSessionSecret', adminSecret),
-          // Single sign-on's client secret, when the admin is a confidential client (optional; with
-          // Secrets Manager ids the admin uses no Kubernetes Secret, so SSO there is a public PKCE client).
-          ...(values.aws.secretIds.adminPassword === ''
-            ? { CCPROXY_ADMIN_OIDC_CLIENT_SECRET: fromSecret(adminSecret, 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET', true) }
+          // Single sign-on's client secret when the admin is a confidential client: by its Secrets
+          // Manager id, else the existing Secret's optional key; with the admin's other secrets from
+          // Secrets Manager and no id for this one there is no Secret to look in (a public PKCE client).
+          ...(values.aws.secretIds.adminOidcClientSecret !== '' || values.aws.secretIds.adminPassword === ''
+            ? runtimeSecret('adminOidcClientSecret', adminSecret, true)
             : {}),
         },
       });

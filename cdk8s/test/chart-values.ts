@@ -80,6 +80,7 @@ export const valuesSets = {
         keyHasher: 'ccproxy/key-hasher-secret',
         adminPassword: 'ccproxy/admin-password',
         adminSessionSecret: 'ccproxy/admin-session-secret',
+        adminOidcClientSecret: 'ccproxy/admin-oidc-client-secret',
       },
     },
   },

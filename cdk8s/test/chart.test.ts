@@ -142,6 +142,7 @@ describe('the Helm chart', () => {
         CCPROXY_DATABASE_SECRET_ID: ids.database,
         CCPROXY_ADMIN_PASSWORD_SECRET_ID: ids.adminPassword,
         CCPROXY_ADMIN_SESSION_SECRET_ID: ids.adminSessionSecret,
+        CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID: ids.adminOidcClientSecret,
       },
     };
     for (const [component, variables] of Object.entries(expected)) {

@@ -55,7 +55,15 @@ describe("the chart's Grafana dashboard", () => {
       (configMap.data as Record<string, string>)['claude-code-proxy.json'] ?? '',
     ) as Dashboard;
     const titles = dashboard.panels.map((p) => p.title).join(' | ');
-    for (const signal of [/Requests/, /first byte/, /Errors by type/, /Failovers/, /breakers/, /Tokens by provider/])
+    for (const signal of [
+      /Requests/,
+      /first byte/,
+      /Errors by type/,
+      /Failovers/,
+      /breakers/,
+      /Tokens by provider/,
+      /Spend by provider/,
+    ])
       expect(titles).toMatch(signal);
     const queries = [
       ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: p.title, expr: t.expr }))),

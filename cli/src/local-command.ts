@@ -105,6 +105,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     credentials,
     breakers,
     usage,
+    prices,
     governor,
     ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),
   });

@@ -73,6 +73,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
     keys,
     breakers,
     usage,
+    prices,
     governor,
     ...(credentials === undefined ? {} : { credentials }),
     ...(cloudWatch.emf === undefined ? {} : { cloudWatch: cloudWatch.emf }),

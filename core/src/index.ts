@@ -80,7 +80,7 @@ export {
   type BreakerRow,
   type BreakerState,
 } from './db/breaker-rows.ts';
-export { insertUsage, type UsageRecord } from './db/usage-rows.ts';
+export { insertUsage, usageRecordCostMicroUsd, type UsageRecord } from './db/usage-rows.ts';
 export { readBreakerSummaries, type BreakerSummary } from './db/breaker-reads.ts';
 export {
   readUsageSeries,

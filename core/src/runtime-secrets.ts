@@ -16,6 +16,8 @@ export const secretSources: Readonly<Record<string, { variable: string; shape: '
   // The admin hashes a plain password at start (CCPROXY_ADMIN_PASSWORD); the CDK estate generates both.
   CCPROXY_ADMIN_PASSWORD_SECRET_ID: { variable: 'CCPROXY_ADMIN_PASSWORD', shape: 'string' },
   CCPROXY_ADMIN_SESSION_SECRET_ID: { variable: 'CCPROXY_ADMIN_SESSION_SECRET', shape: 'string' },
+  // The identity provider's client secret for admin single sign-on (a confidential client).
+  CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID: { variable: 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET', shape: 'string' },
 };
 
 export interface ResolvedSecrets {
@@ -47,7 +49,10 @@ export async function resolveRuntimeSecrets(
       try {
         const value = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
         if (value.SecretString === undefined) throw new Error('it has no SecretString');
-        out[variable] = shape === 'rds' ? databaseUrlOf(value.SecretString) : value.SecretString.trim();
+        const text = shape === 'rds' ? databaseUrlOf(value.SecretString) : value.SecretString.trim();
+        // An empty value is never taken as "unset": a secret made to be filled in, and not yet.
+        if (text === '') throw new Error('its value is empty (put one with `aws secretsmanager put-secret-value`)');
+        out[variable] = text;
         if (value.VersionId !== undefined) versions.set(secretId, value.VersionId);
       } catch (error) {
         // Never the value: only which secret and why.

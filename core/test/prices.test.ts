@@ -118,6 +118,34 @@ describe('the price table', () => {
     expect(costMicroUsd(table, usage('claude-internal'))).toBe(3_000);
   });
 
+  it('looks a model up once per day, and a dated change still applies from its first second on', () => {
+    const table = buildPriceTable({
+      effectiveDate: '2026-12-08',
+      entries: [
+        {
+          family: 'claude-sonnet-4-5',
+          from: '2026-12-08',
+          input: 2,
+          output: 10,
+          cacheRead: 0,
+          cacheWrite5m: 0,
+          cacheWrite1h: 0,
+        },
+      ],
+    });
+    const model = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
+    const lastSecond = Date.parse('2026-12-07T23:59:59.999Z');
+    // The same spelling, asked again and again within a day and then just after midnight (UTC).
+    for (let i = 0; i < 3; i += 1) expect(priceEntryFor(table, model, lastSecond - i * 1000)?.input).toBe(3);
+    expect(priceEntryFor(table, model, lastSecond + 1)?.input).toBe(2);
+    expect(priceEntryFor(table, model, lastSecond)?.input).toBe(3);
+    // Another table is its own: the first table's lookups never answer for it.
+    expect(priceEntryFor(buildPriceTable(), model, lastSecond + 1)?.input).toBe(3);
+    // More model spellings than the memo holds still price right (it is bounded, not a leak).
+    for (let i = 0; i < 1_100; i += 1) expect(priceEntryFor(table, `claude-unknown-${i}`, lastSecond)).toBeUndefined();
+    expect(priceEntryFor(table, model, lastSecond + 1)?.input).toBe(2);
+  });
+
   it('refuses a bad override file, naming the field, so a typo never prices at zero', () => {
     const dir = mkdtempSync(join(tmpdir(), 'prices-'));
     const cases: [string, RegExp][] = [

@@ -72,6 +72,21 @@ describe('runtime secrets from Secrets Manager', () => {
     expect(error?.message).not.toContain('do-not-print-me');
   });
 
+  it('refuses a secret with a blank value or none yet (made to be filled in), naming its id setting', async () => {
+    const sm = client();
+    const blank = await sm.send(new CreateSecretCommand({ Name: unique('blank'), SecretString: ' \n' }));
+    const unset = await sm.send(new CreateSecretCommand({ Name: unique('unset') }));
+    const error = await resolveRuntimeSecrets(
+      { CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID: blank.ARN, CCPROXY_PLAN_API_KEY_SECRET_ID: unset.Name },
+      sm,
+    ).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).toContain(`CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID=${blank.ARN}: its value is empty`);
+    expect(error?.message).toContain(`CCPROXY_PLAN_API_KEY_SECRET_ID=${unset.Name}: `);
+  });
+
   it('notices a rotation (a new current version) once', async () => {
     const sm = client();
     const hasher = await sm.send(new CreateSecretCommand({ Name: unique('rotating'), SecretString: 'a'.repeat(40) }));

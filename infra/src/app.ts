@@ -44,6 +44,7 @@ export function buildInfra(app: App, settings: InfraSettings = settingsFromConte
     adminPasswordSecret: secrets.adminPasswordSecret,
     adminSessionSecret: secrets.adminSessionSecret,
     planApiKeySecret: secrets.planApiKeySecret,
+    adminOidcClientSecret: secrets.adminOidcClientSecret,
   };
   const cluster =
     network === undefined

@@ -56,6 +56,12 @@ export interface InfraSettings {
   readonly bedrockRegions: readonly string[];
   /** An existing Secrets Manager secret with a default Anthropic key (CCPROXY_PLAN_API_KEY); optional. */
   readonly planApiKeySecretArn: string;
+  /**
+   * Admin single sign-on through a confidential OIDC client: the estate creates the secret
+   * `<prefix>/admin-oidc-client-secret` with no value (the identity provider issues it: put it in
+   * after `cdk deploy`), lets the admin's role read exactly it, and passes its id to the admin.
+   */
+  readonly adminOidcClientSecret: boolean;
   /** The EKS API endpoint: `private` (reach it from the VPC: VPN, bastion) or `public-and-private`. */
   readonly endpointAccess: EndpointAccess;
   /** With `public-and-private`: the CIDRs allowed to the public endpoint (empty: any address). */
@@ -102,6 +108,7 @@ export const defaultSettings: InfraSettings = {
   bedrockModels: [],
   bedrockRegions: [],
   planApiKeySecretArn: '',
+  adminOidcClientSecret: false,
   endpointAccess: 'private',
   apiCidrs: [],
   alarmEmail: '',

@@ -39,6 +39,7 @@ beforeAll(async () => {
   await synth('certificate', { ...production, certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/x' });
   await synth('dev', { profile: 'dev', region: 'us-east-1', apiCidrs: '198.51.100.0/24' });
   await synth('no-models', { region: 'us-east-1' });
+  await synth('sso', { ...production, adminOidcClientSecret: 'true' });
 }, 10 * 60_000);
 afterAll(async () => {
   for (const { outdir } of Object.values(apps)) await rm(outdir, { recursive: true, force: true });
@@ -114,6 +115,32 @@ describe('secrets end to end', () => {
       for (const logicalId of logicalIds) expect(readable(component), component).toContain(logicalId);
       expect((readable(component).match(/ExportsOutputRef/g) ?? []).length, component).toBe(logicalIds.length);
     }
+  });
+
+  it('with adminOidcClientSecret: an empty secret for the IdP’s client secret, its id on the admin, readable by the admin alone', () => {
+    const secrets = Object.values(template(get('sso').stacks.secrets).findResources('AWS::SecretsManager::Secret')).map(
+      (s) => (s as { Properties: Record<string, unknown> }).Properties,
+    );
+    const oidc = secrets.find((p) => p.Name === 'ccproxy/admin-oidc-client-secret');
+    // No value at all (not a generated placeholder): the identity provider issues it.
+    expect(oidc).toBeDefined();
+    expect(oidc).not.toHaveProperty('GenerateSecretString');
+    expect(oidc).not.toHaveProperty('SecretString');
+    const admin = containers('sso').find((c) => c.name === 'ccproxy-admin')?.container;
+    const env = (admin?.env ?? []) as Array<{ name: string; value?: string; valueFrom?: unknown }>;
+    expect(env.find((e) => e.name === 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET_ID')?.value).toBe(
+      'ccproxy/admin-oidc-client-secret',
+    );
+    expect(env.filter((e) => e.name === 'CCPROXY_ADMIN_OIDC_CLIENT_SECRET')).toEqual([]);
+    const reads = (component: 'operator' | 'proxy' | 'admin') =>
+      JSON.stringify(
+        statementsOf('sso', component).filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue')),
+      );
+    expect(reads('admin')).toContain('AdminOidcClientSecret');
+    expect(reads('proxy')).not.toContain('AdminOidcClientSecret');
+    expect(reads('operator')).not.toContain('AdminOidcClientSecret');
+    // Without the context key nothing of it exists.
+    expect(JSON.stringify(template(get('production').stacks.secrets).toJSON())).not.toContain('oidc');
   });
 
   it('rotates the database password monthly; the other secrets are generated and retained', () => {

@@ -243,6 +243,7 @@ describe('the AWS CDK app', () => {
           failed: true,
           failover: true,
           bedrockTokens: tokens,
+          spendUsd: errorType === undefined ? null : 0.25,
           ...(errorType === undefined ? {} : { errorType }),
         });
     emf.flush(0);
@@ -276,6 +277,9 @@ describe('the AWS CDK app', () => {
       watched.add(signature(name ?? '', dims));
     }
     expect(watched.size).toBeGreaterThan(10);
+    // Spend by provider is on the dashboard.
+    for (const provider of ['plan', 'bedrock'])
+      expect(watched).toContain(signature('SpendUSD', { Provider: provider }));
     expect([...watched].filter((w) => !emitted.has(w))).toEqual([]);
   });
 

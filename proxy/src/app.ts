@@ -11,7 +11,7 @@ import Fastify, {
 } from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
-import { ProxyError, toAnthropicError, type Logger } from '@ccproxy/core';
+import { ProxyError, toAnthropicError, type Logger, type PriceTable } from '@ccproxy/core';
 import type { ProxyConfig } from './config.ts';
 import { createProxyMetrics } from './metrics.ts';
 import type { KeyResolver } from './pipeline/key-resolver.ts';
@@ -19,6 +19,7 @@ import type { BedrockCredentials } from './pipeline/bedrock-credentials.ts';
 import type { CircuitBreakers } from './pipeline/circuit-breakers.ts';
 import { createKeyRequestHandler, logRequestFailure } from './pipeline/key-request-handler.ts';
 import type { UsageRecorder } from './metering/usage-recorder.ts';
+import { SpendMeter } from './metering/spend-meter.ts';
 import type { CloudWatchEmf } from './metering/cloudwatch-emf.ts';
 import type { Governor } from './governance/governor.ts';
 
@@ -36,6 +37,8 @@ export interface ProxyDeps {
   usage?: UsageRecorder;
   /** Budgets and rate limits (started and stopped by the caller); without it none are enforced. */
   governor?: Governor;
+  /** Prices `ccproxy_spend_usd_total` (the usage store's table: CCPROXY_PRICE_TABLE_FILE); built-in by default. */
+  prices?: PriceTable;
   /** undici dispatcher for upstream calls; by default a keep-alive Agent built from the config. */
   dispatcher?: Dispatcher;
 }
@@ -73,6 +76,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
     bodyIdleTimeoutMs: config.requestBodyIdleTimeoutMs,
     meterPlan: config.meterPlan,
     usage: deps.usage,
+    spend: new SpendMeter(deps.registry, deps.prices),
     cloudWatch: deps.cloudWatch,
     governor: deps.governor,
     closing: () => closing,

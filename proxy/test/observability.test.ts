@@ -90,6 +90,14 @@ describe('metrics', () => {
       RequestCount: 1,
       RequestLatency: [expect.any(Number)],
       TimeToFirstByte: [expect.any(Number)],
+      // Sonnet 4.5 through a global profile: 30 input × $3 + 15 output × $15 per million tokens.
+      SpendUSD: 0.000315,
+      UnpricedRequests: 0,
+    });
+    // The refused 400 carried no tokens: not metered, so neither priced nor unpriced.
+    expect(parsed.find((l) => l.Provider === 'plan' && l.RequestCount !== undefined)).toMatchObject({
+      SpendUSD: 0,
+      UnpricedRequests: 0,
     });
     // Every request, whatever its provider; a 4xx is the client's, not a failure.
     expect(parsed.find((l) => l.FailedRequests !== undefined)).toMatchObject({ Requests: 3, FailedRequests: 0 });

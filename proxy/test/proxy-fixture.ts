@@ -21,6 +21,7 @@ import {
   type BedrockApi,
   type Database,
   type Limits,
+  type PriceTable,
   type Routing,
 } from '@ccproxy/core';
 import {
@@ -59,7 +60,7 @@ export interface RunningProxy {
 export async function startProxy(
   db: Database,
   env: Record<string, string>,
-  options: { spoolDir?: string; cloudWatch?: CloudWatchEmf; governor?: boolean } = {},
+  options: { spoolDir?: string; cloudWatch?: CloudWatchEmf; governor?: boolean; prices?: PriceTable } = {},
 ): Promise<RunningProxy> {
   const logs: string[] = [];
   const destination = new Writable({
@@ -96,7 +97,14 @@ export async function startProxy(
   const usage =
     options.spoolDir === undefined
       ? undefined
-      : new UsageRecorder({ db, logger, registry, spoolDir: options.spoolDir, flushIntervalMs: 100 });
+      : new UsageRecorder({
+          db,
+          logger,
+          registry,
+          spoolDir: options.spoolDir,
+          flushIntervalMs: 100,
+          ...(options.prices === undefined ? {} : { prices: options.prices }),
+        });
   await usage?.start();
   const governor =
     options.governor === true
@@ -120,6 +128,7 @@ export async function startProxy(
     ...(usage === undefined ? {} : { usage }),
     ...(governor === undefined ? {} : { governor }),
     ...(options.cloudWatch === undefined ? {} : { cloudWatch: options.cloudWatch }),
+    ...(options.prices === undefined ? {} : { prices: options.prices }),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {

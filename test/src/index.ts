@@ -45,6 +45,15 @@ export { ensureHelmBinary, runHelm, HELM_VERSION, type HelmResult } from './helm
 export { ensureKubeScoreBinary, kubeScore, KUBE_SCORE_VERSION } from './kube-score.ts';
 export { aptInstall } from './apt-install.ts';
 export { ensurePythonVenv, type VenvSpec } from './python-venv.ts';
+export {
+  checkov,
+  ensureCheckovPython,
+  unskipped,
+  unusedSkips,
+  CHECKOV_VERSION,
+  type CheckovFinding,
+  type CheckovSkip,
+} from './checkov.ts';
 export { longStep, formatDuration, type ProgressOptions } from './progress.ts';
 export { withLock } from './build-lock.ts';
 export { mountSmallTmpfs, type SmallTmpfs } from './tmpfs.ts';

@@ -49,7 +49,7 @@ export async function insertUsage(
     ...record,
     metered: record.metered !== false,
     errorCode: record.errorCode ?? null,
-    costMicroUsd: costOf(prices, record) ?? null,
+    costMicroUsd: usageRecordCostMicroUsd(prices, record) ?? null,
   }));
   const result = await db.query<{ inserted: string }>(
     `WITH input AS (
@@ -93,7 +93,11 @@ export async function insertUsage(
   return Number(result[0]?.inserted ?? 0);
 }
 
-function costOf(prices: PriceTable, record: UsageRecord): number | undefined {
+/**
+ * A record's cost in micro-USD as the usage store prices it (and the proxy's spend metric counts
+ * it): undefined for an unmetered record or a model the table lacks.
+ */
+export function usageRecordCostMicroUsd(prices: PriceTable, record: UsageRecord): number | undefined {
   if (record.metered === false || record.provider === null) return undefined;
   return costMicroUsd(prices, {
     provider: record.provider,

@@ -117,10 +117,25 @@ export function loadPriceTable(path: string | undefined): PriceTable {
  * `claude-sonnet-4-9` stays unpriced and visible rather than billed at `claude-sonnet-4`'s rate.
  */
 export function priceEntryFor(table: PriceTable, model: string, at: number): PriceTable['entries'][number] | undefined {
+  // Every metered request is priced (usage store, budgets, the spend metric): the lookup — seven
+  // regular expressions, a date string and a scan of the table — is done once per model and UTC
+  // day, not per request. The memo is the table's own and bounded (model ids come from upstreams).
+  const dayIndex = Math.floor(at / 86_400_000);
+  let memo = lookups.get(table);
+  if (memo === undefined) lookups.set(table, (memo = new Map()));
+  const hit = memo.get(model);
+  if (hit !== undefined && hit.dayIndex === dayIndex) return hit.entry;
   const id = normaliseModelId(model);
   const day = new Date(at).toISOString().slice(0, 10);
-  return table.entries.find((entry) => (id === entry.family || id === `${entry.family}-0`) && entry.from <= day);
+  const entry = table.entries.find((e) => (id === e.family || id === `${e.family}-0`) && e.from <= day);
+  if (memo.size >= maxMemoModels) memo.clear();
+  memo.set(model, { dayIndex, entry });
+  return entry;
 }
+
+type Lookup = { dayIndex: number; entry: PriceTable['entries'][number] | undefined };
+const lookups = new WeakMap<PriceTable, Map<string, Lookup>>();
+const maxMemoModels = 1000;
 
 /**
  * The request's cost in micro-USD (tokens × USD per million tokens is exactly micro-USD), or

@@ -114,7 +114,7 @@ export class MonitoringStack extends Stack {
   }
 }
 
-/** One page over the alarms' signals: requests, TTFB, failures, failovers, breakers, Bedrock tokens. */
+/** One page over the alarms' signals: requests, TTFB, failures, failovers, breakers, Bedrock tokens, spend. */
 function dashboard(
   scope: Construct,
   prefix: string,
@@ -161,6 +161,15 @@ function dashboard(
         proxyMetric('ErrorCount', 'Sum', { ErrorType: type, Provider: 'plan' }).with({ label: type }),
       ),
       width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      // Priced by the proxy with the usage store's table; requests whose model it lacks are counted apart.
+      title: 'Spend by provider (USD) and unpriced requests',
+      left: byProvider('SpendUSD', 'Sum', ['plan', 'bedrock']),
+      right: byProvider('UnpricedRequests', 'Sum', ['plan', 'bedrock']),
+      leftYAxis: { label: 'USD', showUnits: false },
+      rightYAxis: { label: 'requests', showUnits: false },
+      width: 24,
     }),
   );
   return board;

@@ -14,6 +14,7 @@ export function runtimeSecretNames(prefix: string) {
     keyHasher: `${prefix}/key-hasher-secret`,
     adminPassword: `${prefix}/admin-password`,
     adminSessionSecret: `${prefix}/admin-session-secret`,
+    adminOidcClientSecret: `${prefix}/admin-oidc-client-secret`,
     bedrockKeyAlias: `alias/${prefix}/bedrock-keys`,
   } as const;
 }
@@ -33,6 +34,8 @@ export class SecretsStack extends Stack {
   readonly adminSessionSecret: secretsmanager.Secret;
   /** From context `planApiKeySecretArn`; absent without it. */
   readonly planApiKeySecret?: secretsmanager.ISecret;
+  /** With context `adminOidcClientSecret`: made empty, filled with the identity provider's client secret. */
+  readonly adminOidcClientSecret?: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, settings: InfraSettings, props: StackProps) {
     super(scope, id, props);
@@ -85,6 +88,7 @@ export class SecretsStack extends Stack {
         'PlanApiKey',
         settings.planApiKeySecretArn,
       );
+    if (settings.adminOidcClientSecret) this.adminOidcClientSecret = emptySecret(this, names.adminOidcClientSecret);
     for (const secret of [this.hasherSecret, this.adminPasswordSecret, this.adminSessionSecret])
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
@@ -92,4 +96,27 @@ export class SecretsStack extends Stack {
           'Rotated by the documented procedure (docs/deployment.md, "Secrets"): a new value restarts the pods that read it; the hasher secret must never rotate on a schedule (every access key would stop working), and the admin secrets are rotated by an operator, not a Lambda',
       });
   }
+}
+
+/**
+ * The OIDC client secret cannot be generated: the identity provider issues it. The secret is made
+ * with no value at all (CloudFormation's "empty secret": neither SecretString nor
+ * GenerateSecretString), so nobody mistakes a placeholder for it; until it is put in
+ * (`aws secretsmanager put-secret-value`), the admin refuses to start and names the secret.
+ */
+function emptySecret(scope: Construct, name: string): secretsmanager.Secret {
+  const secret = new secretsmanager.Secret(scope, 'AdminOidcClientSecret', {
+    secretName: name,
+    description:
+      "CCPROXY_ADMIN_OIDC_CLIENT_SECRET: the admin's client secret at the identity provider (put it in after deploy)",
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  // CDK generates a value when none is given; this secret must start without one.
+  (secret.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
+  Validations.of(secret).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason:
+      'Issued by the identity provider, not by AWS: it is rotated there and put in by hand (docs/deployment.md, "Secrets"); a new value restarts the admin',
+  });
+  return secret;
 }

@@ -18,6 +18,7 @@ export interface RuntimeSecrets {
   readonly adminPasswordSecret: secretsmanager.ISecret;
   readonly adminSessionSecret: secretsmanager.ISecret;
   readonly planApiKeySecret?: secretsmanager.ISecret | undefined;
+  readonly adminOidcClientSecret?: secretsmanager.ISecret | undefined;
 }
 
 export interface AccessProps extends RuntimeSecrets {
@@ -54,7 +55,14 @@ export function componentRoles(
             }),
           ]),
     ]),
-    admin: role('admin', [secretsRead([props.adminPasswordSecret, props.adminSessionSecret, props.databaseSecret])]),
+    admin: role('admin', [
+      secretsRead([
+        props.adminPasswordSecret,
+        props.adminSessionSecret,
+        props.databaseSecret,
+        ...optional(props.adminOidcClientSecret),
+      ]),
+    ]),
   };
 }
 
@@ -153,6 +161,7 @@ export function chartOverrides(
         keyHasher: names.keyHasher,
         adminPassword: names.adminPassword,
         adminSessionSecret: names.adminSessionSecret,
+        ...(settings.adminOidcClientSecret ? { adminOidcClientSecret: names.adminOidcClientSecret } : {}),
         ...(settings.planApiKeySecretArn === '' ? {} : { planApiKey: settings.planApiKeySecretArn }),
       },
     },

@@ -19,6 +19,8 @@ export interface MeteredRequest {
   errorType?: string;
   failover: boolean;
   bedrockTokens?: { input: number; output: number; cacheRead: number; cacheCreation: number };
+  /** The metered request's priced cost in USD (SpendMeter); null: its model is not in the price table. */
+  spendUsd?: number | null;
 }
 
 /** EMF allows at most 100 values per metric in one line; beyond that a reservoir sample is kept. */
@@ -42,6 +44,8 @@ class Sample {
 
 interface ProviderTotals {
   requests: number;
+  spendUsd: number;
+  unpriced: number;
   latencies: Sample;
   ttfbs: Sample;
 }
@@ -64,11 +68,15 @@ export class CloudWatchEmf {
   observe(request: MeteredRequest): void {
     const totals = this.#providers.get(request.provider) ?? {
       requests: 0,
+      spendUsd: 0,
+      unpriced: 0,
       latencies: new Sample(),
       ttfbs: new Sample(),
     };
     this.#providers.set(request.provider, totals);
     totals.requests += 1;
+    if (request.spendUsd === null) totals.unpriced += 1;
+    else if (request.spendUsd !== undefined) totals.spendUsd += request.spendUsd;
     totals.latencies.add(request.latencyMs, this.#random);
     if (request.ttfbMs !== undefined) totals.ttfbs.add(request.ttfbMs, this.#random);
     if (request.failed) this.#failed += 1;
@@ -114,10 +122,14 @@ export class CloudWatchEmf {
           { Name: 'RequestCount', Unit: 'Count' },
           { Name: 'RequestLatency', Unit: 'Milliseconds' },
           { Name: 'TimeToFirstByte', Unit: 'Milliseconds' },
+          { Name: 'SpendUSD', Unit: 'None' },
+          { Name: 'UnpricedRequests', Unit: 'Count' },
         ],
         {
           Provider: provider,
           RequestCount: totals.requests,
+          SpendUSD: Math.round(totals.spendUsd * 1e6) / 1e6,
+          UnpricedRequests: totals.unpriced,
           RequestLatency: totals.latencies.values,
           TimeToFirstByte: totals.ttfbs.values,
         },

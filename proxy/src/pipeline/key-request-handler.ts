@@ -12,6 +12,7 @@ import type { Governor, GovernanceTicket } from '../governance/governor.ts';
 import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
 import { failureRecordOf, usageRecordOf } from '../metering/usage-record.ts';
 import type { UsageRecorder } from '../metering/usage-recorder.ts';
+import type { SpendMeter } from '../metering/spend-meter.ts';
 import { routeLabel, statusClass, type ProxyMetrics } from '../metrics.ts';
 import { Exchange } from './exchange.ts';
 import type { KeyResolver } from './key-resolver.ts';
@@ -30,6 +31,8 @@ export interface KeyRequestDeps {
   /** Whether Plan usage is stored too (Bedrock usage always is). */
   meterPlan: boolean;
   usage: UsageRecorder | undefined;
+  /** `ccproxy_spend_usd_total` / `ccproxy_unpriced_requests_total`, from each usage record. */
+  spend?: SpendMeter | undefined;
   cloudWatch: CloudWatchEmf | undefined;
   /** Budgets and rate limits; absent: none are enforced. */
   governor?: Governor | undefined;
@@ -103,8 +106,10 @@ async function handle(
     return;
   }
   meter(deps.metrics, exchange, route, served, infoEnabled);
-  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs));
   const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
+  // Priced once, where the record is made (after the answer ended), for /metrics and CloudWatch.
+  const spendUsd = deps.spend?.observe(usage);
+  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs, spendUsd));
   const stored = deps.usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan);
   if (stored) deps.usage?.record(usage);
   if (ticket !== undefined) await deps.governor?.settle(ticket, exchange.id, usage, stored);
@@ -275,7 +280,7 @@ function observeFailure(deps: KeyRequestDeps, exchange: Exchange, route: string,
   });
 }
 
-function cloudWatchView(served: Served, latencyMs: number) {
+function cloudWatchView(served: Served, latencyMs: number, spendUsd: number | null | undefined) {
   const { result, upstream, failover } = served;
   const usage = result.usage;
   return {
@@ -285,6 +290,7 @@ function cloudWatchView(served: Served, latencyMs: number) {
     failed: result.status >= 500 || result.outcome === 'upstream_failed' || result.outcome === 'upstream_truncated',
     failover,
     ...(errorTypeOf(result) === undefined ? {} : { errorType: errorTypeOf(result) }),
+    ...(spendUsd === undefined ? {} : { spendUsd }),
     ...(upstream === 'bedrock' && usage !== undefined
       ? {
           bedrockTokens: {
