@@ -89,7 +89,14 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   registerSimpleRestQuery(app);
   const routeDeps: RouteDeps = { ...deps, config };
   // Each route file is a plugin typed by its schemas (TypeBox type provider), given its deps.
-  for (const routes of [userRoutes, accessKeyRoutes, bedrockKeyRoutes, teamBudgetRoutes, usageRoutes, selfServiceRoutes])
+  for (const routes of [
+    userRoutes,
+    accessKeyRoutes,
+    bedrockKeyRoutes,
+    teamBudgetRoutes,
+    usageRoutes,
+    selfServiceRoutes,
+  ])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });
   await app.register(requestRoutes, { db: deps.db });
