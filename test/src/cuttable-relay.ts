@@ -5,9 +5,10 @@ import type { Socket } from 'node:net';
 /**
  * What the relay does with each request: pass it to the target, refuse connections (nothing
  * listens on the port), accept and never answer, or answer as a failing AWS service does
- * (`500 KMSInternalException`, `400 ThrottlingException`, in the awsJson protocol's shape).
+ * (`500 KMSInternalException`, `400 ThrottlingException`, in the awsJson protocol's shape), or
+ * refuses as a service that answers but says no (`400 AccessDeniedException`: not an outage).
  */
-export type RelayMode = 'pass' | 'refuse' | 'hang' | 'error500' | 'throttle';
+export type RelayMode = 'pass' | 'refuse' | 'hang' | 'error500' | 'throttle' | 'deny';
 
 export interface CuttableRelay {
   /** Where clients connect instead of the target (e.g. `AWS_ENDPOINT_URL_KMS`). */
@@ -28,7 +29,7 @@ export interface CuttableRelay {
 export async function startCuttableRelay(target: string): Promise<CuttableRelay> {
   const targetUrl = new URL(target);
   let mode: RelayMode = 'pass';
-  const seen: Record<RelayMode, number> = { pass: 0, refuse: 0, hang: 0, error500: 0, throttle: 0 };
+  const seen: Record<RelayMode, number> = { pass: 0, refuse: 0, hang: 0, error500: 0, throttle: 0, deny: 0 };
   const sockets = new Set<Socket>();
   const awsError = (res: ServerResponse, status: number, type: string, message: string) => {
     res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': type });
@@ -39,6 +40,7 @@ export async function startCuttableRelay(target: string): Promise<CuttableRelay>
     if (mode === 'hang') return; // read nothing back, answer nothing: the socket stays open
     if (mode === 'error500') return awsError(res, 500, 'KMSInternalException', 'relay: injected internal failure');
     if (mode === 'throttle') return awsError(res, 400, 'ThrottlingException', 'Rate exceeded');
+    if (mode === 'deny') return awsError(res, 400, 'AccessDeniedException', 'relay: not authorized to use this key');
     const upstream = request(
       { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
