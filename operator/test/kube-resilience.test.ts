@@ -243,6 +243,11 @@ describe('operator resilience', () => {
       await new Promise((resolve) => setTimeout(resolve, 9_000));
       expect(operator.child.exitCode).toBeNull();
       expect(await readyz()).toBe(503);
+      // And says why.
+      expect(await (await fetch(`${operator.url}/readyz`)).json()).toEqual({
+        status: 'not ready',
+        reasons: [expect.stringMatching(/^API server unreachable/)],
+      });
       // What it issued is served all along.
       expect(await answer(before)).toBe(200);
     } finally {
