@@ -78,7 +78,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     staleIfErrorMs: config.keyStaleIfErrorMs,
   });
   await keys.start();
-  const credentials = new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs });
+  const credentials = new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs, registry });
   await credentials.start();
   const breakers = new CircuitBreakers({
     db,

@@ -57,6 +57,8 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
       breakerOpenMs: config.breakerOpenMs,
       breakerWindowMs: config.breakerWindowMs,
       resyncMs: config.resyncSeconds * 1000,
+      // A failed reconcile (Postgres or KMS down) is retried within one resync at the latest.
+      queue: { maxDelayMs: Math.min(300_000, config.resyncSeconds * 1000) },
       referenceWaitMs: config.referenceWaitSeconds * 1000,
       ...(config.watchNamespace === undefined ? {} : { namespace: config.watchNamespace }),
     });
@@ -77,13 +79,22 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
     renewDeadlineMs: Math.round((leaseMs * 2) / 3),
     retryPeriodMs: Math.max(500, Math.round(leaseMs / 7)),
   });
-  // Ready: the API server answers, and a leader has synced (a standby is ready to take over).
-  const ready = () => elector.apiReachable && (!elector.isLeader || operator.synced);
-  const app = await buildOperatorApp({ logger, registry, ready });
+  // Ready: the API server answers, and a leader has synced and can reach KMS (a standby, which
+  // calls neither, is ready to take over). Not ready is never a reason to exit (see the class comment).
+  const notReady = () =>
+    [
+      elector.apiReachable ? undefined : 'API server unreachable: the leader Lease cannot be read or renewed',
+      elector.isLeader && !operator.synced ? 'leader: caches not synced yet' : undefined,
+      elector.isLeader ? wrapper.unavailable : undefined,
+    ].filter((reason) => reason !== undefined);
+  const app = await buildOperatorApp({ logger, registry, notReady });
   await app.listen({ port: config.operatorPort, host: config.host });
 
   let stopping = false;
-  const reachable = setInterval(() => operator.metrics.apiReachable.set(elector.apiReachable ? 1 : 0), 1_000);
+  const reachable = setInterval(() => {
+    operator.metrics.apiReachable.set(elector.apiReachable ? 1 : 0);
+    operator.metrics.kmsReachable.set(wrapper.unavailable === undefined ? 1 : 0);
+  }, 1_000);
   reachable.unref();
   const term = () =>
     elector.run((lost) => {

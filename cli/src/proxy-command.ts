@@ -52,7 +52,7 @@ export async function runProxy(env: Record<string, string | undefined>): Promise
   const credentials =
     wrapper === undefined
       ? undefined
-      : new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs });
+      : new BedrockCredentials({ db, wrapper, staleIfErrorMs: config.keyStaleIfErrorMs, registry });
   await credentials?.start();
   if (credentials === undefined)
     logger.warn('CCPROXY_KMS_KEY_ID is not set: Bedrock failover is unavailable on this replica');

@@ -11,6 +11,26 @@ export interface KeyWrapper {
   readonly keyId: string;
   wrap(dataKey: Buffer): Promise<Buffer>;
   unwrap(wrapped: Buffer, keyId: string): Promise<Buffer>;
+  /**
+   * Why the key-encryption key cannot be used right now (the last call failed as an outage:
+   * unreachable, timed out, throttled, failing), or undefined while it works. Readiness reads it.
+   */
+  readonly unavailable?: string | undefined;
+}
+
+/**
+ * The key-encryption key could not be used. `unavailable`: an outage (KMS unreachable, timing
+ * out, throttling or failing) that heals by itself, so callers retry (or use what they already
+ * hold); otherwise KMS refused (a disabled or deleted key, no permission, a ciphertext of another
+ * key): an administrator must act.
+ */
+export class KeyWrapperError extends Error {
+  readonly unavailable: boolean;
+  constructor(message: string, unavailable: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyWrapperError';
+    this.unavailable = unavailable;
+  }
 }
 
 interface Envelope {

@@ -49,6 +49,14 @@ export const errorCodes = {
     status: 500,
     message: 'The proxy could not use its Bedrock credentials or model; an administrator must fix its configuration.',
   },
+  // KMS (the key-encryption key of Bedrock API keys) is unreachable, timing out or throttling,
+  // and this replica holds no decrypted copy of the key's Bedrock credential: a transient outage
+  // (503, retried by Claude Code), not the administrator's configuration (that is MISCONFIGURED).
+  PRX_BEDROCK_KEY_UNAVAILABLE: {
+    type: 'overloaded_error',
+    status: 503,
+    message: "The proxy cannot decrypt this key's Bedrock credential right now: KMS is unreachable. Try again shortly.",
+  },
   PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
   PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
   // The client stopped sending its request (headers or body) for longer than the idle limit. A

@@ -65,6 +65,7 @@ export {
   envelopeKeyId,
   secretFingerprint,
   LocalKeyWrapper,
+  KeyWrapperError,
   type KeyWrapper,
 } from './envelope.ts';
 export { KmsKeyWrapper } from './kms-key-wrapper.ts';

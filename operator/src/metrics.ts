@@ -95,6 +95,16 @@ export function operatorMetrics(registry: Registry | undefined, mode: OperatorMo
           registers,
         }),
     ),
+    kmsReachable: make(
+      kube,
+      'ccproxy_operator_kms_reachable',
+      (registers) =>
+        new Gauge({
+          name: 'ccproxy_operator_kms_reachable',
+          help: 'Whether the last KMS call answered (1) or failed as an outage: unreachable, timed out, throttled, 5xx (0).',
+          registers,
+        }),
+    ),
     syncSeconds: make(
       local,
       'ccproxy_operator_sync_duration_seconds',

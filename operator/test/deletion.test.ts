@@ -156,6 +156,9 @@ describe('deletion and re-creation (Kubernetes)', () => {
         { apiVersion: 'ccproxy.io/v1alpha1', kind: 'ProxyUser', name: 'ann', uid: userUid, blockOwnerDeletion: true },
       ]);
 
+    // (This stack waits for no reference, so a key applied with its user may have warned once before.)
+    const warned = async (name: string) => (await eventsOf(name)).filter((e) => e.startsWith('Warning'));
+    const warnedBefore = { 'ann-1': await warned('ann-1'), 'ann-2': await warned('ann-2') };
     await remove('ProxyUser', 'ann');
     for (const value of keys) await expect.poll(() => answers(value), withinASecond).toBe('404 404');
     await expect.poll(() => read('ProxyUser', 'ann'), gc).toBeUndefined();
@@ -168,6 +171,17 @@ describe('deletion and re-creation (Kubernetes)', () => {
     for (const value of keys) expect(await answers(value)).toBe('404 404');
     expect(await stack.db.query('SELECT name FROM access_keys WHERE namespace = $1', [stack.namespace])).toEqual([]);
     await expect.poll(() => eventsOf('ann'), { timeout: 5_000, interval: 50 }).toContain('Normal CleanedUp');
+    // Each key went through its finalizer (revoked first) without a new Warning (at most a Normal
+    // UserDeleting, when its reconcile saw the user going before garbage collection reached it);
+    // the new user is a user of its own.
+    for (const name of ['ann-1', 'ann-2'] as const) {
+      await expect.poll(() => eventsOf(name), { timeout: 5_000, interval: 50 }).toContain('Normal CleanedUp');
+      expect(await warned(name)).toEqual(warnedBefore[name]);
+    }
+    await expect
+      .poll(async () => condition(await read('ProxyUser', 'ann'), 'Ready'), { timeout: 10_000, interval: 50 })
+      .toMatchObject({ status: 'True' });
+    expect((await read('ProxyUser', 'ann'))?.metadata?.uid).not.toBe(userUid);
   });
 
   it('a user deleted with its keys orphaned and created again does not revive them: UserDeleted, refused', async () => {
@@ -197,6 +211,9 @@ describe('deletion and re-creation (Kubernetes)', () => {
     await apply(admin, objectsOf([user('cid'), key('cid-1', 'cid')].join('---\n'), stack.namespace));
     const old = await readyKey('cid-1');
     const oldUid = (await read('AccessKey', 'cid-1'))?.metadata?.uid;
+    // (This stack waits for no reference, so a key applied with its user may have warned once before.)
+    const warned = async () => (await eventsOf('cid-1')).filter((e) => e.startsWith('Warning'));
+    const warnedBefore = await warned();
     await remove('AccessKey', 'cid-1');
     await expect.poll(() => answers(old), withinASecond).toBe('404 404');
     await expect.poll(() => read('AccessKey', 'cid-1'), gc).toBeUndefined();
@@ -209,6 +226,10 @@ describe('deletion and re-creation (Kubernetes)', () => {
     const secret = await read('Secret', 'cid-1-key');
     expect(secret?.metadata?.ownerReferences?.map((r) => r.uid)).toEqual([newUid]);
     expect(secret?.metadata?.annotations?.['ccproxy.io/owner-uid']).toBe(newUid);
+    // The old object was cleaned up through its finalizer, the new one is active; neither warned.
+    expect(condition(await read('AccessKey', 'cid-1'), 'Ready')).toMatchObject({ status: 'True', reason: 'KeyActive' });
+    await expect.poll(() => eventsOf('cid-1'), { timeout: 5_000, interval: 50 }).toContain('Normal CleanedUp');
+    expect(await warned()).toEqual(warnedBefore);
   });
 
   it('a Secret left by an earlier AccessKey of the name is never adopted: SecretNotOwned until it is gone, then a new key', async () => {
@@ -237,6 +258,8 @@ describe('deletion and re-creation (Kubernetes)', () => {
     await apply(admin, objectsOf([user('eve'), key('eve-1', 'eve')].join('---\n'), stack.namespace));
     const old = await readyKey('eve-1');
     const prefix = (await read('AccessKey', 'eve-1'))?.status?.keyPrefix;
+    const warned = async () => (await eventsOf('eve-1')).filter((e) => e.startsWith('Warning'));
+    const warnedBefore = await warned();
     const started = Date.now();
     await remove('Secret', 'eve-1-key');
     await expect.poll(() => answers(old), withinASecond).toBe('404 404');
@@ -249,6 +272,8 @@ describe('deletion and re-creation (Kubernetes)', () => {
     const accessKey = await read('AccessKey', 'eve-1');
     expect(accessKey?.status?.keyPrefix).not.toBe(prefix);
     expect(condition(accessKey, 'Ready')).toMatchObject({ status: 'True', reason: 'KeyActive' });
+    // The policy (rotate) at work, not a problem: no Warning.
+    expect(await warned()).toEqual(warnedBefore);
   });
 
   it('a finalizer that cannot revoke (Postgres down) keeps the resource, says why, and completes when Postgres returns', async () => {

@@ -8,6 +8,7 @@ import {
   createTestDatabase,
   freePort,
   operatorToken,
+  startAnthropicServer,
   startCcproxy,
   startThrowawayKubeApiserver,
   startThrowawayPostgres,
@@ -25,6 +26,7 @@ import {
   installCrds,
   kmsKey,
   kubeConfig,
+  kubeRequest,
   leaseNamespace,
   objectsOf,
   openTestDatabase,
@@ -198,13 +200,41 @@ describe('operator resilience', () => {
     await ensureNamespace(admin(), namespace);
     const databaseUrl = await createTestDatabase(inject('postgresUrl'), 'outage');
     const operator = await startOperator(databaseUrl, namespace, 'op-alone');
+    // The data plane beside it: a proxy reads Postgres only, so what the operator issued keeps working.
+    const anthropic = await startAnthropicServer();
+    const proxy = await startCcproxy(['proxy'], {
+      DATABASE_URL: databaseUrl,
+      CCPROXY_KEY_HASHER_SECRET: hasherSecret,
+      ANTHROPIC_UPSTREAM_URL: anthropic.url,
+      CCPROXY_DATA_DIR: dir,
+      CCPROXY_LOG_LEVEL: 'warn',
+    });
+    processes.push(proxy);
     const readyz = () =>
       fetch(`${operator.url}/readyz`).then(
         (r) => r.status,
         () => 0,
       );
+    const keyOf = async (name: string) =>
+      Buffer.from(
+        (
+          (await readObject(admin(), 'Secret', namespace, `${name}-key`)) as
+            { data?: { accessKey?: string } } | undefined
+        )?.data?.accessKey ?? '',
+        'base64',
+      ).toString();
+    const answer = async (value: string) =>
+      (
+        await fetch(`${proxy.url}/ak/${value}/v1/messages`, {
+          method: 'POST',
+          body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+          headers: { 'x-api-key': 'sk-ant-dev' },
+        })
+      ).status;
     await apply(admin(), objectsOf(user('dev') + '---\n' + key('before'), namespace));
     await expect.poll(() => allReady(namespace, ['before']), { timeout: 15_000, interval: 100 }).toBe(1);
+    const before = await keyOf('before');
+    await expect.poll(() => answer(before), { timeout: 2_000, interval: 50 }).toBe(200);
     expect(await readyz()).toBe(200);
     await kube.pause();
     try {
@@ -213,6 +243,13 @@ describe('operator resilience', () => {
       await new Promise((resolve) => setTimeout(resolve, 9_000));
       expect(operator.child.exitCode).toBeNull();
       expect(await readyz()).toBe(503);
+      // And says why.
+      expect(await (await fetch(`${operator.url}/readyz`)).json()).toEqual({
+        status: 'not ready',
+        reasons: [expect.stringMatching(/^API server unreachable/)],
+      });
+      // What it issued is served all along.
+      expect(await answer(before)).toBe(200);
     } finally {
       await kube.resume();
     }
@@ -221,6 +258,18 @@ describe('operator resilience', () => {
     expect(await readyz()).toBe(200);
     expect(operator.child.exitCode).toBeNull();
     expect(operator.output.join('\n')).toContain('campaigning again');
+    // Resumed in full: the new key's Secret was generated and works, the old key still works, the
+    // Secret of the old one is the one it had, and nothing warned.
+    const after = await keyOf('after');
+    expect(after).toMatch(/^ak_/);
+    await expect.poll(() => answer(after), { timeout: 2_000, interval: 50 }).toBe(200);
+    expect(await answer(before)).toBe(200);
+    expect(await keyOf('before')).toBe(before);
+    const events = JSON.parse((await kubeRequest(admin(), 'GET', `/api/v1/namespaces/${namespace}/events`)).body) as {
+      items: Array<{ type: string; reason: string }>;
+    };
+    expect(events.items.filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual([]);
+    await anthropic.close();
     // A graceful stop hands the Lease back (the next test's replicas need it).
     expect(await operator.stop('SIGTERM')).toBe(0);
   });

@@ -1,14 +1,25 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMetricsRegistry, LocalKeyWrapper, type Database } from '@ccproxy/core';
 import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
+import {
+  createTestDatabase,
+  startAnthropicServer,
+  startCcproxy,
+  type AnthropicTestServer,
+  type CcproxyProcess,
+} from '@ccproxy/test-harness';
 import {
   adminConfig,
   apply,
   bindOperatorRbac,
   condition,
   ensureNamespace,
+  hasherSecret,
   hashKey,
   installCrds,
   kubeRequest,
@@ -60,13 +71,24 @@ describe('order independence', () => {
   let db: Database;
   let operator: KubeOperator;
   let namespace: string;
+  let anthropic: AnthropicTestServer;
+  let proxy: CcproxyProcess;
 
   beforeAll(async () => {
     await installCrds(admin);
     await bindOperatorRbac(admin);
     namespace = uniqueName('order');
     await ensureNamespace(admin, namespace);
-    db = await openTestDatabase();
+    const databaseUrl = await createTestDatabase(inject('postgresUrl'), 'order');
+    db = await openTestDatabase(databaseUrl);
+    anthropic = await startAnthropicServer();
+    proxy = await startCcproxy(['proxy'], {
+      DATABASE_URL: databaseUrl,
+      CCPROXY_KEY_HASHER_SECRET: hasherSecret,
+      ANTHROPIC_UPSTREAM_URL: anthropic.url,
+      CCPROXY_DATA_DIR: await mkdtemp(join(tmpdir(), 'ccproxy-order-proxy-')),
+      CCPROXY_LOG_LEVEL: 'warn',
+    });
     operator = new KubeOperator({
       client: new KubeClient(operatorConfig(), namespace),
       db,
@@ -84,6 +106,8 @@ describe('order independence', () => {
     await operator.start();
   });
   afterAll(async () => {
+    await proxy?.stop();
+    await anthropic?.close();
     await operator?.stop();
     await db?.close();
   });
@@ -91,6 +115,17 @@ describe('order independence', () => {
   const events = async (): Promise<Event[]> =>
     (JSON.parse((await kubeRequest(admin, 'GET', `/api/v1/namespaces/${namespace}/events`)).body) as { items: Event[] })
       .items;
+  const answer = async (key: string) => {
+    const response = await fetch(`${proxy.url}/ak/${key}/v1/messages`, {
+      method: 'POST',
+      body: '{"model":"claude-test-model","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+      headers: { 'x-api-key': 'sk-ant-dev' },
+    });
+    return {
+      status: response.status,
+      text: ((await response.json()) as { content?: Array<{ text?: string }> }).content?.[0]?.text,
+    };
+  };
   const conditionOf = async (kind: string, name: string, type: string) =>
     condition(await readObject(admin, kind, namespace, name), type);
 
@@ -133,6 +168,14 @@ describe('order independence', () => {
     // The waits were real (so the test shows the rule, not a lucky order), and said what they wait for.
     expect([...seen].some((s) => /Ready=False WaitingFor(User|AccessKey|Secret)/.test(s))).toBe(true);
     expect((await events()).filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual([]);
+    // And it works: the generated Secret holds a key the proxy serves.
+    const secret = (await readObject(admin, 'Secret', namespace, 'dev-laptop-key')) as
+      { data?: Record<string, string> } | undefined;
+    const key = Buffer.from(secret?.data?.accessKey ?? '', 'base64').toString();
+    expect(key).toMatch(/^ak_/);
+    await expect
+      .poll(() => answer(key), { timeout: 2_000, interval: 50 })
+      .toMatchObject({ status: 200, text: 'Hello from the test server' });
   });
 
   it('a reference that never comes: WaitingForUser (InProgress), then Stalled with one Warning', async () => {
@@ -155,5 +198,10 @@ describe('order independence', () => {
     const warnings = async () =>
       (await events()).filter((e) => e.type === 'Warning' && e.involvedObject.name === 'orphan').map((e) => e.reason);
     await expect.poll(warnings, { timeout: 5_000, interval: 100 }).toEqual(['UserNotFound']);
+    // Nothing was issued for it: no Secret, no row (so no key any proxy could serve).
+    expect(await readObject(admin, 'Secret', namespace, 'orphan-key')).toBeUndefined();
+    expect(
+      await db.query('SELECT 1 FROM access_keys WHERE namespace = $1 AND name = $2', [namespace, 'orphan']),
+    ).toEqual([]);
   });
 });

@@ -50,6 +50,14 @@ describe('AccessKey policies', () => {
       stalled,
     ],
     [
+      'the bound user was deleted, the key still owned by it (the cascade is under way)',
+      { user: undefined, binding: { userUid: 'user-uid', userGone: true, collected: true } },
+      'UserDeleting',
+      false,
+      'disable',
+      inactive,
+    ],
+    [
       'a new user of the name (another uid)',
       { user: { ...user, uid: 'other' } },
       'UserDeleted',

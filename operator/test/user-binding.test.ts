@@ -10,14 +10,24 @@ describe('userBinding', () => {
     ['unbound, user live: bind (owner reference with blockOwnerDeletion, uid annotation)', {}, live('u1'), 'bind u1'],
     ['unbound, no user: wait, never bind', {}, undefined, 'reconcile gone=true uid=-'],
     ['unbound, user terminating: wait, never bind to a dying user', {}, live('u1', true), 'reconcile gone=true uid=-'],
-    ['bound, same user: served', { ownerReferences: [ownerRef('u1')] }, live('u1'), 'reconcile gone=false uid=u1'],
-    ['bound, user gone', { ownerReferences: [ownerRef('u1')] }, undefined, 'reconcile gone=true uid=u1'],
-    ['bound, user terminating', { ownerReferences: [ownerRef('u1')] }, live('u1', true), 'reconcile gone=true uid=u1'],
+    [
+      'bound, same user: served',
+      { ownerReferences: [ownerRef('u1')] },
+      live('u1'),
+      'reconcile gone=false uid=u1 collected',
+    ],
+    ['bound, user gone', { ownerReferences: [ownerRef('u1')] }, undefined, 'reconcile gone=true uid=u1 collected'],
+    [
+      'bound, user terminating',
+      { ownerReferences: [ownerRef('u1')] },
+      live('u1', true),
+      'reconcile gone=true uid=u1 collected',
+    ],
     [
       'bound, user re-created (another uid)',
       { ownerReferences: [ownerRef('u1')] },
       live('u2'),
-      'reconcile gone=true uid=u1',
+      'reconcile gone=true uid=u1 collected',
     ],
     [
       'orphaned (owner reference stripped), annotation kept, user re-created',
@@ -36,7 +46,7 @@ describe('userBinding', () => {
     const summary =
       decision.action === 'bind'
         ? `bind ${decision.userUid}`
-        : `reconcile gone=${decision.binding.userGone === true} uid=${decision.binding.userUid ?? '-'}`;
+        : `reconcile gone=${decision.binding.userGone === true} uid=${decision.binding.userUid ?? '-'}${decision.binding.collected === true ? ' collected' : ''}`;
     expect(summary).toBe(expected);
     if (decision.action === 'bind') {
       expect(decision.ownerReferences.at(-1)).toEqual({ ...ownerRef('u1'), blockOwnerDeletion: true });

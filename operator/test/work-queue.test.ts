@@ -46,6 +46,12 @@ describe('WorkQueue', () => {
     queue.shutDown();
   });
 
+  it('never waits past the maximum, however the jitter falls (a failed key comes back within one resync)', () => {
+    const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1000, random: () => 1 });
+    expect([1, 2, 3, 4, 5, 6].map(() => queue.addRateLimited('k'))).toEqual([120, 240, 480, 960, 1000, 1000]);
+    queue.shutDown();
+  });
+
   it('retries a key whose work threw', async () => {
     const queue = new WorkQueue({ baseDelayMs: 1, maxDelayMs: 5 });
     let attempts = 0;

@@ -81,3 +81,4 @@ export {
   type ModelFailure,
   type Citation,
 } from './scripted-model.ts';
+export { startCuttableRelay, type CuttableRelay, type RelayMode } from './cuttable-relay.ts';

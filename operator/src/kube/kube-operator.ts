@@ -12,7 +12,7 @@ import {
 import type { Registry } from 'prom-client';
 import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics, type OperatorMetrics } from '../metrics.ts';
-import { retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
+import { dependencyFailure, retrying, stalled, type ResourceStatus } from '../reconcile/conditions.ts';
 import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { parseResource } from '../resources.ts';
 import { BudgetEvents, budgetEventReason } from './budget-events.ts';
@@ -324,10 +324,8 @@ export class KubeOperator {
       }
     } catch (error) {
       clearTimeout(firstSight);
-      // Transient (Postgres or KMS unreachable): say so, and let the queue back off.
-      await this.#status
-        .write(kind, object, retrying('DependencyUnavailable', `Waiting for the database or KMS: ${messageOf(error)}`))
-        .catch(() => undefined);
+      // Transient (Postgres or KMS unreachable): say which, and let the queue back off.
+      await this.#status.write(kind, object, dependencyFailure(error)).catch(() => undefined);
       throw error;
     }
     clearTimeout(firstSight);

@@ -5,8 +5,8 @@ import type { Registry } from 'prom-client';
 export interface OperatorAppDeps {
   logger: Logger;
   registry: Registry;
-  /** Ready: caches synced (leader) or campaigning normally (standby). */
-  ready: () => boolean;
+  /** Why this replica is not ready (API server unreachable, caches not synced, KMS unavailable); empty when ready. */
+  notReady: () => string[];
 }
 
 /** The operator's own HTTP surface: `/healthz`, `/readyz`, `/metrics`. */
@@ -16,9 +16,10 @@ export async function buildOperatorApp(deps: OperatorAppDeps): Promise<FastifyIn
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) =>
-    deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
-  );
+  app.get('/readyz', async (_request, reply) => {
+    const reasons = deps.notReady();
+    return reasons.length === 0 ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reasons });
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.type(deps.registry.contentType).send(await deps.registry.metrics()),
   );

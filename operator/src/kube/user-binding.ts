@@ -37,13 +37,17 @@ export function userBinding(
   user: LiveUser | undefined,
 ): BindingDecision {
   const references = metadata.ownerReferences;
-  const bound =
-    references?.find((r) => r.kind === 'ProxyUser' && r.apiVersion.startsWith(`${group}/`))?.uid ??
-    metadata.annotations?.[userUidAnnotation];
+  const owner = references?.find((r) => r.kind === 'ProxyUser' && r.apiVersion.startsWith(`${group}/`))?.uid;
+  const bound = owner ?? metadata.annotations?.[userUidAnnotation];
   if (bound !== undefined)
     return {
       action: 'reconcile',
-      binding: { userUid: bound, userGone: user === undefined || user.terminating || user.uid !== bound },
+      binding: {
+        userUid: bound,
+        userGone: user === undefined || user.terminating || user.uid !== bound,
+        // The owner reference is still there: garbage collection deletes the key with its user.
+        collected: owner !== undefined,
+      },
     };
   // Not bound yet: bind to a live user; without one, the reconcile waits for it (no row is written).
   if (user === undefined || user.terminating) return { action: 'reconcile', binding: { userGone: true } };

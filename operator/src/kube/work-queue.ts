@@ -60,7 +60,8 @@ export class WorkQueue {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
     const delay = Math.min(this.#options.maxDelayMs, this.#options.baseDelayMs * 2 ** (failures - 1));
-    const jittered = Math.round(delay * (0.8 + 0.4 * this.#options.random()));
+    // Jitter never past the maximum: a failed key is retried within one resync (the operator's cap).
+    const jittered = Math.min(this.#options.maxDelayMs, Math.round(delay * (0.8 + 0.4 * this.#options.random())));
     this.addAfter(key, jittered);
     return jittered;
   }

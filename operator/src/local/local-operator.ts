@@ -13,7 +13,7 @@ import type { Registry } from 'prom-client';
 import { kindOrder, kindSpec, type Kind, type KindResource } from '../kinds.ts';
 import { operatorMetrics } from '../metrics.ts';
 import type { ResourceStatus } from '../reconcile/conditions.ts';
-import { retrying, stalled } from '../reconcile/conditions.ts';
+import { dependencyFailure, stalled } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
 import { baseUrlFor, type AccessKeyOutcome } from '../reconcile/reconcile-access-key.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
@@ -268,7 +268,7 @@ export class LocalOperator {
 
   #failed(error: unknown): ResourceStatus {
     this.#options.logger.warn({ err: error }, 'reconcile failed; will retry');
-    return retrying('ReconcileError', error instanceof Error ? error.message : String(error));
+    return dependencyFailure(error);
   }
 
   #logTransitions(report: SyncReport): void {

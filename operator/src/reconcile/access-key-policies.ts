@@ -16,6 +16,12 @@ export type AccessKeyWrite = 'upsert' | 'disable' | 'revoke' | 'generate' | 'non
 export interface UserBinding {
   userUid?: string;
   userGone?: boolean;
+  /**
+   * The key still carries its owner reference to that user, so garbage collection deletes it
+   * once the user is gone: a deletion in progress (what `kubectl delete proxyuser` asked for),
+   * not a problem. False for a key orphaned by `--cascade=orphan`, which someone must delete.
+   */
+  collected?: boolean;
 }
 
 /** Everything the AccessKey policies judge, gathered before any of them runs. */
@@ -63,6 +69,15 @@ const userGone = ({ binding, user }: AccessKeyFacts): boolean =>
 const userDeleted: P = (facts) => {
   const boundUid = facts.binding?.userUid;
   if (!userGone(facts) || boundUid === undefined) return undefined;
+  // Owned: the cascade of a user's deletion is under way. Revoked at once all the same, and no Warning.
+  if (facts.binding?.collected === true)
+    return verdict(
+      inactive(
+        'UserDeleting',
+        `ProxyUser ${facts.ref.namespace}/${facts.spec.userRef.name} (uid ${boundUid}) that this key belongs to is deleted; the key is revoked for good and garbage collection deletes this AccessKey.`,
+      ),
+      'disable',
+    );
   return verdict(
     stalled(
       'UserDeleted',

@@ -1,3 +1,5 @@
+import { KeyWrapperError } from '@ccproxy/core';
+
 /** Kubernetes-style status conditions (Ready / Reconciling / Stalled), computed purely. */
 export interface Condition {
   type: 'Ready' | 'Reconciling' | 'Stalled';
@@ -88,3 +90,21 @@ export function missingReference(
 
 /** Reasons of a wait for a reference: not a problem (no Warning event) while they last. */
 export const isWaitingReason = (reason: string): boolean => reason.startsWith('WaitingFor');
+
+/**
+ * A reconcile that failed on what it depends on, named: `KmsUnavailable` (KMS unreachable, timing
+ * out, throttling: heals by itself), `KmsRefused` (KMS said no: a disabled key or missing
+ * permission; retried, as fixing IAM needs no change to the resource), `DependencyUnavailable`
+ * (the database, or anything else). All are Reconciling=True: kstatus InProgress, retried with backoff.
+ */
+export function dependencyFailure(error: unknown): ResourceStatus {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof KeyWrapperError)
+    return error.unavailable
+      ? retrying('KmsUnavailable', `Waiting for KMS to encrypt the Bedrock API key: ${message}`)
+      : retrying(
+          'KmsRefused',
+          `KMS refused to encrypt the Bedrock API key (check the key and its IAM policy): ${message}`,
+        );
+  return retrying('DependencyUnavailable', `Waiting for the database: ${message}`);
+}

@@ -1,9 +1,11 @@
 import type { LRUCache } from 'lru-cache';
+import { Counter, type Registry } from 'prom-client';
 import { growingLru } from './growing-lru.ts';
 import {
   decryptSecret,
   findBedrockAuth,
   keyChangesChannel,
+  KeyWrapperError,
   ProxyError,
   type Database,
   type KeyWrapper,
@@ -16,6 +18,14 @@ export type { PreparedRequest };
 /** What a key signs with: its decrypted API key, or the proxy's AWS identity. */
 type Auth = { apiKey: string } | 'AwsIdentity';
 
+/** A decrypted API key and the envelope it came from (a held copy serves only that envelope). */
+interface Held {
+  ciphertext: Buffer;
+  apiKey: string;
+}
+
+const decryptFailuresName = 'ccproxy_bedrock_key_decrypt_failures_total';
+
 /**
  * How each access key authenticates to Bedrock (`BedrockKey.spec.auth`): a Bedrock API key
  * (`Authorization: Bearer`) or the proxy's own AWS identity (SigV4, `aws-identity.ts`).
@@ -26,12 +36,21 @@ type Auth = { apiKey: string } | 'AwsIdentity';
  * Stale-if-error, like key lookups: the envelope-encrypted key last read from Postgres is kept
  * (ciphertext only) for `staleIfErrorMs`, and used when Postgres cannot answer, so a key that
  * fails over to Bedrock keeps working through a database outage; it is decrypted again on use.
+ *
+ * KMS outages (the wrapper's `KeyWrapperError` with `unavailable`): the key last decrypted from
+ * the very envelope Postgres holds now is served from memory for `staleIfErrorMs` after that
+ * decryption (a changed or deleted BedrockKey has another envelope, or none, so it never falls
+ * back), and KMS is asked again once per `ttlMs`; a key this replica never decrypted gets
+ * `PRX_BEDROCK_KEY_UNAVAILABLE` (503), and KMS refusing (a disabled key, no permission)
+ * `PRX_BEDROCK_MISCONFIGURED`. Each failure is counted (`ccproxy_bedrock_key_decrypt_failures_total`).
  */
 export class BedrockCredentials {
   readonly #db: Database;
   readonly #wrapper: KeyWrapper;
   readonly #cache: LRUCache<string, Auth>;
   readonly #lastStored: LRUCache<string, StoredBedrockAuth>;
+  readonly #held: LRUCache<string, Held>;
+  readonly #failures: Counter<'cause' | 'answer'>;
   readonly #aws: AwsIdentity;
   #unlisten: (() => Promise<void>) | undefined;
 
@@ -42,11 +61,23 @@ export class BedrockCredentials {
     staleIfErrorMs?: number;
     /** The proxy's AWS identity (default: the AWS default credential chain). */
     aws?: AwsIdentity;
+    /** Where the decrypt-failure counter is registered (none: counted, not exported). */
+    registry?: Registry;
   }) {
     this.#db = options.db;
     this.#wrapper = options.wrapper;
     this.#cache = growingLru(10_000, options.ttlMs ?? 60_000);
     this.#lastStored = growingLru(10_000, Math.max(1, options.staleIfErrorMs ?? 15 * 60_000));
+    this.#held = growingLru(10_000, Math.max(1, options.staleIfErrorMs ?? 15 * 60_000));
+    const { registry } = options;
+    this.#failures =
+      (registry?.getSingleMetric(decryptFailuresName) as Counter<'cause' | 'answer'> | undefined) ??
+      new Counter({
+        name: decryptFailuresName,
+        help: 'Bedrock API keys KMS could not decrypt, by cause (kms_unavailable, kms_refused) and answer (held_key: served from memory, error).',
+        labelNames: ['cause', 'answer'] as const,
+        registers: registry === undefined ? [] : [registry],
+      });
     this.#aws = options.aws ?? new AwsIdentity();
   }
 
@@ -61,6 +92,7 @@ export class BedrockCredentials {
     await this.#unlisten?.();
     this.#cache.clear();
     this.#lastStored.clear();
+    this.#held.clear();
   }
 
   /**
@@ -91,10 +123,34 @@ export class BedrockCredentials {
       throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
         cause: new Error(`no BedrockKey for access key ${accessKeyId}`),
       });
-    const auth: Auth =
-      stored.auth === 'AwsIdentity' ? 'AwsIdentity' : { apiKey: await decryptSecret(stored.ciphertext, this.#wrapper) };
+    if (stored.auth === 'AwsIdentity') {
+      this.#held.delete(accessKeyId);
+      this.#cache.set(accessKeyId, 'AwsIdentity');
+      return 'AwsIdentity';
+    }
+    const auth = { apiKey: await this.#decrypt(accessKeyId, stored.ciphertext) };
     this.#cache.set(accessKeyId, auth);
     return auth;
+  }
+
+  /** KMS's answer, or through its outage the key held from this very envelope (see the class comment). */
+  async #decrypt(accessKeyId: string, ciphertext: Buffer): Promise<string> {
+    try {
+      const apiKey = await decryptSecret(ciphertext, this.#wrapper);
+      this.#held.set(accessKeyId, { ciphertext, apiKey });
+      return apiKey;
+    } catch (error) {
+      const outage = error instanceof KeyWrapperError && error.unavailable;
+      const held = this.#held.get(accessKeyId);
+      if (outage && held !== undefined && held.ciphertext.equals(ciphertext)) {
+        this.#failures.inc({ cause: 'kms_unavailable', answer: 'held_key' });
+        return held.apiKey;
+      }
+      this.#failures.inc({ cause: outage ? 'kms_unavailable' : 'kms_refused', answer: 'error' });
+      throw new ProxyError(outage ? 'PRX_BEDROCK_KEY_UNAVAILABLE' : 'PRX_BEDROCK_MISCONFIGURED', undefined, {
+        cause: error,
+      });
+    }
   }
 
   async #storedOf(accessKeyId: string): Promise<StoredBedrockAuth | undefined> {
