@@ -13,7 +13,10 @@ import { fromUpstreamFailure } from './upstream-error.ts';
  * caller can still answer or fail over; after that, failures end the response in place.
  */
 export async function forward(exchange: Exchange, backend: Backend, dispatcher: Dispatcher): Promise<ForwardResult> {
-  const request = await backend.request();
+  // Awaited only when it is a promise: an `await` would let Node's HTTP parser finish the whole
+  // socket read (the body's chunks, queued ticks) before the upstream request is even created.
+  const made = backend.request();
+  const request = made instanceof Promise ? await made : made;
   const { res } = exchange;
   const controller = new AbortController();
   const onClose = () => {

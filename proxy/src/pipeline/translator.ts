@@ -12,8 +12,12 @@ import type { RelayOutcome } from './sse-relay.ts';
  * with the backend's `StreamTranslator`.
  */
 export interface Backend {
-  /** The upstream request for this exchange (may read and translate the client's body). */
-  request(): Promise<UpstreamRequest>;
+  /**
+   * The upstream request for this exchange (may read and translate the client's body). A
+   * backend that needs nothing to arrive first returns it as is, not in a promise: `forward`
+   * then dispatches in the same turn as the client's request event (see forward.ts).
+   */
+  request(): UpstreamRequest | Promise<UpstreamRequest>;
   /**
    * The upstream's response head, before a byte reaches the client: throws what the answer
    * means when it is a failure (a Plan status held back for failover, a Bedrock exception).

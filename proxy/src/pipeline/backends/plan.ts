@@ -40,14 +40,18 @@ class PlanPassthrough implements Backend {
     this.#options = options;
   }
 
-  async request(): Promise<UpstreamRequest> {
-    const { req, body } = this.#exchange;
-    const options = this.#options;
+  /** Synchronous for a body of declared length (streamed) and for none; a chunked one is read first. */
+  request(): UpstreamRequest | Promise<UpstreamRequest> {
+    const { body } = this.#exchange;
+    if (body === undefined) return this.#request({ body: null, length: 0 });
+    if (body.declaredLength === undefined) return wholeBodyOf(body).then((whole) => this.#request(whole));
     // Only an answer that can still fail over needs the body again.
-    const upstreamBody =
-      body?.declaredLength === undefined
-        ? await wholeBodyOf(body)
-        : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
+    return this.#request(streamedBodyOf(body, body.declaredLength, this.#options.holdBack !== undefined));
+  }
+
+  #request(upstreamBody: UpstreamBody): UpstreamRequest {
+    const { req } = this.#exchange;
+    const options = this.#options;
     const plan = toPlanRequest(
       joinPath(options.upstream, this.#upstreamPath),
       req.rawHeaders,
@@ -90,9 +94,9 @@ function streamedBodyOf(body: RequestBody, length: number, keepCopy: boolean): U
  * A chunked body is read whole first, so one over the limit gets its 413 before anything
  * reaches the upstream, and the upstream gets a `content-length`.
  */
-async function wholeBodyOf(body: RequestBody | undefined): Promise<UpstreamBody> {
-  const bytes = await body?.bytes();
-  if (bytes === undefined || bytes.length === 0) return { body: null, length: 0 };
+async function wholeBodyOf(body: RequestBody): Promise<UpstreamBody> {
+  const bytes = await body.bytes();
+  if (bytes.length === 0) return { body: null, length: 0 };
   return { body: bytes, length: bytes.length };
 }
 
