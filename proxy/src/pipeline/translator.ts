@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { ProxyError, Usage } from '@ccproxy/core';
+import type { ClientSignal } from './client-gone.ts';
 import type { Exchange } from './exchange.ts';
 import type { RelayOutcome } from './sse-relay.ts';
 
@@ -24,7 +25,7 @@ export interface Backend {
    */
   responseHead(upstream: Dispatcher.ResponseData): Promise<void>;
   /** Serves the (successful) answer: a whole body, or a stream through the one relay. */
-  answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult>;
+  answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult>;
 }
 
 export interface UpstreamRequest {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../../adapters/anthropic/request.ts';
+import type { ClientSignal } from '../client-gone.ts';
 import type { Exchange } from '../exchange.ts';
 import { PlanRejected } from '../failover.ts';
 import { forward } from '../forward.ts';
@@ -73,7 +74,7 @@ class PlanPassthrough implements Backend {
       throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
   }
 
-  answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult> {
+  answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult> {
     this.#exchange.body?.release();
     return relayPlanAnswer(upstream, this.#exchange, signal);
   }
