@@ -115,8 +115,15 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
   return Buffer.concat(chunks);
 }
 
+/** Each upstream base URL's path prefix, read once (a URL's `pathname` is a new string per read). */
+const prefixes = new WeakMap<URL, string>();
+
 /** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */
 function joinPath(base: URL, path: string): string {
-  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
-  return `${prefix}${path}`;
+  let prefix = prefixes.get(base);
+  if (prefix === undefined) {
+    prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+    prefixes.set(base, prefix);
+  }
+  return prefix === '' ? path : `${prefix}${path}`;
 }
