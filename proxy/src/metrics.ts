@@ -55,10 +55,15 @@ export function createProxyMetrics(registry: Registry) {
 
 export type ProxyMetrics = ReturnType<typeof createProxyMetrics>;
 
+const messagesPath = '/v1/messages';
+const countTokensPath = '/v1/messages/count_tokens';
+
+/** The route's label, from the path before any query string (compared in place: this runs on every request). */
 export function routeLabel(upstreamPath: string): RouteLabel {
-  const path = upstreamPath.split('?', 1)[0];
-  if (path === '/v1/messages') return 'messages';
-  if (path === '/v1/messages/count_tokens') return 'count_tokens';
+  const query = upstreamPath.indexOf('?');
+  const length = query === -1 ? upstreamPath.length : query;
+  if (length === messagesPath.length && upstreamPath.startsWith(messagesPath)) return 'messages';
+  if (length === countTokensPath.length && upstreamPath.startsWith(countTokensPath)) return 'count_tokens';
   return 'other';
 }
 

@@ -188,6 +188,34 @@ describe('bad input and broken upstreams', () => {
     await next.body.dump();
   });
 
+  it('a client that disconnects before the upstream answered aborts the upstream request (not left to the headers timeout)', async () => {
+    // A proxy whose upstream headers timeout is far away: only the client leaving can end the call.
+    const patient = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: upstream.url });
+    try {
+      upstream.respondWith(() => ({ kind: 'stall' }));
+      const seen = upstream.requests.length;
+      const client = new AbortController();
+      const pending = request(`${patient.url}/ak/${key}/v1/messages`, {
+        method: 'POST',
+        body: '{"model":"m","messages":[]}',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-client' },
+        signal: client.signal,
+      }).catch(() => undefined);
+      await expect.poll(() => upstream.requests.length, { timeout: 5000, interval: 10 }).toBe(seen + 1);
+      client.abort();
+      await pending;
+      const stalled = upstream.requests.at(-1);
+      await expect.poll(() => stalled?.aborted, { timeout: 5000, interval: 20 }).toBe(true);
+      upstream.respondWith(undefined);
+      const next = await post(`/ak/${key}/v1/messages`, '{"model":"m","messages":[]}');
+      expect(next.statusCode).toBe(200);
+      await next.body.dump();
+    } finally {
+      upstream.respondWith(undefined);
+      await patient.close();
+    }
+  });
+
   it('with failover but no usable Bedrock key, a 429 from Anthropic still reaches the client as it was', async () => {
     const failover = await seedKey(db, { routing: 'PlanWithFailover' });
     upstream.respondWith(() => ({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toPlanRequest } from '../src/adapters/anthropic/request.ts';
+import { routeLabel } from '../src/metrics.ts';
 
 const pairs = (headers: string[]) => {
   const out: Array<[string, string]> = [];
@@ -70,8 +71,43 @@ describe('toPlanRequest', () => {
     expect(pairs(plan.headers)).toContainEqual(['x-api-key', 'sk-ant-default']);
   });
 
+  it("drops the headers each request's own connection header lists, whatever the one before listed", () => {
+    const names = (connection: string | undefined) =>
+      pairs(
+        toPlanRequest(
+          '/v1/messages',
+          ['Connection', connection ?? '', 'X-A', 'a', 'X-B', 'b', 'Keep-Alive', 'timeout=5'],
+          connection === undefined ? {} : { connection },
+          0,
+          undefined,
+        ).headers,
+      ).map(([name]) => name);
+    expect(names('keep-alive, X-A')).toEqual(['X-B']);
+    expect(names('X-B')).toEqual(['X-A']);
+    expect(names('X-B')).toEqual(['X-A']);
+    expect(names('keep-alive')).toEqual(['X-A', 'X-B']);
+    expect(names(' x-a , , X-B ')).toEqual([]);
+    expect(names('close')).toEqual(['X-A', 'X-B']);
+  });
+
   it('sends no content-length for an empty body', () => {
     const plan = toPlanRequest('/v1/models', ['Accept', '*/*'], {}, 0, undefined);
     expect(pairs(plan.headers)).toEqual([['Accept', '*/*']]);
+  });
+});
+
+describe('routeLabel', () => {
+  it.each([
+    ['/v1/messages', 'messages'],
+    ['/v1/messages?beta=true', 'messages'],
+    ['/v1/messages/count_tokens', 'count_tokens'],
+    ['/v1/messages/count_tokens?beta=true', 'count_tokens'],
+    ['/v1/messagesx', 'other'],
+    ['/v1/messages/count_tokensx?beta=true', 'other'],
+    ['/v1/messages/batches', 'other'],
+    ['/v1/models', 'other'],
+    ['/v1/message', 'other'],
+  ])('%s → %s', (path, label) => {
+    expect(routeLabel(path)).toBe(label);
   });
 });

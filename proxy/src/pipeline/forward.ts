@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '@ccproxy/core';
+import { ClientGone } from './client-gone.ts';
 import type { Exchange } from './exchange.ts';
 import type { Backend, ForwardResult } from './translator.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
@@ -13,22 +14,26 @@ import { fromUpstreamFailure } from './upstream-error.ts';
  * caller can still answer or fail over; after that, failures end the response in place.
  */
 export async function forward(exchange: Exchange, backend: Backend, dispatcher: Dispatcher): Promise<ForwardResult> {
-  const request = await backend.request();
+  // Awaited only when it is a promise: an `await` would let Node's HTTP parser finish the whole
+  // socket read (the body's chunks, queued ticks) before the upstream request is even created.
+  const made = backend.request();
+  const request = made instanceof Promise ? await made : made;
   const { res } = exchange;
-  const controller = new AbortController();
+  const gone = new ClientGone();
   const onClose = () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) gone.abort();
   };
   res.once('close', onClose);
   try {
     let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await dispatcher.request({ ...request, signal: controller.signal });
+      // undici takes any signal with `addEventListener` (its types name only AbortSignal and EventEmitter).
+      upstream = await dispatcher.request({ ...request, signal: gone as unknown as AbortSignal });
     } catch (error) {
       throw error instanceof ProxyError ? error : fromUpstreamFailure(error);
     }
     await backend.responseHead(upstream);
-    return await backend.answer(upstream, controller.signal);
+    return await backend.answer(upstream, gone);
   } finally {
     res.off('close', onClose);
   }

@@ -93,7 +93,11 @@ async function handle(
     const key = keyOf(keyPath.rawKey);
     record = deps.keys.remembered(key, req.socket) ?? (await authenticate(deps.keys, key, req.socket));
     exchange.bind({ keyPrefix: record.keyPrefix, user: `${record.namespace}/${record.userName}` });
-    ticket = await admit(deps.governor, exchange, record, upstreamPath);
+    // Nothing is awaited on the common path up to the upstream call (remembered key, governor
+    // answering synchronously, no breaker to read): the upstream request is created within the
+    // client's request event, before Node's parser goes on with the body and queued ticks.
+    const admitted = admit(deps.governor, exchange, record, upstreamPath);
+    ticket = admitted instanceof Promise ? await admitted : admitted;
     served = await serve(exchange, upstreamPath, record, deps.serve, gateOf(deps.governor, ticket));
   } catch (error) {
     if (ticket !== undefined) void deps.governor?.settle(ticket, exchange.id, undefined, false);
@@ -121,15 +125,18 @@ async function handle(
  * every rate lease lasting): no promise, no Postgres round trip on the common path. A soft-limit
  * warning goes out as `x-ccproxy-budget-warning` on whatever answer follows (writeHead merges it).
  */
-async function admit(
+function admit(
   governor: Governor | undefined,
   exchange: Exchange,
   record: KeyRecord,
   upstreamPath: string,
-): Promise<GovernanceTicket | undefined> {
+): GovernanceTicket | undefined | Promise<GovernanceTicket | undefined> {
   if (governor === undefined) return undefined;
   const admitted = governor.admit(record, upstreamPath);
-  const ticket = admitted instanceof Promise ? await admitted : admitted;
+  return admitted instanceof Promise ? admitted.then((ticket) => warned(exchange, ticket)) : warned(exchange, admitted);
+}
+
+function warned(exchange: Exchange, ticket: GovernanceTicket | undefined): GovernanceTicket | undefined {
   const warning = ticket?.budget?.warning;
   if (warning !== undefined) exchange.res.setHeader('x-ccproxy-budget-warning', warning);
   return ticket;

@@ -4,6 +4,7 @@ import { ProxyError, toAnthropicError } from '@ccproxy/core';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import { DecodedUsage } from '../metering/decoded-usage.ts';
 import { maxCheckedJsonBytes, PlanUsageObserver } from '../metering/plan-usage.ts';
+import type { ClientSignal } from './client-gone.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardResult } from './translator.ts';
 import { relayBody, type RelayOutcome } from './sse-relay.ts';
@@ -21,7 +22,7 @@ import { fromUpstreamFailure } from './upstream-error.ts';
 export async function relayPlanAnswer(
   upstream: Dispatcher.ResponseData,
   exchange: Exchange,
-  signal: AbortSignal,
+  signal: ClientSignal,
 ): Promise<ForwardResult> {
   const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream');
   const observer = new PlanUsageObserver();
@@ -82,7 +83,7 @@ function isHeldJson(upstream: Dispatcher.ResponseData, method: string | undefine
 async function relayHeldJson(
   upstream: Dispatcher.ResponseData,
   exchange: Exchange,
-  signal: AbortSignal,
+  signal: ClientSignal,
   observer: PlanUsageObserver,
   decoded: DecodedUsage | undefined,
   read: ReadUsage,

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '@ccproxy/core';
 import type { PlanUsageObserver } from '../metering/plan-usage.ts';
+import type { ClientSignal } from './client-gone.ts';
 import { PassthroughOpaque, PassthroughSse } from './passthrough-stream.ts';
 import type { StreamTranslator } from './translator.ts';
 import { fromUpstreamFailure } from './upstream-error.ts';
@@ -16,7 +17,7 @@ export type RelayOutcome = 'complete' | 'client_closed' | 'upstream_failed' | 'u
 export interface RelayOptions {
   sse: boolean;
   requestId: string;
-  signal: AbortSignal;
+  signal: ClientSignal;
   /** Reads usage, and `message_stop`, from what was sent (plain bodies; SSE makes its own when absent). */
   observer?: PlanUsageObserver;
   /** Gets a copy of every byte sent, as sent (compressed bodies, decoded elsewhere). */
@@ -39,7 +40,7 @@ export function relayBody(body: Readable, res: ServerResponse, options: RelayOpt
 }
 
 export interface RelayControl {
-  signal: AbortSignal;
+  signal: ClientSignal;
   /**
    * Writes the response head; given, it is deferred to the first bytes out, and a stream that
    * fails before any (its first output is the translator's failure) rejects with that failure

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { ProxyError, Usage } from '@ccproxy/core';
+import type { ClientSignal } from './client-gone.ts';
 import type { Exchange } from './exchange.ts';
 import type { RelayOutcome } from './sse-relay.ts';
 
@@ -12,15 +13,19 @@ import type { RelayOutcome } from './sse-relay.ts';
  * with the backend's `StreamTranslator`.
  */
 export interface Backend {
-  /** The upstream request for this exchange (may read and translate the client's body). */
-  request(): Promise<UpstreamRequest>;
+  /**
+   * The upstream request for this exchange (may read and translate the client's body). A
+   * backend that needs nothing to arrive first returns it as is, not in a promise: `forward`
+   * then dispatches in the same turn as the client's request event (see forward.ts).
+   */
+  request(): UpstreamRequest | Promise<UpstreamRequest>;
   /**
    * The upstream's response head, before a byte reaches the client: throws what the answer
    * means when it is a failure (a Plan status held back for failover, a Bedrock exception).
    */
   responseHead(upstream: Dispatcher.ResponseData): Promise<void>;
   /** Serves the (successful) answer: a whole body, or a stream through the one relay. */
-  answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult>;
+  answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult>;
 }
 
 export interface UpstreamRequest {

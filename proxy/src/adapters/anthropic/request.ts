@@ -43,7 +43,7 @@ export function toPlanRequest(
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || connectionTokens.has(lower)) continue;
+    if (hopByHop.has(lower) || (connectionTokens.size > 0 && connectionTokens.has(lower))) continue;
     out.push(name, rawHeaders[i + 1] as string);
   }
   if (bodyLength > 0) out.push('content-length', String(bodyLength));
@@ -53,12 +53,21 @@ export function toPlanRequest(
   return { path: upstreamPath, headers: out };
 }
 
-function listedInConnection(value: string | undefined): Set<string> {
-  if (value === undefined) return new Set();
-  return new Set(
-    value
-      .split(',')
-      .map((token) => token.trim().toLowerCase())
-      .filter((token) => token !== ''),
-  );
+const noTokens: ReadonlySet<string> = new Set();
+/** The last `connection` value read and its extra tokens: a client sends the same one on every request. */
+let lastConnection: { value: string; tokens: ReadonlySet<string> } = { value: '', tokens: noTokens };
+
+/**
+ * The header names `connection` lists beyond the hop-by-hop ones (usually none: `keep-alive`).
+ * Parsed once per distinct value; this runs on every request.
+ */
+function listedInConnection(value: string | undefined): ReadonlySet<string> {
+  if (value === undefined) return noTokens;
+  if (value === lastConnection.value) return lastConnection.tokens;
+  const extra = value
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token !== '' && !hopByHop.has(token));
+  lastConnection = { value, tokens: extra.length === 0 ? noTokens : new Set(extra) };
+  return lastConnection.tokens;
 }

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { ProxyError, type KeyRecord, type Usage } from '@ccproxy/core';
 import { fromBedrockFailure } from '../../adapters/bedrock/errors.ts';
 import type { BedrockCredentials } from '../bedrock-credentials.ts';
+import type { ClientSignal } from '../client-gone.ts';
 import type { Exchange } from '../exchange.ts';
 import { relay } from '../sse-relay.ts';
 import type { Backend, ForwardResult, StreamTranslator, UpstreamRequest } from '../translator.ts';
@@ -86,7 +87,7 @@ export class BedrockBackend implements Backend {
     if (upstream.statusCode >= 300) throw await bedrockFailureOf(upstream);
   }
 
-  async answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult> {
+  async answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult> {
     const exchange = this.#exchange;
     const translation = this.#translation;
     const models = { modelServed: translation.modelServed, modelRequested: translation.modelRequested };

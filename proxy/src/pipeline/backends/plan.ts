@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { toPlanRequest } from '../../adapters/anthropic/request.ts';
+import type { ClientSignal } from '../client-gone.ts';
 import type { Exchange } from '../exchange.ts';
 import { PlanRejected } from '../failover.ts';
 import { forward } from '../forward.ts';
@@ -40,14 +41,18 @@ class PlanPassthrough implements Backend {
     this.#options = options;
   }
 
-  async request(): Promise<UpstreamRequest> {
-    const { req, body } = this.#exchange;
-    const options = this.#options;
+  /** Synchronous for a body of declared length (streamed) and for none; a chunked one is read first. */
+  request(): UpstreamRequest | Promise<UpstreamRequest> {
+    const { body } = this.#exchange;
+    if (body === undefined) return this.#request({ body: null, length: 0 });
+    if (body.declaredLength === undefined) return wholeBodyOf(body).then((whole) => this.#request(whole));
     // Only an answer that can still fail over needs the body again.
-    const upstreamBody =
-      body?.declaredLength === undefined
-        ? await wholeBodyOf(body)
-        : streamedBodyOf(body, body.declaredLength, options.holdBack !== undefined);
+    return this.#request(streamedBodyOf(body, body.declaredLength, this.#options.holdBack !== undefined));
+  }
+
+  #request(upstreamBody: UpstreamBody): UpstreamRequest {
+    const { req } = this.#exchange;
+    const options = this.#options;
     const plan = toPlanRequest(
       joinPath(options.upstream, this.#upstreamPath),
       req.rawHeaders,
@@ -69,7 +74,7 @@ class PlanPassthrough implements Backend {
       throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
   }
 
-  answer(upstream: Dispatcher.ResponseData, signal: AbortSignal): Promise<ForwardResult> {
+  answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult> {
     this.#exchange.body?.release();
     return relayPlanAnswer(upstream, this.#exchange, signal);
   }
@@ -90,9 +95,9 @@ function streamedBodyOf(body: RequestBody, length: number, keepCopy: boolean): U
  * A chunked body is read whole first, so one over the limit gets its 413 before anything
  * reaches the upstream, and the upstream gets a `content-length`.
  */
-async function wholeBodyOf(body: RequestBody | undefined): Promise<UpstreamBody> {
-  const bytes = await body?.bytes();
-  if (bytes === undefined || bytes.length === 0) return { body: null, length: 0 };
+async function wholeBodyOf(body: RequestBody): Promise<UpstreamBody> {
+  const bytes = await body.bytes();
+  if (bytes.length === 0) return { body: null, length: 0 };
   return { body: bytes, length: bytes.length };
 }
 
@@ -110,8 +115,15 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
   return Buffer.concat(chunks);
 }
 
+/** Each upstream base URL's path prefix, read once (a URL's `pathname` is a new string per read). */
+const prefixes = new WeakMap<URL, string>();
+
 /** Upstream base URLs may carry a path prefix (e.g. a corporate egress proxy); keep it. */
 function joinPath(base: URL, path: string): string {
-  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
-  return `${prefix}${path}`;
+  let prefix = prefixes.get(base);
+  if (prefix === undefined) {
+    prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+    prefixes.set(base, prefix);
+  }
+  return prefix === '' ? path : `${prefix}${path}`;
 }
