@@ -71,6 +71,11 @@ beforeAll(async () => {
       (await admin.app.inject({ method: 'POST', url: '/admin/api/users', headers, payload: { namespace, name } }))
         .statusCode,
     ).toBe(201);
+  // team-b's budget, which team-a's admin must neither read nor change.
+  const teamB = { namespace: 'team-b', budget: { daily: { usd: 7 } } };
+  expect(
+    (await admin.app.inject({ method: 'POST', url: '/admin/api/team-budgets', headers, payload: teamB })).statusCode,
+  ).toBe(201);
   for (const who of ['root', 'ann', 'vic']) {
     const signed = await ssoLogin(adminUrl, who);
     expect(signed.location, who).toBe(`${adminUrl}/?signed_in=sso#/`);
@@ -261,6 +266,11 @@ describe('admin single sign-on', () => {
         '/admin/api/bedrock-keys',
         { namespace: 'team-b', name: 'b', accessKey: 'k', apiKey: 'bedrock-key-123' },
       ],
+      ['GET', '/admin/api/team-budgets/team-b%2Fteam'],
+      ['GET', '/admin/api/team-budgets?namespace=team-b'],
+      ['POST', '/admin/api/team-budgets', { namespace: 'team-b', budget: { daily: { usd: 1 } } }],
+      ['PUT', '/admin/api/team-budgets/team-b%2Fteam', { resourceVersion: '1', budget: { daily: { usd: 1000 } } }],
+      ['DELETE', '/admin/api/team-budgets/team-b%2Fteam'],
     ] as const;
     for (const [method, url, payload] of refusals) {
       const answer = await api('ann', method, url, payload);
@@ -281,13 +291,24 @@ describe('admin single sign-on', () => {
     expect(issued.status).toBe(201);
     expect((await api('ann', 'POST', '/admin/api/access-keys/team-a%2Fcarol-laptop/rotate', {})).status).toBe(200);
     expect((await api('ann', 'GET', '/admin/api/usage?userId=team-a%2Fcarol')).status).toBe(200);
+    // Its team's budget: created, read and listed (the list holds its namespace's only).
+    const budget = await api('ann', 'POST', '/admin/api/team-budgets', {
+      namespace: 'team-a',
+      budget: { daily: { usd: 5 } },
+    });
+    expect(budget.status).toBe(201);
+    const budgets = await api('ann', 'GET', '/admin/api/team-budgets');
+    expect(budgets.body.map((row) => row.id)).toEqual(['team-a/team']);
     // Its dashboard: usage without a filter is its one namespace's.
     expect((await api('ann', 'GET', '/admin/api/usage/summary')).status).toBe(200);
     // The request log of its own user; another namespace's is refused; the price table is no one's.
     expect((await api('ann', 'GET', '/admin/api/requests?userId=team-a%2Fcarol')).status).toBe(200);
     expect((await api('ann', 'GET', '/admin/api/requests?userId=team-b%2Fbob')).status).toBe(403);
     expect((await api('ann', 'GET', '/admin/api/prices')).status).toBe(200);
-    // bob is untouched.
+    // bob and team-b's budget are untouched.
+    expect((await api('root', 'GET', '/admin/api/team-budgets/team-b%2Fteam')).body).toMatchObject({
+      budget: { daily: { usd: 7 } },
+    });
     expect((await api('root', 'GET', '/admin/api/users/team-b%2Fbob')).body).toMatchObject({ suspended: false });
     // Its audit trail is its namespaces' only.
     const trail = await api('ann', 'GET', '/admin/api/audit?_end=1000');
