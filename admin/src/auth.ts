@@ -29,7 +29,14 @@ export interface AuthOptions {
 }
 
 const issuer = 'ccproxy-admin';
-const audience = 'ccproxy-admin-api';
+/**
+ * Sessions are issued for `ccproxy-admin-api/2`: a release from before the developer role would
+ * read that role as an unknown one, so it must refuse these tokens outright (its audience is
+ * `ccproxy-admin-api`) — a rollback or a mixed-version rollout then asks people to log in again
+ * instead of granting anything. Tokens of that earlier audience are still read here.
+ */
+const audience = 'ccproxy-admin-api/2';
+const audiences = [audience, 'ccproxy-admin-api'];
 
 export const loginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 200 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
@@ -226,7 +233,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     const token = match ?? cookie;
     if (token === undefined) return sendError(reply, 401, 'unauthorized', 'Log in first: no session token.');
     try {
-      const { payload } = await jwtVerify(token, key, { issuer, audience, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, key, { issuer, audience: audiences, algorithms: ['HS256'] });
       if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string')
         throw new Error('incomplete token');
       const now = Date.now();
@@ -254,18 +261,8 @@ function identityOf(payload: Record<string, unknown>): Identity {
         ? value.filter((namespace): namespace is string => typeof namespace === 'string')
         : [];
   const role = roles.find((known) => known === payload.role);
-  // A token from before roles existed was the one shared password: admin.
-  if (role === undefined)
-    return {
-      method: 'break-glass',
-      sub: String(payload.sub),
-      email: null,
-      emailVerified: false,
-      selfService: false,
-      name: null,
-      role: 'admin',
-      grants: adminGrants,
-    };
+  // A role this release does not know is refused (log in again), never read as any other role.
+  if (role === undefined) throw new Error('unknown role');
   return {
     method: payload.method === 'oidc' ? 'oidc' : 'break-glass',
     sub: String(payload.sub),

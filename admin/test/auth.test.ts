@@ -16,8 +16,8 @@ const login = (body: unknown, ip = '10.0.0.1') =>
     payload: body as Record<string, unknown>,
     remoteAddress: ip,
   });
-const sign = (secret: string, claims: { exp?: number; aud?: string } = {}) =>
-  new SignJWT({})
+const sign = (secret: string, claims: { exp?: number; aud?: string; role?: string } = {}) =>
+  new SignJWT(claims.role === undefined ? {} : { role: claims.role, read: 'all', write: 'all' })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject('admin')
     .setIssuer('ccproxy-admin')
@@ -85,7 +85,13 @@ describe('admin auth', () => {
     expect((await use(await sign('another-secret-another-secret-0123456789'))).statusCode).toBe(401);
     expect((await use(await sign(sessionSecret, { exp: Math.floor(Date.now() / 1000) - 10 }))).statusCode).toBe(401);
     expect((await use(await sign(sessionSecret, { aud: 'something-else' }))).statusCode).toBe(401);
-    expect((await use(await sign(sessionSecret))).statusCode).toBe(200);
+    // A role this release does not know (or none) is never read as another role: log in again.
+    expect((await use(await sign(sessionSecret))).statusCode).toBe(401);
+    expect((await use(await sign(sessionSecret, { role: 'superuser' }))).statusCode).toBe(401);
+    expect((await use(await sign(sessionSecret, { role: 'admin' }))).statusCode).toBe(200);
+    expect((await use(await sign(sessionSecret, { role: 'admin', aud: 'ccproxy-admin-api/2' }))).statusCode).toBe(200);
+    // Issued for the audience a release without the developer role refuses.
+    expect(JSON.parse(Buffer.from(payload, 'base64url').toString())).toMatchObject({ aud: 'ccproxy-admin-api/2' });
   });
 
   it('logs out: the token stops working', async () => {
