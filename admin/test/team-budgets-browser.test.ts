@@ -82,19 +82,38 @@ describe('team budgets in the admin UI (Chromium)', () => {
       .toMatch(/This month: \d+ of 100,000 tokens \(0%\)/);
     await page
       .getByRole('row', { name: /gail-laptop/ })
-      .getByText('No budget')
+      .getByText('None')
       .waitFor();
 
     // Edit: a larger cap lets the team's keys through again.
     await page.goto(`${stack.adminUrl}/#/team-budgets/${encodeURIComponent('team-d/team')}`);
-    await page.locator('input[name="budget.daily.tokens"]').fill('100000');
+    const cap = page.locator('input[name="budget.daily.tokens"]');
+    // Filled only once the record is in the form (a fill before it loads is overwritten, and Save stays disabled).
+    await expect.poll(() => cap.inputValue(), { timeout: 10_000 }).toBe('150');
+    await cap.fill('100000');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Developer tools team').waitFor();
     await stack.admin.operator.sync();
     await expect.poll(async () => (await askThroughProxy(baseUrl)).status, { timeout: 10_000 }).toBe(200);
     await stack.admin.operator.sync();
-    await page.reload();
-    await page.getByTestId('budget-state').getByText('Ok').waitFor();
+    // The status is the operator's last reconcile: reloaded until it shows the lifted budget.
+    await expect
+      .poll(
+        async () => {
+          await stack.admin.operator.sync();
+          await page.reload();
+          return page
+            .getByTestId('budget-state')
+            .getByText('Ok')
+            .waitFor({ timeout: 3_000 })
+            .then(
+              () => true,
+              () => false,
+            );
+        },
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe(true);
     expect(stack.problems).toEqual([]);
   }, 120_000);
 });

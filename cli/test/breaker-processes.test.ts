@@ -74,6 +74,9 @@ describe('circuit breaker across proxy processes', () => {
     anthropic.respondWith(() => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }));
     for (const session of ['s1', 's2', 's3']) expect(await send(a, session)).toBe('Hello from the Bedrock test server');
     const touched = anthropic.requests.length;
+    // The failure that opened it is stored just after that answer (not awaited, for its time to
+    // first byte) and announced to the other process: a moment, longer on a loaded machine.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await send(b, 'fresh-on-b')).toBe('Hello from the Bedrock test server');
     expect(anthropic.requests.length, 'the other process did not try Anthropic').toBe(touched);
 

@@ -11,6 +11,9 @@ import { baseUrlMaker, issueKey, rotateKey } from '../store/key-ops.ts';
 import type { StoredResource } from '../store/resource-store.ts';
 import { accessKeyView, userView } from './views.ts';
 
+/** No query parameters: an unknown one is a 400, as on every other route. */
+const noQuery = Type.Object({}, { additionalProperties: false });
+
 /**
  * Self-service: a person signed in with single sign-on manages the access keys of the one
  * ProxyUser linked to their identity (access/self-link.ts), within the limits the team admin set
@@ -80,7 +83,7 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
       );
   };
 
-  app.get('/admin/api/my/profile', { config: access, schema: { tags } }, async (request) => {
+  app.get('/admin/api/my/profile', { config: access, schema: { tags, querystring: noQuery } }, async (request) => {
     const user = await me(request);
     const keys = await keysOf(user);
     const { budget, rateLimits, ...view } = userView(user);
@@ -168,7 +171,7 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
   );
 
   /** The user's usage and cost per key over the last 30 days (the same roll-ups and prices as the admin's). */
-  app.get('/admin/api/my-usage', { config: access, schema: { tags } }, async (request, reply) => {
+  app.get('/admin/api/my-usage', { config: access, schema: { tags, querystring: noQuery } }, async (request, reply) => {
     const user = await me(request);
     const to = Date.now();
     const rows = await usageBreakdown(db, {

@@ -57,7 +57,6 @@ export function AccessKeyList() {
           <TextField source="routing" />
           <TextField source="keyPrefix" label="Key prefix" />
           <StatusField label="Status" />
-          <BudgetStatusField label="Budget" />
           <BreakerField label="Breaker" />
           <FailoverField label="Last failover" />
           <KeyRowActions />
@@ -141,6 +140,7 @@ export const AccessKeyEdit = () => (
         <StatusField />
         <RotateRevoke />
       </Stack>
+      <BudgetStatusField label="Spend against budget" />
       <SelectInput source="routing" choices={routingChoices} validate={required()} />
       <BooleanInput source="revoked" helperText="A revoked key is refused by every proxy replica within a second." />
       <BedrockInputs />

@@ -62,16 +62,36 @@ function PeriodLine({ label, period }: { label: string; period: PeriodStatus }) 
  * (Ok, Warning past the soft limit, Exhausted: requests get 402) and a bar per period. "No
  * budget" when the resource has none; the spend shown is as of the last reconcile.
  */
-export function BudgetStatusField({ label: _label, compact = false }: { label?: string; compact?: boolean }) {
+export function BudgetStatusField({
+  label: _label,
+  compact = false,
+  summary = false,
+}: {
+  label?: string;
+  compact?: boolean;
+  /** One chip (state and the fuller period's percent): for a list's column, where bars do not fit. */
+  summary?: boolean;
+}) {
   const record = useRecordContext<{ budgetStatus?: BudgetStatus | null; budget?: unknown }>();
   if (record === undefined) return null;
   const status = record.budgetStatus;
   if (status === null || status === undefined)
     return (
       <Typography variant="body2" color="text.secondary">
-        {record.budget === null || record.budget === undefined ? 'No budget' : 'Not reported yet'}
+        {record.budget === null || record.budget === undefined ? (summary ? 'None' : 'No budget') : 'Not reported yet'}
       </Typography>
     );
+  if (summary) {
+    const percent = Math.max(status.day?.percent ?? 0, status.month?.percent ?? 0);
+    return (
+      <Chip
+        size="small"
+        color={stateColors[status.state] ?? 'default'}
+        label={`${status.state} · ${percent}%`}
+        data-testid="budget-state"
+      />
+    );
+  }
   return (
     <Box sx={{ display: 'flex', flexDirection: compact ? 'row' : 'column', gap: 1, flexWrap: 'wrap' }}>
       <div>

@@ -118,7 +118,7 @@ function UserKeys() {
             <TextField source="routing" />
             <TextField source="keyPrefix" label="Key prefix" />
             <StatusField label="Status" />
-            <BudgetStatusField label="Budget" />
+            <BudgetStatusField label="Budget" summary />
             <BreakerField label="Breaker" />
             <FailoverField label="Last failover" />
             <KeyRowActions />
