@@ -76,18 +76,27 @@ export class BudgetEvents {
   async #drainOnce(): Promise<void> {
     for (;;) {
       const crossings = await claimBudgetCrossings(this.#o.db, this.#o.namespace);
+      // A crossing that cannot be announced is given back for the next drain; the rest of the
+      // claimed batch is still announced (returning early would leave them claimed and unsaid).
+      let failed = false;
       for (const crossing of crossings) {
         const { resource } = crossing;
         if (resource === undefined) continue;
         try {
           await this.#o.announce({ ...crossing, resource });
         } catch (error) {
+          failed = true;
           this.#o.logger.warn({ err: error, scope: crossing.scope }, 'budget event not recorded; will retry');
-          await unclaimBudgetCrossing(this.#o.db, crossing);
-          return;
+          await unclaimBudgetCrossing(this.#o.db, crossing).catch((unclaimError: unknown) =>
+            this.#o.logger.warn(
+              { err: unclaimError, scope: crossing.scope },
+              'budget crossing could not be given back',
+            ),
+          );
         }
       }
-      if (crossings.length < 100) return;
+      // After a failure the next drain (a NOTIFY or the 30 s timer) retries: not at once, in a loop.
+      if (failed || crossings.length < 100) return;
     }
   }
 }
