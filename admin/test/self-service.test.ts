@@ -242,12 +242,13 @@ describe('self-service: a developer and their own keys', () => {
         'Routing BedrockOnly is not allowed for your keys; allowed: PlanOnly, PlanWithFailover (ProxyUser team-a/dev selfService.routingModes).',
       problems: ['spec.selfService.routingModes'],
     });
-    // maxKeys 2: the revoked key does not count; two active ones do.
-    for (const _ of [1, 2]) {
-      const issued = await api('dev-sub-1', 'POST', '/admin/api/my-keys', { routing: 'PlanWithFailover' });
-      expect(issued.status).toBe(201);
+    // maxKeys 2: the revoked key does not count; two active ones do — even when six are asked for at once.
+    const racing = await Promise.all(
+      Array.from({ length: 6 }, () => api('dev-sub-1', 'POST', '/admin/api/my-keys', { routing: 'PlanWithFailover' })),
+    );
+    expect(racing.map((answer) => answer.status).sort()).toEqual([201, 201, 403, 403, 403, 403]);
+    for (const issued of racing.filter((answer) => answer.status === 201))
       issuedKeys.push(issued.body.accessKey as string);
-    }
     const third = await api('dev-sub-1', 'POST', '/admin/api/my-keys', {});
     expect(third.status).toBe(403);
     expect(third.body).toMatchObject({

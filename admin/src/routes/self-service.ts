@@ -55,6 +55,21 @@ const limitRefusal = (user: StoredResource<'ProxyUser'>, field: string, message:
 
 export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config }) => {
   const baseUrlFor = baseUrlMaker(config.publicUrl);
+  /**
+   * A user's issues run one at a time, so requests sent at once cannot all pass the maxKeys count
+   * before any key exists. Per admin replica: the chart runs one (README, self-service).
+   */
+  const issuing = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(userId: string, work: () => Promise<T>): Promise<T> => {
+    const next = (issuing.get(userId) ?? Promise.resolve()).catch(() => undefined).then(work);
+    issuing.set(userId, next);
+    next
+      .finally(() => {
+        if (issuing.get(userId) === next) issuing.delete(userId);
+      })
+      .catch(() => undefined);
+    return next;
+  };
 
   /** The linked user, recorded as the audit row's namespace before anything can be refused. */
   const me = async (request: { identity?: Identity | undefined; auditTarget?: AuditTarget }) => {
@@ -118,22 +133,25 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
         'selfService.routingModes',
         `Routing ${chosen} is not allowed for your keys; allowed: ${policy.routingModes.join(', ')}`,
       );
-    const active = (await keysOf(user)).filter((key) => key.spec.revoked !== true);
-    if (active.length >= policy.maxKeys)
-      throw limitRefusal(
-        user,
-        'selfService.maxKeys',
-        `You already hold ${active.length} active keys, the most your team admin allows (${policy.maxKeys}); revoke one first`,
+    const issued = await oneAtATime(idOf(user.namespace, user.name), async () => {
+      const active = (await keysOf(user)).filter((key) => key.spec.revoked !== true);
+      if (active.length >= policy.maxKeys)
+        throw limitRefusal(
+          user,
+          'selfService.maxKeys',
+          `You already hold ${active.length} active keys, the most your team admin allows (${policy.maxKeys}); revoke one first`,
+        );
+      const name = `${user.name.slice(0, 180)}-${randomBytes(4).toString('hex')}`;
+      request.auditTarget = { kind: 'AccessKey', namespace: user.namespace, name };
+      const key = await issueKey(
+        store,
+        baseUrlFor,
+        { namespace: user.namespace, name },
+        { userRef: { name: user.name }, routing: chosen, revoked: false },
       );
-    const name = `${user.name.slice(0, 180)}-${randomBytes(4).toString('hex')}`;
-    request.auditTarget = { kind: 'AccessKey', namespace: user.namespace, name };
-    const issued = await issueKey(
-      store,
-      baseUrlFor,
-      { namespace: user.namespace, name },
-      { userRef: { name: user.name }, routing: chosen, revoked: false },
-    );
-    return reply.code(201).send({ ...issued, id: name, key: issued.id });
+      return { key, name };
+    });
+    return reply.code(201).send({ ...issued.key, id: issued.name, key: issued.key.id });
   });
 
   app.post(
