@@ -215,6 +215,8 @@ describe('admin web UI flows in Chromium', () => {
     await page.goto(`${stack.adminUrl}/#/users/${encodeURIComponent('team-c/hana')}`);
     await page.getByLabel('Suspended').check();
     await page.getByRole('button', { name: 'Save' }).click();
+    // Left only once saved: a navigation while the PUT is in flight would cancel it.
+    await page.waitForURL(/\/show$/);
     await page.goto(`${stack.adminUrl}/#/users`);
     const row = page.getByRole('row', { name: /hana/ });
     await expect
