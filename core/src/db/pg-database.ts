@@ -8,6 +8,18 @@ export interface PgDatabaseOptions {
   maxConnections?: number;
   /** Delay before re-establishing a lost LISTEN connection. */
   reconnectDelayMs?: number;
+  /**
+   * How long a query (not a migration) may wait for its answer before it fails and its connection
+   * is dropped (default 30 s): a server that went silent (a partition, a frozen host) must not
+   * hold requests until the kernel gives up on the TCP connection, about 15 minutes.
+   */
+  queryTimeoutMs?: number;
+}
+
+/** A query with a read timeout (pg reads `query_timeout` per query; its types do not list it). */
+function timed(text: string, values: readonly unknown[], timeoutMs: number): pg.QueryConfig {
+  const config = { text, values: values as unknown[], query_timeout: timeoutMs };
+  return config;
 }
 
 export class PgDatabase implements Database {
@@ -15,20 +27,25 @@ export class PgDatabase implements Database {
   readonly #pool: pg.Pool;
   readonly #options: PgDatabaseOptions;
   readonly #listeners = new Set<{ stop(): Promise<void> }>();
+  readonly #queryTimeoutMs: number;
 
   constructor(options: PgDatabaseOptions) {
     this.#options = options;
+    this.#queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
     this.#pool = new pg.Pool({
       connectionString: options.url,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 5_000,
+      // A connection whose server vanished without a word is noticed by TCP keep-alive as well.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     });
     // An idle client losing its server must not crash the process; the pool replaces it.
     this.#pool.on('error', (error) => options.logger.warn({ err: error }, 'idle postgres connection failed'));
   }
 
   async query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    const result = await this.#pool.query<R>(sql, params as unknown[]);
+    const result = await this.#pool.query<R>(timed(sql, params, this.#queryTimeoutMs));
     return result.rows;
   }
 
@@ -38,20 +55,21 @@ export class PgDatabase implements Database {
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
+    const run = async <R extends object>(sql: string, params: readonly unknown[] = []) =>
+      (await client.query<R>(timed(sql, params, this.#queryTimeoutMs))).rows;
+    let failure: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const tx: Queryable = {
-        query: async <R extends object>(sql: string, params: readonly unknown[] = []) =>
-          (await client.query<R>(sql, params as unknown[])).rows,
-      };
-      const result = await work(tx);
-      await client.query('COMMIT');
+      await run('BEGIN');
+      const result = await work({ query: run });
+      await run('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      failure = error instanceof Error ? error : new Error(String(error));
+      await run('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      // After a failure the connection is dropped, not reused: a timed-out query may still hold it.
+      client.release(failure);
     }
   }
 
