@@ -28,7 +28,7 @@ const timed = async <T>(label: string, call: () => Promise<T>): Promise<T> => {
     busyMs[label] = (busyMs[label] ?? 0) + performance.now() - started;
   }
 };
-const real = KubeClient.fromEnvironment();
+const real = await KubeClient.fromEnvironment();
 const client = new Proxy(real, {
   get(target, property, receiver) {
     const value: unknown = Reflect.get(target, property, receiver);

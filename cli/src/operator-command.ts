@@ -41,7 +41,7 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: '.', logger });
   await migrate(db, logger);
   const registry = createMetricsRegistry();
-  const client = KubeClient.fromEnvironment(config.watchNamespace);
+  const client = await KubeClient.fromEnvironment(config.watchNamespace);
   const wrapper = new KmsKeyWrapper({ keyId: config.kmsKeyId as string });
   // A fresh operator per term of leadership: a former leader's watches and queue are gone for good.
   const newOperator = () =>

@@ -4,9 +4,9 @@ import { KubeClient } from '@ccproxy/operator/kube';
 import { adminConfig, ensureNamespace, uniqueName } from './kube-fixture.ts';
 
 /**
- * The operator's API requests ride keep-alive connections: client-node 2 alone opens a new TCP +
- * TLS connection for every call (a new undici Agent per request), which at thousands of keys cost
- * most of the reconcile time and hundreds of MB of RSS. A TCP forwarder in front of the real API
+ * The operator's API requests ride keep-alive connections (client-node 2's generated clients open
+ * a new TCP + TLS connection for every call, a new undici Agent per request, which at thousands of
+ * keys cost most of the reconcile time and hundreds of MB of RSS). A TCP forwarder in front of the real API
  * server counts the connections a KubeClient opens.
  */
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -49,7 +49,7 @@ describe('KubeClient connections', () => {
 
     for (let i = 0; i < 20; i += 1) expect(await client.readLease(namespace, `absent-${i}`)).toBeUndefined();
     expect(forwarder.connections()).toBe(1);
-    // Typed calls (client-node's generated APIs) and raw ones (the Secret list) share it too.
+    // Lists (metadata-only and custom resources) share it too.
     await client.list('SecretMeta');
     await client.list('AccessKey');
     expect(forwarder.connections()).toBeLessThanOrEqual(2);

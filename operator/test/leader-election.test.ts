@@ -1,6 +1,6 @@
-import { V1MicroTime } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient, LeaderElector, type LeaderClock } from '@ccproxy/operator/kube';
+import { microTime } from '../src/kube/kube-client.ts';
 import { adminConfig, ensureNamespace, silent, uniqueName } from './kube-fixture.ts';
 
 /**
@@ -27,7 +27,7 @@ async function setUp() {
 function skewedHolder(client: KubeClient, namespace: string, skewMs: number) {
   let running = true;
   const renew = async (first: boolean) => {
-    const renewTime = new V1MicroTime(Date.now() + skewMs);
+    const renewTime = microTime(Date.now() + skewMs);
     const spec = { holderIdentity: 'skewed', leaseDurationSeconds: leaseSeconds, renewTime, acquireTime: renewTime };
     if (first) await client.createLease(namespace, { metadata: { name: 'ccproxy-operator', namespace }, spec });
     else {

@@ -1,4 +1,3 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import {
   ownerAnnotations,
   ownerFromAnnotation,
@@ -7,7 +6,7 @@ import {
   type StoredSecret,
 } from '../reconcile/secret-store.ts';
 import { group, version } from '../resources.ts';
-import type { KubeClient, KubeObject } from './kube-client.ts';
+import type { KubeClient, KubeObject, SecretObject } from './kube-client.ts';
 import type { Reflector } from './reflector.ts';
 
 /** Labels on Secrets the operator generated; nothing is copied from the owner (no GitOps tracking labels). */
@@ -96,13 +95,13 @@ export class KubeSecretStore implements SecretStore {
 }
 
 /** What the metadata-only Secret cache keeps: name and version. */
-export function metadataOnly(secret: V1Secret | KubeObject): KubeObject {
+export function metadataOnly(secret: SecretObject | KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion } = (secret.metadata ?? {}) as KubeObject['metadata'];
   return { kind: 'Secret', metadata: { name, namespace, uid, resourceVersion } };
 }
 
 /** What the generated-Secret cache keeps: names, owner, version and data (no managedFields). */
-export function trimmed(secret: V1Secret | KubeObject): KubeObject {
+export function trimmed(secret: SecretObject | KubeObject): KubeObject {
   const metadata = (secret.metadata ?? {}) as KubeObject['metadata'];
   const { name, namespace, uid, resourceVersion, ownerReferences, annotations, labels } = metadata;
   return {

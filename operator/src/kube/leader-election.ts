@@ -1,6 +1,5 @@
-import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '@ccproxy/core';
-import { statusOf, type KubeClient } from './kube-client.ts';
+import { microTime, statusOf, type KubeClient, type LeaseObject } from './kube-client.ts';
 
 export interface LeaderElectionOptions {
   client: Pick<KubeClient, 'readLease' | 'createLease' | 'replaceLease'>;
@@ -109,7 +108,7 @@ export class LeaderElector {
       ...lease.spec,
       holderIdentity: '',
       leaseDurationSeconds: 1,
-      renewTime: new V1MicroTime(this.#options.clock.wall().getTime()),
+      renewTime: microTime(this.#options.clock.wall().getTime()),
     };
     await this.#options.client.replaceLease(this.#options.namespace, lease).catch(() => undefined);
   }
@@ -136,7 +135,7 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name, identity, leaseDurationMs, clock } = this.#options;
-    const now = new V1MicroTime(clock.wall().getTime());
+    const now = microTime(clock.wall().getTime());
     const seconds = Math.ceil(leaseDurationMs / 1000);
     try {
       const lease = await client.readLease(namespace, name);
@@ -180,7 +179,7 @@ export class LeaderElector {
    * Expired when this replica has seen the same record for longer than its lease duration, timed
    * on the local monotonic clock from the moment the record changed.
    */
-  #expired(lease: V1Lease): boolean {
+  #expired(lease: LeaseObject): boolean {
     const spec = lease.spec ?? {};
     const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${lease.metadata?.resourceVersion ?? ''}`;
     const now = this.#options.clock.monotonicMs();

@@ -351,10 +351,12 @@ export class UsageRecorder {
   }
 
   #schedule(): void {
-    // Back off while Postgres is unavailable (up to 30 s), flush every interval otherwise. Records held
-    // in memory only are retried every interval: getting them back onto disk matters more.
+    // Back off while Postgres is unavailable (up to 5 s: one failed connection attempt each time,
+    // and the records are stored within 5 s of its return, where a 30 s cap took up to 30 s and
+    // made budgets blind to the outage's spend that long), flush every interval otherwise. Records
+    // held in memory only are retried every interval: getting them back onto disk matters more.
     const backoff = this.#unspooled > 0 ? 0 : Math.min(this.#failures, 5);
-    const delay = Math.min(this.#options.flushIntervalMs * 2 ** backoff, 30_000);
+    const delay = Math.min(this.#options.flushIntervalMs * 2 ** backoff, 5_000);
     this.#timer = setTimeout(() => {
       void this.flush().finally(() => {
         if (this.#timer !== undefined) this.#schedule();
