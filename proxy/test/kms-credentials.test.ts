@@ -131,4 +131,46 @@ describe('Bedrock credentials: KMS outages and refusals', () => {
       await credentials.stop();
     }
   });
+
+  it('concurrent misses share one KMS Decrypt; a key changed meanwhile is loaded afresh, never the stale one cached', async () => {
+    const decrypts: string[] = [];
+    const counting = new KMSClient({
+      region: 'us-east-1',
+      endpoint: relay.url,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DecryptCommand') decrypts.push(context.commandName);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDecrypts' },
+    );
+    const wrapper = new KmsKeyWrapper({ keyId, client: counting, timeoutMs: 5_000 });
+    const credentials = new BedrockCredentials({ db, wrapper, ttlMs: 60_000 });
+    await credentials.start();
+    try {
+      const id = await seedKmsKey(wrapper, 'bedrock-api-key-burst-0123456789');
+      decrypts.length = 0;
+      // A breaker opening sends a burst over to Bedrock at once.
+      const burst = await Promise.all(Array.from({ length: 50 }, () => credentials.authHeaders(id, null, probe)));
+      expect(new Set(burst.map((headers) => headers.authorization))).toEqual(
+        new Set(['Bearer bedrock-api-key-burst-0123456789']),
+      );
+      expect(decrypts).toHaveLength(1);
+
+      // Changed (new envelope, NOTIFY) while a load of the old one is in flight: that load's
+      // answer goes to who asked before the change, and is not what later requests get.
+      const inFlight = credentials.authHeaders(id, null, probe);
+      await reseal(wrapper, id, 'bedrock-api-key-changed-0123456789');
+      await db.query(`NOTIFY ccproxy_keys, 'changed'`);
+      await inFlight;
+      await expect
+        .poll(async () => (await credentials.authHeaders(id, null, probe)).authorization, { timeout: 5_000 })
+        .toBe('Bearer bedrock-api-key-changed-0123456789');
+    } finally {
+      await credentials.stop();
+      counting.destroy();
+    }
+  });
 });

@@ -52,6 +52,10 @@ export class BedrockCredentials {
   readonly #held: LRUCache<string, Held>;
   readonly #failures: Counter<'cause' | 'answer'>;
   readonly #aws: AwsIdentity;
+  /** Loads in flight by access key: concurrent misses share one Postgres read and one KMS call. */
+  readonly #loading = new Map<string, Promise<Auth>>();
+  /** Moves on every invalidation: a load that began before one is not cached, or shared after it. */
+  #generation = 0;
   #unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: {
@@ -83,14 +87,20 @@ export class BedrockCredentials {
 
   async start(): Promise<void> {
     this.#unlisten = await this.#db.listen(keyChangesChannel, {
-      onNotify: () => this.#cache.clear(),
-      onRestored: () => this.#cache.clear(),
+      onNotify: () => this.#invalidate(),
+      onRestored: () => this.#invalidate(),
     });
+  }
+
+  #invalidate(): void {
+    this.#generation += 1;
+    this.#cache.clear();
+    this.#loading.clear();
   }
 
   async stop(): Promise<void> {
     await this.#unlisten?.();
-    this.#cache.clear();
+    this.#invalidate();
     this.#lastStored.clear();
     this.#held.clear();
   }
@@ -115,9 +125,30 @@ export class BedrockCredentials {
     return this.#aws.sign(region, request);
   }
 
-  async #authOf(accessKeyId: string): Promise<Auth> {
+  /**
+   * The cached auth, or one load shared by every request that misses at once: when a breaker opens,
+   * a burst of requests fails over together, and each used to read Postgres and call KMS Decrypt
+   * (100 at once: 100 Decrypts, enough to be throttled by KMS; now 1).
+   */
+  #authOf(accessKeyId: string): Promise<Auth> | Auth {
     const cached = this.#cache.get(accessKeyId);
     if (cached !== undefined) return cached;
+    const loading = this.#loading.get(accessKeyId);
+    if (loading !== undefined) return loading;
+    const generation = this.#generation;
+    const load = this.#load(accessKeyId).then((auth) => {
+      if (generation === this.#generation) this.#cache.set(accessKeyId, auth);
+      return auth;
+    });
+    this.#loading.set(accessKeyId, load);
+    const forget = () => {
+      if (this.#loading.get(accessKeyId) === load) this.#loading.delete(accessKeyId);
+    };
+    load.then(forget, forget);
+    return load;
+  }
+
+  async #load(accessKeyId: string): Promise<Auth> {
     const stored = await this.#storedOf(accessKeyId);
     if (stored === undefined)
       throw new ProxyError('PRX_BEDROCK_MISCONFIGURED', undefined, {
@@ -125,12 +156,9 @@ export class BedrockCredentials {
       });
     if (stored.auth === 'AwsIdentity') {
       this.#held.delete(accessKeyId);
-      this.#cache.set(accessKeyId, 'AwsIdentity');
       return 'AwsIdentity';
     }
-    const auth = { apiKey: await this.#decrypt(accessKeyId, stored.ciphertext) };
-    this.#cache.set(accessKeyId, auth);
-    return auth;
+    return { apiKey: await this.#decrypt(accessKeyId, stored.ciphertext) };
   }
 
   /** KMS's answer, or through its outage the key held from this very envelope (see the class comment). */
