@@ -94,6 +94,8 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
   const reachable = setInterval(() => {
     operator.metrics.apiReachable.set(elector.apiReachable ? 1 : 0);
     operator.metrics.kmsReachable.set(wrapper.unavailable === undefined ? 1 : 0);
+    // A leader that saw KMS down asks again every 10 s, even when no reconcile needs it any more.
+    if (elector.isLeader) void wrapper.recheck();
   }, 1_000);
   reachable.unref();
   const term = () =>

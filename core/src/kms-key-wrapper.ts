@@ -28,6 +28,8 @@ export class KmsKeyWrapper implements KeyWrapper {
   readonly #context: Record<string, string>;
   readonly #timeoutMs: number;
   #unavailable: string | undefined;
+  #lastCallAt = 0;
+  #rechecking = false;
 
   /**
    * `client` defaults to one built from the environment (region, credentials, and
@@ -43,6 +45,22 @@ export class KmsKeyWrapper implements KeyWrapper {
 
   get unavailable(): string | undefined {
     return this.#unavailable;
+  }
+
+  /**
+   * Asks KMS again — an `Encrypt` of one byte, which the operator's role may call anyway — when
+   * the last call found it unavailable and nothing has called it for `afterMs`. Without this, an
+   * outage met by a reconcile that is never retried (its BedrockKey deleted or fixed meanwhile)
+   * kept `unavailable`, and the operator not-ready, until some other key needed KMS.
+   */
+  async recheck(afterMs = 10_000): Promise<void> {
+    if (this.#unavailable === undefined || this.#rechecking || Date.now() - this.#lastCallAt < afterMs) return;
+    this.#rechecking = true;
+    try {
+      await this.wrap(Buffer.alloc(1)).catch(() => undefined);
+    } finally {
+      this.#rechecking = false;
+    }
   }
 
   async wrap(dataKey: Buffer): Promise<Buffer> {
@@ -78,6 +96,7 @@ export class KmsKeyWrapper implements KeyWrapper {
   ): Promise<Out> {
     const sdk = await import('@aws-sdk/client-kms');
     this.#client ??= new sdk.KMSClient({});
+    this.#lastCallAt = Date.now();
     try {
       const out = await run(this.#client, sdk, { abortSignal: AbortSignal.timeout(this.#timeoutMs) });
       this.#unavailable = undefined;
