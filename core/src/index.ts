@@ -176,6 +176,7 @@ export {
   recordBudgetCrossing,
   claimBudgetCrossings,
   unclaimBudgetCrossing,
+  pruneBudgetCrossings,
   type BudgetCrossing,
   type CrossingKind,
   type CrossingResourceKind,

@@ -16,6 +16,9 @@ describe('budget crossings announced through failures', () => {
   });
   afterAll(async () => db?.close());
 
+  const day = 86_400_000;
+  const today = Math.floor(Date.now() / day) * day;
+
   it('announces every other crossing of the batch and retries the failed one on the next drain', async () => {
     const namespaces = ['team-e1', 'team-e2', 'team-e3'];
     for (const namespace of namespaces) {
@@ -24,11 +27,11 @@ describe('budget crossings announced through failures', () => {
         scope: `team:${namespace}`,
         namespace,
         period: 'day',
-        periodStart: Date.UTC(2026, 11, 7),
+        periodStart: today,
         kind: 'Exhausted',
         percent: 100,
         message: `The daily budget of team ${namespace} is spent.`,
-        resetsAt: Date.UTC(2026, 11, 8),
+        resetsAt: today + day,
       });
     }
     const announced: string[] = [];
@@ -55,6 +58,41 @@ describe('budget crossings announced through failures', () => {
     events.drain();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(announced).toHaveLength(3);
+    await events.stop();
+  });
+
+  it('deletes crossings of periods over for a week (the table does not grow forever), keeps the rest, and never announces them', async () => {
+    const crossing = (namespace: string, periodStart: number, resetsAt: number) =>
+      recordBudgetCrossing(db, {
+        scope: `team:${namespace}`,
+        namespace,
+        period: 'day',
+        periodStart,
+        kind: 'SoftLimit',
+        percent: 80,
+        message: `The daily budget of team ${namespace} is 80% spent.`,
+        resetsAt,
+      });
+    await upsertTeamBudget(db, { namespace: 'team-p1', name: 'team', uid: 'uid-p1', budget: { daily: { usd: 1 } } });
+    await crossing('team-p1', today - 9 * day, today - 8 * day);
+    await crossing('team-p1', today - 6 * day, today - 5 * day);
+    await crossing('team-p1', today, today + day);
+    const count = async () =>
+      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM budget_crossings WHERE namespace = 'team-p1'`))[0]
+        ?.n;
+    expect(await count()).toBe(3);
+    const announced: number[] = [];
+    const events = new BudgetEvents({
+      db,
+      logger: silent,
+      namespace: 'team-p1',
+      pollMs: 60_000,
+      announce: async (c) => (announced.push(c.periodStart), true),
+    });
+    await events.start();
+    await expect.poll(count, { timeout: 5_000 }).toBe(2);
+    await expect.poll(() => announced.length, { timeout: 5_000 }).toBe(2);
+    expect(announced.sort()).toEqual([today - 6 * day, today]);
     await events.stop();
   });
 });

@@ -111,3 +111,17 @@ export async function unclaimBudgetCrossing(db: Queryable, crossing: BudgetCross
     [crossing.scope, crossing.period, crossing.periodStart, crossing.kind],
   );
 }
+
+/**
+ * Deletes the crossings of periods that ended more than `keepMs` ago: their insert-once key cannot
+ * come again (a new period has another start) and an Event for them would be stale, so without
+ * this the table only grew (one row per budget, period and kind, every day). Returns how many.
+ */
+export async function pruneBudgetCrossings(db: Queryable, keepMs = 7 * 86_400_000): Promise<number> {
+  const rows = await db.query<{ deleted: string }>(
+    `WITH gone AS (DELETE FROM budget_crossings WHERE resets_at < now() - make_interval(secs => $1 / 1000.0) RETURNING 1)
+     SELECT count(*)::text AS deleted FROM gone`,
+    [keepMs],
+  );
+  return Number(rows[0]?.deleted ?? 0);
+}

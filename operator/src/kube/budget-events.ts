@@ -1,6 +1,7 @@
 import {
   budgetCrossingChannel,
   claimBudgetCrossings,
+  pruneBudgetCrossings,
   unclaimBudgetCrossing,
   type Database,
   type Logger,
@@ -19,6 +20,8 @@ export interface BudgetEventsOptions {
   announce(crossing: PendingCrossing & { resource: NonNullable<PendingCrossing['resource']> }): Promise<boolean>;
   /** A missed notification is caught up this often (ms). */
   pollMs?: number;
+  /** Crossings of periods over for a week are deleted at start and this often (ms; default an hour). */
+  pruneEveryMs?: number;
 }
 
 /**
@@ -33,6 +36,7 @@ export class BudgetEvents {
   readonly #o: BudgetEventsOptions;
   #unlisten: (() => Promise<void>) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
   #draining: Promise<void> | undefined;
   #again = false;
 
@@ -47,11 +51,25 @@ export class BudgetEvents {
     });
     this.#timer = setInterval(() => this.drain(), this.#o.pollMs ?? 30_000);
     this.#timer.unref();
+    this.#pruneTimer = setInterval(() => void this.#prune(), this.#o.pruneEveryMs ?? 3_600_000);
+    this.#pruneTimer.unref();
+    // Before the first drain: a crossing of a period long over is deleted, not announced late.
+    await this.#prune();
     this.drain();
+  }
+
+  async #prune(): Promise<void> {
+    try {
+      const deleted = await pruneBudgetCrossings(this.#o.db);
+      if (deleted > 0) this.#o.logger.info({ deleted }, 'budget crossings of periods over for a week deleted');
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'old budget crossings could not be deleted; will retry');
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#pruneTimer);
     await this.#unlisten?.().catch(() => undefined);
     await this.#draining;
   }
