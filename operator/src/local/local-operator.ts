@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { sep } from 'node:path';
 import {
   claimBudgetCrossings,
+  pruneBudgetCrossings,
   listRefs,
   type Database,
   type KeyHasher,
@@ -60,9 +61,10 @@ export class LocalOperator {
   #timer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #running: Promise<SyncReport> | undefined;
-  #again = false;
+  #queued: Promise<SyncReport> | undefined;
   #stopped = false;
   #last: SyncReport = { statuses: new Map(), readyKeys: [], problems: [] };
+  #prunedAt = 0;
   readonly #metrics;
 
   constructor(options: LocalOperatorOptions) {
@@ -100,23 +102,28 @@ export class LocalOperator {
     clearInterval(this.#timer);
     clearTimeout(this.#debounce);
     // A sync asked for during the last one would start as that one ends; none starts once stopped.
-    while (this.#running !== undefined) await this.#running.catch(() => undefined);
+    while (this.#running !== undefined || this.#queued !== undefined)
+      await (this.#queued ?? this.#running)?.catch(() => undefined);
   }
 
-  /** One sync at a time; a request during a sync runs one more right after it. */
+  /**
+   * One sync at a time. A call during a sync gets the next one, which starts as that one ends
+   * (callers meanwhile share it): the running sync may have read the folder before the caller's
+   * change, and a caller that wrote a manifest and awaits `sync()` must see its change (it got
+   * the running sync's older report when a watcher-started sync was under way; seen in a test).
+   */
   sync(): Promise<SyncReport> {
-    if (this.#running !== undefined) {
-      this.#again = true;
+    if (this.#running === undefined) {
+      this.#running = this.#syncOnce().finally(() => (this.#running = undefined));
       return this.#running;
     }
-    this.#running = this.#syncOnce().finally(() => {
-      this.#running = undefined;
-      if (this.#again && !this.#stopped) {
-        this.#again = false;
-        this.#syncLogged();
-      }
-    });
-    return this.#running;
+    this.#queued ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.#stopped ? this.#last : this.sync();
+      });
+    return this.#queued;
   }
 
   #scheduleSync(): void {
@@ -252,6 +259,13 @@ export class LocalOperator {
    * as a warning line naming the resource, the budget and when it resets.
    */
   async #logBudgetCrossings(): Promise<void> {
+    // As the Kubernetes operator does: periods over for a week go, first and at most hourly.
+    if (Date.now() - this.#prunedAt >= 3_600_000) {
+      this.#prunedAt = Date.now();
+      await pruneBudgetCrossings(this.#options.db).catch((error: unknown) =>
+        this.#options.logger.warn({ err: error }, 'old budget crossings could not be deleted'),
+      );
+    }
     const crossings = await claimBudgetCrossings(this.#options.db, undefined).catch((error: unknown) => {
       this.#options.logger.warn({ err: error }, 'budget crossings could not be read');
       return [];
