@@ -79,7 +79,7 @@ export class RateLimiter {
   readonly #slots = new Set<string>();
   /** Slots whose release failed (Postgres away): released again every sync period until it works. */
   readonly #unreleased = new Set<string>();
-  #releasing = false;
+  #retrying = false;
   readonly #leaseMs: number;
   readonly #near: number;
   #fresh: Promise<void> | undefined;
@@ -98,7 +98,7 @@ export class RateLimiter {
     this.#timer = setInterval(() => {
       void this.sync();
       // Slots whose release failed (Postgres away) are released as soon as it is back, not when their lease ends.
-      if (this.#unreleased.size > 0 && !this.#releasing) this.#release([...this.#unreleased]);
+      if (this.#unreleased.size > 0 && !this.#retrying) this.#release([...this.#unreleased], true);
     }, this.#o.syncMs);
     this.#timer.unref();
     this.#renewTimer = setInterval(() => {
@@ -323,8 +323,13 @@ export class RateLimiter {
   }
 
   /** Releases slots now; a release that fails is retried every sync period (their lease frees them at the latest). */
-  #release(slots: readonly string[]): void {
-    this.#releasing = true;
+  /**
+   * `retry`: the periodic release of the slots a failed release left. Only one of those runs at a
+   * time, whatever else is being released: gating it on any release in flight could starve it
+   * under steady stream traffic, holding those slots until their lease ran out.
+   */
+  #release(slots: readonly string[], retry = false): void {
+    if (retry) this.#retrying = true;
     releaseStreamSlots(this.#o.db, slots)
       .then(
         () => slots.forEach((slot) => this.#unreleased.delete(slot)),
@@ -335,7 +340,9 @@ export class RateLimiter {
             this.#o.logger.warn({ err: error }, 'stream slots could not be released; retrying until Postgres is back');
         },
       )
-      .finally(() => (this.#releasing = false));
+      .finally(() => {
+        if (retry) this.#retrying = false;
+      });
   }
 }
 
