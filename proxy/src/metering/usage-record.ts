@@ -1,4 +1,4 @@
-import { ProxyError, type KeyRecord, type UsageRecord } from '@ccproxy/core';
+import { ProxyError, type KeyRecord, type Usage, type UsageRecord } from '@ccproxy/core';
 import type { Exchange } from '../pipeline/exchange.ts';
 import type { Served } from '../pipeline/serve.ts';
 
@@ -69,4 +69,35 @@ export function failureRecordOf(exchange: Exchange, key: KeyRecord, error: unkno
     metered: false,
     errorCode: error instanceof ProxyError ? error.code : 'PRX_INTERNAL',
   };
+}
+
+/** More tokens than any one answer can have (context windows are about a million): a cap, not a guess. */
+export const maxTokensPerRequest = 1_000_000_000;
+const usageFields = [
+  'input_tokens',
+  'output_tokens',
+  'cache_creation_input_tokens',
+  'cache_read_input_tokens',
+] as const;
+
+/**
+ * The upstream's token counts made storable, in place, for every backend: each a whole number
+ * from 0 to `maxTokensPerRequest` (a negative or non-number count is 0, a fraction is rounded
+ * down, a larger one is the cap). Returns the fields it changed. Without this a broken or hostile
+ * upstream's `-5` made the token counter throw (the request's usage record and its rate-limit
+ * settle were skipped), and its `1e300` made the usage batch insert fail on every retry (no
+ * record of that replica stored again).
+ */
+export function sanitizeUsage(usage: Usage | undefined): string[] {
+  if (usage === undefined) return [];
+  const changed: string[] = [];
+  for (const field of usageFields) {
+    const value: unknown = usage[field];
+    const sane = typeof value !== 'number' || !(value >= 0) ? 0 : Math.min(Math.floor(value), maxTokensPerRequest);
+    if (sane !== value) {
+      usage[field] = sane;
+      changed.push(`${field}=${String(value)}`);
+    }
+  }
+  return changed;
 }

@@ -10,7 +10,7 @@ import {
 } from '@ccproxy/core';
 import type { Governor, GovernanceTicket } from '../governance/governor.ts';
 import type { CloudWatchEmf } from '../metering/cloudwatch-emf.ts';
-import { failureRecordOf, usageRecordOf } from '../metering/usage-record.ts';
+import { failureRecordOf, sanitizeUsage, usageRecordOf } from '../metering/usage-record.ts';
 import type { UsageRecorder } from '../metering/usage-recorder.ts';
 import type { SpendMeter } from '../metering/spend-meter.ts';
 import { routeLabel, statusClass, type ProxyMetrics } from '../metrics.ts';
@@ -109,13 +109,21 @@ async function handle(
       deps.usage?.record(failureRecordOf(exchange, record, error));
     return;
   }
-  meter(deps.metrics, exchange, route, served, infoEnabled);
+  const insane = sanitizeUsage(served.result.usage);
+  if (insane.length > 0)
+    exchange.log.warn({ fields: insane }, 'upstream reported impossible token counts; stored as bounded');
   const usage = usageRecordOf(exchange.id, record, served, exchange.elapsedMs);
-  // Priced once, where the record is made (after the answer ended), for /metrics and CloudWatch.
-  const spendUsd = deps.spend?.observe(usage);
-  deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs, spendUsd));
   const stored = deps.usage !== undefined && (served.upstream === 'bedrock' || deps.meterPlan);
   if (stored) deps.usage?.record(usage);
+  // Metrics after the record, and guarded: a failing observer must cost neither the record nor the settle.
+  try {
+    meter(deps.metrics, exchange, route, served, infoEnabled);
+    // Priced once, where the record is made (after the answer ended), for /metrics and CloudWatch.
+    const spendUsd = deps.spend?.observe(usage);
+    deps.cloudWatch?.observe(cloudWatchView(served, exchange.elapsedMs, spendUsd));
+  } catch (error) {
+    exchange.log.error({ err: error }, 'request metrics could not be recorded');
+  }
   if (ticket !== undefined) await deps.governor?.settle(ticket, exchange.id, usage, stored);
 }
 
