@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient, LeaderElector, type LeaderClock } from '@ccproxy/operator/kube';
-import { microTime } from '../src/kube/kube-client.ts';
+import { microTime } from '../src/kube/kube-wire.ts';
 import { adminConfig, ensureNamespace, silent, uniqueName } from './kube-fixture.ts';
 
 /**

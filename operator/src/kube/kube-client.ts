@@ -2,6 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { group, version } from '../resources.ts';
 import { connectionFromKubeConfig, loadKubeConnection, type KubeConnection } from './kube-connection.ts';
+import { KubeApiError, readLines } from './kube-wire.ts';
 import { shareDispatcher } from './shared-dispatcher.ts';
 
 /** What the operator keeps of any object it watches. */
@@ -63,16 +64,6 @@ export type WatchEvent =
 const mergePatch = 'application/merge-patch+json';
 /** A call the API server does not answer within this fails (a hung server must not hold a reconcile forever). */
 const requestTimeoutMs = 30_000;
-
-/** The API server's refusal of a call; `statusCode` is its HTTP status. */
-export class KubeApiError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, method: string, path: string, body: string) {
-    super(`${method} ${path}: ${statusCode} ${body.slice(0, 300)}`);
-    this.name = 'KubeApiError';
-    this.statusCode = statusCode;
-  }
-}
 
 /** A Secret as the API serves it (`data` base64). */
 export interface SecretObject {
@@ -326,23 +317,6 @@ const objectPath = (kind: CustomKind, namespace: string, name: string) =>
 const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
 const leasePath = (namespace: string, name: string) =>
   `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases${name === '' ? '' : `/${name}`}`;
-
-/** Calls `onLine` for every non-empty line of a newline-delimited stream (a watch's JSON events). */
-async function readLines(body: AsyncIterable<Buffer>, onLine: (line: string) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let rest = '';
-  for await (const chunk of body) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') onLine(line);
-  }
-  if (rest.trim() !== '') onLine(rest);
-}
-
-/** RFC 3339 with microseconds, the format of a Lease's MicroTime fields. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/Z$/, '000Z');
-}
 
 /**
  * client-node's KubeConfig of this process (`KUBECONFIG` / ~/.kube/config, or the in-cluster

@@ -1,5 +1,6 @@
 import type { Logger } from '@ccproxy/core';
-import { microTime, statusOf, type KubeClient, type LeaseObject } from './kube-client.ts';
+import { statusOf, type KubeClient, type LeaseObject } from './kube-client.ts';
+import { microTime } from './kube-wire.ts';
 
 export interface LeaderElectionOptions {
   client: Pick<KubeClient, 'readLease' | 'createLease' | 'replaceLease'>;
