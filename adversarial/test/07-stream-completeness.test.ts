@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
 import { startBedrockServer, type BedrockTestServer } from '@ccproxy/test-harness';
 import { openTestDatabase, seedKey, startProxy, type RunningProxy } from '../../proxy/test/proxy-fixture.ts';
+import { startHostileStack, type HostileStack } from './hostile-stack.ts';
 import { chunked, head, startHostileUpstream, type HostileUpstream } from './hostile-upstream.ts';
 
 const event = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -197,29 +198,16 @@ function metric(proxy: RunningProxy, name: string, labels: Record<string, string
  * a 502; either way the log line, the metrics and the usage row say the answer was not complete.
  */
 describe('07 stream completeness', () => {
+  let stack: HostileStack;
   let db: Database;
   let hostile: HostileUpstream;
   let proxy: RunningProxy;
   let key: string;
-  let dir: string;
 
   beforeAll(async () => {
-    db = await openTestDatabase();
-    hostile = await startHostileUpstream();
-    dir = await mkdtemp(join(tmpdir(), 'ccproxy-07-'));
-    proxy = await startProxy(
-      db,
-      { ANTHROPIC_UPSTREAM_URL: hostile.url, CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '2000' },
-      { spoolDir: dir },
-    );
-    ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
+    ({ db, hostile, proxy, key } = stack = await startHostileStack('07', { CCPROXY_UPSTREAM_BODY_TIMEOUT_MS: '2000' }));
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await hostile?.close();
-    await db?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => stack?.close());
 
   const post = (stream: boolean) =>
     request(`${proxy.url}/ak/${key}/v1/messages`, {

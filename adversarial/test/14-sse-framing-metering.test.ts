@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
 import { PlanUsageObserver } from '../../proxy/src/metering/plan-usage.ts';
 import { relayBody } from '../../proxy/src/pipeline/sse-relay.ts';
-import { openTestDatabase, seedKey, startProxy, type RunningProxy } from '../../proxy/test/proxy-fixture.ts';
-import { chunked, head, startHostileUpstream, type HostileUpstream } from './hostile-upstream.ts';
+import type { RunningProxy } from '../../proxy/test/proxy-fixture.ts';
+import { startHostileStack, type HostileStack } from './hostile-stack.ts';
+import { chunked, head, type HostileUpstream } from './hostile-upstream.ts';
 
 /**
  * An Anthropic Messages stream in the API's wire format (thinking with signature, text with
@@ -142,25 +140,16 @@ describe('14 SSE framing and metering', () => {
   });
 
   describe('through a real proxy', () => {
+    let stack: HostileStack;
     let db: Database;
     let hostile: HostileUpstream;
     let proxy: RunningProxy;
     let key: string;
-    let dir: string;
 
     beforeAll(async () => {
-      db = await openTestDatabase();
-      hostile = await startHostileUpstream();
-      dir = await mkdtemp(join(tmpdir(), 'ccproxy-14-'));
-      proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: hostile.url }, { spoolDir: dir });
-      ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
+      ({ db, hostile, proxy, key } = stack = await startHostileStack('14'));
     });
-    afterAll(async () => {
-      await proxy?.close();
-      await hostile?.close();
-      await db?.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+    afterAll(async () => stack?.close());
 
     const post = () =>
       request(`${proxy.url}/ak/${key}/v1/messages`, {

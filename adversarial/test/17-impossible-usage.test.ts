@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '@ccproxy/core';
-import { openTestDatabase, seedKey, startProxy, type RunningProxy } from '../../proxy/test/proxy-fixture.ts';
-import { head, startHostileUpstream, type HostileUpstream } from './hostile-upstream.ts';
+import { startHostileStack, type HostileStack } from './hostile-stack.ts';
+import { head } from './hostile-upstream.ts';
 
 /** A whole Messages stream whose usage fields say what the test wants (any JSON value). */
 function stream(input: unknown, output: unknown, cacheRead: unknown = 0): Buffer {
@@ -42,25 +38,11 @@ function stream(input: unknown, output: unknown, cacheRead: unknown = 0): Buffer
  * batch fail (nothing of that replica was stored again).
  */
 describe('17 impossible token counts from the upstream', () => {
-  let db: Database;
-  let hostile: HostileUpstream;
-  let proxy: RunningProxy;
-  let key: string;
-  let dir: string;
-
+  let stack: HostileStack;
   beforeAll(async () => {
-    db = await openTestDatabase();
-    hostile = await startHostileUpstream();
-    dir = await mkdtemp(join(tmpdir(), 'ccproxy-17-'));
-    proxy = await startProxy(db, { ANTHROPIC_UPSTREAM_URL: hostile.url }, { spoolDir: dir });
-    ({ key } = await seedKey(db, { routing: 'PlanOnly' }));
+    stack = await startHostileStack('17');
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await hostile?.close();
-    await db?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => stack?.close());
 
   it('relays every answer, stores every row bounded (and the next ones), and keeps /metrics working', async () => {
     const cases: Array<{ body: Buffer; stored: [number, number, number] }> = [
@@ -71,12 +53,12 @@ describe('17 impossible token counts from the upstream', () => {
     ];
     const ids: string[] = [];
     for (const { body } of cases) {
-      hostile.answer({
+      stack.hostile.answer({
         bytes: [head(200, { 'content-type': 'text/event-stream', 'content-length': String(body.length) }), body],
         then: 'end',
         delayMs: 0,
       });
-      const response = await request(`${proxy.url}/ak/${key}/v1/messages`, {
+      const response = await request(`${stack.proxy.url}/ak/${stack.key}/v1/messages`, {
         method: 'POST',
         headers: { 'x-api-key': 'sk-ant-client', 'content-type': 'application/json' },
         body: '{"model":"claude-sonnet-4-5-20250929","max_tokens":10,"stream":true,"messages":[]}',
@@ -89,8 +71,8 @@ describe('17 impossible token counts from the upstream', () => {
     await expect
       .poll(
         async () => {
-          await proxy.usage?.flush();
-          rows = await db.query(
+          await stack.proxy.usage?.flush();
+          rows = await stack.db.query(
             `SELECT request_id, input_tokens::float8 AS input, output_tokens::float8 AS output,
                     cache_read_tokens::float8 AS cache_read FROM token_usage WHERE request_id = ANY($1)`,
             [ids],
@@ -104,9 +86,9 @@ describe('17 impossible token counts from the upstream', () => {
       const row = rows.find((r) => r.request_id === ids[i]);
       expect([row?.input, row?.output, row?.cache_read], `case ${i}`).toEqual(stored);
     }
-    expect(proxy.logs.filter((line) => line.includes('impossible token counts'))).toHaveLength(3);
-    expect(proxy.logs.filter((line) => line.includes('request handler failed'))).toEqual([]);
-    const metrics = await proxy.registry.metrics();
+    expect(stack.proxy.logs.filter((line) => line.includes('impossible token counts'))).toHaveLength(3);
+    expect(stack.proxy.logs.filter((line) => line.includes('request handler failed'))).toEqual([]);
+    const metrics = await stack.proxy.registry.metrics();
     expect(metrics).toMatch(/ccproxy_tokens_total\{[^}]*type="output"[^}]*\} 1000000021/);
   });
 });
