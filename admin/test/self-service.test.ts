@@ -277,6 +277,32 @@ describe('self-service: a developer and their own keys', () => {
     expect(denied[0]?.n).toBeGreaterThanOrEqual(5);
   });
 
+  it('bounds an issue-and-revoke loop: ten times maxKeys keys, revoked included, then a 403 naming why', async () => {
+    await setSelfService('team-a/dev', { enabled: true, maxKeys: 1, routingModes: ['PlanOnly'] });
+    const mine = async () => (await api('dev-sub-1', 'GET', '/admin/api/my-keys')).body;
+    for (const key of await mine())
+      if (key.revoked === false) await api('dev-sub-1', 'POST', `/admin/api/my-keys/${key.id as string}/revoke`);
+    let refused: { status: number; body: Record<string, unknown> } | undefined;
+    for (let i = 0; i < 12 && refused === undefined; i += 1) {
+      const issued = await api('dev-sub-1', 'POST', '/admin/api/my-keys', {});
+      if (issued.status !== 201) refused = issued;
+      else
+        expect((await api('dev-sub-1', 'POST', `/admin/api/my-keys/${issued.body.id as string}/revoke`)).status).toBe(
+          200,
+        );
+    }
+    expect((await mine()).length).toBe(10);
+    expect(refused).toMatchObject({
+      status: 403,
+      body: {
+        error: 'self_service_limit',
+        message:
+          'You have 10 keys, revoked ones included, the most self-service keeps (10 × maxKeys = 10); ask your team admin to delete revoked keys (ProxyUser team-a/dev selfService.maxKeys).',
+        problems: ['spec.selfService.maxKeys'],
+      },
+    });
+  });
+
   it('links by email only when the issuer verified it; no link, or break-glass, is a 403 naming why', async () => {
     // mel's issuer spells the email Mel@Example.com, verified: it matches mel@example.com.
     expect((await api('mel-sub', 'GET', '/admin/api/my/profile')).body).toMatchObject({ user: { id: 'team-b/mel' } });

@@ -36,6 +36,8 @@ const usageDays = 30;
 
 type Routing = Static<typeof routing>;
 type Policy = { enabled: boolean; maxKeys: number; routingModes: Routing[] };
+/** Keys of a user, revoked ones included, that self-service issues up to: this times maxKeys. */
+const revokedKeysFactor = 10;
 
 /** The team admin's limits; no `spec.selfService` is self-service off (the defaults are the schema's). */
 function policyOf(user: StoredResource<'ProxyUser'>): Policy {
@@ -134,12 +136,22 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
         `Routing ${chosen} is not allowed for your keys; allowed: ${policy.routingModes.join(', ')}`,
       );
     const issued = await oneAtATime(idOf(user.namespace, user.name), async () => {
-      const active = (await keysOf(user)).filter((key) => key.spec.revoked !== true);
+      const all = await keysOf(user);
+      const active = all.filter((key) => key.spec.revoked !== true);
       if (active.length >= policy.maxKeys)
         throw limitRefusal(
           user,
           'selfService.maxKeys',
           `You already hold ${active.length} active keys, the most your team admin allows (${policy.maxKeys}); revoke one first`,
+        );
+      // Revoked keys stay as resources (their usage history is theirs): without a bound, an
+      // issue-and-revoke loop could create objects without end.
+      const kept = policy.maxKeys * revokedKeysFactor;
+      if (all.length >= kept)
+        throw limitRefusal(
+          user,
+          'selfService.maxKeys',
+          `You have ${all.length} keys, revoked ones included, the most self-service keeps (${revokedKeysFactor} × maxKeys = ${kept}); ask your team admin to delete revoked keys`,
         );
       const name = `${user.name.slice(0, 180)}-${randomBytes(4).toString('hex')}`;
       request.auditTarget = { kind: 'AccessKey', namespace: user.namespace, name };
