@@ -151,6 +151,37 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(await db.query('SELECT 1 FROM access_keys')).toHaveLength(0);
   });
 
+  it('removes nothing while a manifest cannot be read whole (a syntax error, an editor half-way through a save)', async () => {
+    const key = 'ak_half_saved_key_0123456789abcdefghijk';
+    const file = join(dir, 'manifests', 'team.yaml');
+    const whole = [
+      user('hal'),
+      accessKey('hal-key', 'hal', 'hal-secret'),
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: hal-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`,
+    ].join('---\n');
+    await writeFile(file, whole);
+    await start();
+    expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+
+    // Cut in the middle of the AccessKey document: YAML that does not parse.
+    await writeFile(file, whole.slice(0, whole.indexOf('hal-secret') + 4));
+    const cut = await operator.sync();
+    expect(cut.problems.join('\n')).toMatch(/team\.yaml \(document 2\)/);
+    expect(await findKeyByHash(db, hashKey(key)), 'kept through a file cut short').toBeDefined();
+    // Truncated to nothing, as an in-place save starts.
+    await writeFile(file, '');
+    const empty = await operator.sync();
+    expect(empty.problems).toContain('team.yaml: empty (delete the file to remove what it held)');
+    expect(await findKeyByHash(db, hashKey(key)), 'kept through an empty file').toBeDefined();
+
+    // Whole again, then deleted: now it goes.
+    await writeFile(file, whole);
+    await operator.sync();
+    await rm(file);
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key)), 'removed with its file').toBeUndefined();
+  });
+
   it('reports invalid documents and unknown users without touching the rest', async () => {
     await writeFile(join(dir, 'manifests', 'good.yaml'), `${user('alice')}---\n${accessKey('a', 'alice', 'a-key')}`);
     await writeFile(

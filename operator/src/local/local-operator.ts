@@ -152,22 +152,27 @@ export class LocalOperator {
       report.statuses.set(`${refused.kind}/${ref.namespace}/${ref.name}`, stalled('InvalidSpec', refused.message));
     }
     await this.#assignUids(snapshot);
+    // A file that cannot be read whole (a syntax error, or an editor half-way through saving it)
+    // may hold resources that look gone: nothing is removed until every file reads whole.
+    const whole = snapshot.unreadable.length === 0;
+    if (!whole) log.warn({ files: snapshot.unreadable }, 'removing nothing while these manifests cannot be read whole');
     // What is gone goes first (revoked, then removed, then its generated Secrets): a resource
     // created again under the same name then starts from nothing, with a new uid and a new key.
-    const pruned = await this.#prune(snapshot);
+    const pruned = whole ? await this.#prune(snapshot) : new Set<string>();
     const liveKeys = new Set(snapshot.accessKeys.map((key) => uidKey(refOf(key))));
     // A refused AccessKey is Stalled, not gone: its Secret stays with it.
     const refusedKeys = new Set(snapshot.refused.filter((r) => r.kind === 'AccessKey').map((r) => refKey(refOf(r))));
     // Garbage: the Secrets of an AccessKey this sync removed, and those recording the uid of an
     // AccessKey that is not there (the operator generated them; the admin's carry no uid and are
     // judged by name only, as one may be written just before its AccessKey's file).
-    await this.#secrets.collectGarbage(
-      (namespace, owner) =>
-        owner.kind === 'AccessKey' &&
-        !refusedKeys.has(refKey({ namespace, name: owner.name })) &&
-        (pruned.has(refKey({ namespace, name: owner.name })) ||
-          (owner.uid !== undefined && !liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })))),
-    );
+    if (whole)
+      await this.#secrets.collectGarbage(
+        (namespace, owner) =>
+          owner.kind === 'AccessKey' &&
+          !refusedKeys.has(refKey({ namespace, name: owner.name })) &&
+          (pruned.has(refKey({ namespace, name: owner.name })) ||
+            (owner.uid !== undefined && !liveKeys.has(uidKey({ namespace, name: owner.name, uid: owner.uid })))),
+      );
     await this.#reconcileAll(snapshot, report);
     this.#logTransitions(report);
     await this.#logBudgetCrossings();

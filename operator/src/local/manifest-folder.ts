@@ -24,6 +24,11 @@ export interface ManifestSnapshot {
    * them put in Postgres stays as it was (a typo in a file must not delete a key).
    */
   refused: RefusedResource[];
+  /**
+   * Files that could not be read whole: a YAML syntax error, or empty (an editor saving in place
+   * truncates first). What they held is unknown, so a sync removes nothing while there are any.
+   */
+  unreadable: string[];
 }
 
 export interface RefusedResource {
@@ -42,6 +47,7 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
     secrets: [],
     problems: [],
     refused: [],
+    unreadable: [],
   };
   for (const file of await yamlFiles(dir)) {
     const where = relative(dir, file);
@@ -53,9 +59,15 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw error;
     }
+    if (text.trim() === '') {
+      snapshot.problems.push(`${where}: empty (delete the file to remove what it held)`);
+      snapshot.unreadable.push(where);
+      continue;
+    }
     parseAllDocuments(text).forEach((document, index) => {
       if (document.errors.length > 0) {
         snapshot.problems.push(`${where} (document ${index + 1}): ${document.errors[0]?.message ?? 'invalid YAML'}`);
+        if (!snapshot.unreadable.includes(where)) snapshot.unreadable.push(where);
         return;
       }
       const value: unknown = document.toJS();
