@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
@@ -30,14 +29,12 @@ export interface TestIssuer {
   close(): Promise<void>;
 }
 
-/** A loopback port nobody listens on now (the admin's callback URL must be known before it starts). */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/**
+ * A loopback port nobody listens on now (the admin's callback URL must be known before it starts):
+ * the harness's, which never hands the same port out twice in a process (this file's own copy did,
+ * and a proxy started after it got the admin's port: EADDRINUSE in CI).
+ */
+export { freePort } from '@ccproxy/test-harness';
 
 export async function startOidcIssuer(redirectUrl: string, accounts: Record<string, TestAccount>): Promise<TestIssuer> {
   const server: Server = createServer();

@@ -18,14 +18,25 @@ export interface CcproxyProcess {
 }
 
 /** A free loopback port (bound then released). */
+/** Ports this process handed out: the kernel may offer a just-released one again. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nothing listens on, never one this process handed out before: a test that took
+ * one for its admin and then started a proxy got the same port for both (seen in CI: EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  for (;;) {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    if (handedOut.has(address.port)) continue;
+    handedOut.add(address.port);
+    return address.port;
+  }
 }
 
 /**
