@@ -3,7 +3,6 @@ import { request } from 'undici';
 import { group, version } from '../resources.ts';
 import { connectionFromKubeConfig, loadKubeConnection, type KubeConnection } from './kube-connection.ts';
 import { KubeApiError, readLines } from './kube-wire.ts';
-import { shareDispatcher } from './shared-dispatcher.ts';
 
 /** What the operator keeps of any object it watches. */
 export interface KubeObject {
@@ -62,6 +61,15 @@ export type WatchEvent =
   { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject } | { type: 'BOOKMARK'; resourceVersion: string };
 
 const mergePatch = 'application/merge-patch+json';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH';
+interface SendOptions {
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  signal?: AbortSignal;
+  /** Longest silence in the answer's body (0: none, for watches). */
+  bodyTimeoutMs?: number;
+}
 /** A call the API server does not answer within this fails (a hung server must not hold a reconcile forever). */
 const requestTimeoutMs = 30_000;
 
@@ -141,15 +149,11 @@ export class KubeClient {
     if (kind === 'Secret') params.set('labelSelector', generatedSecretSelector);
     const path = `${this.#collection(kind)}?${params.toString()}`;
     const controller = new AbortController();
-    const { dispatcher, headers } = await this.#connection.prepare();
-    const response = await request(`${this.#server}${path}`, {
-      method: 'GET',
-      dispatcher,
+    const response = await this.#send('GET', path, {
+      accept: kind === 'SecretMeta' ? partialMetadata : 'application/json',
       signal: controller.signal,
-      headers: { ...headers, accept: kind === 'SecretMeta' ? partialMetadata : 'application/json' },
-      headersTimeout: requestTimeoutMs,
       // The reflector restarts a watch that says nothing (not even a bookmark) for two minutes.
-      bodyTimeout: 0,
+      bodyTimeoutMs: 0,
     });
     if (response.statusCode !== 200)
       throw new KubeApiError(response.statusCode, 'WATCH', path, await response.body.text());
@@ -283,14 +287,10 @@ export class KubeClient {
       : `/apis/${group}/${version}/namespaces/${ns}/${plurals[kind]}`;
   }
 
-  /** One call with this connection's credentials: the parsed JSON answer, or a KubeApiError. */
-  async #call(
-    method: 'GET' | 'POST' | 'PUT' | 'PATCH',
-    path: string,
-    options: { body?: unknown; contentType?: string; accept?: string } = {},
-  ): Promise<unknown> {
+  /** The request, with this connection's credentials and agent; its answer unread. */
+  async #send(method: Method, path: string, options: SendOptions) {
     const { dispatcher, headers } = await this.#connection.prepare();
-    const response = await request(`${this.#server}${path}`, {
+    return request(`${this.#server}${path}`, {
       method,
       dispatcher,
       headers: {
@@ -299,9 +299,15 @@ export class KubeClient {
         ...(options.body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
       },
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
       headersTimeout: requestTimeoutMs,
-      bodyTimeout: requestTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs ?? requestTimeoutMs,
     });
+  }
+
+  /** One call with this connection's credentials: the parsed JSON answer, or a KubeApiError. */
+  async #call(method: Method, path: string, options: SendOptions = {}): Promise<unknown> {
+    const response = await this.#send(method, path, options);
     const text = await response.body.text();
     // undici puts the connection back in its pool a macrotask after the body ends; a call made
     // before that opens another one (20 sequential calls: 2 connections without this hop, 1 with
@@ -327,7 +333,7 @@ export async function loadKubeConfig(): Promise<KubeConfig> {
   const { KubeConfig: Config } = await import('@kubernetes/client-node');
   const config = new Config();
   config.loadFromDefault();
-  return shareDispatcher(config);
+  return config;
 }
 
 function orUndefinedOn404(error: unknown): undefined {
