@@ -26,7 +26,7 @@ const usage = (requestId: string): UsageRecord => ({
   complete: true,
 });
 
-/** Postgres unreachable (a real refused connection): the queue's bound, counted and logged once. */
+/** Postgres unreachable (a real refused connection): past the queue's bound, records wait on disk only. */
 describe('usage recorder back-pressure', () => {
   let dir: string;
   beforeAll(async () => {
@@ -36,7 +36,7 @@ describe('usage recorder back-pressure', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('drops past maxQueued with reason queue_full, logs it once, and keeps every queued record in the spool', async () => {
+  it('keeps records past maxQueued on disk only: none dropped, every one in the spool for the next start', async () => {
     const logs: string[] = [];
     const logger = createLogger({
       level: 'info',
@@ -55,9 +55,12 @@ describe('usage recorder back-pressure', () => {
     for (let i = 0; i < 8; i += 1) recorder.record(usage(`r-${i}`));
     await new Promise((resolve) => setImmediate(resolve));
     const metrics = await registry.getSingleMetricAsString('ccproxy_usage_records_dropped_total');
-    expect(metrics).toContain('ccproxy_usage_records_dropped_total{reason="queue_full"} 3');
+    expect(metrics).toContain('ccproxy_usage_records_dropped_total{reason="queue_full"} 0');
     expect(metrics).toContain('ccproxy_usage_records_dropped_total{reason="spool_write_failed"} 0');
-    expect(logs.filter((line) => line.includes('the queue is full'))).toHaveLength(1);
+    expect(await registry.getSingleMetricAsString('ccproxy_usage_disk_only_records')).toContain(
+      'ccproxy_usage_disk_only_records 3',
+    );
+    expect(logs.filter((line) => line.includes('dropped'))).toEqual([]);
     await recorder.stop(300);
     await db.close();
     // Spooled, so not dropped: the next start stores them.
@@ -73,6 +76,6 @@ describe('usage recorder back-pressure', () => {
         .split('\n')
         .map((line) => (JSON.parse(line) as UsageRecord).requestId)
         .sort(),
-    ).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4']);
+    ).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4', 'r-5', 'r-6', 'r-7']);
   });
 });

@@ -10,7 +10,8 @@ import {
   type PriceTable,
   type UsageRecord,
 } from '@ccproxy/core';
-import { generationOf, readSpool, SpoolFile, spoolFileName } from './usage-spool.ts';
+import { UsageSpill } from './usage-spill.ts';
+import { generationOf, listSpool, readSpoolFile, SpoolFile, spoolFileName } from './usage-spool.ts';
 
 export interface UsageRecorderOptions {
   db: Database;
@@ -20,7 +21,7 @@ export interface UsageRecorderOptions {
   spoolDir: string;
   flushIntervalMs?: number;
   batchSize?: number;
-  /** Records held at most; past this, new records are dropped and counted. */
+  /** Records held in memory at most; past this, new ones wait on disk only until there is room. */
   maxQueued?: number;
   /** Prices each stored record (CCPROXY_PRICE_TABLE_FILE over the built-in table). */
   prices?: PriceTable;
@@ -38,8 +39,8 @@ interface Queued {
 }
 
 /** Why a usage record was not kept: the label values of `ccproxy_usage_records_dropped_total`. */
-export type DropReason = 'queue_full' | 'spool_write_failed' | 'spool_corrupt';
-const dropReasons: readonly DropReason[] = ['queue_full', 'spool_write_failed', 'spool_corrupt'];
+export type DropReason = 'queue_full' | 'spool_write_failed' | 'spool_corrupt' | 'spool_lost';
+const dropReasons: readonly DropReason[] = ['queue_full', 'spool_write_failed', 'spool_corrupt', 'spool_lost'];
 
 /**
  * Writes token usage off the request path: records are queued in memory and appended to a spool
@@ -52,8 +53,13 @@ const dropReasons: readonly DropReason[] = ['queue_full', 'spool_write_failed', 
  * their records stay queued in memory (`ccproxy_usage_unspooled_records`); every flush tries a
  * fresh spool file and rewrites them into it once the disk takes writes again. A record is
  * dropped — counted in `ccproxy_usage_records_dropped_total{reason}` and logged, never silently —
- * only when the queue is full, when it was neither spooled nor stored by the time the process
- * stops, or when a spool line found at start is not a whole record (it is quarantined).
+ * only when the queue is full and the disk refuses it too, when it was neither spooled nor stored
+ * by the time the process stops, when a spool line found at start is not a whole record (it is
+ * quarantined), or when a file holding records on disk only was deleted before they were stored.
+ *
+ * Past `maxQueued` records in memory, new ones are kept on disk only (`usage-spill.ts`) and read
+ * back a file at a time as the queue drains: memory stays bounded through an outage of any
+ * length, and a record is dropped only when the disk cannot take it either.
  */
 export class UsageRecorder {
   readonly #options: Required<Omit<UsageRecorderOptions, 'onStored'>> & Pick<UsageRecorderOptions, 'onStored'>;
@@ -72,6 +78,7 @@ export class UsageRecorder {
   #failures = 0;
   #queueFullSince = 0;
   #queueFullLoggedAt = 0;
+  readonly #spill: UsageSpill;
   readonly #dropped: Counter<'reason'>;
   readonly #written: Counter;
 
@@ -83,15 +90,30 @@ export class UsageRecorder {
       prices: buildPriceTable(),
       ...options,
     };
+    this.#spill = new UsageSpill({
+      dir: options.spoolDir,
+      logger: options.logger,
+      perFile: Math.max(1, Math.min(10_000, Math.floor(this.#options.maxQueued / 4))),
+      nextGeneration: () => this.#generation++,
+    });
     const registers = [options.registry];
     // Gauges read at scrape time: nothing to update on the request path.
-    const queue = () => this.#queue;
+    const waiting = () => this.pending;
     new Gauge({
       name: 'ccproxy_usage_spool_records',
       help: 'Usage records waiting to be stored in Postgres.',
       registers,
       collect() {
-        this.set(queue().length);
+        this.set(waiting());
+      },
+    });
+    const onDisk = () => this.#spill.records;
+    new Gauge({
+      name: 'ccproxy_usage_disk_only_records',
+      help: 'Usage records waiting for Postgres on disk only, past the memory bound (read back as the queue drains).',
+      registers,
+      collect() {
+        this.set(onDisk());
       },
     });
     const unspooled = () => this.#unspooled;
@@ -117,8 +139,9 @@ export class UsageRecorder {
     });
   }
 
+  /** Records waiting for Postgres, in memory and on disk only. */
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#spill.records;
   }
 
   /** Loads what a previous process left in the spool (setting bad lines aside), then flushes periodically. */
@@ -127,20 +150,42 @@ export class UsageRecorder {
     await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) =>
       this.#options.logger.error({ err: error, dir }, 'usage spool folder cannot be created'),
     );
-    const spool = await readSpool(dir, this.#options.logger);
-    for (const { record, generation } of spool.entries) this.#queue.push({ record, where: generation });
-    this.#generation = spool.nextGeneration;
-    this.#keep = spool.keep;
-    this.#dropped.inc({ reason: 'spool_corrupt' }, spool.corrupt);
-    if (this.#queue.length > 0)
-      this.#options.logger.info({ records: this.#queue.length }, 'replaying usage records left in the spool');
+    await this.#replay(dir);
     this.#openNext();
     this.#schedule();
   }
 
+  /**
+   * What earlier processes left, oldest first: into memory up to the bound (a file at a time),
+   * the rest left on disk to be read back as the queue drains.
+   */
+  async #replay(dir: string): Promise<void> {
+    const listing = await listSpool(dir, this.#options.logger);
+    if (listing === undefined) return;
+    this.#generation = listing.nextGeneration;
+    const quarantine = join(dir, `quarantine-${Date.now()}.jsonl`);
+    for (const file of listing.files) {
+      const contents = await readSpoolFile(dir, file, this.#options.logger, quarantine);
+      if (contents === undefined || contents.keep) this.#keep.add(file);
+      if (contents === undefined) continue;
+      this.#dropped.inc({ reason: 'spool_corrupt' }, contents.corrupt);
+      const generation = generationOf(file) as number;
+      if (this.#queue.length < this.#options.maxQueued)
+        for (const record of contents.records) this.#queue.push({ record, where: generation });
+      else this.#spill.defer(generation, contents.records.length, contents.corrupt > 0);
+    }
+    if (this.pending > 0)
+      this.#options.logger.info(
+        { records: this.pending, onDiskOnly: this.#spill.records },
+        'replaying usage records left in the spool',
+      );
+  }
+
   record(record: UsageRecord): void {
     if (this.#queue.length >= this.#options.maxQueued) {
-      this.#drop('queue_full', 1);
+      // Past the memory bound: on disk only, when there is a disk to take it.
+      if (this.#file === undefined) this.#drop('queue_full', 1);
+      else if (this.#spill.add(record)) setImmediate(() => this.#appendSpill());
       return;
     }
     // Without a spool file the record waits in memory; the next flush tries a new file.
@@ -167,6 +212,11 @@ export class UsageRecorder {
     if (items.length === 0 || (this.#file !== undefined && this.#write(this.#file, items))) return;
     for (const item of items) item.where = 'memory';
     this.#unspooled += items.length;
+  }
+
+  #appendSpill(): void {
+    const refused = this.#spill.append();
+    if (refused > 0) this.#drop('queue_full', refused);
   }
 
   /** Appends `items` to `file`, marking them as held there; false (file abandoned) when the disk refused. */
@@ -238,11 +288,13 @@ export class UsageRecorder {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const deadline = Date.now() + timeoutMs;
-    while (this.#queue.length > 0 && Date.now() < deadline) {
+    while (this.pending > 0 && Date.now() < deadline) {
       await this.flush();
-      if (this.#queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (this.pending > 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     this.#append();
+    const refused = this.#spill.close();
+    if (refused > 0) this.#drop('queue_full', refused);
     // A last chance for records held in memory only: the disk may take them now.
     this.#respool();
     this.#file?.close();
@@ -295,7 +347,13 @@ export class UsageRecorder {
     this.#adoptLost();
     if (this.#file === undefined || this.#unspooled > 0) this.#respool();
     else if (this.#file.size > 0) this.#rotate();
-    if (this.#queue.length === 0) return this.#deleteDone();
+    do if (!(await this.#storeQueue())) return;
+    while (await this.#readBack());
+    await this.#deleteDone();
+  }
+
+  /** Inserts the queue in batches; false when Postgres refused (the rest waits for the next flush). */
+  async #storeQueue(): Promise<boolean> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#options.batchSize);
       try {
@@ -310,7 +368,7 @@ export class UsageRecorder {
             { err: error, pending: this.#queue.length },
             'usage records cannot be stored yet; keeping them in the spool',
           );
-        return;
+        return false;
       }
       this.#queue = this.#queue.slice(batch.length);
       for (const item of batch) {
@@ -318,7 +376,20 @@ export class UsageRecorder {
         item.where = 'stored';
       }
     }
-    await this.#deleteDone();
+    return true;
+  }
+
+  /** With the queue drained, the oldest file of records kept on disk only joins it; false when none is left. */
+  async #readBack(): Promise<boolean> {
+    this.#appendSpill();
+    const next = await this.#spill.next();
+    if (next === undefined) return false;
+    if ('lost' in next) {
+      this.#drop('spool_lost', next.lost);
+      return true;
+    }
+    for (const record of next.records) this.#queue.push({ record, where: next.generation });
+    return true;
   }
 
   /** Deletes spool files none of whose records are still waiting. */
@@ -327,6 +398,7 @@ export class UsageRecorder {
     for (const file of await readdir(this.#options.spoolDir).catch(() => [] as string[])) {
       const generation = generationOf(file);
       if (generation === undefined || generation === this.#file?.generation || waiting.has(generation)) continue;
+      if (this.#spill.holds(generation)) continue;
       if (this.#keep.has(file)) continue;
       await unlink(join(this.#options.spoolDir, file)).catch(() => undefined);
     }
@@ -334,6 +406,13 @@ export class UsageRecorder {
 
   #drop(reason: DropReason, records: number): void {
     this.#dropped.inc({ reason }, records);
+    if (reason === 'spool_lost') {
+      this.#options.logger.error(
+        { reason, records },
+        'usage records dropped: their spool file was deleted before Postgres had them',
+      );
+      return;
+    }
     if (reason !== 'queue_full') {
       this.#options.logger.error({ reason, records }, 'usage records dropped: neither spooled nor stored in Postgres');
       return;
@@ -344,7 +423,7 @@ export class UsageRecorder {
     if (now - this.#queueFullLoggedAt < 60_000) return;
     this.#options.logger.error(
       { reason, records: this.#queueFullSince, maxQueued: this.#options.maxQueued },
-      'usage records dropped: the queue is full (Postgres unreachable for long)',
+      'usage records dropped: the memory queue is full and the disk refuses them (Postgres unreachable for long)',
     );
     this.#queueFullLoggedAt = now;
     this.#queueFullSince = 0;

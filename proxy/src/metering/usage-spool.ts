@@ -106,60 +106,65 @@ export class SpoolFile {
   }
 }
 
-export interface SpoolContents {
-  entries: { record: UsageRecord; generation: number }[];
-  /** One past the highest generation found. */
-  nextGeneration: number;
-  /** Spool files that must stay on disk (unreadable, or their bad lines could not be set aside). */
-  keep: Set<string>;
+/** The spool files in `dir`, oldest first, and one past the highest generation; undefined when the folder cannot be read. */
+export async function listSpool(
+  dir: string,
+  logger: Logger,
+): Promise<{ files: string[]; nextGeneration: number } | undefined> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (error) {
+    logger.error({ err: error, dir }, 'usage spool folder cannot be read; nothing replayed from it');
+    return undefined;
+  }
+  const files = names.filter((name) => generationOf(name) !== undefined);
+  const last = files.at(-1);
+  return { files, nextGeneration: last === undefined ? 0 : (generationOf(last) ?? 0) + 1 };
+}
+
+export interface SpoolFileContents {
+  records: UsageRecord[];
   /** Lines that were not whole records: torn by a crash or a full disk, or corrupt. */
   corrupt: number;
+  /** The file must stay on disk: its bad lines could not be set aside. */
+  keep: boolean;
 }
 
 /**
- * Reads what earlier processes left in `dir`. Every whole, valid record is returned; a line that
- * is not one (cut short, garbled, not a usage record) is copied to `quarantine-<ms>.jsonl` beside
- * the spool and counted, logged once per file with its byte offsets. A file that cannot be read
- * (a folder in its place, a dangling link, no permission) is logged and left for the next start.
+ * One spool file's whole, valid records. A line that is not one (cut short, garbled, not a
+ * usage record) is copied to `quarantine` and counted, logged once per file with its byte
+ * offsets; with `quarantine` undefined (already set aside once) it is skipped. Undefined when
+ * the file cannot be read (a folder in its place, a dangling link, no permission; logged).
  */
-export async function readSpool(dir: string, logger: Logger, now = Date.now()): Promise<SpoolContents> {
-  const contents: SpoolContents = { entries: [], nextGeneration: 0, keep: new Set(), corrupt: 0 };
-  let files: string[];
+export async function readSpoolFile(
+  dir: string,
+  file: string,
+  logger: Logger,
+  quarantine: string | undefined,
+): Promise<SpoolFileContents | undefined> {
+  let bytes: Buffer;
   try {
-    files = (await readdir(dir)).sort();
+    bytes = await readFile(join(dir, file));
   } catch (error) {
-    logger.error({ err: error, dir }, 'usage spool folder cannot be read; nothing replayed from it');
-    return contents;
+    logger.error({ err: error, file: join(dir, file) }, 'usage spool file cannot be read; left in place');
+    return undefined;
   }
-  const quarantine = join(dir, `quarantine-${now}.jsonl`);
-  for (const file of files) {
-    const generation = generationOf(file);
-    if (generation === undefined) continue;
-    contents.nextGeneration = Math.max(contents.nextGeneration, generation + 1);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(join(dir, file));
-    } catch (error) {
-      contents.keep.add(file);
-      logger.error({ err: error, file: join(dir, file) }, 'usage spool file cannot be read; left in place');
-      continue;
-    }
-    const { records, bad } = parseSpool(bytes);
-    for (const record of records) contents.entries.push({ record, generation });
-    if (bad.length === 0) continue;
-    contents.corrupt += bad.length;
-    try {
-      await appendFile(quarantine, Buffer.concat(bad.flatMap((line) => [line.bytes, newline])), { mode: 0o600 });
-    } catch (error) {
-      // The file keeps the only copy of those bytes: it must not be deleted once its good records are stored.
-      contents.keep.add(file);
-      logger.error({ err: error, file: join(dir, file) }, 'usage spool: bad lines cannot be quarantined; file kept');
-    }
-    logger.warn(
-      { file: join(dir, file), lines: bad.length, offsets: bad.slice(0, 20).map((line) => line.offset), quarantine },
-      'usage spool file has torn or corrupt lines; set aside, every whole record replayed',
-    );
+  const { records, bad } = parseSpool(bytes);
+  const contents: SpoolFileContents = { records, corrupt: 0, keep: false };
+  if (bad.length === 0 || quarantine === undefined) return contents;
+  contents.corrupt = bad.length;
+  try {
+    await appendFile(quarantine, Buffer.concat(bad.flatMap((line) => [line.bytes, newline])), { mode: 0o600 });
+  } catch (error) {
+    // The file keeps the only copy of those bytes: it must not be deleted once its good records are stored.
+    contents.keep = true;
+    logger.error({ err: error, file: join(dir, file) }, 'usage spool: bad lines cannot be quarantined; file kept');
   }
+  logger.warn(
+    { file: join(dir, file), lines: bad.length, offsets: bad.slice(0, 20).map((line) => line.offset), quarantine },
+    'usage spool file has torn or corrupt lines; set aside, every whole record replayed',
+  );
   return contents;
 }
 
