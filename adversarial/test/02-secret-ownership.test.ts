@@ -148,12 +148,14 @@ describe('02 local mode: a Secret belongs to one key', () => {
     expect(await findKeyByHash(stack.db, hashKey(shared))).toMatchObject({ name: 'twin-a' });
   });
 
-  it('a removed AccessKey re-created under its name gets a new key; the old one is dead at once', async () => {
+  it('a removed AccessKey re-created under its name gets a new key; the old one is dead once its removal settled', async () => {
     await hand('gone.yaml', yaml.user(ns, 'gus') + '---\n' + yaml.accessKey(ns, 'gone', 'gus', 'gone-key'));
     await sync();
     const old = await generatedKey('gone-key');
     expect(await stack.ask(old)).toBe(200);
     await hand('gone.yaml', yaml.user(ns, 'gus'));
+    // Taken out of a file: removed once the file has not changed for the settle window (500 ms).
+    await new Promise((resolve) => setTimeout(resolve, 600));
     await sync();
     expect(await stack.ask(old)).toBe(404);
     await hand('gone.yaml', yaml.user(ns, 'gus') + '---\n' + yaml.accessKey(ns, 'gone', 'gus', 'gone-key'));

@@ -33,6 +33,9 @@ metadata: { name: ${name}, namespace: team-a }
 spec: { userRef: { name: ${userName} }, secretName: ${secretName}${extra} }
 `;
 
+/** Past the settle window (500 ms): a file that lost a resource is taken as it is. */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 600));
+
 describe('local operator (manifests folder → Postgres)', () => {
   let dir: string;
   let db: Database;
@@ -146,7 +149,11 @@ describe('local operator (manifests folder → Postgres)', () => {
       reason: 'Revoked',
     });
 
+    // Taken out of a file: gone once the file has not changed for the settle window (500 ms).
     await writeFile(file, user('dev'));
+    await operator.sync();
+    expect(await db.query('SELECT 1 FROM access_keys'), 'the file may still be being written').toHaveLength(1);
+    await settled();
     await operator.sync();
     expect(await db.query('SELECT 1 FROM access_keys')).toHaveLength(0);
   });
@@ -163,13 +170,18 @@ describe('local operator (manifests folder → Postgres)', () => {
     await start();
     expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
 
-    // Cut in the middle of the AccessKey document: YAML that does not parse.
+    // Cut in the middle of the AccessKey document: YAML that does not parse. While the file may
+    // still be being written, its previous contents stand; then it is reported and still removes nothing.
     await writeFile(file, whole.slice(0, whole.indexOf('hal-secret') + 4));
+    const writing = await operator.sync();
+    expect(writing.problems.join('\n')).toMatch(/team\.yaml: changed \d+ ms ago and does not read whole/);
+    await settled();
     const cut = await operator.sync();
     expect(cut.problems.join('\n')).toMatch(/team\.yaml \(document 2\)/);
     expect(await findKeyByHash(db, hashKey(key)), 'kept through a file cut short').toBeDefined();
     // Truncated to nothing, as an in-place save starts.
     await writeFile(file, '');
+    await settled();
     const empty = await operator.sync();
     expect(empty.problems).toContain('team.yaml: empty (delete the file to remove what it held)');
     expect(await findKeyByHash(db, hashKey(key)), 'kept through an empty file').toBeDefined();
@@ -221,6 +233,7 @@ describe('local operator (manifests folder → Postgres)', () => {
       await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) ?? Buffer.alloc(0), wrapper),
     ).toBe('bedrock-api-key-two');
     await writeFile(file, docs('x').split('---\n').slice(0, 3).join('---\n'));
+    await settled();
     await operator.sync();
     expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toBeUndefined();
   });

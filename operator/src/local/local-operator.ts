@@ -18,7 +18,7 @@ import { dependencyFailure, stalled } from '../reconcile/conditions.ts';
 import { refOf } from '../reconcile/object-ref.ts';
 import { baseUrlFor, type AccessKeyOutcome } from '../reconcile/reconcile-access-key.ts';
 import { LocalSecretStore } from './local-secret-store.ts';
-import { readManifestFolder, type ManifestSnapshot } from './manifest-folder.ts';
+import { readManifestFolder, type ManifestFile, type ManifestSnapshot } from './manifest-folder.ts';
 
 export interface LocalOperatorOptions {
   manifestsDir: string;
@@ -34,6 +34,12 @@ export interface LocalOperatorOptions {
   resyncMs?: number;
   /** Where the operator's metrics go; the process registry in `ccproxy local`. */
   registry?: Registry;
+  /**
+   * How long a manifest must be unchanged before what it no longer holds is removed (default
+   * 500 ms): a file still being written, cut at a document boundary, reads as valid YAML that
+   * lacks its later documents. Until then its previous contents stand in for it.
+   */
+  settleMs?: number;
 }
 
 export interface ReadyKey {
@@ -60,6 +66,9 @@ export class LocalOperator {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
+  #settle: NodeJS.Timeout | undefined;
+  /** Each file as the last sync used it (see `settleMs`). */
+  #files = new Map<string, ManifestFile>();
   #running: Promise<SyncReport> | undefined;
   #queued: Promise<SyncReport> | undefined;
   #stopped = false;
@@ -101,6 +110,7 @@ export class LocalOperator {
     this.#watcher?.close();
     clearInterval(this.#timer);
     clearTimeout(this.#debounce);
+    clearTimeout(this.#settle);
     // A sync asked for during the last one would start as that one ends; none starts once stopped.
     while (this.#running !== undefined || this.#queued !== undefined)
       await (this.#queued ?? this.#running)?.catch(() => undefined);
@@ -132,6 +142,18 @@ export class LocalOperator {
     this.#debounce = setTimeout(() => this.#syncLogged(), 50);
   }
 
+  /** Files still settling are read again once the window has passed (a sync then applies what they hold). */
+  #followSettling(settling: ManifestSnapshot['settling']): void {
+    // Each file is named in the sync's problems (logged).
+    if (settling.length === 0) return;
+    // Without a watcher (a caller driving `sync()` itself) the caller syncs again.
+    if (this.#watcher === undefined || this.#stopped) return;
+    const wait = Math.max(...settling.map((s) => s.until)) - Date.now();
+    clearTimeout(this.#settle);
+    this.#settle = setTimeout(() => this.#scheduleSync(), Math.max(0, wait) + 10);
+    this.#settle.unref();
+  }
+
   /** A sync nobody awaits: its failure is counted and logged, never an unhandled rejection. */
   #syncLogged(): void {
     this.sync().catch((error: unknown) => {
@@ -143,7 +165,12 @@ export class LocalOperator {
   async #syncOnce(): Promise<SyncReport> {
     const log = this.#options.logger;
     const timer = this.#metrics.syncSeconds.startTimer();
-    const snapshot = await readManifestFolder(this.#options.manifestsDir);
+    const snapshot = await readManifestFolder(this.#options.manifestsDir, {
+      previous: this.#files,
+      settleMs: this.#options.settleMs ?? 500,
+    });
+    this.#files = snapshot.files;
+    this.#followSettling(snapshot.settling);
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
     this.#secrets.useFolderSecrets(snapshot.secrets);
     const report: SyncReport = { statuses: new Map(), readyKeys: [], problems: snapshot.problems };

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import {
@@ -29,6 +29,33 @@ export interface ManifestSnapshot {
    * truncates first). What they held is unknown, so a sync removes nothing while there are any.
    */
   unreadable: string[];
+  /**
+   * Files changed within the settle window that no longer hold something they held at the last
+   * sync: possibly still being written (a generator's `> file` writes in steps, and a cut at a
+   * document boundary is valid YAML). Their previous contents stand in for them until they have
+   * been unchanged for the window (`until`, ms since the epoch).
+   */
+  settling: { file: string; until: number }[];
+  /** Each file's contents as this snapshot used them: the memory the next read compares against. */
+  files: Map<string, ManifestFile>;
+}
+
+/** One readable file's resources as read (`mtimeMs`: when it was last changed). */
+export interface ManifestFile {
+  mtimeMs: number;
+  resources: Array<ProxyUser | AccessKey | BedrockKey | TeamBudget | Secret>;
+  problems: string[];
+  refused: RefusedResource[];
+  /** Not readable whole: empty, or a document with a YAML syntax error (the others are still here). */
+  broken: boolean;
+}
+
+export interface ReadOptions {
+  /** What the last sync used, per file (`files` of its snapshot). */
+  previous?: ReadonlyMap<string, ManifestFile>;
+  /** How long a file must be unchanged before what it no longer holds is taken as removed. */
+  settleMs?: number;
+  now?: number;
 }
 
 export interface RefusedResource {
@@ -38,7 +65,7 @@ export interface RefusedResource {
 }
 
 /** Reads every `*.yaml` / `*.yml` under `dir` (recursively), multi-document files included. */
-export async function readManifestFolder(dir: string): Promise<ManifestSnapshot> {
+export async function readManifestFolder(dir: string, options: ReadOptions = {}): Promise<ManifestSnapshot> {
   const snapshot: ManifestSnapshot = {
     users: [],
     accessKeys: [],
@@ -48,42 +75,81 @@ export async function readManifestFolder(dir: string): Promise<ManifestSnapshot>
     problems: [],
     refused: [],
     unreadable: [],
+    settling: [],
+    files: new Map(),
   };
+  const now = options.now ?? Date.now();
   for (const file of await yamlFiles(dir)) {
     const where = relative(dir, file);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      // Deleted between listing and reading: the next sync sees the folder as it is.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
+    const read = await readManifestFile(file, where);
+    if (read === undefined) continue;
+    const before = options.previous?.get(where);
+    const until = read.mtimeMs + (options.settleMs ?? 0);
+    const inFlux = before !== undefined && until > now && (read.broken || dropsSomething(before, read));
+    const used = inFlux ? before : read;
+    if (inFlux) {
+      snapshot.settling.push({ file: where, until });
+      snapshot.problems.push(
+        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${read.broken ? 'does not read whole' : 'lacks a resource it held'}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
+      );
     }
-    if (text.trim() === '') {
-      snapshot.problems.push(`${where}: empty (delete the file to remove what it held)`);
-      snapshot.unreadable.push(where);
-      continue;
-    }
-    parseAllDocuments(text).forEach((document, index) => {
-      if (document.errors.length > 0) {
-        snapshot.problems.push(`${where} (document ${index + 1}): ${document.errors[0]?.message ?? 'invalid YAML'}`);
-        if (!snapshot.unreadable.includes(where)) snapshot.unreadable.push(where);
-        return;
-      }
-      const value: unknown = document.toJS();
-      if (value === null || value === undefined) return;
-      const parsed = parseResource(value);
-      if ('problems' in parsed) {
-        snapshot.problems.push(`${where} (document ${index + 1}): ${parsed.problems.join('; ')}`);
-        const identity = identityOf(value);
-        if (identity !== undefined)
-          snapshot.refused.push({ ...identity, message: `${where}: ${parsed.problems.join('; ')}` });
-        return;
-      }
-      add(snapshot, parsed.resource);
-    });
+    // What the next read compares against: the last version read whole.
+    snapshot.files.set(where, used.broken && before !== undefined ? before : used);
+    if (used.broken) snapshot.unreadable.push(where);
+    snapshot.problems.push(...used.problems);
+    snapshot.refused.push(...used.refused);
+    for (const resource of used.resources) add(snapshot, resource);
   }
   return snapshot;
+}
+
+/** One file's documents (those that parse, even when others do not); undefined when it vanished since the listing. */
+async function readManifestFile(file: string, where: string): Promise<ManifestFile | undefined> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    // The time first: a write landing between the two makes the file look newer, never older.
+    mtimeMs = (await stat(file)).mtimeMs;
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    // Deleted between listing and reading: the next sync sees the folder as it is.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const read: ManifestFile = { mtimeMs, resources: [], problems: [], refused: [], broken: false };
+  if (text.trim() === '') {
+    read.problems.push(`${where}: empty (delete the file to remove what it held)`);
+    read.broken = true;
+    return read;
+  }
+  parseAllDocuments(text).forEach((document, index) => {
+    if (document.errors.length > 0) {
+      read.problems.push(`${where} (document ${index + 1}): ${document.errors[0]?.message ?? 'invalid YAML'}`);
+      read.broken = true;
+      return;
+    }
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) return;
+    const parsed = parseResource(value);
+    if ('problems' in parsed) {
+      read.problems.push(`${where} (document ${index + 1}): ${parsed.problems.join('; ')}`);
+      const identity = identityOf(value);
+      if (identity !== undefined)
+        read.refused.push({ ...identity, message: `${where}: ${parsed.problems.join('; ')}` });
+      return;
+    }
+    read.resources.push(parsed.resource);
+  });
+  return read;
+}
+
+const identityKey = (o: { kind: string; metadata: { name: string; namespace?: string | undefined } }) =>
+  `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+
+/** Whether `now` lacks a resource (valid or refused) that `before` held. */
+function dropsSomething(before: ManifestFile, now: ManifestFile): boolean {
+  const held = new Set([...now.resources, ...now.refused].map(identityKey));
+  return [...before.resources, ...before.refused].some((o) => !held.has(identityKey(o)));
 }
 
 /** Kind and name of a refused document, when it states them plainly (else it is only a problem line). */
