@@ -1,6 +1,6 @@
 import { ConfigError, createLogger, loadConfig, loadPriceTable, migrate, openDatabase } from '@ccproxy/core';
 import { buildAdminApp, oidcOptionsFrom, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
-import { loadKubeConfig } from '@ccproxy/operator/kube';
+import { loadKubeConnection } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
@@ -27,7 +27,7 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
   const logger = createLogger({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: '.', logger });
   await migrate(db, logger);
-  const store = new KubeResourceStore(await loadKubeConfig(), config.watchNamespace);
+  const store = new KubeResourceStore(await loadKubeConnection(), config.watchNamespace);
   const passwordHash = config.adminPasswordHash ?? (await hashPassword(config.adminPassword as string));
   if (config.adminSessionSecret === undefined)
     logger.warn('CCPROXY_ADMIN_SESSION_SECRET is not set: sessions are valid on this replica only');

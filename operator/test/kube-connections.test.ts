@@ -1,6 +1,6 @@
-import { createConnection, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient } from '@ccproxy/operator/kube';
+import { startCountingForwarder, type CountingForwarder } from '@ccproxy/test-harness';
 import { adminConfig, ensureNamespace, uniqueName } from './kube-fixture.ts';
 
 /**
@@ -14,26 +14,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function countingForwarder(target: URL): Promise<{ url: string; connections: () => number }> {
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    connections += 1;
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as { port: number };
-  return { url: `https://${target.hostname}:${port}`, connections: () => connections };
+async function countingForwarder(target: URL): Promise<CountingForwarder> {
+  const forwarder = await startCountingForwarder(target);
+  cleanups.push(() => forwarder.close());
+  return forwarder;
 }
 
 describe('KubeClient connections', () => {

@@ -82,3 +82,4 @@ export {
   type Citation,
 } from './scripted-model.ts';
 export { startCuttableRelay, type CuttableRelay, type RelayMode } from './cuttable-relay.ts';
+export { startCountingForwarder, type CountingForwarder } from './counting-forwarder.ts';

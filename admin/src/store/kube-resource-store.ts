@@ -1,6 +1,7 @@
-import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { request, type Dispatcher } from 'undici';
 import { ownerUidAnnotation } from '@ccproxy/operator';
+import { connectionFromKubeConfig, type KubeConnection } from '@ccproxy/operator/kube';
 import {
   adminManager,
   adminSecretMetadata,
@@ -46,7 +47,9 @@ interface KubeObject<K extends Kind = Kind> {
 
 /**
  * The Kubernetes API as the admin's store. Raw JSON on the wire (client-node's typed
- * serializer drops CRD fields it does not know), with the kubeconfig's credentials. An update
+ * serializer drops CRD fields it does not know), with the kubeconfig's credentials, over the
+ * operator's `KubeConnection`: one keep-alive agent (client-node's `applyToHTTPSOptions` made a
+ * new agent, so a new TCP and TLS handshake, for every call). An update
  * names the spec generation the admin read; a stale one is a 409 instead of overwriting what
  * someone else (kubectl, GitOps) changed meanwhile. Custom resources may be edited whoever
  * applied them (RBAC and that version check guard them); Secrets are written only when they
@@ -54,12 +57,12 @@ interface KubeObject<K extends Kind = Kind> {
  */
 export class KubeResourceStore implements ResourceStore {
   readonly mode = 'kubernetes';
-  readonly #config: KubeConfig;
+  readonly #connection: KubeConnection;
   /** One namespace, or every namespace when undefined. */
   readonly #namespace: string | undefined;
 
-  constructor(config: KubeConfig, namespace?: string) {
-    this.#config = config;
+  constructor(connection: KubeConnection | KubeConfig, namespace?: string) {
+    this.#connection = 'prepare' in connection ? connection : connectionFromKubeConfig(connection);
     this.#namespace = namespace;
   }
 
@@ -228,25 +231,29 @@ export class KubeResourceStore implements ResourceStore {
     return live === undefined ? undefined : { resourceVersion: live.metadata.resourceVersion };
   }
 
-  async #request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
-    const options: https.RequestOptions = {
-      method,
-      headers: { 'content-type': contentType, accept: 'application/json' },
-      timeout: 15_000,
-    };
-    await this.#config.applyToHTTPSOptions(options);
-    const url = new URL(path, this.#config.getCurrentCluster()?.server);
-    const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const request = https.request(url, options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
+  async #request(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<unknown> {
+    // Appended, not resolved: a server URL may carry a path prefix (Rancher, proxies).
+    const url = `${this.#connection.server.replace(/\/+$/, '')}${path}`;
+    const response = await (async () => {
+      const { dispatcher, headers } = await this.#connection.prepare();
+      const answer = await request(url, {
+        dispatcher,
+        method,
+        headers: { ...headers, 'content-type': contentType, accept: 'application/json' },
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: 15_000,
+        bodyTimeout: 15_000,
       });
-      request.on('timeout', () => request.destroy(new Error(`kube-apiserver: ${method} ${path} timed out`)));
-      request.on('error', reject);
-      request.end(body === undefined ? undefined : JSON.stringify(body));
-    }).catch((error: unknown) => {
+      const text = await answer.body.text();
+      // The connection goes back to undici's pool a macrotask after the body ends (as in the operator's client).
+      await new Promise(setImmediate);
+      return { status: answer.statusCode, text };
+    })().catch((error: unknown) => {
       throw new StoreError(
         'unavailable',
         `Kubernetes API unreachable: ${error instanceof Error ? error.message : String(error)}`,

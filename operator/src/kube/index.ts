@@ -1,7 +1,7 @@
 // The Kubernetes half of the operator, apart from the package root (`ccproxy proxy` and
 // `ccproxy local` never need it). It does not load @kubernetes/client-node unless a kubeconfig
-// needs it (kube-connection.ts) or `loadKubeConfig` is called (`ccproxy admin`).
-export { KubeClient, loadKubeConfig, type KubeObject, type Watched } from './kube-client.ts';
+// needs it (kube-connection.ts): the operator and `ccproxy admin` alike.
+export { KubeClient, type KubeObject, type Watched } from './kube-client.ts';
 export { KubeApiError } from './kube-wire.ts';
 export { loadKubeConnection, connectionFromKubeConfig, type KubeConnection } from './kube-connection.ts';
 export { KubeOperator, finalizer, type KubeOperatorOptions } from './kube-operator.ts';

@@ -324,18 +324,6 @@ const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${na
 const leasePath = (namespace: string, name: string) =>
   `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases${name === '' ? '' : `/${name}`}`;
 
-/**
- * client-node's KubeConfig of this process (`KUBECONFIG` / ~/.kube/config, or the in-cluster
- * service account), for `ccproxy admin`'s store; loaded on demand, so that importing this module
- * does not load client-node (see loadKubeConnection).
- */
-export async function loadKubeConfig(): Promise<KubeConfig> {
-  const { KubeConfig: Config } = await import('@kubernetes/client-node');
-  const config = new Config();
-  config.loadFromDefault();
-  return config;
-}
-
 function orUndefinedOn404(error: unknown): undefined {
   if (statusOf(error) === 404) return undefined;
   throw error;
