@@ -33,6 +33,8 @@ export interface OpenLoopRun {
   failures: number;
   /** From the first due time until the last answer. */
   elapsedMs: number;
+  /** From the first due time until the last request was sent, plus one interval: `durationMs` when the driver kept pace. */
+  sendingMs: number;
 }
 
 /**
@@ -48,7 +50,9 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
   const byDue = new Float64Array(total).fill(Number.NaN);
   let failures = 0;
   const inFlight: Promise<void>[] = [];
-  const fire = (i: number) =>
+  let lastFired = 0;
+  const fire = (i: number) => {
+    lastFired = now();
     inFlight.push(
       send(options.pool, options.path, options.body, headers, dueAt(i)).then((ms) => {
         if (ms === undefined) return void (failures += 1);
@@ -56,6 +60,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
         byDue[i] = ms;
       }),
     );
+  };
   const start = now() + 5;
   for (let i = 0; i < total;) {
     if (options.pacing === 'spin') {
@@ -74,7 +79,13 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopRun> {
     }
   }
   await Promise.all(inFlight);
-  return { latencies, byDue, failures, elapsedMs: now() - start };
+  return {
+    latencies,
+    byDue,
+    failures,
+    elapsedMs: now() - start,
+    sendingMs: lastFired - start + 1000 / options.ratePerSecond,
+  };
 }
 
 async function send(

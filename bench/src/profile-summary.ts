@@ -1,12 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFlameGraph, type CpuProfileTree } from './flame-graph.ts';
 
-/** The parts of a V8 `.cpuprofile` this summary reads. */
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  samples: number[];
-  timeDeltas: number[];
-}
+/** The parts of a V8 `.cpuprofile` this summary and the flame graph read. */
+type CpuProfile = CpuProfileTree;
 
 /** Where self time goes: `node_modules/<package>`, a project folder, `node:internal`, or a V8 marker. */
 function owner(url: string, name: string): string {
@@ -68,4 +65,10 @@ export async function summarizeProfiles(dir: string): Promise<void> {
   byFunction.forEach((_, name) => name.startsWith('(idle)') && byFunction.delete(name));
   printTop('self time by owner (% of busy)', byOwner, busy, 15);
   printTop('self time by function (% of busy)', byFunction, busy, 25);
+  const svg = await writeFlameGraph(
+    profile,
+    join(dir, newest.replace(/\.cpuprofile$/, '')),
+    `ccproxy CPU profile ${newest}`,
+  );
+  console.log(`flame graph: ${svg} (and .folded.txt beside it: flamegraph.pl, inferno and speedscope read it)`);
 }

@@ -69,7 +69,10 @@ async function rateRung(
   const windowP99 = thirds(run.byDue).map((window) => summarize(window.filter((ms) => !Number.isNaN(ms))).p99);
   return {
     offered: rate,
-    achieved: (run.latencies.length * 1000) / run.elapsedMs,
+    // Answers per second of the sending window: a slow answer shows in the p99 bound, not here
+    // (counting until the last answer cost every side the last request's ~20 ms on a 3 s rung,
+    // 0.7 % of the 1 % margin: the floor read 989.9 of 1,000 req/s with p99 29.6 ms, "not held").
+    achieved: (run.latencies.length * 1000) / Math.max(durationMs, run.sendingMs),
     latency: summarize(run.latencies),
     windowP99,
     p99: median(windowP99),
