@@ -10,7 +10,7 @@ import { litellmVersion, startLiteLlm, type PeerStart } from './peer-litellm.ts'
 import { repeatRuns, writeDocFromRuns } from './repeat-runs.ts';
 import { timeJson } from './drivers.ts';
 import { startPeer } from './peer-gateway.ts';
-import { pinnedFor } from './pinning.ts';
+import { lowestPriority, pinnedFor } from './pinning.ts';
 import { watchSteal } from './proc-stats.ts';
 import { measureOperatorScale } from './operator-scale.ts';
 import { measureOpenLoop, measurePlanPath } from './plan-path.ts';
@@ -155,6 +155,7 @@ async function main(): Promise<void> {
   const bedrockUpstream = await startUpstream('bench/src/bedrock-upstream.ts');
   // As deployed: a real PostgreSQL server (`--pglite` measures the embedded default instead).
   postgres = process.argv.includes('--pglite') ? undefined : await startThrowawayPostgres();
+  if (postgres !== undefined) lowestPriority(await postgres.serverPid());
   const database: Record<string, string> =
     postgres === undefined
       ? {}
