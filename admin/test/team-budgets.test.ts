@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { insertUsage } from '@ccproxy/core';
+import { usageRecord } from '@ccproxy/test-harness';
 import { parseResource } from '@ccproxy/operator';
 import { startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
 
@@ -48,24 +49,7 @@ describe('team budgets in the admin facade (local mode)', () => {
     expect((await call('POST', '/admin/api/users', { namespace: 'team-b', name: 'erin' })).statusCode).toBe(201);
     const [user] = await admin.db.query<{ id: string }>("SELECT id::text FROM users WHERE name = 'erin'");
     await insertUsage(admin.db, [
-      {
-        requestId: 'team-b-usage-1',
-        occurredAt: Date.now(),
-        userId: user?.id ?? '',
-        accessKeyId: '1',
-        provider: 'plan',
-        failover: false,
-        modelRequested: 'claude-sonnet-4-5-20250929',
-        modelServed: 'claude-sonnet-4-5-20250929',
-        inputTokens: 700,
-        outputTokens: 100,
-        cacheReadTokens: 0,
-        cacheCreationTokens: 0,
-        latencyMs: 1,
-        ttfbMs: 1,
-        status: 200,
-        complete: true,
-      },
+      usageRecord('team-b-usage-1', { userId: user?.id ?? '', accessKeyId: '1', inputTokens: 700, outputTokens: 100 }),
     ]);
     await admin.operator.sync();
     const read = (await call('GET', `/admin/api/team-budgets/${enc('team-b/team')}`)).json() as Record<string, unknown>;

@@ -17,6 +17,7 @@ import {
   type CcproxyProcess,
   type SmallTmpfs,
   type ThrowawayPostgres,
+  usageRecord,
 } from '@ccproxy/test-harness';
 
 const key = 'ak_adversarial_spool_key_0123456789abcdefghij';
@@ -190,24 +191,16 @@ describe('01: usage spool on a full disk, torn lines, a spool folder deleted at 
     const spool = join(dataDir, 'usage-spool');
     await mkdir(spool, { recursive: true });
     const line = (id: string) =>
-      `${JSON.stringify({
-        requestId: id,
-        occurredAt: Date.now(),
-        userId: null,
-        accessKeyId: null,
-        provider: 'plan',
-        failover: false,
-        modelRequested: 'm',
-        modelServed: 'm',
-        inputTokens: 3,
-        outputTokens: 5,
-        cacheReadTokens: 0,
-        cacheCreationTokens: 0,
-        latencyMs: 12.5,
-        ttfbMs: 4,
-        status: 200,
-        complete: true,
-      })}\n`;
+      `${JSON.stringify(
+        usageRecord(id, {
+          modelRequested: 'm',
+          modelServed: 'm',
+          inputTokens: 3,
+          outputTokens: 5,
+          latencyMs: 12.5,
+          ttfbMs: 4,
+        }),
+      )}\n`;
     // What an append cut short by a full disk used to leave: half a line, then the next append glued to it.
     const bad = [
       line('torn-3').slice(0, 40) + line('glued-4'),

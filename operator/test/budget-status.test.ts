@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertUsage, type Database } from '@ccproxy/core';
+import { usageRecord } from '@ccproxy/test-harness';
 import { reconcileUser, type ProxyUser } from '@ccproxy/operator';
 import { openTestDatabase } from './kube-fixture.ts';
 
@@ -28,24 +29,8 @@ describe('budget status of a ProxyUser', () => {
       month: { spentTokens: 0, limitTokens: 1000, percent: 0 },
     });
     const userId = (await db.query<{ id: string }>("SELECT id::text FROM users WHERE name = 'carol'"))[0]?.id ?? '';
-    const record = (id: string, inputTokens: number) => ({
-      requestId: id,
-      occurredAt: Date.now(),
-      userId,
-      accessKeyId: '1',
-      provider: 'plan' as const,
-      failover: false,
-      modelRequested: 'claude-sonnet-4-5-20250929',
-      modelServed: 'claude-sonnet-4-5-20250929',
-      inputTokens,
-      outputTokens: 0,
-      cacheReadTokens: 0,
-      cacheCreationTokens: 0,
-      latencyMs: 1,
-      ttfbMs: 1,
-      status: 200,
-      complete: true,
-    });
+    const record = (id: string, inputTokens: number) =>
+      usageRecord(id, { userId, accessKeyId: '1', inputTokens, outputTokens: 0 });
     await insertUsage(db, [record('status-1', 600)]);
     const warned = await reconcileUser(
       db,

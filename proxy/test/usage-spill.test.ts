@@ -13,27 +13,10 @@ import {
   type Logger,
   type UsageRecord,
 } from '@ccproxy/core';
-import { freePort, startThrowawayPostgres, type ThrowawayPostgres } from '@ccproxy/test-harness';
+import { freePort, startThrowawayPostgres, usageRecord, type ThrowawayPostgres } from '@ccproxy/test-harness';
 import { UsageRecorder, type UsageRecorderOptions } from '@ccproxy/proxy';
 
-const usage = (requestId: string): UsageRecord => ({
-  requestId,
-  occurredAt: Date.now(),
-  userId: null,
-  accessKeyId: null,
-  provider: 'plan',
-  failover: false,
-  modelRequested: 'm',
-  modelServed: 'm',
-  inputTokens: 1,
-  outputTokens: 1,
-  cacheReadTokens: 0,
-  cacheCreationTokens: 0,
-  latencyMs: 1,
-  ttfbMs: 1,
-  status: 200,
-  complete: true,
-});
+const usage = (requestId: string): UsageRecord => usageRecord(requestId);
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -162,6 +145,7 @@ describe('usage records past the memory bound', () => {
     await first.recorder.stop(100);
     await unreachable.close();
     expect(await dropped(first.registry)).toEqual(noDrops);
+    expect(first.lines.filter((line) => line.includes('dropped'))).toEqual([]);
     expect(new Set(await idsIn(spoolDir, await spoolFiles(spoolDir))).size).toBe(100);
 
     // No periodic flush: what `start` loaded is what memory holds.

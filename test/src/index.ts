@@ -83,3 +83,4 @@ export {
 } from './scripted-model.ts';
 export { startCuttableRelay, type CuttableRelay, type RelayMode } from './cuttable-relay.ts';
 export { startCountingForwarder, type CountingForwarder } from './counting-forwarder.ts';
+export { usageRecord } from './usage-records.ts';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPriceTable, createLogger, insertUsage, ProxyError, type Database, type UsageRecord } from '@ccproxy/core';
+import { usageRecord } from '@ccproxy/test-harness';
 import { BudgetGuard } from '@ccproxy/proxy';
 import { openTestDatabase, seedKey } from '../proxy-fixture.ts';
 
@@ -13,24 +14,8 @@ describe('budget periods reset at their UTC boundary', () => {
     await db?.close();
   });
 
-  const usage = (keyId: string, userId: string, at: number, tokens: number, id: string): UsageRecord => ({
-    requestId: id,
-    occurredAt: at,
-    userId,
-    accessKeyId: keyId,
-    provider: 'plan',
-    failover: false,
-    modelRequested: 'claude-sonnet-4-5-20250929',
-    modelServed: 'claude-sonnet-4-5-20250929',
-    inputTokens: tokens,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheCreationTokens: 0,
-    latencyMs: 1,
-    ttfbMs: 1,
-    status: 200,
-    complete: true,
-  });
+  const usage = (keyId: string, userId: string, at: number, tokens: number, id: string): UsageRecord =>
+    usageRecord(id, { occurredAt: at, userId, accessKeyId: keyId, inputTokens: tokens, outputTokens: 0 });
 
   async function ids(name: string): Promise<{ keyId: string; userId: string }> {
     const rows = await db.query<{ key_id: string; user_id: string }>(
