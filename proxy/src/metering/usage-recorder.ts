@@ -11,7 +11,7 @@ import {
   type UsageRecord,
 } from '@ccproxy/core';
 import { UsageSpill } from './usage-spill.ts';
-import { generationOf, listSpool, readSpoolFile, SpoolFile, spoolFileName } from './usage-spool.ts';
+import { generationOf, listSpool, quarantineFile, readSpoolFile, SpoolFile, spoolFileName } from './usage-spool.ts';
 
 export interface UsageRecorderOptions {
   db: Database;
@@ -95,6 +95,7 @@ export class UsageRecorder {
       logger: options.logger,
       perFile: Math.max(1, Math.min(10_000, Math.floor(this.#options.maxQueued / 4))),
       nextGeneration: () => this.#generation++,
+      onRefused: (records) => this.#drop('queue_full', records),
     });
     const registers = [options.registry];
     // Gauges read at scrape time: nothing to update on the request path.
@@ -163,7 +164,7 @@ export class UsageRecorder {
     const listing = await listSpool(dir, this.#options.logger);
     if (listing === undefined) return;
     this.#generation = listing.nextGeneration;
-    const quarantine = join(dir, `quarantine-${Date.now()}.jsonl`);
+    const quarantine = quarantineFile(dir);
     for (const file of listing.files) {
       const contents = await readSpoolFile(dir, file, this.#options.logger, quarantine);
       if (contents === undefined || contents.keep) this.#keep.add(file);
@@ -185,7 +186,7 @@ export class UsageRecorder {
     if (this.#queue.length >= this.#options.maxQueued) {
       // Past the memory bound: on disk only, when there is a disk to take it.
       if (this.#file === undefined) this.#drop('queue_full', 1);
-      else if (this.#spill.add(record)) setImmediate(() => this.#appendSpill());
+      else if (this.#spill.add(record)) setImmediate(() => this.#spill.append());
       return;
     }
     // Without a spool file the record waits in memory; the next flush tries a new file.
@@ -214,17 +215,10 @@ export class UsageRecorder {
     this.#unspooled += items.length;
   }
 
-  #appendSpill(): void {
-    const refused = this.#spill.append();
-    if (refused > 0) this.#drop('queue_full', refused);
-  }
-
   /** Appends `items` to `file`, marking them as held there; false (file abandoned) when the disk refused. */
   #write(file: SpoolFile, items: Queued[]): boolean {
-    let text = '';
-    for (const item of items) text += `${JSON.stringify(item.record)}\n`;
     try {
-      file.append(Buffer.from(text));
+      file.appendRecords(items.map((item) => item.record));
     } catch (error) {
       this.#spoolBroke(error);
       return false;
@@ -293,8 +287,7 @@ export class UsageRecorder {
       if (this.pending > 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     this.#append();
-    const refused = this.#spill.close();
-    if (refused > 0) this.#drop('queue_full', refused);
+    this.#spill.close();
     // A last chance for records held in memory only: the disk may take them now.
     this.#respool();
     this.#file?.close();
@@ -381,7 +374,7 @@ export class UsageRecorder {
 
   /** With the queue drained, the oldest file of records kept on disk only joins it; false when none is left. */
   async #readBack(): Promise<boolean> {
-    this.#appendSpill();
+    this.#spill.append();
     const next = await this.#spill.next();
     if (next === undefined) return false;
     if ('lost' in next) {

@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import type { Logger, UsageRecord } from '@ccproxy/core';
-import { readSpoolFile, SpoolFile, spoolFileName } from './usage-spool.ts';
+import { quarantineFile, readSpoolFile, SpoolFile, spoolFileName } from './usage-spool.ts';
 
 interface OnDisk {
   generation: number;
@@ -21,6 +20,7 @@ export class UsageSpill {
   readonly #logger: Logger;
   readonly #perFile: number;
   readonly #nextGeneration: () => number;
+  readonly #onRefused: (records: number) => void;
   #file: SpoolFile | undefined;
   #fileRecords = 0;
   #closed: OnDisk[] = [];
@@ -29,11 +29,19 @@ export class UsageSpill {
   /** Said once per failure spell: past the bound every request would log it. */
   #failing = false;
 
-  constructor(options: { dir: string; logger: Logger; perFile: number; nextGeneration: () => number }) {
+  constructor(options: {
+    dir: string;
+    logger: Logger;
+    perFile: number;
+    nextGeneration: () => number;
+    /** Told how many records the disk refused (the recorder counts them dropped). */
+    onRefused: (records: number) => void;
+  }) {
     this.#dir = options.dir;
     this.#logger = options.logger;
     this.#perFile = options.perFile;
     this.#nextGeneration = options.nextGeneration;
+    this.#onRefused = options.onRefused;
   }
 
   /** Records on disk only (and this turn's, about to be). */
@@ -58,24 +66,21 @@ export class UsageSpill {
     return this.#turn.length === 1;
   }
 
-  /** Appends this turn's records, at most `perFile` to a file; returns how many the disk refused (the caller counts them dropped). */
-  append(): number {
+  /** Appends this turn's records, at most `perFile` to a file; what the disk refuses goes to `onRefused`. */
+  append(): void {
     const records = this.#turn;
     this.#turn = [];
     for (let at = 0; at < records.length;) {
       const chunk = records.slice(at, at + this.#perFile - this.#fileRecords);
-      if (!this.#write(chunk)) return records.length - at;
+      if (!this.#write(chunk)) return this.#onRefused(records.length - at);
       at += chunk.length;
     }
-    return 0;
   }
 
   #write(records: UsageRecord[]): boolean {
-    let text = '';
-    for (const record of records) text += `${JSON.stringify(record)}\n`;
     try {
       this.#file ??= SpoolFile.open(this.#dir, this.#nextGeneration());
-      this.#file.append(Buffer.from(text));
+      this.#file.appendRecords(records);
     } catch (error) {
       if (!this.#failing)
         this.#logger.error(
@@ -109,17 +114,16 @@ export class UsageSpill {
       this.#dir,
       name,
       this.#logger,
-      file.quarantined ? undefined : quarantineOf(this.#dir),
+      file.quarantined ? undefined : quarantineFile(this.#dir),
     );
     if (contents === undefined) return { lost: file.records };
     return { generation: file.generation, records: contents.records };
   }
 
   /** Appends what is pending and closes the open file (its records stay on disk for the next start). */
-  close(): number {
-    const refused = this.append();
+  close(): void {
+    this.append();
     this.#seal();
-    return refused;
   }
 
   #seal(): void {
@@ -132,5 +136,3 @@ export class UsageSpill {
     this.#fileRecords = 0;
   }
 }
-
-const quarantineOf = (dir: string): string => join(dir, `quarantine-${Date.now()}.jsonl`);

@@ -68,6 +68,13 @@ export class SpoolFile {
     }
   }
 
+  /** Appends records, one JSON line each, all or nothing (see `append`). */
+  appendRecords(records: readonly UsageRecord[]): void {
+    let text = '';
+    for (const record of records) text += `${JSON.stringify(record)}\n`;
+    this.append(Buffer.from(text));
+  }
+
   /** Bytes in the file. */
   get size(): number {
     return this.#size;
@@ -105,6 +112,9 @@ export class SpoolFile {
     }
   }
 }
+
+/** Where a read sets aside the bad lines it finds: a new file per call, beside the spool, never replayed or deleted. */
+export const quarantineFile = (dir: string): string => join(dir, `quarantine-${Date.now()}.jsonl`);
 
 /** The spool files in `dir`, oldest first, and one past the highest generation; undefined when the folder cannot be read. */
 export async function listSpool(
