@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { request, type Dispatcher } from 'undici';
 import { ownerUidAnnotation } from '@ccproxy/operator';
-import { connectionFromKubeConfig, type KubeConnection } from '@ccproxy/operator/kube';
+import { connectionFromKubeConfig, wholeBody, type KubeConnection } from '@ccproxy/operator/kube';
 import {
   adminManager,
   adminSecretMetadata,
@@ -249,10 +249,7 @@ export class KubeResourceStore implements ResourceStore {
         headersTimeout: 15_000,
         bodyTimeout: 15_000,
       });
-      const text = await answer.body.text();
-      // The connection goes back to undici's pool a macrotask after the body ends (as in the operator's client).
-      await new Promise(setImmediate);
-      return { status: answer.statusCode, text };
+      return { status: answer.statusCode, text: await wholeBody(answer.body) };
     })().catch((error: unknown) => {
       throw new StoreError(
         'unavailable',

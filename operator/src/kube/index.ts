@@ -2,7 +2,7 @@
 // `ccproxy local` never need it). It does not load @kubernetes/client-node unless a kubeconfig
 // needs it (kube-connection.ts): the operator and `ccproxy admin` alike.
 export { KubeClient, type KubeObject, type Watched } from './kube-client.ts';
-export { KubeApiError } from './kube-wire.ts';
+export { KubeApiError, wholeBody } from './kube-wire.ts';
 export { loadKubeConnection, connectionFromKubeConfig, type KubeConnection } from './kube-connection.ts';
 export { KubeOperator, finalizer, type KubeOperatorOptions } from './kube-operator.ts';
 export { LeaderElector, type LeaderElectionOptions, type LeaderClock } from './leader-election.ts';

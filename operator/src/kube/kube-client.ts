@@ -2,7 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { group, version } from '../resources.ts';
 import { connectionFromKubeConfig, loadKubeConnection, type KubeConnection } from './kube-connection.ts';
-import { KubeApiError, readLines } from './kube-wire.ts';
+import { KubeApiError, readLines, wholeBody } from './kube-wire.ts';
 
 /** What the operator keeps of any object it watches. */
 export interface KubeObject {
@@ -308,11 +308,7 @@ export class KubeClient {
   /** One call with this connection's credentials: the parsed JSON answer, or a KubeApiError. */
   async #call(method: Method, path: string, options: SendOptions = {}): Promise<unknown> {
     const response = await this.#send(method, path, options);
-    const text = await response.body.text();
-    // undici puts the connection back in its pool a macrotask after the body ends; a call made
-    // before that opens another one (20 sequential calls: 2 connections without this hop, 1 with
-    // it; 5 rounds of 8 concurrent: 16 and 8).
-    await new Promise(setImmediate);
+    const text = await wholeBody(response.body);
     if (response.statusCode >= 300) throw new KubeApiError(response.statusCode, method, path, text);
     return JSON.parse(text) as unknown;
   }
