@@ -13,7 +13,7 @@ export interface CpuProfileTree {
 
 interface Frame {
   name: string;
-  /** Whose code: an npm package, `node` (Node's internals), a folder of ours, or `v8` (GC, program). */
+  /** Whose code (`ownerOf`). */
   owner: string;
   /** ms in this frame and everything it called. */
   total: number;
@@ -26,10 +26,14 @@ function frameName(frame: CpuProfileTree['nodes'][number]['callFrame']): string 
   return file === '' ? name : `${name} ${file}:${frame.lineNumber + 1}`;
 }
 
-function ownerOf(url: string): string {
-  if (url === '') return 'v8';
-  if (url.startsWith('node:')) return 'node';
-  return /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? /\/([^/]+)\/(?:src|test)\//.exec(url)?.[1] ?? 'other';
+/** Whose code a frame is: `node_modules/<package>`, `node:internal`, a project folder, or a V8 marker (`(garbage collector)`). */
+export function ownerOf(url: string, name: string): string {
+  if (url === '') return `(${name || 'native'})`;
+  const module = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (module?.[1] !== undefined) return module[1];
+  if (url.startsWith('node:')) return 'node:internal';
+  const project = /\/work\/main\/([^/]+)\//.exec(url) ?? /\/([^/]+)\/src\//.exec(url);
+  return project?.[1] ?? url;
 }
 
 /** The call tree with each frame's total (self + callees) ms, idle left out; frames merged by name per parent. */
@@ -53,11 +57,16 @@ export function callTree(profile: CpuProfileTree): Frame {
     }
     const list = [...children.values()].sort((a, b) => b.total - a.total);
     const total = (self.get(id) ?? 0) + list.reduce((sum, f) => sum + f.total, 0);
-    return { name: frameName(node.callFrame), owner: ownerOf(node.callFrame.url), total, children: list };
+    return {
+      name: frameName(node.callFrame),
+      owner: ownerOf(node.callFrame.url, node.callFrame.functionName),
+      total,
+      children: list,
+    };
   };
   const root = profile.nodes.find((node) => node.callFrame.functionName === '(root)') ?? profile.nodes[0];
   const tree = root === undefined ? undefined : build(root.id);
-  return { name: 'all (busy)', owner: 'v8', total: tree?.total ?? 0, children: tree?.children ?? [] };
+  return { name: 'all (busy)', owner: '(root)', total: tree?.total ?? 0, children: tree?.children ?? [] };
 }
 
 /** `a;b;c <ms>` lines (self time per stack), the format flamegraph.pl, inferno and speedscope read. */

@@ -1,19 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFlameGraph, type CpuProfileTree } from './flame-graph.ts';
+import { ownerOf, writeFlameGraph, type CpuProfileTree } from './flame-graph.ts';
 
 /** The parts of a V8 `.cpuprofile` this summary and the flame graph read. */
 type CpuProfile = CpuProfileTree;
-
-/** Where self time goes: `node_modules/<package>`, a project folder, `node:internal`, or a V8 marker. */
-function owner(url: string, name: string): string {
-  if (url === '') return `(${name || 'native'})`;
-  const module = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (module?.[1] !== undefined) return module[1];
-  if (url.startsWith('node:')) return 'node:internal';
-  const project = /\/work\/main\/([^/]+)\//.exec(url) ?? /\/([^/]+)\/src\//.exec(url);
-  return project?.[1] ?? url;
-}
 
 function selfTimes(profile: CpuProfile): {
   byFunction: Map<string, number>;
@@ -32,7 +22,7 @@ function selfTimes(profile: CpuProfile): {
     const file = frame.url.split('/').slice(-2).join('/');
     const fn = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + ms);
-    const who = owner(frame.url, frame.functionName);
+    const who = ownerOf(frame.url, frame.functionName);
     byOwner.set(who, (byOwner.get(who) ?? 0) + ms);
   });
   return { byFunction, byOwner, totalMs };
