@@ -9,7 +9,7 @@ export {
 } from './password.ts';
 export { oidcOptionsFrom } from './oidc-config.ts';
 export type { OidcOptions } from './oidc.ts';
-export { parseRoleRules, grantsFor, type RoleRule } from './access/roles.ts';
+export { parseRoleRules, grantsFor, selfServiceFor, type RoleRule } from './access/roles.ts';
 export {
   ManifestFolderStore,
   type ManifestFolderStoreOptions,

@@ -169,7 +169,7 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
           emailVerified,
           name,
           ...granted,
-          selfService: selfServiceFor(options.roles, groups),
+          ...selfServiceFor(options.roles, groups),
         };
       } catch (error) {
         return failed(request, reply, 401, `ID token or code refused: ${messageOf(error)}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grantsFor, oidcOptionsFrom, parseRoleRules } from '@ccproxy/admin';
+import { grantsFor, oidcOptionsFrom, parseRoleRules, selfServiceFor } from '@ccproxy/admin';
 
 /** The group → role table and the SSO settings: every mistake named at start, nothing granted by a typo. */
 describe('group → role table', () => {
@@ -26,10 +26,35 @@ describe('group → role table', () => {
     expect(grantsFor(rules, ['devs', 'audit'])?.role).toBe('viewer');
     expect(grantsFor(rules, ['devs', 'leads'])?.role).toBe('team-admin');
     expect(grantsFor(rules, ['devs', 'ops'])?.role).toBe('admin');
-    expect(parseRoleRules('devs=developer:team-a').problems).toEqual([
-      '"devs=developer:team-a": developer takes no namespaces',
-    ]);
     expect(grantsFor(rules, [])).toBeUndefined();
+  });
+
+  it('scopes a developer entry to the namespaces whose ProxyUsers may link to the person', () => {
+    const { rules, problems } = parseRoleRules(
+      'devs-a=developer:team-a,team-c;devs-b=developer:team-b;all=developer;leads=team-admin:team-x',
+    );
+    expect(problems).toEqual([]);
+    expect(selfServiceFor(rules, ['devs-a'])).toEqual({
+      selfService: true,
+      selfServiceNamespaces: ['team-a', 'team-c'],
+    });
+    expect(selfServiceFor(rules, ['devs-a', 'devs-b'])).toEqual({
+      selfService: true,
+      selfServiceNamespaces: ['team-a', 'team-b', 'team-c'],
+    });
+    // One unscoped developer entry trusts every namespace.
+    expect(selfServiceFor(rules, ['devs-b', 'all'])).toEqual({ selfService: true, selfServiceNamespaces: 'all' });
+    expect(selfServiceFor(rules, ['leads'])).toEqual({ selfService: false, selfServiceNamespaces: [] });
+    // A developer's namespaces grant nothing in the admin: the role stays developer, with no grants.
+    expect(grantsFor(rules, ['devs-a'])).toEqual({ role: 'developer', grants: { read: [], write: [] } });
+    expect(grantsFor(rules, ['devs-a', 'leads'])).toEqual({
+      role: 'team-admin',
+      grants: { read: ['team-x'], write: ['team-x'] },
+    });
+    expect(parseRoleRules('devs=developer:Team_A;d2=developer:').problems).toEqual([
+      '"devs=developer:Team_A": developer needs namespaces (DNS labels, comma-separated)',
+      '"d2=developer:": developer needs namespaces (DNS labels, comma-separated)',
+    ]);
   });
 
   it('names every malformed entry instead of granting or dropping silently', () => {
@@ -39,7 +64,7 @@ describe('group → role table', () => {
     expect(rules).toEqual([]);
     expect(problems).toHaveLength(6);
     expect(problems.join('\n')).toContain(
-      '"ops=root": role must be admin, team-admin:<namespaces>, viewer or developer',
+      '"ops=root": role must be admin, team-admin:<namespaces>, viewer or developer[:<namespaces>]',
     );
     expect(problems.join('\n')).toContain('"team2=team-admin:Team_A": team-admin needs namespaces');
     expect(problems.join('\n')).toContain('"audit=viewer:team-a": viewer takes no namespaces');
@@ -78,7 +103,7 @@ describe('SSO settings', () => {
     ]);
     expect(oidcOptionsFrom({ ...base, adminOidcIssuerUrl: 'http://127.0.0.1:9000' }).problems).toEqual([]);
     expect(oidcOptionsFrom({ ...base, adminOidcRoles: 'ops=superuser' }).problems).toEqual([
-      'CCPROXY_ADMIN_OIDC_ROLES: "ops=superuser": role must be admin, team-admin:<namespaces>, viewer or developer',
+      'CCPROXY_ADMIN_OIDC_ROLES: "ops=superuser": role must be admin, team-admin:<namespaces>, viewer or developer[:<namespaces>]',
     ]);
   });
 });

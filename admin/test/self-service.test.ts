@@ -21,6 +21,8 @@ const accounts = {
   'eve-sub': { email: 'eve@example.com', name: 'Eve', groups: ['devs'], emailVerified: false },
   'mel-sub': { email: 'Mel@Example.com', name: 'Mel', groups: ['devs'] },
   'nolink-sub': { email: 'nolink@example.com', name: 'Nobody', groups: ['devs'] },
+  // In a developer group scoped to team-a: only ProxyUsers there may link to her.
+  'ann-sub': { email: 'ann@example.com', name: 'Ann', groups: ['devs-a'] },
 };
 const sessions: Record<string, string> = {};
 const issuedKeys: string[] = [];
@@ -72,7 +74,7 @@ beforeAll(async () => {
       redirectUrl: `${adminUrl}/admin/auth/oidc/callback`,
       scopes: 'openid email profile groups',
       groupsClaim: 'groups',
-      roles: parseRoleRules('platform=admin; devs=developer').rules,
+      roles: parseRoleRules('platform=admin; devs=developer; devs-a=developer:team-a').rules,
     },
   });
   await admin.app.listen({ port, host: '127.0.0.1' });
@@ -328,6 +330,40 @@ describe('self-service: a developer and their own keys', () => {
     expect((await api('bob-sub', 'GET', '/admin/api/my-keys')).body).toMatchObject({
       message: expect.stringContaining('linked to several ProxyUsers (team-a/bob, team-b/bob-twin)'),
     });
+  });
+
+  it('links a scoped developer only from the namespaces her group trusts: a claim elsewhere neither links nor blocks', async () => {
+    // Whoever writes ProxyUsers in team-b claims Ann first: with a scoped group, it links nothing.
+    const elsewhere = await asAdmin('POST', '/admin/api/users', {
+      namespace: 'team-b',
+      name: 'ann-claimed',
+      identity: { subject: 'ann-sub' },
+      selfService: {},
+    });
+    expect(elsewhere.statusCode).toBe(201);
+    const before = await api('ann-sub', 'POST', '/admin/api/my-keys', {});
+    expect(before.status).toBe(403);
+    expect(before.body).toMatchObject({
+      error: 'forbidden',
+      message: expect.stringContaining(
+        'spec.identity.email "ann@example.com" in namespace team-a); ask your team admin',
+      ),
+    });
+    // Her team admin links her in team-a: that is her user, and the team-b claim is no second match.
+    const own = await asAdmin('POST', '/admin/api/users', {
+      namespace: 'team-a',
+      name: 'ann',
+      identity: { subject: 'ann-sub' },
+      selfService: {},
+    });
+    expect(own.statusCode).toBe(201);
+    expect((await api('ann-sub', 'GET', '/admin/api/my/profile')).body).toMatchObject({ user: { id: 'team-a/ann' } });
+    const issued = await api('ann-sub', 'POST', '/admin/api/my-keys', {});
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    issuedKeys.push(issued.body.accessKey as string);
+    const listed = await api('ann-sub', 'GET', '/admin/api/my-keys');
+    expect(listed.body.map((key) => key.userId)).toEqual(['team-a/ann']);
+    // An unscoped developer is still refused on a second claim (bob, above): the scope is per group.
   });
 
   it('never writes a key to a log, the manifests folder or the audit trail', async () => {

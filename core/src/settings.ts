@@ -245,7 +245,7 @@ export const adminFields = {
   adminOidcRoles: envField(
     'CCPROXY_ADMIN_OIDC_ROLES',
     Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
-    'group → role table: `group=admin;group=team-admin:ns1,ns2;group=viewer;group=developer` (developer: self-service of their own keys; groups not named sign in to nothing)',
+    'group → role table: `group=admin;group=team-admin:ns1,ns2;group=viewer;group=developer[:ns1,ns2]` (developer: self-service of their own keys, linked only by ProxyUsers in the namespaces named, or any; groups not named sign in to nothing)',
   ),
   adminTrustedProxyHops: envField(
     'CCPROXY_ADMIN_TRUSTED_PROXY_HOPS',

@@ -23,6 +23,8 @@ export interface Identity {
   grants: Grants;
   /** In a `developer` group: may manage the keys of the ProxyUser linked to them (self-service), whatever the role. */
   selfService: boolean;
+  /** Where a ProxyUser's `spec.identity` may link to this person: every namespace or these (roles.ts). */
+  selfServiceNamespaces: 'all' | string[];
 }
 
 export const adminGrants: Grants = { read: 'all', write: 'all' };

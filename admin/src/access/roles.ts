@@ -2,11 +2,14 @@ import type { Grants, Role } from './identity.ts';
 
 /**
  * The group → role table (CCPROXY_ADMIN_OIDC_ROLES): entries separated by `;`, each
- * `group=admin`, `group=viewer`, `group=team-admin:ns1,ns2` or `group=developer`. A person in
- * several groups gets the union: `admin` anywhere wins; `viewer` reads everything; each
- * `team-admin` entry adds its namespaces to what they read and change; `developer` alone is the
- * self-service role (their own keys only, through the ProxyUser linked to their identity; the
- * other roles may use self-service too when linked). Groups the table does not name give nothing.
+ * `group=admin`, `group=viewer`, `group=team-admin:ns1,ns2`, `group=developer` or
+ * `group=developer:ns1,ns2`. A person in several groups gets the union: `admin` anywhere wins;
+ * `viewer` reads everything; each `team-admin` entry adds its namespaces to what they read and
+ * change; `developer` alone is the self-service role (their own keys only, through the ProxyUser
+ * linked to their identity; the other roles may use self-service too when linked). A developer
+ * entry with namespaces trusts links (`spec.identity`) only from ProxyUsers there: whoever may
+ * write ProxyUsers in another namespace can then neither take the person's self-service over nor
+ * block it with a second claim. Groups the table does not name give nothing.
  */
 export interface RoleRule {
   group: string;
@@ -30,19 +33,19 @@ export function parseRoleRules(text: string): { rules: RoleRule[]; problems: str
       problems.push(`"${entry}": expected group=role`);
       continue;
     }
-    if (role === 'admin' || role === 'viewer' || role === 'developer') {
+    if (role === 'admin' || role === 'viewer' || (role === 'developer' && scope === undefined)) {
       if (scope !== undefined) problems.push(`"${entry}": ${role} takes no namespaces`);
       else rules.push({ group, role, namespaces: [] });
       continue;
     }
-    if (role !== 'team-admin') {
-      problems.push(`"${entry}": role must be admin, team-admin:<namespaces>, viewer or developer`);
+    if (role !== 'team-admin' && role !== 'developer') {
+      problems.push(`"${entry}": role must be admin, team-admin:<namespaces>, viewer or developer[:<namespaces>]`);
       continue;
     }
     const namespaces = (scope ?? '').split(',').map((namespace) => namespace.trim());
     const bad = namespaces.filter((namespace) => !namespacePattern.test(namespace));
     if (bad.length > 0 || namespaces.length === 0)
-      problems.push(`"${entry}": team-admin needs namespaces (DNS labels, comma-separated)`);
+      problems.push(`"${entry}": ${role} needs namespaces (DNS labels, comma-separated)`);
     else rules.push({ group, role, namespaces });
   }
   return { rules, problems };
@@ -56,7 +59,9 @@ export function grantsFor(
   const matched = rules.filter((rule) => groups.includes(rule.group));
   if (matched.length === 0) return undefined;
   if (matched.some((rule) => rule.role === 'admin')) return { role: 'admin', grants: { read: 'all', write: 'all' } };
-  const teams = [...new Set(matched.flatMap((rule) => rule.namespaces))].sort();
+  const teams = [
+    ...new Set(matched.filter((rule) => rule.role === 'team-admin').flatMap((rule) => rule.namespaces)),
+  ].sort();
   const viewer = matched.some((rule) => rule.role === 'viewer');
   // Only developer rules: no namespace grants at all; the self-service routes decide (self-service.ts).
   if (teams.length === 0 && !viewer) return { role: 'developer', grants: { read: [], write: [] } };
@@ -64,9 +69,19 @@ export function grantsFor(
   return { role: 'team-admin', grants: { read: viewer ? 'all' : teams, write: teams } };
 }
 
-/** Whether any of `groups` is a developer group: self-service, next to whatever role the person has. */
-export function selfServiceFor(rules: readonly RoleRule[], groups: readonly string[]): boolean {
-  return rules.some((rule) => rule.role === 'developer' && groups.includes(rule.group));
+/**
+ * Self-service, next to whatever role the person has: whether any of `groups` is a developer
+ * group, and the namespaces whose ProxyUsers may link to the person (`'all'` when one of their
+ * developer entries names none).
+ */
+export function selfServiceFor(
+  rules: readonly RoleRule[],
+  groups: readonly string[],
+): { selfService: boolean; selfServiceNamespaces: 'all' | string[] } {
+  const matched = rules.filter((rule) => rule.role === 'developer' && groups.includes(rule.group));
+  if (matched.some((rule) => rule.namespaces.length === 0)) return { selfService: true, selfServiceNamespaces: 'all' };
+  const namespaces = [...new Set(matched.flatMap((rule) => rule.namespaces))].sort();
+  return { selfService: matched.length > 0, selfServiceNamespaces: namespaces };
 }
 
 /** Groups from a claim: an array of strings, or one string (some issuers send a single group so). */

@@ -11,6 +11,8 @@ import type { Identity } from './identity.ts';
  *   (oidc.ts) and carried in our own signed session — so nobody can claim another's;
  * - else `email`, only when the issuer said `email_verified: true` (an unverified email is
  *   whatever the person typed at the issuer), compared case-insensitively.
+ * Only ProxyUsers in the namespaces the person's developer entries trust are read
+ * (`group=developer:ns1,ns2`, roles.ts): a claim written anywhere else neither links nor blocks.
  * Exactly one ProxyUser must match: none, or two (an ambiguous link), is a 403 naming why, never
  * a guess. The link is read on every request, so unlinking takes effect at once.
  */
@@ -19,7 +21,9 @@ export async function linkedUser(store: ResourceStore, identity: Identity): Prom
   if (identity.method !== 'oidc')
     throw refused(identity, 'signs in with the break-glass password: self-service needs single sign-on');
   const email = identity.emailVerified ? identity.email?.toLowerCase() : undefined;
-  const matches = (await store.list('ProxyUser')).filter(({ spec }) => {
+  const trusted = identity.selfServiceNamespaces;
+  const matches = (await store.list('ProxyUser')).filter(({ namespace, spec }) => {
+    if (trusted !== 'all' && !trusted.includes(namespace)) return false;
     const link = spec.identity;
     if (link?.subject !== undefined) return link.subject === identity.sub;
     return link?.email !== undefined && email !== undefined && link.email.toLowerCase() === email;
@@ -28,7 +32,7 @@ export async function linkedUser(store: ResourceStore, identity: Identity): Prom
   if (user === undefined)
     throw refused(
       identity,
-      `has no ProxyUser linked to it (spec.identity.subject "${identity.sub}"${email === undefined ? '' : ` or spec.identity.email "${email}"`}); ask your team admin to link ${who}`,
+      `has no ProxyUser linked to it (spec.identity.subject "${identity.sub}"${email === undefined ? '' : ` or spec.identity.email "${email}"`}${trusted === 'all' ? '' : ` in ${trusted.length === 1 ? 'namespace' : 'namespaces'} ${trusted.join(', ')}`}); ask your team admin to link ${who}`,
     );
   if (other !== undefined)
     throw refused(
