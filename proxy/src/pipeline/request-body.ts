@@ -45,6 +45,11 @@ export class RequestBody {
     // Its errors are reported by the upstream call or by `bytes()`; one arriving after the
     // upstream let go of the stream must not become an uncaught exception.
     live.on('error', ignore);
+    // undici's stream writer leaves its 'error' listener on a body that ended (it takes it off
+    // only on 'close', after it already stopped listening for that): the listener holds the
+    // writer and the request head, ~1.7 KiB a stream for the whole answer. Once the body has
+    // ended and undici has finished writing it, that listener does nothing; drop it.
+    live.once('end', () => queueMicrotask(() => live.removeAllListeners('error').on('error', ignore)));
     this.#live = live;
     // An upstream that fails drops (or destroys) its body; the copy must still be read to the end.
     live.once('close', () => {
