@@ -1,4 +1,4 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -187,6 +187,28 @@ describe('admin REST facade over the manifests folder (local mode)', () => {
     await expect(readdir(join(admin.dataDir, 'secrets', 'team-a'))).resolves.not.toContain('ghost-key-key.yaml');
     // A user with keys is not deleted out from under them.
     expect((await call('DELETE', `/admin/api/users/${enc('team-a/alice')}`)).statusCode).toBe(409);
+  });
+
+  it('shows a resource written in two files once, as the operator applies it: the first file’s copy', async () => {
+    const copy = join(admin.manifestsDir, 'zz-copy.yaml');
+    await writeFile(
+      copy,
+      'apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: alice, namespace: team-a }\nspec: { displayName: Impostor }\n',
+    );
+    try {
+      const listed = (await call('GET', '/admin/api/users?_start=0&_end=100')).json() as Array<{
+        id: string;
+        displayName: string;
+      }>;
+      expect(listed.filter((user) => user.id === 'team-a/alice').map((user) => user.displayName)).toEqual([
+        'Alice Kim',
+      ]);
+      expect((await call('GET', `/admin/api/users/${enc('team-a/alice')}`)).json()).toMatchObject({
+        displayName: 'Alice Kim',
+      });
+    } finally {
+      await unlink(copy);
+    }
   });
 
   it('registers a Bedrock key: the Secret and the BedrockKey (with its default API), fingerprint but never the key in answers', async () => {

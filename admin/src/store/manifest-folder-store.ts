@@ -259,26 +259,39 @@ export class ManifestFolderStore implements ResourceStore {
       .map((entry) => join(entry.parentPath, entry.name))
       .sort();
     const found: Located[] = [];
+    const seen = new Set<string>();
     const secrets = new Map<string, string>();
     const statuses = this.#options.operator?.lastReport.statuses;
     for (const file of files) {
       const text = await readFile(file, 'utf8').catch(() => '');
       const documents = parseAllDocuments(text);
       if (!Array.isArray(documents)) continue;
+      // The operator's rule (readManifestFolder): the first file holding a resource defines it,
+      // and within a file a valid copy before a refused one; later copies are ignored.
+      const refused: string[] = [];
       documents.forEach((document) => {
         if (document.errors.length > 0) return;
         const value = document.toJS() as RawObject | null;
-        if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string')
+        const id = `${value?.kind}/${value?.metadata?.namespace ?? 'default'}/${value?.metadata?.name}`;
+        if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string' && !seen.has(id)) {
+          seen.add(id);
           secrets.set(`${value.metadata.namespace ?? 'default'}/${value.metadata.name}`, file);
+        }
         if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey', 'TeamBudget'].includes(value.kind)) return;
         // The parsed spec, defaults filled: what the operator's schemas say the resource is.
         const parsed = parseResource(value);
-        if ('problems' in parsed || !('spec' in parsed.resource)) return;
+        if ('problems' in parsed || !('spec' in parsed.resource)) {
+          if (typeof value.metadata?.name === 'string') refused.push(id);
+          return;
+        }
+        if (seen.has(id)) return;
+        seen.add(id);
         const { kind, spec } = parsed.resource;
         const resource = toStored({ kind, metadata: value.metadata, spec }, value);
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
         found.push({ file, text, documents, resource });
       });
+      for (const id of refused) seen.add(id);
     }
     return { resources: found, secrets };
   }

@@ -79,6 +79,21 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     files: new Map(),
   };
   const now = options.now ?? Date.now();
+  // One definition per resource: the first file (in name order) holds it, a later one is named.
+  const definedIn = new Map<string, string>();
+  const firstDefinition = (
+    resource: { kind: string; metadata: { name: string; namespace?: string } },
+    where: string,
+  ) => {
+    const id = identityKey(resource);
+    const first = definedIn.get(id);
+    if (first === undefined) definedIn.set(id, where);
+    else
+      snapshot.problems.push(
+        `${where}: ${id} is also in ${first}; this copy is ignored (each resource is defined in one file; during a move between files, for up to the settle window)`,
+      );
+    return first === undefined;
+  };
   for (const file of await yamlFiles(dir)) {
     const where = relative(dir, file);
     const read = await readManifestFile(file, where);
@@ -97,8 +112,9 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     snapshot.files.set(where, used.broken && before !== undefined ? before : used);
     if (used.broken) snapshot.unreadable.push(where);
     snapshot.problems.push(...used.problems);
-    snapshot.refused.push(...used.refused);
-    for (const resource of used.resources) add(snapshot, resource);
+    // A file's valid documents first: within one file, a valid copy wins over a refused one.
+    for (const resource of used.resources) if (firstDefinition(resource, where)) add(snapshot, resource);
+    for (const refused of used.refused) if (firstDefinition(refused, where)) snapshot.refused.push(refused);
   }
   return snapshot;
 }
