@@ -109,6 +109,7 @@ describe('admin single sign-on', () => {
         'email',
         'emailVerified',
         'selfService',
+        'selfServiceNamespaces',
         'exp',
         'iat',
         'iss',

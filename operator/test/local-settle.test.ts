@@ -1,12 +1,9 @@
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { LocalKeyWrapper, type Database } from '@ccproxy/core';
-import { LocalOperator } from '@ccproxy/operator';
-import { createTestDatabase } from '@ccproxy/test-harness';
-import { hashKey, openTestDatabase, silent } from './kube-fixture.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '@ccproxy/core';
+import type { LocalOperator } from '@ccproxy/operator';
+import { startLocalOperator, type LocalSetup } from './local-fixture.ts';
 
 const user = (name: string) =>
   `apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: ${name}, namespace: team-a }\nspec: {}\n`;
@@ -34,34 +31,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * watcher running.
  */
 describe('a manifest still being written (local mode)', () => {
-  let dir: string;
+  let setup: LocalSetup;
   let manifests: string;
   let db: Database;
   let operator: LocalOperator;
   const file = () => join(manifests, 'team.yaml');
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ccproxy-local-settle-'));
-    manifests = join(dir, 'manifests');
-    await mkdir(manifests);
-    db = await openTestDatabase(await createTestDatabase(inject('postgresUrl'), 'local-settle'));
-    operator = new LocalOperator({
-      manifestsDir: manifests,
-      dataDir: join(dir, 'data'),
-      db,
-      hashKey,
-      wrapper: new LocalKeyWrapper(randomBytes(32)),
-      logger: silent,
-      rotationGraceSeconds: 0,
-      publicUrl: 'http://127.0.0.1:8080',
-    });
-    await operator.start();
+    setup = await startLocalOperator('local-settle');
+    ({ manifests, db, operator } = setup);
   });
-  afterAll(async () => {
-    await operator?.stop();
-    await db?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => setup?.stop());
 
   const row = async (name: string) =>
     (
