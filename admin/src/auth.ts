@@ -30,13 +30,15 @@ export interface AuthOptions {
 
 const issuer = 'ccproxy-admin';
 /**
- * Sessions are issued for `ccproxy-admin-api/2`: a release from before the developer role would
- * read that role as an unknown one, so it must refuse these tokens outright (its audience is
- * `ccproxy-admin-api`) — a rollback or a mixed-version rollout then asks people to log in again
- * instead of granting anything. Tokens of that earlier audience are still read here.
+ * Sessions are issued for `ccproxy-admin-api/3`. Each bump is a meaning older releases cannot
+ * read, so they refuse these tokens outright (a rollback or a mixed-version rollout asks people
+ * to log in again instead of granting anything): `/2` brought the developer role, `/3` the
+ * namespaces a developer's links are trusted from (`selfServiceNamespaces`), which a `/2`
+ * release would ignore, trusting every namespace. Tokens of the earlier audiences are still
+ * read here, with no namespace trusted for self-service (fail closed: sign in again for My keys).
  */
-const audience = 'ccproxy-admin-api/2';
-const audiences = [audience, 'ccproxy-admin-api'];
+const audience = 'ccproxy-admin-api/3';
+const audiences = [audience, 'ccproxy-admin-api/2', 'ccproxy-admin-api'];
 
 export const loginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 200 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
@@ -271,8 +273,8 @@ function identityOf(payload: Record<string, unknown>): Identity {
     email: typeof payload.email === 'string' ? payload.email : null,
     emailVerified: payload.emailVerified === true,
     selfService: payload.selfService === true,
-    // A session signed before namespaces were carried had every namespace (it lives ≤ its lifetime).
-    selfServiceNamespaces: payload.selfServiceNamespaces === undefined ? 'all' : grant(payload.selfServiceNamespaces),
+    // A session signed before namespaces were carried trusts none (self-service says: sign in again).
+    selfServiceNamespaces: grant(payload.selfServiceNamespaces),
     name: typeof payload.name === 'string' ? payload.name : null,
     role,
     grants: { read: grant(payload.read), write: grant(payload.write) },

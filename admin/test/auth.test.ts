@@ -90,8 +90,9 @@ describe('admin auth', () => {
     expect((await use(await sign(sessionSecret, { role: 'superuser' }))).statusCode).toBe(401);
     expect((await use(await sign(sessionSecret, { role: 'admin' }))).statusCode).toBe(200);
     expect((await use(await sign(sessionSecret, { role: 'admin', aud: 'ccproxy-admin-api/2' }))).statusCode).toBe(200);
-    // Issued for the audience a release without the developer role refuses.
-    expect(JSON.parse(Buffer.from(payload, 'base64url').toString())).toMatchObject({ aud: 'ccproxy-admin-api/2' });
+    expect((await use(await sign(sessionSecret, { role: 'admin', aud: 'ccproxy-admin-api/3' }))).statusCode).toBe(200);
+    // Issued for the audience releases without self-service namespaces (and the developer role) refuse.
+    expect(JSON.parse(Buffer.from(payload, 'base64url').toString())).toMatchObject({ aud: 'ccproxy-admin-api/3' });
   });
 
   it('logs out: the token stops working', async () => {

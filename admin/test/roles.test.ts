@@ -51,10 +51,19 @@ describe('group → role table', () => {
       role: 'team-admin',
       grants: { read: ['team-x'], write: ['team-x'] },
     });
-    expect(parseRoleRules('devs=developer:Team_A;d2=developer:').problems).toEqual([
+    expect(
+      parseRoleRules('devs=developer:Team_A;d2=developer:;d3=developer:team-a:team-b;t=team-admin:team-a:').problems,
+    ).toEqual([
       '"devs=developer:Team_A": developer needs namespaces (DNS labels, comma-separated)',
       '"d2=developer:": developer needs namespaces (DNS labels, comma-separated)',
+      '"d3=developer:team-a:team-b": developer needs namespaces (DNS labels, comma-separated)',
+      '"t=team-admin:team-a:": team-admin needs namespaces (DNS labels, comma-separated)',
     ]);
+    // Entries are separated by `;`: a line break is named, not read as part of a group.
+    expect(parseRoleRules('ops=admin\ndevs=developer')).toEqual({
+      rules: [],
+      problems: ['"ops=admin\\ndevs=developer": expected group=role, entries separated by ;'],
+    });
   });
 
   it('names every malformed entry instead of granting or dropping silently', () => {

@@ -1,5 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRoleRules } from '@ccproxy/admin';
 import { startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
@@ -364,6 +366,56 @@ describe('self-service: a developer and their own keys', () => {
     const listed = await api('ann-sub', 'GET', '/admin/api/my-keys');
     expect(listed.body.map((key) => key.userId)).toEqual(['team-a/ann']);
     // An unscoped developer is still refused on a second claim (bob, above): the scope is per group.
+  });
+
+  it('trusts no namespace for a session signed before scopes were recorded, and tells an admin outside developer groups why', async () => {
+    // Ann's session as the previous release signed it (audience /2, no selfServiceNamespaces), same secret.
+    const old = await new SignJWT({
+      method: 'oidc',
+      email: 'ann@example.com',
+      emailVerified: true,
+      selfService: true,
+      name: 'Ann',
+      role: 'developer',
+      read: [],
+      write: [],
+    })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ann-sub')
+      .setIssuer('ccproxy-admin')
+      .setAudience('ccproxy-admin-api/2')
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('admin-test-session-secret-0123456789abcdef'));
+    for (const [method, url] of [
+      ['GET', '/admin/api/my/profile'],
+      ['POST', '/admin/api/my-keys'],
+    ] as const) {
+      const answer = await admin.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${old}` },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+      expect(answer.statusCode).toBe(403);
+      expect(answer.json()).toMatchObject({
+        message: 'ann@example.com has a session from before self-service namespaces were recorded; sign in again.',
+      });
+    }
+    // An admin linked to a ProxyUser but in no developer group: refused, saying so.
+    const linked = await asAdmin('POST', '/admin/api/users', {
+      namespace: 'team-a',
+      name: 'root-user',
+      identity: { subject: 'root' },
+      selfService: {},
+    });
+    expect(linked.statusCode).toBe(201);
+    const root = await api('root', 'GET', '/admin/api/my-keys');
+    expect(root.status).toBe(403);
+    expect(root.body).toMatchObject({
+      message: 'root@example.com is in no developer group (CCPROXY_ADMIN_OIDC_ROLES): My keys is for developer groups.',
+    });
   });
 
   it('never writes a key to a log, the manifests folder or the audit trail', async () => {

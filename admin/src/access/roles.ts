@@ -28,9 +28,14 @@ export function parseRoleRules(text: string): { rules: RoleRule[]; problems: str
     if (entry === '') continue;
     const equals = entry.lastIndexOf('=');
     const group = entry.slice(0, equals).trim();
-    const [role = '', scope] = entry.slice(equals + 1).split(':', 2) as [string, string | undefined];
-    if (equals <= 0 || group === '') {
-      problems.push(`"${entry}": expected group=role`);
+    const value = entry.slice(equals + 1);
+    const colon = value.indexOf(':');
+    const role = colon === -1 ? value : value.slice(0, colon);
+    const scope = colon === -1 ? undefined : value.slice(colon + 1);
+    // Entries are separated by `;` only: a line break (or any control character) is a typo, never part of a group.
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
+    if (equals <= 0 || group === '' || /[\u0000-\u001f\u007f]/.test(entry)) {
+      problems.push(`${JSON.stringify(entry)}: expected group=role, entries separated by ;`);
       continue;
     }
     if (role === 'admin' || role === 'viewer' || (role === 'developer' && scope === undefined)) {

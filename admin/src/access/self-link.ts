@@ -20,8 +20,12 @@ export async function linkedUser(store: ResourceStore, identity: Identity): Prom
   const who = identity.email ?? identity.sub;
   if (identity.method !== 'oidc')
     throw refused(identity, 'signs in with the break-glass password: self-service needs single sign-on');
-  const email = identity.emailVerified ? identity.email?.toLowerCase() : undefined;
+  if (!identity.selfService)
+    throw refused(identity, 'is in no developer group (CCPROXY_ADMIN_OIDC_ROLES): My keys is for developer groups');
   const trusted = identity.selfServiceNamespaces;
+  if (trusted !== 'all' && trusted.length === 0)
+    throw refused(identity, 'has a session from before self-service namespaces were recorded; sign in again');
+  const email = identity.emailVerified ? identity.email?.toLowerCase() : undefined;
   const matches = (await store.list('ProxyUser')).filter(({ namespace, spec }) => {
     if (trusted !== 'all' && !trusted.includes(namespace)) return false;
     const link = spec.identity;
