@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { parse, parseAllDocuments, stringify, type Document } from 'yaml';
-import { parseResource } from '@ccproxy/operator';
+import { identityKey, identityOf, parseResource } from '@ccproxy/operator';
 import {
   adminSecretMetadata,
   referrersOf,
@@ -266,27 +266,29 @@ export class ManifestFolderStore implements ResourceStore {
       const text = await readFile(file, 'utf8').catch(() => '');
       const documents = parseAllDocuments(text);
       if (!Array.isArray(documents)) continue;
-      // The operator's rule (readManifestFolder): the first file holding a resource defines it,
-      // and within a file a valid copy before a refused one; later copies are ignored.
+      // The operator's rule (readManifestFolder, with its identityOf): the first file holding a
+      // resource defines it, and within a file a valid copy before a refused one; later copies are ignored.
       const refused: string[] = [];
       documents.forEach((document) => {
         if (document.errors.length > 0) return;
         const value = document.toJS() as RawObject | null;
-        const id = `${value?.kind}/${value?.metadata?.namespace ?? 'default'}/${value?.metadata?.name}`;
-        if (value?.kind === 'Secret' && typeof value.metadata?.name === 'string' && !seen.has(id)) {
-          seen.add(id);
-          secrets.set(`${value.metadata.namespace ?? 'default'}/${value.metadata.name}`, file);
-        }
-        if (value === null || !['ProxyUser', 'AccessKey', 'BedrockKey', 'TeamBudget'].includes(value.kind)) return;
-        // The parsed spec, defaults filled: what the operator's schemas say the resource is.
+        const identity = identityOf(value);
+        if (identity === undefined) return;
+        const id = identityKey(identity);
         const parsed = parseResource(value);
-        if ('problems' in parsed || !('spec' in parsed.resource)) {
-          if (typeof value.metadata?.name === 'string') refused.push(id);
+        if ('problems' in parsed) {
+          refused.push(id);
           return;
         }
         if (seen.has(id)) return;
         seen.add(id);
+        if (parsed.resource.kind === 'Secret') {
+          secrets.set(`${identity.metadata.namespace ?? 'default'}/${identity.metadata.name}`, file);
+          return;
+        }
+        // The parsed spec, defaults filled: what the operator's schemas say the resource is.
         const { kind, spec } = parsed.resource;
+        if (value === null) return;
         const resource = toStored({ kind, metadata: value.metadata, spec }, value);
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
         found.push({ file, text, documents, resource });

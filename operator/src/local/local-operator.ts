@@ -172,9 +172,14 @@ export class LocalOperator {
     this.#files = snapshot.files;
     this.#followSettling(snapshot.settling);
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
-    this.#secrets.useFolderSecrets(snapshot.secrets);
+    this.#secrets.useFolderSecrets(
+      snapshot.secrets,
+      snapshot.refused.filter((refused) => refused.kind === 'Secret'),
+    );
     const report: SyncReport = { statuses: new Map(), readyKeys: [], problems: snapshot.problems };
     for (const refused of snapshot.refused) {
+      // A refused Secret has no status of its own: the resources reading it report it (local-secret-store.ts).
+      if (refused.kind === 'Secret') continue;
       const ref = refOf(refused);
       report.statuses.set(`${refused.kind}/${ref.namespace}/${ref.name}`, stalled('InvalidSpec', refused.message));
     }

@@ -18,15 +18,28 @@ import {
 export class LocalSecretStore implements SecretStore {
   readonly #dir: string;
   #folder = new Map<string, Secret>();
+  /** Secrets of the folder that do not validate, by `namespace/name`: the message why. */
+  #refused = new Map<string, string>();
 
   constructor(dataDir: string) {
     this.#dir = join(dataDir, 'secrets');
   }
 
-  /** Secrets currently in the manifests folder. */
-  useFolderSecrets(secrets: readonly Secret[]): void {
+  /**
+   * Secrets currently in the manifests folder, and those it holds that do not validate. A
+   * refused one still claims its name: reading it fails, naming the problem, so the resource
+   * using it keeps what it had (its key stays as it was) instead of a key being generated in
+   * its place, which a typo such as `data:` for `stringData:` must never cause.
+   */
+  useFolderSecrets(
+    secrets: readonly Secret[],
+    refused: ReadonlyArray<{ metadata: { name: string; namespace?: string }; message: string }> = [],
+  ): void {
     this.#folder = new Map(
       secrets.map((secret) => [`${secret.metadata.namespace ?? 'default'}/${secret.metadata.name}`, secret]),
+    );
+    this.#refused = new Map(
+      refused.map((secret) => [`${secret.metadata.namespace ?? 'default'}/${secret.metadata.name}`, secret.message]),
     );
   }
 
@@ -35,6 +48,11 @@ export class LocalSecretStore implements SecretStore {
   }
 
   async read(namespace: string, name: string): Promise<StoredSecret | undefined> {
+    const refused = this.#refused.get(`${namespace}/${name}`);
+    if (refused !== undefined)
+      throw new Error(
+        `Secret ${namespace}/${name} in the manifests folder is refused (${refused}); fix it: nothing is generated in its place`,
+      );
     const secret =
       this.#folder.get(`${namespace}/${name}`) ?? (await this.#readGenerated(this.pathOf(namespace, name)));
     if (secret === undefined) return undefined;

@@ -48,6 +48,12 @@ export interface ManifestFile {
   refused: RefusedResource[];
   /** Not readable whole: empty, or a document with a YAML syntax error (the others are still here). */
   broken: boolean;
+  /**
+   * Its text does not end with a line break: a write cut in the middle of a line (a generator
+   * flushes at any byte) reads as valid YAML with a shortened value, so within the settle window
+   * such a file stands as it was.
+   */
+  unterminated: boolean;
 }
 
 export interface ReadOptions {
@@ -59,7 +65,7 @@ export interface ReadOptions {
 }
 
 export interface RefusedResource {
-  kind: 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget';
+  kind: 'ProxyUser' | 'AccessKey' | 'BedrockKey' | 'TeamBudget' | 'Secret';
   metadata: { name: string; namespace?: string };
   message: string;
 }
@@ -100,18 +106,21 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     if (read === undefined) continue;
     const before = options.previous?.get(where);
     const until = read.mtimeMs + (options.settleMs ?? 0);
-    const inFlux = before !== undefined && until > now && (read.broken || dropsSomething(before, read));
-    const used = inFlux ? before : read;
+    const inFlux =
+      before !== undefined && until > now && (read.broken || read.unterminated || dropsSomething(before, read));
+    // A file that does not read whole stands as it was last read whole, in and after the window:
+    // what its broken document held is still defined here (never handed to a copy in a later file).
+    const used = inFlux || (read.broken && before !== undefined) ? before : read;
     if (inFlux) {
       snapshot.settling.push({ file: where, until });
       snapshot.problems.push(
-        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${read.broken ? 'does not read whole' : 'lacks a resource it held'}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
+        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${read.broken ? 'does not read whole' : read.unterminated ? 'does not end with a line break' : 'lacks a resource it held'}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
       );
     }
     // What the next read compares against: the last version read whole.
     snapshot.files.set(where, used.broken && before !== undefined ? before : used);
-    if (used.broken) snapshot.unreadable.push(where);
-    snapshot.problems.push(...used.problems);
+    if (read.broken) snapshot.unreadable.push(where);
+    snapshot.problems.push(...(read.broken ? read.problems : used.problems));
     // A file's valid documents first: within one file, a valid copy wins over a refused one.
     for (const resource of used.resources) if (firstDefinition(resource, where)) add(snapshot, resource);
     for (const refused of used.refused) if (firstDefinition(refused, where)) snapshot.refused.push(refused);
@@ -132,7 +141,14 @@ async function readManifestFile(file: string, where: string): Promise<ManifestFi
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  const read: ManifestFile = { mtimeMs, resources: [], problems: [], refused: [], broken: false };
+  const read: ManifestFile = {
+    mtimeMs,
+    resources: [],
+    problems: [],
+    refused: [],
+    broken: false,
+    unterminated: !text.endsWith('\n'),
+  };
   if (text.trim() === '') {
     read.problems.push(`${where}: empty (delete the file to remove what it held)`);
     read.broken = true;
@@ -159,7 +175,11 @@ async function readManifestFile(file: string, where: string): Promise<ManifestFi
   return read;
 }
 
-const identityKey = (o: { kind: string; metadata: { name: string; namespace?: string | undefined } }) =>
+/**
+ * Who a document says it is, as `kind/namespace/name` (no namespace: `default`): the one rule by
+ * which the operator and the admin's folder store tell copies of a resource apart.
+ */
+export const identityKey = (o: { kind: string; metadata: { name: string; namespace?: string | undefined } }) =>
   `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
 
 /** Whether `now` lacks a resource (valid or refused) that `before` held. */
@@ -168,13 +188,28 @@ function dropsSomething(before: ManifestFile, now: ManifestFile): boolean {
   return [...before.resources, ...before.refused].some((o) => !held.has(identityKey(o)));
 }
 
-/** Kind and name of a refused document, when it states them plainly (else it is only a problem line). */
-function identityOf(value: unknown): Omit<RefusedResource, 'message'> | undefined {
-  const { kind, metadata } = value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if (kind !== 'ProxyUser' && kind !== 'AccessKey' && kind !== 'BedrockKey' && kind !== 'TeamBudget') return undefined;
+/**
+ * Kind and name of a document (a refused one too), when it states a kind of ours and a string
+ * name (else a refused one is only a problem line). A namespace that is not a string is read as
+ * its text (`2024`), as YAML tools print it, never as `default`: a typo there must not make the
+ * document stand for another resource.
+ */
+export function identityOf(value: unknown): Omit<RefusedResource, 'message'> | undefined {
+  const { kind, metadata } = (value ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  if (
+    kind !== 'ProxyUser' &&
+    kind !== 'AccessKey' &&
+    kind !== 'BedrockKey' &&
+    kind !== 'TeamBudget' &&
+    kind !== 'Secret'
+  )
+    return undefined;
   if (typeof metadata?.name !== 'string') return undefined;
   const { name, namespace } = metadata;
-  return { kind, metadata: typeof namespace === 'string' ? { name, namespace } : { name } };
+  return {
+    kind,
+    metadata: namespace === undefined || namespace === null ? { name } : { name, namespace: String(namespace) },
+  };
 }
 
 function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | BedrockKey | TeamBudget | Secret): void {
