@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
@@ -17,7 +17,7 @@ const firstKey = 'ak_attack_first_0123456789abcdefghijklmnopq';
 const secondKey = 'ak_attack_second_0123456789abcdefghijklmnop';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('a refused Secret in the first file (local mode)', () => {
+describe('a refused Secret in the manifests folder (local mode)', () => {
   let setup: LocalSetup;
   let manifests: string;
   let db: Database;
@@ -47,26 +47,9 @@ describe('a refused Secret in the first file (local mode)', () => {
     // Rule: the first file defines the Secret; its refused copy must not hand the name to b-copy.yaml.
     expect(await row()).toEqual({ key_hash: hashKey(firstKey), status: 'active' });
   });
-});
 
-describe('a refused Secret, no other copy (local mode)', () => {
-  let setup: LocalSetup;
-  let manifests: string;
-  let db: Database;
-  let operator: LocalOperator;
-  beforeAll(async () => {
-    setup = await startLocalOperator('local-refused-secret-2');
-    ({ manifests, db, operator } = setup);
-  });
-  afterAll(async () => setup?.stop());
-  const row = async () =>
-    (
-      await db.query<{ key_hash: string; status: string }>(
-        "SELECT key_hash, status FROM access_keys WHERE namespace = 'team-a' AND name = 'laptop'",
-      )
-    )[0];
-
-  it('a typo in a brought Secret keeps the key: nothing is generated in its place', async () => {
+  it('a typo in a brought Secret with no other copy keeps the key: nothing is generated in its place', async () => {
+    await unlink(join(manifests, 'b-copy.yaml'));
     await writeFile(join(manifests, 'a-team.yaml'), [user, accessKey, secret(firstKey)].join('---\n'));
     await operator.sync();
     expect(await row()).toEqual({ key_hash: hashKey(firstKey), status: 'active' });
