@@ -54,6 +54,8 @@ export interface ManifestFile {
    * such a file stands as it was.
    */
   unterminated: boolean;
+  /** The text as read: a rewrite cut short is a shortened copy of what the file held. */
+  text: string;
 }
 
 export interface ReadOptions {
@@ -106,15 +108,15 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     if (read === undefined) continue;
     const before = options.previous?.get(where);
     const until = read.mtimeMs + (options.settleMs ?? 0);
-    const inFlux =
-      before !== undefined && until > now && (read.broken || read.unterminated || dropsSomething(before, read));
+    const why = before !== undefined && until > now ? unfinished(before, read) : undefined;
+    const inFlux = why !== undefined && before !== undefined;
     // A file that does not read whole stands as it was last read whole, in and after the window:
     // what its broken document held is still defined here (never handed to a copy in a later file).
     const used = inFlux || (read.broken && before !== undefined) ? before : read;
     if (inFlux) {
       snapshot.settling.push({ file: where, until });
       snapshot.problems.push(
-        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${read.broken ? 'does not read whole' : read.unterminated ? 'does not end with a line break' : 'lacks a resource it held'}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
+        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${why}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
       );
     }
     // What the next read compares against: the last version read whole.
@@ -148,6 +150,7 @@ async function readManifestFile(file: string, where: string): Promise<ManifestFi
     refused: [],
     broken: false,
     unterminated: !text.endsWith('\n'),
+    text,
   };
   if (text.trim() === '') {
     read.problems.push(`${where}: empty (delete the file to remove what it held)`);
@@ -181,6 +184,21 @@ async function readManifestFile(file: string, where: string): Promise<ManifestFi
  */
 export const identityKey = (o: { kind: string; metadata: { name: string; namespace?: string | undefined } }) =>
   `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+
+/**
+ * Why a file changed within the settle window may still be being written (undefined: it reads
+ * as finished). A write in steps leaves a prefix of what is coming: a cut at a document boundary
+ * drops resources, one mid-line leaves no final line break, and one at a line end of a rewrite
+ * of the same contents (a generator run again) is a shortened copy of what the file held.
+ */
+function unfinished(before: ManifestFile, read: ManifestFile): string | undefined {
+  if (read.broken) return 'does not read whole';
+  if (read.unterminated) return 'does not end with a line break';
+  if (read.text.length < before.text.length && before.text.startsWith(read.text))
+    return 'is a shortened copy of what it held';
+  if (dropsSomething(before, read)) return 'lacks a resource it held';
+  return undefined;
+}
 
 /** Whether `now` lacks a resource (valid or refused) that `before` held. */
 function dropsSomething(before: ManifestFile, now: ManifestFile): boolean {

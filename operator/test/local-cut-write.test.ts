@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
@@ -22,13 +23,13 @@ const broughtKey = [
   '',
 ].join('\n');
 
-describe('a file cut in the middle of a line (valid YAML, nothing dropped; local mode)', () => {
+describe('a file whose write was cut short: valid YAML, nothing dropped (local mode)', () => {
   let setup: LocalSetup;
   let manifests: string;
   let db: Database;
   let operator: LocalOperator;
   beforeAll(async () => {
-    setup = await startLocalOperator('local-cut-mid-line');
+    setup = await startLocalOperator('local-cut-write');
     ({ manifests, db, operator } = setup);
   });
   afterAll(async () => setup?.stop());
@@ -50,7 +51,28 @@ describe('a file cut in the middle of a line (valid YAML, nothing dropped; local
       join(manifests, 'keys.yaml'),
       whole.slice(0, whole.indexOf('laptop-key\n', whole.indexOf('secretName')) + 4),
     );
-    await operator.sync();
+    const during = await operator.sync();
+    expect(during.problems.join('\n')).toMatch(/keys\.yaml: changed \d+ ms ago and does not end with a line break/);
     expect(await row('laptop')).toEqual(before);
+  });
+
+  it('a rewrite cut at the end of a line (before "revoked: true") keeps the key revoked, then the whole file applies', async () => {
+    const revoked = broughtKey.replace('  secretName: laptop-key\n', '  secretName: laptop-key\n  revoked: true\n');
+    const whole = [user, secret, revoked].join('---\n');
+    await writeFile(join(manifests, 'keys.yaml'), whole);
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+    // The generator runs again and has written all but the last line.
+    await writeFile(join(manifests, 'keys.yaml'), whole.slice(0, whole.indexOf('  revoked: true')));
+    const during = await operator.sync();
+    expect(during.problems.join('\n')).toMatch(
+      /keys\.yaml: changed \d+ ms ago and is a shortened copy of what it held/,
+    );
+    expect((await row('laptop'))?.status).toBe('revoked');
+    // Taking the line out on purpose takes effect once the file has settled.
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('active');
   });
 });
