@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,5 +34,31 @@ describe('the operator and the admin agree on which copy of a resource wins', ()
     expect(r.operator).toEqual([]);
     expect(r.problems.join('\n')).toContain('b.yaml: AccessKey/team-a/laptop is also in a.yaml');
     expect(r.admin).toEqual(r.operator);
+  });
+
+  it('reads a manifest that is a symbolic link to a file (a ConfigMap mounted as a volume), both sides', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ccproxy-folder-identity-'));
+    const manifestsDir = join(dir, 'm');
+    await mkdir(join(manifestsDir, '..data'), { recursive: true });
+    await writeFile(join(manifestsDir, '..data', 'keys.yaml'), key('team-a'));
+    await symlink(join(manifestsDir, '..data', 'keys.yaml'), join(manifestsDir, 'keys.yaml'));
+    const operator = await readManifestFolder(manifestsDir);
+    const admin = await new ManifestFolderStore({ manifestsDir, dataDir: join(dir, 'd') }).list('AccessKey');
+    expect(operator.accessKeys.map((k) => `${k.metadata.namespace}/${k.metadata.name}`)).toEqual(['team-a/laptop']);
+    expect(admin.map((k) => `${k.namespace}/${k.name}`)).toEqual(['team-a/laptop']);
+  });
+
+  it('refuses to write a Secret whose name a refused Secret in the folder claims: never a 200 that changes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ccproxy-folder-identity-'));
+    const manifestsDir = join(dir, 'm');
+    await mkdir(manifestsDir);
+    await writeFile(
+      join(manifestsDir, 'bk.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: bk-bedrock, namespace: team-a }\ndata: { apiKey: not-base64!! }\n',
+    );
+    const store = new ManifestFolderStore({ manifestsDir, dataDir: join(dir, 'd') });
+    await expect(
+      store.writeSecret('team-a', 'bk-bedrock', { apiKey: 'new' }, { kind: 'BedrockKey', name: 'bk' }),
+    ).rejects.toThrow('Secret team-a/bk-bedrock is managed in bk.yaml; edit it there');
   });
 });

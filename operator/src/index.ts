@@ -1,5 +1,11 @@
 export { LocalOperator, type LocalOperatorOptions, type ReadyKey, type SyncReport } from './local/local-operator.ts';
-export { identityKey, identityOf, readManifestFolder, type ManifestSnapshot } from './local/manifest-folder.ts';
+export {
+  identityKey,
+  identityOf,
+  manifestFiles,
+  readManifestFolder,
+  type ManifestSnapshot,
+} from './local/manifest-folder.ts';
 export { LocalSecretStore } from './local/local-secret-store.ts';
 export {
   reconcileAccessKey,

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,5 +74,31 @@ describe('a file whose write was cut short: valid YAML, nothing dropped (local m
     await sleep(600);
     await operator.sync();
     expect((await row('laptop'))?.status).toBe('active');
+  });
+
+  it('a modification time in the future counts as now: a removal waits the window, not the skew, and the loop stays calm', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const whole = [user, secret, broughtKey].join('---\n');
+      await writeFile(join(manifests, 'keys.yaml'), whole);
+      await sleep(600);
+      await operator.sync();
+      expect((await row('laptop'))?.status).toBe('active');
+      // The key taken out, the file copied from a host whose clock runs 30 days ahead.
+      await writeFile(join(manifests, 'keys.yaml'), [user, secret].join('---\n'));
+      const ahead = new Date(Date.now() + 30 * 86_400_000);
+      await utimes(join(manifests, 'keys.yaml'), ahead, ahead);
+      const during = await operator.sync();
+      expect(during.problems.join('\n')).toMatch(/keys\.yaml: changed 0 ms ago and is a shortened copy of what it held/);
+      expect((await row('laptop'))?.status).toBe('active');
+      await sleep(700);
+      await operator.sync();
+      expect(await row('laptop')).toBeUndefined();
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

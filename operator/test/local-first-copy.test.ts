@@ -1,4 +1,4 @@
-import { unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '@ccproxy/core';
@@ -23,9 +23,10 @@ describe('the first file’s copy, unreadable or refused, still holds its resour
   afterAll(async () => setup?.stop());
   const row = async (ns: string) =>
     (
-      await db.query<{ status: string }>("SELECT status FROM access_keys WHERE namespace = $1 AND name = 'laptop'", [
-        ns,
-      ])
+      await db.query<{ status: string; key_hash: string; uid: string }>(
+        "SELECT status, key_hash, uid FROM access_keys WHERE namespace = $1 AND name = 'laptop'",
+        [ns],
+      )
     )[0];
 
   it('a syntax error in the first file’s copy never hands the key to the ignored later copy (revoked: true)', async () => {
@@ -62,5 +63,30 @@ describe('the first file’s copy, unreadable or refused, still holds its resour
     );
     // A refused document must keep what its last valid version wrote (Stalled, not deleted).
     expect((await row('2024'))?.status).toBe('active');
+  });
+
+  it('a file first seen broken (a rename) and fixed within the window keeps its key: nothing is pruned meanwhile', async () => {
+    await unlink(join(manifests, 'n-2024.yaml'));
+    const whole = [user('team-c'), accessKey('team-c')].join('---\n');
+    await writeFile(join(manifests, 'c.yaml'), whole);
+    await operator.sync();
+    const before = await row('team-c');
+    expect(before?.status).toBe('active');
+    await writeFile(join(manifests, 'c.yaml'), `${whole}oops: [\n`);
+    await sleep(700);
+    await operator.sync();
+    // Renamed while broken: its first read under the new name is a broken one.
+    await rename(join(manifests, 'c.yaml'), join(manifests, 'd.yaml'));
+    await operator.sync();
+    await sleep(700);
+    await operator.sync();
+    expect(await row('team-c')).toEqual(before);
+    // Fixed, and synced within the window (a shortened copy of the broken text).
+    await writeFile(join(manifests, 'd.yaml'), whole);
+    await operator.sync();
+    expect(await row('team-c')).toEqual(before);
+    await sleep(700);
+    await operator.sync();
+    expect(await row('team-c')).toEqual(before);
   });
 });

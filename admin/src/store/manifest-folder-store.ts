@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { parse, parseAllDocuments, stringify, type Document } from 'yaml';
-import { identityKey, identityOf, parseResource } from '@ccproxy/operator';
+import { identityKey, identityOf, manifestFiles, parseResource } from '@ccproxy/operator';
 import {
   adminSecretMetadata,
   referrersOf,
@@ -246,18 +246,7 @@ export class ManifestFolderStore implements ResourceStore {
   /** Every valid ProxyUser/AccessKey/BedrockKey/TeamBudget document in the folder, with where it lives; and the folder's Secrets. */
   async #scan(): Promise<Scan> {
     const dir = this.#options.manifestsDir;
-    const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-    const files = entries
-      .filter(
-        (entry) =>
-          entry.isFile() &&
-          /\.ya?ml$/.test(entry.name) &&
-          !relative(dir, entry.parentPath)
-            .split(sep)
-            .some((part) => part.startsWith('.')),
-      )
-      .map((entry) => join(entry.parentPath, entry.name))
-      .sort();
+    const files = await manifestFiles(dir);
     const found: Located[] = [];
     const seen = new Set<string>();
     const secrets = new Map<string, string>();
@@ -278,6 +267,9 @@ export class ManifestFolderStore implements ResourceStore {
         const parsed = parseResource(value);
         if ('problems' in parsed) {
           refused.push(id);
+          // A refused Secret still claims its name (as in the operator): the admin writes no other in its place.
+          const secretId = `${identity.metadata.namespace ?? 'default'}/${identity.metadata.name}`;
+          if (identity.kind === 'Secret' && !seen.has(id) && !secrets.has(secretId)) secrets.set(secretId, file);
           return;
         }
         if (seen.has(id)) return;

@@ -148,7 +148,8 @@ export class LocalOperator {
     if (settling.length === 0) return;
     // Without a watcher (a caller driving `sync()` itself) the caller syncs again.
     if (this.#watcher === undefined || this.#stopped) return;
-    const wait = Math.max(...settling.map((s) => s.until)) - Date.now();
+    // Never longer than the window itself (a far-off `until` would overflow the timer into a spin).
+    const wait = Math.min(Math.max(...settling.map((s) => s.until)) - Date.now(), this.#options.settleMs ?? 500);
     clearTimeout(this.#settle);
     this.#settle = setTimeout(() => this.#scheduleSync(), Math.max(0, wait) + 10);
     this.#settle.unref();

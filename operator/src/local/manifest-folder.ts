@@ -56,6 +56,8 @@ export interface ManifestFile {
   unterminated: boolean;
   /** The text as read: a rewrite cut short is a shortened copy of what the file held. */
   text: string;
+  /** While a newer text settles in place of this one: that text, and when it was first seen. */
+  pending?: { text: string; at: number };
 }
 
 export interface ReadOptions {
@@ -102,12 +104,17 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
       );
     return first === undefined;
   };
-  for (const file of await yamlFiles(dir)) {
+  for (const file of await manifestFiles(dir)) {
     const where = relative(dir, file);
     const read = await readManifestFile(file, where);
     if (read === undefined) continue;
     const before = options.previous?.get(where);
-    const until = read.mtimeMs + (options.settleMs ?? 0);
+    // A modification time in the future (a copy kept from a host whose clock runs ahead) is not
+    // trusted: the window runs from when this text was first seen.
+    const pending = before?.pending;
+    const changedAt =
+      read.mtimeMs <= now ? read.mtimeMs : pending !== undefined && pending.text === read.text ? pending.at : now;
+    const until = changedAt + (options.settleMs ?? 0);
     const why = before !== undefined && until > now ? unfinished(before, read) : undefined;
     const inFlux = why !== undefined && before !== undefined;
     // A file that does not read whole stands as it was last read whole, in and after the window:
@@ -116,12 +123,20 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     if (inFlux) {
       snapshot.settling.push({ file: where, until });
       snapshot.problems.push(
-        `${where}: changed ${Math.max(0, Math.round(now - read.mtimeMs))} ms ago and ${why}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
+        `${where}: changed ${Math.round(now - changedAt)} ms ago and ${why}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
       );
     }
     // What the next read compares against: the last version read whole.
-    snapshot.files.set(where, used.broken && before !== undefined ? before : used);
-    if (read.broken) snapshot.unreadable.push(where);
+    snapshot.files.set(
+      where,
+      inFlux
+        ? { ...before, pending: { text: read.text, at: changedAt } }
+        : used.broken && before !== undefined
+          ? before
+          : used,
+    );
+    // `used` may be a broken earlier read standing in (a file first seen broken): unreadable too.
+    if (read.broken || used.broken) snapshot.unreadable.push(where);
     snapshot.problems.push(...(read.broken ? read.problems : used.problems));
     // A file's valid documents first: within one file, a valid copy wins over a refused one.
     for (const resource of used.resources) if (firstDefinition(resource, where)) add(snapshot, resource);
@@ -250,18 +265,33 @@ function add(snapshot: ManifestSnapshot, resource: ProxyUser | AccessKey | Bedro
   }
 }
 
-/** YAML files below `dir`, skipping hidden folders (a data dir such as `.data` may live inside). */
-async function yamlFiles(dir: string): Promise<string[]> {
+/**
+ * The manifest files below `dir`, sorted: `*.yaml` / `*.yml` regular files and symbolic links to
+ * regular files (a ConfigMap mounted as a volume is all links), skipping hidden folders (a data
+ * dir such as `.data` may live inside; a ConfigMap's `..data`). The one listing the operator and
+ * the admin's folder store both read.
+ */
+export async function manifestFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries
-    .filter(
-      (entry) =>
-        entry.isFile() &&
-        /\.ya?ml$/.test(entry.name) &&
-        !relative(dir, entry.parentPath)
-          .split(sep)
-          .some((part) => part.startsWith('.')),
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (!/\.ya?ml$/.test(entry.name)) continue;
+    if (
+      relative(dir, entry.parentPath)
+        .split(sep)
+        .some((part) => part.startsWith('.'))
     )
-    .map((entry) => join(entry.parentPath, entry.name))
-    .sort();
+      continue;
+    const path = join(entry.parentPath, entry.name);
+    if (
+      entry.isFile() ||
+      (entry.isSymbolicLink() &&
+        (await stat(path).then(
+          (target) => target.isFile(),
+          () => false,
+        )))
+    )
+      files.push(path);
+  }
+  return files.sort();
 }
