@@ -91,7 +91,9 @@ describe('a file whose write was cut short: valid YAML, nothing dropped (local m
       const ahead = new Date(Date.now() + 30 * 86_400_000);
       await utimes(join(manifests, 'keys.yaml'), ahead, ahead);
       const during = await operator.sync();
-      expect(during.problems.join('\n')).toMatch(/keys\.yaml: changed 0 ms ago and is a shortened copy of what it held/);
+      expect(during.problems.join('\n')).toMatch(
+        /keys\.yaml: changed 0 ms ago and is a shortened copy of what it held/,
+      );
       expect((await row('laptop'))?.status).toBe('active');
       await sleep(700);
       await operator.sync();
