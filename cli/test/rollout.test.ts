@@ -109,6 +109,9 @@ describe('rolling the proxy under streaming load', () => {
     let rolling = true;
     let sent = 0;
     const client = async (n: number) => {
+      // Staggered: clients started together stay in phase (every stream lasts the same), and a
+      // phase point inside the drain wait would leave the old process no stream at SIGTERM.
+      await new Promise((resolve) => setTimeout(resolve, n * 270));
       while (rolling) {
         // The balancer sends only to targets in its pool, round robin.
         const target = pool[sent % pool.length];
