@@ -261,26 +261,25 @@ export class ManifestFolderStore implements ResourceStore {
       documents.forEach((document) => {
         if (document.errors.length > 0) return;
         const value = document.toJS() as RawObject | null;
-        const identity = identityOf(value);
-        if (identity === undefined) return;
+        const identity = value === null ? undefined : identityOf(value);
+        if (value === null || identity === undefined) return;
         const id = identityKey(identity);
+        const secretId = `${identity.metadata.namespace ?? 'default'}/${identity.metadata.name}`;
         const parsed = parseResource(value);
         if ('problems' in parsed) {
           refused.push(id);
           // A refused Secret still claims its name (as in the operator): the admin writes no other in its place.
-          const secretId = `${identity.metadata.namespace ?? 'default'}/${identity.metadata.name}`;
           if (identity.kind === 'Secret' && !seen.has(id) && !secrets.has(secretId)) secrets.set(secretId, file);
           return;
         }
         if (seen.has(id)) return;
         seen.add(id);
         if (parsed.resource.kind === 'Secret') {
-          secrets.set(`${identity.metadata.namespace ?? 'default'}/${identity.metadata.name}`, file);
+          secrets.set(secretId, file);
           return;
         }
         // The parsed spec, defaults filled: what the operator's schemas say the resource is.
         const { kind, spec } = parsed.resource;
-        if (value === null) return;
         const resource = toStored({ kind, metadata: value.metadata, spec }, value);
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
         found.push({ file, text, documents, resource });
