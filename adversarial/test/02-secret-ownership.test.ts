@@ -1,4 +1,4 @@
-import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -39,7 +39,16 @@ describe('02 local mode: a Secret belongs to one key', () => {
       (parse(await readFile(dataSecret(name), 'utf8')) as { data: { accessKey: string } }).data.accessKey,
       'base64',
     ).toString();
-  const hand = (file: string, text: string) => writeFile(join(stack.admin.manifestsDir, ns, file), text);
+  /** A hand edit; one of an existing file applies once it has not changed for the settle window (500 ms). */
+  const hand = async (file: string, text: string) => {
+    const path = join(stack.admin.manifestsDir, ns, file);
+    const existed = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    await writeFile(path, text);
+    if (existed) await new Promise((resolve) => setTimeout(resolve, 600));
+  };
   const sync = () => stack.admin.operator.sync().then(() => stack.admin.operator.sync());
   const readyOf = async (name: string) =>
     (await stack.call('GET', `/admin/api/access-keys/${enc(`${ns}/${name}`)}`)).json() as {

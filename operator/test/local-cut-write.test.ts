@@ -76,6 +76,57 @@ describe('a file whose write was cut short: valid YAML, nothing dropped (local m
     expect((await row('laptop'))?.status).toBe('active');
   });
 
+  it('a regenerated file (a new header) cut at a line end before "revoked: true" keeps the key revoked until it has settled; the whole file then applies', async () => {
+    const revoked = broughtKey.replace('  secretName: laptop-key\n', '  secretName: laptop-key\n  revoked: true\n');
+    const generated = (at: string) => `# generated ${at}\n${[user, secret, revoked].join('---\n')}`;
+    await writeFile(join(manifests, 'keys.yaml'), generated('12:00'));
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+    // Run again: a new header, and the write stopped after "secretName: laptop-key\n". Not a
+    // shortened copy of the old text (the header changed), nothing dropped, a final line break.
+    const next = generated('12:05');
+    const cut = next.slice(0, next.indexOf('  revoked: true'));
+    await writeFile(join(manifests, 'keys.yaml'), cut);
+    const during = await operator.sync();
+    expect(during.problems.join('\n')).not.toMatch(/keys\.yaml/);
+    expect((await row('laptop'))?.status).toBe('revoked');
+    await sleep(100);
+    expect((await operator.sync(), await row('laptop'))?.status).toBe('revoked');
+    // The write completes: still revoked, and so it stays once settled.
+    await writeFile(join(manifests, 'keys.yaml'), next);
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+  });
+
+  it('any change waits the window (its previous contents stand), unless the admin announced that text as written whole', async () => {
+    const revoked = broughtKey.replace('  secretName: laptop-key\n', '  secretName: laptop-key\n  revoked: true\n');
+    await writeFile(join(manifests, 'keys.yaml'), [user, secret, revoked].join('---\n'));
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+    // A deliberate edit by hand: applied once it has not changed for the window, not before.
+    const active = [user, secret, broughtKey].join('---\n');
+    await writeFile(join(manifests, 'keys.yaml'), active);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+    await sleep(600);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('active');
+    // The admin replaces a file by a rename and says so: used at once.
+    const text = [user, secret, revoked].join('---\n');
+    operator.expectWrite(join(manifests, 'keys.yaml'), text);
+    await writeFile(join(manifests, 'keys.yaml'), text);
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+    // An announced text someone else overwrote at once is an ordinary change: it waits.
+    operator.expectWrite(join(manifests, 'keys.yaml'), active);
+    await writeFile(join(manifests, 'keys.yaml'), active.replace('spec: {}', 'spec: { displayName: Ann }'));
+    await operator.sync();
+    expect((await row('laptop'))?.status).toBe('revoked');
+  });
+
   it('a modification time in the future counts as now: a removal waits the window, not the skew, and the loop stays calm', async () => {
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);

@@ -132,15 +132,18 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(await findKeyByHash(db, hashKey(key1))).toBeDefined();
 
     await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k'), secret(key2)].join('---\n'));
+    await settled();
     await operator.sync();
     expect(await findKeyByHash(db, hashKey(key2))).toBeDefined();
     expect(await findKeyByHash(db, hashKey(key1)), 'rotated-out key works during the grace period').toBeDefined();
 
     await writeFile(file, [user('dev', ', suspended: true'), accessKey('k', 'dev', 'k'), secret(key2)].join('---\n'));
+    await settled();
     await operator.sync();
     expect(await findKeyByHash(db, hashKey(key2)), 'suspended user').toBeUndefined();
 
     await writeFile(file, [user('dev'), accessKey('k', 'dev', 'k', ', revoked: true'), secret(key2)].join('---\n'));
+    await settled();
     const report = await operator.sync();
     expect(await findKeyByHash(db, hashKey(key2)), 'revoked').toBeUndefined();
     expect(report.statuses.get('AccessKey/team-a/k')?.conditions[0]).toMatchObject({
@@ -228,6 +231,7 @@ describe('local operator (manifests folder → Postgres)', () => {
     expect(stored?.toString()).not.toContain('bedrock-api-key-one');
     expect(await decryptSecret(stored ?? Buffer.alloc(0), wrapper)).toBe('bedrock-api-key-one');
     await writeFile(file, docs('bedrock-api-key-two'));
+    await settled();
     await operator.sync();
     expect(
       await decryptSecret((await findBedrockCiphertext(db, record?.accessKeyId ?? '')) ?? Buffer.alloc(0), wrapper),
@@ -261,14 +265,17 @@ describe('local operator (manifests folder → Postgres)', () => {
     const record = await findKeyByHash(db, hashKey(key));
     const ciphertext = await findBedrockCiphertext(db, record?.accessKeyId ?? '');
     await writeFile(file, docs('Converse'));
+    await settled();
     await operator.sync();
     expect(await apiOf()).toBe('Converse');
     // Only the API changed: the stored envelope is kept, not encrypted again.
     expect(await findBedrockCiphertext(db, record?.accessKeyId ?? '')).toEqual(ciphertext);
     await writeFile(file, docs('Converse', 'InvokeModel'));
+    await settled();
     await operator.sync();
     expect(await apiOf()).toBe('InvokeModel');
     await writeFile(file, docs('Invoke'));
+    await settled();
     const report = await operator.sync();
     expect(report.problems.join('\n')).toMatch(/fay\.yaml \(document 4\): \/spec\/api/);
   });

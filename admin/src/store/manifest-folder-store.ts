@@ -36,7 +36,12 @@ export interface ManifestFolderStoreOptions {
    * The local operator: its last report gives the status of each resource, and every write
    * waits for a sync that started after it, so an answer already shows what the operator did.
    */
-  operator?: { sync(): Promise<unknown>; readonly lastReport: { statuses: ReadonlyMap<string, LocalStatus> } };
+  operator?: {
+    sync(): Promise<unknown>;
+    readonly lastReport: { statuses: ReadonlyMap<string, LocalStatus> };
+    /** A file about to be replaced whole (a rename): the operator uses it without its settle window. */
+    expectWrite?(file: string, text: string): void;
+  };
 }
 
 interface Located {
@@ -125,7 +130,9 @@ export class ManifestFolderStore implements ResourceStore {
         spec,
       };
       checkValid(object);
-      await atomicWrite(found.file, ownFileText(object), 0o644, 'replace');
+      const text = ownFileText(object);
+      this.#options.operator?.expectWrite?.(found.file, text);
+      await atomicWrite(found.file, text, 0o644, 'replace');
       return toStored(object);
     });
   }

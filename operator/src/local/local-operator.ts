@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import {
   claimBudgetCrossings,
   pruneBudgetCrossings,
@@ -69,6 +69,8 @@ export class LocalOperator {
   #settle: NodeJS.Timeout | undefined;
   /** Each file as the last sync used it (see `settleMs`). */
   #files = new Map<string, ManifestFile>();
+  /** Texts the admin is writing whole into files (relative paths): no settle window for them. */
+  readonly #writtenWhole = new Map<string, string>();
   #running: Promise<SyncReport> | undefined;
   #queued: Promise<SyncReport> | undefined;
   #stopped = false;
@@ -114,6 +116,15 @@ export class LocalOperator {
     // A sync asked for during the last one would start as that one ends; none starts once stopped.
     while (this.#running !== undefined || this.#queued !== undefined)
       await (this.#queued ?? this.#running)?.catch(() => undefined);
+  }
+
+  /**
+   * Announces a write of `text` into `file` (in the manifests folder) that lands whole (a rename):
+   * the next sync that reads exactly that text uses it at once instead of waiting for the settle
+   * window. The admin's folder store calls this before replacing one of its files.
+   */
+  expectWrite(file: string, text: string): void {
+    this.#writtenWhole.set(relative(this.#options.manifestsDir, file), text);
   }
 
   /**
@@ -169,8 +180,12 @@ export class LocalOperator {
     const snapshot = await readManifestFolder(this.#options.manifestsDir, {
       previous: this.#files,
       settleMs: this.#options.settleMs ?? 500,
+      writtenWhole: this.#writtenWhole,
     });
     this.#files = snapshot.files;
+    // An announced text is used once read; one overwritten by someone else waits the window.
+    for (const [file, text] of this.#writtenWhole)
+      if (snapshot.files.get(file)?.text === text) this.#writtenWhole.delete(file);
     this.#followSettling(snapshot.settling);
     for (const problem of snapshot.problems) log.warn(`ignored manifest: ${problem}`);
     this.#secrets.useFolderSecrets(

@@ -30,9 +30,9 @@ export interface ManifestSnapshot {
    */
   unreadable: string[];
   /**
-   * Files changed within the settle window that no longer hold something they held at the last
-   * sync: possibly still being written (a generator's `> file` writes in steps, and a cut at a
-   * document boundary is valid YAML). Their previous contents stand in for them until they have
+   * Files changed within the settle window (not written whole by the admin): possibly still being
+   * written (a generator's `> file` writes in steps, and a cut at a line end is valid YAML that
+   * may lack a line that mattered). Their previous contents stand in for them until they have
    * been unchanged for the window (`until`, ms since the epoch).
    */
   settling: { file: string; until: number }[];
@@ -63,8 +63,14 @@ export interface ManifestFile {
 export interface ReadOptions {
   /** What the last sync used, per file (`files` of its snapshot). */
   previous?: ReadonlyMap<string, ManifestFile>;
-  /** How long a file must be unchanged before what it no longer holds is taken as removed. */
+  /**
+   * How long a changed file must be unchanged before its new contents are used (until then its
+   * previous contents stand): a write in steps can stop at any line, and a valid file cut there
+   * can lack a line that mattered (`revoked: true`).
+   */
   settleMs?: number;
+  /** Texts written whole (an atomic rename by the admin), by file: used at once, no window. */
+  writtenWhole?: ReadonlyMap<string, string>;
   now?: number;
 }
 
@@ -115,16 +121,23 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     const changedAt =
       read.mtimeMs <= now ? read.mtimeMs : pending !== undefined && pending.text === read.text ? pending.at : now;
     const until = changedAt + (options.settleMs ?? 0);
-    const why = before !== undefined && until > now ? unfinished(before, read) : undefined;
-    const inFlux = why !== undefined && before !== undefined;
+    const settling =
+      before !== undefined &&
+      until > now &&
+      read.text !== before.text &&
+      options.writtenWhole?.get(where) !== read.text;
+    // Named as a problem when it looks unfinished; any other change settles quietly.
+    const why = settling ? unfinished(before, read) : undefined;
+    const inFlux = settling && before !== undefined;
     // A file that does not read whole stands as it was last read whole, in and after the window:
     // what its broken document held is still defined here (never handed to a copy in a later file).
     const used = inFlux || (read.broken && before !== undefined) ? before : read;
     if (inFlux) {
       snapshot.settling.push({ file: where, until });
-      snapshot.problems.push(
-        `${where}: changed ${Math.round(now - changedAt)} ms ago and ${why}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
-      );
+      if (why !== undefined)
+        snapshot.problems.push(
+          `${where}: changed ${Math.round(now - changedAt)} ms ago and ${why}; its previous contents stand until it has not changed for ${options.settleMs ?? 0} ms`,
+        );
     }
     // What the next read compares against: the last version read whole.
     snapshot.files.set(
