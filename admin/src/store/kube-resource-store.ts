@@ -5,6 +5,7 @@ import { connectionFromKubeConfig, wholeBody, type KubeConnection } from '@ccpro
 import {
   adminManager,
   adminSecretMetadata,
+  freshRefusal,
   managedByLabel,
   referrersOf,
   secretRefusal,
@@ -164,7 +165,13 @@ export class KubeResourceStore implements ResourceStore {
     await this.#request('DELETE', objectPath(kind, namespace, name));
   }
 
-  async writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void> {
+  async writeSecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: SecretFor,
+    options: { fresh?: boolean } = {},
+  ): Promise<void> {
     const encoded = Object.fromEntries(
       Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
     );
@@ -172,6 +179,11 @@ export class KubeResourceStore implements ResourceStore {
     // the two is judged again rather than overwritten.
     for (let attempt = 0; ; attempt += 1) {
       const live = await this.#judgeSecret(namespace, name, owner);
+      const refusal =
+        options.fresh === true && live !== undefined
+          ? freshRefusal(namespace, name, owner, Date.now() - Date.parse(live.creationTimestamp))
+          : undefined;
+      if (refusal !== undefined) throw new StoreError('conflict', refusal);
       try {
         if (live === undefined) {
           const metadata = { name, namespace, ...adminSecretMetadata(owner) };
@@ -217,18 +229,20 @@ export class KubeResourceStore implements ResourceStore {
     namespace: string,
     name: string,
     owner: SecretFor,
-  ): Promise<{ resourceVersion: string } | undefined> {
+  ): Promise<{ resourceVersion: string; creationTimestamp: string } | undefined> {
     const live = (await this.#request('GET', secretPath(namespace, name)).catch((error: unknown) => {
       if (error instanceof StoreError && error.reason === 'not_found') return undefined;
       throw error;
-    })) as { metadata: SecretMetadata & { resourceVersion: string } } | undefined;
+    })) as { metadata: SecretMetadata & { resourceVersion: string; creationTimestamp: string } } | undefined;
     const referrers = await referrersOf(this, namespace, name, owner);
     const refusal = secretRefusal(
       { namespace, name, referrers, ...(live === undefined ? {} : { metadata: live.metadata }) },
       owner,
     );
     if (refusal !== undefined) throw new StoreError('conflict', refusal);
-    return live === undefined ? undefined : { resourceVersion: live.metadata.resourceVersion };
+    return live === undefined
+      ? undefined
+      : { resourceVersion: live.metadata.resourceVersion, creationTimestamp: live.metadata.creationTimestamp };
   }
 
   async #request(

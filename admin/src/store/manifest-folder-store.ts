@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { parse, parseAllDocuments, stringify, type Document } from 'yaml';
 import { identityKey, identityOf, manifestFiles, parseResource } from '@ccproxy/operator';
 import {
   adminSecretMetadata,
+  freshRefusal,
   referrersOf,
   secretRefusal,
   type SecretFacts,
@@ -54,6 +55,10 @@ interface Located {
 
 interface Scan {
   resources: Located[];
+  /** Resources defined by a document the schemas refuse (the operator's Stalled ones): id → file. */
+  refused: Map<string, string>;
+  /** Files with a document that does not parse (or empty): what they define is unknown here. */
+  broken: string[];
   /** Hand-written Secrets in the folder: `namespace/name` → file. */
   secrets: Map<string, string>;
 }
@@ -94,8 +99,7 @@ export class ManifestFolderStore implements ResourceStore {
 
   create<K extends Kind>(kind: K, namespace: string, name: string, spec: SpecOf[K]): Promise<StoredResource<K>> {
     return this.#serialized(async () => {
-      if ((await this.#find(kind, namespace, name)) !== undefined)
-        throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
+      await this.#assertFree(kind, namespace, name);
       const object = { apiVersion, kind, metadata: { name, namespace }, spec };
       checkValid(object);
       const file = this.#ownPath(kind, namespace, name);
@@ -146,10 +150,17 @@ export class ManifestFolderStore implements ResourceStore {
     });
   }
 
-  writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void> {
+  writeSecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: SecretFor,
+    options: { fresh?: boolean } = {},
+  ): Promise<void> {
     return this.#serialized(async () => {
       const facts = await this.#secretFacts(namespace, name, owner);
-      const refusal = secretRefusal(facts, owner);
+      const refusal =
+        secretRefusal(facts, owner) ?? (options.fresh === true ? await this.#freshRefusal(facts, owner) : undefined);
       if (refusal !== undefined) throw new StoreError('conflict', refusal);
       const secret = {
         apiVersion: 'v1',
@@ -173,6 +184,16 @@ export class ManifestFolderStore implements ResourceStore {
       if (facts.metadata !== undefined && secretRefusal(facts, owner) === undefined)
         await rm(this.#secretPath(namespace, name), { force: true });
     });
+  }
+
+  /** A fresh write over an existing Secret: refused unless it is an earlier attempt's leftover (by its age). */
+  async #freshRefusal(facts: SecretFacts, owner: SecretFor): Promise<string | undefined> {
+    if (facts.metadata === undefined) return undefined;
+    const written = await stat(this.#secretPath(facts.namespace, facts.name)).then(
+      (stats) => stats.mtimeMs,
+      () => Date.now(),
+    );
+    return freshRefusal(facts.namespace, facts.name, owner, Date.now() - written);
   }
 
   /** Everything the ownership rule looks at for one Secret name. */
@@ -244,6 +265,29 @@ export class ManifestFolderStore implements ResourceStore {
     if (status !== undefined) resource.status = { conditions: status.conditions, fields: status.fields ?? {} };
   }
 
+  /**
+   * A name is free only when no file defines it: a valid document, one the schemas refuse (the
+   * operator holds it Stalled, and a second file would be an ignored copy the admin could then
+   * neither show nor delete), or one the operator still has from a file that does not read whole.
+   */
+  async #assertFree(kind: Kind, namespace: string, name: string): Promise<void> {
+    const scan = await this.#scan();
+    const id = identityKey({ kind, metadata: { name, namespace } });
+    if (scan.resources.some(({ resource: r }) => r.kind === kind && r.namespace === namespace && r.name === name))
+      throw new StoreError('conflict', `${kind} ${namespace}/${name} already exists`);
+    const refusedIn = scan.refused.get(id);
+    if (refusedIn !== undefined)
+      throw new StoreError(
+        'conflict',
+        `${kind} ${namespace}/${name} is defined in ${this.#relative(refusedIn)}, which the schemas refuse; fix or remove it there`,
+      );
+    if (scan.broken.length > 0 && this.#options.operator?.lastReport.statuses.has(id) === true)
+      throw new StoreError(
+        'conflict',
+        `${kind} ${namespace}/${name} already exists, in a manifest that does not read whole now (${scan.broken.map((f) => this.#relative(f)).join(', ')}); fix that file first`,
+      );
+  }
+
   async #find(kind: Kind, namespace: string, name: string): Promise<Located | undefined> {
     return (await this.#scan()).resources.find(
       (entry) => entry.resource.kind === kind && entry.resource.namespace === namespace && entry.resource.name === name,
@@ -257,6 +301,8 @@ export class ManifestFolderStore implements ResourceStore {
     const found: Located[] = [];
     const seen = new Set<string>();
     const secrets = new Map<string, string>();
+    const claimed = new Map<string, string>();
+    const broken: string[] = [];
     const statuses = this.#options.operator?.lastReport.statuses;
     for (const file of files) {
       const text = await readFile(file, 'utf8').catch(() => '');
@@ -265,6 +311,7 @@ export class ManifestFolderStore implements ResourceStore {
       // The operator's rule (readManifestFolder, with its identityOf): the first file holding a
       // resource defines it, and within a file a valid copy before a refused one; later copies are ignored.
       const refused: string[] = [];
+      if (text.trim() === '' || documents.some((document) => document.errors.length > 0)) broken.push(file);
       documents.forEach((document) => {
         if (document.errors.length > 0) return;
         const value = document.toJS() as RawObject | null;
@@ -291,9 +338,12 @@ export class ManifestFolderStore implements ResourceStore {
         if (statuses !== undefined) this.#attachStatus(resource, statuses);
         found.push({ file, text, documents, resource });
       });
-      for (const id of refused) seen.add(id);
+      for (const id of refused) {
+        if (!seen.has(id) && !id.startsWith('Secret/')) claimed.set(id, file);
+        seen.add(id);
+      }
     }
-    return { resources: found, secrets };
+    return { resources: found, refused: claimed, broken, secrets };
   }
 }
 

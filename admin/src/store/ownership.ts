@@ -101,3 +101,18 @@ export function adminSecretMetadata(owner: SecretFor): {
 export function ownerOf(resource: StoredResource): SecretFor {
   return { kind: resource.kind, name: resource.name, ...(resource.uid === undefined ? {} : { uid: resource.uid }) };
 }
+
+/**
+ * A Secret written for a resource being created (`fresh`) must not exist yet: two requests
+ * creating the same resource would otherwise both write it, and the one whose create then failed
+ * would undo the other's (seen: a 201 with a key that did not work). One older than this, of a
+ * resource that does not exist, is what an earlier attempt left (a crash between its two writes)
+ * and is written over; a younger one is another request's, and this one gets a 409.
+ */
+export const leftoverSecretMs = 30_000;
+
+/** The refusal of a fresh write over a Secret `ageMs` old; undefined when it is a leftover. */
+export function freshRefusal(namespace: string, name: string, owner: SecretFor, ageMs: number): string | undefined {
+  if (ageMs >= leftoverSecretMs) return undefined;
+  return `Secret ${namespace}/${name} is being written for ${owner.kind} ${namespace}/${owner.name} by another request; nothing was written (retry)`;
+}

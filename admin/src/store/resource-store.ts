@@ -73,8 +73,16 @@ export interface ResourceStore {
   /**
    * Creates or replaces the Opaque Secret (access keys, Bedrock API keys) of `owner`; a Secret
    * that is not the admin's for `owner` is never written: `StoreError('conflict')` says why.
+   * `fresh` (for a resource being created): one that exists is refused too, unless it is an
+   * earlier attempt's leftover (ownership.ts `freshRefusal`).
    */
-  writeSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretFor): Promise<void>;
+  writeSecret(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    owner: SecretFor,
+    options?: { fresh?: boolean },
+  ): Promise<void>;
   /** Removes the Secret if it is the admin's for `owner` (else leaves it alone); missing is fine. */
   deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void>;
 }
