@@ -100,31 +100,51 @@ describe('a file whose write was cut short: valid YAML, nothing dropped (local m
     expect((await row('laptop'))?.status).toBe('revoked');
   });
 
-  it('any change waits the window (its previous contents stand), unless the admin announced that text as written whole', async () => {
+  it('a change waits the window (its previous contents stand), a revocation or suspension does not, and a text the admin announced is used at once', async () => {
     const revoked = broughtKey.replace('  secretName: laptop-key\n', '  secretName: laptop-key\n  revoked: true\n');
-    await writeFile(join(manifests, 'keys.yaml'), [user, secret, revoked].join('---\n'));
+    const active = [user, secret, broughtKey].join('---\n');
+    await writeFile(join(manifests, 'keys.yaml'), active);
     await sleep(600);
     await operator.sync();
+    expect((await row('laptop'))?.status).toBe('active');
+    // A revocation by hand applies at once: a cut write can lack the line, never add it.
+    await writeFile(join(manifests, 'keys.yaml'), [user, secret, revoked].join('---\n'));
+    await operator.sync();
     expect((await row('laptop'))?.status).toBe('revoked');
-    // A deliberate edit by hand: applied once it has not changed for the window, not before.
-    const active = [user, secret, broughtKey].join('---\n');
+    // Taking it back is a change like any other: applied once the file has not changed for the window.
+    await sleep(600);
+    await operator.sync();
     await writeFile(join(manifests, 'keys.yaml'), active);
     await operator.sync();
     expect((await row('laptop'))?.status).toBe('revoked');
     await sleep(600);
     await operator.sync();
     expect((await row('laptop'))?.status).toBe('active');
-    // The admin replaces a file by a rename and says so: used at once.
-    const text = [user, secret, revoked].join('---\n');
-    operator.expectWrite(join(manifests, 'keys.yaml'), text);
-    await writeFile(join(manifests, 'keys.yaml'), text);
+    // A suspension of the user applies at once too (the key is refused with it).
+    const suspended = user.replace('spec: {}', 'spec: { suspended: true }');
+    await writeFile(join(manifests, 'keys.yaml'), [suspended, secret, broughtKey].join('---\n'));
     await operator.sync();
-    expect((await row('laptop'))?.status).toBe('revoked');
-    // An announced text someone else overwrote at once is an ordinary change: it waits.
+    expect(await db.query("SELECT suspended FROM users WHERE namespace = 'team-a' AND name = 'ann'")).toEqual([
+      { suspended: true },
+    ]);
+    // The admin replaces a file by a rename and says so: even an un-suspension is used at once.
+    await sleep(600);
+    await operator.sync();
     operator.expectWrite(join(manifests, 'keys.yaml'), active);
+    await writeFile(join(manifests, 'keys.yaml'), active);
+    await operator.sync();
+    expect(await db.query("SELECT suspended FROM users WHERE namespace = 'team-a' AND name = 'ann'")).toEqual([
+      { suspended: false },
+    ]);
+    // An announced text someone else overwrote at once is an ordinary change: it waits.
+    await sleep(600);
+    await operator.sync();
+    operator.expectWrite(join(manifests, 'keys.yaml'), [suspended, secret, broughtKey].join('---\n'));
     await writeFile(join(manifests, 'keys.yaml'), active.replace('spec: {}', 'spec: { displayName: Ann }'));
     await operator.sync();
-    expect((await row('laptop'))?.status).toBe('revoked');
+    expect(await db.query("SELECT display_name FROM users WHERE namespace = 'team-a' AND name = 'ann'")).toEqual([
+      { display_name: '' },
+    ]);
   });
 
   it('a modification time in the future counts as now: a removal waits the window, not the skew, and the loop stays calm', async () => {

@@ -152,7 +152,9 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
     if (read.broken || used.broken) snapshot.unreadable.push(where);
     snapshot.problems.push(...(read.broken ? read.problems : used.problems));
     // A file's valid documents first: within one file, a valid copy wins over a refused one.
-    for (const resource of used.resources) if (firstDefinition(resource, where)) add(snapshot, resource);
+    // Standing in for the file as read, the previous contents still take its revocations.
+    const resources = used === read ? read.resources : withRestrictions(used.resources, read.resources);
+    for (const resource of resources) if (firstDefinition(resource, where)) add(snapshot, resource);
     for (const refused of used.refused) if (firstDefinition(refused, where)) snapshot.refused.push(refused);
   }
   return snapshot;
@@ -226,6 +228,31 @@ function unfinished(before: ManifestFile, read: ManifestFile): string | undefine
     return 'is a shortened copy of what it held';
   if (dropsSomething(before, read)) return 'lacks a resource it held';
   return undefined;
+}
+
+/**
+ * `before`'s resources with each revocation (`revoked: true`) and suspension (`suspended: true`)
+ * that `read` gives them. These apply at once, within the settle window and while a file does not
+ * read whole: a write cut short lacks lines of the finished file and never holds one it lacks, so
+ * a flag set in it is set in the finished file too; what a cut can fake is a missing flag, which
+ * waits (cli/test/replicas.test.ts: a revocation by hand still reaches every replica in a second).
+ */
+function withRestrictions(
+  before: ManifestFile['resources'],
+  read: ManifestFile['resources'],
+): ManifestFile['resources'] {
+  const restricted = new Set(
+    read
+      .filter((r) => (r.kind === 'AccessKey' && r.spec.revoked) || (r.kind === 'ProxyUser' && r.spec.suspended))
+      .map(identityKey),
+  );
+  if (restricted.size === 0) return before;
+  return before.map((r) => {
+    if (!restricted.has(identityKey(r))) return r;
+    if (r.kind === 'AccessKey') return { ...r, spec: { ...r.spec, revoked: true } };
+    if (r.kind === 'ProxyUser') return { ...r, spec: { ...r.spec, suspended: true } };
+    return r;
+  });
 }
 
 /** Whether `now` lacks a resource (valid or refused) that `before` held. */
