@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,44 @@ describe('local operator (manifests folder → Postgres)', () => {
     await rm(file);
     await operator.sync();
     expect(await findKeyByHash(db, hashKey(key)), 'removed with its file').toBeUndefined();
+  });
+
+  it('an empty file unchanged for the window blocks no removal elsewhere; a freshly emptied one does', async () => {
+    const key = 'ak_stray_empty_key_0123456789abcdefghijk';
+    const manifests = join(dir, 'manifests');
+    const secretDoc = `apiVersion: v1\nkind: Secret\nmetadata: { name: sam-secret, namespace: team-a }\nstringData: { accessKey: ${key} }\n`;
+    // Modification times set by hand, and syncs driven by the test (no watcher): no race with the clock.
+    const aged = async (name: string, text: string) => {
+      await writeFile(join(manifests, name), text);
+      const past = new Date(Date.now() - 10_000);
+      await utimes(join(manifests, name), past, past);
+    };
+    await aged('team.yaml', [user('sam'), accessKey('sam-key', 'sam', 'sam-secret'), secretDoc].join('---\n'));
+    await aged('new.yaml', '');
+    operator = new LocalOperator({
+      registry,
+      manifestsDir: manifests,
+      dataDir: join(dir, 'data'),
+      db,
+      hashKey,
+      wrapper,
+      logger,
+      rotationGraceSeconds: 60,
+      publicUrl: 'http://127.0.0.1:8080',
+    });
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
+    // The key taken out of team.yaml, while another file was just emptied (an editor's save in
+    // place begins so): it may be about to hold what left team.yaml, so nothing is removed.
+    await aged('team.yaml', user('sam'));
+    await writeFile(join(manifests, 'fresh.yaml'), '');
+    const during = await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key)), 'kept while an empty file may be mid-save').toBeDefined();
+    expect(during.problems).toContain('new.yaml: empty (delete the file to remove what it held)');
+    // Unchanged for the window, the empty files hide nothing: the removal goes through.
+    await aged('fresh.yaml', '');
+    await operator.sync();
+    expect(await findKeyByHash(db, hashKey(key)), 'removed: the empty files hold nothing').toBeUndefined();
   });
 
   it('reports invalid documents and unknown users without touching the rest', async () => {

@@ -149,7 +149,10 @@ export async function readManifestFolder(dir: string, options: ReadOptions = {})
           : used,
     );
     // `used` may be a broken earlier read standing in (a file first seen broken): unreadable too.
-    if (read.broken || used.broken) snapshot.unreadable.push(where);
+    // Not an empty file unchanged for the window: it is no save under way and hides nothing (a
+    // stray `touch new.yaml` must not stop every removal; what it held before still stands).
+    const settledEmpty = read.text.trim() === '' && until <= now;
+    if ((read.broken || used.broken) && !settledEmpty) snapshot.unreadable.push(where);
     snapshot.problems.push(...(read.broken ? read.problems : used.problems));
     // A file's valid documents first: within one file, a valid copy wins over a refused one.
     // Standing in for the file as read, the previous contents still take its revocations.
