@@ -5,6 +5,7 @@ import { auditSortable, insertAudit, readAudit, type AuditEntry, type Queryable 
 import type { Identity } from './access/identity.ts';
 import { listQuery } from './list.ts';
 import { badRequest } from './errors.ts';
+import { isoTime } from './iso-time.ts';
 
 /** Where audit entries go: the admin's database (admin_audit, core/src/db/audit-rows.ts). */
 export interface AuditSink {
@@ -52,10 +53,12 @@ export async function audit(sink: AuditSink, request: FastifyRequest, entry: Rec
   }
 }
 
+/** The kind each API collection writes (admin/test/audit-kinds.test.ts: one for every kind). */
 const kinds: Record<string, string> = {
   users: 'ProxyUser',
   'access-keys': 'AccessKey',
   'bedrock-keys': 'BedrockKey',
+  'team-budgets': 'TeamBudget',
   'my-keys': 'AccessKey',
 };
 
@@ -113,11 +116,6 @@ function messageOf(payload: unknown): string | null {
   }
 }
 
-const isoTime = Type.String({
-  maxLength: 40,
-  pattern:
-    '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])(T([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d{1,9})?)?(Z|[+-]([01]\\d|2[0-3]):?[0-5]\\d)?)?$',
-});
 const auditQuery = listQuery(
   {
     from: Type.Optional(isoTime),

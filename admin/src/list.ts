@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TProperties } from 'typebox';
 import { dnsLabelPattern, dnsSubdomainPattern } from '@ccproxy/operator';
 import { badRequest } from './errors.ts';
@@ -40,26 +40,64 @@ export function registerSimpleRestQuery(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     // Before validation the query is whatever the URL said: read it as plain strings and arrays.
     const raw = request.query;
-    if (typeof raw !== 'object' || raw === null || request.method !== 'GET') return;
+    if (typeof raw !== 'object' || raw === null || request.method !== 'GET' || !isList(request)) return;
     const query: Record<string, unknown> = Object.fromEntries(Object.entries(raw));
     if (!('sort' in query || 'range' in query || 'filter' in query)) return;
     const { sort, range, filter, ...rest } = query;
     const flat: Record<string, unknown> = { ...rest };
     if (sort !== undefined) {
       const [field, order] = parseJson('sort', sort, isPair);
-      Object.assign(flat, { _sort: field, _order: order });
+      merge(flat, 'sort', { _sort: field, _order: order });
     }
     if (range !== undefined) {
       const [start, end] = parseJson('range', range, isIntegerPair);
-      Object.assign(flat, { _start: start, _end: end + 1 });
-    } else if (filter !== undefined) {
+      merge(flat, 'range', { _start: start, _end: end + 1 });
+    } else if (filter !== undefined && !('_end' in flat)) {
       // getMany sends ids and no range: all of them, not a first page.
       flat._end = 1_000_000;
     }
-    if (filter !== undefined) Object.assign(flat, parseJson('filter', filter, isRecord));
+    if (filter !== undefined) merge(flat, 'filter', filterOf(filter));
     request.query = flat;
   });
 }
+
+/** A list route: its query schema pages (listQuery); a detail route's `filter` stays an unknown parameter. */
+const isList = (request: FastifyRequest) =>
+  (request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties
+    ?._start !== undefined;
+
+const pagingKeys = ['_start', '_end', '_sort', '_order'];
+
+/** `filter` holds filters only: paging or sorting in it would override `range`, e.g. `{"_end":1000000}`. */
+function filterOf(raw: unknown): Record<string, unknown> {
+  const filter = parseJson('filter', raw, isRecord);
+  const paging = Object.keys(filter).filter((key) => pagingKeys.includes(key));
+  if (paging.length > 0)
+    throw badRequest(`filter must not hold ${paging.join(', ')}; page and sort with range and sort`, [
+      `querystring/filter: holds ${paging.join(', ')}`,
+    ]);
+  return filter;
+}
+
+/**
+ * Adds what one JSON parameter says to the flat query; a flat parameter it would silently
+ * override (`range=[0,24]&_start=5`) is a 400 naming both, unless they agree.
+ */
+function merge(flat: Record<string, unknown>, from: string, values: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(values)) {
+    if (key in flat && !sameValue(flat[key], value))
+      throw badRequest(`${from} and ${key} disagree; send one of them`, [
+        `querystring/${key}: ${JSON.stringify(flat[key])} disagrees with ${from} (${JSON.stringify(value)})`,
+      ]);
+    flat[key] = value;
+  }
+}
+
+/** The flat parameter is still the URL's text (or texts, when repeated); the JSON one is typed. */
+const sameValue = (flat: unknown, parsed: unknown) =>
+  Array.isArray(parsed) || Array.isArray(flat)
+    ? JSON.stringify([flat].flat().map(String)) === JSON.stringify([parsed].flat().map(String))
+    : String(flat) === String(parsed);
 
 const isPair = (value: unknown): value is [unknown, unknown] => Array.isArray(value) && value.length === 2;
 const isIntegerPair = (value: unknown): value is [number, number] => isPair(value) && value.every(Number.isInteger);
@@ -148,3 +186,13 @@ export function splitId(id: string): { namespace: string; name: string } {
 
 export const dnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: dnsLabelPattern });
 export const dnsName = Type.String({ minLength: 1, maxLength: 200, pattern: dnsSubdomainPattern });
+
+/**
+ * `<base>-<suffix>` as a DNS subdomain name of at most `max` characters. The base is cut to fit,
+ * and a cut that ends in `.` or `-` is trimmed back: `a.-1f2e` is not a name (each dot-separated
+ * part must begin and end with a letter or digit), so a user named `aaa….bbb` could never issue one.
+ */
+export function derivedName(base: string, suffix: string, max = 253): string {
+  const kept = base.slice(0, Math.max(1, max - suffix.length - 1)).replace(/[.-]+$/, '');
+  return `${kept}-${suffix}`;
+}

@@ -22,6 +22,13 @@ export interface OidcOptions {
   roles: RoleRule[];
 }
 
+/**
+ * The callback's query is the identity provider's, not an API client's: beside `code` and
+ * `state` providers add their own (`iss`, `session_state`, Google's `scope`, `authuser`, `hd`,
+ * `prompt`), so it takes any parameter; openid-client checks the ones that matter.
+ */
+const issuerAnswer = Type.Object({}, { additionalProperties: true });
+
 interface Wiring {
   sessions: Sessions;
   audit: AuditSink;
@@ -110,7 +117,7 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
     '/admin/auth/oidc/callback',
     {
       config: { public: true, rateLimit: wiring.loginLimit },
-      schema: { tags: ['auth'], security: [], response: { 303: Type.Null() } },
+      schema: { tags: ['auth'], security: [], querystring: issuerAnswer, response: { 303: Type.Null() } },
     },
     async (request, reply) => {
       const raw = readCookie(request.headers.cookie, transactionName);

@@ -14,6 +14,7 @@ export const errorReply = Type.Object(
   { additionalProperties: false },
 );
 
+const noQuery = Type.Object({}, { additionalProperties: false });
 const bodyMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 type Schema = Record<string, unknown>;
 type Linked = { links?: Record<number, Record<string, unknown>> };
@@ -21,6 +22,8 @@ type Linked = { links?: Record<number, Record<string, unknown>> };
 /**
  * Keeps the OpenAPI document true by construction, for every route in one place (an `onRoute`
  * hook, registered before @fastify/swagger reads the routes):
+ * - every /admin/ route without a query schema of its own gets the empty one (no parameters;
+ *   an unknown one is a 400 naming it), so the document and the validator say the same;
  * - every API route's success answer comes from routes/responses.ts (a route without one is a
  *   startup error), and every error status the route can answer is declared with the error schema: 400 when anything
  *   is validated, 401 unless public, 404 for a route with an id, 409 for a write to a resource,
@@ -40,6 +43,9 @@ export function registerOpenApiCompletion(app: FastifyInstance): AllowedMethods 
     if (url.startsWith('/admin/') && !url.includes('*'))
       routes.push({ pattern: new RegExp(`^${url.replace(/:[^/]+/g, '[^/]+')}$`), methods: [route.method].flat() });
     const schema = (route.schema ?? {}) as Schema;
+    // Unknown query parameters are a 400 on every route, as on the lists: a route that declares
+    // no query takes none (`?x=1` on a detail route was ignored, and said nothing was wrong).
+    if (url.startsWith('/admin/') && schema.querystring === undefined) schema.querystring = noQuery;
     for (const part of ['body', 'querystring', 'params'] as const)
       if (schema[part] !== undefined) schema[part] = asDocumented(schema[part]);
     const declared = (schema.response as Schema | undefined) ?? successResponses[`${[route.method].flat()[0]} ${url}`];

@@ -67,3 +67,4 @@ export {
   type CrossFieldRule,
 } from './admission.ts';
 export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';
+export { kindOrder, type Kind } from './kinds.ts';

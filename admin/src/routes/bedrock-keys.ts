@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { badRequest, conflict } from '../errors.ts';
-import { dnsLabel, dnsName, idParams, listQuery, sendPage, splitId } from '../list.ts';
+import { derivedName, dnsLabel, dnsName, idParams, listQuery, sendPage, splitId } from '../list.ts';
 import type { RoutePlugin } from '../route-deps.ts';
 import { ownerOf } from '../store/ownership.ts';
 import { bedrockKeySpec } from '@ccproxy/operator';
@@ -54,7 +54,7 @@ export const bedrockKeyRoutes: RoutePlugin = async (app, { store }) => {
       ]);
     if ((await store.get('BedrockKey', body.namespace, body.name)) !== undefined)
       throw conflict(`BedrockKey ${body.namespace}/${body.name} already exists`);
-    const secretName = `${body.name}-bedrock`.slice(0, 253);
+    const secretName = derivedName(body.name, 'bedrock');
     const owner = { kind: 'BedrockKey', name: body.name } as const;
     const secret = { namespace: body.namespace, name: secretName, data: { apiKey: body.apiKey }, owner };
     const created = await writeWithSecret(store, secret, () =>

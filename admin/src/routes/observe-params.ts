@@ -2,18 +2,13 @@ import { Type } from 'typebox';
 import type { Ref } from '@ccproxy/core';
 import { badRequest } from '../errors.ts';
 import { splitId } from '../list.ts';
+import { isoTime } from '../iso-time.ts';
 
 /**
  * Query parameters the observation routes (request log, breaker history, usage breakdown, their
  * CSV exports) share, and their one translation into the filters core/src/db reads with.
  */
 
-// A real date (month 01-12, day 01-31) and time (hours 00-23, minutes and seconds 00-59).
-export const isoTime = Type.String({
-  maxLength: 40,
-  pattern:
-    '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])(T([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d{1,9})?)?(Z|[+-]([01]\\d|2[0-3]):?[0-5]\\d)?)?$',
-});
 export const refId = Type.String({
   maxLength: 320,
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',

@@ -3,16 +3,13 @@ import { Type, type Static } from 'typebox';
 import { usageBreakdown } from '@ccproxy/core';
 import { routing } from '@ccproxy/operator';
 import { AdminError, conflict, notFound } from '../errors.ts';
-import { dnsName, idOf, listQuery, sendPage } from '../list.ts';
+import { derivedName, dnsName, idOf, listQuery, sendPage } from '../list.ts';
 import type { RoutePlugin } from '../route-deps.ts';
 import { linkedUser } from '../access/self-link.ts';
 import type { Identity } from '../access/identity.ts';
 import { baseUrlMaker, issueKey, rotateKey } from '../store/key-ops.ts';
 import type { StoredResource } from '../store/resource-store.ts';
 import { accessKeyView, userView } from './views.ts';
-
-/** No query parameters: an unknown one is a 400, as on every other route. */
-const noQuery = Type.Object({}, { additionalProperties: false });
 
 /**
  * Self-service: a person signed in with single sign-on manages the access keys of the one
@@ -33,6 +30,8 @@ const issueBody = Type.Optional(
 const sortable = ['id', 'name', 'routing', 'revoked', 'status'] as const;
 const keysQuery = listQuery({}, sortable);
 const usageDays = 30;
+/** A key named `<user>-<8 hex>` keeps at most 180 characters of the user's name (its Secret adds `-key`). */
+const keyNameLength = 189;
 
 type Routing = Static<typeof routing>;
 type Policy = { enabled: boolean; maxKeys: number; routingModes: Routing[] };
@@ -100,7 +99,7 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
       );
   };
 
-  app.get('/admin/api/my/profile', { config: access, schema: { tags, querystring: noQuery } }, async (request) => {
+  app.get('/admin/api/my/profile', { config: access, schema: { tags } }, async (request) => {
     const user = await me(request);
     const keys = await keysOf(user);
     const { budget, rateLimits, ...view } = userView(user);
@@ -153,7 +152,7 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
           'selfService.maxKeys',
           `You have ${all.length} keys, revoked ones included, the most self-service keeps (${revokedKeysFactor} × maxKeys = ${kept}); ask your team admin to delete revoked keys`,
         );
-      const name = `${user.name.slice(0, 180)}-${randomBytes(4).toString('hex')}`;
+      const name = derivedName(user.name, randomBytes(4).toString('hex'), keyNameLength);
       request.auditTarget = { kind: 'AccessKey', namespace: user.namespace, name };
       const key = await issueKey(
         store,
@@ -201,7 +200,7 @@ export const selfServiceRoutes: RoutePlugin = async (app, { store, db, config })
   );
 
   /** The user's usage and cost per key over the last 30 days (the same roll-ups and prices as the admin's). */
-  app.get('/admin/api/my-usage', { config: access, schema: { tags, querystring: noQuery } }, async (request, reply) => {
+  app.get('/admin/api/my-usage', { config: access, schema: { tags } }, async (request, reply) => {
     const user = await me(request);
     const to = Date.now();
     const rows = await usageBreakdown(db, {

@@ -48,6 +48,8 @@ export const teamBudgetRoutes: RoutePlugin = async (app, { store }) => {
 
   app.post('/admin/api/team-budgets', { schema: { tags, body: createTeamBudget } }, async (request, reply) => {
     const { body } = request;
+    // The body names no resource (its name is always `team`): the audit row names it from here.
+    request.auditTarget = { kind: 'TeamBudget', namespace: body.namespace, name: teamBudgetName };
     const created = await store.create('TeamBudget', body.namespace, teamBudgetName, {
       description: body.description ?? '',
       budget: body.budget,

@@ -59,14 +59,18 @@ export interface AuditFilter {
   ids?: readonly string[];
 }
 
+/**
+ * Qualified by the table's alias: a bare name in ORDER BY means the output column of that name
+ * first, and the output `id` is text (`id::text`), so `id` sorted 9 before 10.
+ */
 const columns: Record<string, string> = {
-  id: 'id',
-  occurredAt: 'occurred_at',
-  actorSubject: 'actor_subject',
-  action: 'action',
-  resourceKind: 'resource_kind',
-  namespace: 'namespace',
-  outcome: 'outcome',
+  id: 'a.id',
+  occurredAt: 'a.occurred_at',
+  actorSubject: 'a.actor_subject',
+  action: 'a.action',
+  resourceKind: 'a.resource_kind',
+  namespace: 'a.namespace',
+  outcome: 'a.outcome',
 };
 export const auditSortable = Object.keys(columns);
 
@@ -99,14 +103,14 @@ export async function readAudit(
       `%${filter.text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`,
     );
   const where = clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`;
-  const column = columns[page.sort ?? 'id'] ?? 'id';
+  const column = columns[page.sort ?? 'id'] ?? 'a.id';
   const direction = page.order ?? (page.sort === undefined ? 'DESC' : 'ASC');
   const limit = Math.max(0, page.end - page.start);
   const rows = await db.query<Record<string, unknown>>(
     `SELECT id::text, occurred_at, actor_method, actor_subject, actor_email, actor_role, action, resource_kind, namespace,
             name, outcome, status, detail, request_id, count(*) OVER () AS total
-       FROM admin_audit ${where}
-      ORDER BY ${column} ${direction}, id ${direction}
+       FROM admin_audit a ${where}
+      ORDER BY ${column} ${direction}, a.id ${direction}
       LIMIT ${limit} OFFSET ${page.start}`,
     params,
   );

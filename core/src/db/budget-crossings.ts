@@ -70,9 +70,9 @@ export async function claimBudgetCrossings(
     `WITH claimed AS (
        UPDATE budget_crossings SET reported_at = now()
         WHERE (scope, period, period_start, kind) IN (
-          SELECT scope, period, period_start, kind FROM budget_crossings
-           WHERE reported_at IS NULL AND ($2::text IS NULL OR namespace = $2)
-           ORDER BY crossed_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+          SELECT b.scope, b.period, b.period_start, b.kind FROM budget_crossings b
+           WHERE b.reported_at IS NULL AND ($2::text IS NULL OR b.namespace = $2)
+           ORDER BY b.crossed_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING *
      )
      SELECT c.scope, c.namespace AS crossing_namespace, c.period, (extract(epoch FROM c.period_start) * 1000)::float8 AS period_start, c.kind,

@@ -90,7 +90,7 @@ export type StoredBedrockAuth = { auth: 'ApiKey'; ciphertext: Buffer } | { auth:
 
 export async function findBedrockAuth(db: Queryable, accessKeyId: string): Promise<StoredBedrockAuth | undefined> {
   const rows = await db.query<{ auth: 'ApiKey' | 'AwsIdentity'; ciphertext: Buffer | Uint8Array | null }>(
-    'SELECT auth, ciphertext FROM bedrock_keys WHERE access_key_id = $1 ORDER BY updated_at DESC LIMIT 1',
+    'SELECT b.auth, b.ciphertext FROM bedrock_keys b WHERE b.access_key_id = $1 ORDER BY b.updated_at DESC LIMIT 1',
     [accessKeyId],
   );
   const row = rows[0];
