@@ -59,6 +59,13 @@ export const errorCodes = {
   },
   PRX_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The proxy is not ready to serve requests.' },
   PRX_INTERNAL: { type: 'api_error', status: 500, message: 'Internal proxy error.' },
+  // The client went away before its answer began (nginx's 499): nobody hears it; the request
+  // log and metrics record it, and it is never an upstream failure (no failover, no breaker count).
+  PRX_CLIENT_CLOSED: {
+    type: 'invalid_request_error',
+    status: 499,
+    message: 'The client closed the connection before the answer began.',
+  },
   // The client stopped sending its request (headers or body) for longer than the idle limit. A
   // client's failure, hence invalid_request_error, not timeout_error (Anthropic's 504 for its own
   // slowness); the SDKs retry 408 by status either way.

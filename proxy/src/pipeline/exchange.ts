@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from '@ccproxy/core';
+import { ClientGone } from './client-gone.ts';
 import type { RequestBody } from './request-body.ts';
 
 /**
@@ -21,12 +22,32 @@ export class Exchange {
   upstream: 'plan' | 'bedrock' | undefined;
   /** Whether that call was a failover to Bedrock. */
   failover = false;
+  #gone: ClientGone | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, body: RequestBody | undefined, logger: Logger) {
     this.req = req;
     this.res = res;
     this.body = body;
     this.#logger = logger;
+  }
+
+  /**
+   * Raised once when the client goes away before its answer ended: for the whole exchange, not
+   * one upstream call, so a failover after the client left sees it too (it calls nobody's
+   * Bedrock, and a relay to a closed response ends at once). Made on first use, by `forward`.
+   */
+  get gone(): ClientGone {
+    if (this.#gone === undefined) {
+      const gone = new ClientGone();
+      const { res } = this;
+      if (res.destroyed && !res.writableFinished) gone.abort();
+      else
+        res.once('close', () => {
+          if (!res.writableFinished) gone.abort();
+        });
+      this.#gone = gone;
+    }
+    return this.#gone;
   }
 
   /** ms since the request arrived. */

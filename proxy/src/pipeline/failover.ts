@@ -10,13 +10,16 @@ export class PlanRejected extends Error {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
+  /** Whether `body` is the whole answer (not cut at the hold's limit, nor broken off or stalled). */
+  readonly complete: boolean;
 
-  constructor(status: number, headers: IncomingHttpHeaders, body: Buffer) {
+  constructor(status: number, headers: IncomingHttpHeaders, body: Buffer, complete = true) {
     super(`Plan upstream answered ${status}`);
     this.name = 'PlanRejected';
     this.status = status;
     this.headers = headers;
     this.body = body;
+    this.complete = complete;
   }
 }
 

@@ -207,6 +207,8 @@ function watchBodyIdle(exchange: Exchange, body: RequestBody | undefined, idleMs
 function fail(exchange: Exchange, error: unknown): void {
   const { status, body } = toAnthropicError(error, exchange.id);
   logRequestFailure(exchange.log, error, status, exchange.req.url ?? '');
+  // The client left (PRX_CLIENT_CLOSED): there is nobody to answer.
+  if (exchange.res.destroyed) return;
   if (!exchange.res.headersSent) {
     // A body still to come is not waited for: Node would otherwise keep the connection open
     // for whatever the client sends next (or does not send).

@@ -36,7 +36,9 @@ export async function relayPlanAnswer(
   if (!sse && isHeldJson(upstream, exchange.req.method) && (!compressed || decoded !== undefined))
     return relayHeldJson(upstream, exchange, signal, observer, decoded, read);
 
-  const ttfbMs = writeHead(upstream, exchange);
+  // An event stream the relay may end with its own `event: error` has no length of its own: a
+  // `content-length` kept from upstream would cut that event off and leave bytes on the connection.
+  const ttfbMs = writeHead(upstream, exchange, sse && !compressed);
   const relaying = relayBody(upstream.body, exchange.res, {
     sse: sse && !compressed,
     requestId: exchange.id,
@@ -168,9 +170,11 @@ function hold(body: Readable, observe: (chunk: Buffer) => void): Promise<Held> {
 }
 
 /** Writes the upstream's head (sent with the first body chunk); returns the time to first byte. */
-function writeHead(upstream: Dispatcher.ResponseData, exchange: Exchange): number {
+function writeHead(upstream: Dispatcher.ResponseData, exchange: Exchange, unsized = false): number {
+  const headers = fromPlanResponseHeaders(upstream.headers, exchange.id);
+  if (unsized) delete headers['content-length'];
   // Not flushed on its own: Node sends the head with the first body chunk, one packet instead
   // of two (a separate small head write costs a round of Nagle/delayed-ACK on the client side).
-  exchange.res.writeHead(upstream.statusCode, fromPlanResponseHeaders(upstream.headers, exchange.id));
+  exchange.res.writeHead(upstream.statusCode, headers);
   return exchange.elapsedMs;
 }

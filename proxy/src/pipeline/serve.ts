@@ -1,9 +1,10 @@
 import type { Dispatcher } from 'undici';
-import { ProxyError, type KeyRecord } from '@ccproxy/core';
+import { anthropicTypeForStatus, ProxyError, type AnthropicErrorBody, type KeyRecord } from '@ccproxy/core';
 import { fromPlanResponseHeaders } from '../adapters/anthropic/response.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { BedrockCredentials } from './bedrock-credentials.ts';
 import { forwardToBedrock } from './bedrock-forward.ts';
+import { clientClosed } from './forward.ts';
 import type { Exchange } from './exchange.ts';
 import { isFailoverStatus, PlanRejected, retryAfterMs, shouldFailOver } from './failover.ts';
 import { forwardToPlan } from './backends/plan.ts';
@@ -83,10 +84,12 @@ export async function serve(
   } catch (failure) {
     if (!canFailOver || !shouldFailOver(failure, exchange.res.headersSent ? 1 : 0)) throw failure;
     const reason = failure instanceof PlanRejected ? `status_${failure.status}` : 'unreachable';
-    deps.metrics.failovers.inc({ reason });
-    exchange.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
     // Counted alongside the Bedrock call, not before it; the breaker makes the key's next request wait for the count.
     if (countsForBreaker) breakers.failure(record.accessKeyId, label, reason);
+    // Anthropic did fail, but the client has left meanwhile: a Bedrock call would be billed for nobody.
+    if (exchange.gone.aborted) throw clientClosed(failure);
+    deps.metrics.failovers.inc({ reason });
+    exchange.log.warn({ reason, breaker: breakerState }, 'Plan upstream unavailable; failing over to Bedrock');
     breakers?.failedOver(
       record.accessKeyId,
       session,
@@ -101,7 +104,7 @@ export async function serve(
       if (bedrockError instanceof ProxyError && bedrockError.code === 'PRX_RATE_LIMITED') throw bedrockError;
       // Bedrock could not help: the client gets Anthropic's own answer, retry-after and all.
       exchange.log.warn({ err: bedrockError }, 'Bedrock failover failed; relaying the Plan answer');
-      exchange.send(failure.status, fromPlanResponseHeaders(failure.headers, exchange.id), failure.body);
+      relayRejected(exchange, failure);
       return {
         upstream: 'plan',
         failover: false,
@@ -114,4 +117,24 @@ export async function serve(
 function sessionOf(exchange: Exchange): string | undefined {
   const value = exchange.req.headers['x-claude-code-session-id'];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * Anthropic's held-back answer, relayed after all. One that was not kept whole (larger than the
+ * hold, or its body broke or stalled) is not relayed cut short: the client gets an error of the
+ * same status and type in Anthropic's shape, with Anthropic's headers (retry-after and all).
+ */
+function relayRejected(exchange: Exchange, failure: PlanRejected): void {
+  const headers = fromPlanResponseHeaders(failure.headers, exchange.id);
+  if (failure.complete) return exchange.send(failure.status, headers, failure.body);
+  delete headers['content-encoding'];
+  const body: AnthropicErrorBody = {
+    type: 'error',
+    error: {
+      type: anthropicTypeForStatus(failure.status),
+      message: `The Anthropic API answered ${failure.status}; its answer could not be kept whole to relay.`,
+    },
+    request_id: exchange.id,
+  };
+  exchange.send(failure.status, { ...headers, 'content-type': 'application/json' }, JSON.stringify(body));
 }

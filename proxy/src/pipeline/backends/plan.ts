@@ -17,8 +17,14 @@ export interface PlanForwardOptions {
   holdBack?: (status: number) => boolean;
 }
 
-/** Failover-worthy answers are error bodies; more than this is relayed rather than held. */
+/** Failover-worthy answers are error bodies: this much is kept to relay if Bedrock cannot serve either. */
 const maxHeldBody = 64 * 1024;
+/**
+ * How long the held body may take. The status alone decides the failover; the body is only
+ * relayed if Bedrock fails too, so a body that stalls must not hold the client (seen: a 429 head
+ * then nothing held it for the 5-minute body timeout, then answered 500).
+ */
+const maxHeldBodyMs = 5_000;
 
 /** Sends the request to the Anthropic API unchanged and relays the answer (see `forward`). */
 export function forwardToPlan(
@@ -70,8 +76,10 @@ class PlanPassthrough implements Backend {
   }
 
   async responseHead(upstream: Dispatcher.ResponseData): Promise<void> {
-    if (this.#options.holdBack?.(upstream.statusCode) === true)
-      throw new PlanRejected(upstream.statusCode, upstream.headers, await readLimited(upstream.body, maxHeldBody));
+    if (this.#options.holdBack?.(upstream.statusCode) === true) {
+      const held = await readHeld(upstream.body);
+      throw new PlanRejected(upstream.statusCode, upstream.headers, held.body, held.complete);
+    }
   }
 
   answer(upstream: Dispatcher.ResponseData, signal: ClientSignal): Promise<ForwardResult> {
@@ -101,18 +109,34 @@ async function wholeBodyOf(body: RequestBody): Promise<UpstreamBody> {
   return { body: bytes, length: bytes.length };
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+/**
+ * A held-back error body, up to `maxHeldBody` bytes and `maxHeldBodyMs`: whole, or what came
+ * before the limit, the deadline or a break (`complete: false`; the rest is discarded). Never
+ * throws: the status has already decided.
+ */
+async function readHeld(body: Dispatcher.ResponseData['body']): Promise<{ body: Buffer; complete: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      break;
+  let late = false;
+  const deadline = setTimeout(() => {
+    late = true;
+    body.destroy();
+  }, maxHeldBodyMs);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxHeldBody) {
+        body.destroy();
+        return { body: Buffer.concat(chunks), complete: false };
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+    return { body: Buffer.concat(chunks), complete: !late };
+  } catch {
+    return { body: Buffer.concat(chunks), complete: false };
+  } finally {
+    clearTimeout(deadline);
   }
-  return Buffer.concat(chunks);
 }
 
 /** Each upstream base URL's path prefix, read once (a URL's `pathname` is a new string per read). */
