@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { registerAuth } from './auth.ts';
+import { clientErrorOptions, trackResponses } from './client-errors.ts';
 import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
 import { registerBodyParsers } from './body-parsing.ts';
@@ -42,7 +43,10 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     // one, the header is the client's own and is ignored.
     // (proxy-addr's own rule for a hop count, written out: fastify's types take no number.)
     trustProxy: (_address: string, hop: number) => hop < (config.trustedProxyHops ?? 0),
+    // Slow headers and bodies get a 408 in bounded time; malformed URLs and HTTP, the error shape.
+    ...clientErrorOptions(config),
   });
+  trackResponses(app);
   app.setValidatorCompiler(typeboxValidator);
   // JSON only, depth-limited: any other body is a 415, not a string that fails validation later.
   registerBodyParsers(app);

@@ -20,6 +20,12 @@ const codeByName = new Map(
     .map((code) => [code.slice('ADM_'.length).toLowerCase(), code]),
 );
 
+/** The one error body; also written on raw sockets (client-errors.ts), where no reply exists. */
+export function errorBody(status: number, error: ErrorName, message: string, problems?: string[]) {
+  if (!codeByName.has(error)) throw new Error(`admin error ${error} is not in core/src/errors.ts`);
+  return { statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) };
+}
+
 export function sendError(
   reply: FastifyReply,
   status: number,
@@ -27,11 +33,10 @@ export function sendError(
   message: string,
   problems?: string[],
 ): FastifyReply {
-  if (!codeByName.has(error)) throw new Error(`admin error ${error} is not in core/src/errors.ts`);
   return reply
     .code(status)
     .type('application/json')
-    .send({ statusCode: status, error, message, ...(problems === undefined ? {} : { problems }) });
+    .send(errorBody(status, error, message, problems));
 }
 
 const nameOf = <C extends AdminErrorCode>(code: C) => code.slice('ADM_'.length).toLowerCase() as NameOf<C>;

@@ -87,8 +87,9 @@ function errorStatuses(route: RouteOptions, schema: Schema): Record<number, unkn
   const url = route.url;
   const config = (route.config ?? {}) as { public?: boolean; rateLimit?: unknown };
   const api = url.startsWith('/admin/api/');
-  // 431: Node refuses request heads over 16 KiB before any route; 414: a path parameter past the router's limit.
-  const statuses = [431, 500];
+  // 408: a stalled request (client-errors.ts); 431: Node refuses request heads over 16 KiB before
+  // any route; 414: a path parameter past the router's limit.
+  const statuses = [408, 431, 500];
   if (url.includes(':')) statuses.push(414);
   if (schema.body !== undefined || schema.querystring !== undefined || schema.params !== undefined) statuses.push(400);
   if (config.public !== true && url.startsWith('/admin/')) statuses.push(401);

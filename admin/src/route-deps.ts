@@ -23,6 +23,10 @@ export interface AdminConfig {
   loginWindowMs?: number;
   /** Load balancers in front (CCPROXY_ADMIN_TRUSTED_PROXY_HOPS): whose X-Forwarded-For names the client. */
   trustedProxyHops?: number;
+  /** Longest time for a request's headers, then 408 (client-errors.ts; 30 s by default). */
+  requestHeadersTimeoutMs?: number;
+  /** Longest time for a whole request, headers and body, then 408 (client-errors.ts; 30 s by default). */
+  requestTimeoutMs?: number;
   /** The built web UI; defaults to admin/dist/ui (served only when it exists). */
   uiDir?: string;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import helmet from '@fastify/helmet';
+import fastifyHelmet from '@fastify/helmet';
+import helmet from 'helmet';
 
 /**
  * The Content-Security-Policy of every admin answer. The built UI (Vite) loads only its own
@@ -24,6 +25,31 @@ export const contentSecurityPolicy = {
 /** Vite's content-hashed build output: a new build gets new names, so these may be kept a year. */
 const hashedAsset = /^\/assets\/[^/?]+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+(\?|$)/;
 
+/** The one helmet configuration: the plugin applies it to answers, `securityHeaders` to raw ones. */
+const helmetOptions = {
+  contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
+  frameguard: { action: 'deny' },
+  referrerPolicy: { policy: 'no-referrer' },
+  crossOriginOpenerPolicy: { policy: 'same-origin' },
+  crossOriginResourcePolicy: { policy: 'same-origin' },
+  strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+} as const;
+
+/**
+ * The headers helmet sets with that configuration, plus `Cache-Control: no-store`: for answers no
+ * onRequest hook sees (a malformed URL, HTTP Node cannot parse, a timeout written on the raw
+ * socket). Read from helmet's own middleware, so they cannot differ from every other answer's.
+ */
+export const securityHeaders: Readonly<Record<string, string>> = (() => {
+  const headers: Record<string, string> = {};
+  const collect = {
+    setHeader: (name: string, value: string) => void (headers[name.toLowerCase()] = value),
+    removeHeader: () => undefined,
+  };
+  helmet(helmetOptions)({} as never, collect as never, () => undefined);
+  return { ...headers, 'cache-control': 'no-store' };
+})();
+
 /**
  * Security headers on every answer, UI, API, errors and 404s alike (@fastify/helmet, in an
  * onRequest hook, so they are set before any handler or error handler runs): the CSP above,
@@ -33,15 +59,7 @@ const hashedAsset = /^\/assets\/[^/?]+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+(\?|$)/;
  * and account data, and index.html must not outlive a deploy.
  */
 export async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
-  await app.register(helmet, {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
-    frameguard: { action: 'deny' },
-    referrerPolicy: { policy: 'no-referrer' },
-    crossOriginOpenerPolicy: { policy: 'same-origin' },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
-  });
+  await app.register(fastifyHelmet, { global: true, ...helmetOptions });
   app.addHook('onSend', async (request, reply) => {
     const immutable = reply.statusCode === 200 && hashedAsset.test(request.url);
     reply.header('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'no-store');

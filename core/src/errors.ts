@@ -107,10 +107,22 @@ export const errorCodes = {
   },
   ADM_NOT_FOUND: { type: 'not_found_error', status: 404, message: 'Not found.' },
   ADM_METHOD_NOT_ALLOWED: { type: 'invalid_request_error', status: 405, message: 'Method not allowed.' },
+  // The client stopped sending its request; as PRX_REQUEST_TIMEOUT, the client's failure.
+  ADM_REQUEST_TIMEOUT: {
+    type: 'invalid_request_error',
+    status: 408,
+    message: 'The request was not received in time: the client stopped sending it.',
+  },
   ADM_CONFLICT: { type: 'invalid_request_error', status: 409, message: 'Conflict.' },
   ADM_PAYLOAD_TOO_LARGE: { type: 'request_too_large', status: 413, message: 'Request body too large.' },
+  ADM_URI_TOO_LONG: { type: 'invalid_request_error', status: 414, message: 'A path segment is too long.' },
   ADM_UNSUPPORTED_MEDIA_TYPE: { type: 'invalid_request_error', status: 415, message: 'Send application/json.' },
   ADM_TOO_MANY_REQUESTS: { type: 'rate_limit_error', status: 429, message: 'Too many requests.' },
+  ADM_HEADERS_TOO_LARGE: {
+    type: 'request_too_large',
+    status: 431,
+    message: 'Request headers are larger than the admin accepts (16 KiB).',
+  },
   ADM_UNAVAILABLE: { type: 'overloaded_error', status: 503, message: 'The resource store is unavailable.' },
   ADM_INTERNAL: { type: 'api_error', status: 500, message: 'Internal error; see the admin log.' },
 } as const satisfies Record<string, ErrorSpec>;
