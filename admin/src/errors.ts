@@ -39,6 +39,11 @@ export function sendError(
     .send(errorBody(status, error, message, problems));
 }
 
+/** The name of a status's code (the first, for 403), so a status and its name never disagree. */
+const nameByStatus = new Map(
+  [...codeByName].reverse().map(([name, code]) => [errorCodes[code].status as number, name as ErrorName]),
+);
+
 const nameOf = <C extends AdminErrorCode>(code: C) => code.slice('ADM_'.length).toLowerCase() as NameOf<C>;
 
 /** An admin failure: a code of the one table (its status), a message, and the failing JSON paths. */
@@ -122,6 +127,9 @@ function convertValue(schema: Schema | undefined, value: unknown): unknown {
 
 type NoRoute = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 
+const nonCanonicalPath =
+  'No such route: the path is not in normal form (an empty segment `//`, a `.` or `..` segment, or a NUL character).';
+
 /** The error handler and the not-found handler; returns the latter for `registerNoRouteAnswer`. */
 export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path: string) => string[]): NoRoute {
   app.setErrorHandler((error: FastifyError & { problems?: string[] }, request, reply) => {
@@ -154,9 +162,16 @@ export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return sendError(reply, 415, 'unsupported_media_type', 'Send application/json.');
     if (error.statusCode === 429) return sendError(reply, 429, 'too_many_requests', error.message);
+    // @fastify/static refuses a path not in normal form (`//`, a `.` segment, a NUL) with a 403:
+    // no route and no file has such a path, and nothing was forbidden.
+    if (error.code === 'FST_STATIC_FORBIDDEN_PATH') return sendError(reply, 404, 'not_found', nonCanonicalPath);
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      // Malformed JSON, empty JSON body and the like: fastify's own 4xx, in our shape.
-      return sendError(reply, error.statusCode, 'bad_request', error.message);
+      // Malformed JSON, empty JSON body and the like: fastify's own 4xx, in our shape; a status
+      // without a code of its own is a 400.
+      const name = nameByStatus.get(error.statusCode);
+      return name === undefined
+        ? sendError(reply, 400, 'bad_request', error.message)
+        : sendError(reply, error.statusCode, name, error.message);
     }
     request.log.error({ err: error }, 'admin request failed');
     return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');

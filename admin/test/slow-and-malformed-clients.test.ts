@@ -161,6 +161,25 @@ describe('admin facade: what fastify and Node answer before any hook is in the a
   );
 });
 
+describe("admin facade: @fastify/static's refusals carry a code whose status and name agree", () => {
+  it.each(['/admin/api//users', '/admin//api/users', '/admin/api/users%00'])(
+    'GET %s is a 404 not_found naming the problem, not a 403 bad_request',
+    async (path) => {
+      const answer = await exchange(
+        `GET ${path} HTTP/1.1\r\nHost: admin\r\nAuthorization: ${authorization}\r\nConnection: close\r\n\r\n`,
+      );
+      expectAdminError(answer, 404, 'not_found', 'not in normal form');
+    },
+  );
+
+  it('a Range the file cannot satisfy is a 400 bad_request saying so, not a 416 named bad_request', async () => {
+    const answer = await exchange(
+      'GET /index.html HTTP/1.1\r\nHost: admin\r\nRange: bytes=99999-\r\nConnection: close\r\n\r\n',
+    );
+    expectAdminError(answer, 400, 'bad_request', 'Range Not Satisfiable');
+  });
+});
+
 describe('admin facade without the UI (no `/*` route to fall back on)', () => {
   let bare: LocalAdmin;
   beforeAll(async () => {
