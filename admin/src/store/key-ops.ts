@@ -1,6 +1,7 @@
 import { generateAccessKey, keyPrefix } from '@ccproxy/core';
 import type { AccessKey } from '@ccproxy/operator';
 import { conflict } from '../errors.ts';
+import { derivedName } from '../list.ts';
 import { accessKeyView } from '../routes/views.ts';
 import { ownerOf } from './ownership.ts';
 import { writeWithSecret } from './resource-ops.ts';
@@ -36,7 +37,7 @@ export async function issueKey(
 ) {
   if ((await store.get('AccessKey', target.namespace, target.name)) !== undefined)
     throw conflict(`AccessKey ${target.namespace}/${target.name} already exists`);
-  const secretName = `${target.name}-key`.slice(0, 253);
+  const secretName = derivedName(target.name, 'key');
   const key = generateAccessKey();
   const created = await writeWithSecret(
     store,
