@@ -186,7 +186,7 @@ describe('item 10: no key or secret in any log or data file, in any spelling', (
     expect(firstBanner).toBeDefined();
     // The hostile requests were logged (redacted), so the search above searched something.
     expect(logs).toMatch(/"url":"\/AK\/ak_[^"]{3}…\/v1\/messages"/);
-    expect(logs).toMatch(/"url":"\/v1\/messages\?key=ak_[^"]{3}…"/);
+    expect(logs).toMatch(/"url":"\/v1\/messages\?key=ak…"/);
     const holders: string[] = [];
     for (const file of await filesUnder(dataDir)) {
       const content = (await readFile(file)).toString('latin1');

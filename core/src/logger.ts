@@ -35,17 +35,39 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /**
- * Any run of 16 or more characters between URL delimiters: access keys are at least 24 (bring
- * your own) or 46 (generated) characters, and a key percent-encoded, in a query string, behind
- * `/AK/`, `/%61k/` or any other spelling the router does not serve is still such a run.
+ * The access-key segment, in every spelling that reaches a log line: after the start, a `/` or a
+ * `%2F`, the segment `ak` in any case and with either letter percent-encoded (`/AK/`, `/%61k/`),
+ * then one or more `/` or `%2F` (`/ak//`, `/ak%2F`). The router serves only `/ak/<key>/…`, but
+ * every other spelling is logged too (as a 404). The key segment is everything up to the next
+ * `/`, whatever its characters: a key holding `;`, `,`, `=`, `&`, `?`, `#` or `%` (raw or
+ * percent-encoded) is one segment all the same, and with no `/` after it the query string goes too.
  */
-const longToken = /[^/?&=#;,\s]{16,}/g;
+const keySegment = /(^|\/|%2f)((?:a|%61)(?:k|%6b)(?:\/|%2f)+)([^/]+)/gi;
 
 /**
- * `/ak/ak_abcdefgh…/v1/messages` → `/ak/ak_abc…/v1/messages`: every long token of a URL is cut
- * to its first 6 characters, whatever the spelling of the path, so a key never reaches a log
- * line whole (Anthropic paths are short; a long model id in a logged URL is cut too).
+ * Anywhere else (a key in a query string, behind `/metrics/`, in absolute form), any run of 16 or
+ * more characters between `/`, `?`, `#` and whitespace: access keys are at least 24 (bring your
+ * own) or 46 (generated) characters of `A-Z a-z 0-9 . _ ~ -` (the operator refuses any other),
+ * so a key in any spelling — percent-encoded, after `key=`, between `&` and `;` — is such a run.
+ */
+const longToken = /[^/?#\s]{16,}/g;
+
+/** What is left of a key or a long token: enough to tell them apart, never a usable piece. */
+const keptChars = 6;
+
+const cut = (text: string): string => (text.length > keptChars ? `${text.slice(0, keptChars)}…` : text);
+
+/**
+ * The one redaction of every URL or path that reaches a log line (the pipeline's and fastify's
+ * "request failed" lines, the handler's last-resort error line):
+ * `/ak/ak_abcdefgh…/v1/messages` → `/ak/ak_abc…/v1/messages`. The access-key segment is cut to
+ * its first 6 characters whole, whatever the key's characters and the spelling of `/ak/`; every
+ * other run of 16 or more characters is cut the same way, so a key sent where the router does
+ * not look for one is cut too (Anthropic paths are short; a long model id in a logged URL is cut
+ * as well).
  */
 export function redactKeyInUrl(url: string): string {
-  return url.replace(longToken, (token) => `${token.slice(0, 6)}…`);
+  return url
+    .replace(keySegment, (_match, before: string, prefix: string, key: string) => `${before}${prefix}${cut(key)}`)
+    .replace(longToken, cut);
 }

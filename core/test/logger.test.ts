@@ -71,4 +71,17 @@ describe('logger', () => {
     expect(redactKeyInUrl(`/ak/${key}`)).toBe('/ak/ak_012…');
     expect(redactKeyInUrl('/healthz')).toBe('/healthz');
   });
+
+  it.each([
+    ['/ak/k9;Qw7,Er5=Ty3&Ui1;Op0,As8=Df6/v2/nothing', '/ak/k9;Qw7…/v2/nothing'],
+    ['/AK/k9;Qw7,Er5=Ty3&Ui1;Op0,As8=Df6/v2/nothing', '/AK/k9;Qw7…/v2/nothing'],
+    ['//ak//k9#Qw7#Er5#Ty3#Ui1#Op0/v1/messages', '//ak//k9#Qw7…/v1/messages'],
+    ['/ak/k9?Qw7?Er5?Ty3?Ui1?Op0/v1/messages?beta=true', '/ak/k9?Qw7…/v1/messages?beta=true'],
+    ['/%61%4B%2Fk9%3BQw7%3BEr5/v1/messages', '/%61%4B…/v1/messages'],
+    ['/ak/k9;Qw7,Er5=Ty3&Ui1;Op0', '/ak/k9;Qw7…'],
+    ['/v1/messages?key=k9;Qw7,Er5=Ty3&Ui1;Op0,As8=Df6', '/v1/messages?key=k9…'],
+    ['/ak/x/v1/messages?beta=true', '/ak/x/v1/messages?beta=true'],
+  ])('cuts the access-key segment whole, whatever its characters and spelling: %s', (url, logged) => {
+    expect(redactKeyInUrl(url)).toBe(logged);
+  });
 });
