@@ -22,12 +22,19 @@ const clientApiKey = `sk-ant-api03-${randomBytes(24).toString('base64url')}`;
 const clientBearer = `bearer-${randomBytes(24).toString('hex')}`;
 const cookieSecret = `cookie-${randomBytes(24).toString('hex')}`;
 const adminPassword = `admin-${randomBytes(16).toString('hex')}`;
+/**
+ * A bring-your-own key of URL delimiters, each piece under 8 characters (the defect's own key):
+ * refused by the operator now (InvalidKey), and never logged whole or in pieces either way.
+ */
+const delimitedKey = 'k9;Qw7,Er5=Ty3&Ui1;Op0,As8=Df6';
 
 const manifests = documents(
   proxyUser('team-s', 'sam'),
   accessKey('team-s', 'sam-generated', { user: 'sam' }),
   accessKey('team-s', 'sam-byo', { user: 'sam', secretName: 'sam-byo-secret' }),
   secret('team-s', 'sam-byo-secret', { accessKey: byoKey }),
+  accessKey('team-s', 'sam-delimited', { user: 'sam', secretName: 'sam-delimited-secret' }),
+  secret('team-s', 'sam-delimited-secret', { accessKey: JSON.stringify(delimitedKey) }),
   bedrockKey('team-s', 'sam-bedrock', { accessKey: 'sam-byo', secretName: 'sam-bedrock-secret' }),
   secret('team-s', 'sam-bedrock-secret', { apiKey: bedrockApiKey }),
 );
@@ -113,7 +120,7 @@ describe('item 10: no key or secret in any log or data file, in any spelling', (
     });
     const encodedKey = [...Buffer.from(generated)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
     const paths: string[] = [];
-    for (const key of [generated, byoKey]) {
+    for (const key of [generated, byoKey, delimitedKey]) {
       paths.push(
         `/ak/${key}/v1/messages?beta=true`,
         `/AK/${key}/v1/messages`,
@@ -172,7 +179,16 @@ describe('item 10: no key or secret in any log or data file, in any spelling', (
     await second.stop();
 
     const logs = [...first.output, ...second.output].join('\n');
-    const secrets = { generated, byoKey, bedrockApiKey, clientApiKey, clientBearer, cookieSecret, adminPassword };
+    const secrets = {
+      generated,
+      byoKey,
+      delimitedKey,
+      bedrockApiKey,
+      clientApiKey,
+      clientBearer,
+      cookieSecret,
+      adminPassword,
+    };
     const leaks: string[] = [];
     const firstBanner = first.output.find((line) => line.includes(`/ak/${generated}`));
     for (const [name, value] of Object.entries(secrets)) {
@@ -183,10 +199,17 @@ describe('item 10: no key or secret in any log or data file, in any spelling', (
       }
     }
     expect(leaks).toEqual([]);
+    // Nor any 8-character piece of the delimited key: its pieces between delimiters are shorter
+    // than any length a redaction by runs of characters would cut.
+    const pieces = Array.from({ length: delimitedKey.length - 7 }, (_, at) => delimitedKey.slice(at, at + 8));
+    expect(pieces.filter((piece) => logs.includes(piece))).toEqual([]);
+    // It is refused, and the log says why (naming the resource, never the key).
+    expect(logs).toMatch(/"resource":"AccessKey\/team-s\/sam-delimited"[^\n]*"reason":"InvalidKey"/);
     expect(firstBanner).toBeDefined();
     // The hostile requests were logged (redacted), so the search above searched something.
     expect(logs).toMatch(/"url":"\/AK\/ak_[^"]{3}…\/v1\/messages"/);
     expect(logs).toMatch(/"url":"\/v1\/messages\?key=ak…"/);
+    expect(logs).toMatch(/"url":"\/AK\/k9;Qw7…\/v1\/messages"/);
     const holders: string[] = [];
     for (const file of await filesUnder(dataDir)) {
       const content = (await readFile(file)).toString('latin1');

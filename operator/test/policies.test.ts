@@ -109,6 +109,26 @@ describe('AccessKey policies', () => {
       ready,
     ],
     ['key too short', { secret: { data: { accessKey: 'short' } } }, 'InvalidKey', true, 'none', stalled],
+    // A key holding a URL delimiter (or a trailing newline) is refused, however long: one such key
+    // per character, each otherwise a fine bring-your-own key.
+    ...[';', ',', '=', '&', '#', '?', '%', '/', ' ', '\n', '+', ':', '@', 'é'].map(
+      (char): [string, Partial<AccessKeyFacts>, string, boolean, string, string] => [
+        `key with ${JSON.stringify(char)}`,
+        { secret: { data: { accessKey: `${key.slice(0, 20)}${char}${key.slice(20)}` } } },
+        'InvalidKey',
+        true,
+        'none',
+        stalled,
+      ],
+    ),
+    [
+      'key of every unreserved URL character',
+      { secret: { data: { accessKey: 'AZaz09._~-AZaz09._~-AZaz09' } } },
+      'KeyActive',
+      false,
+      'upsert',
+      ready,
+    ],
     ['revoked', { spec: { ...spec, revoked: true } as AccessKeyFacts['spec'] }, 'Revoked', false, 'upsert', inactive],
     ['user suspended', { user: { ...user, suspended: true } }, 'UserSuspended', false, 'upsert', inactive],
     [
@@ -132,6 +152,18 @@ describe('AccessKey policies', () => {
     const verdict = judgeAccessKey(accessKey(facts));
     expect({ reason: verdict.reason, failed: verdict.failed, write: verdict.write }).toEqual({ reason, failed, write });
     expect(conditions(verdict.status)).toBe(expected);
+  });
+
+  it('a refused key is told apart by its rule, named in the message, and never quoted', () => {
+    const message = (value: string) =>
+      judgeAccessKey(accessKey({ secret: { data: { accessKey: value } } })).status.conditions.find(
+        (c) => c.type === 'Stalled',
+      )?.message;
+    const delimited = 'k9;Qw7,Er5=Ty3&Ui1;Op0,As8=Df6';
+    expect(message(delimited)).toBe(
+      'Secret laptop-key holds an accessKey with characters other than A-Z, a-z, 0-9 and . _ ~ - (the only ones an access key may hold).',
+    );
+    expect(message('short')).toBe('Secret laptop-key holds an accessKey shorter than 24 characters.');
   });
 
   it('carries the key prefix, never the key, and a wait that ends in a retry', () => {

@@ -44,6 +44,14 @@ export interface AccessKeyFacts {
 /** Bring-your-own keys shorter than this are too guessable to accept. */
 export const minimumKeyLength = 24;
 
+/**
+ * The characters of an access key: RFC 3986's unreserved ones, which a URL path carries as they
+ * are (generated keys are `ak_` + base64url, a subset). A key holding `/`, `?`, `#`, `%`, `;`,
+ * `&`, `=`, a space or a newline breaks in `ANTHROPIC_BASE_URL` and in shells, and is no longer
+ * one run of characters in a logged URL: the log redaction could not tell it in every position.
+ */
+export const keyAlphabet = /^[A-Za-z0-9._~-]+$/;
+
 type P = Policy<AccessKeyFacts, AccessKeyWrite>;
 
 /**
@@ -125,13 +133,21 @@ const secretNotOwned: P = ({ ref, spec, secret }) => {
   return message === undefined ? undefined : verdict(stalled('SecretNotOwned', message), 'disable');
 };
 
+/**
+ * A key too short, or with a character outside `keyAlphabet`, is refused: no row is written, so
+ * a new key never works, and a key already in use (an earlier key, or one adopted before the
+ * alphabet rule) stays as it was until the Secret holds a valid one.
+ */
 const keyInvalid: P = ({ spec, secret }) => {
   const key = secret?.data.accessKey;
-  if (key !== undefined && key.length >= minimumKeyLength) return undefined;
-  return verdict(
-    stalled('InvalidKey', `Secret ${spec.secretName} holds an accessKey shorter than ${minimumKeyLength} characters.`),
-    'none',
-  );
+  const problem =
+    key === undefined || key.length < minimumKeyLength
+      ? `shorter than ${minimumKeyLength} characters`
+      : !keyAlphabet.test(key)
+        ? 'with characters other than A-Z, a-z, 0-9 and . _ ~ - (the only ones an access key may hold)'
+        : undefined;
+  if (problem === undefined) return undefined;
+  return verdict(stalled('InvalidKey', `Secret ${spec.secretName} holds an accessKey ${problem}.`), 'none');
 };
 
 const fieldsOf = (facts: AccessKeyFacts) => ({ keyPrefix: keyPrefix(facts.secret?.data.accessKey ?? '') });
