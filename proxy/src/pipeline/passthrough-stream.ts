@@ -1,26 +1,22 @@
 import { toAnthropicErrorEvent, type ProxyError } from '@ccproxy/core';
 import { PlanUsageObserver } from '../metering/plan-usage.ts';
-import { eventBoundary } from './sse-framing.ts';
+import { EventCutter } from './sse-framing.ts';
 import { truncatedStream, type RelayOptions } from './sse-relay.ts';
 import type { StreamTranslator } from './translator.ts';
-
-/** Past this much data without an event boundary, forward anyway rather than hold it. */
-const maxHeldBytes = 1024 * 1024;
 
 /**
  * The passthrough translator for SSE: bytes go out unchanged, but only whole events (up to the
  * last blank line seen, LF, CR or CRLF framed); a trailing partial event is held until its end
- * arrives. The completeness rule: the stream ends with the upstream's `message_stop` or with an
- * Anthropic `event: error`; a partial event at the end is dropped, since no client could
- * dispatch it. Usage and `message_stop` are read from what was sent, after sending it.
+ * arrives (up to `maxPendingEventBytes`; past that it goes as it is, see `EventCutter`). The
+ * completeness rule: the stream ends with the upstream's `message_stop` or with an Anthropic
+ * `event: error`; a partial event at the end is dropped, since no client could dispatch it.
+ * Usage and `message_stop` are read from what was sent, after sending it.
  */
 export class PassthroughSse implements StreamTranslator {
   readonly #observer: PlanUsageObserver;
   readonly #requestId: string;
   readonly #tap: ((chunk: Buffer) => void) | undefined;
-  #held: Buffer | undefined;
-  // Whether the bytes sent so far end at an event boundary (false only after an oversized event).
-  #atBoundary = true;
+  readonly #events = new EventCutter();
   failed = false;
   truncated = false;
   failure: ProxyError | undefined;
@@ -33,16 +29,7 @@ export class PassthroughSse implements StreamTranslator {
   }
 
   push(chunk: Buffer): Buffer {
-    const held = this.#held;
-    const joined = held === undefined ? chunk : Buffer.concat([held, chunk]);
-    const cut = eventBoundary(joined);
-    let out = joined;
-    if (cut < joined.length && joined.length - cut < maxHeldBytes) {
-      this.#held = joined.subarray(cut);
-      out = joined.subarray(0, cut);
-    } else this.#held = undefined;
-    if (out.length > 0) this.#atBoundary = cut === out.length;
-    return out;
+    return this.#events.push(chunk);
   }
 
   sent(out: Buffer): void {
@@ -60,12 +47,12 @@ export class PassthroughSse implements StreamTranslator {
 
   #end(failure: ProxyError | undefined): Buffer | string {
     // What follows message_stop, if anything, goes as it came.
-    if (this.#observer.stopped) return this.#held ?? '';
+    if (this.#observer.stopped) return this.#events.held ?? '';
     this.failed = true;
     this.truncated = failure === undefined;
     this.failure = failure ?? truncatedStream();
     const event = toAnthropicErrorEvent(this.failure, this.#requestId);
-    return this.#atBoundary ? event : `\n\n${event}`;
+    return this.#events.atBoundary ? event : `\n\n${event}`;
   }
 }
 
