@@ -173,7 +173,10 @@ describe('usage of compressed answers is read within bounds (gzip bombs)', () =>
     expect(await rowOf(bombed.id)).toEqual([
       { input_tokens: '41', output_tokens: '1', complete: false, metered: true },
     ]);
-    expect(logOf(bombed.id)).toMatchObject([{ msg: 'request completed', outcome: 'upstream_truncated' }]);
+    expect(logOf(bombed.id)).toMatchObject([
+      { msg: 'usage unreadable: the decoded answer is over the cap; metered with what was read' },
+      { msg: 'request completed', outcome: 'upstream_truncated' },
+    ]);
   });
 
   it('answers a 4 GB gzip JSON bomb (4 MB sent) within seconds, byte for byte, as a body too large to check, metered once as not complete', async () => {
@@ -183,7 +186,10 @@ describe('usage of compressed answers is read within bounds (gzip bombs)', () =>
     // Larger than any message once decoded (16 MiB), so relayed unchecked, as a plain one.
     expect(bombed.bytes.equals(Buffer.concat(upstream.sent))).toBe(true);
     expect(await rowOf(bombed.id)).toEqual([{ input_tokens: '0', output_tokens: '0', complete: false, metered: true }]);
-    expect(logOf(bombed.id)).toMatchObject([{ msg: 'request completed', outcome: 'complete' }]);
+    expect(logOf(bombed.id)).toMatchObject([
+      { msg: 'usage unreadable: the decoded answer is over the cap; metered with what was read' },
+      { msg: 'request completed', outcome: 'complete' },
+    ]);
   });
 
   it('stops decoding a bomb when its client leaves: the request is logged and metered within seconds, the upstream hung up on', async () => {

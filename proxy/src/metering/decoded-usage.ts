@@ -80,6 +80,15 @@ export class DecodedUsage {
     return this.#whole;
   }
 
+  /**
+   * The client left: what was decoded so far is what is known (it is metered as not whole), and
+   * the rest is not decoded (a compressed answer can be many times its size on the wire).
+   */
+  stop(): void {
+    this.#finish(false);
+    this.#decoder.destroy();
+  }
+
   #read(chunk: Buffer): void {
     if (this.#settled) return;
     this.#decodedBytes += chunk.length;

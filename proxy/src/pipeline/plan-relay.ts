@@ -53,11 +53,12 @@ export async function relayPlanAnswer(
           ...(sse ? { verify: async () => (await decoded.end()) === true } : {}),
         }),
   });
-  return settleRelay(upstream, relaying, ttfbMs, decoded, read);
+  return settleRelay(exchange, upstream, relaying, ttfbMs, decoded, read);
 }
 
-/** A relay's end: a broken upstream body is destroyed, the decoded copy read to its end. */
+/** A relay's end: a broken upstream body is destroyed, the decoded copy read to its end (or dropped: the client left). */
 async function settleRelay(
+  exchange: Exchange,
   upstream: Dispatcher.ResponseData,
   relaying: Promise<RelayOutcome>,
   ttfbMs: number,
@@ -66,8 +67,16 @@ async function settleRelay(
 ): Promise<ForwardResult> {
   const outcome = await relaying;
   if (outcome !== 'complete') upstream.body.destroy();
+  if (outcome === 'client_closed') decoded?.stop();
   await decoded?.end();
+  warnUnreadable(exchange, decoded);
   return { status: upstream.statusCode, ttfbMs, ...read(outcome) };
+}
+
+/** The one line saying a compressed answer's usage could not be read whole (it is metered with what was). */
+function warnUnreadable(exchange: Exchange, decoded: DecodedUsage | undefined): void {
+  if (decoded?.tooLarge === true)
+    exchange.log.warn('usage unreadable: the decoded answer is over the cap; metered with what was read');
 }
 
 /** What the observer read, for an answer that ended with `outcome`. */
@@ -95,6 +104,7 @@ async function relayHeldJson(
   );
   if (held.failure !== undefined) {
     upstream.body.destroy();
+    decoded?.stop();
     if (signal.aborted) return { status: upstream.statusCode, ttfbMs: exchange.elapsedMs, outcome: 'client_closed' };
     return broken(exchange, fromUpstreamFailure(held.failure), 'upstream_failed', read);
   }
@@ -111,9 +121,10 @@ async function relayHeldJson(
       ...(decoded === undefined ? {} : { tap: (chunk: Buffer) => decoded.write(chunk) }),
     });
     upstream.body.resume(); // `hold` paused it; the relay's listeners are on now
-    return settleRelay(upstream, relaying, ttfbMs, decoded, read);
+    return settleRelay(exchange, upstream, relaying, ttfbMs, decoded, read);
   }
   const whole = decoded === undefined ? observer.finishJson() : await decoded.end();
+  warnUnreadable(exchange, decoded);
   if (whole === false) return broken(exchange, truncatedBody(), 'upstream_truncated', read);
   const ttfbMs = exchange.elapsedMs;
   exchange.send(upstream.statusCode, fromPlanResponseHeaders(upstream.headers, exchange.id), held.bytes);
