@@ -1,24 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, utimes, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, createMetricsRegistry, findKeyByHash, LocalKeyWrapper, type Database } from '@ccproxy/core';
-import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
-import { buildAdminApp, hashPassword, KubeResourceStore } from '@ccproxy/admin';
-import {
-  adminConfig,
-  bindFacadeRbac,
-  bindOperatorRbac,
-  ensureNamespace,
-  facadeConfig,
-  installCrds,
-  operatorConfig,
-  readObject,
-  uniqueName,
-} from '../../operator/test/kube-fixture.ts';
-import { hashKey, openTestDatabase, password, publicUrl, startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
+import { findKeyByHash, type Database } from '@ccproxy/core';
+import { adminConfig, readObject, uniqueName } from '../../operator/test/kube-fixture.ts';
+import { hashKey, startLocalAdmin, type LocalAdmin } from './admin-fixture.ts';
+import { startKubeAdmin, type KubeAdmin } from './kube-admin-fixture.ts';
 
 type Call = (
   method: 'GET' | 'POST',
@@ -153,55 +141,18 @@ describe('concurrent creates (local mode)', () => {
 describe('concurrent creates (Kubernetes)', () => {
   const kube = adminConfig();
   const namespace = uniqueName('race');
-  let db: Database;
-  let operator: KubeOperator;
-  let app: FastifyInstance;
-  let headers: { authorization: string };
+  let admin: KubeAdmin;
   const call: Call = (method, url, payload) =>
-    app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+    admin.app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) });
   beforeAll(async () => {
-    await installCrds(kube);
-    await bindOperatorRbac(kube);
-    await bindFacadeRbac(kube);
-    await ensureNamespace(kube, namespace);
-    db = await openTestDatabase();
-    const silent = createLogger({ level: 'silent' });
-    operator = new KubeOperator({
-      client: new KubeClient(operatorConfig(), namespace),
-      db,
-      hashKey,
-      wrapper: new LocalKeyWrapper(randomBytes(32)),
-      logger: silent,
-      registry: createMetricsRegistry({ processMetrics: false }),
-      rotationGraceSeconds: 60,
-      publicUrl,
-      breakerOpenMs: 60_000,
-      namespace,
-      reflector: { backoff: { baseMs: 100, maxMs: 1000 } },
-      queue: { baseDelayMs: 50, maxDelayMs: 2000 },
-    });
-    await operator.start();
-    app = await buildAdminApp(
-      { username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl },
-      { logger: silent, db, store: new KubeResourceStore(facadeConfig(), namespace) },
-    );
-    const login = await app.inject({
-      method: 'POST',
-      url: '/admin/auth/login',
-      payload: { username: 'admin', password },
-    });
-    headers = { authorization: `Bearer ${(login.json() as { token: string }).token}` };
+    admin = await startKubeAdmin(namespace);
   });
-  afterAll(async () => {
-    await app?.close();
-    await operator?.stop();
-    await db?.close();
-  });
+  afterAll(async () => admin?.close());
   const secretData = async (name: string) => {
     const secret = (await readObject(kube, 'Secret', namespace, name)) as { data?: Record<string, string> } | undefined;
     return secret?.data === undefined
       ? undefined
       : Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
   };
-  concurrentCreates(() => ({ call, namespace, secretData, db: () => db }));
+  concurrentCreates(() => ({ call, namespace, secretData, db: () => admin.db }));
 });

@@ -1,23 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, createMetricsRegistry, findKeyByHash, LocalKeyWrapper, type Database } from '@ccproxy/core';
-import { KubeClient, KubeOperator } from '@ccproxy/operator/kube';
-import { buildAdminApp, hashPassword, KubeResourceStore } from '@ccproxy/admin';
-import {
-  adminConfig,
-  bindFacadeRbac,
-  bindOperatorRbac,
-  condition,
-  ensureNamespace,
-  facadeConfig,
-  installCrds,
-  mergePatch,
-  operatorConfig,
-  readObject,
-  uniqueName,
-} from '../../operator/test/kube-fixture.ts';
-import { hashKey, openTestDatabase, password, publicUrl } from './admin-fixture.ts';
+import { findKeyByHash, type Database } from '@ccproxy/core';
+import { adminConfig, condition, mergePatch, readObject, uniqueName } from '../../operator/test/kube-fixture.ts';
+import { hashKey } from './admin-fixture.ts';
+import { startKubeAdmin, type KubeAdmin } from './kube-admin-fixture.ts';
 
 /**
  * The admin facade writing CRs and Secrets to a real kube-apiserver, with the real Kubernetes
@@ -26,13 +11,11 @@ import { hashKey, openTestDatabase, password, publicUrl } from './admin-fixture.
 describe('admin REST facade over the Kubernetes API', () => {
   const kube = adminConfig();
   const namespace = uniqueName('admin');
+  let admin: KubeAdmin;
   let db: Database;
-  let operator: KubeOperator;
-  let app: FastifyInstance;
-  let headers: { authorization: string };
   const enc = encodeURIComponent;
   const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: Record<string, unknown>) =>
-    app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+    admin.app.inject({ method, url, headers: admin.headers, ...(payload === undefined ? {} : { payload }) });
   const eventually = async <T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> => {
     for (let i = 0; ; i += 1) {
       const value = await probe();
@@ -42,44 +25,10 @@ describe('admin REST facade over the Kubernetes API', () => {
   };
 
   beforeAll(async () => {
-    await installCrds(kube);
-    await bindOperatorRbac(kube);
-    await bindFacadeRbac(kube);
-    await bindFacadeRbac(kube);
-    await ensureNamespace(kube, namespace);
-    db = await openTestDatabase();
-    const silent = createLogger({ level: 'silent' });
-    operator = new KubeOperator({
-      client: new KubeClient(operatorConfig(), namespace),
-      db,
-      hashKey,
-      wrapper: new LocalKeyWrapper(randomBytes(32)),
-      logger: silent,
-      registry: createMetricsRegistry({ processMetrics: false }),
-      rotationGraceSeconds: 60,
-      publicUrl,
-      breakerOpenMs: 60_000,
-      namespace,
-      reflector: { backoff: { baseMs: 100, maxMs: 1000 } },
-      queue: { baseDelayMs: 50, maxDelayMs: 2000 },
-    });
-    await operator.start();
-    app = await buildAdminApp(
-      { username: 'admin', passwordHash: await hashPassword(password), sessionSeconds: 600, publicUrl },
-      { logger: silent, db, store: new KubeResourceStore(facadeConfig(), namespace) },
-    );
-    const login = await app.inject({
-      method: 'POST',
-      url: '/admin/auth/login',
-      payload: { username: 'admin', password },
-    });
-    headers = { authorization: `Bearer ${(login.json() as { token: string }).token}` };
+    admin = await startKubeAdmin(namespace);
+    ({ db } = admin);
   });
-  afterAll(async () => {
-    await app?.close();
-    await operator?.stop();
-    await db?.close();
-  });
+  afterAll(async () => admin?.close());
 
   it('creates a ProxyUser CR, which the operator marks Ready', async () => {
     const created = await call('POST', '/admin/api/users', { namespace, name: 'alice', displayName: 'Alice Kim' });

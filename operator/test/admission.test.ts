@@ -261,6 +261,8 @@ describe('the local operator: a valid manifest edited into a bad one is Stalled,
       expect(await findKeyByHash(db, hashKey(key))).toBeDefined();
       // A typo: BedrockOnly without a model (a cross-field rule) — refused, the key untouched.
       await write({ routing: 'BedrockOnly' });
+      // An edit is used once the file has not changed for the settle window (500 ms).
+      await settled();
       const bad = await local.sync();
       const stalled = bad.statuses
         .get(`AccessKey/${namespace}/alice-laptop`)
@@ -269,6 +271,7 @@ describe('the local operator: a valid manifest edited into a bad one is Stalled,
       expect(stalled?.message).toContain('spec.bedrock.model: routing BedrockOnly needs a Bedrock model');
       expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ routing: 'PlanWithFailover' });
       await write({ routing: 'PlanOnly' });
+      await settled();
       const fixed = await local.sync();
       expect(fixed.readyKeys.map((k) => k.baseUrl)).toEqual([first.readyKeys[0]?.baseUrl]);
       expect(await findKeyByHash(db, hashKey(key))).toMatchObject({ routing: 'PlanOnly' });
@@ -282,3 +285,4 @@ describe('the local operator: a valid manifest edited into a bad one is Stalled,
 
 const registry = createMetricsRegistry({ processMetrics: false });
 const registryReset = () => registry.clear();
+const settled = () => new Promise((resolve) => setTimeout(resolve, 600));
