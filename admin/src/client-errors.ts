@@ -69,6 +69,10 @@ const inFlight = new WeakMap<Duplex, ServerResponse>();
 /** Call once the server exists: lets `answerClientError` see whether a request was answered already. */
 export function trackResponses(app: FastifyInstance): void {
   app.server.on('request', (request, response: ServerResponse) => inFlight.set(request.socket, response));
+  // A CONNECT goes to this event (Node closes the socket unanswered when nobody listens).
+  app.server.on('connect', (_request, socket: Duplex) =>
+    answerOnSocket(socket, 405, 'method_not_allowed', 'CONNECT is not served.'),
+  );
 }
 
 /**
@@ -88,7 +92,13 @@ function answerClientError(
   const receiving = response !== undefined && !response.req.complete;
   const [status, name, message] = classify(error.code, receiving, limits);
   app.log.debug({ status, errorCode: error.code }, 'admin client error');
-  if ((receiving && response.headersSent) || !socket.writable) return void socket.destroy();
+  if (receiving && response.headersSent) return void socket.destroy();
+  answerOnSocket(socket, status, name, message);
+}
+
+/** The admin's one error shape, with its security headers, written on the raw socket, which is then closed. */
+function answerOnSocket(socket: Duplex, status: number, name: Parameters<typeof errorBody>[1], message: string): void {
+  if (!socket.writable) return void socket.destroy();
   const json = JSON.stringify(errorBody(status, name, message));
   const headers = {
     ...securityHeaders,

@@ -161,6 +161,14 @@ describe('admin facade: what fastify and Node answer before any hook is in the a
   );
 });
 
+describe('admin facade: a CONNECT (a tunnel request) is answered, not dropped', () => {
+  it('CONNECT is a 405 method_not_allowed in the admin error shape, and the connection is closed', async () => {
+    const answer = await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expectAdminError(answer, 405, 'method_not_allowed', 'CONNECT');
+    expect(answer.closed).toBe(true);
+  });
+});
+
 describe("admin facade: @fastify/static's refusals carry a code whose status and name agree", () => {
   it.each(['/admin/api//users', '/admin//api/users', '/admin/api/users%00'])(
     'GET %s is a 404 not_found naming the problem, not a 403 bad_request',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
@@ -113,6 +113,7 @@ export async function buildApp(config: ProxyConfig, deps: ProxyDeps): Promise<Fa
       // creates itself); no socket idle timeout otherwise: answers stream for minutes.
       server.keepAliveTimeout = 72_000;
       server.setTimeout(0);
+      server.on('connect', answerConnect);
       return server;
     },
   });
@@ -193,7 +194,24 @@ function answerClientError(this: FastifyInstance, error: Error & { code?: string
         : 'PRX_INVALID_REQUEST';
   const id = randomUUID();
   this.log.debug({ code, errorCode: error.code, requestId: id }, 'client error');
-  const { status, body } = toAnthropicError(new ProxyError(code), id);
+  answerOnSocket(socket, new ProxyError(code), id);
+}
+
+/**
+ * A CONNECT (a tunnel request, as to a forward proxy): Node hands it to the `connect` event, and
+ * with no listener closes the socket unanswered. Refused in the error model instead.
+ */
+function answerConnect(_request: IncomingMessage, socket: Duplex): void {
+  answerOnSocket(
+    socket,
+    new ProxyError('PRX_INVALID_REQUEST', 'CONNECT is not served: this is no forward proxy.'),
+    randomUUID(),
+  );
+}
+
+/** An answer written on the raw socket (no request object to answer through), which is then closed. */
+function answerOnSocket(socket: Duplex, error: ProxyError, id: string): void {
+  const { status, body } = toAnthropicError(error, id);
   const json = JSON.stringify(body);
   if (!socket.writable) return void socket.destroy();
   // Closed once written, and at the latest a second later: a client that does not read cannot hold it.

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,24 @@ describe('bad input and broken upstreams', () => {
     expect(response.statusCode).toBe(404);
     expect(await response.body.json()).toEqual(anthropicErrorShape('not_found_error'));
   });
+
+  it.each(['example.com:443', '127.0.0.1:1'])(
+    'CONNECT %s → 400 invalid_request_error, and the connection is closed',
+    async (target) => {
+      const { port } = new URL(proxy.url);
+      const answer = await new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`),
+        );
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk)).on('error', () => undefined);
+        socket.once('close', () => resolve(Buffer.concat(chunks).toString()));
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as unknown;
+      expect(body).toEqual(anthropicErrorShape('invalid_request_error'));
+    },
+  );
 
   it('a revoked key → 404, the same answer as an unknown one', async () => {
     const revoked = await seedKey(db);
