@@ -242,6 +242,14 @@ describe('rate limits across proxy replicas', () => {
     stalled[1]?.abort();
     expect(await admittedWithin(0, seeded.key, 1000)).toBeLessThan(1000);
 
+    // The probes' own slots are released just after their answers end, off the request path (as
+    // below): wait for that, or the next two streams race it (seen in CI: a 429 here).
+    await expect
+      .poll(
+        async () => (await db.query('SELECT 1 FROM stream_slots WHERE scope = $1', [`user:${seeded.userId}`])).length,
+        { timeout: 1000, interval: 50 },
+      )
+      .toBe(0);
     // Two streams whose upstream breaks off after four events: each client hears an error event, and the slots are free.
     const dying = [await openStream(0, seeded.key, 'die-stream'), await openStream(1, seeded.key, 'die-stream')];
     expect((await send(replica(0).url, seeded.key)).status, 'both slots held while they run').toBe(429);
