@@ -25,7 +25,8 @@ import { KeyActions, KeyOnceDialog, type IssuedKey } from './key-dialogs.tsx';
 import { apiUrl, httpClient } from './providers.ts';
 import { BudgetStatusField } from './budget-status.tsx';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
-import { EditToolbar, KeyRowActions, dnsName, isSmall, statusChoices } from './users.tsx';
+import { EditForm } from './edit-form.tsx';
+import { KeyRowActions, dnsName, isSmall, statusChoices } from './users.tsx';
 
 const keyFilters = [
   <TextInput key="q" source="q" label="Search" alwaysOn />,
@@ -133,8 +134,7 @@ function RotateRevoke() {
 
 export const AccessKeyEdit = () => (
   <Edit mutationMode="pessimistic" redirect="list">
-    <SimpleForm toolbar={<EditToolbar resource="access-keys" />}>
-      <ServerErrors />
+    <EditForm resource="access-keys">
       <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ alignItems: { sm: 'center' } }}>
         <TextField source="id" />
         <StatusField />
@@ -145,6 +145,6 @@ export const AccessKeyEdit = () => (
       <BooleanInput source="revoked" helperText="A revoked key is refused by every proxy replica within a second." />
       <BedrockInputs />
       <LimitInputs />
-    </SimpleForm>
+    </EditForm>
   </Edit>
 );

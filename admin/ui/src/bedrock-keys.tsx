@@ -20,7 +20,8 @@ import { ConfirmDelete } from './confirm-delete.tsx';
 import { ServerErrors } from './form-parts.tsx';
 import { StatusField } from './status.tsx';
 import { Writable } from './writable.tsx';
-import { EditToolbar, dnsName, isSmall } from './users.tsx';
+import { EditForm } from './edit-form.tsx';
+import { dnsName, isSmall } from './users.tsx';
 
 function BedrockRowActions() {
   const record = useRecordContext<{ id: string }>();
@@ -87,14 +88,13 @@ export const BedrockKeyCreate = () => (
 /** Replace the API key (the same Secret; the operator re-encrypts it). The old key is never shown. */
 export const BedrockKeyEdit = () => (
   <Edit mutationMode="pessimistic" redirect="list" title="Replace a Bedrock API key">
-    <SimpleForm toolbar={<EditToolbar resource="bedrock-keys" />}>
-      <ServerErrors />
+    <EditForm resource="bedrock-keys">
       <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2}>
         <TextField source="id" />
         <TextField source="fingerprint" />
         <StatusField />
       </Stack>
       <PasswordInput source="apiKey" label="New Bedrock API key" validate={required()} />
-    </SimpleForm>
+    </EditForm>
   </Edit>
 );

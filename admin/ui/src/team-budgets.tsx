@@ -21,7 +21,8 @@ import { BudgetStatusField } from './budget-status.tsx';
 import { ConfirmDelete } from './confirm-delete.tsx';
 import { ServerErrors } from './form-parts.tsx';
 import { StatusField } from './status.tsx';
-import { dnsName, EditToolbar, isSmall } from './users.tsx';
+import { EditForm } from './edit-form.tsx';
+import { dnsName, isSmall } from './users.tsx';
 import { Writable } from './writable.tsx';
 
 /**
@@ -136,10 +137,9 @@ export const TeamBudgetCreate = () => (
 
 export const TeamBudgetEdit = () => (
   <Edit mutationMode="pessimistic" redirect="show">
-    <SimpleForm toolbar={<EditToolbar resource="team-budgets" />}>
-      <ServerErrors />
+    <EditForm resource="team-budgets">
       <TextInput source="description" multiline />
       <BudgetInputs />
-    </SimpleForm>
+    </EditForm>
   </Edit>
 );

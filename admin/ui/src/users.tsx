@@ -10,7 +10,6 @@ import {
   Link,
   List,
   ReferenceManyField,
-  SaveButton,
   SelectInput,
   Show,
   SimpleForm,
@@ -18,13 +17,13 @@ import {
   SimpleShowLayout,
   TextField,
   TextInput,
-  Toolbar,
   TopToolbar,
   required,
   useRecordContext,
 } from 'react-admin';
 import { BudgetStatusField } from './budget-status.tsx';
 import { ConfirmDelete } from './confirm-delete.tsx';
+import { EditForm } from './edit-form.tsx';
 import { LimitInputs, ServerErrors } from './form-parts.tsx';
 import { KeyActions } from './key-dialogs.tsx';
 import { BreakerField, FailoverField, StatusField } from './status.tsx';
@@ -182,25 +181,13 @@ export const UserCreate = () => (
   </Create>
 );
 
-/** Save, and Delete with the confirmation that names what goes with it. */
-export function EditToolbar({ resource }: { resource: string }) {
-  const record = useRecordContext<{ id: string }>();
-  return (
-    <Toolbar sx={{ justifyContent: 'space-between' }}>
-      <SaveButton />
-      {record === undefined ? null : <ConfirmDelete resource={resource} id={record.id} redirectTo="list" />}
-    </Toolbar>
-  );
-}
-
 export const UserEdit = () => (
   <Edit mutationMode="pessimistic" redirect="show">
-    <SimpleForm toolbar={<EditToolbar resource="users" />}>
-      <ServerErrors />
+    <EditForm resource="users">
       <TextInput source="displayName" />
       <TextInput source="description" multiline />
       <BooleanInput source="suspended" helperText="Every access key of a suspended user is refused by the proxy." />
       <LimitInputs />
-    </SimpleForm>
+    </EditForm>
   </Edit>
 );
