@@ -119,6 +119,7 @@ describe('edit forms keep what the admin typed across a refetch (Chromium)', () 
         .toBe(c.elsewhere.shows);
       // Fetched again, and what the admin typed is still there, Save still enabled.
       expect(await typed.inputValue()).toBe(c.typed.value);
+      expect(await page.getByTestId('changed-elsewhere').count()).toBe(0);
       await page.getByRole('button', { name: 'Save' }).click();
       // Saved once the page has left the form (the next case's navigation must not race that redirect).
       await page.waitForURL((url) => url.hash !== c.route);
@@ -131,4 +132,24 @@ describe('edit forms keep what the admin typed across a refetch (Chromium)', () 
       expect(stack.problems).toEqual([]);
     });
   }
+  it('a field changed here and elsewhere too is named before Save replaces it', async () => {
+    const path = `users/${encodeURIComponent('team-r/rita')}`;
+    const route = `#/users/${encodeURIComponent('team-r/rita')}`;
+    // After the cases above: its description is theirs by now.
+    await page.goto(`${stack.adminUrl}/${route}`);
+    const description = page.locator('[name="description"]');
+    await expect.poll(() => description.inputValue(), { timeout: 10_000 }).toBe('changed elsewhere');
+    const warning = page.getByTestId('changed-elsewhere');
+    await description.fill('mine');
+    expect(await warning.count()).toBe(0);
+    await changeElsewhere(path, { description: 'theirs' });
+    await expect.poll(async () => (await refetch(page), warning.count()), { timeout: 10_000, interval: 250 }).toBe(1);
+    expect(await warning.innerText()).toBe(
+      'Changed elsewhere while you edited: description. Save replaces the new stored value with yours.',
+    );
+    expect(await description.inputValue()).toBe('mine');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL((url) => url.hash !== route);
+    expect((await api('GET', path)).json.description).toBe('mine');
+  });
 });
