@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { registerAuth } from './auth.ts';
 import { clientErrorOptions, trackResponses } from './client-errors.ts';
-import { registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
+import { maxPathSegment, registerErrorHandler, registerNoRouteAnswer, typeboxValidator } from './errors.ts';
 import { registerSimpleRestQuery } from './list.ts';
 import { registerBodyParsers } from './body-parsing.ts';
 import { registerOpenApiCompletion } from './openapi.ts';
@@ -37,7 +37,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     bodyLimit: config.bodyLimit ?? 64 * 1024,
     // Ids are up to 320 characters, percent-encoded up to three times that: the schema, not the
     // router's 100-character default (a 414), says what is too long.
-    routerOptions: { maxParamLength: 2048 },
+    routerOptions: { maxParamLength: maxPathSegment },
     // Behind N load balancers the client's address (the login rate limit's key) is the Nth
     // X-Forwarded-For entry from the right, the one the nearest load balancer wrote; without
     // one, the header is the client's own and is ignored.

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { Value } from 'typebox/value';
 import { proxyFields } from '@ccproxy/core';
-import { errorBody, sendError, type ErrorName } from './errors.ts';
+import { errorBody, sendError, uriTooLong, type ErrorName } from './errors.ts';
 import { securityHeaders } from './security-headers.ts';
 
 /**
@@ -53,8 +53,7 @@ export function clientErrorOptions(limits: ClientLimits): AdminServerOptions {
 /** A bad percent-encoding or an overlong path parameter; never echoes the path (fastify's message does). */
 function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.headers(securityHeaders);
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
-    return sendError(reply, 414, 'uri_too_long', 'A path segment is longer than 2048 characters.');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return uriTooLong(reply);
   return sendError(
     reply,
     400,

@@ -127,6 +127,12 @@ function convertValue(schema: Schema | undefined, value: unknown): unknown {
 
 type NoRoute = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 
+/** The router's limit on one path parameter (app.ts `maxParamLength`). */
+export const maxPathSegment = 2048;
+/** A path segment past the router's limit: the router gives up on the route, and this says why. */
+export const uriTooLong = (reply: FastifyReply): FastifyReply =>
+  sendError(reply, 414, 'uri_too_long', `A path segment is longer than ${maxPathSegment} characters.`);
+
 const nonCanonicalPath =
   'No such route: the path is not in normal form (an empty segment `//`, a `.` or `..` segment, or a NUL character).';
 
@@ -164,7 +170,11 @@ export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path
     if (error.statusCode === 429) return sendError(reply, 429, 'too_many_requests', error.message);
     // @fastify/static refuses a path not in normal form (`//`, a `.` segment, a NUL) with a 403:
     // no route and no file has such a path, and nothing was forbidden.
-    if (error.code === 'FST_STATIC_FORBIDDEN_PATH') return sendError(reply, 404, 'not_found', nonCanonicalPath);
+    if (error.code === 'FST_STATIC_FORBIDDEN_PATH') {
+      const path = request.url.split('?', 1)[0] ?? '';
+      if (path.split('/').some((segment) => segment.length > maxPathSegment)) return uriTooLong(reply);
+      return sendError(reply, 404, 'not_found', nonCanonicalPath);
+    }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       // Malformed JSON, empty JSON body and the like: fastify's own 4xx, in our shape; a status
       // without a code of its own is a 400.
@@ -177,7 +187,11 @@ export function registerErrorHandler(app: FastifyInstance, allowedMethods: (path
     return sendError(reply, 500, 'internal', 'Internal error; see the admin log.');
   });
   const noRoute: NoRoute = (request, reply) => {
-    const allowed = allowedMethods(request.url.split('?', 1)[0] ?? '');
+    const path = request.url.split('?', 1)[0] ?? '';
+    // Past the limit no route can match, so without this a long id would be a plain 404 (or,
+    // with the UI built, fall to the static files).
+    if (path.split('/').some((segment) => segment.length > maxPathSegment)) return uriTooLong(reply);
+    const allowed = allowedMethods(path);
     if (allowed.length === 0 || allowed.includes(request.method))
       return sendError(reply, 404, 'not_found', 'No such route.');
     return sendError(

@@ -188,6 +188,36 @@ describe("admin facade: @fastify/static's refusals carry a code whose status and
   });
 });
 
+describe('an over-long path segment, with the UI built (its `/*` route matches any path)', () => {
+  const long = 'a'.repeat(3_000);
+  it.each([
+    ['a resource id', `/admin/api/users/${long}`],
+    ['a segment under no route', `/admin/api/nothing/${long}`],
+    ['a path under /admin/', `/admin/${long}`],
+    ['a UI path', `/${long}`],
+    ['a UI asset', `/assets/${long}.js`],
+  ])('%s is a 414 uri_too_long, not a 404 from the static files', async (_name, url) => {
+    const response = await admin.app.inject({ method: 'GET', url, headers: { authorization } });
+    expect(response.statusCode).toBe(414);
+    expect(response.json()).toEqual({
+      statusCode: 414,
+      error: 'uri_too_long',
+      message: 'A path segment is longer than 2048 characters.',
+    });
+    expect(response.headers).toMatchObject(securityHeaders);
+  });
+
+  it('a segment at the limit is still judged by its route (404 for an id nobody has)', async () => {
+    const response = await admin.app.inject({
+      method: 'GET',
+      url: `/admin/api/users/${'a'.repeat(2_048)}`,
+      headers: { authorization },
+    });
+    expect(response.statusCode).not.toBe(414);
+    expect(response.statusCode).toBeLessThan(500);
+  });
+});
+
 describe('admin facade without the UI (no `/*` route to fall back on)', () => {
   let bare: LocalAdmin;
   beforeAll(async () => {
