@@ -19,6 +19,7 @@ import { usageRoutes } from './routes/usage.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
 import { selfServiceRoutes } from './routes/self-service.ts';
+import { ignoredManifestRoutes } from './routes/ignored-manifests.ts';
 
 export type { AdminConfig, AdminDeps } from './route-deps.ts';
 import { registerAuditRoute, registerAuditTrail } from './audit.ts';
@@ -100,6 +101,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
     teamBudgetRoutes,
     usageRoutes,
     selfServiceRoutes,
+    ignoredManifestRoutes,
   ])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });

@@ -1,4 +1,6 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { password } from './admin-fixture.ts';
@@ -136,6 +138,29 @@ describe('admin web UI in Chromium', () => {
       expect({ name, h1: await narrow.locator('h1').count() }).toEqual({ name, h1: 1 });
       if (width === 375) await stack.shot(narrow, `mobile-${name}`);
     }
+  });
+
+  it('names on the dashboard what the operator ignored in the manifests folder, until it is fixed', async () => {
+    const file = join(stack.admin.manifestsDir, 'team-x', 'hand.yaml');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(
+      file,
+      'apiVersion: ccproxy.io/v1alpha1\nkind: ProxyUser\nmetadata: { name: ghost, namespace: team-x }\nspec: { colour: blue }\n',
+    );
+    await stack.admin.operator.sync();
+    await page.goto(`${stack.adminUrl}/#/`);
+    await page.reload();
+    const alert = page.getByTestId('ignored-manifests');
+    await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/team-x\/hand\.yaml \(document 1\): .*colour/);
+    await rm(file);
+    await stack.admin.operator.sync();
+    // Judged once the page has its answer (before it, no alert says nothing).
+    const answered = page.waitForResponse((response) => response.url().endsWith('/admin/api/ignored-manifests'));
+    await page.reload();
+    expect(((await (await answered).json()) as { ignored: string[] }).ignored).toEqual([]);
+    await page.getByText('Tokens over time by provider').waitFor();
+    expect(await alert.count()).toBe(0);
   });
 
   it('serves the UI precompressed, content-hashed and cached, with ≤ 300 KB of initial JS gzipped', async () => {

@@ -272,6 +272,8 @@ describe('admin single sign-on', () => {
       ['POST', '/admin/api/team-budgets', { namespace: 'team-b', budget: { daily: { usd: 1 } } }],
       ['PUT', '/admin/api/team-budgets/team-b%2Fteam', { resourceVersion: '1', budget: { daily: { usd: 1000 } } }],
       ['DELETE', '/admin/api/team-budgets/team-b%2Fteam'],
+      // What the operator ignored names files of every namespace.
+      ['GET', '/admin/api/ignored-manifests'],
     ] as const;
     for (const [method, url, payload] of refusals) {
       const answer = await api('ann', method, url, payload);

@@ -205,6 +205,10 @@ export class KubeResourceStore implements ResourceStore {
     }
   }
 
+  ignored(): readonly string[] {
+    return [];
+  }
+
   async deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void> {
     const live = await this.#judgeSecret(namespace, name, owner).catch((error: unknown) => {
       if (error instanceof StoreError && error.reason === 'conflict') return undefined; // not ours: left alone

@@ -39,7 +39,7 @@ export interface ManifestFolderStoreOptions {
    */
   operator?: {
     sync(): Promise<unknown>;
-    readonly lastReport: { statuses: ReadonlyMap<string, LocalStatus> };
+    readonly lastReport: { statuses: ReadonlyMap<string, LocalStatus>; problems: readonly string[] };
     /** A file about to be replaced whole (a rename): the operator uses it without its settle window. */
     expectWrite?(file: string, text: string): void;
   };
@@ -176,6 +176,10 @@ export class ManifestFolderStore implements ResourceStore {
       if (!(await atomicWrite(this.#secretPath(namespace, name), stringify(secret), 0o600, mode)))
         throw new StoreError('conflict', `Secret ${namespace}/${name} was created meanwhile; retry`);
     });
+  }
+
+  ignored(): readonly string[] {
+    return this.#options.operator?.lastReport.problems ?? [];
   }
 
   deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void> {

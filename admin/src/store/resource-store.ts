@@ -85,6 +85,13 @@ export interface ResourceStore {
   ): Promise<void>;
   /** Removes the Secret if it is the admin's for `owner` (else leaves it alone); missing is fine. */
   deleteSecret(namespace: string, name: string, owner: SecretFor): Promise<void>;
+  /**
+   * What the source of truth holds that nothing uses, each named with where it is: local mode,
+   * the manifests the operator's last sync ignored (a document the schemas refuse, a file that
+   * does not read whole); Kubernetes, none (the API server refuses a bad spec at admission, and
+   * every stored resource has its own conditions).
+   */
+  ignored(): readonly string[];
 }
 
 export class StoreError extends Error {

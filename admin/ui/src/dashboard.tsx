@@ -4,6 +4,7 @@ import { Title, useAuthState } from 'react-admin';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { apiUrl, httpClient } from './providers.ts';
 import { BreakerCard } from './breaker-events.tsx';
+import { IgnoredManifests } from './ignored-manifests.tsx';
 
 interface SeriesRow {
   bucketStart: string;
@@ -91,6 +92,7 @@ export function Dashboard() {
   return (
     <Box sx={{ p: 2 }}>
       <Title title="Usage" />
+      <IgnoredManifests />
       <Box
         component="form"
         aria-label="Usage filters"
