@@ -20,6 +20,8 @@ import { requestRoutes } from './routes/requests.ts';
 import { usageBreakdownRoutes } from './routes/usage-breakdown.ts';
 import { selfServiceRoutes } from './routes/self-service.ts';
 import { ignoredManifestRoutes } from './routes/ignored-manifests.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { SessionRecords } from './session-records.ts';
 
 export type { AdminConfig, AdminDeps } from './route-deps.ts';
 import { registerAuditRoute, registerAuditTrail } from './audit.ts';
@@ -73,7 +75,12 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ready' }));
   app.get('/admin/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
+  const records = new SessionRecords(deps.db, deps.logger, {
+    ...(config.sessionCheckMs === undefined ? {} : { ttlMs: config.sessionCheckMs }),
+  });
   await registerAuth(app, {
+    records,
+    ...(config.credentialId === undefined ? {} : { credentialId: config.credentialId }),
     username: config.username,
     passwordHash: config.passwordHash,
     sessionSeconds: config.sessionSeconds,
@@ -105,6 +112,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
   ])
     await app.register(routes, routeDeps);
   registerAuditRoute(app, { db: deps.db });
+  await app.register(sessionRoutes, { records });
   await app.register(requestRoutes, { db: deps.db });
   await app.register(usageBreakdownRoutes, {
     db: deps.db,

@@ -60,6 +60,7 @@ const kinds: Record<string, string> = {
   'bedrock-keys': 'BedrockKey',
   'team-budgets': 'TeamBudget',
   'my-keys': 'AccessKey',
+  sessions: 'AdminSession',
 };
 
 /** create / update / delete / rotate / revoke / suspend / unsuspend, from the route and body alone. */

@@ -1,17 +1,18 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { jwtVerify, SignJWT } from 'jose';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { describeHash, needsUpgrade, verifyPassword } from './password.ts';
-import { sendError } from './errors.ts';
+import { AdminError, sendError } from './errors.ts';
 import { errorReply } from './openapi.ts';
-import { adminGrants, roles, type Grants, type Identity } from './access/identity.ts';
+import { adminGrants, type Identity } from './access/identity.ts';
 import { registerAuthorization } from './access/authorize.ts';
 import { registerOidc, type OidcOptions } from './oidc.ts';
 import { audit, type AuditSink } from './audit.ts';
 import { readCookie, sessionCookie } from './cookies.ts';
+import { createSessions } from './sessions.ts';
+import type { SessionRecords } from './session-records.ts';
 
 export interface AuthOptions {
   username: string;
@@ -20,6 +21,13 @@ export interface AuthOptions {
   /** HMAC key for session tokens; random per process when not shared between replicas. */
   sessionSecret?: string;
   sessionSeconds: number;
+  /** The admin_sessions table through this replica's short cache (session-records.ts). */
+  records: SessionRecords;
+  /**
+   * What names the break-glass password across replicas and restarts when only the plain
+   * password is configured (its hash is salted anew at each start); the hash otherwise.
+   */
+  credentialId?: string;
   /** Login attempts allowed per client address per window. */
   loginAttempts?: number;
   loginWindowMs?: number;
@@ -27,18 +35,6 @@ export interface AuthOptions {
   oidc?: OidcOptions;
   audit: AuditSink;
 }
-
-const issuer = 'ccproxy-admin';
-/**
- * Sessions are issued for `ccproxy-admin-api/3`. Each bump is a meaning older releases cannot
- * read, so they refuse these tokens outright (a rollback or a mixed-version rollout asks people
- * to log in again instead of granting anything): `/2` brought the developer role, `/3` the
- * namespaces a developer's links are trusted from (`selfServiceNamespaces`), which a `/2`
- * release would ignore, trusting every namespace. Tokens of the earlier audiences are still
- * read here, with no namespace trusted for self-service (fail closed: sign in again for My keys).
- */
-const audience = 'ccproxy-admin-api/3';
-const audiences = [audience, 'ccproxy-admin-api/2', 'ccproxy-admin-api'];
 
 export const loginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 200 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
@@ -65,56 +61,31 @@ const identityReply = {
 };
 const sessionReply = Type.Object({ token: Type.String(), ...identityReply });
 
-/** Signs and checks session tokens; one per app, shared by the password login and SSO. */
-export interface Sessions {
-  issue(identity: Identity): Promise<{ token: string; expiresAt: Date }>;
-  readonly seconds: number;
-}
-
 /**
- * Sessions are short-lived HS256 JWTs holding the identity and its grants. The break-glass
+ * Sessions are short-lived HS256 JWTs naming a recorded session (sessions.ts). The break-glass
  * password login answers the token, which the UI keeps in sessionStorage and sends as
  * `Authorization: Bearer` (no ambient credential). Single sign-on ends in a redirect, so its
  * token travels in an HttpOnly, SameSite=Strict cookie (Secure behind TLS); a write
  * authenticated by that cookie must also carry `X-CCProxy-CSRF: 1`, a header no cross-site form
- * can send and no cross-origin script may send without a CORS preflight we never allow. Logout
- * puts the token id on a deny list until the token would have expired anyway (per process: with
- * several replicas, the short lifetime bounds the rest).
+ * can send and no cross-origin script may send without a CORS preflight we never allow. Each
+ * token names a row of admin_sessions (sessions.ts), checked on every request through a cache of
+ * at most 1 s: logout, or an admin ending the session, stops it on every replica.
  */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
   const key = options.sessionSecret === undefined ? randomBytes(32) : new TextEncoder().encode(options.sessionSecret);
-  const revoked = new Map<string, number>();
   // Compared against even when the name is wrong, so the answer time does not reveal it.
   const dummyHash = options.passwordHash;
   const secureCookie = options.oidc?.redirectUrl.startsWith('https:') ?? false;
   const cookieName = secureCookie ? '__Host-ccproxy-session' : 'ccproxy-session';
 
-  const sessions: Sessions = {
+  const sessions = createSessions({
+    key,
     seconds: options.sessionSeconds,
-    async issue(identity) {
-      const expiresAt = new Date(Date.now() + options.sessionSeconds * 1000);
-      const token = await new SignJWT({
-        method: identity.method,
-        email: identity.email,
-        emailVerified: identity.emailVerified,
-        selfService: identity.selfService,
-        selfServiceNamespaces: identity.selfServiceNamespaces,
-        name: identity.name,
-        role: identity.role,
-        read: identity.grants.read,
-        write: identity.grants.write,
-      })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(identity.sub)
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
-        .sign(key);
-      return { token, expiresAt };
-    },
-  };
+    records: options.records,
+    username: options.username,
+    credential: options.credentialId ?? options.passwordHash,
+    roles: options.oidc?.roles,
+  });
 
   await app.register(rateLimit, { global: false });
   const loginLimit = {
@@ -167,7 +138,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
         role: 'admin',
         grants: adminGrants,
       };
-      const { token, expiresAt } = await sessions.issue(identity);
+      const { token, expiresAt } = await sessions.issue(identity, []);
       const upgrade = needsUpgrade(options.passwordHash);
       request.log.info({ username: options.username, passwordHashNeedsUpgrade: upgrade }, 'admin logged in');
       await audit(options.audit, request, {
@@ -185,8 +156,8 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     '/admin/auth/logout',
     { schema: { tags: ['auth'], response: { 204: Type.Null() } } },
     async (request, reply) => {
-      const session = request.session;
-      if (session !== undefined) revoked.set(session.jti, session.exp * 1000);
+      // Shared by every replica (admin_sessions); an unreachable database is a 503, and the token stays valid.
+      if (request.session !== undefined) await options.records.revoke(request.session.jti, request.session.sub);
       if (request.identity !== undefined)
         await audit(options.audit, request, {
           identity: request.identity,
@@ -237,16 +208,12 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     const token = match ?? cookie;
     if (token === undefined) return sendError(reply, 401, 'unauthorized', 'Log in first: no session token.');
     try {
-      const { payload } = await jwtVerify(token, key, { issuer, audience: audiences, algorithms: ['HS256'] });
-      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string')
-        throw new Error('incomplete token');
-      const now = Date.now();
-      for (const [jti, until] of revoked) if (until < now) revoked.delete(jti);
-      if (revoked.has(payload.jti)) throw new Error('logged out');
-      request.session = { sub: payload.sub, jti: payload.jti, exp: payload.exp };
-      request.identity = identityOf(payload);
-    } catch {
-      return sendError(reply, 401, 'unauthorized', 'Session expired or invalid: log in again.');
+      const { session, identity } = await sessions.authenticate(token);
+      request.session = session;
+      request.identity = identity;
+    } catch (error) {
+      if (error instanceof AdminError) return sendError(reply, error.status, error.wireName, error.message);
+      throw error;
     }
     const safe = request.method === 'GET' || request.method === 'HEAD';
     if (match === undefined && !safe && request.headers['x-ccproxy-csrf'] !== '1')
@@ -255,30 +222,6 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   });
 
   registerAuthorization(app);
-}
-
-function identityOf(payload: Record<string, unknown>): Identity {
-  const grant = (value: unknown): Grants['read'] =>
-    value === 'all'
-      ? 'all'
-      : Array.isArray(value)
-        ? value.filter((namespace): namespace is string => typeof namespace === 'string')
-        : [];
-  const role = roles.find((known) => known === payload.role);
-  // A role this release does not know is refused (log in again), never read as any other role.
-  if (role === undefined) throw new Error('unknown role');
-  return {
-    method: payload.method === 'oidc' ? 'oidc' : 'break-glass',
-    sub: String(payload.sub),
-    email: typeof payload.email === 'string' ? payload.email : null,
-    emailVerified: payload.emailVerified === true,
-    selfService: payload.selfService === true,
-    // A session signed before namespaces were carried trusts none (self-service says: sign in again).
-    selfServiceNamespaces: grant(payload.selfServiceNamespaces),
-    name: typeof payload.name === 'string' ? payload.name : null,
-    role,
-    grants: { read: grant(payload.read), write: grant(payload.write) },
-  };
 }
 
 function identityView(identity: Identity, expiresAt: Date) {

@@ -6,6 +6,7 @@ export {
   isPasswordHash,
   needsUpgrade,
   describeHash,
+  passwordCredentialId,
 } from './password.ts';
 export { oidcOptionsFrom } from './oidc-config.ts';
 export type { OidcOptions } from './oidc.ts';

@@ -6,7 +6,7 @@ import type { Identity } from './access/identity.ts';
 import { grantsFor, groupsOf, selfServiceFor, type RoleRule } from './access/roles.ts';
 import { audit, type AuditSink } from './audit.ts';
 import { readCookie, sessionCookie, transactionCookie } from './cookies.ts';
-import type { Sessions } from './auth.ts';
+import type { Sessions } from './sessions.ts';
 
 /** Single sign-on with any OpenID Connect issuer (CCPROXY_ADMIN_OIDC_*). */
 export interface OidcOptions {
@@ -133,6 +133,7 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
         return failed(request, reply, 400, `sign-in transaction invalid: ${messageOf(error)}`);
       }
       let identity: Identity;
+      let groups: string[];
       try {
         const { config, jwks } = await discover();
         // The callback URL as registered, with the query the issuer sent (never the Host header).
@@ -159,7 +160,7 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
         const name = typeof source.name === 'string' ? source.name : null;
         // Only the issuer's own word makes an email verified (a self-service link may name an email).
         const emailVerified = source.email_verified === true;
-        const groups = groupsOf(source[options.groupsClaim]);
+        groups = groupsOf(source[options.groupsClaim]);
         const granted = grantsFor(options.roles, groups);
         if (granted === undefined)
           return failed(
@@ -181,7 +182,13 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
       } catch (error) {
         return failed(request, reply, 401, `ID token or code refused: ${messageOf(error)}`);
       }
-      const { token } = await wiring.sessions.issue(identity);
+      let token: string;
+      try {
+        // The groups are recorded with the session: each request maps them through the current role table.
+        ({ token } = await wiring.sessions.issue(identity, groups));
+      } catch (error) {
+        return failed(request, reply, 503, messageOf(error), identity.sub);
+      }
       await audit(wiring.audit, request, { identity, action: 'login', outcome: 'success', status: 303 });
       request.log.info({ sub: identity.sub, role: identity.role }, 'admin signed in with single sign-on');
       reply.header('Set-Cookie', [

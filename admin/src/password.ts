@@ -1,5 +1,6 @@
 import {
   argon2 as argon2Callback,
+  createHash,
   randomBytes,
   scrypt as scryptCallback,
   timingSafeEqual,
@@ -157,4 +158,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** A password for local mode, printed once: 18 random bytes, URL-safe. */
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
+}
+
+/**
+ * What names a plain password (CCPROXY_ADMIN_PASSWORD) across replicas and restarts, whose hash
+ * is salted anew at every start: a changed password then ends earlier break-glass sessions
+ * (sessions.ts, which stores it only keyed by the session secret).
+ */
+export function passwordCredentialId(password: string): string {
+  return createHash('sha256').update(`ccproxy-admin-break-glass\n${password}`).digest('hex');
 }

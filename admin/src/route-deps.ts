@@ -15,6 +15,13 @@ export interface AdminConfig {
   oidc?: OidcOptions;
   sessionSecret?: string;
   sessionSeconds: number;
+  /** How long a replica trusts a session's row before reading it again (default 1000 ms; session-records.ts). */
+  sessionCheckMs?: number;
+  /**
+   * Names the break-glass password across replicas when only the plain password is configured
+   * (its hash is salted anew at each start): a change of it ends earlier break-glass sessions.
+   */
+  credentialId?: string;
   /** The proxy's base URL users reach, for the `ANTHROPIC_BASE_URL` shown after issuing a key. */
   publicUrl: string;
   /** Largest request body, in bytes. */

@@ -368,8 +368,8 @@ describe('self-service: a developer and their own keys', () => {
     // An unscoped developer is still refused on a second claim (bob, above): the scope is per group.
   });
 
-  it('trusts no namespace for a session signed before scopes were recorded, and tells an admin outside developer groups why', async () => {
-    // Ann's session as the previous release signed it (audience /2, no selfServiceNamespaces), same secret.
+  it('refuses a session signed by an earlier release (no recorded session), and tells an admin outside developer groups why', async () => {
+    // Ann's session as an earlier release signed it (audience /2, no selfServiceNamespaces), same secret.
     const old = await new SignJWT({
       method: 'oidc',
       email: 'ann@example.com',
@@ -398,10 +398,9 @@ describe('self-service: a developer and their own keys', () => {
         headers: { authorization: `Bearer ${old}` },
         ...(method === 'POST' ? { payload: {} } : {}),
       });
-      expect(answer.statusCode).toBe(403);
-      expect(answer.json()).toMatchObject({
-        message: 'ann@example.com has a session from before self-service namespaces were recorded; sign in again.',
-      });
+      // No row in admin_sessions: sign in again (its groups, and so its trusted namespaces, are unknown).
+      expect(answer.statusCode).toBe(401);
+      expect(answer.json()).toMatchObject({ error: 'unauthorized', message: expect.stringContaining('log in again') });
     }
     // An admin linked to a ProxyUser but in no developer group: refused, saying so.
     const linked = await asAdmin('POST', '/admin/api/users', {

@@ -1,5 +1,12 @@
 import { ConfigError, createLogger, loadConfig, loadPriceTable, migrate, openDatabase } from '@ccproxy/core';
-import { buildAdminApp, oidcOptionsFrom, hashPassword, isPasswordHash, KubeResourceStore } from '@ccproxy/admin';
+import {
+  buildAdminApp,
+  oidcOptionsFrom,
+  hashPassword,
+  isPasswordHash,
+  KubeResourceStore,
+  passwordCredentialId,
+} from '@ccproxy/admin';
 import { loadKubeConnection } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
@@ -39,6 +46,9 @@ export async function runAdmin(env: Record<string, string | undefined>): Promise
       publicUrl: config.publicUrl,
       trustedProxyHops: config.adminTrustedProxyHops,
       ...(config.adminSessionSecret === undefined ? {} : { sessionSecret: config.adminSessionSecret }),
+      ...(config.adminPasswordHash === undefined && config.adminPassword !== undefined
+        ? { credentialId: passwordCredentialId(config.adminPassword) }
+        : {}),
       ...(sso.oidc === undefined ? {} : { oidc: sso.oidc }),
     },
     {

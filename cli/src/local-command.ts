@@ -19,6 +19,7 @@ import {
   oidcOptionsFrom,
   generatePassword,
   hashPassword,
+  passwordCredentialId,
   isPasswordHash,
   ManifestFolderStore,
 } from '@ccproxy/admin';
@@ -117,6 +118,7 @@ export async function runLocal(env: Record<string, string | undefined>): Promise
     {
       username: config.adminUsername,
       passwordHash: login.hash,
+      ...(login.credentialId === undefined ? {} : { credentialId: login.credentialId }),
       sessionSeconds: config.adminSessionSeconds,
       publicUrl,
       trustedProxyHops: config.adminTrustedProxyHops,
@@ -177,7 +179,7 @@ function printBanner(keyLines: readonly string[], manifestsDir: string, problems
 async function adminPassword(
   config: { adminPasswordHash?: string | undefined; adminPassword?: string | undefined },
   dataDir: string,
-): Promise<{ hash: string; generated?: string }> {
+): Promise<{ hash: string; generated?: string; credentialId?: string }> {
   if (config.adminPasswordHash !== undefined) {
     // A hash that cannot be read would refuse every login without saying why.
     if (!isPasswordHash(config.adminPasswordHash))
@@ -186,7 +188,8 @@ async function adminPassword(
       ]);
     return { hash: config.adminPasswordHash };
   }
-  if (config.adminPassword !== undefined) return { hash: await hashPassword(config.adminPassword) };
+  if (config.adminPassword !== undefined)
+    return { hash: await hashPassword(config.adminPassword), credentialId: passwordCredentialId(config.adminPassword) };
   const file = join(dataDir, 'admin-password-hash');
   const stored = await readFile(file, 'utf8').catch(() => undefined);
   if (stored !== undefined) return { hash: stored.trim() };

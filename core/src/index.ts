@@ -135,6 +135,17 @@ export {
   type AuditFilter,
 } from './db/audit-rows.ts';
 export {
+  insertAdminSession,
+  readAdminSession,
+  touchAdminSession,
+  revokeAdminSession,
+  revokeSubjectSessions,
+  listAdminSessions,
+  adminSessionSortable,
+  type AdminSessionEntry,
+  type AdminSessionRow,
+} from './db/admin-sessions.ts';
+export {
   resolveRuntimeSecrets,
   watchRuntimeSecrets,
   databaseUrlOf,

@@ -19,6 +19,7 @@ import { allows, type Grants, type Identity } from './identity.ts';
  * 'developer' }`, self-service.ts), whose handlers act on the one ProxyUser linked to the
  * identity, and those routes pass anyone in a developer group whatever their role (the link
  * decides there); to everyone else they are like any route (a viewer's write is refused).
+ * Routes saying `config: { access: 'admin' }` (the admin sessions) pass the `admin` role only.
  * Refusals are 403 JSON naming the role, the namespace and what is allowed.
  */
 const listRoutes = new Set([
@@ -46,6 +47,9 @@ export function registerAuthorization(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     const identity = request.identity;
     if (identity === undefined || !(request.routeOptions.url ?? '').startsWith('/admin/api/')) return;
+    // Admin-only routes (the Sessions list and ending sessions): every other role is refused.
+    if (accessOf(request) === 'admin' && identity.role !== 'admin')
+      throw forbidden(identity, `may not use ${request.method} ${request.routeOptions.url}: only the admin role may`);
     // Self-service routes decide by the identity's linked ProxyUser; a developer gets nothing else.
     if (selfServiceRoute(request, identity)) return;
     if (identity.role === 'developer')

@@ -178,6 +178,22 @@ const myUsage = Type.Object({
   ),
 });
 
+/** An admin session as the Sessions list shows it (role: what the groups gave at sign-in). */
+const sessionRecord = Type.Object({
+  id: Type.String(),
+  subject: Type.String(),
+  method: Type.Union([Type.Literal('oidc'), Type.Literal('break-glass')]),
+  email: nullable(Type.String()),
+  name: nullable(Type.String()),
+  role: Type.String(),
+  groups: Type.Array(Type.String()),
+  issuedAt: Type.String(),
+  expiresAt: Type.String(),
+  lastSeenAt: Type.String(),
+  /** The session making this request. */
+  current: Type.Boolean(),
+});
+
 /** `METHOD /path` → the success status and its body. */
 export const successResponses: Record<string, Record<number, TSchema>> = {
   'GET /admin/api/users': { 200: Type.Array(userRecord) },
@@ -212,4 +228,7 @@ export const successResponses: Record<string, Record<number, TSchema>> = {
   'POST /admin/api/my-keys/:id/rotate': { 200: myIssuedKey },
   'POST /admin/api/my-keys/:id/revoke': { 200: myKeyRecord },
   'GET /admin/api/my-usage': { 200: myUsage },
+  'GET /admin/api/sessions': { 200: Type.Array(sessionRecord) },
+  'DELETE /admin/api/sessions/:id': { 200: sessionRecord },
+  'POST /admin/api/sessions/revoke': { 200: Type.Object({ subject: Type.String(), ended: Type.Array(Type.String()) }) },
 };
