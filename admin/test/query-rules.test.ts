@@ -23,6 +23,7 @@ const validBodies: Record<string, unknown> = {
   'PUT /admin/api/bedrock-keys/{id}': { apiKey: 'abcdefgh12' },
   'POST /admin/api/team-budgets': { namespace: 'team-a', budget: {} },
   'PUT /admin/api/team-budgets/{id}': { resourceVersion: '1' },
+  'POST /admin/api/sessions/revoke': { subject: 'nobody' },
 };
 
 const databases: Array<[string, () => Promise<Database>]> = [

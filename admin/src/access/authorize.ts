@@ -47,9 +47,6 @@ export function registerAuthorization(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     const identity = request.identity;
     if (identity === undefined || !(request.routeOptions.url ?? '').startsWith('/admin/api/')) return;
-    // Admin-only routes (the Sessions list and ending sessions): every other role is refused.
-    if (accessOf(request) === 'admin' && identity.role !== 'admin')
-      throw forbidden(identity, `may not use ${request.method} ${request.routeOptions.url}: only the admin role may`);
     // Self-service routes decide by the identity's linked ProxyUser; a developer gets nothing else.
     if (selfServiceRoute(request, identity)) return;
     if (identity.role === 'developer')
@@ -57,9 +54,13 @@ export function registerAuthorization(app: FastifyInstance): void {
         identity,
         `may use only its own keys (My keys), not ${request.method} ${request.routeOptions.url}`,
       );
-    if (request.method === 'GET' || request.method === 'HEAD') return;
     const write = identity.grants.write;
-    if (write !== 'all' && write.length === 0) throw forbidden(identity, 'is read-only: it may not change anything');
+    const safe = request.method === 'GET' || request.method === 'HEAD';
+    if (!safe && write !== 'all' && write.length === 0)
+      throw forbidden(identity, 'is read-only: it may not change anything');
+    // Admin-only routes (the Sessions list and ending sessions): every other role is refused.
+    if (accessOf(request) === 'admin' && identity.role !== 'admin')
+      throw forbidden(identity, `may not use ${request.method} ${request.routeOptions.url}: only the admin role may`);
   });
   app.addHook('preHandler', async (request) => {
     const identity = request.identity;
