@@ -51,6 +51,7 @@ const TeamBudgetShow = lazy(() => teamBudgets().then((module) => ({ default: mod
 const TeamBudgetCreate = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetCreate })));
 const TeamBudgetEdit = lazy(() => teamBudgets().then((module) => ({ default: module.TeamBudgetEdit })));
 const AuditList = lazy(() => import('./audit.tsx').then((module) => ({ default: module.AuditList })));
+const SessionList = lazy(() => import('./sessions.tsx').then((module) => ({ default: module.SessionList })));
 const MyKeys = lazy(() => import('./my-keys.tsx').then((module) => ({ default: module.MyKeys })));
 
 /** A developer's home is their own keys (the dashboard's usage is not theirs to read). */
@@ -185,6 +186,9 @@ function App() {
             <Resource name="breaker-events" options={{ label: 'Breaker history' }} list={BreakerEventList} />
             <Resource name="usage-breakdown" options={{ label: 'Usage and cost' }} list={UsageBreakdownList} />
             <Resource name="audit" options={{ label: 'Audit trail' }} list={AuditList} />
+            {permissions?.role === 'admin' ? (
+              <Resource name="sessions" options={{ label: 'Sessions' }} list={SessionList} />
+            ) : null}
             {permissions?.selfService === true ? myKeys : null}
           </>
         );
