@@ -107,7 +107,12 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/admin/auth/login',
     {
-      schema: { tags: ['auth'], body: loginBody, response: { 200: sessionReply, 401: errorReply }, security: [] },
+      schema: {
+        tags: ['auth'],
+        body: loginBody,
+        response: { 200: sessionReply, 401: errorReply, 503: errorReply },
+        security: [],
+      },
       config: { public: true, rateLimit: loginLimit },
     },
     async (request, reply) => {

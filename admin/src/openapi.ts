@@ -28,7 +28,7 @@ type Linked = { links?: Record<number, Record<string, unknown>> };
  *   startup error), and every error status the route can answer is declared with the error schema: 400 when anything
  *   is validated, 401 unless public, 404 for a route with an id, 409 for a write to a resource,
  *   413/415 when a body can be sent, 429 where rate-limited, 500 always, 503 where the resource
- *   store or the database is read;
+ *   store or the database is read (every guarded route: its session is checked in the database);
  * - a property with a default is not `required` (the validator fills it in before checking), as
  *   the CRDs already say (operator/src/crds.ts), and free strings show the text rule's pattern,
  *   so the document and the validator agree (`asDocumented`).
@@ -99,7 +99,8 @@ function errorStatuses(route: RouteOptions, schema: Schema): Record<number, unkn
   if (api && methods.some((method) => method !== 'GET' && method !== 'HEAD')) statuses.push(409);
   if (methods.some((method) => bodyMethods.has(method))) statuses.push(400, 413, 415);
   if (config.rateLimit !== undefined) statuses.push(429);
-  if (api) statuses.push(503);
+  // The resource store or the database (API routes); the session check's database (every guarded route).
+  if (api || (config.public !== true && url.startsWith('/admin/'))) statuses.push(503);
   return Object.fromEntries([...new Set(statuses)].sort().map((status) => [status, errorReply]));
 }
 
