@@ -83,13 +83,14 @@ export async function revokeSubjectSessions(db: Queryable, subject: string, by: 
   return rows.map((row) => row.id);
 }
 
+// Qualified: a bare name in ORDER BY would be the output column of that name (core/test/sql-order-by.test.ts).
 const columns: Record<string, string> = {
-  id: 'id',
-  subject: 'subject',
-  email: 'email',
-  issuedAt: 'issued_at',
-  expiresAt: 'expires_at',
-  lastSeenAt: 'last_seen_at',
+  id: 'admin_sessions.id',
+  subject: 'admin_sessions.subject',
+  email: 'admin_sessions.email',
+  issuedAt: 'admin_sessions.issued_at',
+  expiresAt: 'admin_sessions.expires_at',
+  lastSeenAt: 'admin_sessions.last_seen_at',
 };
 export const adminSessionSortable = Object.keys(columns);
 
@@ -112,11 +113,11 @@ export async function listAdminSessions(
       `concat_ws(' ', subject, email, name, role_at_login, method) ILIKE ?`,
       `%${filter.text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`,
     );
-  const column = columns[page.sort ?? 'issuedAt'] ?? 'issued_at';
+  const column = columns[page.sort ?? 'issuedAt'] ?? 'admin_sessions.issued_at';
   const direction = page.order ?? (page.sort === undefined ? 'DESC' : 'ASC');
   const where = clauses.join(' AND ');
   const rows = await db.query<Record<string, unknown>>(
-    `SELECT * FROM admin_sessions WHERE ${where} ORDER BY ${column} ${direction}, id ${direction}
+    `SELECT * FROM admin_sessions WHERE ${where} ORDER BY ${column} ${direction}, admin_sessions.id ${direction}
       LIMIT ${Math.max(0, page.end - page.start)} OFFSET ${page.start}`,
     params,
   );
