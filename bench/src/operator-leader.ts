@@ -7,14 +7,16 @@ import {
   migrate,
   PgDatabase,
 } from '@ccproxy/core';
-import { KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
+import { AdmissionWebhook, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
 
 /**
  * The operator leader for `npm run bench -- operator-scale`, as `ccproxy operator` builds it
  * (Lease, a fresh operator per term, the shipped Node flags), with one difference: its
  * KubeClient is wrapped in a counter, so every API request it makes (list, watch, patch, read,
  * create, event, lease) is counted by method. It says `synced` once its caches synced and answers
- * `counts` with the counts so far (over the IPC channel its parent forks it with).
+ * `counts` with the counts so far (over the IPC channel its parent forks it with). With
+ * CCPROXY_WEBHOOK_CONFIGURATION it also serves the admission webhook on CCPROXY_WEBHOOK_PORT, as
+ * every replica of `ccproxy operator` does, through the same counted client.
  */
 const logger = createLogger({ level: 'warn' });
 const counts: Record<string, number> = {};
@@ -101,6 +103,23 @@ void (async () => {
     if (!stopping) operator = newOperator();
   }
 })();
+const webhookConfiguration = process.env.CCPROXY_WEBHOOK_CONFIGURATION;
+const webhook =
+  webhookConfiguration === undefined
+    ? undefined
+    : new AdmissionWebhook({
+        client,
+        logger,
+        port: Number(process.env.CCPROXY_WEBHOOK_PORT ?? 9443),
+        host: '127.0.0.1',
+        namespace: 'default',
+        serviceName: 'ccproxy-operator',
+        secretName: 'ccproxy-operator-webhook-tls',
+        // The bench registers it by url (no Service): the API server dials 127.0.0.1.
+        extraNames: ['127.0.0.1'],
+        configurationName: webhookConfiguration,
+      });
+webhook?.start();
 process.on('message', (message: { type?: string; path?: string }) => {
   // What the heap holds once garbage is gone (the fork adds --expose-gc for this alone).
   if (message.type === 'gc') {
@@ -125,6 +144,7 @@ process.on('SIGTERM', () => {
   void (async () => {
     await operator.stop();
     await elector.stop();
+    await webhook?.stop();
     await db.close();
     process.exit(0);
   })();

@@ -5,7 +5,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { startThrowawayKubeApiserver, startThrowawayPostgres } from '@ccproxy/test-harness';
+import { freePort, startThrowawayKubeApiserver, startThrowawayPostgres } from '@ccproxy/test-harness';
 import { operatorNodeFlags } from './shipped-node-flags.ts';
 
 /**
@@ -16,7 +16,10 @@ import { operatorNodeFlags } from './shipped-node-flags.ts';
  * fast as the API server takes them, and the clock runs from the first create until every
  * AccessKey reports Ready=True. API requests are counted by a counting wrapper around the
  * leader's KubeClient (every list, watch, patch, read, create, Event and Lease call is one
- * request); the leader's peak RSS is the kernel's VmHWM.
+ * request); the leader's peak RSS is the kernel's VmHWM. The leader also serves the operator's
+ * mutating admission webhook, registered by url (127.0.0.1) with the caBundle it sets itself, so
+ * the finalizers and owner references arrive with the creates (CCPROXY_BENCH_NO_WEBHOOK=1: without
+ * it, each AccessKey then costs the reconcile's metadata patch).
  */
 const crdsDir = fileURLToPath(new URL('../../crds/', import.meta.url));
 const leaderScript = fileURLToPath(new URL('./operator-leader.ts', import.meta.url));
@@ -24,6 +27,7 @@ const namespace = 'scale';
 const group = 'ccproxy.io';
 const version = 'v1alpha1';
 const targets = { readySeconds: 60, requestsPerKey: 3, rssMb: 200 };
+const webhookConfiguration = 'ccproxy-operator-bench';
 
 type Counts = Record<string, number>;
 
@@ -44,10 +48,23 @@ export async function measureOperatorScale(keys: number): Promise<void> {
   const override = process.env.CCPROXY_BENCH_OPERATOR_NODE_FLAGS;
   const nodeFlags = override === undefined ? operatorNodeFlags() : override.split(/\s+/).filter(Boolean);
   console.log(`[operator-scale] leader's Node flags: ${nodeFlags.join(' ') || '(none)'}`);
+  const withWebhook = process.env.CCPROXY_BENCH_NO_WEBHOOK !== '1';
+  const webhookPort = await freePort();
+  if (withWebhook) await apply(config, webhookConfigurationOf(webhookPort));
+  console.log(
+    `[operator-scale] admission webhook: ${withWebhook ? `on (https://127.0.0.1:${webhookPort}/mutate)` : 'off (CCPROXY_BENCH_NO_WEBHOOK=1)'}`,
+  );
   const leader = fork(leaderScript, [], {
     // --expose-gc only lets the bench ask for a full collection at the end (what the heap retains).
     execArgv: [...nodeFlags, '--expose-gc'],
-    env: { ...process.env, DATABASE_URL: postgres.url, KUBECONFIG: kube.kubeconfigPath },
+    env: {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      KUBECONFIG: kube.kubeconfigPath,
+      ...(withWebhook
+        ? { CCPROXY_WEBHOOK_CONFIGURATION: webhookConfiguration, CCPROXY_WEBHOOK_PORT: String(webhookPort) }
+        : {}),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pid = leader.pid ?? 0;
@@ -61,6 +78,8 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     for (const file of others) for (const object of await objectsIn(file)) await apply(config, object);
     await apply(config, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
     await waitFor(leader, 'synced');
+    // The clock starts once the API server can call the webhook (its caBundle is set).
+    if (withWebhook) await caBundleSet(config);
     const idleRss = await rssMb(pid, 'VmRSS');
     const before = await countsOf(leader);
     const cpuBefore = await cpuSeconds(pid);
@@ -146,7 +165,7 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     );
     line(
       (ofKeys + events) / keys <= targets.requestsPerKey,
-      `≤ ${targets.requestsPerKey} API requests per key, counting each AccessKey's own (its metadata patch, its Secret's create, its status patches) and every Event: ${((ofKeys + events) / keys).toFixed(2)} per key (Events ${(events / keys).toFixed(2)} per key; the rest of the line above is the ProxyUsers' own requests and the watches)`,
+      `≤ ${targets.requestsPerKey} API requests per key, counting each AccessKey's own (its metadata patch when the webhook did not write that metadata, its Secret's create, its status patches) and every Event: ${((ofKeys + events) / keys).toFixed(2)} per key (Events ${(events / keys).toFixed(2)} per key; the rest of the line above is the ProxyUsers' own requests and the watches)`,
     );
     console.log(`[operator-scale]         by method and kind (leader's client): ${JSON.stringify(delta)}`);
     console.log(
@@ -170,6 +189,47 @@ export async function measureOperatorScale(keys: number): Promise<void> {
     leader.kill('SIGKILL');
     await Promise.all([kube.stop(), postgres.stop()]);
   }
+}
+
+/** The operator's MutatingWebhookConfiguration as the chart renders it, by url instead of a Service. */
+function webhookConfigurationOf(port: number): Record<string, unknown> {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: webhookConfiguration },
+    webhooks: [
+      {
+        name: 'metadata.ccproxy.io',
+        clientConfig: { url: `https://127.0.0.1:${port}/mutate` },
+        rules: [
+          {
+            apiGroups: [group],
+            apiVersions: [version],
+            operations: ['CREATE'],
+            resources: ['proxyusers', 'accesskeys', 'bedrockkeys', 'teambudgets'],
+          },
+        ],
+        failurePolicy: 'Ignore',
+        matchPolicy: 'Equivalent',
+        sideEffects: 'None',
+        timeoutSeconds: 2,
+        admissionReviewVersions: ['v1'],
+      },
+    ],
+  };
+}
+
+async function caBundleSet(config: KubeConfig): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    const text = await getText(
+      config,
+      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookConfiguration}`,
+    );
+    const configuration = JSON.parse(text) as { webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
+    if ((configuration.webhooks?.[0]?.clientConfig?.caBundle ?? '') !== '') return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('the admission webhook did not set its caBundle within 60 s');
 }
 
 /** User + system CPU seconds of a process so far (/proc/PID/stat, in clock ticks of 1/100 s). */

@@ -27,6 +27,10 @@ const deploymentOwned = new Set([
   'CCPROXY_WATCH_NAMESPACE',
   'CCPROXY_PUBLIC_URL',
   'CCPROXY_KMS_KEY_ID',
+  'CCPROXY_WEBHOOK_CONFIGURATION',
+  'CCPROXY_WEBHOOK_PORT',
+  'CCPROXY_WEBHOOK_SERVICE',
+  'CCPROXY_WEBHOOK_TLS_SECRET',
 ]);
 
 /** The settable environment of one process: its non-secret fields (secrets only ever come from Secrets). */
@@ -172,6 +176,15 @@ export const valuesSchema = Type.Object(
       watchNamespace: Type.Union([Type.Literal(''), dnsLabel], {
         description: 'watch one namespace (RBAC becomes a Role there); empty means all',
       }),
+      webhook: Type.Object(
+        {
+          enabled: Type.Boolean({
+            description:
+              'serve the mutating admission webhook (finalizers and owner references written at create; the operator makes its TLS Secret and sets the caBundle); off: no MutatingWebhookConfiguration, the reconcile patches them',
+          }),
+        },
+        { additionalProperties: false },
+      ),
     }),
     proxy: component(componentFields.proxy, {
       replicas: Type.Integer({ minimum: 1, description: 'used when autoscaling is off' }),

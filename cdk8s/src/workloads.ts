@@ -13,6 +13,7 @@ import {
 } from 'cdk8s-plus-27/lib/imports/k8s.js';
 import type { Construct } from 'constructs';
 import { adminRules, leaderElectionRules, operatorRules, type PolicyRule } from './rbac.ts';
+import { admissionWebhook, webhookPort } from './webhook.ts';
 import { runtimeSecretVariables, type ChartValues, type SecretIdKey } from './values.ts';
 
 export type Component = 'operator' | 'proxy' | 'admin';
@@ -54,6 +55,8 @@ interface WorkloadSpec {
   readonly dataDir?: string;
   readonly env: Record<string, kplus.EnvValue>;
   readonly serviceAnnotations?: Record<string, string>;
+  /** The operator's admission webhook: container port `webhook` 9443, Service port 443. */
+  readonly webhook?: boolean;
 }
 
 type Quantity = string | number;
@@ -147,12 +150,24 @@ export class ClaudeCodeProxyChart extends Chart {
     const region: Record<string, kplus.EnvValue> =
       values.aws.region === '' ? {} : { AWS_REGION: kplus.EnvValue.fromValue(values.aws.region) };
     const watch = values.operator.watchNamespace;
+    const webhook = values.operator.webhook.enabled;
+    const operatorName = `${this.fullname}-operator`;
 
     const operator = this.workload('operator', image, {
       replicas: values.operator.replicas,
       terminationGracePeriodSeconds: 30,
       automount: true,
+      webhook,
       env: {
+        // The operator creates its TLS Secret and sets the caBundle itself (see the chart's operator.yaml).
+        ...(webhook
+          ? {
+              CCPROXY_WEBHOOK_CONFIGURATION: kplus.EnvValue.fromValue(operatorName),
+              CCPROXY_WEBHOOK_PORT: kplus.EnvValue.fromValue(String(webhookPort)),
+              CCPROXY_WEBHOOK_SERVICE: kplus.EnvValue.fromValue(operatorName),
+              CCPROXY_WEBHOOK_TLS_SECRET: kplus.EnvValue.fromValue(`${operatorName}-webhook-tls`),
+            }
+          : {}),
         POD_NAME: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME),
         // The leader-election Role is bound in this namespace.
         CCPROXY_OPERATOR_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
@@ -176,6 +191,7 @@ export class ClaudeCodeProxyChart extends Chart {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaderElection },
       subjects: [{ kind: 'ServiceAccount', name: operator.serviceAccount, namespace: props.namespace }],
     });
+    if (webhook) admissionWebhook(this, operatorName, props.namespace, watch);
 
     const autoscaling = values.proxy.autoscaling;
     const proxy = this.workload('proxy', image, {
@@ -265,7 +281,18 @@ export class ClaudeCodeProxyChart extends Chart {
           spec: {
             podSelector: { matchLabels: this.selector(component) },
             policyTypes: ['Ingress'],
-            ingress: [{ ports: [{ port: IntOrString.fromString('http'), protocol: 'TCP' }], ...from }],
+            ingress: [
+              {
+                ports: [
+                  { port: IntOrString.fromString('http'), protocol: 'TCP' },
+                  // The API server calls the admission webhook; its source address is the cluster's own.
+                  ...(component === 'operator' && values.operator.webhook.enabled
+                    ? [{ port: IntOrString.fromString('webhook'), protocol: 'TCP' }]
+                    : []),
+                ],
+                ...from,
+              },
+            ],
           },
         });
       }
@@ -340,7 +367,10 @@ export class ClaudeCodeProxyChart extends Chart {
       image,
       args: [component],
       imagePullPolicy: pullPolicies[this.#values.image.pullPolicy],
-      ports: [{ name: 'http', number: port, protocol: kplus.Protocol.TCP }],
+      ports: [
+        { name: 'http', number: port, protocol: kplus.Protocol.TCP },
+        ...(spec.webhook === true ? [{ name: 'webhook', number: webhookPort, protocol: kplus.Protocol.TCP }] : []),
+      ],
       envVariables: {
         CCPROXY_HOST: kplus.EnvValue.fromValue('0.0.0.0'),
         // The operator's heap cap: see the chart's operator.yaml (operatorNodeOptions).
@@ -408,7 +438,12 @@ export class ClaudeCodeProxyChart extends Chart {
     new kplus.Service(this, `${component}-service`, {
       metadata: { name, ...(spec.serviceAnnotations === undefined ? {} : { annotations: spec.serviceAnnotations }) },
       selector: kplus.Pods.select(this, `${component}-pods`, { labels }),
-      ports: [{ name: 'http', port, targetPort: port, protocol: kplus.Protocol.TCP }],
+      ports: [
+        { name: 'http', port, targetPort: port, protocol: kplus.Protocol.TCP },
+        ...(spec.webhook === true
+          ? [{ name: 'webhook', port: 443, targetPort: webhookPort, protocol: kplus.Protocol.TCP }]
+          : []),
+      ],
     });
     return { deployment, serviceAccount: name };
   }

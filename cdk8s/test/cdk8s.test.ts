@@ -59,6 +59,8 @@ function essence(object: Manifest): unknown {
     case 'ClusterRole':
     case 'Role':
       return { id, rules: object.rules };
+    case 'MutatingWebhookConfiguration':
+      return { id, webhooks: object.webhooks };
     case 'ClusterRoleBinding':
     case 'RoleBinding':
       return { id, roleRef: object.roleRef, subjects: object.subjects };

@@ -84,10 +84,10 @@ export const valuesSets = {
       },
     },
   },
-  /** The smallest install: no admin, fixed proxy replicas, no NetworkPolicy. */
+  /** The smallest install: no admin, no admission webhook, fixed proxy replicas, no NetworkPolicy. */
   minimal: {
     proxy: { autoscaling: { enabled: false }, replicas: 1, podDisruptionBudget: { minAvailable: 0 } },
-    operator: { replicas: 1 },
+    operator: { replicas: 1, webhook: { enabled: false } },
     admin: { enabled: false },
     networkPolicy: { enabled: false },
   },

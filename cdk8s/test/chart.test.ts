@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureHelmBinary, KUBERNETES_VERSION, runHelm } from '@ccproxy/test-harness';
 import { adminConfig, ensureNamespace, installCrds, uniqueName } from '../../operator/test/kube-fixture.ts';
-import { adminRules, leaderElectionRules, operatorRules } from '../src/rbac.ts';
+import { adminRules, leaderElectionRules, operatorRules, webhookRules, webhookSecretRules } from '../src/rbac.ts';
 import { renderValuesSchema, valuesSchema } from '../src/values.ts';
 import { chartDir, find, helmTemplate, podSpec, secretVariables, valuesSets } from './chart-values.ts';
 import { dryRunApply, installMonitoringCrds } from './dry-run.ts';
@@ -171,6 +171,14 @@ describe('the Helm chart', () => {
       expect(find(objects, kind, `${prefix}-operator`).rules).toEqual(operatorRules);
       expect(find(objects, kind, `${prefix}-admin`).rules).toEqual(adminRules);
       expect(find(objects, 'Role', `${prefix}-operator-leader-election`).rules).toEqual(leaderElectionRules);
+      // The webhook's: its one configuration by name (cluster-scoped even with a watched
+      // namespace), and its TLS Secret beside the Lease.
+      expect(find(objects, 'ClusterRole', `${prefix}-operator-webhook`).rules).toEqual(
+        webhookRules(`${prefix}-operator`),
+      );
+      expect(find(objects, 'Role', `${prefix}-operator-webhook-tls`).rules).toEqual(
+        webhookSecretRules(`${prefix}-operator-webhook-tls`),
+      );
       // The proxy needs no Kubernetes API at all.
       expect(
         objects
@@ -178,6 +186,32 @@ describe('the Helm chart', () => {
           .flatMap((o) => (o.subjects as Array<{ name: string }>).map((s) => s.name)),
       ).not.toContain(`${prefix}-proxy`);
     }
+  });
+
+  it('renders the admission webhook with no caBundle (the operator sets it), and nothing of it when off', async () => {
+    const on = await template(valuesSets.everything);
+    const configuration = find(on, 'MutatingWebhookConfiguration', 'ccp-operator') as unknown as {
+      webhooks: Array<Record<string, unknown> & { clientConfig: Record<string, unknown> }>;
+    };
+    expect(configuration.webhooks).toHaveLength(1);
+    expect(configuration.webhooks[0]).toMatchObject({
+      failurePolicy: 'Ignore',
+      sideEffects: 'None',
+      matchPolicy: 'Equivalent',
+      timeoutSeconds: 2,
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-a' } },
+    });
+    expect(configuration.webhooks[0]?.clientConfig).not.toHaveProperty('caBundle');
+    const operator = podSpec(find(on, 'Deployment', 'ccp-operator')).containers[0];
+    expect(operator?.ports?.map((p) => p.name)).toEqual(['http', 'webhook']);
+    expect(operator?.env?.find((e) => e.name === 'CCPROXY_WEBHOOK_CONFIGURATION')?.value).toBe('ccp-operator');
+    const off = await template(valuesSets.minimal);
+    expect(off.filter((o) => o.kind === 'MutatingWebhookConfiguration' || o.metadata.name.includes('webhook'))).toEqual(
+      [],
+    );
+    const plain = podSpec(off.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-operator')) as never)
+      .containers[0];
+    expect(plain?.env?.map((e) => e.name)).not.toContain('CCPROXY_WEBHOOK_CONFIGURATION');
   });
 
   it('renders typed config as env strings and the optional features when enabled', async () => {

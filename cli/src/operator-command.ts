@@ -10,7 +10,7 @@ import {
   migrate,
   openDatabase,
 } from '@ccproxy/core';
-import { buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
+import { AdmissionWebhook, buildOperatorApp, KubeClient, KubeOperator, LeaderElector } from '@ccproxy/operator/kube';
 import { commandFields } from './command-fields.ts';
 import type { Running } from './running.ts';
 
@@ -64,16 +64,36 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
     });
   let operator = newOperator();
   const leaseMs = config.leaseDurationSeconds * 1000;
+  const ownNamespace =
+    config.leaseNamespace ??
+    (await readFile(serviceAccountNamespace, 'utf8').then(
+      (ns) => ns.trim(),
+      () => 'default',
+    ));
+  // Every replica, leader or not: the API server's calls reach whichever pod the Service picks.
+  const webhook =
+    config.webhookConfiguration === undefined
+      ? undefined
+      : new AdmissionWebhook({
+          client,
+          logger: logger.child({ component: 'admission-webhook' }),
+          port: config.webhookPort,
+          host: config.host,
+          namespace: ownNamespace,
+          serviceName: config.webhookService,
+          secretName: config.webhookTlsSecret ?? `${config.webhookService}-webhook-tls`,
+          configurationName: config.webhookConfiguration,
+        });
+  if (webhook === undefined)
+    logger.info(
+      'admission webhook off (no CCPROXY_WEBHOOK_CONFIGURATION): the reconcile patches finalizers and owner references',
+    );
+  webhook?.start();
   const elector = new LeaderElector({
     client,
     logger,
     name: 'ccproxy-operator',
-    namespace:
-      config.leaseNamespace ??
-      (await readFile(serviceAccountNamespace, 'utf8').then(
-        (ns) => ns.trim(),
-        () => 'default',
-      )),
+    namespace: ownNamespace,
     identity: config.podName ?? `${hostname()}-${process.pid}`,
     leaseDurationMs: leaseMs,
     renewDeadlineMs: Math.round((leaseMs * 2) / 3),
@@ -132,6 +152,7 @@ export async function runOperator(env: Record<string, string | undefined>): Prom
       await operator.stop();
       await elector.stop();
       await campaign;
+      await webhook?.stop();
       await app.close();
       wrapper.close();
       await db.close();

@@ -86,6 +86,22 @@ export const operatorFields = {
     Type.Integer({ minimum: 5, maximum: 86_400, default: 300 }),
     'every resource is reconciled again this often (drift repair)',
   ),
+  webhookConfiguration: envField(
+    'CCPROXY_WEBHOOK_CONFIGURATION',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    'MutatingWebhookConfiguration whose caBundle the operator sets; every replica then serves the admission webhook that writes finalizers and owner references at create. Unset: no webhook (the reconcile patches them)',
+  ),
+  webhookPort: envField('CCPROXY_WEBHOOK_PORT', port(9443), 'admission webhook HTTPS port (POST /mutate)'),
+  webhookService: envField(
+    'CCPROXY_WEBHOOK_SERVICE',
+    Type.String({ ...dnsLabel(), default: 'ccproxy-operator' }),
+    "the Service in front of the webhook: its serving certificate is for <service>.<namespace>.svc (the operator's namespace)",
+  ),
+  webhookTlsSecret: envField(
+    'CCPROXY_WEBHOOK_TLS_SECRET',
+    Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    "Secret (in the operator's namespace) holding the webhook's self-signed CA and serving certificate, created by the operator when absent and never written over when not its own; unset means <service>-webhook-tls",
+  ),
   referenceWaitSeconds: envField(
     'CCPROXY_REFERENCE_WAIT_SECONDS',
     Type.Integer({ minimum: 0, maximum: 86_400, default: 60 }),

@@ -185,6 +185,8 @@ describe('least privilege', () => {
     expect(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort()).toEqual([
       'ccproxy/ccproxy-admin',
       'ccproxy/ccproxy-operator',
+      // The admission webhook's TLS Secret, beside the Lease: read by its name only, and created.
+      'ccproxy/ccproxy-operator-webhook-tls',
     ]);
     // Both processes are told to stay in it (they would list the cluster and be refused otherwise).
     for (const { name, container } of containers('production'))

@@ -66,5 +66,12 @@ export {
   admissionPolicyName,
   type CrossFieldRule,
 } from './admission.ts';
-export { adminRules, operatorRules, leaderElectionRules, type PolicyRule } from './rbac.ts';
+export {
+  adminRules,
+  operatorRules,
+  leaderElectionRules,
+  webhookRules,
+  webhookSecretRules,
+  type PolicyRule,
+} from './rbac.ts';
 export { kindOrder, type Kind } from './kinds.ts';

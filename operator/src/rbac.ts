@@ -5,6 +5,8 @@ export interface PolicyRule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  /** Only these objects (get, patch, update, delete; RBAC cannot narrow list, watch or create by name). */
+  resourceNames?: string[];
 }
 
 /**
@@ -35,6 +37,35 @@ export const operatorRules: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];
+
+/**
+ * The admission webhook (when on): the operator sets the caBundle of its one
+ * MutatingWebhookConfiguration, by name — a ClusterRole of its own even with
+ * CCPROXY_WATCH_NAMESPACE, the configuration being cluster-scoped. Its TLS Secret lives in the
+ * operator's namespace and is read and created by the Secret rules (`webhookSecretRules`).
+ */
+export function webhookRules(configurationName: string): PolicyRule[] {
+  return [
+    {
+      apiGroups: ['admissionregistration.k8s.io'],
+      resources: ['mutatingwebhookconfigurations'],
+      verbs: ['get', 'patch'],
+      resourceNames: [configurationName],
+    },
+  ];
+}
+
+/**
+ * The webhook's TLS Secret, in the operator's own namespace (beside its Lease, a Role): read by
+ * name, and created when absent (create cannot be narrowed by name). Never updated: a Secret of
+ * that name the operator did not create is left alone.
+ */
+export function webhookSecretRules(secretName: string): PolicyRule[] {
+  return [
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [secretName] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  ];
+}
 
 /** Leader election: only Leases, and only in the operator's own namespace (a Role). */
 export const leaderElectionRules: readonly PolicyRule[] = [

@@ -12,7 +12,14 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { inject } from 'vitest';
 import { createKeyHasher, createLogger, KmsKeyWrapper, type Database } from '@ccproxy/core';
-import { adminRules, leaderElectionRules, operatorRules, type PolicyRule } from '@ccproxy/operator';
+import {
+  adminRules,
+  leaderElectionRules,
+  operatorRules,
+  webhookRules,
+  webhookSecretRules,
+  type PolicyRule,
+} from '@ccproxy/operator';
 import { openMigratedDatabase } from '@ccproxy/test-harness';
 
 export const hasherSecret = 'operator-test-hasher-secret-0123456789';
@@ -49,6 +56,7 @@ const plural = (kind: string) =>
       AccessKey: 'accesskeys',
       BedrockKey: 'bedrockkeys',
       ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+      MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
     }) as Record<string, string>
   )[kind] ?? `${kind.toLowerCase()}s`;
 
@@ -66,6 +74,7 @@ function pathOf(object: KubernetesObject): string {
     'ClusterRoleBinding',
     'ValidatingAdmissionPolicy',
     'ValidatingAdmissionPolicyBinding',
+    'MutatingWebhookConfiguration',
   ].includes(object.kind ?? '');
   const kindPath = plural(object.kind ?? '');
   return `${base}${clusterScoped ? '' : `/namespaces/${namespace}`}/${kindPath}/${name}`;
@@ -172,6 +181,22 @@ export async function bindOperatorRbac(config: KubeConfig): Promise<void> {
   await apply(config, [
     ...roleFor('ccproxy-operator', 'ccproxy-operator', operatorRules),
     ...roleFor('ccproxy-operator', 'ccproxy-leader-election', leaderElectionRules, leaseNamespace),
+  ]);
+}
+
+/**
+ * Grants the `ccproxy-operator` test identity the admission webhook's rules for the configuration
+ * and TLS Secret of these names (its TLS Secret beside the Lease).
+ */
+export async function bindWebhookRbac(
+  config: KubeConfig,
+  configurationName: string,
+  secretName: string,
+): Promise<void> {
+  await ensureNamespace(config, leaseNamespace);
+  await apply(config, [
+    ...roleFor('ccproxy-operator', `ccproxy-webhook-${configurationName}`, webhookRules(configurationName)),
+    ...roleFor('ccproxy-operator', `ccproxy-webhook-${secretName}`, webhookSecretRules(secretName), leaseNamespace),
   ]);
 }
 

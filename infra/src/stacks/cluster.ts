@@ -164,7 +164,8 @@ function endpointAccess(settings: InfraSettings): eks.EndpointAccess {
 /**
  * The pods' security group, egress limited to what they call: HTTPS (Anthropic, whose addresses
  * are not fixed, Bedrock, KMS, Secrets Manager, STS and the EKS API), DNS to CoreDNS, Postgres
- * to Aurora. Ingress: the ALB (from the VPC) on the three ports, the control plane to the kubelet.
+ * to Aurora. Ingress: the ALB (from the VPC) on the three ports, the control plane to the kubelet
+ * and to the operator's admission webhook.
  */
 function podSecurityGroup(
   scope: Construct,
@@ -190,6 +191,9 @@ function podSecurityGroup(
   pods.addEgressRule(ec2.Peer.securityGroupId(databaseSg), ec2.Port.tcp(5432), 'Postgres to Aurora');
   pods.addIngressRule(ec2.Peer.ipv4(vpcCidr), ec2.Port.tcpRange(8080, 8082), 'ALB targets and health checks');
   pods.addIngressRule(clusterSg, ec2.Port.tcp(10250), 'control plane and metrics-server to the kubelet');
+  // Without it the API server's calls to the operator's admission webhook would wait out its 2 s
+  // timeout on every create (failurePolicy Ignore: slow, not refused).
+  pods.addIngressRule(clusterSg, ec2.Port.tcp(9443), "control plane to the operator's admission webhook");
   // The other ends: CoreDNS and the API endpoint (cluster security group) and Aurora accept the
   // pods. Declared here so the database stack does not depend on this one.
   const ingress = (id: string, groupId: string, protocol: string, port: number, description: string) =>

@@ -11,3 +11,6 @@ export { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
 export { toKubeStatus, statusChanged, firstSightStatus, type KubeStatus, type KubeCondition } from './kube-status.ts';
 export { generatedSecretLabels } from './kube-secret-store.ts';
 export { buildOperatorApp } from './operator-app.ts';
+export { AdmissionWebhook, type AdmissionWebhookOptions } from './webhook/admission-webhook.ts';
+export { answerReview } from './webhook/mutate.ts';
+export { ensureServingSecret, generateServingCert, webhookTlsLabels } from './webhook/serving-cert.ts';

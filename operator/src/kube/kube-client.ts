@@ -83,6 +83,12 @@ export interface SecretObject {
   stringData?: Record<string, string>;
 }
 
+/** An admissionregistration.k8s.io/v1 MutatingWebhookConfiguration, as much as the operator reads of it. */
+export interface WebhookConfigurationObject {
+  metadata: { name: string; resourceVersion: string };
+  webhooks?: Array<{ name: string; clientConfig?: { caBundle?: string } }>;
+}
+
 /** A coordination.k8s.io/v1 Lease; times are RFC 3339 with microseconds (MicroTime). */
 export interface LeaseObject {
   apiVersion?: string;
@@ -121,10 +127,11 @@ export class KubeClient {
     return new KubeClient(await loadKubeConnection(), namespace);
   }
 
-  async list(kind: Watched): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+  /** `metadataOnly`: PartialObjectMetadata (always so for `SecretMeta`). */
+  async list(kind: Watched, metadataOnly = false): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const query = kind === 'Secret' ? `?labelSelector=${encodeURIComponent(generatedSecretSelector)}` : '';
     const list = (await this.#call('GET', `${this.#collection(kind)}${query}`, {
-      accept: kind === 'SecretMeta' ? partialMetadataList : 'application/json',
+      accept: kind === 'SecretMeta' || metadataOnly ? partialMetadataList : 'application/json',
     })) as { items: KubeObject[] | null; metadata?: { resourceVersion?: string } };
     return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
@@ -139,6 +146,7 @@ export class KubeClient {
     resourceVersion: string,
     onEvent: (event: WatchEvent) => void,
     onDone: (error?: unknown) => void,
+    metadataOnly = false,
   ): Promise<() => void> {
     const params = new URLSearchParams({
       watch: 'true',
@@ -150,7 +158,7 @@ export class KubeClient {
     const path = `${this.#collection(kind)}?${params.toString()}`;
     const controller = new AbortController();
     const response = await this.#send('GET', path, {
-      accept: kind === 'SecretMeta' ? partialMetadata : 'application/json',
+      accept: kind === 'SecretMeta' || metadataOnly ? partialMetadata : 'application/json',
       signal: controller.signal,
       // The reflector restarts a watch that says nothing (not even a bookmark) for two minutes.
       bodyTimeoutMs: 0,
@@ -265,6 +273,30 @@ export class KubeClient {
     });
   }
 
+  async readWebhookConfiguration(name: string): Promise<WebhookConfigurationObject | undefined> {
+    return (await this.#call('GET', webhookConfigurationPath(name)).catch(orUndefinedOn404)) as
+      WebhookConfigurationObject | undefined;
+  }
+
+  /**
+   * Sets every webhook's `clientConfig.caBundle` of the MutatingWebhookConfiguration, as a JSON
+   * patch that first tests the resourceVersion read (a concurrent edit fails it, with 422).
+   */
+  async setWebhookCaBundle(configuration: WebhookConfigurationObject, caBundle: string): Promise<void> {
+    const patch = [
+      { op: 'test', path: '/metadata/resourceVersion', value: configuration.metadata.resourceVersion },
+      ...(configuration.webhooks ?? []).map((_, i) => ({
+        op: 'add',
+        path: `/webhooks/${i}/clientConfig/caBundle`,
+        value: caBundle,
+      })),
+    ];
+    await this.#call('PATCH', webhookConfigurationPath(configuration.metadata.name), {
+      body: patch,
+      contentType: 'application/json-patch+json',
+    });
+  }
+
   async readLease(namespace: string, name: string): Promise<LeaseObject | undefined> {
     return (await this.#call('GET', leasePath(namespace, name)).catch(orUndefinedOn404)) as LeaseObject | undefined;
   }
@@ -317,6 +349,8 @@ export class KubeClient {
 const objectPath = (kind: CustomKind, namespace: string, name: string) =>
   `/apis/${group}/${version}/namespaces/${namespace}/${plurals[kind]}/${name}`;
 const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
+const webhookConfigurationPath = (name: string) =>
+  `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`;
 const leasePath = (namespace: string, name: string) =>
   `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases${name === '' ? '' : `/${name}`}`;
 

@@ -22,7 +22,7 @@ import { KubeSecretStore, metadataOnly, trimmed } from './kube-secret-store.ts';
 import { firstSightStatus, readyOf } from './kube-status.ts';
 import { Reflector } from './reflector.ts';
 import { StatusWriter } from './status-writer.ts';
-import { userBinding } from './user-binding.ts';
+import { ownerBindingOf, type BindingDecision } from './user-binding.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export const finalizer = 'ccproxy.io/revoke';
@@ -365,18 +365,13 @@ export class KubeOperator {
   }
 
   /** The object's ownerReference to its owner (kinds table `ownedBy`), against the owner the cache holds now. */
-  #ownerBindingOf(kind: Kind, object: KubeObject): ReturnType<typeof userBinding> | undefined {
-    const owner = kindSpec(kind).ownedBy;
-    if (owner === undefined) return undefined;
-    const ownerName = kindSpec(kind).references((object.spec ?? {}) as never)[owner] ?? '';
-    const live = this.#reflectors[owner].get(`${object.metadata.namespace}/${ownerName}`);
-    return userBinding(
-      object.metadata,
-      ownerName,
-      live === undefined
+  #ownerBindingOf(kind: Kind, object: KubeObject): BindingDecision | undefined {
+    return ownerBindingOf(kind, object, object.metadata.namespace, (owner, namespace, name) => {
+      const live = this.#reflectors[owner].get(`${namespace}/${name}`);
+      return live === undefined
         ? undefined
-        : { uid: live.metadata.uid, terminating: live.metadata.deletionTimestamp !== undefined },
-    );
+        : { uid: live.metadata.uid, terminating: live.metadata.deletionTimestamp !== undefined };
+    });
   }
 
   async #compute(kind: Kind, object: KubeObject, binding?: UserBinding): Promise<ResourceStatus> {

@@ -1,3 +1,4 @@
+import { kindSpec, type Kind } from '../kinds.ts';
 import type { UserBinding } from '../reconcile/reconcile-access-key.ts';
 import { group, version } from '../resources.ts';
 import type { OwnerReference } from './kube-client.ts';
@@ -60,4 +61,22 @@ export function userBinding(
     annotations: { [userUidAnnotation]: user.uid },
     userUid: user.uid,
   };
+}
+
+/**
+ * The binding decision for an object of `kind` to the owner its spec names (kinds table
+ * `ownedBy`; undefined for a kind that has none), against the owner `ownerOf` knows now. The
+ * leader's reconcile (its cache) and the admission webhook (every replica's metadata cache) both
+ * decide through this, so a key created through the webhook is bound exactly as the reconcile would.
+ */
+export function ownerBindingOf(
+  kind: Kind,
+  object: { metadata: Parameters<typeof userBinding>[0]; spec?: unknown },
+  namespace: string,
+  ownerOf: (kind: Kind, namespace: string, name: string) => LiveUser | undefined,
+): BindingDecision | undefined {
+  const owner = kindSpec(kind).ownedBy;
+  if (owner === undefined) return undefined;
+  const ownerName = kindSpec(kind).references((object.spec ?? {}) as never)[owner] ?? '';
+  return userBinding(object.metadata, ownerName, ownerOf(owner, namespace, ownerName));
 }
