@@ -3,8 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { auditSortable, insertAudit, readAudit, type AuditEntry, type Queryable } from '@ccproxy/core';
 import type { Identity } from './access/identity.ts';
-import { listQuery } from './list.ts';
-import { badRequest } from './errors.ts';
+import { listQuery, pageOf, sendSqlPage } from './list.ts';
 import { isoTime } from './iso-time.ts';
 
 /** Where audit entries go: the admin's database (admin_audit, core/src/db/audit-rows.ts). */
@@ -142,8 +141,7 @@ export function registerAuditRoute(app: FastifyInstance, sink: AuditSink): void 
       { schema: { tags: ['audit'], querystring: auditQuery }, config: { access: 'self' } },
       async (request, reply) => {
         const { query } = request;
-        if (query._end < query._start)
-          throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+        const page = pageOf(query);
         const read = request.identity?.grants.read ?? [];
         const wanted = query.namespace === undefined ? undefined : [query.namespace];
         const namespaces = read === 'all' ? wanted : (wanted ?? read).filter((namespace) => read.includes(namespace));
@@ -160,16 +158,9 @@ export function registerAuditRoute(app: FastifyInstance, sink: AuditSink): void 
             ...(query.q === undefined || query.q === '' ? {} : { text: query.q }),
             ...(query.id === undefined ? {} : { ids: [query.id].flat() }),
           },
-          {
-            start: query._start,
-            end: query._end,
-            ...(query._sort === undefined ? {} : { sort: query._sort }),
-            ...(query._order === undefined ? {} : { order: query._order }),
-          },
+          page,
         );
-        const last = rows.length === 0 ? query._start : query._start + rows.length - 1;
-        reply.header('Content-Range', `audit ${query._start}-${last}/${total}`);
-        return rows;
+        return sendSqlPage(reply, 'audit', page.start, rows, total);
       },
     );
 }

@@ -196,3 +196,34 @@ export function derivedName(base: string, suffix: string, max = 253): string {
   const kept = base.slice(0, Math.max(1, max - suffix.length - 1)).replace(/[.-]+$/, '');
   return `${kept}-${suffix}`;
 }
+
+/** A page read in SQL holds at most this many rows; more is what the CSV exports are for. */
+export const maxPage = 1000;
+
+/** The page a list asks of a table paged in SQL (request log, breaker history, audit trail, sessions): checked, then its bounds and order. */
+export function pageOf(query: { _start: number; _end: number; _sort?: string; _order?: 'ASC' | 'DESC' }): {
+  start: number;
+  end: number;
+  sort?: string;
+  order?: 'ASC' | 'DESC';
+} {
+  if (query._end < query._start)
+    throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+  if (query._end - query._start > maxPage)
+    throw badRequest(`a page holds at most ${maxPage} rows; use the CSV export for more`, [
+      `querystring/_end: at most ${maxPage} after _start`,
+    ]);
+  return {
+    start: query._start,
+    end: query._end,
+    ...(query._sort === undefined ? {} : { sort: query._sort }),
+    ...(query._order === undefined ? {} : { order: query._order }),
+  };
+}
+
+/** Sends a page read in SQL: `Content-Range: <resource> <first>-<last>/<total>`. */
+export function sendSqlPage<T>(reply: FastifyReply, resource: string, start: number, rows: T[], total: number): T[] {
+  const last = rows.length === 0 ? start : start + rows.length - 1;
+  reply.header('Content-Range', `${resource} ${start}-${last}/${total}`);
+  return rows;
+}

@@ -143,6 +143,21 @@ describe('paging and unknown parameters', () => {
     }
   });
 
+  it.each(['requests', 'breaker-events', 'audit', 'sessions'])(
+    'the %s list (paged in SQL) holds at most 1,000 rows a page, and a reversed range is a 400',
+    async (list) => {
+      const tooBig = await http.call('GET', `/admin/api/${list}?_start=5&_end=1006`);
+      expect(tooBig.status, tooBig.text).toBe(400);
+      expect(said(tooBig.body)).toContain('at most 1000');
+      const reversed = await http.call('GET', `/admin/api/${list}?_start=5&_end=4`);
+      expect(reversed.status, reversed.text).toBe(400);
+      expect(said(reversed.body)).toContain('_end');
+      const full = await http.call('GET', `/admin/api/${list}?_start=5&_end=1005`);
+      expect(full.status, full.text).toBe(200);
+      expect(full.headers.get('content-range')).toMatch(new RegExp(`^${list} 5-\\d+/\\d+$`));
+    },
+  );
+
   it('a detail route refuses the list parameters (filter, range, sort) instead of dropping them', async () => {
     for (const query of ['filter={}', 'range=[0,1]', 'sort=["id","ASC"]']) {
       const answer = await http.call(

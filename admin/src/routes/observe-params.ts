@@ -43,19 +43,6 @@ export function ownersOf(query: { userId?: string; accessKeyId?: string }): { us
   return { ...(user === undefined ? {} : { user }), ...(accessKey === undefined ? {} : { accessKey }) };
 }
 
-/** A page of at most this many rows; more is what the CSV export is for. */
-export const maxPage = 1000;
-
-export function pageOf(query: { _start: number; _end: number }): { start: number; end: number } {
-  if (query._end < query._start)
-    throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
-  if (query._end - query._start > maxPage)
-    throw badRequest(`a page holds at most ${maxPage} rows; use the CSV export for more`, [
-      `querystring/_end: at most ${maxPage} after _start`,
-    ]);
-  return { start: query._start, end: query._end };
-}
-
 /** Micro-USD → USD as a number with six decimals (CSV and UI). */
 export const usd = (micro: number | null) => (micro === null ? null : Math.round(micro) / 1_000_000);
 

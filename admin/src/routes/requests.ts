@@ -12,8 +12,8 @@ import {
   type RequestSort,
 } from '@ccproxy/core';
 import { sendCsv, type CsvValue } from '../csv.ts';
-import { listQuery } from '../list.ts';
-import { csvAnswer, ownerFilters, ownersOf, pageOf, rangeOf, refId, timeRange, usd } from './observe-params.ts';
+import { listQuery, pageOf, sendSqlPage } from '../list.ts';
+import { csvAnswer, ownerFilters, ownersOf, rangeOf, refId, timeRange, usd } from './observe-params.ts';
 
 export interface RequestRouteDeps {
   /** Reads token_usage, breaker_events and the names of users and keys. */
@@ -119,16 +119,15 @@ export const requestRoutes: FastifyPluginAsync<RequestRouteDeps> = async (app, {
     { schema: { tags, querystring: requestQuery, response: { 200: Type.Array(requestRecord) } } },
     async (request, reply) => {
       const { query } = request;
-      const page = pageOf(query);
+      const { start, end } = pageOf(query);
+      const page = { start, end };
       const ids = query.id === undefined ? undefined : [query.id].flat();
       const { rows, total } = await listRequests(
         db,
         { ...filtersOf(query), ...(ids === undefined ? {} : { ids }) },
         { sort: query._sort ?? 'occurredAt', descending: (query._order ?? 'DESC') === 'DESC', ...page },
       );
-      const last = rows.length === 0 ? page.start : page.start + rows.length - 1;
-      reply.header('Content-Range', `requests ${page.start}-${last}/${total}`);
-      return rows;
+      return sendSqlPage(reply, 'requests', page.start, rows, total);
     },
   );
 
@@ -149,13 +148,12 @@ export const requestRoutes: FastifyPluginAsync<RequestRouteDeps> = async (app, {
     { schema: { tags, querystring: breakerEventQuery, response: { 200: Type.Array(breakerEventRecord) } } },
     async (request, reply) => {
       const { query } = request;
-      const page = pageOf(query);
+      const { start, end } = pageOf(query);
+      const page = { start, end };
       const range = query.from === undefined && query.to === undefined ? {} : rangeOf(query);
       const filters = { ...range, ...ownersOf(query), ...(query.q === undefined ? {} : { q: query.q }) };
       const { rows, total } = await listBreakerEvents(db, filters, { ...page, descending: query._order !== 'ASC' });
-      const last = rows.length === 0 ? page.start : page.start + rows.length - 1;
-      reply.header('Content-Range', `breaker-events ${page.start}-${last}/${total}`);
-      return rows;
+      return sendSqlPage(reply, 'breaker-events', page.start, rows, total);
     },
   );
 };

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { adminSessionSortable, type AdminSessionRow } from '@ccproxy/core';
-import { badRequest, notFound } from '../errors.ts';
-import { listQuery } from '../list.ts';
+import { notFound } from '../errors.ts';
+import { listQuery, pageOf, sendSqlPage } from '../list.ts';
 import type { SessionRecords } from '../session-records.ts';
 
 export interface SessionRouteDeps {
@@ -29,24 +29,22 @@ const subjectBody = Type.Object({ subject }, { additionalProperties: false });
 export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteDeps> = async (app, { records }) => {
   app.get('/admin/api/sessions', { schema: { tags, querystring: sessionsQuery }, config }, async (request, reply) => {
     const { query } = request;
-    if (query._end < query._start)
-      throw badRequest('_end must not be less than _start', ['querystring/_end: must be >= _start']);
+    const page = pageOf(query);
     const { rows, total } = await records.list(
       {
         ...(query.subject === undefined ? {} : { subject: query.subject }),
         ...(query.q === undefined || query.q === '' ? {} : { text: query.q }),
         ...(query.id === undefined ? {} : { ids: [query.id].flat() }),
       },
-      {
-        start: query._start,
-        end: query._end,
-        ...(query._sort === undefined ? {} : { sort: query._sort }),
-        ...(query._order === undefined ? {} : { order: query._order }),
-      },
+      page,
     );
-    const last = rows.length === 0 ? query._start : query._start + rows.length - 1;
-    reply.header('Content-Range', `sessions ${query._start}-${last}/${total}`);
-    return rows.map((row) => sessionView(row, request.session?.jti));
+    return sendSqlPage(
+      reply,
+      'sessions',
+      page.start,
+      rows.map((row) => sessionView(row, request.session?.jti)),
+      total,
+    );
   });
 
   app.delete('/admin/api/sessions/:id', { schema: { tags, params: idParams }, config }, async (request) => {
