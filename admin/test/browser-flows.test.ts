@@ -32,17 +32,7 @@ describe('admin web UI flows in Chromium', () => {
     if (context.task.result?.state === 'fail') await stack.shot(page, `failed-${context.task.name.slice(0, 40)}`);
   });
 
-  let session: { authorization: string } | undefined;
-  const api = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) => {
-    session ??= await stack.admin.auth();
-    const response = await stack.admin.app.inject({
-      method,
-      url: `/admin/api/${url}`,
-      headers: session,
-      ...(payload === undefined ? {} : { payload }),
-    });
-    return { status: response.statusCode, json: response.json() as Record<string, unknown> };
-  };
+  const api: UiStack['api'] = (...args) => stack.api(...args);
   /** A user with one key (and its Bedrock key) made through the API, for the flows that are not about making them. */
   const seed = async (namespace: string, user: string, bedrock?: Record<string, unknown>) => {
     expect((await api('POST', 'users', { namespace, name: user })).status).toBe(201);

@@ -13,18 +13,7 @@ import { startUiStack, type UiStack } from './ui-stack.ts';
 describe('edit forms keep what the admin typed across a refetch (Chromium)', () => {
   let stack: UiStack;
   let page: Page;
-  let session: { authorization: string } | undefined;
-
-  const api = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) => {
-    session ??= await stack.admin.auth();
-    const response = await stack.admin.app.inject({
-      method,
-      url: `/admin/api/${url}`,
-      headers: session,
-      ...(payload === undefined ? {} : { payload }),
-    });
-    return { status: response.statusCode, json: response.json() as Record<string, unknown> };
-  };
+  const api: UiStack['api'] = (...args) => stack.api(...args);
   /** Changes the record as another admin would: a PUT with the current resourceVersion. */
   const changeElsewhere = async (path: string, fields: object) => {
     const current = await api('GET', path);

@@ -25,17 +25,7 @@ describe('team budgets in the admin UI (Chromium)', () => {
     if (context.task.result?.state === 'fail') await stack.shot(page, `failed-${context.task.name.slice(0, 40)}`);
   });
 
-  let session: { authorization: string } | undefined;
-  const api = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) => {
-    session ??= await stack.admin.auth();
-    const response = await stack.admin.app.inject({
-      method,
-      url: `/admin/api/${url}`,
-      headers: session,
-      ...(payload === undefined ? {} : { payload }),
-    });
-    return { status: response.statusCode, json: response.json() as Record<string, unknown> };
-  };
+  const api: UiStack['api'] = (...args) => stack.api(...args);
 
   it("a team budget made in the form is enforced on the team's keys and its page shows the spend; an edit lifts it", async () => {
     // A user of the team with a monthly budget of their own, and their key.

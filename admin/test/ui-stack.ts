@@ -34,6 +34,12 @@ export interface UiStack {
   /** Console errors and page errors seen by any page of `newPage`. */
   problems: string[];
   newPage(options?: { width?: number; height?: number; colorScheme?: 'light' | 'dark' }): Promise<Page>;
+  /** The admin API as an admin (one session), for the steps a test does not take through the UI. */
+  api(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: object,
+  ): Promise<{ status: number; json: Record<string, unknown> }>;
   logIn(page: Page): Promise<void>;
   shot(page: Page, name: string): Promise<void>;
   close(): Promise<void>;
@@ -62,6 +68,7 @@ export async function startUiStack(options: { governor?: boolean } = {}): Promis
   const browser = await launchChromium();
   const contexts: BrowserContext[] = [];
   const problems: string[] = [];
+  let session: { authorization: string } | undefined;
   return {
     admin,
     proxy,
@@ -79,6 +86,16 @@ export async function startUiStack(options: { governor?: boolean } = {}): Promis
       });
       page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
       return page;
+    },
+    async api(method, url, payload) {
+      session ??= await admin.auth();
+      const response = await admin.app.inject({
+        method,
+        url: `/admin/api/${url}`,
+        headers: session,
+        ...(payload === undefined ? {} : { payload }),
+      });
+      return { status: response.statusCode, json: response.json() as Record<string, unknown> };
     },
     async logIn(page) {
       await page.goto(`${adminUrl}/#/login`);
