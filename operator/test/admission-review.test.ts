@@ -65,4 +65,26 @@ describe('answerReview', () => {
       { op: 'add', path: '/metadata/finalizers', value: [finalizer] },
     ]);
   });
+
+  it.each([
+    ['ownerReferences a string', { ownerReferences: 'x' }, 'ownerReferences'],
+    ['ownerReferences an object', { ownerReferences: { a: 1 } }, 'ownerReferences'],
+    ['an ownerReference null', { ownerReferences: [null] }, 'ownerReferences'],
+    [
+      'an ownerReference without apiVersion',
+      { ownerReferences: [{ kind: 'ProxyUser', name: 'a', uid: 'u' }] },
+      'ownerReferences',
+    ],
+    ['finalizers a string', { finalizers: 'abc' }, 'finalizers'],
+    ['a finalizer a number', { finalizers: [1] }, 'finalizers'],
+    ['annotations a list', { annotations: ['a', 'b'] }, 'annotations'],
+    ['annotations a string', { annotations: 'zz' }, 'annotations'],
+    ['an annotation a number', { annotations: { a: 1 } }, 'annotations'],
+  ])('refuses metadata with %s (a 400 naming it, not a crash or a patch built on it)', (_what, metadata, field) => {
+    const answer = answerReview(
+      reviewOf('AccessKey', { metadata: { name: 'k', ...metadata }, spec: { userRef: { name: 'ann' } } }),
+      ownerOf,
+    );
+    expect(answer).toEqual({ error: expect.stringContaining(`metadata.${field}`) });
+  });
 });

@@ -67,6 +67,8 @@ export function answerReview(
   const object = r.object as { metadata?: unknown; spec?: unknown };
   if (object.metadata !== undefined && (typeof object.metadata !== 'object' || object.metadata === null))
     return { error: 'the object has malformed metadata' };
+  const malformed = malformedMetadata(object.metadata ?? {});
+  if (malformed !== undefined) return { error: `the object's metadata.${malformed}` };
   const metadata = (object.metadata ?? {}) as ObjectMetadata;
   const namespace = typeof r.namespace === 'string' ? r.namespace : (metadata.namespace ?? '');
   const patch = metadataPatch(ours, metadata, object.spec, namespace, ownerOf);
@@ -96,4 +98,29 @@ function metadataPatch(
     });
   }
   return patch;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+/**
+ * What the API server would never send (it decodes metadata before admission) but a caller of
+ * this endpoint can: named, so the answer is a 400 rather than a crash or a patch built on it.
+ */
+function malformedMetadata(metadata: object): string | undefined {
+  const { finalizers, ownerReferences, annotations } = metadata as Record<string, unknown>;
+  if (finalizers !== undefined && !(Array.isArray(finalizers) && finalizers.every(isString)))
+    return 'finalizers is not a list of strings';
+  if (
+    ownerReferences !== undefined &&
+    !(
+      Array.isArray(ownerReferences) &&
+      ownerReferences.every((r) => isRecord(r) && [r.apiVersion, r.kind, r.name, r.uid].every(isString))
+    )
+  )
+    return 'ownerReferences is not a list of references (apiVersion, kind, name, uid)';
+  if (annotations !== undefined && !(isRecord(annotations) && Object.values(annotations).every(isString)))
+    return 'annotations is not a map of strings';
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API
 // loaded first (ES modules evaluate imports in order).
 import 'reflect-metadata';
-import { KeyObject, randomBytes, webcrypto } from 'node:crypto';
+import { KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import type { KubeClient, SecretObject } from '../kube-client.ts';
@@ -107,7 +107,7 @@ export async function ensureServingSecret(
 ): Promise<ServingCert> {
   for (let attempt = 0; attempt < 3; attempt += 1) {
     const existing = await client.readSecret(namespace, name);
-    if (existing !== undefined) return certOf(existing, namespace);
+    if (existing !== undefined) return usable(certOf(existing, namespace), dnsNames, `Secret ${namespace}/${name}`);
     const fresh = await generateServingCert(dnsNames);
     const created = await client.createSecret(namespace, {
       apiVersion: 'v1',
@@ -120,6 +120,35 @@ export async function ensureServingSecret(
     // 409: another replica created it between our read and our create; read the winner's.
   }
   throw new Error(`Secret ${namespace}/${name}: created by another writer yet not readable`);
+}
+
+/**
+ * The Secret's certificate, if it still serves: it must name every name the API server may dial
+ * (a renamed Service, CCPROXY_WEBHOOK_SERVICE, left a certificate for the old name, which the API
+ * server refused while failurePolicy Ignore hid it and this replica said it was serving) and be
+ * within its validity. The operator never updates or deletes a Secret (RBAC), so it says what to
+ * do and keeps the webhook off; the reconcile's patches do the work meanwhile.
+ */
+function usable(cert: ServingCert, dnsNames: readonly string[], where: string): ServingCert {
+  let parsed: X509Certificate;
+  try {
+    parsed = new X509Certificate(cert.certPem);
+  } catch {
+    throw new ForeignSecretError(`${where}: tls.crt is not a certificate; the admission webhook stays off`);
+  }
+  const missing = dnsNames.filter((name) =>
+    isIP(name) === 0 ? parsed.checkHost(name, { subject: 'never' }) === undefined : parsed.checkIP(name) === undefined,
+  );
+  const now = Date.now();
+  const expired = Date.parse(parsed.validTo) <= now || Date.parse(parsed.validFrom) > now + 5 * 60_000;
+  if (missing.length === 0 && !expired) return cert;
+  const why =
+    missing.length > 0
+      ? `its certificate does not name ${missing.join(', ')} (it has ${parsed.subjectAltName ?? 'no names'}; was the Service renamed?)`
+      : `its certificate is not valid now (${parsed.validFrom} to ${parsed.validTo})`;
+  throw new ForeignSecretError(
+    `${where}: ${why}. The admission webhook stays off (the operator patches the metadata itself); delete the Secret and restart the operator to make a new one`,
+  );
 }
 
 function certOf(secret: SecretObject, namespace: string): ServingCert {
