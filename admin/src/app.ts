@@ -77,6 +77,7 @@ export async function buildAdminApp(config: AdminConfig, deps: AdminDeps): Promi
 
   const records = new SessionRecords(deps.db, deps.logger, {
     ...(config.sessionCheckMs === undefined ? {} : { ttlMs: config.sessionCheckMs }),
+    ...(config.sessionReadTimeoutMs === undefined ? {} : { readTimeoutMs: config.sessionReadTimeoutMs }),
   });
   await registerAuth(app, {
     records,

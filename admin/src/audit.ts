@@ -91,13 +91,15 @@ export function registerAuditTrail(app: FastifyInstance, sink: AuditSink): void 
         : typeof params.id === 'string' && params.id.includes('/')
           ? params.id.split('/', 2)
           : [body?.namespace, body?.name].map((value) => (typeof value === 'string' ? value : undefined));
+    // A request refused before its handler (denied) names its target from the route alone.
+    const sessionTarget = url.startsWith('/admin/api/sessions/') ? (params.id ?? body?.subject) : undefined;
     const status = reply.statusCode;
     await audit(sink, request, {
       identity: request.identity,
       action: actionOf(request.method, url, body),
       resourceKind: target?.kind ?? kinds[url.split('/')[3] ?? ''] ?? url.split('/')[3] ?? null,
       namespace: namespace ?? null,
-      name: name ?? null,
+      name: name ?? (typeof sessionTarget === 'string' ? sessionTarget : null),
       outcome: status < 400 ? 'success' : status === 403 ? 'denied' : 'failure',
       status,
       detail: status < 400 ? null : messageOf(payload),

@@ -217,8 +217,11 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       request.session = session;
       request.identity = identity;
     } catch (error) {
-      if (error instanceof AdminError) return sendError(reply, error.status, error.wireName, error.message);
-      throw error;
+      if (!(error instanceof AdminError)) throw error;
+      // A dead session's cookie (ended, expired, unreadable) is cleared, so the browser stops sending it.
+      if (error.status === 401 && match === undefined)
+        reply.header('Set-Cookie', sessionCookie(cookieName, '', 0, secureCookie));
+      return sendError(reply, error.status, error.wireName, error.message);
     }
     const safe = request.method === 'GET' || request.method === 'HEAD';
     if (match === undefined && !safe && request.headers['x-ccproxy-csrf'] !== '1')

@@ -161,6 +161,22 @@ export function registerOidc(app: FastifyInstance, options: OidcOptions, wiring:
         // Only the issuer's own word makes an email verified (a self-service link may name an email).
         const emailVerified = source.email_verified === true;
         groups = groupsOf(source[options.groupsClaim]);
+        // Postgres text cannot hold U+0000, and a claim is never altered to fit (a stripped email or
+        // group could match someone else's): such a sign-in is refused, naming the claim.
+        const withNul = [
+          ['sub', sub],
+          ['email', email],
+          ['name', name],
+          ...groups.map((group) => [options.groupsClaim, group] as const),
+        ].find(([, value]) => value?.includes('\u0000') === true)?.[0];
+        if (withNul !== undefined)
+          return failed(
+            request,
+            reply,
+            403,
+            `the identity provider's ${withNul} claim contains a NUL character, which cannot be recorded; ask its administrator to correct it`,
+            sub.includes('\u0000') ? '' : sub,
+          );
         const granted = grantsFor(options.roles, groups);
         if (granted === undefined)
           return failed(

@@ -17,6 +17,8 @@ export interface AdminConfig {
   sessionSeconds: number;
   /** How long a replica trusts a session's row before reading it again (default 1000 ms; session-records.ts). */
   sessionCheckMs?: number;
+  /** How long a request waits at most for its session's row before a 503 (default 2000 ms; session-records.ts). */
+  sessionReadTimeoutMs?: number;
   /**
    * Names the break-glass password across replicas when only the plain password is configured
    * (its hash is salted anew at each start): a change of it ends earlier break-glass sessions.

@@ -17,6 +17,12 @@ export interface SessionRecordsOptions {
   ttlMs?: number;
   /** Rows kept in the cache at most (default 10 000); older ones are read again. */
   maxEntries?: number;
+  /**
+   * How long a request waits at most for its session's row (default 2000 ms) before the 503: a
+   * hung database (a lock, a frozen host) must not hold every admin request for the database's
+   * general query bound (30 s).
+   */
+  readTimeoutMs?: number;
 }
 
 interface Cached {
@@ -41,6 +47,7 @@ export class SessionRecords {
   readonly #logger: Logger;
   readonly #ttlMs: number;
   readonly #maxEntries: number;
+  readonly #readTimeoutMs: number;
   readonly #cache = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<AdminSessionRow | undefined>>();
   readonly #touched = new Map<string, number>();
@@ -50,6 +57,7 @@ export class SessionRecords {
     this.#logger = logger;
     this.#ttlMs = options.ttlMs ?? 1000;
     this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#readTimeoutMs = options.readTimeoutMs ?? 2000;
   }
 
   get ttlMs(): number {
@@ -76,7 +84,10 @@ export class SessionRecords {
 
   async #read(id: string): Promise<AdminSessionRow | undefined> {
     const readAt = Date.now();
-    const row = await this.#guard(() => readAdminSession(this.#db, id), 'sessions cannot be checked');
+    const row = await this.#guard(
+      () => readAdminSession(this.#db, id, this.#readTimeoutMs),
+      'sessions cannot be checked',
+    );
     if (this.#cache.size >= this.#maxEntries) this.#prune(readAt);
     this.#cache.set(id, { row, readAt });
     return row;
@@ -115,11 +126,22 @@ export class SessionRecords {
     );
   }
 
-  /** A database failure becomes a 503 saying what could not be done (the cause is logged, not answered). */
+  /**
+   * A database that cannot answer (connection lost or refused, a timeout) becomes a 503 saying what
+   * could not be done; any other failure (Postgres refused the statement) a 500. The cause is
+   * logged, not answered.
+   */
   async #guard<T>(work: () => Promise<T>, what: string): Promise<T> {
     try {
       return await work();
     } catch (error) {
+      if (!unreachable(error)) {
+        this.#logger.error({ err: error }, `admin database error: ${what}`);
+        throw new AdminError(
+          'ADM_INTERNAL',
+          `The admin database refused the statement, so ${what}; see the admin log.`,
+        );
+      }
       this.#logger.error({ err: error }, `admin database unreachable: ${what}`);
       throw new AdminError('ADM_UNAVAILABLE', `The admin database is unreachable, so ${what}; retry shortly.`);
     }
@@ -135,4 +157,23 @@ export class SessionRecords {
       this.#cache.delete(id);
     }
   }
+}
+
+/**
+ * Whether a failure means the database could not answer rather than refused the statement. An
+ * answer from the server carries a SQLSTATE and a severity: only one that ends the connection
+ * (FATAL: a database not accepting connections, a terminated backend), connection exceptions (08),
+ * insufficient resources (53), operator intervention such as a statement timeout (57) and a lock
+ * not obtained (55P03) count. Anything else is the client's: a socket error (ECONNREFUSED…) or
+ * pg's own (`Query read timeout`, `Connection terminated…`, `timeout exceeded when trying to connect`).
+ */
+function unreachable(error: unknown): boolean {
+  const { code, severity, message } = (typeof error === 'object' && error !== null ? error : {}) as {
+    code?: unknown;
+    severity?: unknown;
+    message?: unknown;
+  };
+  if (typeof code === 'string' && typeof severity === 'string')
+    return severity === 'FATAL' || severity === 'PANIC' || /^(08|53|57)/.test(code) || code === '55P03';
+  return typeof code === 'string' || (typeof message === 'string' && /timeout|terminated|connect/i.test(message));
 }

@@ -17,6 +17,8 @@ const accounts = {
   vic: { email: 'vic@example.com', name: 'Vic Viewer', groups: ['auditors'] },
   dev: { email: 'dev@example.com', name: 'Dev One', groups: ['devs'] },
   xavier: { email: 'xavier@example.com', name: 'Xavier', groups: ['platform'] },
+  nul: { email: 'nul@example.com', name: 'Bad\u0000Name', groups: ['platform'] },
+  nulgroup: { email: 'nulgroup@example.com', name: 'Nul Group', groups: ['platform', 'plat\u0000form'] },
 };
 const roles = 'platform=admin; team-a-admins=team-admin:team-a; auditors=viewer; devs=developer';
 const boundMs = 1000;
@@ -179,6 +181,67 @@ describe('admin sessions shared by every replica', () => {
     expect((await call(a, root, 'GET', '/admin/auth/session')).status).toBe(200);
   });
 
+  it('names the session or subject in the audit entry of a denied session write', async () => {
+    const root = await sso('root');
+    const rootId = (
+      (await call(a, root, 'GET', '/admin/api/sessions?subject=root')).body as unknown as Array<{ id: string }>
+    )[0]?.id as string;
+    const ann = await sso('ann');
+    expect((await call(a, ann, 'DELETE', `/admin/api/sessions/${rootId}`)).status).toBe(403);
+    expect((await call(a, ann, 'POST', '/admin/api/sessions/revoke', { subject: 'root' })).status).toBe(403);
+    const rows = await db.query<{ action: string; name: string | null; resource_kind: string }>(
+      `SELECT action, name, resource_kind FROM admin_audit
+        WHERE actor_subject = 'ann' AND outcome = 'denied' ORDER BY id DESC LIMIT 2`,
+    );
+    expect(rows).toEqual([
+      { action: 'revoke', name: 'root', resource_kind: 'AdminSession' },
+      { action: 'delete', name: rootId, resource_kind: 'AdminSession' },
+    ]);
+  });
+
+  it('clears the cookie of a dead session: a logout after an admin ended it is a 401 with Max-Age=0', async () => {
+    const root = await sso('root');
+    const xavier = (await sso('xavier')) as { cookie: string };
+    const id = (
+      (await call(a, root, 'GET', '/admin/api/sessions?subject=xavier')).body as unknown as Array<{ id: string }>
+    )[0]?.id as string;
+    expect((await call(a, root, 'DELETE', `/admin/api/sessions/${id}`)).status).toBe(200);
+    const logout = await a.app.inject({
+      method: 'POST',
+      url: '/admin/auth/logout',
+      headers: { cookie: xavier.cookie, 'x-ccproxy-csrf': '1' },
+    });
+    expect(logout.statusCode).toBe(401);
+    const [name] = xavier.cookie.split('=');
+    expect(logout.headers['set-cookie']).toBe(`${name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    // A bearer token carries no cookie to clear.
+    const bearer = await a.auth();
+    await call(a, bearer, 'POST', '/admin/auth/logout');
+    const refused = await a.app.inject({ method: 'GET', url: '/admin/auth/session', headers: bearer });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('refuses a sign-in whose name, email or group holds a NUL, naming the claim, audited as denied', async () => {
+    for (const [who, claim] of [
+      ['nul', 'name'],
+      ['nulgroup', 'groups'],
+    ] as const) {
+      const signed = await ssoLogin(adminUrl, who);
+      expect(signed.cookie, who).toBeUndefined();
+      const error = new URL(signed.location).searchParams.get('sso_error') ?? '';
+      expect(error).toContain(`${claim} claim contains a NUL character`);
+      expect(error).not.toContain('unreachable');
+      const [row] = await db.query<Record<string, unknown>>(
+        `SELECT action, outcome, status, detail FROM admin_audit WHERE actor_subject = $1 ORDER BY id DESC LIMIT 1`,
+        [who],
+      );
+      expect(row).toMatchObject({ action: 'login', outcome: 'denied', status: 403 });
+      expect(row?.detail).toContain(`${claim} claim contains a NUL character`);
+    }
+    expect(await db.query(`SELECT id FROM admin_sessions WHERE subject IN ('nul', 'nulgroup')`)).toEqual([]);
+  });
+
   it('a changed role table reaches existing sessions at their next request', async () => {
     const ann = await sso('ann');
     expect((await call(a, ann, 'GET', '/admin/auth/session')).body).toMatchObject({
@@ -255,6 +318,38 @@ describe('admin sessions while the database is down', () => {
     } finally {
       await cut(false).catch(() => undefined);
       await superuser.end();
+      opened.splice(opened.indexOf(admin), 1);
+      await admin.close();
+      await own.close();
+    }
+  });
+});
+
+describe('admin sessions while the database hangs', () => {
+  it('answers 503 within the 2 s read bound while admin_sessions is locked, and works again once released', async () => {
+    const url = await createTestDatabase(inject('postgresUrl'), 'sessions_locked');
+    const own = await openMigratedDatabase({ url });
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    const admin = await replica({}, own);
+    try {
+      const who = await admin.auth();
+      expect((await call(admin, who, 'GET', '/admin/auth/session')).status).toBe(200);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE admin_sessions IN ACCESS EXCLUSIVE MODE');
+      await new Promise((resolve) => setTimeout(resolve, boundMs + 50));
+      const started = Date.now();
+      const refused = await admin.app.inject({ method: 'GET', url: '/admin/auth/session', headers: who });
+      const took = Date.now() - started;
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json()).toMatchObject({ error: 'unavailable', message: expect.stringContaining('unreachable') });
+      expect(took).toBeGreaterThanOrEqual(1900);
+      expect(took).toBeLessThan(3000);
+      await locker.query('ROLLBACK');
+      expect((await call(admin, who, 'GET', '/admin/auth/session')).status).toBe(200);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
       opened.splice(opened.indexOf(admin), 1);
       await admin.close();
       await own.close();

@@ -23,7 +23,7 @@ export {
 export { createLogger, redactKeyInUrl, type Logger, type LoggerOptions } from './logger.ts';
 export { createMetricsRegistry } from './metrics.ts';
 export { ensureLocalSecret } from './local-secret.ts';
-export type { Database, Queryable, MigrationClient } from './db/database.ts';
+export type { Database, Queryable, QueryOptions, MigrationClient } from './db/database.ts';
 export { PgDatabase } from './db/pg-database.ts';
 export { PgliteDatabase } from './db/pglite-database.ts';
 export { openDatabase } from './db/open-database.ts';

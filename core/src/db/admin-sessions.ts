@@ -49,9 +49,20 @@ export async function insertAdminSession(db: Queryable, entry: AdminSessionEntry
   await db.query(`DELETE FROM admin_sessions WHERE expires_at < now() - interval '${keepExpired}'`);
 }
 
-/** The session's row by id (the token's `jti`), revoked or not; undefined when there is none. */
-export async function readAdminSession(db: Queryable, id: string): Promise<AdminSessionRow | undefined> {
-  const rows = await db.query<Record<string, unknown>>(`SELECT * FROM admin_sessions WHERE id = $1`, [id]);
+/**
+ * The session's row by id (the token's `jti`), revoked or not; undefined when there is none.
+ * `timeoutMs` bounds the wait (every admin request waits on it) below the database's general bound.
+ */
+export async function readAdminSession(
+  db: Queryable,
+  id: string,
+  timeoutMs?: number,
+): Promise<AdminSessionRow | undefined> {
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT * FROM admin_sessions WHERE id = $1`,
+    [id],
+    timeoutMs === undefined ? undefined : { timeoutMs },
+  );
   return rows[0] === undefined ? undefined : toRow(rows[0]);
 }
 

@@ -4,7 +4,20 @@
  * `$n` parameters, so both run exactly the same statements.
  */
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends object = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]>;
+}
+
+export interface QueryOptions {
+  /**
+   * How long this query may wait for its answer, in place of the database's general bound
+   * (PgDatabase's `queryTimeoutMs`); on expiry it fails and its connection is dropped, not reused.
+   * The embedded database answers in-process and ignores it.
+   */
+  timeoutMs?: number;
 }
 
 export interface Database extends Queryable {

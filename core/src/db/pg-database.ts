@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Database, ListenHandlers, MigrationClient, Queryable } from './database.ts';
+import type { Database, ListenHandlers, MigrationClient, Queryable, QueryOptions } from './database.ts';
 
 export interface PgDatabaseOptions {
   url: string;
@@ -44,8 +44,9 @@ export class PgDatabase implements Database {
     this.#pool.on('error', (error) => options.logger.warn({ err: error }, 'idle postgres connection failed'));
   }
 
-  async query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    const result = await this.#pool.query<R>(timed(sql, params, this.#queryTimeoutMs));
+  async query<R extends object>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<R[]> {
+    // On a timeout the pool destroys the client rather than returning it (pg-pool releases with the error).
+    const result = await this.#pool.query<R>(timed(sql, params, options?.timeoutMs ?? this.#queryTimeoutMs));
     return result.rows;
   }
 
@@ -55,8 +56,8 @@ export class PgDatabase implements Database {
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
-    const run = async <R extends object>(sql: string, params: readonly unknown[] = []) =>
-      (await client.query<R>(timed(sql, params, this.#queryTimeoutMs))).rows;
+    const run = async <R extends object>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) =>
+      (await client.query<R>(timed(sql, params, options?.timeoutMs ?? this.#queryTimeoutMs))).rows;
     let failure: Error | undefined;
     try {
       await run('BEGIN');
