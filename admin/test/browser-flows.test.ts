@@ -185,6 +185,10 @@ describe('admin web UI flows in Chromium', () => {
 
     // Bedrock down too (a key whose breaker is closed, so Plan is tried first): the client gets
     // Anthropic's 529, and the list shows a failed attempt, not a failover.
+    // Seeded with Plan answering: a failover served while seeding (Anthropic was still
+    // overloaded from the step above) made the failed attempt milliseconds later read as served
+    // in one CI run.
+    stack.anthropic.respondWith(undefined);
     const failing = await seed('team-b', 'kim', { api: 'Converse', model: 'anthropic.model-kim', modelMap: {} });
     stack.anthropic.respondWith(overloaded);
     stack.bedrock.respondWith(() => ({ kind: 'error', status: 500, name: 'InternalServerException', message: 'down' }));
